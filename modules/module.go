@@ -1,0 +1,160 @@
+// Package modules defines what a step module is and the registry that holds them.
+// Each module lives in its own package under modules/ and registers itself in init().
+package modules
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/runbookhq/runbook/internal/conn"
+)
+
+// Info describes a module. New returns a pointer to a zero value whose exported
+// fields are the module's arguments, decoded strictly from the step's YAML by
+// their `yaml` tags; `runbook:"required"` marks a required argument and
+// `doc:"..."` documents it for `runbook doc`.
+type Info struct {
+	Name string // the YAML key: "swap", "assert-metric"
+	New  func() Module
+	Doc  Doc
+}
+
+// Doc is a module's documentation, shown by `runbook doc MODULE`. Example is a
+// list of steps in runbook YAML; a test loads it, so it cannot rot.
+type Doc struct {
+	Summary     string // one line, lower case, no final period
+	Description string // paragraphs
+	Example     string // YAML: a list of steps using the module
+	// Undo says what the automatic rollback does; empty means the module has no undo.
+	Undo string
+}
+
+// Module is a step's instance for one host; its fields are the decoded arguments.
+type Module interface {
+	// Run does the work on h. It returns a Result whose Data is JSON-safe: it is
+	// seen by expressions (`result`, registered names), journaled, and handed to
+	// Undo after a resume.
+	Run(ctx context.Context, h *Host) (Result, error)
+}
+
+// Validator checks rules across fields. It runs at load when a step's arguments are
+// literal, and per host after templates are rendered when they are not. A returned
+// *FieldError points the diagnostic at that argument.
+type Validator interface{ Validate() error }
+
+// Checker reports what Run would change without changing anything (--check).
+// A module that is not a Checker is reported as "would run; effect unknown".
+type Checker interface {
+	Check(ctx context.Context, h *Host) (Result, error)
+}
+
+// Undoer reverses a completed Run, given the Result that Run returned (possibly
+// read back from the journal after a resume). A module that is not an Undoer is
+// irreversible, which the plan shows.
+type Undoer interface {
+	Undo(ctx context.Context, h *Host, done Result) error
+}
+
+// FieldError is a Validate error about one argument, named by its YAML key.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Host is what a module sees of the host it runs on.
+type Host struct {
+	Name  string
+	Addr  string
+	Vars  map[string]any
+	Conn  conn.Conn
+	Log   zerolog.Logger
+	Check bool // --check: read, never write
+	// Become and BecomeUser come from the step (or the inventory) and are to be
+	// set on every conn.Cmd the module runs.
+	Become     bool
+	BecomeUser string
+	// StateDir is a folder on the controller that belongs to this run, for files
+	// a module must keep (backups of swapped files are kept on the host instead).
+	StateDir string
+}
+
+// Result is the outcome of a module's Run.
+type Result struct {
+	Changed bool
+	Data    map[string]any
+}
+
+// Registry maps module names to their Info. The zero value is ready to use.
+type Registry struct {
+	mu   sync.RWMutex
+	byID map[string]Info
+}
+
+// Default is filled by each module's init(); modules/builtin imports them all.
+var Default = &Registry{}
+
+// Register adds info. It panics on an empty or duplicate name or a nil New,
+// because those are programming errors found by any test that imports the module.
+func Register(info Info) { Default.Register(info) }
+
+// Register adds info to r; see the package-level Register.
+func (r *Registry) Register(info Info) {
+	if info.Name == "" || info.New == nil {
+		panic(fmt.Sprintf("modules: invalid registration %+v", info))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byID == nil {
+		r.byID = map[string]Info{}
+	}
+	if _, dup := r.byID[info.Name]; dup {
+		panic("modules: duplicate module " + info.Name)
+	}
+	r.byID[info.Name] = info
+}
+
+// Lookup returns the module registered under name.
+func (r *Registry) Lookup(name string) (Info, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	info, ok := r.byID[name]
+	return info, ok
+}
+
+// All returns every module sorted by name, for `runbook modules`.
+func (r *Registry) All() []Info {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Info, 0, len(r.byID))
+	for _, info := range r.byID {
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Names returns the sorted module names (for suggestions).
+func (r *Registry) Names() []string {
+	all := r.All()
+	names := make([]string, len(all))
+	for i, info := range all {
+		names[i] = info.Name
+	}
+	return names
+}
+
+// NewArgs returns a fresh argument value for the module name. It lets the loader
+// (internal/spec) decode and validate arguments without importing this package.
+func (r *Registry) NewArgs(name string) (any, bool) {
+	info, ok := r.Lookup(name)
+	if !ok {
+		return nil, false
+	}
+	return info.New(), true
+}
