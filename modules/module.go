@@ -67,6 +67,9 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// FieldName names the argument, so the loader can point its diagnostic at that key.
+func (e *FieldError) FieldName() string { return e.Field }
+
 // Host is what a module sees of the host it runs on.
 type Host struct {
 	Name  string
