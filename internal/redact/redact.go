@@ -1,0 +1,334 @@
+// Package redact keeps values marked no_log out of events, logs and errors: a Set
+// collects the secrets a run has seen and replaces them wherever they turn up.
+package redact
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Placeholder replaces every occurrence of a secret.
+const Placeholder = "<redacted>"
+
+// CensoredMessage is what a no_log step's result says instead of its output, in
+// Ansible's words, so that operators who know Ansible recognise it.
+const CensoredMessage = "the output has been hidden because no_log: true"
+
+// CensoredError replaces the error of a failed no_log step: an error message often
+// quotes the command or its stderr, which are the step's arguments and output.
+const CensoredError = "the error has been hidden because no_log: true"
+
+// MinSubstring is the shortest secret that is replaced inside longer strings.
+// A shorter secret ("42", "ab") would shred unrelated text if replaced as a
+// substring, so it is replaced only where a whole string equals it.
+const MinSubstring = 4
+
+// Censored returns the result recorded for a no_log step. Each call returns a
+// new map, so a sink may keep or change it.
+func Censored() map[string]any {
+	return map[string]any{"censored": CensoredMessage}
+}
+
+// Set is the secrets of one run. Only values explicitly marked (the rendered
+// arguments of no_log steps, vars declared secret) are added: guessing by names
+// would both miss secrets and hide ordinary values. A nil *Set holds no secrets,
+// and its methods still copy values. A Set is safe for concurrent use.
+type Set struct {
+	mu      sync.RWMutex
+	long    map[string]struct{} // replaced as substrings
+	short   map[string]struct{} // replaced only as whole strings
+	replace *strings.Replacer   // built lazily from long; nil when stale
+}
+
+// Add records secrets. Empty and blank strings are ignored (redacting them would
+// redact nothing or everything). A multi-line secret, such as a private key, is
+// also recorded line by line, because output often quotes one line of it.
+func (s *Set) Add(secrets ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sec := range secrets {
+		s.addLocked(sec)
+		if strings.Contains(sec, "\n") {
+			for _, line := range strings.Split(sec, "\n") {
+				s.addLocked(strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+func (s *Set) addLocked(sec string) {
+	if strings.TrimSpace(sec) == "" {
+		return
+	}
+	if len(sec) < MinSubstring {
+		if s.short == nil {
+			s.short = map[string]struct{}{}
+		}
+		s.short[sec] = struct{}{}
+		return
+	}
+	if s.long == nil {
+		s.long = map[string]struct{}{}
+	}
+	if _, ok := s.long[sec]; !ok {
+		s.long[sec] = struct{}{}
+		s.replace = nil
+	}
+}
+
+// AddValue records every string inside v (maps, lists, structs, deeply) and the
+// text form of every number: the rendered arguments of a no_log step. Booleans
+// and nil are not secrets.
+func (s *Set) AddValue(v any) {
+	var leaves []string
+	collect(reflect.ValueOf(v), &leaves, 0)
+	s.Add(leaves...)
+}
+
+// maxDepth bounds the walk over values: a cycle through pointers must not hang
+// the run that tries to hide a secret.
+const maxDepth = 64
+
+func collect(v reflect.Value, out *[]string, depth int) {
+	if !v.IsValid() || depth > maxDepth {
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		*out = append(*out, v.String())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		*out = append(*out, fmt.Sprint(v.Interface()))
+	case reflect.Pointer, reflect.Interface:
+		collect(v.Elem(), out, depth+1)
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			*out = append(*out, string(v.Bytes()))
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			collect(v.Index(i), out, depth+1)
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			collect(it.Value(), out, depth+1)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				collect(v.Field(i), out, depth+1)
+			}
+		}
+	}
+}
+
+// Len is the number of distinct secrets recorded.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.long) + len(s.short)
+}
+
+// Redact returns str with every secret replaced by Placeholder. A secret shorter
+// than MinSubstring is replaced only when it is the whole of str.
+func (s *Set) Redact(str string) string {
+	if s == nil || str == "" {
+		return str
+	}
+	s.mu.RLock()
+	_, isShort := s.short[str]
+	r := s.replace
+	stale := r == nil && len(s.long) > 0
+	s.mu.RUnlock()
+	if isShort {
+		return Placeholder
+	}
+	if stale {
+		r = s.replacer()
+	}
+	if r == nil {
+		return str
+	}
+	return r.Replace(str)
+}
+
+// replacer builds the replacer once per change of the set. Longer secrets come
+// first because strings.Replacer tries its pairs in order at each position, so a
+// secret that contains another is replaced whole.
+func (s *Set) replacer() *strings.Replacer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.replace != nil || len(s.long) == 0 {
+		return s.replace
+	}
+	secrets := make([]string, 0, len(s.long))
+	for sec := range s.long {
+		secrets = append(secrets, sec)
+	}
+	sort.Slice(secrets, func(i, j int) bool {
+		if len(secrets[i]) != len(secrets[j]) {
+			return len(secrets[i]) > len(secrets[j])
+		}
+		return secrets[i] < secrets[j]
+	})
+	pairs := make([]string, 0, 2*len(secrets))
+	for _, sec := range secrets {
+		pairs = append(pairs, sec, Placeholder)
+	}
+	s.replace = strings.NewReplacer(pairs...)
+	return s.replace
+}
+
+// RedactValue returns a deep copy of v made of JSON-safe values (maps with string
+// keys, []any, strings, numbers, booleans, nil, time values) with every secret
+// replaced, in map keys too. The copy shares nothing with v, so a sink may keep it
+// while the caller goes on changing v. Values of other types (structs, typed
+// slices) are converted through their JSON form, which is how they would be
+// journaled anyway.
+func (s *Set) RedactValue(v any) any {
+	return s.value(reflect.ValueOf(v), 0)
+}
+
+// RedactMap is RedactValue for the common case of a map; nil stays nil.
+func (s *Set) RedactMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out, _ := s.value(reflect.ValueOf(m), 0).(map[string]any)
+	return out
+}
+
+var (
+	timeType     = reflect.TypeOf(time.Time{})
+	durationType = reflect.TypeOf(time.Duration(0))
+	numberType   = reflect.TypeOf(json.Number(""))
+	errorType    = reflect.TypeOf((*error)(nil)).Elem()
+)
+
+func (s *Set) value(v reflect.Value, depth int) any {
+	if !v.IsValid() {
+		return nil
+	}
+	if depth > maxDepth {
+		return "<too deeply nested>"
+	}
+	switch v.Type() {
+	case timeType, durationType:
+		return v.Interface()
+	case numberType:
+		if s.Redact(v.String()) != v.String() {
+			return Placeholder
+		}
+		return json.Number(v.String())
+	}
+	if v.Kind() != reflect.Interface && v.Kind() != reflect.Pointer && v.Type().Implements(errorType) {
+		return s.Redact(v.Interface().(error).Error())
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return s.Redact(v.String())
+	case reflect.Bool:
+		return v.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		// A number is a secret too when it was one (a PIN): its text is checked.
+		if text := fmt.Sprint(v.Interface()); s.Redact(text) != text {
+			return Placeholder
+		}
+		return v.Interface()
+	case reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return s.value(v.Elem(), depth+1)
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		if v.Type().Implements(errorType) {
+			return s.Redact(v.Interface().(error).Error())
+		}
+		return s.value(v.Elem(), depth+1)
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return nil
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			// Bytes are text in practice (command output); JSON would write them
+			// as base64, where no secret could be found.
+			b := make([]byte, v.Len())
+			reflect.Copy(reflect.ValueOf(b), v)
+			return s.Redact(string(b))
+		}
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i] = s.value(v.Index(i), depth+1)
+		}
+		return out
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return s.viaJSON(v, depth)
+		}
+		if v.IsNil() {
+			return nil
+		}
+		out := make(map[string]any, v.Len())
+		it := v.MapRange()
+		for it.Next() {
+			out[s.Redact(it.Key().String())] = s.value(it.Value(), depth+1)
+		}
+		return out
+	}
+	return s.viaJSON(v, depth)
+}
+
+// viaJSON handles structs and other values by their JSON form. A value that
+// cannot be encoded (a channel, a func) becomes its redacted text, never itself.
+func (s *Set) viaJSON(v reflect.Value, depth int) any {
+	b, err := json.Marshal(v.Interface())
+	if err != nil {
+		return s.Redact(fmt.Sprintf("%v", v.Interface()))
+	}
+	var generic any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return s.Redact(string(b))
+	}
+	return s.value(reflect.ValueOf(generic), depth+1)
+}
+
+// Error returns err with its message redacted, keeping the chain below it for
+// errors.Is and errors.As. Nil stays nil; an error with nothing to redact is
+// returned as it is. Print only the returned error: a cause found by errors.As
+// still carries its own, unredacted, message.
+func (s *Set) Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	red := s.Redact(msg)
+	if red == msg {
+		return err
+	}
+	return &redactedError{msg: red, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

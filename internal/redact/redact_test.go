@@ -1,0 +1,237 @@
+package redact
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRedact(t *testing.T) {
+	s := &Set{}
+	s.Add("hunter2", "hunter2-extended", "pw", "", "   ", "line-one\n  line-two  \nx")
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "password is hunter2.", "password is <redacted>."},
+		{"twice", "hunter2hunter2", "<redacted><redacted>"},
+		{"longest first", "token=hunter2-extended", "token=<redacted>"},
+		{"short whole", "pw", "<redacted>"},
+		{"short inside is kept", "pwd and pw are words", "pwd and pw are words"},
+		{"multi-line whole", "key: line-one\n  line-two  \nx", "key: <redacted>"},
+		{"multi-line one line", "error near line-two", "error near <redacted>"},
+		{"multi-line short line", "x marks", "x marks"},
+		{"nothing", "all clear", "all clear"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.Redact(tt.in); got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+	// "" and "   " are ignored; the multi-line secret adds itself, two long lines and "x".
+	if got, want := s.Len(), 7; got != want {
+		t.Errorf("Len() = %d, want %d", got, want)
+	}
+}
+
+func TestNilSet(t *testing.T) {
+	var s *Set
+	if got := s.Redact("hunter2"); got != "hunter2" {
+		t.Errorf("nil Redact = %q", got)
+	}
+	in := map[string]any{"a": []string{"x"}}
+	got := s.RedactValue(in)
+	want := map[string]any{"a": []any{"x"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("nil RedactValue = %#v, want %#v", got, want)
+	}
+	if s.Len() != 0 {
+		t.Error("nil Len != 0")
+	}
+	err := errors.New("boom")
+	if s.Error(err) != err {
+		t.Error("nil Error must return err itself")
+	}
+}
+
+type creds struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+	hidden   string
+}
+
+type valueErr struct{ msg string }
+
+func (e valueErr) Error() string { return e.msg }
+
+func TestRedactValue(t *testing.T) {
+	s := &Set{}
+	s.Add("s3cret", "42", "9876")
+	when := time.Date(2026, 11, 24, 2, 39, 55, 0, time.UTC)
+	tests := []struct {
+		name string
+		in   any
+		want any
+	}{
+		{"nil", nil, nil},
+		{"string", "x s3cret y", "x <redacted> y"},
+		{"bool", true, true},
+		{"int kept", 7, 7},
+		{"int short secret", 42, Placeholder},
+		{"float with long secret", 19876.5, Placeholder},
+		{"time kept", when, when},
+		{"duration kept", 3 * time.Second, 3 * time.Second},
+		{"bytes become text", []byte("out: s3cret\n"), "out: <redacted>\n"},
+		{"nested map and list", map[string]any{
+			"stdout": "s3cret",
+			"lines":  []any{"a", "b s3cret", map[string]any{"deep": []any{"42", "420"}}},
+			"rc":     0,
+		}, map[string]any{
+			"stdout": "<redacted>",
+			"lines":  []any{"a", "b <redacted>", map[string]any{"deep": []any{Placeholder, "420"}}},
+			"rc":     0,
+		}},
+		{"typed containers", map[string][]string{"argv": {"curl", "-u", "me:s3cret"}},
+			map[string]any{"argv": []any{"curl", "-u", "me:<redacted>"}}},
+		{"map keys", map[string]string{"s3cret": "v"}, map[string]any{"<redacted>": "v"}},
+		{"struct via json", creds{User: "root", Password: "s3cret", hidden: "s3cret"},
+			map[string]any{"user": "root", "password": "<redacted>"}},
+		{"pointer", &creds{User: "s3cret"}, map[string]any{"user": "<redacted>", "password": ""}},
+		{"error value", fmt.Errorf("login with s3cret: %w", fs.ErrPermission),
+			"login with <redacted>: permission denied"},
+		{"error struct", valueErr{"bad s3cret"}, "bad <redacted>"},
+		{"unencodable", map[string]any{"ch": make(chan int)}, map[string]any{"ch": nil}},
+		{"nil map", map[string]any(nil), nil},
+		{"nil slice", []string(nil), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.RedactValue(tt.in)
+			if tt.name == "unencodable" {
+				// A channel has no JSON form; what matters is that its text is
+				// redacted and the call does not panic.
+				m := got.(map[string]any)
+				if str, ok := m["ch"].(string); !ok || !strings.HasPrefix(str, "0x") {
+					t.Errorf("channel became %#v, want its redacted address text", m["ch"])
+				}
+				return
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("RedactValue(%#v)\n got %#v\nwant %#v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedactValueCopies(t *testing.T) {
+	var s *Set
+	inner := []any{"a"}
+	in := map[string]any{"list": inner, "m": map[string]any{"k": "v"}}
+	out := s.RedactMap(in)
+	inner[0] = "changed"
+	in["m"].(map[string]any)["k"] = "changed"
+	in["new"] = 1
+	want := map[string]any{"list": []any{"a"}, "m": map[string]any{"k": "v"}}
+	if !reflect.DeepEqual(out, want) {
+		t.Errorf("copy shares memory with the input: %#v", out)
+	}
+	if s.RedactMap(nil) != nil {
+		t.Error("RedactMap(nil) must be nil")
+	}
+}
+
+func TestRedactValueCycle(t *testing.T) {
+	type node struct{ Next any }
+	n := &node{}
+	n.Next = n
+	s := &Set{}
+	s.Add("secret")
+	// A cycle cannot be JSON-encoded; the walk must stop rather than hang.
+	_ = s.RedactValue(map[string]any{"n": n})
+}
+
+func TestAddValue(t *testing.T) {
+	s := &Set{}
+	s.AddValue(map[string]any{
+		"url":   "https://api.example",
+		"token": "tok-123456",
+		"pin":   1234,
+		"flags": []any{true, nil, "--verbose"},
+		"creds": creds{User: "admin", Password: "pa55word", hidden: "not-added"},
+		"raw":   []byte("bytes-secret"),
+	})
+	for _, sec := range []string{"https://api.example", "tok-123456", "1234", "--verbose", "admin", "pa55word", "bytes-secret"} {
+		if got := s.Redact("<" + sec + ">"); got != "<"+Placeholder+">" {
+			t.Errorf("%q was not added: Redact gives %q", sec, got)
+		}
+	}
+	for _, kept := range []string{"true", "not-added"} {
+		if got := s.Redact(kept); got != kept {
+			t.Errorf("%q must not be a secret, Redact gives %q", kept, got)
+		}
+	}
+}
+
+func TestError(t *testing.T) {
+	s := &Set{}
+	s.Add("s3cret")
+	base := &fs.PathError{Op: "open", Path: "/etc/s3cret", Err: fs.ErrNotExist}
+	err := s.Error(fmt.Errorf("step: %w", base))
+	if got, want := err.Error(), "step: open /etc/<redacted>: file does not exist"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Error("errors.Is lost the chain")
+	}
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		t.Error("errors.As lost the chain")
+	}
+	plain := errors.New("nothing here")
+	if s.Error(plain) != plain {
+		t.Error("an error with nothing to redact must be returned as it is")
+	}
+	if s.Error(nil) != nil {
+		t.Error("Error(nil) must be nil")
+	}
+}
+
+func TestCensored(t *testing.T) {
+	a, b := Censored(), Censored()
+	a["x"] = 1
+	if len(b) != 1 || b["censored"] != CensoredMessage {
+		t.Errorf("Censored() shares its map or says %#v", b)
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	s := &Set{}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for j := range 100 {
+				s.Add(fmt.Sprintf("secret-%d-%d", i, j))
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for j := range 100 {
+				s.Redact(fmt.Sprintf("text secret-%d-%d", i, j))
+				s.RedactValue(map[string]any{"k": []any{"secret-0-0"}})
+			}
+		}()
+	}
+	wg.Wait()
+	if got := s.Redact("secret-7-99 secret-0-0"); got != "<redacted> <redacted>" {
+		t.Errorf("after concurrent adds: %q", got)
+	}
+}
