@@ -1,0 +1,181 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/runbookhq/runbook/internal/redact"
+)
+
+// Sink receives events. Emit is called with events in Seq order, one at a time,
+// while the Bus holds its lock: a sink must return promptly and must not emit
+// into the Bus that calls it. The event and the maps in it belong to the sink.
+type Sink interface {
+	Emit(Event) error
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(Event) error
+
+// Emit calls f(e).
+func (f SinkFunc) Emit(e Event) error { return f(e) }
+
+// Options configure a Bus. The zero value is usable.
+type Options struct {
+	// Seq is the number of the last event already recorded, for a resumed run;
+	// the next event gets Seq+1.
+	Seq int64
+	// Secrets are replaced in every event before any sink sees it.
+	Secrets *redact.Set
+	// Log receives the failures of optional sinks. The zero Logger discards.
+	Log zerolog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Bus numbers events, stamps them, redacts them and hands them to its sinks. It is
+// the one place events from parallel hosts meet, so it gives them a total order:
+// Seq increases by one per event, and every sink sees events in Seq order.
+//
+// A required sink (the journal) is the record a resume depends on: its failure is
+// returned by Emit, and the engine must stop before the next action. An optional
+// sink (the terminal) only shows the run: its failure is logged once and the run
+// goes on. A Bus is safe for concurrent use.
+type Bus struct {
+	mu       sync.Mutex
+	runID    string
+	seq      int64
+	secrets  *redact.Set
+	log      zerolog.Logger
+	now      func() time.Time
+	required []Sink
+	optional []*optionalSink
+}
+
+type optionalSink struct {
+	sink   Sink
+	failed bool // a failure was logged; later ones are not, to keep the log readable
+}
+
+// NewBus returns a Bus for the run runID.
+func NewBus(runID string, opts Options) *Bus {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Bus{runID: runID, seq: opts.Seq, secrets: opts.Secrets, log: opts.Log, now: now}
+}
+
+// Require adds a sink whose failure Emit returns.
+func (b *Bus) Require(s Sink) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.required = append(b.required, s)
+}
+
+// Attach adds a sink whose failure is only logged.
+func (b *Bus) Attach(s Sink) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.optional = append(b.optional, &optionalSink{sink: s})
+}
+
+// Seq returns the number of the last event emitted.
+func (b *Bus) Seq() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seq
+}
+
+// Secrets returns the set the Bus redacts with (nil if none).
+func (b *Bus) Secrets() *redact.Set { return b.secrets }
+
+// Emit numbers e, stamps it with the time and the run id, redacts it and gives it
+// to every sink, required ones first. It returns the joined failures of the
+// required sinks. The event is numbered even when a required sink fails, so that
+// optional sinks still see a gapless stream; the journal, which failed, stops
+// at the last event it recorded.
+func (b *Bus) Emit(e Event) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	e.Seq = b.seq
+	e.Time = b.now().UTC()
+	e.RunID = b.runID
+	e = b.redact(e)
+
+	var errs []error
+	for _, s := range b.required {
+		if err := s.Emit(copyEvent(e)); err != nil {
+			errs = append(errs, fmt.Errorf("event %d (%s): %w", e.Seq, e.Kind, err))
+		}
+	}
+	for _, o := range b.optional {
+		if err := o.sink.Emit(copyEvent(e)); err != nil && !o.failed {
+			o.failed = true
+			b.log.Warn().Err(err).Str("sink", fmt.Sprintf("%T", o.sink)).Int64("seq", e.Seq).
+				Msg("event sink failed; its output is incomplete from here on")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// redact applies the secrets to every field that may carry an argument or an
+// output, and censors no_log steps. Names that identify (host, kind, status)
+// come from the inventory and the engine, never from a module, and stay as they
+// are so that a replay can still match events.
+func (b *Bus) redact(e Event) Event {
+	s := b.secrets
+	e.Step = s.Redact(e.Step)
+	e.Error = s.Redact(e.Error)
+	e.Data = s.RedactMap(e.Data)
+	if e.NoLog {
+		if e.Result != nil || isEnd(e.Kind) {
+			e.Result = redact.Censored()
+		}
+		if e.Error != "" {
+			e.Error = redact.CensoredError
+		}
+		e.Data = nil
+		return e
+	}
+	e.Result = s.RedactMap(e.Result)
+	return e
+}
+
+func isEnd(k Kind) bool { return k == StepEnd || k == RollbackStepEnd || k == StepRetry }
+
+// copyEvent gives each sink its own maps, so that one sink keeping or changing
+// an event cannot affect another.
+func copyEvent(e Event) Event {
+	var none *redact.Set
+	e.Result = none.RedactMap(e.Result)
+	e.Data = none.RedactMap(e.Data)
+	return e
+}
+
+// Recorder is a Sink that keeps every event, for tests. It is safe for
+// concurrent use.
+type Recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Emit records e.
+func (r *Recorder) Emit(e Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+// Events returns a copy of the events recorded so far.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}

@@ -1,0 +1,211 @@
+// Package event is the one stream a run produces: every start and end of a run, batch,
+// host, step and rollback, fanned out to the journal, the terminal and JSON output.
+package event
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Kind names what happened. Names follow Terraform's JSON events: a thing that
+// takes time has a *_start and a *_end; the Status of the *_end says how it went.
+type Kind string
+
+const (
+	// RunStart is the first event of every journal. Data is a RunInfo.
+	RunStart Kind = "run_start"
+	// RunResume starts each later part of a run continued by `runbook resume`;
+	// it is the only kind allowed after a RunEnd. Data is a RunInfo.
+	RunResume Kind = "run_resume"
+	// RunEnd closes the run (or the part since the last RunResume). Data is a
+	// RunEnd; Status is ok, failed, aborted, interrupted or rollback_failed.
+	RunEnd Kind = "run_end"
+
+	// BatchStart and BatchEnd bracket one batch of hosts (Batch is 1-based; Data
+	// of BatchStart holds "hosts").
+	BatchStart Kind = "batch_start"
+	BatchEnd   Kind = "batch_end"
+
+	// HostStart and HostEnd bracket the steps phase of one host.
+	HostStart Kind = "host_start"
+	HostEnd   Kind = "host_end"
+
+	// StepStart is emitted before a step acts and StepEnd after it, in every phase
+	// but rollback, so that a crash between them is seen as "in flight".
+	// StepIndex is the step's stable position in its phase.
+	StepStart Kind = "step_start"
+	// StepRetry reports a failed attempt that will be retried (Attempt, Error).
+	StepRetry Kind = "step_retry"
+	StepEnd   Kind = "step_end"
+
+	// RollbackStart and RollbackEnd bracket the rollback of one host; the
+	// Status of RollbackEnd is rolled_back or rollback_failed.
+	RollbackStart Kind = "rollback_start"
+	// RollbackStepStart and RollbackStepEnd bracket one rollback step. With Undo
+	// set, the step is the automatic undo of the steps-phase step at StepIndex;
+	// otherwise StepIndex is the position in the runbook's rollback list.
+	RollbackStepStart Kind = "rollback_step_start"
+	RollbackStepEnd   Kind = "rollback_step_end"
+	RollbackEnd       Kind = "rollback_end"
+
+	// GateStart and GateEnd bracket the between_batches gates after batch Batch;
+	// each gate is itself a step (phase between_batches) inside them.
+	GateStart Kind = "gate_start"
+	GateEnd   Kind = "gate_end"
+
+	// Abort says no new batch will start (max_fail exceeded, a gate failed);
+	// Error says why.
+	Abort Kind = "abort"
+	// Interrupt says the operator asked the run to stop (a signal).
+	Interrupt Kind = "interrupt"
+)
+
+// Phase is the part of a runbook a step belongs to.
+type Phase string
+
+const (
+	Preflight      Phase = "preflight"
+	Steps          Phase = "steps"
+	Rollback       Phase = "rollback"
+	BetweenBatches Phase = "between_batches"
+	Post           Phase = "post"
+)
+
+// Status is how a thing ended.
+type Status string
+
+const (
+	OK             Status = "ok"
+	Changed        Status = "changed"
+	Skipped        Status = "skipped"
+	Failed         Status = "failed"
+	Unreachable    Status = "unreachable" // the transport failed: we do not know whether the command ran
+	RolledBack     Status = "rolled_back"
+	RollbackFailed Status = "rollback_failed"
+	Aborted        Status = "aborted"
+	Interrupted    Status = "interrupted"
+)
+
+// Event is one thing that happened in a run. The Bus fills Seq, Time and RunID;
+// the engine fills the rest. In JSON, names are snake_case and empty fields are
+// left out; Duration is written as Go writes durations ("1.5s").
+type Event struct {
+	Seq   int64     `json:"seq"`
+	Time  time.Time `json:"time"`
+	RunID string    `json:"run_id"`
+	Kind  Kind      `json:"kind"`
+	Phase Phase     `json:"phase,omitempty"`
+	Batch int       `json:"batch,omitempty"` // 1-based; 0 outside batches (preflight, post)
+	Host  string    `json:"host,omitempty"`
+	Step  string    `json:"step,omitempty"`
+	// StepIndex is 0-based, so the first step of a phase has none in JSON.
+	StepIndex int  `json:"step_index,omitempty"`
+	Undo      bool `json:"undo,omitempty"`
+	Attempt   int  `json:"attempt,omitempty"` // 1-based, on step events of retried steps
+	// NoLog marks a step whose arguments and output must not be recorded: the
+	// Bus replaces its Result and Error before any sink sees them.
+	NoLog    bool           `json:"no_log,omitempty"`
+	Status   Status         `json:"status,omitempty"`
+	Changed  bool           `json:"changed,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Result   map[string]any `json:"result,omitempty"`
+	Duration time.Duration  `json:"-"`
+	Data     map[string]any `json:"data,omitempty"`
+}
+
+// wire is Event as written: the same fields, with Duration as text.
+type wire struct {
+	eventFields
+	Duration string `json:"duration,omitempty"`
+}
+
+// eventFields is Event without its methods, so that wire can embed it without
+// recursing into Event's own MarshalJSON.
+type eventFields Event
+
+// MarshalJSON writes Duration as "1.5s": readable in the journal and parsed back
+// by time.ParseDuration.
+func (e Event) MarshalJSON() ([]byte, error) {
+	w := wire{eventFields: eventFields(e)}
+	if e.Duration != 0 {
+		w.Duration = e.Duration.String()
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*e = Event(w.eventFields)
+	if w.Duration != "" {
+		d, err := time.ParseDuration(w.Duration)
+		if err != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		e.Duration = d
+	}
+	return nil
+}
+
+// RunInfo is the Data of RunStart and RunResume: what the run is, so that
+// `runbook resume` can refuse a changed runbook and `runbook runs` can list it.
+type RunInfo struct {
+	Runbook         string     `json:"runbook"`        // path as the operator gave it
+	Name            string     `json:"name,omitempty"` // the runbook's `runbook:` name
+	RunbookDigest   string     `json:"runbook_digest,omitempty"`
+	Inventory       string     `json:"inventory,omitempty"`
+	InventoryDigest string     `json:"inventory_digest,omitempty"`
+	Hosts           []string   `json:"hosts,omitempty"`   // in run order
+	Batches         [][]string `json:"batches,omitempty"` // the plan's batches
+	Args            []string   `json:"args,omitempty"`    // the command line, after redaction
+	Check           bool       `json:"check,omitempty"`
+	User            string     `json:"user,omitempty"`
+	PID             int        `json:"pid,omitempty"`
+	Version         string     `json:"version,omitempty"` // of runbook
+}
+
+// RunEndInfo is the Data of RunEnd.
+type RunEndInfo struct {
+	ExitCode int `json:"exit_code"`
+	// Hosts counts hosts by how they ended: {"ok": 3, "failed": 1}.
+	Hosts map[string]int `json:"hosts,omitempty"`
+	// Reason says why a run that did not succeed stopped.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Data returns info as an event's Data.
+func (info RunInfo) Data() map[string]any { return toData(info) }
+
+// Data returns info as an event's Data.
+func (info RunEndInfo) Data() map[string]any { return toData(info) }
+
+// toData goes through JSON so that Data holds only what a journal reader will
+// see again (numbers as float64, lists as []any), whichever sink reads it.
+func toData(v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only plain fields above: Marshal cannot fail on them.
+		panic(fmt.Sprintf("event: encoding %T: %v", v, err))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(fmt.Sprintf("event: decoding %T: %v", v, err))
+	}
+	return m
+}
+
+// DecodeData reads an event's Data into out (a *RunInfo, a *RunEndInfo).
+func DecodeData(data map[string]any, out any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("event data: %w", err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("event data: %w", err)
+	}
+	return nil
+}

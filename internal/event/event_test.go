@@ -1,0 +1,240 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/runbookhq/runbook/internal/redact"
+)
+
+func fixedClock() func() time.Time {
+	t0 := time.Date(2026, 11, 24, 2, 39, 55, 0, time.FixedZone("CET", 3600))
+	var mu sync.Mutex
+	n := 0
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return t0.Add(time.Duration(n) * time.Millisecond)
+	}
+}
+
+func TestBusConcurrentOrder(t *testing.T) {
+	bus := NewBus("r1", Options{Seq: 10, Now: fixedClock()})
+	var a, b Recorder
+	bus.Require(&a)
+	bus.Attach(&b)
+	const workers, each = 16, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := bus.Emit(Event{Kind: StepEnd, Host: string(rune('a' + w)), StepIndex: i}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ea, eb := a.Events(), b.Events()
+	if len(ea) != workers*each || !reflect.DeepEqual(ea, eb) {
+		t.Fatalf("sinks disagree or lost events: %d vs %d", len(ea), len(eb))
+	}
+	perHost := map[string]int{}
+	for i, e := range ea {
+		if e.Seq != int64(11+i) {
+			t.Fatalf("event %d has seq %d, want %d", i, e.Seq, 11+i)
+		}
+		if e.RunID != "r1" || e.Time.Location() != time.UTC {
+			t.Fatalf("event %d not stamped: %+v", i, e)
+		}
+		if i > 0 && !e.Time.After(ea[i-1].Time) {
+			t.Fatalf("time does not follow seq at %d", i)
+		}
+		// Events of one goroutine keep their order.
+		if e.StepIndex != perHost[e.Host] {
+			t.Fatalf("host %s: step %d after %d", e.Host, e.StepIndex, perHost[e.Host]-1)
+		}
+		perHost[e.Host]++
+	}
+	if got := bus.Seq(); got != 10+workers*each {
+		t.Errorf("Seq() = %d", got)
+	}
+}
+
+func TestBusRedaction(t *testing.T) {
+	secrets := &redact.Set{}
+	secrets.Add("hunter2")
+	bus := NewBus("r1", Options{Secrets: secrets})
+	var rec Recorder
+	bus.Require(&rec)
+
+	res := map[string]any{"stdout": "pw=hunter2", "nested": []any{map[string]any{"k": "hunter2"}}}
+	tests := []struct {
+		name string
+		in   Event
+		want Event
+	}{
+		{
+			name: "nested result, error, step and data",
+			in: Event{Kind: StepEnd, Host: "h1", Step: "login hunter2", Status: Failed,
+				Error: "exit 1: bad password hunter2", Result: res, Data: map[string]any{"args": []any{"-p", "hunter2"}}},
+			want: Event{Kind: StepEnd, Host: "h1", Step: "login <redacted>", Status: Failed,
+				Error:  "exit 1: bad password <redacted>",
+				Result: map[string]any{"stdout": "pw=<redacted>", "nested": []any{map[string]any{"k": "<redacted>"}}},
+				Data:   map[string]any{"args": []any{"-p", "<redacted>"}}},
+		},
+		{
+			name: "no_log end censored",
+			in: Event{Kind: StepEnd, Host: "h1", Step: "get token", NoLog: true, Status: Failed,
+				Error: "curl: token abc", Result: map[string]any{"stdout": "abc"}, Data: map[string]any{"x": "abc"}},
+			want: Event{Kind: StepEnd, Host: "h1", Step: "get token", NoLog: true, Status: Failed,
+				Error: redact.CensoredError, Result: map[string]any{"censored": redact.CensoredMessage}},
+		},
+		{
+			name: "no_log end without result still censored",
+			in:   Event{Kind: RollbackStepEnd, Host: "h1", NoLog: true, Status: OK},
+			want: Event{Kind: RollbackStepEnd, Host: "h1", NoLog: true, Status: OK,
+				Result: map[string]any{"censored": redact.CensoredMessage}},
+		},
+		{
+			name: "no_log start has nothing to hide",
+			in:   Event{Kind: StepStart, Host: "h1", NoLog: true},
+			want: Event{Kind: StepStart, Host: "h1", NoLog: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := bus.Emit(tt.in); err != nil {
+				t.Fatal(err)
+			}
+			evs := rec.Events()
+			got := evs[len(evs)-1]
+			tt.want.Seq, tt.want.Time, tt.want.RunID = got.Seq, got.Time, "r1"
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+	if res["stdout"] != "pw=hunter2" {
+		t.Error("the Bus changed the caller's result map")
+	}
+}
+
+type failSink struct {
+	err   error
+	calls int
+}
+
+func (f *failSink) Emit(Event) error { f.calls++; return f.err }
+
+func TestBusSinkFailures(t *testing.T) {
+	var logBuf bytes.Buffer
+	bus := NewBus("r1", Options{Log: zerolog.New(&logBuf)})
+	journal := &failSink{}
+	ui := &failSink{err: errors.New("broken pipe")}
+	var after Recorder
+	bus.Require(journal)
+	bus.Attach(ui)
+	bus.Attach(&after)
+
+	for range 3 {
+		if err := bus.Emit(Event{Kind: HostStart}); err != nil {
+			t.Fatalf("an optional sink's failure was returned: %v", err)
+		}
+	}
+	if n := strings.Count(logBuf.String(), "broken pipe"); n != 1 {
+		t.Errorf("optional failure logged %d times, want once:\n%s", n, logBuf.String())
+	}
+	if ui.calls != 3 {
+		t.Errorf("a failed optional sink stopped receiving events: %d calls", ui.calls)
+	}
+
+	journal.err = errors.New("disk full")
+	err := bus.Emit(Event{Kind: StepStart})
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "event 4 (step_start)") {
+		t.Fatalf("required failure: got %v", err)
+	}
+	if !errors.Is(err, journal.err) {
+		t.Error("required failure does not wrap the sink's error")
+	}
+	if evs := after.Events(); len(evs) != 4 || evs[3].Seq != 4 {
+		t.Errorf("optional sinks must still see every event: %+v", evs)
+	}
+}
+
+func TestBusSinksGetOwnCopies(t *testing.T) {
+	bus := NewBus("r1", Options{})
+	mutator := SinkFunc(func(e Event) error {
+		e.Result["k"] = "changed by sink"
+		return nil
+	})
+	var rec Recorder
+	bus.Require(mutator)
+	bus.Attach(&rec)
+	if err := bus.Emit(Event{Kind: StepEnd, Result: map[string]any{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Events()[0].Result["k"]; got != "v" {
+		t.Errorf("one sink's change reached another: %v", got)
+	}
+}
+
+func TestEventJSON(t *testing.T) {
+	e := Event{
+		Seq: 3, Time: time.Date(2026, 11, 24, 2, 39, 55, 123000000, time.UTC), RunID: "r1",
+		Kind: StepEnd, Phase: Steps, Batch: 1, Host: "etcd-1", Step: "swap", StepIndex: 0,
+		Status: Changed, Changed: true, Duration: 1500 * time.Millisecond,
+		Result: map[string]any{"backup": "/usr/local/bin/etcd.bak"},
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"seq":3,"time":"2026-11-24T02:39:55.123Z","run_id":"r1","kind":"step_end","phase":"steps","batch":1,` +
+		`"host":"etcd-1","step":"swap","status":"changed","changed":true,"result":{"backup":"/usr/local/bin/etcd.bak"},"duration":"1.5s"}`
+	if string(b) != want {
+		t.Errorf("JSON:\n got %s\nwant %s", b, want)
+	}
+	var back Event
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, e) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", back, e)
+	}
+	if err := json.Unmarshal([]byte(`{"seq":1,"duration":"soon"}`), &back); err == nil {
+		t.Error("a bad duration was accepted")
+	}
+}
+
+func TestData(t *testing.T) {
+	info := RunInfo{Runbook: "upgrade-etcd.yml", RunbookDigest: "sha256:ab", Hosts: []string{"a", "b"},
+		Batches: [][]string{{"a"}, {"b"}}, Args: []string{"exec", "upgrade-etcd.yml"}, PID: 42}
+	d := info.Data()
+	if _, ok := d["hosts"].([]any); !ok {
+		t.Errorf("Data must hold JSON shapes, hosts is %T", d["hosts"])
+	}
+	var back RunInfo
+	if err := DecodeData(d, &back); err != nil || !reflect.DeepEqual(back, info) {
+		t.Errorf("RunInfo round trip: %+v, %v", back, err)
+	}
+	end := RunEndInfo{ExitCode: 1, Hosts: map[string]int{"ok": 2, "failed": 1}, Reason: "etcd-2 failed"}
+	var endBack RunEndInfo
+	if err := DecodeData(end.Data(), &endBack); err != nil || !reflect.DeepEqual(endBack, end) {
+		t.Errorf("RunEndInfo round trip: %+v, %v", endBack, err)
+	}
+	if err := DecodeData(map[string]any{"exit_code": "one"}, &endBack); err == nil {
+		t.Error("a wrong type in Data was accepted")
+	}
+}
