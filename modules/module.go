@@ -1,5 +1,27 @@
 // Package modules defines what a step module is and the registry that holds them.
 // Each module lives in its own package under modules/ and registers itself in init().
+//
+// # Arguments
+//
+// A module's arguments are the exported fields of its struct. Each has a `yaml`
+// tag (its key), a `doc` tag (one line for `runbook doc`), `runbook:"required"`
+// when it must be given, and a `default` tag when an unset argument means
+// something. A section of arguments (check's `http:`) is a pointer to a struct:
+// nil when the key is absent, its fields shown as "http.url".
+//
+// # Defaults
+//
+// The decoded value keeps exactly what the step wrote, so Validate can tell a
+// given argument from an unset one, the journal records the user's arguments,
+// and a per-host definition (the `services` host var) can be merged under the
+// inline ones. Defaults are applied to a copy, where they are used: each module
+// has a Defaults method that returns its arguments as Run sees them, built with
+// WithDefaults from the `default` tags themselves, so the documented default is
+// the applied one. Register parses every literal default and panics on a bad
+// one. Two kinds of default are documentation that the module's own code
+// applies: one in angle brackets (`<dest>.runbook-prev`), which depends on other
+// arguments or on the host, and one on an expression (check's `expect`),
+// because expressions are compiled by the loader.
 package modules
 
 import (
@@ -59,7 +81,9 @@ type Undoer interface {
 	Undo(ctx context.Context, h *Host, done Result) error
 }
 
-// FieldError is a Validate error about one argument, named by its YAML key.
+// FieldError is a Validate error about one argument, named by its YAML key; an
+// argument inside a section is named by its path ("http.url"). An error about the
+// arguments as a whole (none of the required alternatives given) is a plain error.
 type FieldError struct {
 	Field string
 	Msg   string
@@ -102,14 +126,18 @@ type Registry struct {
 // Default is filled by each module's init(); modules/builtin imports them all.
 var Default = &Registry{}
 
-// Register adds info. It panics on an empty or duplicate name or a nil New,
-// because those are programming errors found by any test that imports the module.
+// Register adds info. It panics on an empty or duplicate name, a nil New, or an
+// argument struct whose default tags do not parse, because those are programming
+// errors found by any test that imports the module.
 func Register(info Info) { Default.Register(info) }
 
 // Register adds info to r; see the package-level Register.
 func (r *Registry) Register(info Info) {
 	if info.Name == "" || info.New == nil {
 		panic(fmt.Sprintf("modules: invalid registration %+v", info))
+	}
+	if err := checkArgs(info.New()); err != nil {
+		panic(fmt.Sprintf("modules: module %s: %v", info.Name, err))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -1,0 +1,98 @@
+// Package command is the command module: it runs one program on the host without
+// a shell, so no value from vars can ever turn into shell syntax.
+package command
+
+import (
+	"context"
+	"strings"
+
+	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/internal/runcmd"
+)
+
+func init() {
+	modules.Register(modules.Info{
+		Name: "command",
+		New:  func() modules.Module { return new(Module) },
+		Doc: modules.Doc{
+			Summary: "run a program on the host, without a shell",
+			Description: `Runs cmd on the host and fails when it exits non-zero. The command is a
+list of words, or one string split into words as a shell would split it
+(quotes respected), but no shell ever sees it: $VARS, globs, pipes and
+redirections are passed as they are. Use the shell module when you need them.
+
+creates and removes make the step idempotent, as in Ansible: the command is
+skipped when the creates path exists, or when the removes path does not. The
+result has rc, stdout and stderr (trailing newlines cut), skipped and msg.`,
+			Example: `- name: record the running version
+  command:
+    cmd: /usr/local/bin/etcd --version
+  register: etcd_version
+- name: defragment the member
+  command:
+    cmd: [etcdctl, --endpoints, 'http://127.0.0.1:2379', defrag]
+    env: { ETCDCTL_API: "3" }
+- name: unpack the release once
+  command:
+    cmd: tar -xzf /tmp/etcd.tar.gz -C /opt/etcd
+    creates: /opt/etcd/etcd`,
+		},
+	})
+}
+
+// Module holds the command module's arguments.
+type Module struct {
+	Cmd     spec.Argv         `yaml:"cmd" runbook:"required" doc:"program and arguments: one string split into words, or a list"`
+	Chdir   string            `yaml:"chdir" doc:"folder on the host to run in"`
+	Env     map[string]string `yaml:"env" doc:"environment variables added for the command"`
+	Creates string            `yaml:"creates" doc:"skip the command when this path exists on the host"`
+	Removes string            `yaml:"removes" doc:"skip the command when this path does not exist on the host"`
+	Stdin   string            `yaml:"stdin" doc:"text written, as it is, to the command's standard input"`
+}
+
+// Defaults returns the arguments as Run sees them; command has no defaults.
+func (m *Module) Defaults() *Module { return modules.WithDefaults(m) }
+
+// Validate rejects an empty command and environment names a process cannot receive.
+func (m *Module) Validate() error {
+	if len(m.Cmd) == 0 || strings.TrimSpace(m.Cmd[0]) == "" {
+		return &modules.FieldError{Field: "cmd", Msg: "is empty; give the program to run and its arguments"}
+	}
+	return runcmd.ValidateEnv(m.Env)
+}
+
+// Run runs the command unless creates or removes says it is already done.
+func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
+	skip, err := runcmd.Skip(ctx, h, m.Chdir, m.guards())
+	if err != nil || skip != "" {
+		return runcmd.Skipped(skip), err
+	}
+	return runcmd.Run(ctx, h, m.cmd())
+}
+
+// Check reports whether Run would run the command; the guards are read, the
+// command is not run, since its effect cannot be known without running it.
+func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
+	skip, err := runcmd.Skip(ctx, h, m.Chdir, m.guards())
+	if err != nil || skip != "" {
+		return runcmd.Skipped(skip), err
+	}
+	return modules.Result{Changed: true, Data: map[string]any{"skipped": false, "msg": "would run " + m.cmd().String()}}, nil
+}
+
+func (m *Module) guards() runcmd.Guards { return runcmd.Guards{Creates: m.Creates, Removes: m.Removes} }
+
+func (m *Module) cmd() conn.Cmd {
+	c := conn.Cmd{Argv: append([]string(nil), m.Cmd...), Env: m.Env, Dir: m.Chdir}
+	if m.Stdin != "" {
+		c.Stdin = strings.NewReader(m.Stdin)
+	}
+	return c
+}
+
+var (
+	_ modules.Validator = (*Module)(nil)
+	_ modules.Checker   = (*Module)(nil)
+)
