@@ -1,0 +1,13 @@
+// Package builtin registers every module that ships with runbook; a program
+// imports it for its side effect, as Caddy's modules/standard is imported.
+package builtin
+
+import (
+	_ "github.com/runbookhq/runbook/modules/check"
+	_ "github.com/runbookhq/runbook/modules/command"
+	_ "github.com/runbookhq/runbook/modules/pause"
+	_ "github.com/runbookhq/runbook/modules/service"
+	_ "github.com/runbookhq/runbook/modules/shell"
+	_ "github.com/runbookhq/runbook/modules/swap"
+	_ "github.com/runbookhq/runbook/modules/wait"
+)

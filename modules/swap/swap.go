@@ -1,0 +1,154 @@
+// Package swap is the swap module: it replaces a file on the host atomically and
+// keeps the previous one beside it, so that a rollback can put it back.
+package swap
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/internal/argcheck"
+)
+
+func init() {
+	modules.Register(modules.Info{
+		Name: "swap",
+		New:  func() modules.Module { return new(Module) },
+		Doc: modules.Doc{
+			Summary: "replace a file on the host, keeping the previous one for rollback",
+			Description: `With src and dest, copies src from the controller to the host and renames it
+over dest, so that nothing ever sees a partial file; the file it replaces is
+kept at backup first. sha256 makes the step refuse a src that is not the file
+you reviewed, before dest is touched. When dest already has the content of
+src, nothing changes and the backup is left as it is.
+
+With restore, puts back the file that the last swap of that path kept at
+backup (give backup too if that swap named one). It is what rollback runs, and
+can be written as a step: swap: { restore: /usr/local/bin/etcd }.
+
+mode, owner and group default to those of the file being replaced, so a
+binary stays executable; a new file gets 0644 and the connecting user.`,
+			Example: `- name: install the new etcd binary
+  swap:
+    src: 'dist/etcd-{{ etcd_version }}'
+    dest: /usr/local/bin/etcd
+    mode: "0755"
+    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+- name: put the old binary back
+  swap: { restore: /usr/local/bin/etcd }`,
+			Undo: "restore the previous file from backup; a file that did not exist before is removed.",
+		},
+	})
+}
+
+// Module holds the swap module's arguments: src and dest, or restore.
+type Module struct {
+	Src     string        `yaml:"src" doc:"file on the controller, relative to the runbook's folder, to install"`
+	Dest    string        `yaml:"dest" doc:"absolute path of the file on the host to replace"`
+	Mode    spec.FileMode `yaml:"mode" default:"<mode of the replaced file, else 0644>" doc:"permissions of the new file, in octal"`
+	SHA256  string        `yaml:"sha256" doc:"sha256 of src in hex; the swap fails before touching dest when src differs"`
+	Owner   string        `yaml:"owner" default:"<owner of the replaced file>" doc:"user that owns the new file"`
+	Group   string        `yaml:"group" default:"<group of the replaced file>" doc:"group of the new file"`
+	Backup  string        `yaml:"backup" default:"<dest>.runbook-prev" doc:"where the previous file is kept on the host"`
+	Restore string        `yaml:"restore" doc:"put back the file that the last swap of this path kept at backup"`
+}
+
+// BackupSuffix is what the default backup path adds to dest.
+const BackupSuffix = ".runbook-prev"
+
+// Defaults returns the arguments as Run sees them: backup defaults to the
+// replaced path plus BackupSuffix. Mode, owner and group stay unset, because
+// their defaults are read from the host.
+func (m *Module) Defaults() *Module {
+	d := modules.WithDefaults(m)
+	if d.Backup == "" {
+		if target := d.target(); target != "" {
+			d.Backup = target + BackupSuffix
+		}
+	}
+	return d
+}
+
+// target is the path on the host that the step replaces or restores.
+func (m *Module) target() string {
+	if m.Restore != "" {
+		return m.Restore
+	}
+	return m.Dest
+}
+
+// Validate checks that exactly one form is given and that its paths and digest
+// are well formed.
+func (m *Module) Validate() error {
+	if m.Restore != "" {
+		for _, f := range []struct {
+			field string
+			given bool
+		}{
+			{"src", m.Src != ""}, {"dest", m.Dest != ""}, {"mode", m.Mode != 0},
+			{"sha256", m.SHA256 != ""}, {"owner", m.Owner != ""}, {"group", m.Group != ""},
+		} {
+			if f.given {
+				return &modules.FieldError{Field: f.field, Msg: "is not used with restore, which puts back the kept file as it was; remove one of them"}
+			}
+		}
+		if err := argcheck.AbsPath(m.Restore); err != nil {
+			return &modules.FieldError{Field: "restore", Msg: err.Error()}
+		}
+	} else {
+		switch {
+		case m.Src == "" && m.Dest == "":
+			return errors.New("nothing to swap; give src and dest, or restore")
+		case m.Src == "":
+			return &modules.FieldError{Field: "src", Msg: "is required with dest; give the file on the controller to install"}
+		case m.Dest == "":
+			return &modules.FieldError{Field: "dest", Msg: "is required with src; give the absolute path on the host to replace"}
+		}
+		if err := argcheck.AbsPath(m.Dest); err != nil {
+			return &modules.FieldError{Field: "dest", Msg: err.Error()}
+		}
+		if err := checkSHA256(m.SHA256); err != nil {
+			return &modules.FieldError{Field: "sha256", Msg: err.Error()}
+		}
+	}
+	if m.Backup != "" {
+		if err := argcheck.AbsPath(m.Backup); err != nil {
+			return &modules.FieldError{Field: "backup", Msg: err.Error()}
+		}
+		if m.Backup == m.target() {
+			return &modules.FieldError{Field: "backup", Msg: "is the file being replaced; keep the previous file elsewhere, or leave backup out for " + m.Backup + BackupSuffix}
+		}
+	}
+	return nil
+}
+
+func checkSHA256(s string) error {
+	if s == "" || argcheck.Templated(s) {
+		return nil
+	}
+	if len(s) != 64 {
+		return fmt.Errorf("has %d characters; a sha256 is 64 hex digits, as sha256sum prints it", len(s))
+	}
+	if _, err := hex.DecodeString(s); err != nil {
+		return fmt.Errorf("%q is not hex; a sha256 is 64 hex digits, as sha256sum prints it", s)
+	}
+	return nil
+}
+
+// Run is not implemented yet; the engine issue brings it.
+func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
+	return modules.Result{}, errors.New("the swap module runs in a later release")
+}
+
+// Undo restores the previous file; it comes with Run.
+func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result) error {
+	return errors.New("the swap module runs in a later release")
+}
+
+var (
+	_ modules.Validator = (*Module)(nil)
+	_ modules.Undoer    = (*Module)(nil)
+)
