@@ -4,7 +4,14 @@
 package eval
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/runbookhq/runbook/internal/diag"
 )
@@ -19,9 +26,14 @@ const (
 
 // Env declares the names an expression may use when it is compiled. Values are
 // samples: only their types matter at compile time.
+//
+// Later groups shadow earlier ones: functions < Vars < Registered < Extra <
+// host, run, result, failed, completed. A run-time value must have the type of
+// its sample (an int var stays an int), since the program is compiled for it.
 type Env struct {
 	// Vars are the merged variables known at load: runbook vars, and when an
-	// inventory is given, every host's vars and the -e vars.
+	// inventory is given, every host's vars and the -e vars. A nil sample is
+	// typed `any`.
 	Vars map[string]any
 	// Strict makes an unknown bare name an error. It is false when no inventory
 	// was given, because names may then come from the inventory; field and
@@ -37,23 +49,24 @@ type Env struct {
 	// `completed` (names of the steps that completed) in scope, for rollback steps.
 	Failed bool
 	// Extra declares more names (module facts such as `etcd`, metric look-ups in
-	// assert-metric); the value's type is what the compiler checks against.
+	// assert-metric); the value's type is what the compiler checks against. A
+	// map's keys are not checked; pass a struct value to have fields checked.
 	Extra map[string]any
 }
 
 // Host is how a host looks to expressions: host.name, host.addr, host.groups, host.vars.
 type Host struct {
-	Name   string         `expr:"name"`
-	Addr   string         `expr:"addr"`
-	Groups []string       `expr:"groups"`
-	Vars   map[string]any `expr:"vars"`
+	Name   string         `expr:"name" json:"name"`
+	Addr   string         `expr:"addr" json:"addr"`
+	Groups []string       `expr:"groups" json:"groups"`
+	Vars   map[string]any `expr:"vars" json:"vars"`
 }
 
 // Run is how the run looks to expressions: run.id, run.batch, run.started.
 type Run struct {
-	ID      string    `expr:"id"`
-	Batch   int       `expr:"batch"`
-	Started time.Time `expr:"started"`
+	ID      string    `expr:"id" json:"id"`
+	Batch   int       `expr:"batch" json:"batch"`
+	Started time.Time `expr:"started" json:"started"`
 }
 
 // Inventory is what inventory look-ups (group("etcd")) need at run time.
@@ -62,7 +75,8 @@ type Inventory interface {
 	Group(name string) []Host
 }
 
-// Scope holds the values an expression sees when it runs.
+// Scope holds the values an expression sees when it runs. Expressions only
+// read it, so one Scope may serve many expressions, but not while it is changed.
 type Scope struct {
 	Vars       map[string]any
 	Host       Host
@@ -75,56 +89,195 @@ type Scope struct {
 	Extra      map[string]any
 }
 
-// Program is a compiled expression.
+// Program is a compiled expression. It is immutable once compiled and safe to
+// run from many goroutines at once.
 type Program struct {
 	Src  string
 	Pos  diag.Pos // where Src starts in the file
 	Kind Kind
-	// compiled program, unexported
+	// Name says what the expression is for (when, until, dest) in run-time
+	// errors; the loader may set it after Compile.
+	Name string
+
+	prog   *vm.Program
+	origin origin
 }
 
 // Compile compiles src, which starts at pos in its file. Positions of errors
 // inside src are mapped to the file: on src's first line, column = pos.Col +
 // the column within src; on later lines, line = pos.Line + n and the column is
 // pos.Col + the column within that line (block scalars keep one indentation).
+//
+// A nil env declares no names and is not strict. The result has a Program
+// exactly when the diagnostics hold no error; they may hold warnings.
 func Compile(src string, pos diag.Pos, env *Env, kind Kind) (*Program, diag.Diags) {
-	panic("unimplemented")
+	return compile(src, origin{pos: pos, firstCol: pos.Col, laterCol: pos.Col}, env, kind)
 }
 
-// Eval runs the program against s.
-func (p *Program) Eval(s *Scope) (any, error) { panic("unimplemented") }
+// origin maps a position inside an expression's text to its file. It differs
+// from a plain Pos for a {{ }} part, whose later lines are indented as the
+// template's, not as the part's first line.
+type origin struct {
+	pos      diag.Pos // pos.Line is the line of the text's first line
+	firstCol int      // file column of the text's first character
+	laterCol int      // file column of column 0 on the text's later lines
+}
+
+// at returns the file position of rune column col0 (0-based) on line line0
+// (0-based) of the text.
+func (o origin) at(line0, col0 int) diag.Pos {
+	if !o.pos.IsValid() {
+		return o.pos
+	}
+	p := o.pos
+	if line0 == 0 {
+		p.Col = o.firstCol + col0
+	} else {
+		p.Line += line0
+		p.Col = o.laterCol + col0
+	}
+	return p
+}
+
+// atOffset returns the file position of rune offset off in src.
+func (o origin) atOffset(src string, off int) diag.Pos {
+	line0, col0 := 0, 0
+	n := 0
+	for _, r := range src {
+		if n == off {
+			break
+		}
+		if r == '\n' {
+			line0++
+			col0 = 0
+		} else {
+			col0++
+		}
+		n++
+	}
+	return o.at(line0, col0)
+}
+
+func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
+	var ds diag.Diags
+	if strings.TrimSpace(src) == "" {
+		ds.Add(o.at(0, 0), "empty expression", "write an expression, such as host.name == \"etcd-1\"")
+		return nil, ds
+	}
+	if env == nil {
+		env = &Env{}
+	}
+	ce := newCompileEnv(env)
+	chk := &callChecker{env: ce, src: src, origin: o}
+	opts := ce.options()
+	if kind == Bool {
+		opts = append(opts, expr.AsBool())
+	}
+	opts = append(opts, expr.Patch(chk))
+	prog, err := expr.Compile(src, opts...)
+	ds.Append(chk.diags)
+	ds.Append(chk.warnings())
+	if err != nil {
+		d := ce.translate(err, src, o, kind)
+		if !chk.reported(d.Pos) {
+			ds = append(ds, d)
+		}
+	}
+	if ds.HasErrors() {
+		ds.Sort()
+		return nil, ds
+	}
+	return &Program{Src: src, Pos: o.at(0, 0), Kind: kind, prog: prog, origin: o}, ds
+}
+
+// Eval runs the program against s. A nil s is an empty scope.
+func (p *Program) Eval(s *Scope) (any, error) {
+	return p.exec(s.env(), p.Name)
+}
 
 // Bool runs a Bool program; a non-bool result is an error.
-func (p *Program) Bool(s *Scope) (bool, error) { panic("unimplemented") }
-
-// Template is a string with {{ expr }} parts.
-type Template struct {
-	Src string
-	Pos diag.Pos
-	// parts, unexported
+func (p *Program) Bool(s *Scope) (bool, error) {
+	v, err := p.Eval(s)
+	if err != nil {
+		return false, err
+	}
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case nil:
+		return false, p.errorAt(p.Pos, p.Name, errors.New("got nil where true or false is needed; a name in it may be undefined"))
+	default:
+		return false, p.errorAt(p.Pos, p.Name, fmt.Errorf("got %T %s where true or false is needed", v, shorten(fmt.Sprintf("%v", v))))
+	}
 }
 
-// IsTemplate reports whether s contains a {{ }} part.
-func IsTemplate(s string) bool { panic("unimplemented") }
-
-// ParseTemplate splits s into literal text and {{ }} expressions and compiles each;
-// pos is where s starts in the file, mapped as in Compile.
-func ParseTemplate(s string, pos diag.Pos, env *Env) (*Template, diag.Diags) {
-	panic("unimplemented")
+// exec runs the program in env; name is what errors say it is for.
+func (p *Program) exec(env map[string]any, name string) (any, error) {
+	out, err := expr.Run(p.prog, env)
+	if err != nil {
+		return nil, p.runError(err, name)
+	}
+	return out, nil
 }
 
-// Render evaluates the template. A string that is exactly one {{ }} keeps the
-// value's type (a list stays a list, a number a number); otherwise the parts are
-// formatted and joined into a string.
-func (t *Template) Render(s *Scope) (any, error) { panic("unimplemented") }
-
-// FuncDoc documents one function for `runbook doc expressions`.
-type FuncDoc struct {
-	Name      string // semver_lt
-	Signature string // semver_lt(a, b string) bool
-	Doc       string // one line
-	Example   string // expression
+// runError places a run-time error of expr at the failing part of the expression.
+func (p *Program) runError(err error, name string) *Error {
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		return p.errorAt(p.Pos, name, err)
+	}
+	cause := fe.Prev
+	if cause == nil {
+		cause = errors.New(fe.Message)
+	}
+	pos := p.Pos
+	if fe.Line > 0 {
+		pos = p.origin.at(fe.Line-1, fe.Column)
+	}
+	return p.errorAt(pos, name, cause)
 }
 
-// Functions lists the functions runbooks can call, sorted by name.
-func Functions() []FuncDoc { panic("unimplemented") }
+func (p *Program) errorAt(pos diag.Pos, name string, err error) *Error {
+	return &Error{Pos: pos, Name: name, Src: p.Src, Err: err}
+}
+
+// Error is a run-time error of an expression: where in the file, which
+// expression, and what went wrong.
+type Error struct {
+	Pos  diag.Pos // the failing part of the expression
+	Name string   // what the expression is for (when, dest); may be empty
+	Src  string   // the expression
+	Err  error
+}
+
+// Error formats the error as FILE:LINE:COL: NAME: MESSAGE (in `SRC`).
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Pos.File != "" || e.Pos.Line > 0 {
+		b.WriteString(e.Pos.String())
+		b.WriteString(": ")
+	}
+	if e.Name != "" {
+		b.WriteString(e.Name)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	if src := shorten(e.Src); src != "" {
+		fmt.Fprintf(&b, " (in `%s`)", src)
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause, such as the error of a function.
+func (e *Error) Unwrap() error { return e.Err }
+
+// shorten puts s on one line and cuts it to a length that still reads well
+// inside an error message.
+func shorten(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	const max = 60
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}

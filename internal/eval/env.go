@@ -1,0 +1,187 @@
+package eval
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/checker/nature"
+	"github.com/expr-lang/expr/conf"
+)
+
+// Types of the names every runbook has; samples stand in for values at compile time.
+var (
+	resultSample    = map[string]any{}
+	completedSample = []string{}
+)
+
+// compileEnv is an Env turned into what expr compiles against.
+type compileEnv struct {
+	strict  bool
+	samples map[string]any       // name → sample value; its type is what expr checks
+	untyped []string             // names whose sample is nil: typed `any`, not nil
+	funcs   map[string]*function // names that call one of our functions (not shadowed)
+}
+
+func newCompileEnv(env *Env) *compileEnv {
+	ce := &compileEnv{strict: env.Strict, samples: map[string]any{}, funcs: map[string]*function{}}
+	for _, f := range functions {
+		ce.funcs[f.doc.Name] = f
+	}
+	set := func(name string, v any) {
+		ce.samples[name] = v
+		delete(ce.funcs, name)
+	}
+	for _, f := range functions {
+		if f.bound != nil {
+			ce.samples[f.doc.Name] = f.sample
+		}
+	}
+	for k, v := range env.Vars {
+		set(k, v)
+	}
+	for _, k := range env.Registered {
+		set(k, resultSample)
+	}
+	for k, v := range env.Extra {
+		set(k, v)
+	}
+	set("host", Host{})
+	set("run", Run{})
+	if env.Result {
+		set("result", resultSample)
+	}
+	if env.Failed {
+		set("failed", resultSample)
+		set("completed", completedSample)
+	}
+	for k, v := range ce.samples {
+		if v == nil {
+			ce.untyped = append(ce.untyped, k)
+		}
+	}
+	sort.Strings(ce.untyped)
+	return ce
+}
+
+// options are the expr options for compiling against the env.
+func (ce *compileEnv) options() []expr.Option {
+	opts := make([]expr.Option, 0, 3+len(functions))
+	opts = append(opts, expr.Env(ce.samples), func(c *conf.Config) {
+		// A nil sample says nothing about the type: make it unknown (any) rather
+		// than nil, which expr would reject in every comparison.
+		for _, k := range ce.untyped {
+			c.Env.Fields[k] = nature.Nature{}
+		}
+	})
+	if !ce.strict {
+		// After expr.Env, which makes a map env strict.
+		opts = append(opts, expr.AllowUndefinedVariables())
+	}
+	for _, f := range functions {
+		if f.bound == nil {
+			opts = append(opts, expr.Function(f.doc.Name, f.fn, f.types...))
+		}
+	}
+	return opts
+}
+
+// has reports whether name is declared by the env (a variable or a bound function).
+func (ce *compileEnv) has(name string) bool {
+	_, ok := ce.samples[name]
+	return ok
+}
+
+// callable reports whether name can be called: a function of ours, an expr
+// builtin, or a declared name (expr checks that it is a function).
+func (ce *compileEnv) callable(name string) bool {
+	if ce.has(name) || ce.funcs[name] != nil {
+		return true
+	}
+	_, ok := builtinNames[name]
+	return ok
+}
+
+// names returns every name in scope, for suggestions.
+func (ce *compileEnv) names() []string {
+	out := make([]string, 0, len(ce.samples)+len(functions))
+	for k := range ce.samples {
+		out = append(out, k)
+	}
+	for name := range ce.funcs {
+		if !ce.has(name) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// functionNames returns what can be called, for suggestions.
+func (ce *compileEnv) functionNames() []string {
+	var out []string
+	for k, v := range ce.samples {
+		if v != nil && reflect.TypeOf(v).Kind() == reflect.Func {
+			out = append(out, k)
+		}
+	}
+	for name := range ce.funcs {
+		if !ce.has(name) {
+			out = append(out, name)
+		}
+	}
+	for k := range builtinNames {
+		if !ce.has(k) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+var builtinNames = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, f := range builtin.Builtins {
+		m[f.Name] = struct{}{}
+	}
+	return m
+}()
+
+// env is the run-time env of s, shadowing as the compile env does.
+func (s *Scope) env() map[string]any {
+	if s == nil {
+		s = &Scope{}
+	}
+	m := make(map[string]any, len(s.Vars)+len(s.Registered)+len(s.Extra)+8)
+	for _, f := range functions {
+		if f.bound != nil {
+			m[f.doc.Name] = f.bound(s)
+		}
+	}
+	for k, v := range s.Vars {
+		m[k] = v
+	}
+	for k, v := range s.Registered {
+		m[k] = v
+	}
+	for k, v := range s.Extra {
+		m[k] = v
+	}
+	m["host"] = s.Host
+	m["run"] = s.Run
+	if s.Result != nil {
+		m["result"] = s.Result
+	}
+	if s.Failed != nil {
+		m["failed"] = s.Failed
+	}
+	if s.Completed != nil {
+		m["completed"] = s.Completed
+	}
+	return m
+}
+
+// errNoInventory is returned by inventory look-ups in a scope without one.
+var errNoInventory = fmt.Errorf("no inventory in this run")
