@@ -26,9 +26,11 @@ func WithDefaults[T any](args *T) *T {
 }
 
 // IsComputedDefault reports whether a `default` tag documents a default that the
-// module computes itself (angle brackets: "<dest>.runbook-prev").
+// module computes itself: one with a part in angle brackets, which stands for
+// another argument or a fact of the host ("<dest>.runbook-prev").
 func IsComputedDefault(tag string) bool {
-	return strings.HasPrefix(tag, "<") && strings.HasSuffix(tag, ">")
+	i := strings.Index(tag, "<")
+	return i >= 0 && strings.Contains(tag[i:], ">")
 }
 
 // checkArgs checks what Register can check of an argument struct: that it is a

@@ -19,9 +19,9 @@
 // WithDefaults from the `default` tags themselves, so the documented default is
 // the applied one. Register parses every literal default and panics on a bad
 // one. Two kinds of default are documentation that the module's own code
-// applies: one in angle brackets (`<dest>.runbook-prev`), which depends on other
-// arguments or on the host, and one on an expression (check's `expect`),
-// because expressions are compiled by the loader.
+// applies: one with a part in angle brackets (`<dest>.runbook-prev`), which
+// depends on other arguments or on the host, and one on an expression (check's
+// `expect`), because expressions are compiled by the loader.
 package modules
 
 import (

@@ -33,7 +33,8 @@ const definitions = `The service is driven by its manager:
   pidfile  a process started by start_cmd in the background, its pid kept in
            pidfile; stop sends signal, then KILL after kill_after if given
   command  start_cmd, stop_cmd and status_cmd (exit 0 means running)
-manager defaults to the host var service_manager, else systemd.
+Unless the step names it, the manager is the one of the service's entry in
+the host var services (below), else the host var service_manager, else systemd.
 
 How a host runs a service can be said once, in a host or group var, instead of
 in every step:
@@ -110,7 +111,7 @@ applies to each half. A restart always reports a change.
 // in its own type, because it has no undo.
 type Module struct {
 	Service   string        `yaml:"service" runbook:"required" doc:"name of the service: the systemd unit, or a key of the host var services"`
-	Manager   string        `yaml:"manager" default:"<host var service_manager, else systemd>" doc:"how the service is run: systemd, pidfile or command"`
+	Manager   string        `yaml:"manager" default:"<from the host, else systemd>" doc:"how the service is run: systemd, pidfile or command"`
 	Wait      spec.Duration `yaml:"wait" default:"60s" doc:"how long to wait for the service to reach the state"`
 	Pidfile   string        `yaml:"pidfile" doc:"pidfile: file holding the process id"`
 	StartCmd  spec.Argv     `yaml:"start_cmd" doc:"pidfile, command: the command that starts the service"`
