@@ -117,7 +117,6 @@ var (
 	reUnknownName = regexp.MustCompile(`^unknown name (\S+)$`)
 	reNoField     = regexp.MustCompile(`^type (\S+) has no (field|method) (\S+)$`)
 	reArgType     = regexp.MustCompile(`^cannot use (\S+) as argument \(type (\S+)\) to call (\S+)$`)
-	reExpect      = regexp.MustCompile(`^expected (\S+), but got (.+)$`)
 	reArgCount    = regexp.MustCompile(`^(not enough|too many) arguments to call (\S+)$`)
 )
 
@@ -129,18 +128,11 @@ var members = map[string]struct{ name, fields string }{
 
 // translate turns a compile error of expr into a diagnostic in the file, with
 // a message that names things as the runbook writes them.
-func (ce *compileEnv) translate(err error, src string, o origin, kind Kind) diag.Diag {
+func (ce *compileEnv) translate(err error, src string, o origin) diag.Diag {
 	d := diag.Diag{Severity: diag.Error, Pos: o.at(0, 0)}
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		// expr checks the result type without a position: it is about the whole expression.
-		msg := err.Error()
-		if m := reExpect.FindStringSubmatch(msg); m != nil && kind == Bool {
-			d.Summary = fmt.Sprintf("expression gives %s, but it must give true or false", m[2])
-			d.Detail = "compare it, e.g. x == \"yes\" or x > 0"
-			return d
-		}
-		d.Summary = msg
+		d.Summary = err.Error()
 		return d
 	}
 	if fe.Line > 0 {

@@ -6,6 +6,8 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -169,19 +171,21 @@ func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
 	}
 	ce := newCompileEnv(env)
 	chk := &callChecker{env: ce, src: src, origin: o}
-	opts := ce.options()
-	if kind == Bool {
-		opts = append(opts, expr.AsBool())
-	}
-	opts = append(opts, expr.Patch(chk))
+	// Kind Bool is checked here rather than with expr.AsBool, which also
+	// turns nil into false at run time: a guard over a name that turns out to be
+	// undefined would then skip its step silently instead of failing.
+	opts := append(ce.options(), expr.Patch(chk))
 	prog, err := expr.Compile(src, opts...)
 	ds.Append(chk.diags)
 	ds.Append(chk.warnings())
 	if err != nil {
-		d := ce.translate(err, src, o, kind)
+		d := ce.translate(err, src, o)
 		if !chk.reported(d.Pos) {
 			ds = append(ds, d)
 		}
+	} else if t := prog.Node().Type(); kind == Bool && t != nil && t.Kind() != reflect.Bool && t.Kind() != reflect.Interface {
+		ds.Add(o.at(0, 0), fmt.Sprintf("expression gives %s, but it must give true or false", typeName(t)),
+			`compare it, e.g. x == "yes" or x > 0`)
 	}
 	if ds.HasErrors() {
 		ds.Sort()
@@ -207,9 +211,24 @@ func (p *Program) Bool(s *Scope) (bool, error) {
 	case nil:
 		return false, p.errorAt(p.Pos, p.Name, errors.New("got nil where true or false is needed; a name in it may be undefined"))
 	default:
-		return false, p.errorAt(p.Pos, p.Name, fmt.Errorf("got %T %s where true or false is needed", v, shorten(fmt.Sprintf("%v", v))))
+		return false, p.errorAt(p.Pos, p.Name, fmt.Errorf("got %s where true or false is needed", describe(v)))
 	}
 }
+
+// describe names a value and its type for an error message: string "yes".
+func describe(v any) string {
+	if s, ok := v.(string); ok {
+		return "string " + strconv.Quote(shorten(s))
+	}
+	return typeName(reflect.TypeOf(v)) + " " + shorten(fmt.Sprint(v))
+}
+
+// typeName is a Go type as runbook writers know it.
+func typeName(t reflect.Type) string {
+	return typeNames.Replace(t.String())
+}
+
+var typeNames = strings.NewReplacer("interface {}", "any", "eval.Host", "host", "eval.Run", "run", "time.Duration", "duration", "time.Time", "time")
 
 // exec runs the program in env; name is what errors say it is for.
 func (p *Program) exec(env map[string]any, name string) (any, error) {
