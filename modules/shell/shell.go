@@ -62,8 +62,11 @@ func (m *Module) Validate() error {
 // Run runs the command line unless creates or removes says it is already done.
 func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	skip, err := runcmd.Skip(ctx, h, m.Chdir, m.guards())
-	if err != nil || skip != "" {
-		return runcmd.Skipped(skip), err
+	if err != nil {
+		return modules.Result{}, err
+	}
+	if skip != "" {
+		return runcmd.Skipped(skip), nil
 	}
 	return runcmd.Run(ctx, h, m.cmd())
 }
@@ -71,8 +74,11 @@ func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, erro
 // Check reports whether Run would run the command line, without running it.
 func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	skip, err := runcmd.Skip(ctx, h, m.Chdir, m.guards())
-	if err != nil || skip != "" {
-		return runcmd.Skipped(skip), err
+	if err != nil {
+		return modules.Result{}, err
+	}
+	if skip != "" {
+		return runcmd.Skipped(skip), nil
 	}
 	return modules.Result{Changed: true, Data: map[string]any{"skipped": false, "msg": "would run " + m.cmd().String()}}, nil
 }
