@@ -28,6 +28,8 @@ Guards (when, until, failed_when, changed_when, expect, order) are whole
 expressions that must give true or false; strings take {{ expr }} parts.
 Every expression is compiled when the runbook is loaded, so a typo fails
 "runbook validate" at its file:line:col before any host is touched.
+A guard that gives anything but true or false fails the step; nil (a name
+that is not defined) is not taken as false: write x ?? false for that.
 
 NAMES IN SCOPE
 

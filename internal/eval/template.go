@@ -237,7 +237,7 @@ func scanExpr(s string, open int) (int, *scanError) {
 	unclosed := func(detail string) *scanError {
 		return &scanError{at: open, summary: `"{{" has no closing "}}"`, detail: detail}
 	}
-	depth := 0
+	depth, braces := 0, false
 	for i := open + 2; i < len(s); {
 		c := s[i]
 		switch {
@@ -266,6 +266,7 @@ func scanExpr(s string, open int) (int, *scanError) {
 			continue
 		case c == '{':
 			depth++
+			braces = true
 		case c == '}':
 			if depth > 0 {
 				depth--
@@ -277,6 +278,9 @@ func scanExpr(s string, open int) (int, *scanError) {
 	}
 	if depth > 0 {
 		return -1, unclosed(`a "{" in it is not closed`)
+	}
+	if braces {
+		return -1, unclosed(`check the { } in it: only a "}}" outside them ends the part`)
 	}
 	return -1, unclosed(`end the expression with "}}", or write {{ "{{" }} for a literal {{`)
 }
