@@ -1,0 +1,305 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/conn"
+)
+
+// StartSettle is how long a process started by the pidfile manager must stay
+// alive before Start reports success: a bad binary or a bad flag usually makes
+// a daemon exit within it, and that must be a failed start, with its log.
+var StartSettle = time.Second
+
+// signals are the stop signals accepted, by name, so the same value works with
+// every kill(1) (numbers differ between systems).
+var signals = map[string]bool{
+	"HUP": true, "INT": true, "QUIT": true, "ABRT": true, "KILL": true, "USR1": true,
+	"USR2": true, "ALRM": true, "TERM": true, "WINCH": true,
+}
+
+// signalName returns sig without "SIG" and upper-cased; "" means TERM.
+func signalName(sig string) string {
+	if sig == "" {
+		return "TERM"
+	}
+	return strings.TrimPrefix(strings.ToUpper(sig), "SIG")
+}
+
+// pidfile runs a daemon of our own: started detached with its pid written to
+// Pidfile, checked with kill -0, stopped with a signal then SIGKILL. Every
+// step is a small POSIX sh script with each value quoted by conn.Quote.
+type pidfile struct{}
+
+func (pidfile) Validate(s Service) error {
+	cs := common(s)
+	cs = append(cs,
+		check{"Pidfile", s.Pidfile == "", "is required"},
+		check{"Pidfile", s.Pidfile != "" && !strings.HasPrefix(s.Pidfile, "/"), "must be an absolute path"},
+		argvCheck("StartCmd", s.StartCmd, true),
+		check{"LogFile", s.LogFile != "" && !strings.HasPrefix(s.LogFile, "/"), "must be an absolute path"},
+		check{"Signal", !signals[signalName(s.Signal)], fmt.Sprintf("unknown signal %q; want one of TERM, INT, QUIT, HUP, USR1, USR2, WINCH, ABRT, ALRM, KILL", s.Signal)},
+		check{"KillAfter", s.KillAfter < 0, "must not be negative"},
+		check{"KillAfter", s.KillAfter > 0 && s.KillAfter >= s.wait(),
+			fmt.Sprintf("(%s) must be shorter than Wait (%s), to leave time for SIGKILL", dur(s.KillAfter), dur(s.wait()))},
+	)
+	cs = append(cs, unused("pidfile", s, "StopCmd", "StatusCmd")...)
+	return validate(cs...)
+}
+
+// killAfter defaults to half the wait: enough for most daemons to shut down
+// cleanly, and the other half for SIGKILL to take effect and be seen.
+func (s Service) killAfter() time.Duration {
+	if s.KillAfter > 0 {
+		return s.KillAfter
+	}
+	return s.wait() / 2
+}
+
+// statusScript prints one line: "none" (no pidfile), "invalid CONTENT",
+// "stale PID", "zombie PID" or "running PID". kill -0 also fails for a live
+// process we may not signal (EPERM), so a failure is checked again in /proc,
+// or with ps where there is no /proc. A zombie answers kill -0 but runs
+// nothing: it is stopped, waiting for a parent that may never reap it.
+const statusScript = `f=%s
+[ -e "$f" ] || { echo none; exit 0; }
+pid=$(cat -- "$f") || exit 1
+case $pid in ''|0*|*[!0-9]*) printf 'invalid %%s\n' "$pid"; exit 0;; esac
+alive=
+if kill -0 "$pid" 2>/dev/null; then alive=1
+elif [ -d /proc/self ]; then [ -d "/proc/$pid" ] && alive=1
+elif ps -p "$pid" >/dev/null 2>&1; then alive=1
+fi
+[ -n "$alive" ] || { echo "stale $pid"; exit 0; }
+if [ -r "/proc/$pid/stat" ]; then
+  st=$(cat "/proc/$pid/stat" 2>/dev/null) || st=
+  st=${st##*') '}
+  case $st in Z*|X*) echo "zombie $pid"; exit 0;; esac
+fi
+echo "running $pid"
+`
+
+// status returns the state, the pid in the pidfile (0 if none) and what was seen.
+func (pidfile) status(ctx context.Context, c conn.Conn, s Service) (State, int, string, error) {
+	out, err := c.Run(ctx, s.shell(fmt.Sprintf(statusScript, conn.Quote(s.Pidfile))))
+	if err != nil {
+		return Unknown, 0, "", scriptError(s.Name+": reading pidfile "+s.Pidfile, err)
+	}
+	line := strings.TrimSpace(string(out.Stdout))
+	word, arg, _ := strings.Cut(line, " ")
+	if word == "none" {
+		return Stopped, 0, "no pidfile " + s.Pidfile, nil
+	}
+	if word == "invalid" {
+		return Unknown, 0, "", fmt.Errorf("%s: pidfile %s holds %q, not a pid", s.Name, s.Pidfile, trimOut([]byte(arg)))
+	}
+	pid, perr := strconv.Atoi(arg)
+	if perr != nil || pid <= 0 {
+		return Unknown, 0, "", fmt.Errorf("%s: unexpected answer from the pidfile check: %q", s.Name, trimOut(out.Stdout))
+	}
+	switch word {
+	case "running":
+		return Running, pid, fmt.Sprintf("pid %d still running", pid), nil
+	case "stale":
+		return Stopped, pid, fmt.Sprintf("pid %d not running", pid), nil
+	case "zombie":
+		return Stopped, pid, fmt.Sprintf("pid %d exited (zombie)", pid), nil
+	}
+	return Unknown, 0, "", fmt.Errorf("%s: unexpected answer from the pidfile check: %q", s.Name, trimOut(out.Stdout))
+}
+
+func (m pidfile) Status(ctx context.Context, c conn.Conn, s Service) (State, error) {
+	if err := m.Validate(s); err != nil {
+		return Unknown, err
+	}
+	st, _, _, err := m.status(ctx, c, s)
+	return st, err
+}
+
+// startScript starts the command detached and writes its pid. setsid puts it
+// in a session of its own, so neither a hangup nor a signal to our command's
+// process group reaches it; it does not fork when its caller is not a group
+// leader (a background job of a non-interactive sh is not), so $! is the
+// daemon's pid. nohup is the fallback where there is no setsid (BSDs, macOS).
+// The log is opened first so that an unwritable one fails here, with the
+// shell's message, and not silently in the background job.
+const startScript = `f=%[1]s
+log=%[2]s
+%[3]s
+: >>"$log" || exit 1
+if command -v setsid >/dev/null 2>&1; then
+  setsid %[4]s >>"$log" 2>&1 </dev/null &
+else
+  nohup %[4]s >>"$log" 2>&1 </dev/null &
+fi
+pid=$!
+if ! { echo "$pid" >"$f.runbook-$$" && mv -f -- "$f.runbook-$$" "$f"; }; then
+  kill -s KILL "$pid"; rm -f -- "$f.runbook-$$"; exit 1
+fi
+echo "$pid"
+`
+
+func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, error) {
+	if err := m.Validate(s); err != nil {
+		return Result{}, err
+	}
+	st, pid, _, err := m.status(ctx, c, s)
+	if err != nil {
+		return Result{}, err
+	}
+	if st == Running {
+		return Result{PID: pid}, nil
+	}
+	log, cd := "/dev/null", ""
+	if s.LogFile != "" {
+		log = s.LogFile
+	}
+	if s.Dir != "" {
+		cd = "cd -- " + conn.Quote(s.Dir) + " || exit 1"
+	}
+	script := fmt.Sprintf(startScript, conn.Quote(s.Pidfile), conn.Quote(log), cd, conn.QuoteArgv(s.StartCmd))
+	deadline := time.Now().Add(s.wait())
+	out, err := runBounded(ctx, c, deadline, s.shell(script))
+	if err != nil {
+		return Result{}, scriptError(s.Name+": start", err)
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
+	if err != nil {
+		return Result{Changed: true}, fmt.Errorf("%s: start printed %q, not a pid", s.Name, trimOut(out.Stdout))
+	}
+	res := Result{Changed: true, PID: pid}
+
+	// The process runs from the moment it is forked, so there is nothing to
+	// wait for but its staying alive: watch it for StartSettle, within the wait.
+	exited, _, err := await(ctx, time.Now().Add(min(StartSettle, time.Until(deadline))), Stopped,
+		func(ctx context.Context) (State, string, error) {
+			st, got, seen, err := m.status(ctx, c, s)
+			if err == nil && st == Running && got != pid {
+				return Unknown, "", fmt.Errorf("%s: pidfile %s now holds pid %d, not %d: is something else starting it?", s.Name, s.Pidfile, got, pid)
+			}
+			return st, seen, err
+		})
+	if err != nil {
+		return res, fmt.Errorf("%s: checking pid %d after start: %w", s.Name, pid, err)
+	}
+	if exited {
+		return res, fmt.Errorf("%s exited right after start (pid %d)%s", s.Name, pid, m.logTail(ctx, c, s))
+	}
+	return res, nil
+}
+
+// logTail returns the last lines of the service's log for an error message.
+func (pidfile) logTail(ctx context.Context, c conn.Conn, s Service) string {
+	if s.LogFile == "" {
+		return "; its output was discarded: set a log file to see why"
+	}
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := c.Run(tctx, s.cmd("tail", "-n", "20", "--", s.LogFile))
+	if err != nil {
+		return fmt.Sprintf("; reading %s failed: %v", s.LogFile, err)
+	}
+	if len(strings.TrimSpace(string(out.Stdout))) == 0 {
+		return "; " + s.LogFile + " is empty"
+	}
+	return "; last lines of " + s.LogFile + ":\n" + strings.TrimRight(string(out.Stdout), "\n")
+}
+
+// kill sends sig to pid. A process that is already gone is not an error: the
+// caller checks the state next anyway.
+func (pidfile) kill(ctx context.Context, c conn.Conn, s Service, sig string, pid int) error {
+	p := strconv.Itoa(pid)
+	_, err := c.Run(ctx, s.shell("kill -s "+conn.Quote(sig)+" "+p+" || ! kill -0 "+p+" 2>/dev/null"))
+	if err != nil {
+		return scriptError(fmt.Sprintf("%s: sending SIG%s to pid %d", s.Name, sig, pid), err)
+	}
+	return nil
+}
+
+// removeScript removes the pidfile only if it still holds the pid we stopped,
+// so a process started meanwhile by someone else keeps its pidfile.
+const removeScript = `f=%s
+if [ "$(cat -- "$f" 2>/dev/null)" = %d ]; then rm -f -- "$f"; fi
+`
+
+func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (Result, error) {
+	if err := m.Validate(s); err != nil {
+		return Result{}, err
+	}
+	st, pid, _, err := m.status(ctx, c, s)
+	if err != nil {
+		return Result{}, err
+	}
+	if st != Running {
+		return Result{}, nil
+	}
+	res := Result{Changed: true, PID: pid}
+	sig := signalName(s.Signal)
+	begin := time.Now()
+	deadline := begin.Add(s.wait())
+	probe := func(ctx context.Context) (State, string, error) {
+		st, _, seen, err := m.status(ctx, c, s)
+		return st, seen, err
+	}
+
+	if err := m.kill(ctx, c, s, sig, pid); err != nil {
+		return res, err
+	}
+	first := begin.Add(s.killAfter())
+	if sig == "KILL" {
+		first = deadline
+	}
+	done, seen, err := await(ctx, first, Stopped, probe)
+	if err != nil {
+		return res, fmt.Errorf("%s: waiting for pid %d to exit: %w", s.Name, pid, err)
+	}
+	if !done && sig != "KILL" {
+		if err := m.kill(ctx, c, s, "KILL", pid); err != nil {
+			return res, err
+		}
+		res.Killed = true
+		done, seen, err = await(ctx, deadline, Stopped, probe)
+		if err != nil {
+			return res, fmt.Errorf("%s: waiting for pid %d to exit after SIGKILL: %w", s.Name, pid, err)
+		}
+	}
+	if !done {
+		how := "sent SIG" + sig
+		if res.Killed {
+			how += ", then SIGKILL after " + dur(s.killAfter())
+		}
+		return res, fmt.Errorf("%s did not stop within %s; %s (%s)", s.Name, dur(s.wait()), seen, how)
+	}
+	if _, err := c.Run(ctx, s.shell(fmt.Sprintf(removeScript, conn.Quote(s.Pidfile), pid))); err != nil {
+		return res, scriptError(fmt.Sprintf("%s: stopped, but removing pidfile %s failed", s.Name, s.Pidfile), err)
+	}
+	return res, nil
+}
+
+// scriptError describes a failed script by what it was for rather than by its
+// text, which would bury the reason under a dozen lines of shell. It still
+// wraps err, so *conn.ExitError and *conn.TransportError remain visible.
+func scriptError(what string, err error) error {
+	var ee *conn.ExitError
+	if !errors.As(err, &ee) {
+		return &wrapped{what + ": " + err.Error(), err}
+	}
+	msg := fmt.Sprintf("%s: exit status %d", what, ee.ExitCode)
+	if s := trimOut(ee.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return &wrapped{msg, err}
+}
+
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }

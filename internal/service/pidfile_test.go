@@ -1,0 +1,355 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/conn/conntest"
+	"github.com/runbookhq/runbook/internal/conn/local"
+)
+
+// testCtx bounds a test's calls so a bug cannot hang the test binary.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// helperService is a pidfile service running this test binary in mode. Every
+// pid it ever writes is SIGKILLed when the test ends.
+func helperService(t *testing.T, mode string) Service {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := Service{
+		Name:     "etcd",
+		Pidfile:  filepath.Join(dir, "etcd.pid"),
+		StartCmd: []string{self},
+		LogFile:  filepath.Join(dir, "etcd.log"),
+		Dir:      dir,
+		Env:      map[string]string{helperEnv: mode, "RUNBOOK_SERVICE_EXTRA": "a 'quoted' $value"},
+		Wait:     10 * time.Second,
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(s.Pidfile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	return s
+}
+
+func killAtEnd(t *testing.T, pid int) {
+	if pid > 0 {
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	}
+}
+
+// gone reports whether pid runs nothing: it does not exist, or is a zombie
+// (this machine's init may never reap orphans).
+func gone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	s := string(b)
+	s = s[strings.LastIndexByte(s, ')')+2:]
+	return s[0] == 'Z' || s[0] == 'X'
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestPidfileLifecycle(t *testing.T) {
+	ctx, c, m := testCtx(t), local.New(), pidfile{}
+	s := helperService(t, "serve")
+
+	if st, err := m.Status(ctx, c, s); err != nil || st != Stopped {
+		t.Fatalf("before start: Status = %v, %v; want stopped", st, err)
+	}
+	res, err := m.Start(ctx, c, s)
+	killAtEnd(t, res.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Changed || res.PID <= 0 {
+		t.Fatalf("Start = %+v, want changed with a pid", res)
+	}
+	if got := strings.TrimSpace(readFile(t, s.Pidfile)); got != strconv.Itoa(res.PID) {
+		t.Errorf("pidfile holds %q, want %d", got, res.PID)
+	}
+	if gone(res.PID) {
+		t.Fatalf("pid %d is not running", res.PID)
+	}
+	if st, err := m.Status(ctx, c, s); err != nil || st != Running {
+		t.Errorf("after start: Status = %v, %v; want running", st, err)
+	}
+	// The process runs in Dir with Env, and its output goes to the log.
+	if log := readFile(t, s.LogFile); !strings.Contains(log, "ready in "+s.Dir+" with a 'quoted' $value") {
+		t.Errorf("log = %q", log)
+	}
+	// It runs in a session of its own, so our process group's end cannot reach it.
+	if sid, err := getsid(res.PID); err != nil || sid != res.PID {
+		t.Errorf("session of %d = %d, %v; want its own", res.PID, sid, err)
+	}
+
+	again, err := m.Start(ctx, c, s)
+	if err != nil || again.Changed || again.PID != res.PID {
+		t.Errorf("second Start = %+v, %v; want unchanged with pid %d", again, err, res.PID)
+	}
+
+	stop, err := m.Stop(ctx, c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stop.Changed || stop.Killed || stop.PID != res.PID {
+		t.Errorf("Stop = %+v, want changed, not killed, pid %d", stop, res.PID)
+	}
+	if !gone(res.PID) {
+		t.Errorf("pid %d still runs after Stop", res.PID)
+	}
+	if _, err := os.Stat(s.Pidfile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pidfile not removed: %v", err)
+	}
+	if log := readFile(t, s.LogFile); !strings.Contains(log, "got terminated") {
+		t.Errorf("the process did not get SIGTERM; log = %q", log)
+	}
+
+	if again, err := m.Stop(ctx, c, s); err != nil || again.Changed {
+		t.Errorf("second Stop = %+v, %v; want unchanged", again, err)
+	}
+	if st, err := m.Status(ctx, c, s); err != nil || st != Stopped {
+		t.Errorf("after stop: Status = %v, %v", st, err)
+	}
+}
+
+func getsid(pid int) (int, error) {
+	sid, _, errno := syscall.RawSyscall(syscall.SYS_GETSID, uintptr(pid), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(sid), nil
+}
+
+func TestPidfileKillsAfterKillAfter(t *testing.T) {
+	ctx, c, m := testCtx(t), local.New(), pidfile{}
+	s := helperService(t, "ignore-term")
+	s.KillAfter = 300 * time.Millisecond
+	s.Wait = 5 * time.Second
+
+	res, err := m.Start(ctx, c, s)
+	killAtEnd(t, res.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	stop, err := m.Stop(ctx, c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stop.Changed || !stop.Killed {
+		t.Errorf("Stop = %+v, want changed and killed", stop)
+	}
+	if time.Since(begin) < s.KillAfter {
+		t.Errorf("SIGKILL came before KillAfter")
+	}
+	if !gone(res.PID) {
+		t.Errorf("pid %d still runs", res.PID)
+	}
+	if _, err := os.Stat(s.Pidfile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pidfile not removed: %v", err)
+	}
+}
+
+func TestPidfileStartFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(s *Service)
+		want  []string
+	}{
+		{"exits at once", func(s *Service) { *s = helperService(t, "fail") },
+			[]string{"etcd exited right after start (pid ", "last lines of ", "fatal: bad config in /etc/etcd.conf.yml"}},
+		{"missing binary", func(s *Service) { s.StartCmd = []string{"/nonexistent/etcd", "--name", "x"} },
+			[]string{"exited right after start", "/nonexistent/etcd"}},
+		{"output discarded", func(s *Service) { *s = helperService(t, "fail"); s.LogFile = "" },
+			[]string{"exited right after start", "its output was discarded"}},
+		{"log folder missing", func(s *Service) { s.LogFile = filepath.Join(s.Dir, "no", "etcd.log") },
+			[]string{"etcd: start: exit status 2: ", "cannot create", "etcd.log"}},
+		{"dir missing", func(s *Service) { s.Dir = filepath.Join(s.Dir, "nope") },
+			[]string{"etcd: start: exit status ", "nope"}},
+		{"pidfile folder missing", func(s *Service) { s.Pidfile = filepath.Join(s.Dir, "no", "etcd.pid") },
+			[]string{"etcd: start: exit status ", "etcd.pid"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := helperService(t, "serve")
+			tt.setup(&s)
+			res, err := pidfile{}.Start(testCtx(t), local.New(), s)
+			killAtEnd(t, res.PID)
+			if err == nil {
+				t.Fatalf("Start = %+v, want an error", res)
+			}
+			t.Log(err)
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if res.PID > 0 && !gone(res.PID) {
+				t.Errorf("a failed start left pid %d running", res.PID)
+			}
+		})
+	}
+}
+
+func TestPidfileStatus(t *testing.T) {
+	// A process that exited and was not reaped: kill -0 succeeds, yet it runs nothing.
+	zombie := exec.Command("sh", "-c", "exit 0")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = zombie.Wait() })
+	for i := 0; !gone(zombie.Process.Pid); i++ {
+		if i == 1000 {
+			t.Fatal("the child never exited")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A pid that surely runs: ours.
+	self := strconv.Itoa(os.Getpid())
+	// A pid that surely does not: beyond pid_max.
+	const stale = "99999999"
+
+	tests := []struct {
+		name    string
+		content string // "" means no pidfile
+		want    State
+		errHas  string
+	}{
+		{"no pidfile", "", Stopped, ""},
+		{"running", self + "\n", Running, ""},
+		{"no newline", self, Running, ""},
+		{"stale", stale + "\n", Stopped, ""},
+		{"zombie", strconv.Itoa(zombie.Process.Pid), Stopped, ""},
+		{"garbage", "etcd\n", Unknown, `holds "etcd", not a pid`},
+		{"empty", "\n", Unknown, "not a pid"},
+		{"zero would signal our group", "0\n", Unknown, "not a pid"},
+		{"negative", "-1\n", Unknown, "not a pid"},
+		{"shell in pidfile", "$(touch x)\n", Unknown, "not a pid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := Service{Name: "etcd", Pidfile: filepath.Join(dir, "it's.pid"), StartCmd: []string{"x"}}
+			if tt.content != "" {
+				if err := os.WriteFile(s.Pidfile, []byte(tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, err := pidfile{}.Status(testCtx(t), local.New(), s)
+			if st != tt.want {
+				t.Errorf("Status = %v, want %v (err %v)", st, tt.want, err)
+			}
+			if tt.errHas == "" && err != nil || tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
+				t.Errorf("err = %v, want %q", err, tt.errHas)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
+				t.Error("the pidfile's content was run")
+			}
+		})
+	}
+}
+
+func TestPidfileStartReplacesStalePidfile(t *testing.T) {
+	ctx, c, m := testCtx(t), local.New(), pidfile{}
+	s := helperService(t, "serve")
+	if err := os.WriteFile(s.Pidfile, []byte("99999999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Start(ctx, c, s)
+	killAtEnd(t, res.PID)
+	if err != nil || !res.Changed {
+		t.Fatalf("Start = %+v, %v", res, err)
+	}
+	if got := strings.TrimSpace(readFile(t, s.Pidfile)); got != strconv.Itoa(res.PID) {
+		t.Errorf("pidfile = %q, want %d", got, res.PID)
+	}
+	if _, err := m.Stop(ctx, c, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeStatus answers the pidfile status script with line.
+func fakeStatus(f *conntest.Fake, line string) *conntest.Rule {
+	return f.On(conntest.Func("pidfile status", func(c conn.Cmd) bool { return strings.Contains(c.Shell, "echo none") })).Stdout(line + "\n")
+}
+
+func TestPidfileStopTimeoutSaysWhatItSaw(t *testing.T) {
+	f := conntest.New(t)
+	fakeStatus(f, "running 1234")
+	term := f.On(conntest.Regexp(`kill -s TERM 1234 `))
+	kill := f.On(conntest.Regexp(`kill -s KILL 1234 `))
+	s := Service{Name: "etcd", Pidfile: "/run/etcd.pid", StartCmd: []string{"etcd"},
+		Wait: 200 * time.Millisecond, KillAfter: 50 * time.Millisecond, Become: true}
+
+	res, err := pidfile{}.Stop(testCtx(t), f, s)
+	want := "etcd did not stop within 200ms; pid 1234 still running (sent SIGTERM, then SIGKILL after 50ms)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+	if !res.Killed || !res.Changed || res.PID != 1234 {
+		t.Errorf("Result = %+v", res)
+	}
+	if term.Matched() != 1 || kill.Matched() != 1 {
+		t.Errorf("TERM sent %d times, KILL %d times; want once each", term.Matched(), kill.Matched())
+	}
+	for _, call := range f.Calls() {
+		if !call.Cmd.Become {
+			t.Errorf("%s ran without become", call.Cmd)
+		}
+	}
+}
+
+func TestPidfileStopSignal(t *testing.T) {
+	tests := []struct{ signal, sent string }{{"", "TERM"}, {"sigint", "INT"}, {"QUIT", "QUIT"}, {"KILL", "KILL"}}
+	for _, tt := range tests {
+		t.Run(tt.sent, func(t *testing.T) {
+			f := conntest.New(t)
+			fakeStatus(f, "running 77").Times(1)
+			sent := f.On(conntest.Exact("/bin/sh", "-c", "kill -s "+tt.sent+" 77 || ! kill -0 77 2>/dev/null"))
+			fakeStatus(f, "stale 77")
+			f.On(conntest.Func("remove pidfile", func(c conn.Cmd) bool { return strings.Contains(c.Shell, "rm -f") }))
+			s := Service{Name: "etcd", Pidfile: "/run/etcd.pid", StartCmd: []string{"etcd"}, Signal: tt.signal}
+			res, err := pidfile{}.Stop(testCtx(t), f, s)
+			if err != nil || !res.Changed || res.Killed {
+				t.Fatalf("Stop = %+v, %v", res, err)
+			}
+			if sent.Matched() != 1 {
+				t.Errorf("commands = %q", f.Commands())
+			}
+		})
+	}
+}

@@ -1,0 +1,280 @@
+// Package service starts, stops and inspects services on a host through any
+// conn.Conn, with one stateless Manager per kind: systemd, pidfile, command.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/diag"
+)
+
+// DefaultWait is how long Start and Stop wait for the state they asked for when
+// Service.Wait is zero.
+const DefaultWait = 30 * time.Second
+
+// State is what Status saw.
+type State int
+
+const (
+	Unknown State = iota // the status command failed, or the service is between states
+	Running
+	Stopped
+)
+
+func (s State) String() string {
+	switch s {
+	case Running:
+		return "running"
+	case Stopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+// Service says what to manage and how. Which fields apply depends on the
+// manager; Validate rejects fields a manager would not use, so no setting is
+// silently ignored.
+type Service struct {
+	Name string // systemd: the unit; otherwise the name used in messages
+
+	Pidfile   string   // pidfile: where the pid is kept (absolute path)
+	StartCmd  []string // pidfile, command: argv of the start command
+	StopCmd   []string // command
+	StatusCmd []string // command: exit status 0 means running, any other stopped
+
+	Signal    string        // pidfile: stop signal, "TERM" (default), "INT", "QUIT", ...
+	KillAfter time.Duration // pidfile: SIGKILL after this long; default Wait/2
+	Wait      time.Duration // how long Start and Stop wait for the state; default DefaultWait
+
+	LogFile string            // pidfile: stdout and stderr of the process, appended; default discarded
+	Dir     string            // pidfile, command: working folder of the commands
+	Env     map[string]string // pidfile, command: added to the commands' environment
+
+	// Become and BecomeUser are set on every command the manager runs.
+	Become     bool
+	BecomeUser string
+}
+
+// Result says what Start or Stop did.
+type Result struct {
+	// Changed is false when the service already was in the state asked for.
+	Changed bool
+	// PID is the process started, stopped or found running (pidfile only).
+	PID int
+	// Killed says Stop had to send SIGKILL because the process outlived
+	// KillAfter after the stop signal (pidfile only). The service is stopped,
+	// but not cleanly: callers should report it.
+	Killed bool
+}
+
+// Manager drives one kind of service. Managers keep no state between calls:
+// everything they know they read from the host, so any Manager works for any
+// host and after a restart of runbook.
+type Manager interface {
+	// Validate checks s before anything runs: required fields, values, and
+	// fields this manager would not use. Problems are *FieldError values
+	// joined with errors.Join.
+	Validate(s Service) error
+	// Start starts s unless it is running, then waits up to s.Wait for it to
+	// be running. The error says what was seen last.
+	Start(ctx context.Context, c conn.Conn, s Service) (Result, error)
+	// Stop stops s unless it is stopped, then waits up to s.Wait for it to be
+	// stopped. The error says what was seen last.
+	Stop(ctx context.Context, c conn.Conn, s Service) (Result, error)
+	// Status reports whether s runs. Unknown comes with an error when the
+	// check itself failed, and without one when the service is between states.
+	Status(ctx context.Context, c conn.Conn, s Service) (State, error)
+}
+
+// FieldError is a Validate problem with one Service field, named as in the
+// Go struct ("Pidfile", "KillAfter"), for callers to map to their own keys.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+var managers = map[string]Manager{
+	"systemd": systemd{},
+	"pidfile": pidfile{},
+	"command": command{},
+}
+
+// Names returns the manager names, sorted.
+func Names() []string {
+	names := make([]string, 0, len(managers))
+	for n := range managers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Get returns the manager called name: "systemd", "pidfile" or "command".
+func Get(name string) (Manager, error) {
+	if m, ok := managers[name]; ok {
+		return m, nil
+	}
+	msg := fmt.Sprintf("unknown service manager %q; want one of %s", name, strings.Join(Names(), ", "))
+	if s := diag.Suggest(name, Names()); s != "" {
+		msg += "; " + s
+	}
+	return nil, errors.New(msg)
+}
+
+func (s Service) wait() time.Duration {
+	if s.Wait > 0 {
+		return s.Wait
+	}
+	return DefaultWait
+}
+
+// cmd returns argv as a command carrying s's become, folder and environment.
+func (s Service) cmd(argv ...string) conn.Cmd {
+	return conn.Cmd{Argv: argv, Dir: s.Dir, Env: s.Env, Become: s.Become, BecomeUser: s.BecomeUser}
+}
+
+// shell returns a shell command with s's become and environment; its folder is
+// set by the script itself, so a bad one fails with the shell's message.
+func (s Service) shell(script string) conn.Cmd {
+	return conn.Cmd{Shell: script, Env: s.Env, Become: s.Become, BecomeUser: s.BecomeUser}
+}
+
+// check is one Validate rule.
+type check struct {
+	field string
+	bad   bool
+	msg   string
+}
+
+func validate(checks ...check) error {
+	var errs []error
+	for _, c := range checks {
+		if c.bad {
+			errs = append(errs, &FieldError{Field: c.field, Msg: c.msg})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// common holds the rules every manager shares.
+func common(s Service) []check {
+	return []check{
+		{"Name", s.Name == "", "is required"},
+		{"Wait", s.Wait < 0, "must not be negative"},
+	}
+}
+
+// unused rejects fields a manager does not use.
+func unused(manager string, s Service, fields ...string) []check {
+	set := map[string]bool{
+		"Pidfile":   s.Pidfile != "",
+		"StartCmd":  len(s.StartCmd) > 0,
+		"StopCmd":   len(s.StopCmd) > 0,
+		"StatusCmd": len(s.StatusCmd) > 0,
+		"Signal":    s.Signal != "",
+		"KillAfter": s.KillAfter != 0,
+		"LogFile":   s.LogFile != "",
+		"Dir":       s.Dir != "",
+		"Env":       len(s.Env) > 0,
+	}
+	var cs []check
+	for _, f := range fields {
+		cs = append(cs, check{f, set[f], "is not used by the " + manager + " manager; remove it"})
+	}
+	return cs
+}
+
+func argvCheck(field string, argv []string, required bool) check {
+	switch {
+	case len(argv) == 0:
+		return check{field, required, "is required"}
+	case argv[0] == "":
+		return check{field, true, "has an empty program name"}
+	}
+	return check{}
+}
+
+// poll intervals: quick at first, because most state changes are fast, then
+// slower so a long wait over SSH does not flood the host.
+const (
+	pollFirst = 25 * time.Millisecond
+	pollMax   = 500 * time.Millisecond
+)
+
+// probe checks a state once; seen describes what it saw, for messages
+// ("pid 1234 still running").
+type probe func(ctx context.Context) (st State, seen string, err error)
+
+// await polls p until it reports want or deadline passes. done tells whether
+// want was reached; seen is what p saw last. Each probe is bounded by the
+// deadline too, so a hung status command cannot outlast the wait.
+func await(ctx context.Context, deadline time.Time, want State, p probe) (done bool, seen string, err error) {
+	interval := pollFirst
+	for {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		st, s, err := p(pctx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return false, seen, err
+		}
+		if err != nil {
+			if !time.Now().Before(deadline) {
+				return false, "the status check did not finish", nil
+			}
+			return false, seen, err
+		}
+		seen = s
+		if st == want {
+			return true, seen, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, seen, nil
+		}
+		t := time.NewTimer(min(interval, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, seen, ctx.Err()
+		case <-t.C:
+		}
+		interval = min(2*interval, pollMax)
+	}
+}
+
+// runBounded runs c with ctx bounded by deadline and says so when the deadline
+// was what stopped it.
+func runBounded(ctx context.Context, c conn.Conn, deadline time.Time, cmd conn.Cmd) (conn.Output, error) {
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	out, err := c.Run(rctx, cmd)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		return out, fmt.Errorf("%s did not finish in time: %w", cmd, err)
+	}
+	return out, err
+}
+
+// dur prints a duration as users write it in runbooks: 60s rather than 1m0s.
+func dur(d time.Duration) string {
+	if d >= time.Second && d%time.Second == 0 {
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
+
+// trimOut returns command output as one short, clean string for messages.
+func trimOut(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = "…" + s[len(s)-300:]
+	}
+	return s
+}
