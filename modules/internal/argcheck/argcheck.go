@@ -61,12 +61,12 @@ func URL(s string) error {
 	if Templated(s) {
 		return nil
 	}
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return fmt.Errorf("%q: want an http:// or https:// URL, like http://127.0.0.1:2379/health", s)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: %v", s, unwrapURLError(err))
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q: want an http:// or https:// URL", s)
 	}
 	if u.Host == "" {
 		return fmt.Errorf("%q has no host", s)
@@ -102,8 +102,13 @@ func OneOf(s string, allowed ...string) error {
 			return nil
 		}
 	}
+	for _, a := range allowed {
+		if strings.EqualFold(s, a) {
+			return fmt.Errorf("%q is not allowed; did you mean %q?", s, a)
+		}
+	}
 	msg := fmt.Sprintf("%q is not allowed; use one of %s", s, strings.Join(allowed, ", "))
-	if hint := diag.Suggest(strings.ToLower(s), allowed); hint != "" {
+	if hint := diag.Suggest(s, allowed); hint != "" {
 		msg = fmt.Sprintf("%q is not allowed; %s", s, hint)
 	}
 	return errors.New(msg)
