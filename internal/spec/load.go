@@ -1,0 +1,445 @@
+package spec
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/expr-lang/expr/builtin"
+	"gopkg.in/yaml.v3"
+
+	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/eval"
+)
+
+// LoadOptions are what the loader knows besides the file.
+type LoadOptions struct {
+	// Vars are the variables from the inventory and -e, merged over the
+	// runbook's vars when expressions are checked. Nil when there is no
+	// inventory: then an unknown bare name is not an error, since it may come
+	// from an inventory at run time.
+	Vars map[string]any
+	// Extra declares more names for expressions, such as module facts (`etcd`).
+	Extra map[string]any
+}
+
+// Load reads and loads the runbook at path; see LoadBytes.
+func Load(path string, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		var ds diag.Diags
+		ds.Errorf(diag.Pos{File: path}, "cannot read the runbook: %v", err)
+		return nil, ds
+	}
+	return LoadBytes(path, src, reg, opts)
+}
+
+// LoadBytes loads the runbook src, named file in diagnostics. It reports every
+// problem of the file at once, sorted by position, and returns the runbook
+// only when there is no error (warnings may come with it).
+func LoadBytes(file string, src []byte, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
+	root, ds := Parse(file, src)
+	if root == nil || ds.HasErrors() {
+		ds.Sort()
+		return nil, ds
+	}
+	l := &loader{
+		file: file, src: src, reg: reg, opts: opts,
+		d:       &Decoder{File: file, Source: src},
+		modules: map[string]bool{},
+	}
+	for _, name := range reg.Names() {
+		l.modules[name] = true
+	}
+	rb := l.runbook(root)
+	ds.Append(l.ds)
+	ds.Sort()
+	if ds.HasErrors() {
+		return nil, ds
+	}
+	return rb, ds
+}
+
+// loader holds the state of one load. Steps are read first, in document
+// order, queueing their expressions; the expressions are compiled after, when
+// every registered name is known, so that a name registered by a later step
+// gets its own message.
+type loader struct {
+	file    string
+	src     []byte
+	reg     Registry
+	opts    LoadOptions
+	d       *Decoder
+	ds      diag.Diags
+	modules map[string]bool
+
+	vars    map[string]any // runbook vars merged with opts.Vars
+	seq     int
+	regs    []registration
+	compile []func()
+}
+
+// registration is a register: name and the step that sets it.
+type registration struct {
+	name string
+	seq  int
+	pos  diag.Pos
+}
+
+// fileKeys are the top-level keys of a runbook.
+type fileKeys struct {
+	Runbook        *yaml.Node `yaml:"runbook" runbook:"required"`
+	Description    string     `yaml:"description"`
+	Hosts          *yaml.Node `yaml:"hosts" runbook:"required"`
+	Vars           *yaml.Node `yaml:"vars"`
+	Serial         *yaml.Node `yaml:"serial"`
+	Order          *yaml.Node `yaml:"order"`
+	MaxFail        *yaml.Node `yaml:"max_fail"`
+	OnAbort        *yaml.Node `yaml:"on_abort"`
+	Preflight      *yaml.Node `yaml:"preflight"`
+	Steps          *yaml.Node `yaml:"steps" runbook:"required"`
+	Rollback       *yaml.Node `yaml:"rollback"`
+	BetweenBatches *yaml.Node `yaml:"between_batches"`
+	Post           *yaml.Node `yaml:"post"`
+}
+
+func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
+
+// decodeKey decodes n into out, naming it key in messages.
+func (l *loader) decodeKey(n *yaml.Node, out any, key string) {
+	l.d.within(key, true, func() {
+		savedCtx := l.d.Context
+		l.d.Context = ""
+		l.d.value(n, reflectPointer(out), &l.ds)
+		l.d.Context = savedCtx
+	})
+}
+
+func (l *loader) runbook(root *yaml.Node) *Runbook {
+	rb := &Runbook{File: l.file, Source: l.src, Pos: l.pos(root), Order: Order{Kind: OrderInventory}, OnAbort: OnAbortStop}
+	if root.Kind != yaml.MappingNode {
+		l.ds.Add(l.pos(root), fmt.Sprintf("a runbook must be a mapping, got %s", describe(root)),
+			"start with the keys runbook, hosts and steps")
+		return rb
+	}
+	var k fileKeys
+	l.d.Decode(root, &k, &l.ds)
+	rb.Description = k.Description
+
+	if n := Resolve(k.Runbook); n != nil {
+		rb.NamePos = l.pos(n)
+		l.decodeKey(n, &rb.Name, "runbook")
+		if n.Kind == yaml.ScalarNode && strings.TrimSpace(rb.Name) == "" && n.ShortTag() != "!!null" {
+			l.ds.Errorf(rb.NamePos, "\"runbook\" must be a name, got an empty string")
+		}
+	}
+	if n := Resolve(k.Hosts); n != nil {
+		rb.HostsPos = l.pos(n)
+		l.decodeKey(n, &rb.Hosts, "hosts")
+		if n.Kind == yaml.ScalarNode && strings.TrimSpace(rb.Hosts) == "" && n.ShortTag() != "!!null" {
+			l.ds.Add(rb.HostsPos, "\"hosts\" must be an inventory pattern, got an empty string", "for example: etcd, or all")
+		}
+	}
+	l.loadVars(rb, Resolve(k.Vars))
+	if n := Resolve(k.Serial); n != nil {
+		rb.SerialPos = l.pos(n)
+		l.decodeKey(n, &rb.Serial, "serial")
+	}
+	if n := Resolve(k.MaxFail); n != nil {
+		l.decodeKey(n, &rb.MaxFail, "max_fail")
+	}
+	if n := Resolve(k.OnAbort); n != nil && n.ShortTag() != "!!null" {
+		rb.OnAbortPos = l.pos(n)
+		var s string
+		l.decodeKey(n, &s, "on_abort")
+		switch OnAbort(s) {
+		case OnAbortStop, OnAbortRollbackCompleted:
+			rb.OnAbort = OnAbort(s)
+		default:
+			if n.Kind == yaml.ScalarNode {
+				l.ds.Add(rb.OnAbortPos, fmt.Sprintf("\"on_abort\" must be stop or rollback_completed, got %s", describe(n)),
+					diag.Suggest(s, []string{string(OnAbortStop), string(OnAbortRollbackCompleted)}))
+			}
+		}
+	}
+	l.loadOrder(rb, Resolve(k.Order))
+
+	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
+	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)
+	if k.Rollback != nil {
+		rb.Rollback = l.rollback(k.Rollback, "rollback", "rollback", PhaseRollback)
+	}
+	rb.BetweenBatches = l.stepList(k.BetweenBatches, "between_batches", PhaseBetweenBatches, "between_batches", false, false)
+	rb.Post = l.stepList(k.Post, "post", PhasePost, "post", false, false)
+
+	for _, f := range l.compile {
+		f()
+	}
+	return rb
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// builtinNames are names expressions give a meaning of their own.
+var builtinNames = []string{"host", "run", "result", "failed", "completed", "vars"}
+
+func (l *loader) loadVars(rb *Runbook, n *yaml.Node) {
+	rb.Vars = map[string]any{}
+	rb.VarPos = map[string]diag.Pos{}
+	if n != nil && n.ShortTag() != "!!null" {
+		if n.Kind != yaml.MappingNode {
+			l.ds.Errorf(l.pos(n), "\"vars\" must be a mapping of names to values, got %s", describe(n))
+		} else {
+			for _, p := range l.d.pairs(n, &l.ds) {
+				name, ok := l.d.keyText(p.key, &l.ds)
+				if !ok {
+					continue
+				}
+				switch {
+				case !identRe.MatchString(name):
+					l.ds.Add(l.pos(p.key), fmt.Sprintf("var name %q is not a valid name", name),
+						"use letters, digits and _, not starting with a digit, so expressions can use it")
+					continue
+				case contains(builtinNames, name):
+					l.ds.Add(l.pos(p.key), fmt.Sprintf("var name %q is reserved", name),
+						"expressions already give it a meaning; choose another name")
+					continue
+				}
+				var v any
+				l.decodeKey(p.value, &v, "vars."+name)
+				rb.Vars[name] = v
+				rb.VarPos[name] = l.pos(p.key)
+			}
+		}
+	}
+	l.vars = make(map[string]any, len(rb.Vars)+len(l.opts.Vars))
+	for k, v := range rb.Vars {
+		l.vars[k] = v
+	}
+	for k, v := range l.opts.Vars {
+		l.vars[k] = v
+	}
+}
+
+func (l *loader) loadOrder(rb *Runbook, n *yaml.Node) {
+	if n == nil || n.ShortTag() == "!!null" {
+		return
+	}
+	rb.Order.Pos = l.pos(n)
+	if n.Kind != yaml.ScalarNode {
+		l.ds.Add(l.pos(n), fmt.Sprintf("\"order\" must be inventory, reverse, shuffle or an expression, got %s", describe(n)), "")
+		return
+	}
+	switch OrderKind(n.Value) {
+	case OrderInventory, OrderReverse, OrderShuffle:
+		rb.Order.Kind = OrderKind(n.Value)
+		return
+	}
+	if s := diag.Suggest(n.Value, []string{"inventory", "reverse", "shuffle"}); s != "" && identRe.MatchString(n.Value) {
+		l.ds.Add(l.pos(n), fmt.Sprintf("unknown order %q", n.Value), s)
+		return
+	}
+	rb.Order.Kind = OrderExpr
+	l.compile = append(l.compile, func() {
+		rb.Order.Expr = l.expr(n, "order", l.env(0, false), eval.Any, nil)
+	})
+}
+
+// stepList reads a list of steps. key names it in messages; id prefixes the
+// step IDs.
+func (l *loader) stepList(n *yaml.Node, key string, phase Phase, id string, failed, required bool) []*Step {
+	if n == nil {
+		return nil
+	}
+	r := Resolve(n)
+	if r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
+		if required {
+			l.ds.Errorf(l.pos(r), "%q must not be empty", key)
+		}
+		return nil
+	}
+	if r.Kind != yaml.SequenceNode {
+		l.ds.Add(l.pos(r), fmt.Sprintf("%q must be a list of steps, got %s", key, describe(r)), "start each step with \"- \"")
+		return nil
+	}
+	if len(r.Content) == 0 {
+		if required {
+			l.ds.Errorf(l.pos(r), "%q must not be empty", key)
+		}
+		return nil
+	}
+	out := make([]*Step, 0, len(r.Content))
+	for i, c := range r.Content {
+		if s := l.step(c, phase, fmt.Sprintf("%s[%d]", id, i), failed); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// rollback reads a `rollback:` value: a list of steps or `none`.
+func (l *loader) rollback(n *yaml.Node, key, id string, phase Phase) Rollback {
+	r := Resolve(n)
+	rb := Rollback{Pos: l.pos(r)}
+	switch {
+	case r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" && r.Value == "none":
+		rb.None = true
+	case r.Kind == yaml.SequenceNode && len(r.Content) == 0:
+		l.ds.Add(rb.Pos, fmt.Sprintf("%q is an empty list", key),
+			"write rollback: none to turn rollback off, or leave it out for the automatic undo")
+	case r.Kind == yaml.SequenceNode:
+		rb.Steps = l.stepList(r, key, phase, id, true, false)
+	default:
+		l.ds.Add(rb.Pos, fmt.Sprintf("%q must be a list of steps or none, got %s", key, describe(r)),
+			"leave it out for the automatic undo of completed steps")
+	}
+	return rb
+}
+
+// env builds the compile env of the step at seq: every name registered
+// before it is known.
+func (l *loader) env(seq int, failed bool) *eval.Env {
+	env := &eval.Env{Vars: l.vars, Strict: l.opts.Vars != nil, Failed: failed, Extra: l.opts.Extra}
+	seen := map[string]bool{}
+	for _, r := range l.regs {
+		if r.seq < seq && !seen[r.name] {
+			seen[r.name] = true
+			env.Registered = append(env.Registered, r.name)
+		}
+	}
+	sort.Strings(env.Registered)
+	return env
+}
+
+// later returns the names registered at seq or after and not before, with
+// the first step that registers each.
+func (l *loader) later(seq int) map[string]registration {
+	known := map[string]bool{}
+	for _, r := range l.regs {
+		if r.seq < seq {
+			known[r.name] = true
+		}
+	}
+	out := map[string]registration{}
+	for _, r := range l.regs {
+		if r.seq >= seq && !known[r.name] {
+			if _, ok := out[r.name]; !ok {
+				out[r.name] = r
+			}
+		}
+	}
+	return out
+}
+
+// withLater returns env with the later names declared too, so that their use
+// is reported once, by checkLater, and not again as an unknown name.
+func withLater(env *eval.Env, later map[string]registration) *eval.Env {
+	if len(later) == 0 {
+		return env
+	}
+	e := *env
+	e.Registered = append([]string(nil), env.Registered...)
+	for name := range later {
+		e.Registered = append(e.Registered, name)
+	}
+	sort.Strings(e.Registered)
+	return &e
+}
+
+// expr compiles the expression in scalar n (whose key is name) for step s
+// (nil outside steps). A bool scalar is a constant expression.
+func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, s *Step) *eval.Program {
+	n = Resolve(n)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		l.ds.Errorf(l.pos(n), "%q must be an expression, got %s", name, describe(n))
+		return nil
+	}
+	if isTemplateScalar(n) {
+		l.ds.Add(l.pos(n), fmt.Sprintf("%q is an expression; it needs no {{ }}", name),
+			"write the expression itself, such as host.name == \"etcd-1\"")
+		return nil
+	}
+	pos := l.d.ValuePos(n)
+	if s != nil {
+		later := l.later(s.seq)
+		l.checkLater(n.Value, 0, n.Value, pos, s, later)
+		env = withLater(env, later)
+	}
+	p, ds := eval.Compile(n.Value, pos, env, kind)
+	l.ds.Append(ds)
+	if p != nil {
+		p.Name = name
+	}
+	return p
+}
+
+// template compiles the templated scalar n (whose key is name) for step s.
+func (l *loader) template(n *yaml.Node, name string, env *eval.Env, s *Step) *eval.Template {
+	pos := l.d.ValuePos(n)
+	later := l.later(s.seq)
+	for _, part := range templateParts(n.Value) {
+		l.checkLater(n.Value, part.off, part.src, pos, s, later)
+	}
+	t, ds := eval.ParseTemplate(n.Value, pos, withLater(env, later))
+	l.ds.Append(ds)
+	if t != nil {
+		t.Name = name
+	}
+	return t
+}
+
+// checkLater reports the names in the expression src that only a later step
+// (or s itself) registers. src starts at rune offset off of text, which starts
+// at pos in the file.
+func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *Step, later map[string]registration) {
+	if len(later) == 0 {
+		return
+	}
+	for _, id := range identifiers(src) {
+		r, ok := later[id.name]
+		if !ok {
+			continue
+		}
+		at := offsetPos(text, off+id.off, pos)
+		if r.seq == s.seq {
+			l.ds.Add(at, fmt.Sprintf("%q is registered by this step, so it is not known yet", id.name),
+				"in until, failed_when and changed_when the step's own result is result")
+			continue
+		}
+		l.ds.Add(at, fmt.Sprintf("%q is registered by a later step (line %d)", id.name, r.pos.Line),
+			"a step can use only what earlier steps registered")
+	}
+}
+
+// reservedRegister returns why name cannot be registered, or "".
+func (l *loader) reservedRegister(name string) string {
+	if contains(builtinNames, name) {
+		return "expressions already give it a meaning"
+	}
+	for _, f := range eval.Functions() {
+		if f.Name == name {
+			return "it is the name of a function"
+		}
+	}
+	if contains(builtin.Names, name) {
+		return "it is the name of a function"
+	}
+	if _, ok := l.vars[name]; ok {
+		return "a var has that name"
+	}
+	if _, ok := l.opts.Extra[name]; ok {
+		return "a module fact has that name"
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
