@@ -213,21 +213,26 @@ const (
 // ("pid 1234 still running").
 type probe func(ctx context.Context) (st State, seen string, err error)
 
+// probeSlack is how far past the wait's deadline one status check may run.
+// The last check comes at the deadline and must have time to answer (over SSH
+// a round trip alone takes a while), but a hung one must not hold the wait.
+const probeSlack = 5 * time.Second
+
 // await polls p until it reports want or deadline passes. done tells whether
-// want was reached; seen is what p saw last. Each probe is bounded by the
-// deadline too, so a hung status command cannot outlast the wait.
+// want was reached; seen is what p saw last.
 func await(ctx context.Context, deadline time.Time, want State, p probe) (done bool, seen string, err error) {
 	interval := pollFirst
 	for {
-		pctx, cancel := context.WithDeadline(ctx, deadline)
+		pctx, cancel := context.WithDeadline(ctx, deadline.Add(probeSlack))
 		st, s, err := p(pctx)
+		timedOut := pctx.Err() != nil
 		cancel()
 		if err := ctx.Err(); err != nil {
 			return false, seen, err
 		}
 		if err != nil {
-			if !time.Now().Before(deadline) {
-				return false, "the status check did not finish", nil
+			if timedOut {
+				return false, "the status check did not answer", nil
 			}
 			return false, seen, err
 		}

@@ -51,6 +51,9 @@ func (systemd) isActive(ctx context.Context, c conn.Conn, s Service) (State, str
 func said(word string) string { return fmt.Sprintf("systemctl is-active says %q", word) }
 
 func (m systemd) Status(ctx context.Context, c conn.Conn, s Service) (State, error) {
+	if err := m.Validate(s); err != nil {
+		return Unknown, err
+	}
 	st, _, err := m.isActive(ctx, c, s)
 	return st, err
 }

@@ -104,6 +104,17 @@ func (l *Local) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 		return conn.Output{}, fmt.Errorf("%s: not started: %w", c, err)
 	}
 	name := c.String()
+	// os/exec checks Dir itself only when SysProcAttr is nil; without this a
+	// missing folder comes back as ENOENT on the program, a wrong reason.
+	if c.Dir != "" {
+		fi, err := os.Stat(c.Dir)
+		if err != nil {
+			return conn.Output{}, fmt.Errorf("%s: cannot start: %w", name, err)
+		}
+		if !fi.IsDir() {
+			return conn.Output{}, fmt.Errorf("%s: cannot start: %s is not a directory", name, c.Dir)
+		}
+	}
 
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	if env != nil {

@@ -167,6 +167,8 @@ func TestRunRefusesBadCommands(t *testing.T) {
 		{"both", conn.Cmd{Argv: []string{"true"}, Shell: "true"}, "both"},
 		{"env key with =", conn.Cmd{Argv: []string{"true"}, Env: map[string]string{"A=B": "x"}}, "invalid environment variable"},
 		{"empty env key", conn.Cmd{Argv: []string{"true"}, Env: map[string]string{"": "x"}}, "invalid environment variable"},
+		{"missing dir", conn.Cmd{Argv: []string{"true"}, Dir: "/nonexistent/runbook"}, "stat /nonexistent/runbook: no such file or directory"},
+		{"dir is a file", conn.Cmd{Argv: []string{"true"}, Dir: "/etc/passwd"}, "/etc/passwd is not a directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
