@@ -2,8 +2,15 @@ package eval
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
+
+// WriteDoc writes Doc to w.
+func WriteDoc(w io.Writer) error {
+	_, err := io.WriteString(w, Doc())
+	return err
+}
 
 // Doc returns the text of `runbook doc expressions`: the language, the names
 // in scope, the template rules and the functions.

@@ -57,6 +57,10 @@ func TestDoc(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("Doc() differs from %s; run go test -update and review the diff", golden)
 	}
+	var b strings.Builder
+	if err := WriteDoc(&b); err != nil || b.String() != got {
+		t.Errorf("WriteDoc wrote %d bytes, %v; want Doc()", b.Len(), err)
+	}
 	// The examples of the text itself must compile.
 	for _, src := range []string{
 		`group("etcd") | map(#.vars.etcd_url) | join(",")`,

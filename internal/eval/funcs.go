@@ -183,14 +183,6 @@ var functions = []*function{
 		func(a, b *semver.Version) bool { return a.Major() == b.Major() && a.Minor() == b.Minor() }),
 }
 
-var functionByName = func() map[string]*function {
-	m := make(map[string]*function, len(functions))
-	for _, f := range functions {
-		m[f.doc.Name] = f
-	}
-	return m
-}()
-
 // version parses argument i of fn as a version; a leading "v" is allowed and
 // missing parts count as zero ("3.6" is 3.6.0).
 func version(fn string, p []any, i int) (*semver.Version, error) {
