@@ -41,7 +41,7 @@ func (c *callChecker) Visit(node *ast.Node) {
 		}
 		c.declared[n.Name] = true
 	case *ast.IdentifierNode:
-		if !c.env.callable(n.Value) && n.Value != "$env" {
+		if !c.env.known(n.Value) && n.Value != "$env" {
 			c.unknown = append(c.unknown, n)
 		}
 	case *ast.CallNode:
@@ -59,7 +59,7 @@ func (c *callChecker) call(n *ast.CallNode) {
 		c.callees = map[*ast.IdentifierNode]bool{}
 	}
 	c.callees[id] = true
-	if !c.env.callable(name) {
+	if !c.env.known(name) {
 		c.diags.Add(c.pos(id), fmt.Sprintf("unknown function %q", name), diag.Suggest(name, c.env.functionNames()))
 		return
 	}

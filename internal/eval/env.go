@@ -94,9 +94,9 @@ func (ce *compileEnv) has(name string) bool {
 	return ok
 }
 
-// callable reports whether name can be called: a function of ours, an expr
-// builtin, or a declared name (expr checks that it is a function).
-func (ce *compileEnv) callable(name string) bool {
+// known reports whether name is declared, one of our functions or an expr
+// built-in. A declared name that is called is checked by expr to be a function.
+func (ce *compileEnv) known(name string) bool {
 	if ce.has(name) || ce.funcs[name] != nil {
 		return true
 	}
