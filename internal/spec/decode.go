@@ -79,6 +79,21 @@ func (d *Decoder) Decode(n *yaml.Node, out any, ds *diag.Diags) {
 	d.path, d.key = savedPath, savedKey
 }
 
+// DecodeValue fills out (a non-nil pointer) from n like Decode, but keeps the
+// current key path for messages. A NodeDecoder that accepts a shorthand uses
+// it to decode its long form strictly:
+//
+//	type plain Args // no DecodeNode: decoded by yaml tags
+//	d.DecodeValue(n, (*plain)(a), ds)
+func (d *Decoder) DecodeValue(n *yaml.Node, out any, ds *diag.Diags) {
+	v := reflect.ValueOf(out)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		ds.Errorf(d.Pos(n), "internal error: cannot decode into %T (want a non-nil pointer)", out)
+		return
+	}
+	d.value(n, v.Elem(), ds)
+}
+
 // Pos is the position of n in the file.
 func (d *Decoder) Pos(n *yaml.Node) diag.Pos {
 	if n == nil {
@@ -639,7 +654,7 @@ func (d *Decoder) structValue(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 		d.mismatch(n, "a mapping", ds)
 		return
 	}
-	present := map[string]bool{}
+	present, meant := map[string]bool{}, map[string]bool{}
 	for _, p := range ps {
 		if r := Resolve(p.key); r != nil && r.Kind == yaml.ScalarNode {
 			present[r.Value] = true
@@ -663,20 +678,24 @@ func (d *Decoder) structValue(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 					unused = append(unused, f.name)
 				}
 			}
-			ds.Add(d.Pos(p.key), fmt.Sprintf("unknown key %q %s", name, d.where()), suggestKey(name, unused))
+			detail := suggestKey(name, unused)
+			if s := suggested(detail); s != "" {
+				// The misspelt key stands for this one: reporting it missing
+				// as well would be noise.
+				meant[s] = true
+			}
+			ds.Add(d.Pos(p.key), fmt.Sprintf("unknown key %q %s", name, d.where()), detail)
 			continue
 		}
 		f := si.fields[i]
-		d.within(name, true, func() {
-			if r := Resolve(p.value); f.required && r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
-				ds.Errorf(d.Pos(p.key), "required key %q has no value", d.path)
-				return
-			}
-			d.value(p.value, v.FieldByIndex(f.index), ds)
-		})
+		if r := Resolve(p.value); f.required && r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
+			ds.Errorf(d.Pos(p.key), "missing value for required key %q %s", name, d.where())
+			continue
+		}
+		d.within(name, true, func() { d.value(p.value, v.FieldByIndex(f.index), ds) })
 	}
 	for _, f := range si.fields {
-		if f.required && !present[f.name] {
+		if f.required && !present[f.name] && !meant[f.name] {
 			ds.Errorf(d.Pos(n), "missing required key %q %s", f.name, d.where())
 		}
 	}
@@ -697,6 +716,19 @@ func suggestKey(got string, unused []string) string {
 		return ""
 	}
 	return "expected one of: " + strings.Join(sorted, ", ")
+}
+
+// suggested returns the name a `did you mean "X"?` detail suggests, or "".
+func suggested(detail string) string {
+	q, ok := strings.CutPrefix(detail, "did you mean ")
+	if !ok {
+		return ""
+	}
+	name, err := strconv.Unquote(strings.TrimSuffix(q, "?"))
+	if err != nil {
+		return ""
+	}
+	return name
 }
 
 func (d *Decoder) mapValue(n *yaml.Node, v reflect.Value, ds *diag.Diags) {

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"sort"
 	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/runbookhq/runbook/internal/diag"
 )
 
 // fakeRegistry holds a few small argument structs shaped like the real modules.
@@ -60,6 +64,16 @@ type commandArgs struct {
 	Env     map[string]string `yaml:"env"`
 	Retries int               `yaml:"retries"`
 	Creates string            `yaml:"creates"`
+}
+
+// DecodeNode accepts the shorthand `command: "etcdctl endpoint health"`.
+func (a *commandArgs) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
+	if n.Kind == yaml.ScalarNode {
+		d.DecodeValue(n, &a.Cmd, ds)
+		return
+	}
+	type plain commandArgs
+	d.DecodeValue(n, (*plain)(a), ds)
 }
 
 type etcdCheck struct {

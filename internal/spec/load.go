@@ -356,7 +356,9 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 		l.ds.Errorf(l.pos(n), "%q must be an expression, got %s", name, describe(n))
 		return nil
 	}
-	if isTemplateScalar(n) {
+	if strings.HasPrefix(strings.TrimSpace(n.Value), "{{") {
+		// A "{{" elsewhere is inside a string literal, or a syntax error that
+		// the compiler reports.
 		l.ds.Add(l.pos(n), fmt.Sprintf("%q is an expression; it needs no {{ }}", name),
 			"write the expression itself, such as host.name == \"etcd-1\"")
 		return nil

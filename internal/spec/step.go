@@ -145,7 +145,7 @@ func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[strin
 		switch {
 		case s == "" && len(unknown) == 1:
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown module %q", name), "expected one of: "+strings.Join(names, ", "))
-		case s == "" || contains(names, strings.TrimSuffix(strings.TrimPrefix(s, "did you mean \""), "\"?")):
+		case s == "" || contains(names, suggested(s)):
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown module %q", name), s)
 		default:
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown key %q in step", name), s)

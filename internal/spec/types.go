@@ -50,8 +50,12 @@ func (v *Duration) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 		return
 	}
 	dur, err := time.ParseDuration(n.Value)
-	if err != nil || dur <= 0 {
+	switch {
+	case err != nil:
 		ds.Add(d.Pos(n), want, "units are ms, s, m and h")
+		return
+	case dur <= 0:
+		ds.Add(d.Pos(n), want, "")
 		return
 	}
 	*v = Duration(dur)
