@@ -44,6 +44,11 @@ func ArgsOf(v any) []Arg {
 func appendArgs(out []Arg, t reflect.Type, prefix string) []Arg {
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if isInline(f) && isArgStruct(f.Type) {
+			// The decoder reads an inline struct's keys as its parent's.
+			out = appendArgs(out, f.Type, prefix)
+			continue
+		}
 		name := yamlKey(f)
 		if !f.IsExported() || name == "" {
 			continue
@@ -65,6 +70,11 @@ func appendArgs(out []Arg, t reflect.Type, prefix string) []Arg {
 		}
 	}
 	return out
+}
+
+func isInline(f reflect.StructField) bool {
+	_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return strings.Contains(","+opts+",", ",inline,")
 }
 
 // yamlKey returns the key of an argument field, or "" for a field that is not one.

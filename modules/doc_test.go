@@ -133,7 +133,11 @@ func checkTags(t *testing.T, st reflect.Type, prefix string) {
 		if !f.IsExported() {
 			continue
 		}
-		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		key, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			checkTags(t, f.Type, prefix)
+			continue
+		}
 		if key == "" || key == "-" {
 			t.Errorf("field %s%s has no yaml key", prefix, f.Name)
 			continue
@@ -168,7 +172,7 @@ func TestDefaultsApplyTheTags(t *testing.T) {
 				if a.Default == "" || modules.IsComputedDefault(a.Default) || a.Type == "expression" {
 					continue
 				}
-				if v := fieldByKey(got.Elem(), a.Name); v.IsZero() {
+				if v := fieldByKey(got.Elem(), a.Name); !v.IsValid() || v.IsZero() {
 					t.Errorf("%s: documented default %q is not applied", a.Name, a.Default)
 				}
 			}
@@ -179,16 +183,28 @@ func TestDefaultsApplyTheTags(t *testing.T) {
 func allocSections(v reflect.Value) {
 	for i := range v.NumField() {
 		f := v.Field(i)
-		if f.CanSet() && f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Struct && f.IsNil() {
+		switch {
+		case !f.CanSet():
+		case f.Kind() == reflect.Struct && f.Type().PkgPath() != "github.com/runbookhq/runbook/internal/spec":
+			allocSections(f)
+		case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Struct && f.IsNil():
 			f.Set(reflect.New(f.Type().Elem()))
 		}
 	}
 }
 
+// fieldByKey finds the field at a dotted YAML path, looking through inline structs.
 func fieldByKey(v reflect.Value, path string) reflect.Value {
 	key, rest, nested := strings.Cut(path, ".")
 	for i := range v.NumField() {
-		if k, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); k == key {
+		k, opts, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			if f := fieldByKey(v.Field(i), path); f.IsValid() {
+				return f
+			}
+			continue
+		}
+		if k == key {
 			f := v.Field(i)
 			if nested {
 				return fieldByKey(reflect.Indirect(f), rest)
@@ -196,7 +212,7 @@ func fieldByKey(v reflect.Value, path string) reflect.Value {
 			return f
 		}
 	}
-	panic("no field " + path)
+	return reflect.Value{}
 }
 
 type status []int
@@ -205,6 +221,10 @@ func (status) DocType() string { return "int or list of ints" }
 
 type section struct {
 	URL string `yaml:"url" runbook:"required" doc:"where"`
+}
+
+type inlined struct {
+	Flat string `yaml:"flat" doc:"read as the parent's key"`
 }
 
 type everyType struct {
@@ -221,6 +241,7 @@ type everyType struct {
 	Env     map[string]string `yaml:"env"`
 	St      status            `yaml:"st"`
 	Sec     *section          `yaml:"sec" doc:"a section"`
+	Inline  inlined           `yaml:",inline"`
 	Skipped string            `yaml:"-"`
 	NoTag   string
 	hidden  string //nolint:unused // unexported fields are not arguments
@@ -242,6 +263,7 @@ func TestArgsOf(t *testing.T) {
 		{Name: "st", Type: "int or list of ints"},
 		{Name: "sec", Type: "section", Doc: "a section"},
 		{Name: "sec.url", Type: "string", Required: true, Doc: "where"},
+		{Name: "flat", Type: "string", Doc: "read as the parent's key"},
 	}
 	got := modules.ArgsOf(&everyType{})
 	if !reflect.DeepEqual(got, want) {

@@ -7,7 +7,9 @@
 // tag (its key), a `doc` tag (one line for `runbook doc`), `runbook:"required"`
 // when it must be given, and a `default` tag when an unset argument means
 // something. A section of arguments (check's `http:`) is a pointer to a struct:
-// nil when the key is absent, its fields shown as "http.url".
+// nil when the key is absent, its fields shown as "http.url". A struct field
+// tagged `yaml:",inline"` adds its fields to its parent's (the service modules
+// share their Definition with the host var services that way).
 //
 // # Defaults
 //

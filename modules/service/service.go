@@ -108,11 +108,21 @@ applies to each half. A restart always reports a change.
 }
 
 // Module holds the arguments of stop and start; restart has the same arguments
-// in its own type, because it has no undo.
+// in its own type, because it has no undo. The arguments that say how the host
+// runs the service are a Definition, the schema of a services entry too.
 type Module struct {
-	Service   string        `yaml:"service" runbook:"required" doc:"name of the service: the systemd unit, or a key of the host var services"`
+	Service    string `yaml:"service" runbook:"required" doc:"name of the service: the systemd unit, or a key of the host var services"`
+	Definition `yaml:",inline"`
+	Wait       spec.Duration `yaml:"wait" default:"60s" doc:"how long to wait for the service to reach the state"`
+
+	action action
+}
+
+// Definition is how a host runs a service: the arguments of that kind in a
+// step, and one entry of the host var services, where a step's own arguments
+// win over it.
+type Definition struct {
 	Manager   string        `yaml:"manager" default:"<from the host, else systemd>" doc:"how the service is run: systemd, pidfile or command"`
-	Wait      spec.Duration `yaml:"wait" default:"60s" doc:"how long to wait for the service to reach the state"`
 	Pidfile   string        `yaml:"pidfile" doc:"pidfile: file holding the process id"`
 	StartCmd  spec.Argv     `yaml:"start_cmd" doc:"pidfile, command: the command that starts the service"`
 	StopCmd   spec.Argv     `yaml:"stop_cmd" doc:"command: the command that stops the service"`
@@ -121,29 +131,12 @@ type Module struct {
 	KillAfter spec.Duration `yaml:"kill_after" doc:"pidfile: send KILL when the process still runs after this long"`
 	LogFile   string        `yaml:"log_file" doc:"pidfile: file on the host that gets the process's output"`
 	Ready     *Ready        `yaml:"ready" doc:"start, restart: a probe that must answer before the start counts as done"`
-
-	action action
 }
 
 // Ready is the readiness probe: exactly one of its fields.
 type Ready struct {
 	TCP  string `yaml:"tcp" doc:"host:port that must accept a connection"`
 	HTTP string `yaml:"http" doc:"URL that must answer with a 2xx status"`
-}
-
-// Definition is one entry of the host var services: how a host runs a service.
-// Its keys are the Module arguments of the same names; a step's own arguments
-// win over it.
-type Definition struct {
-	Manager   string        `yaml:"manager" doc:"how the service is run: systemd, pidfile or command"`
-	Pidfile   string        `yaml:"pidfile" doc:"pidfile: file holding the process id"`
-	StartCmd  spec.Argv     `yaml:"start_cmd" doc:"pidfile, command: the command that starts the service"`
-	StopCmd   spec.Argv     `yaml:"stop_cmd" doc:"command: the command that stops the service"`
-	StatusCmd spec.Argv     `yaml:"status_cmd" doc:"command: the command that exits 0 while the service runs"`
-	Signal    string        `yaml:"signal" doc:"pidfile: the signal that asks the process to stop"`
-	KillAfter spec.Duration `yaml:"kill_after" doc:"pidfile: send KILL when the process still runs after this long"`
-	LogFile   string        `yaml:"log_file" doc:"pidfile: file on the host that gets the process's output"`
-	Ready     *Ready        `yaml:"ready" doc:"a probe that must answer before a start counts as done"`
 }
 
 // Restart holds the restart module's arguments, which are those of Module.

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"reflect"
 	"testing"
 	"time"
 
@@ -22,38 +21,36 @@ func TestValidate(t *testing.T) {
 		wantMsg   string
 	}{
 		{"name only: the rest comes from the host", stop, Module{Service: "etcd"}, "", ""},
-		{"systemd", start, Module{Service: "etcd.service", Manager: "systemd", Wait: sec(120)}, "", ""},
-		{"pidfile stop", stop, Module{Service: "etcd", Manager: "pidfile", Pidfile: "/run/etcd.pid", Signal: "SIGINT", KillAfter: sec(30)}, "", ""},
-		{"pidfile start", start, Module{Service: "etcd", Manager: "pidfile", Pidfile: "/run/etcd.pid", StartCmd: pidStart,
-			LogFile: "/var/log/etcd.log", Ready: &Ready{HTTP: "http://127.0.0.1:2379/readyz"}}, "", ""},
-		{"command restart", restart, Module{Service: "etcd", Manager: "command", StartCmd: spec.Argv{"start-etcd"},
-			StopCmd: spec.Argv{"stop-etcd"}, StatusCmd: spec.Argv{"pgrep", "etcd"}, Ready: &Ready{TCP: "127.0.0.1:2379"}}, "", ""},
-		{"inline fields without a manager are checked on the host", start, Module{Service: "etcd", StopCmd: spec.Argv{"x"}}, "", ""},
+		{"systemd", start, Module{Service: "etcd.service", Definition: Definition{Manager: "systemd"}, Wait: sec(120)}, "", ""},
+		{"pidfile stop", stop, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid", Signal: "SIGINT", KillAfter: sec(30)}}, "", ""},
+		{"pidfile start", start, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid", StartCmd: pidStart, LogFile: "/var/log/etcd.log", Ready: &Ready{HTTP: "http://127.0.0.1:2379/readyz"}}}, "", ""},
+		{"command restart", restart, Module{Service: "etcd", Definition: Definition{Manager: "command", StartCmd: spec.Argv{"start-etcd"}, StopCmd: spec.Argv{"stop-etcd"}, StatusCmd: spec.Argv{"pgrep", "etcd"}, Ready: &Ready{TCP: "127.0.0.1:2379"}}}, "", ""},
+		{"inline fields without a manager are checked on the host", start, Module{Service: "etcd", Definition: Definition{StopCmd: spec.Argv{"x"}}}, "", ""},
 
 		{"blank service", stop, Module{Service: " "}, "service", "is not a service name"},
 		{"service with a space", stop, Module{Service: "etcd member"}, "service", "is not a service name"},
-		{"unknown manager", stop, Module{Service: "etcd", Manager: "upstart"}, "manager", "use one of systemd, pidfile, command"},
-		{"manager typo", stop, Module{Service: "etcd", Manager: "sytemd"}, "manager", `did you mean "systemd"?`},
-		{"bad signal", stop, Module{Service: "etcd", Signal: "STOP"}, "signal", `"STOP" is not a signal`},
-		{"relative pidfile", stop, Module{Service: "etcd", Pidfile: "run/etcd.pid"}, "pidfile", "is relative"},
-		{"relative log file", start, Module{Service: "etcd", LogFile: "etcd.log"}, "log_file", "is relative"},
-		{"kill_after not shorter than the default wait", stop, Module{Service: "etcd", KillAfter: sec(60)}, "kill_after", "is not shorter than wait (1m0s)"},
-		{"kill_after not shorter than wait", stop, Module{Service: "etcd", Wait: sec(20), KillAfter: sec(30)}, "kill_after", "wait (20s)"},
-		{"ready on stop", stop, Module{Service: "etcd", Ready: &Ready{TCP: "a:1"}}, "ready", "a stop waits"},
-		{"empty ready", start, Module{Service: "etcd", Ready: &Ready{}}, "ready", "is empty"},
-		{"two ready probes", start, Module{Service: "etcd", Ready: &Ready{TCP: "a:1", HTTP: "http://a"}}, "ready.http", "tcp is also given"},
-		{"bad ready tcp", start, Module{Service: "etcd", Ready: &Ready{TCP: "a"}}, "ready.tcp", "is not host:port"},
-		{"bad ready http", start, Module{Service: "etcd", Ready: &Ready{HTTP: "a:1/readyz"}}, "ready.http", "want an http://"},
-		{"pidfile without pidfile", stop, Module{Service: "etcd", Manager: "pidfile"}, "pidfile", "required to stop a service with manager pidfile"},
-		{"pidfile start without start_cmd", start, Module{Service: "etcd", Manager: "pidfile", Pidfile: "/run/etcd.pid"}, "start_cmd", "required to start"},
-		{"pidfile with stop_cmd", stop, Module{Service: "etcd", Manager: "pidfile", Pidfile: "/run/etcd.pid", StopCmd: spec.Argv{"x"}}, "stop_cmd", "not used by manager pidfile (only by command)"},
-		{"systemd with pidfile", start, Module{Service: "etcd", Manager: "systemd", Pidfile: "/run/etcd.pid"}, "pidfile", "not used by manager systemd"},
-		{"systemd with signal", stop, Module{Service: "etcd", Manager: "systemd", Signal: "TERM"}, "signal", "not used by manager systemd"},
-		{"command without status_cmd", stop, Module{Service: "etcd", Manager: "command", StopCmd: spec.Argv{"x"}}, "status_cmd", "required to stop"},
-		{"command stop without stop_cmd", stop, Module{Service: "etcd", Manager: "command", StatusCmd: spec.Argv{"x"}}, "stop_cmd", "required to stop"},
-		{"command restart without start_cmd", restart, Module{Service: "etcd", Manager: "command", StopCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{"x"}}, "start_cmd", "required to restart"},
-		{"command with kill_after", stop, Module{Service: "etcd", Manager: "command", StopCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{"x"}, KillAfter: sec(5)}, "kill_after", "only by pidfile"},
-		{"command with an empty status_cmd", start, Module{Service: "etcd", Manager: "command", StartCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{""}}, "status_cmd", "is empty"},
+		{"unknown manager", stop, Module{Service: "etcd", Definition: Definition{Manager: "upstart"}}, "manager", "use one of systemd, pidfile, command"},
+		{"manager typo", stop, Module{Service: "etcd", Definition: Definition{Manager: "sytemd"}}, "manager", `did you mean "systemd"?`},
+		{"bad signal", stop, Module{Service: "etcd", Definition: Definition{Signal: "STOP"}}, "signal", `"STOP" is not a signal`},
+		{"relative pidfile", stop, Module{Service: "etcd", Definition: Definition{Pidfile: "run/etcd.pid"}}, "pidfile", "is relative"},
+		{"relative log file", start, Module{Service: "etcd", Definition: Definition{LogFile: "etcd.log"}}, "log_file", "is relative"},
+		{"kill_after not shorter than the default wait", stop, Module{Service: "etcd", Definition: Definition{KillAfter: sec(60)}}, "kill_after", "is not shorter than wait (1m0s)"},
+		{"kill_after not shorter than wait", stop, Module{Service: "etcd", Definition: Definition{KillAfter: sec(30)}, Wait: sec(20)}, "kill_after", "wait (20s)"},
+		{"ready on stop", stop, Module{Service: "etcd", Definition: Definition{Ready: &Ready{TCP: "a:1"}}}, "ready", "a stop waits"},
+		{"empty ready", start, Module{Service: "etcd", Definition: Definition{Ready: &Ready{}}}, "ready", "is empty"},
+		{"two ready probes", start, Module{Service: "etcd", Definition: Definition{Ready: &Ready{TCP: "a:1", HTTP: "http://a"}}}, "ready.http", "tcp is also given"},
+		{"bad ready tcp", start, Module{Service: "etcd", Definition: Definition{Ready: &Ready{TCP: "a"}}}, "ready.tcp", "is not host:port"},
+		{"bad ready http", start, Module{Service: "etcd", Definition: Definition{Ready: &Ready{HTTP: "a:1/readyz"}}}, "ready.http", "want an http://"},
+		{"pidfile without pidfile", stop, Module{Service: "etcd", Definition: Definition{Manager: "pidfile"}}, "pidfile", "required to stop a service with manager pidfile"},
+		{"pidfile start without start_cmd", start, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid"}}, "start_cmd", "required to start"},
+		{"pidfile with stop_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid", StopCmd: spec.Argv{"x"}}}, "stop_cmd", "not used by manager pidfile (only by command)"},
+		{"systemd with pidfile", start, Module{Service: "etcd", Definition: Definition{Manager: "systemd", Pidfile: "/run/etcd.pid"}}, "pidfile", "not used by manager systemd"},
+		{"systemd with signal", stop, Module{Service: "etcd", Definition: Definition{Manager: "systemd", Signal: "TERM"}}, "signal", "not used by manager systemd"},
+		{"command without status_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: spec.Argv{"x"}}}, "status_cmd", "required to stop"},
+		{"command stop without stop_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StatusCmd: spec.Argv{"x"}}}, "stop_cmd", "required to stop"},
+		{"command restart without start_cmd", restart, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{"x"}}}, "start_cmd", "required to restart"},
+		{"command with kill_after", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{"x"}, KillAfter: sec(5)}}, "kill_after", "only by pidfile"},
+		{"command with an empty status_cmd", start, Module{Service: "etcd", Definition: Definition{Manager: "command", StartCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{""}}}, "status_cmd", "is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,30 +94,22 @@ func TestRegistrations(t *testing.T) {
 	}
 }
 
-// TestDefinitionMatchesModule keeps the host var's schema and the step's in step:
-// every key of a services entry is a step argument of the same type and meaning.
-func TestDefinitionMatchesModule(t *testing.T) {
-	args := map[string]reflect.StructField{}
-	mt := reflect.TypeFor[Module]()
-	for i := range mt.NumField() {
-		args[mt.Field(i).Tag.Get("yaml")] = mt.Field(i)
+// TestDefinitionIsPartOfTheStep checks that every key of a services entry is
+// documented as a step argument too, so `runbook doc stop` shows the whole schema.
+func TestDefinitionIsPartOfTheStep(t *testing.T) {
+	info, _ := modules.Default.Lookup("stop")
+	step := map[string]modules.Arg{}
+	for _, a := range modules.Args(info) {
+		step[a.Name] = a
 	}
-	dt := reflect.TypeFor[Definition]()
-	for i := range dt.NumField() {
-		f := dt.Field(i)
-		key := f.Tag.Get("yaml")
-		m, ok := args[key]
-		switch {
-		case !ok:
-			t.Errorf("services entry key %q is not a step argument", key)
-		case m.Type != f.Type:
-			t.Errorf("%s: type %v in a services entry, %v in a step", key, f.Type, m.Type)
-		case f.Tag.Get("doc") == "":
-			t.Errorf("%s: no doc tag", key)
+	def := modules.ArgsOf(Definition{})
+	if len(def) != 11 { // nine keys, ready.tcp and ready.http
+		t.Errorf("ArgsOf(Definition) = %d arguments", len(def))
+	}
+	for _, a := range def {
+		if step[a.Name] != a {
+			t.Errorf("services entry key %s = %+v, step argument = %+v", a.Name, a, step[a.Name])
 		}
-	}
-	if got := len(modules.ArgsOf(Definition{})); got != dt.NumField()+2 { // + ready.tcp, ready.http
-		t.Errorf("ArgsOf(Definition) has %d arguments", got)
 	}
 }
 

@@ -58,14 +58,24 @@ func errString(err error) string {
 // inside a section would show.
 func clone[T any](m *T) T {
 	c := *m
-	v := reflect.ValueOf(&c).Elem()
+	deepen(reflect.ValueOf(&c).Elem())
+	return c
+}
+
+// deepen replaces every pointer to a struct inside the struct v by a pointer to
+// a copy, down through inline structs.
+func deepen(v reflect.Value) {
 	for i := range v.NumField() {
 		f := v.Field(i)
-		if f.CanSet() && f.Kind() == reflect.Pointer && !f.IsNil() && f.Type().Elem().Kind() == reflect.Struct {
+		switch {
+		case !f.CanSet():
+		case f.Kind() == reflect.Struct:
+			deepen(f)
+		case f.Kind() == reflect.Pointer && !f.IsNil() && f.Type().Elem().Kind() == reflect.Struct:
 			cp := reflect.New(f.Type().Elem())
 			cp.Elem().Set(f.Elem())
+			deepen(cp.Elem())
 			f.Set(cp)
 		}
 	}
-	return c
 }
