@@ -34,6 +34,8 @@ func signalName(sig string) string {
 // pidfile runs a daemon of our own: started detached with its pid written to
 // Pidfile, checked with kill -0, stopped with a signal then SIGKILL. Every
 // step is a small POSIX sh script with each value quoted by conn.Quote.
+// StartCmd must stay in the foreground (etcd does): a program that forks and
+// exits to daemonize itself looks like one that died at once.
 type pidfile struct{}
 
 func (pidfile) Validate(s Service) error {
@@ -45,6 +47,7 @@ func (pidfile) Validate(s Service) error {
 		check{"LogFile", s.LogFile != "" && !strings.HasPrefix(s.LogFile, "/"), "must be an absolute path"},
 		check{"Signal", !signals[signalName(s.Signal)], fmt.Sprintf("unknown signal %q; want one of TERM, INT, QUIT, HUP, USR1, USR2, WINCH, ABRT, ALRM, KILL", s.Signal)},
 		check{"KillAfter", s.KillAfter < 0, "must not be negative"},
+		check{"KillAfter", s.KillAfter != 0 && signalName(s.Signal) == "KILL", "is not used when Signal is KILL; remove it"},
 		check{"KillAfter", s.KillAfter > 0 && s.KillAfter >= s.wait(),
 			fmt.Sprintf("(%s) must be shorter than Wait (%s), to leave time for SIGKILL", dur(s.KillAfter), dur(s.wait()))},
 	)
@@ -160,7 +163,8 @@ func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, err
 		log = s.LogFile
 	}
 	if s.Dir != "" {
-		cd = "cd -- " + conn.Quote(s.Dir) + " || exit 1"
+		// cd prints the folder when CDPATH leads it there; our stdout is the pid.
+		cd = "cd -- " + conn.Quote(s.Dir) + " >/dev/null || exit 1"
 	}
 	script := fmt.Sprintf(startScript, conn.Quote(s.Pidfile), conn.Quote(log), cd, conn.QuoteArgv(s.StartCmd))
 	deadline := time.Now().Add(s.wait())
@@ -188,7 +192,10 @@ func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, err
 		return res, fmt.Errorf("%s: checking pid %d after start: %w", s.Name, pid, err)
 	}
 	if exited {
-		return res, fmt.Errorf("%s exited right after start (pid %d)%s", s.Name, pid, m.logTail(ctx, c, s))
+		err := fmt.Errorf("%s exited right after start (pid %d)%s", s.Name, pid, m.logTail(ctx, c, s))
+		// Tidy only: a stale pidfile is harmless, and the error above matters more.
+		_, _ = c.Run(ctx, s.shell(fmt.Sprintf(removeScript, conn.Quote(s.Pidfile), pid)))
+		return res, err
 	}
 	return res, nil
 }
@@ -200,7 +207,9 @@ func (pidfile) logTail(ctx context.Context, c conn.Conn, s Service) string {
 	}
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := c.Run(tctx, s.cmd("tail", "-n", "20", "--", s.LogFile))
+	tail := s.cmd("tail", "-n", "20", "--", s.LogFile)
+	tail.Dir = "" // LogFile is absolute; Dir is for the service, which may be gone
+	out, err := c.Run(tctx, tail)
 	if err != nil {
 		return fmt.Sprintf("; reading %s failed: %v", s.LogFile, err)
 	}
@@ -243,7 +252,10 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (Result, erro
 	begin := time.Now()
 	deadline := begin.Add(s.wait())
 	probe := func(ctx context.Context) (State, string, error) {
-		st, _, seen, err := m.status(ctx, c, s)
+		st, got, seen, err := m.status(ctx, c, s)
+		if err == nil && st == Running && got != pid {
+			return Unknown, "", fmt.Errorf("%s: pidfile %s now holds pid %d, not %d: is something else starting it?", s.Name, s.Pidfile, got, pid)
+		}
 		return st, seen, err
 	}
 

@@ -221,6 +221,9 @@ func TestPidfileStartFailures(t *testing.T) {
 			if res.PID > 0 && !gone(res.PID) {
 				t.Errorf("a failed start left pid %d running", res.PID)
 			}
+			if _, err := os.Stat(s.Pidfile); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a failed start left its pidfile: %v", err)
+			}
 		})
 	}
 }
@@ -280,6 +283,22 @@ func TestPidfileStatus(t *testing.T) {
 				t.Error("the pidfile's content was run")
 			}
 		})
+	}
+}
+
+// With CDPATH set, cd prints the folder it went to; the pid must still be read.
+func TestPidfileStartWithCDPATH(t *testing.T) {
+	ctx, c, m := testCtx(t), local.New(), pidfile{}
+	s := helperService(t, "serve")
+	s.Env["CDPATH"] = filepath.Dir(s.Dir)
+	s.Dir = filepath.Base(s.Dir)
+	res, err := m.Start(ctx, c, s)
+	killAtEnd(t, res.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Stop(ctx, c, s); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -60,6 +60,8 @@ func TestValidate(t *testing.T) {
 			[]string{"KillAfter: (60s) must be shorter than Wait (60s), to leave time for SIGKILL"}},
 		{"kill after beyond default wait", "pidfile", with(pid, func(s *Service) { s.KillAfter = 45 * time.Second }),
 			[]string{"KillAfter: (45s) must be shorter than Wait (30s), to leave time for SIGKILL"}},
+		{"kill after with KILL", "pidfile", with(pid, func(s *Service) { s.Signal, s.KillAfter = "SIGKILL", time.Second }),
+			[]string{"KillAfter: is not used when Signal is KILL; remove it"}},
 		{"pidfile refuses commands", "pidfile", with(pid, func(s *Service) { s.StopCmd = []string{"x"} }),
 			[]string{"StopCmd: is not used by the pidfile manager; remove it"}},
 		{"empty program", "pidfile", with(pid, func(s *Service) { s.StartCmd = []string{""} }),

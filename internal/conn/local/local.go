@@ -98,7 +98,7 @@ func (l *Local) Close() error { return nil }
 func (l *Local) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 	argv, env, err := l.build(c)
 	if err != nil {
-		return conn.Output{}, err
+		return notRun(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return conn.Output{}, fmt.Errorf("%s: not started: %w", c, err)
@@ -143,7 +143,7 @@ func (l *Local) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 	cmd.WaitDelay = l.grace
 
 	if err := cmd.Start(); err != nil {
-		return conn.Output{}, startError(name, argv[0], err)
+		return notRun(startError(name, argv[0], err))
 	}
 	pgid := cmd.Process.Pid
 	waitErr := cmd.Wait()
@@ -250,6 +250,16 @@ func (l *Local) build(c conn.Cmd) (argv, env []string, err error) {
 		wrapped = append(wrapped, assign...)
 	}
 	return append(wrapped, argv...), nil, nil
+}
+
+// notRun returns err for a command that did not start, with an Output that
+// agrees with it when it is reported as an exit status.
+func notRun(err error) (conn.Output, error) {
+	var ee *conn.ExitError
+	if errors.As(err, &ee) {
+		return conn.Output{Stderr: ee.Stderr, ExitCode: ee.ExitCode}, err
+	}
+	return conn.Output{}, err
 }
 
 func startError(name, prog string, err error) error {

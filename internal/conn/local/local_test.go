@@ -112,8 +112,8 @@ func TestRunExitStatus(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.errHas) {
 				t.Errorf("error %q does not contain %q", err, tt.errHas)
 			}
-			if out.ExitCode != 0 && out.ExitCode != tt.code {
-				t.Errorf("Output.ExitCode = %d, want %d", out.ExitCode, tt.code)
+			if out.ExitCode != tt.code || !bytes.Equal(out.Stderr, ee.Stderr) {
+				t.Errorf("Output = %d %q, want it to match the error", out.ExitCode, out.Stderr)
 			}
 			if string(out.Stdout) != tt.wantStdout {
 				t.Errorf("stdout = %q, want %q", out.Stdout, tt.wantStdout)
