@@ -139,7 +139,7 @@ func (h *HTTP) validate() error {
 		return &modules.FieldError{Field: "http.url", Msg: err.Error()}
 	}
 	if h.Method != "" {
-		if err := argcheck.OneOf(h.Method, methods...); err != nil {
+		if err := argcheck.OneOf("a method this probe sends", h.Method, methods...); err != nil {
 			return &modules.FieldError{Field: "http.method", Msg: err.Error()}
 		}
 	}

@@ -179,7 +179,7 @@ func (m *Module) Validate() error {
 	if m.Manager == "" {
 		return nil
 	}
-	if err := argcheck.OneOf(m.Manager, Managers...); err != nil {
+	if err := argcheck.OneOf("a service manager", m.Manager, Managers...); err != nil {
 		return &modules.FieldError{Field: "manager", Msg: err.Error()}
 	}
 	return m.validateManager()

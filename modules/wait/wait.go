@@ -99,8 +99,8 @@ func (m *Module) Validate() error {
 			return &modules.FieldError{Field: "port", Msg: err.Error()}
 		}
 		if m.State != "" {
-			if err := argcheck.OneOf(m.State, "open", "closed"); err != nil {
-				return &modules.FieldError{Field: "state", Msg: err.Error() + " for a port"}
+			if err := argcheck.OneOf("a port state", m.State, "open", "closed"); err != nil {
+				return &modules.FieldError{Field: "state", Msg: err.Error()}
 			}
 		}
 	case "path":
@@ -108,8 +108,8 @@ func (m *Module) Validate() error {
 			return &modules.FieldError{Field: "path", Msg: err.Error()}
 		}
 		if m.State != "" {
-			if err := argcheck.OneOf(m.State, "present", "absent"); err != nil {
-				return &modules.FieldError{Field: "state", Msg: err.Error() + " for a path"}
+			if err := argcheck.OneOf("a path state", m.State, "present", "absent"); err != nil {
+				return &modules.FieldError{Field: "state", Msg: err.Error()}
 			}
 		}
 	}

@@ -3,7 +3,6 @@
 package argcheck
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -95,8 +94,9 @@ func Signal(s string) error {
 	return fmt.Errorf("%q is not a signal this module sends; use one of %s", s, strings.Join(Signals, ", "))
 }
 
-// OneOf checks that s is one of the allowed values, suggesting the nearest.
-func OneOf(s string, allowed ...string) error {
+// OneOf checks that s is one of the allowed values, suggesting the nearest;
+// what names the kind of value with its article ("a port state").
+func OneOf(what, s string, allowed ...string) error {
 	for _, a := range allowed {
 		if s == a {
 			return nil
@@ -104,12 +104,11 @@ func OneOf(s string, allowed ...string) error {
 	}
 	for _, a := range allowed {
 		if strings.EqualFold(s, a) {
-			return fmt.Errorf("%q is not allowed; did you mean %q?", s, a)
+			return fmt.Errorf("%q is not %s; did you mean %q?", s, what, a)
 		}
 	}
-	msg := fmt.Sprintf("%q is not allowed; use one of %s", s, strings.Join(allowed, ", "))
 	if hint := diag.Suggest(s, allowed); hint != "" {
-		msg = fmt.Sprintf("%q is not allowed; %s", s, hint)
+		return fmt.Errorf("%q is not %s; %s", s, what, hint)
 	}
-	return errors.New(msg)
+	return fmt.Errorf("%q is not %s; use one of %s", s, what, strings.Join(allowed, ", "))
 }

@@ -63,10 +63,10 @@ func TestOneOf(t *testing.T) {
 		{"open", ""},
 		{"Open", `did you mean "open"?`},
 		{"opne", `did you mean "open"?`},
-		{"half", `use one of open, closed`},
+		{"half", `"half" is not a port state; use one of open, closed`},
 	}
 	for _, tt := range tests {
-		err := OneOf(tt.in, "open", "closed")
+		err := OneOf("a port state", tt.in, "open", "closed")
 		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("OneOf(%q) = %v, want %q", tt.in, err, tt.wantErr)
 		}
