@@ -236,6 +236,10 @@ func (d *Decoder) value(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 	if !d.visit(n, ds) {
 		return
 	}
+	if n.Anchor != "" {
+		// An alias met inside its own anchor is then refused at once.
+		defer d.enter(n)()
+	}
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) > 0 {
 			d.value(n.Content[0], v, ds)
@@ -327,12 +331,20 @@ func (d *Decoder) alias(n *yaml.Node, f func(target *yaml.Node), ds *diag.Diags)
 		ds.Errorf(d.Pos(n), "alias *%s is used inside its own anchor", n.Value)
 		return
 	}
+	defer d.enter(t)()
+	f(t)
+}
+
+// enter marks anchored node n as being expanded until the returned func runs.
+func (d *Decoder) enter(n *yaml.Node) func() {
 	if d.active == nil {
 		d.active = map[*yaml.Node]bool{}
 	}
-	d.active[t] = true
-	f(t)
-	delete(d.active, t)
+	if d.active[n] {
+		return func() {}
+	}
+	d.active[n] = true
+	return func() { delete(d.active, n) }
 }
 
 var knownTags = map[string]bool{
@@ -389,6 +401,9 @@ func (d *Decoder) plain(n *yaml.Node, ds *diag.Diags) any {
 	}
 	if !d.visit(n, ds) || !d.knownTag(n, ds) {
 		return nil
+	}
+	if n.Anchor != "" {
+		defer d.enter(n)()
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:

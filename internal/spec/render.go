@@ -61,6 +61,9 @@ func (r *renderer) copy(n *yaml.Node) (*yaml.Node, error) {
 		r.done[n.Alias] = c
 		return c, nil
 	}
+	if c, ok := r.done[n]; ok {
+		return c, nil // an anchor already copied
+	}
 	if isTemplateScalar(n) {
 		pos := diag.Pos{Line: n.Line, Col: n.Column}
 		v, err := r.render(n.Value, pos)
@@ -75,6 +78,13 @@ func (r *renderer) copy(n *yaml.Node) (*yaml.Node, error) {
 	}
 	c := *n
 	c.Alias = nil
+	if n.Anchor != "" {
+		if r.active[n] {
+			return nil, fmt.Errorf("line %d: anchor &%s is used inside itself", n.Line, n.Anchor)
+		}
+		r.active[n] = true
+		defer delete(r.active, n)
+	}
 	if len(n.Content) > 0 {
 		c.Content = make([]*yaml.Node, len(n.Content))
 		for i, child := range n.Content {
@@ -84,6 +94,9 @@ func (r *renderer) copy(n *yaml.Node) (*yaml.Node, error) {
 			}
 			c.Content[i] = cc
 		}
+	}
+	if n.Anchor != "" {
+		r.done[n] = &c
 	}
 	return &c, nil
 }
