@@ -96,8 +96,8 @@ func TestDecode(t *testing.T) {
 				"x:\n  etcd: {<<: [*b, *o], mode: 3}\n",
 		},
 		{
-			name:  "type mismatches name the key path",
-			src:   "count: three\nsmall: 300\nsize: -1\non: maybe\ntags: [a, [b]]\netcd: {dest: [x]}\nratio: \"1.5\"\n",
+			name: "type mismatches name the key path",
+			src:  "count: three\nsmall: 300\nsize: -1\non: maybe\ntags: [a, [b]]\netcd: {dest: [x]}\nratio: \"1.5\"\n",
 			want: outer{Tags: []string{"a", ""}, Etcd: &inner{}},
 			diags: []string{
 				`f.yml:1:8: "count" must be a whole number, got "three"`,
@@ -138,9 +138,9 @@ func TestDecode(t *testing.T) {
 			diags: []string{`f.yml:3:1: duplicate key "count"; first set at line 1`},
 		},
 		{
-			name:  "aliases",
-			src:   "tags: &t [a]\nfree: *t\n",
-			want:  outer{Tags: []string{"a"}, Free: []any{"a"}},
+			name: "aliases",
+			src:  "tags: &t [a]\nfree: *t\n",
+			want: outer{Tags: []string{"a"}, Free: []any{"a"}},
 		},
 		{
 			name:  "alias cycles are refused",

@@ -84,10 +84,10 @@ func TestFileMode(t *testing.T) {
 
 func TestQuota(t *testing.T) {
 	tests := []struct {
-		src     string
-		want    string
-		of10    int
-		err     string
+		src  string
+		want string
+		of10 int
+		err  string
 	}{
 		{src: "0", want: "0", of10: 0},
 		{src: "3", want: "3", of10: 3},
