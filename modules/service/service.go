@@ -128,7 +128,7 @@ type Definition struct {
 	StopCmd   spec.Argv     `yaml:"stop_cmd" doc:"command: the command that stops the service"`
 	StatusCmd spec.Argv     `yaml:"status_cmd" doc:"command: the command that exits 0 while the service runs"`
 	Signal    string        `yaml:"signal" default:"TERM" doc:"pidfile: the signal that asks the process to stop"`
-	KillAfter spec.Duration `yaml:"kill_after" doc:"pidfile: send KILL when the process still runs after this long"`
+	KillAfter spec.Duration `yaml:"kill_after" default:"<half of wait>" doc:"pidfile: send KILL when the process still runs this long after signal"`
 	LogFile   string        `yaml:"log_file" doc:"pidfile: file on the host that gets the process's output"`
 	Ready     *Ready        `yaml:"ready" doc:"start, restart: a probe that must answer before the start counts as done"`
 }
