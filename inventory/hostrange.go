@@ -55,7 +55,7 @@ func parseHostEntry(s string) (hostEntry, error) {
 	}
 	names, err := expandRanges(pattern, nil)
 	if err != nil {
-		return hostEntry{}, err
+		return hostEntry{}, fmt.Errorf("host %q: %w", s, err)
 	}
 	e.names = names
 	return e, nil
@@ -84,15 +84,15 @@ func expandRanges(line string, out []string) ([]string, error) {
 	}
 	closeRel := strings.IndexByte(line[open:], ']')
 	if closeRel < 0 {
-		return nil, fmt.Errorf("host range in %q has no closing \"]\"", line)
+		return nil, fmt.Errorf("range %q has no closing \"]\"", line[open:])
 	}
 	head, spec, tail := line[:open], line[open+1:open+closeRel], line[open+closeRel+1:]
 	seq, err := rangeSeq(spec)
 	if err != nil {
-		return nil, fmt.Errorf("invalid host range [%s] in %q: %w", spec, line, err)
+		return nil, fmt.Errorf("invalid range [%s]: %w", spec, err)
 	}
 	if len(out)+len(seq) > maxExpansion {
-		return nil, fmt.Errorf("host range in %q expands to more than %d hosts", line, maxExpansion)
+		return nil, fmt.Errorf("ranges expand to more than %d hosts", maxExpansion)
 	}
 	for _, s := range seq {
 		var err error
@@ -101,7 +101,7 @@ func expandRanges(line string, out []string) ([]string, error) {
 			return nil, err
 		}
 		if len(out) > maxExpansion {
-			return nil, fmt.Errorf("host range in %q expands to more than %d hosts", line, maxExpansion)
+			return nil, fmt.Errorf("ranges expand to more than %d hosts", maxExpansion)
 		}
 	}
 	return out, nil

@@ -330,7 +330,11 @@ func (l *loader) reconcile() {
 			ungrouped.hosts = append(ungrouped.hosts, h)
 			h.direct = append(h.direct, ungrouped)
 		}
+		h.direct = removeGroup(h.direct, all)
 	}
+	// Every host is in all; listing some as its direct members (those under
+	// all.hosts in YAML) would only make YAML and INI inventories differ.
+	all.hosts = nil
 }
 
 func removeHost(list []*Host, h *Host) []*Host {

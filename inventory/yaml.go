@@ -46,10 +46,23 @@ func parseYAMLDoc(file string, data []byte) (*yaml.Node, diag.Diags) {
 	return doc.Content[0], ds
 }
 
+// yamlParserErrors are the messages of yaml.v3's parser, as opposed to its scanner.
+var yamlParserErrors = map[string]bool{
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+}
+
 func yamlErrDiag(file string, err error) diag.Diag {
 	msg := err.Error()
 	if m := yamlErrLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if yamlParserErrors[m[2]] {
+			line++ // yaml.v3 reports parser (not scanner) errors with a 0-based line
+		}
 		return diag.Diag{Pos: diag.Pos{File: file, Line: line}, Summary: "invalid YAML: " + m[2]}
 	}
 	return diag.Diag{Pos: diag.Pos{File: file}, Summary: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
