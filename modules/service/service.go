@@ -31,7 +31,7 @@ var Managers = []string{"systemd", "pidfile", "command"}
 const definitions = `The service is driven by its manager:
   systemd  systemctl stop/start/is-active on the unit named by service
   pidfile  a process started by start_cmd in the background, its pid kept in
-           pidfile; stop sends signal, then KILL after kill_after if given
+           pidfile; stop sends signal, then KILL after kill_after
   command  start_cmd, stop_cmd and status_cmd (exit 0 means running)
 Unless the step names it, the manager is the one of the service's entry in
 the host var services (below), else the host var service_manager, else systemd.
