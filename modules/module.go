@@ -111,6 +111,17 @@ type Host struct {
 	// StateDir is a folder on the controller that belongs to this run, for files
 	// a module must keep (backups of swapped files are kept on the host instead).
 	StateDir string
+	// RunbookDir is the folder of the runbook file: relative controller-side
+	// paths (swap's src) are read from there.
+	RunbookDir string
+	// Yes is --yes: confirmation gates (pause) pass without asking.
+	Yes bool
+	// Confirm asks the operator a yes/no question on the terminal. Nil when
+	// there is no terminal: a gate that needs an answer then refuses.
+	Confirm func(ctx context.Context, prompt string) (bool, error)
+	// Controller is a connection to the machine runbook runs on, for modules
+	// that read controller-side files or probe from there.
+	Controller conn.Conn
 }
 
 // Result is the outcome of a module's Run.

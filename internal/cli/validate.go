@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runbookhq/runbook/internal/diag"
+)
+
+func init() { commands = append(commands, newValidateCmd) }
+
+func newValidateCmd(a *app) *cobra.Command {
+	var f inputFlags
+	cmd := &cobra.Command{
+		Use:   "validate FILE... [-i INVENTORY]",
+		Short: "Check runbooks without touching anything",
+		Long: `Check runbooks strictly: YAML, keys, module arguments, durations, batch sizes,
+every expression and template. All errors are reported at once, each as
+FILE:LINE:COL: message. With -i the host pattern is resolved and every name an
+expression uses must exist in the runbook, the inventory or -e.
+
+Exit status 0 when every file is valid, 2 when any is not.`,
+		Example: `  runbook validate runbooks/upgrade-etcd.yml
+  runbook validate runbooks/*.yml -i lab
+  runbook validate runbooks/upgrade-etcd.yml -i lab --format json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			if err := checkFormat(f.format, "text", "json"); err != nil {
+				return err
+			}
+			var all diag.Diags
+			src := diag.Sources{}
+			for _, file := range files {
+				var ds diag.Diags
+				var l *loaded
+				if f.inventory != "" {
+					l, _, ds = buildPlan(file, &f)
+				} else {
+					l, ds = load(file, &f)
+				}
+				for k, v := range l.sources {
+					src[k] = v
+				}
+				all.Append(ds)
+				if !ds.HasErrors() && f.format == "text" {
+					fmt.Fprintf(a.stdout, "%s: valid\n", file)
+				}
+			}
+			if f.format == "json" {
+				diag.WriteJSON(a.stdout, all, src)
+				if all.HasErrors() {
+					return &silentError{code: ExitInvalid}
+				}
+				return nil
+			}
+			return a.report(all, src, f.format)
+		},
+	}
+	f.register(cmd, false)
+	cmd.Flags().StringVar(&f.format, "format", "text", "output: text or json")
+	return cmd
+}

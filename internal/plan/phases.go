@@ -1,0 +1,94 @@
+package plan
+
+import (
+	"time"
+
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+)
+
+func phases(rb *spec.Runbook, reg *modules.Registry) []Phase {
+	var out []Phase
+	if len(rb.Preflight) > 0 {
+		out = append(out, Phase{Name: string(spec.PhasePreflight), Runs: "once", Steps: steps(rb.Preflight, reg)})
+	}
+	out = append(out, Phase{Name: string(spec.PhaseSteps), Runs: "per host", Steps: steps(rb.Steps, reg)})
+	out = append(out, rollbackPhase(rb.Rollback, rb.Steps, reg))
+	if len(rb.BetweenBatches) > 0 {
+		out = append(out, Phase{Name: string(spec.PhaseBetweenBatches), Runs: "after each batch", Steps: steps(rb.BetweenBatches, reg)})
+	}
+	if len(rb.Post) > 0 {
+		out = append(out, Phase{Name: string(spec.PhasePost), Runs: "once", Steps: steps(rb.Post, reg)})
+	}
+	return out
+}
+
+func rollbackPhase(r spec.Rollback, covered []*spec.Step, reg *modules.Registry) Phase {
+	ph := Phase{Name: string(spec.PhaseRollback), Runs: "per failed host"}
+	switch {
+	case r.None:
+		ph.Mode = "none"
+	case len(r.Steps) > 0:
+		ph.Mode = "explicit"
+		ph.Steps = steps(r.Steps, reg)
+	default:
+		ph.Mode = "automatic"
+	}
+	return ph
+}
+
+func steps(ss []*spec.Step, reg *modules.Registry) []Step {
+	out := make([]Step, 0, len(ss))
+	for _, s := range ss {
+		ps := Step{
+			ID:           s.ID,
+			Name:         s.Name,
+			Module:       s.Module,
+			Line:         s.Pos.Line,
+			Retries:      s.Retries,
+			Delay:        dur(s.Delay),
+			Timeout:      dur(s.Timeout),
+			Register:     s.Register,
+			IgnoreErrors: s.IgnoreErrors,
+			RunOnce:      s.RunOnce,
+			DelegateTo:   s.DelegateTo,
+			Become:       s.Become,
+			NoLog:        s.NoLog,
+			Tags:         s.Tags,
+		}
+		for _, w := range s.When {
+			ps.When = append(ps.When, w.Src)
+		}
+		if s.Until != nil {
+			ps.Until = s.Until.Src
+		}
+		if s.FailedWhen != nil {
+			ps.FailedWhen = s.FailedWhen.Src
+		}
+		if s.ChangedWhen != nil {
+			ps.ChangedWhen = s.ChangedWhen.Src
+		}
+		if s.IsBlock() {
+			ps.Block = steps(s.Block, reg)
+			if s.Rollback != nil {
+				rb := rollbackPhase(*s.Rollback, s.Block, reg)
+				rb.Runs = "when a step of the block fails"
+				ps.Rollback = &rb
+			}
+		} else if info, ok := reg.Lookup(s.Module); ok {
+			ps.Undo = info.Doc.Undo
+			if ps.Undo == "" {
+				ps.Undo = "irreversible"
+			}
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+func dur(d spec.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return time.Duration(d).String()
+}

@@ -1,0 +1,312 @@
+// Package plan turns a loaded runbook, an inventory and the command line into a
+// Plan: hosts in order, batches, phases and steps. It never connects to a host.
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/inventory"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// Options are the command-line inputs that shape a plan.
+type Options struct {
+	Limit     string         // --limit pattern
+	ExtraVars map[string]any // -e, highest precedence
+	// Seed orders hosts for `order: shuffle`; zero picks one, which the plan
+	// records so a resumed run keeps the same order.
+	Seed int64
+	// Registry supplies what each module's automatic undo does; nil means modules.Default.
+	Registry *modules.Registry
+}
+
+// Host is a host as the plan sees it: its merged variables (runbook < inventory
+// < -e) and how to reach it.
+type Host struct {
+	Name       string          `json:"name"`
+	Addr       string          `json:"addr"`
+	Connection string          `json:"connection"`
+	Groups     []string        `json:"groups"`
+	Vars       map[string]any  `json:"-"`
+	Inventory  *inventory.Host `json:"-"`
+}
+
+// Plan is the single description of what a run will do. `plan` prints it,
+// `exec` runs it, and the journal records its digests so that `resume` can
+// refuse to continue a run whose inputs changed.
+type Plan struct {
+	Runbook         string   `json:"runbook"`
+	File            string   `json:"file"`
+	Description     string   `json:"description,omitempty"`
+	RunbookDigest   string   `json:"runbook_digest"`
+	InventoryDigest string   `json:"inventory_digest"`
+	VarsDigest      string   `json:"vars_digest"`
+	Pattern         string   `json:"pattern"`
+	Limit           string   `json:"limit,omitempty"`
+	Order           string   `json:"order"`
+	Seed            int64    `json:"seed,omitempty"`
+	Serial          []string `json:"serial"`
+	MaxFail         int      `json:"max_fail"`
+	OnAbort         string   `json:"on_abort"`
+	HostNames       []string `json:"hosts"`
+	// Batches lists the host names of each batch, in run order.
+	Batches [][]string `json:"batches"`
+	Phases  []Phase    `json:"phases"`
+
+	Hosts     []*Host              `json:"-"`
+	Runbook_  *spec.Runbook        `json:"-"`
+	Inventory *inventory.Inventory `json:"-"`
+	ExtraVars map[string]any       `json:"-"`
+}
+
+// Phase is one part of a run, in the order phases run.
+type Phase struct {
+	Name string `json:"name"` // preflight, steps, rollback, between_batches, post
+	Runs string `json:"runs"` // once | per host | per failed host | after each batch
+	// Mode is set on the rollback phase: explicit, automatic or none.
+	Mode  string `json:"mode,omitempty"`
+	Steps []Step `json:"steps"`
+}
+
+// Step is a step as the plan shows it.
+type Step struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Module       string   `json:"module,omitempty"`
+	Line         int      `json:"line"`
+	When         []string `json:"when,omitempty"`
+	Retries      int      `json:"retries,omitempty"`
+	Delay        string   `json:"delay,omitempty"`
+	Until        string   `json:"until,omitempty"`
+	Timeout      string   `json:"timeout,omitempty"`
+	Register     string   `json:"register,omitempty"`
+	FailedWhen   string   `json:"failed_when,omitempty"`
+	ChangedWhen  string   `json:"changed_when,omitempty"`
+	IgnoreErrors bool     `json:"ignore_errors,omitempty"`
+	RunOnce      bool     `json:"run_once,omitempty"`
+	DelegateTo   string   `json:"delegate_to,omitempty"`
+	Become       bool     `json:"become,omitempty"`
+	NoLog        bool     `json:"no_log,omitempty"`
+	Tags         []string `json:"tags,omitempty"`
+	// Undo says what the automatic rollback does for this step; "irreversible"
+	// for a module without undo.
+	Undo     string `json:"undo,omitempty"`
+	Block    []Step `json:"block,omitempty"`
+	Rollback *Phase `json:"rollback,omitempty"`
+}
+
+// Build makes the plan. Problems with the inputs (a pattern that matches no
+// host, an order key that does not evaluate) are diagnostics.
+func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, diag.Diags) {
+	var ds diag.Diags
+	reg := opts.Registry
+	if reg == nil {
+		reg = modules.Default
+	}
+	p := &Plan{
+		Runbook:     rb.Name,
+		File:        rb.File,
+		Description: rb.Description,
+		Pattern:     rb.Hosts,
+		Limit:       opts.Limit,
+		OnAbort:     string(rb.OnAbort),
+		Runbook_:    rb,
+		Inventory:   inv,
+		ExtraVars:   opts.ExtraVars,
+	}
+	if p.OnAbort == "" {
+		p.OnAbort = string(spec.OnAbortStop)
+	}
+	p.RunbookDigest = digest(rb.Source)
+	p.InventoryDigest = inventoryDigest(inv)
+	vj, _ := json.Marshal(opts.ExtraVars)
+	p.VarsDigest = digest(vj)
+
+	selected, err := inv.Select(rb.Hosts)
+	if err != nil {
+		ds.Add(rb.HostsPos, err.Error(), "")
+		return nil, ds
+	}
+	if opts.Limit != "" {
+		selected, err = inv.Limit(selected, opts.Limit)
+		if err != nil {
+			ds.Add(diag.Pos{File: "--limit"}, err.Error(), "")
+			return nil, ds
+		}
+		if len(selected) == 0 {
+			ds.Add(diag.Pos{File: "--limit"}, fmt.Sprintf("--limit %q leaves no host of %q", opts.Limit, rb.Hosts), "")
+			return nil, ds
+		}
+	}
+	for _, h := range selected {
+		p.Hosts = append(p.Hosts, &Host{
+			Name:       h.Name,
+			Addr:       h.Addr(),
+			Connection: h.Connection(),
+			Groups:     h.Groups,
+			Vars:       MergeVars(rb.Vars, h.Vars, opts.ExtraVars),
+			Inventory:  h,
+		})
+	}
+
+	p.Order = string(rb.Order.Kind)
+	if p.Order == "" {
+		p.Order = string(spec.OrderInventory)
+	}
+	if err := p.order(rb, opts.Seed); err != nil {
+		ds.Add(rb.Order.Pos, err.Error(), "")
+		return nil, ds
+	}
+	for _, h := range p.Hosts {
+		p.HostNames = append(p.HostNames, h.Name)
+	}
+
+	sizes := rb.Serial.Batches(len(p.Hosts))
+	i := 0
+	for _, n := range sizes {
+		var b []string
+		for _, h := range p.Hosts[i : i+n] {
+			b = append(b, h.Name)
+		}
+		p.Batches = append(p.Batches, b)
+		i += n
+	}
+	if len(rb.Serial) == 0 {
+		p.Serial = []string{"100%"}
+	}
+	for _, q := range rb.Serial {
+		p.Serial = append(p.Serial, quotaString(q))
+	}
+	p.MaxFail = rb.MaxFail.Of(len(p.Hosts))
+
+	p.Phases = phases(rb, reg)
+	return p, ds
+}
+
+// MergeVars merges variables by precedence, later layers winning: runbook vars,
+// inventory vars, extra vars. Maps are replaced whole, as Ansible does by default.
+func MergeVars(layers ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, l := range layers {
+		for k, v := range l {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (p *Plan) order(rb *spec.Runbook, seed int64) error {
+	switch rb.Order.Kind {
+	case "", spec.OrderInventory:
+	case spec.OrderReverse:
+		for i, j := 0, len(p.Hosts)-1; i < j; i, j = i+1, j-1 {
+			p.Hosts[i], p.Hosts[j] = p.Hosts[j], p.Hosts[i]
+		}
+	case spec.OrderShuffle:
+		if seed == 0 {
+			seed = rand.Int64N(1<<53) + 1
+		}
+		p.Seed = seed
+		r := rand.New(rand.NewPCG(uint64(seed), uint64(seed)>>1|1))
+		r.Shuffle(len(p.Hosts), func(i, j int) { p.Hosts[i], p.Hosts[j] = p.Hosts[j], p.Hosts[i] })
+	case spec.OrderExpr:
+		p.Order = "expr: " + rb.Order.Expr.Src
+		keys := make([]any, len(p.Hosts))
+		inv := EvalInventory(p.Inventory)
+		for i, h := range p.Hosts {
+			v, err := rb.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: EvalHost(h.Inventory, h.Vars), Inventory: inv})
+			if err != nil {
+				return fmt.Errorf("order key for host %s: %v", h.Name, err)
+			}
+			keys[i] = v
+		}
+		idx := make([]int, len(p.Hosts))
+		for i := range idx {
+			idx[i] = i
+		}
+		var cmpErr error
+		sort.SliceStable(idx, func(a, b int) bool {
+			less, err := lessKey(keys[idx[a]], keys[idx[b]])
+			if err != nil && cmpErr == nil {
+				cmpErr = err
+			}
+			return less
+		})
+		if cmpErr != nil {
+			return fmt.Errorf("order key: %v", cmpErr)
+		}
+		sorted := make([]*Host, len(p.Hosts))
+		for i, j := range idx {
+			sorted[i] = p.Hosts[j]
+		}
+		p.Hosts = sorted
+	}
+	return nil
+}
+
+// lessKey compares two order keys: numbers with numbers, strings with strings,
+// bools false first. Mixed kinds are an error rather than a silent guess.
+func lessKey(a, b any) (bool, error) {
+	if fa, ok := number(a); ok {
+		if fb, ok := number(b); ok {
+			return fa < fb, nil
+		}
+	}
+	if sa, ok := a.(string); ok {
+		if sb, ok := b.(string); ok {
+			return sa < sb, nil
+		}
+	}
+	if ba, ok := a.(bool); ok {
+		if bb, ok := b.(bool); ok {
+			return !ba && bb, nil
+		}
+	}
+	return false, fmt.Errorf("cannot compare %T (%v) with %T (%v); the key must be a number, a string or a bool for every host", a, a, b, b)
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	case uint64:
+		return float64(n), true
+	}
+	return 0, false
+}
+
+func quotaString(q spec.Quota) string {
+	if q.IsPercent {
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", q.Percent), "0"), ".") + "%"
+	}
+	return fmt.Sprint(q.Count)
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// inventoryDigest covers every file the inventory was read from, by name and content.
+func inventoryDigest(inv *inventory.Inventory) string {
+	h := sha256.New()
+	src := inv.Sources()
+	for _, f := range inv.Files() {
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(src[f]))
+		h.Write(src[f])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
