@@ -132,7 +132,7 @@ func (m *mermaid) steps(prefix string, ss []Step, indent string) (first, last st
 			continue
 		}
 		text := s.Name
-		if s.Module != "" && s.Module != s.Name && !strings.HasPrefix(s.Name, s.Module+" ") {
+		if s.Module != "" && s.Module != s.Name {
 			text += "<br/><i>" + s.Module + "</i>"
 		}
 		m.line("%s%s[%s]", indent, id, label(text))

@@ -131,13 +131,11 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 	}
 }
 
+// writeUndo lists what the automatic rollback does, newest step first, as it runs.
 func writeUndo(ew *errWriter, ss []Step, indent string) {
-	for _, s := range ss {
-		if len(s.Block) > 0 {
-			writeUndo(ew, s.Block, indent)
-			continue
-		}
-		ew.printf("%s%s: %s\n", indent, s.Name, s.Undo)
+	flat := flatten(ss)
+	for i := len(flat) - 1; i >= 0; i-- {
+		ew.printf("%s%s: %s\n", indent, flat[i].Name, flat[i].Undo)
 	}
 }
 
