@@ -3,6 +3,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -125,13 +126,21 @@ type wire struct {
 type eventFields Event
 
 // MarshalJSON writes Duration as "1.5s": readable in the journal and parsed back
-// by time.ParseDuration.
+// by time.ParseDuration. It leaves <, > and & unescaped so that "<redacted>" can
+// be found with grep: encode with a json.Encoder with SetEscapeHTML(false), as
+// the journal does (json.Marshal escapes them again).
 func (e Event) MarshalJSON() ([]byte, error) {
 	w := wire{eventFields: eventFields(e)}
 	if e.Duration != 0 {
 		w.Duration = e.Duration.String()
 	}
-	return json.Marshal(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.

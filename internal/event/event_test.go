@@ -213,6 +213,14 @@ func TestEventJSON(t *testing.T) {
 	if !reflect.DeepEqual(back, e) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", back, e)
 	}
+	// json.Marshal escapes < and > whatever MarshalJSON returns; an Encoder
+	// without HTML escaping, as the journal uses, keeps "<redacted>" greppable.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(Event{Error: "<redacted> & more"}); err != nil || !strings.Contains(buf.String(), `"error":"<redacted> & more"`) {
+		t.Errorf("HTML escaping hides placeholders from grep: %s, %v", buf.String(), err)
+	}
 	if err := json.Unmarshal([]byte(`{"seq":1,"duration":"soon"}`), &back); err == nil {
 		t.Error("a bad duration was accepted")
 	}

@@ -265,10 +265,14 @@ type checker struct {
 
 func (c *checker) check(e event.Event) error {
 	switch {
+	case c.lastSeq == 0 && e.Seq != 1:
+		return fmt.Errorf("the first event has seq %d; a journal begins at seq 1", e.Seq)
 	case e.Seq <= c.lastSeq:
 		return fmt.Errorf("seq %d does not follow seq %d: the sequence goes back", e.Seq, c.lastSeq)
-	case e.Seq > c.lastSeq+1:
-		return fmt.Errorf("seq %d follows seq %d: %d events are missing", e.Seq, c.lastSeq, e.Seq-c.lastSeq-1)
+	case e.Seq == c.lastSeq+2:
+		return fmt.Errorf("seq %d follows seq %d: event %d is missing", e.Seq, c.lastSeq, c.lastSeq+1)
+	case e.Seq > c.lastSeq+2:
+		return fmt.Errorf("seq %d follows seq %d: events %d to %d are missing", e.Seq, c.lastSeq, c.lastSeq+1, e.Seq-1)
 	case e.Kind == "":
 		return fmt.Errorf("event %d has no kind", e.Seq)
 	case e.RunID == "":

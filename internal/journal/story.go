@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -24,7 +25,8 @@ func (s *State) WriteStory(w io.Writer) error {
 	fmt.Fprintln(ew)
 
 	longDates := s.spansDays()
-	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tBATCH\tHOST\tSTEP\tSTATUS\tDURATION\tERROR")
 	unended := s.unendedStarts()
 	for _, e := range s.Events {
@@ -47,6 +49,12 @@ func (s *State) WriteStory(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	// tabwriter pads an empty last column; trailing blanks only make diffs noisy.
+	for _, line := range strings.SplitAfter(table.String(), "\n") {
+		if line != "" {
+			fmt.Fprintln(ew, strings.TrimRight(line, " \n"))
+		}
 	}
 	if t := s.Torn; t != nil {
 		fmt.Fprintf(ew, "\nnote: line %d was cut short by a crash while it was written; its %d bytes were left out\n", t.Line, t.Bytes)
