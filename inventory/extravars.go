@@ -75,6 +75,9 @@ func extraVarsFile(name, baseDir string) (map[string]any, error) {
 func extraVarsYAML(file string, data []byte) (map[string]any, error) {
 	root, ds := parseYAMLDoc(file, data)
 	if ds.HasErrors() {
+		if file == "-e" { // a one-line literal: its text says more than a line number
+			return nil, fmt.Errorf("-e %q: %s", data, ds.Errors()[0].Message())
+		}
 		return nil, ds.Err()
 	}
 	if root == nil || resolve(root).Kind != yaml.MappingNode {
@@ -85,7 +88,7 @@ func extraVarsYAML(file string, data []byte) (map[string]any, error) {
 			p.Line, p.Col = root.Line, root.Column
 		}
 		if file == "-e" {
-			return nil, fmt.Errorf("-e %s: extra vars must be a mapping, got %s", strings.TrimSpace(string(data)), what)
+			return nil, fmt.Errorf("-e %q: extra vars must be a mapping, got %s", data, what)
 		}
 		var d diag.Diags
 		d.Add(p, "extra vars must be a mapping of names to values, got "+what, "")

@@ -222,20 +222,11 @@ func (l *loader) addHost(name string, g *Group, pos diag.Pos) *Host {
 		l.inv.hostByName[name] = h
 		l.inv.hosts = append(l.inv.hosts, h)
 	}
-	if g != nil && !hasHost(g.hosts, h) {
+	if g != nil && !hasGroup(h.direct, g) { // h.direct is short; g.hosts may be long
 		g.hosts = append(g.hosts, h)
 		h.direct = append(h.direct, g)
 	}
 	return h
-}
-
-func hasHost(list []*Host, h *Host) bool {
-	for _, x := range list {
-		if x == h {
-			return true
-		}
-	}
-	return false
 }
 
 func hasGroup(list []*Group, g *Group) bool {
@@ -314,6 +305,7 @@ func (l *loader) reconcile() {
 			l.addChild(all, g, g.Pos)
 		}
 	}
+	leave := map[*Host]bool{}
 	for _, h := range l.inv.hosts {
 		others := false
 		for _, g := range h.direct {
@@ -324,7 +316,7 @@ func (l *loader) reconcile() {
 		in := hasGroup(h.direct, ungrouped)
 		switch {
 		case in && others:
-			ungrouped.hosts = removeHost(ungrouped.hosts, h)
+			leave[h] = true
 			h.direct = removeGroup(h.direct, ungrouped)
 		case !in && !others:
 			ungrouped.hosts = append(ungrouped.hosts, h)
@@ -332,19 +324,18 @@ func (l *loader) reconcile() {
 		}
 		h.direct = removeGroup(h.direct, all)
 	}
+	if len(leave) > 0 {
+		kept := ungrouped.hosts[:0]
+		for _, h := range ungrouped.hosts {
+			if !leave[h] {
+				kept = append(kept, h)
+			}
+		}
+		ungrouped.hosts = kept
+	}
 	// Every host is in all; listing some as its direct members (those under
 	// all.hosts in YAML) would only make YAML and INI inventories differ.
 	all.hosts = nil
-}
-
-func removeHost(list []*Host, h *Host) []*Host {
-	out := list[:0]
-	for _, x := range list {
-		if x != h {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 func removeGroup(list []*Group, g *Group) []*Group {

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -67,7 +68,8 @@ func listNames(names []string, max int) string {
 //	web*, etcd-?    a glob on group and host names
 //	~web\d+         a regular expression (matched at the start of the name)
 //	etcd[0], etcd[1:2], etcd[-1]
-//	                a subscript of what the part matches (inclusive slices)
+//	                a subscript of what the part matches (inclusive slices);
+//	                as in Ansible, name[N] is always a subscript, never a glob set
 //	a:b, a,b        union; a:&b intersection; a:!b exclusion
 //
 // Unions are applied first, in order, then intersections, then exclusions, as
@@ -174,6 +176,10 @@ func isIPv6(s string) bool {
 
 // evaluate applies the parts in Ansible's order and returns the names selected.
 func (inv *Inventory) evaluate(what, pattern string, terms []string) (map[string]bool, error) {
+	if len(terms) == 0 {
+		// Ansible would read an empty pattern as all: too easy to get by accident.
+		return nil, &PatternError{What: what, Pattern: pattern, Err: errors.New("the pattern is empty")}
+	}
 	var regular, and, not []string
 	for _, t := range terms {
 		switch t[0] {
@@ -233,6 +239,7 @@ var subscriptRe = regexp.MustCompile(`^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*
 // matchTerm returns the hosts one part matches, in inventory order.
 func (inv *Inventory) matchTerm(term string) ([]*Host, *PatternError) {
 	expr := strings.TrimLeft(term, "&!")
+	whole := expr // as written, for messages: "etcd-[13]" rather than "etcd-"
 	if expr == "" {
 		return nil, &PatternError{Err: fmt.Errorf("%q names nothing", term)}
 	}
@@ -243,7 +250,7 @@ func (inv *Inventory) matchTerm(term string) ([]*Host, *PatternError) {
 		}
 		hosts, ok := inv.matchNames(re.MatchString)
 		if !ok {
-			return nil, inv.noMatch(expr)
+			return nil, inv.noMatch(whole, expr)
 		}
 		return hosts, nil
 	}
@@ -281,12 +288,12 @@ func (inv *Inventory) matchTerm(term string) ([]*Host, *PatternError) {
 		}
 		var ok bool
 		if hosts, ok = inv.matchNames(re.MatchString); !ok {
-			return nil, inv.noMatch(expr)
+			return nil, inv.noMatch(whole, expr)
 		}
 	default:
 		g, ok := inv.groups[expr]
 		if !ok {
-			return nil, inv.noMatch(expr)
+			return nil, inv.noMatch(whole, expr)
 		}
 		hosts = g.members
 	}
@@ -344,12 +351,13 @@ func applySubscript(term string, hosts []*Host, sub [2]int) ([]*Host, *PatternEr
 	return hosts[start : end+1], nil
 }
 
-func (inv *Inventory) noMatch(term string) *PatternError {
+// noMatch reports the part whole, whose name (without subscript) is name.
+func (inv *Inventory) noMatch(whole, name string) *PatternError {
 	names := inv.Groups()
 	for _, h := range inv.hosts {
 		names = append(names, h.Name)
 	}
-	return &PatternError{Term: term, Hint: diag.Suggest(term, names), Groups: inv.Groups()}
+	return &PatternError{Term: whole, Hint: diag.Suggest(name, names), Groups: inv.Groups()}
 }
 
 // globRegexp translates a shell glob as Python's fnmatch does: * any text, ?

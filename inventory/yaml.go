@@ -65,7 +65,11 @@ func yamlErrDiag(file string, err error) diag.Diag {
 		}
 		return diag.Diag{Pos: diag.Pos{File: file, Line: line}, Summary: "invalid YAML: " + m[2]}
 	}
-	return diag.Diag{Pos: diag.Pos{File: file}, Summary: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if yamlParserErrors[msg] {
+		return diag.Diag{Pos: diag.Pos{File: file, Line: 1}, Summary: "invalid YAML: " + msg} // the 0-based line 0
+	}
+	return diag.Diag{Pos: diag.Pos{File: file}, Summary: "invalid YAML: " + msg}
 }
 
 // yconv turns YAML nodes into plain values (map[string]any, []any, string, int,
