@@ -1,13 +1,5 @@
 // Package journal records a run as an append-only file of JSON lines, fsynced event
 // by event, and replays it for `runbook resume`, `runbook runs` and `runbook show`.
-//
-// Layout, under the state folder (created with mode 0700):
-//
-//	runs/<RUN_ID>.jsonl   the journal: one event.Event per line, mode 0600
-//	runs/<RUN_ID>.lock    flock'ed by the process writing the run; holds its pid
-//
-// A run id is a UTC time and a random suffix (20261124T023955Z-3f9a01), so that
-// ids sort by start time and two runs started in the same second differ.
 package journal
 
 import (
@@ -27,7 +19,14 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 )
 
-// RunsDir is the folder, inside the state folder, that holds the journals.
+// RunsDir is the folder, inside the state folder, that holds the journals:
+//
+//	runs/                 mode 0700
+//	runs/<RUN_ID>.jsonl   the journal: one event.Event per line, mode 0600
+//	runs/<RUN_ID>.lock    flock'ed by the process writing the run; holds its pid
+//
+// A run id is a UTC time and a random suffix (20261124T023955Z-3f9a01), so that
+// ids sort by start time and two runs started in the same second differ.
 const RunsDir = "runs"
 
 const (
