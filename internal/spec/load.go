@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"regexp"
@@ -49,6 +50,7 @@ func LoadBytes(file string, src []byte, reg Registry, opts LoadOptions) (*Runboo
 		file: file, src: src, reg: reg, opts: opts,
 		d:       &Decoder{File: file, Source: src},
 		modules: map[string]bool{},
+		lines:   bytes.Count(src, []byte("\n")) + 1,
 	}
 	for _, name := range reg.Names() {
 		l.modules[name] = true
@@ -75,6 +77,7 @@ type loader struct {
 	ds      diag.Diags
 	modules map[string]bool
 
+	lines   int            // lines in the file
 	vars    map[string]any // runbook vars merged with opts.Vars
 	seq     int
 	regs    []registration
@@ -370,7 +373,7 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 		env = withLater(env, later)
 	}
 	p, ds := eval.Compile(n.Value, pos, env, kind)
-	l.ds.Append(ds)
+	l.ds.Append(l.bounded(ds, pos))
 	if p != nil {
 		p.Name = name
 	}
@@ -385,7 +388,7 @@ func (l *loader) template(n *yaml.Node, name string, env *eval.Env, s *Step) *ev
 		l.checkLater(n.Value, part.off, part.src, pos, s, later)
 	}
 	t, ds := eval.ParseTemplate(n.Value, pos, withLater(env, later))
-	l.ds.Append(ds)
+	l.ds.Append(l.bounded(ds, pos))
 	if t != nil {
 		t.Name = name
 	}
@@ -405,6 +408,9 @@ func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *S
 			continue
 		}
 		at := offsetPos(text, off+id.off, pos)
+		if at.Line > l.lines {
+			at = pos
+		}
 		if r.seq == s.seq {
 			l.ds.Add(at, fmt.Sprintf("%q is registered by this step, so it is not known yet", id.name),
 				"in until, failed_when and changed_when the step's own result is result")
@@ -413,6 +419,19 @@ func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *S
 		l.ds.Add(at, fmt.Sprintf("%q is registered by a later step (line %d)", id.name, r.pos.Line),
 			"a step can use only what earlier steps registered")
 	}
+}
+
+// bounded moves diagnostics that fall past the end of the file to start.
+// Positions inside an expression count its lines from where it starts, which
+// is exact for plain text and block scalars but not for a "..." scalar whose
+// escapes (\n) make lines the file does not have.
+func (l *loader) bounded(ds diag.Diags, start diag.Pos) diag.Diags {
+	for i := range ds {
+		if ds[i].Pos.Line > l.lines {
+			ds[i].Pos = start
+		}
+	}
+	return ds
 }
 
 // reservedRegister returns why name cannot be registered, or "".
