@@ -4,6 +4,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/runbookhq/runbook/internal/conn"
@@ -32,7 +33,7 @@ result has rc, stdout and stderr (trailing newlines cut), skipped and msg.`,
   register: etcd_version
 - name: defragment the member
   command:
-    cmd: [etcdctl, --endpoints, 'http://127.0.0.1:2379', defrag]
+    argv: [etcdctl, --endpoints, 'http://127.0.0.1:2379', defrag]
     env: { ETCDCTL_API: "3" }
 - name: unpack the release once
   command:
@@ -44,7 +45,8 @@ result has rc, stdout and stderr (trailing newlines cut), skipped and msg.`,
 
 // Module holds the command module's arguments.
 type Module struct {
-	Cmd     spec.Argv         `yaml:"cmd" runbook:"required" doc:"program and arguments: one string split into words, or a list"`
+	Cmd     spec.Argv         `yaml:"cmd" doc:"program and arguments: one string split into words, or a list"`
+	Argv    []string          `yaml:"argv" doc:"program and arguments as a list, each word as it is (instead of cmd)"`
 	Chdir   string            `yaml:"chdir" doc:"folder on the host to run in"`
 	Env     map[string]string `yaml:"env" doc:"environment variables added for the command"`
 	Creates string            `yaml:"creates" doc:"skip the command when this path exists on the host"`
@@ -55,10 +57,21 @@ type Module struct {
 // Defaults returns the arguments as Run sees them; command has no defaults.
 func (m *Module) Defaults() *Module { return modules.WithDefaults(m) }
 
-// Validate rejects an empty command and environment names a process cannot receive.
+// Validate wants exactly one of cmd and argv, not empty, and environment names
+// a process can receive.
 func (m *Module) Validate() error {
-	if len(m.Cmd) == 0 || strings.TrimSpace(m.Cmd[0]) == "" {
-		return &modules.FieldError{Field: "cmd", Msg: "is empty; give the program to run and its arguments"}
+	switch {
+	case m.Cmd != nil && m.Argv != nil:
+		return &modules.FieldError{Field: "argv", Msg: "cmd is given too; give the command once, as cmd or as argv"}
+	case m.Cmd == nil && m.Argv == nil:
+		return errors.New("no command: give cmd (a string or a list) or argv (a list)")
+	}
+	field, words := "cmd", []string(m.Cmd)
+	if m.Argv != nil {
+		field, words = "argv", m.Argv
+	}
+	if len(words) == 0 || strings.TrimSpace(words[0]) == "" {
+		return &modules.FieldError{Field: field, Msg: "is empty; give the program to run and its arguments"}
 	}
 	return runcmd.ValidateEnv(m.Env)
 }
@@ -91,7 +104,11 @@ func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, er
 func (m *Module) guards() runcmd.Guards { return runcmd.Guards{Creates: m.Creates, Removes: m.Removes} }
 
 func (m *Module) cmd() conn.Cmd {
-	c := conn.Cmd{Argv: append([]string(nil), m.Cmd...), Env: m.Env, Dir: m.Chdir}
+	argv := []string(m.Cmd)
+	if m.Argv != nil {
+		argv = m.Argv
+	}
+	c := conn.Cmd{Argv: append([]string(nil), argv...), Env: m.Env, Dir: m.Chdir}
 	if m.Stdin != "" {
 		c.Stdin = strings.NewReader(m.Stdin)
 	}
