@@ -9,7 +9,8 @@ import (
 )
 
 // Inventory is a loaded inventory: hosts in the order they were first seen, groups,
-// and the merged variables of every host.
+// and the merged variables of every host. It is not changed after Load, so it
+// is safe for concurrent use.
 type Inventory struct {
 	hosts      []*Host
 	hostByName map[string]*Host

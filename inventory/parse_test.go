@@ -215,3 +215,28 @@ func TestPyRepr(t *testing.T) {
 		}
 	}
 }
+
+func TestYAML11Plain(t *testing.T) {
+	tests := []struct {
+		in   string
+		want any
+	}{
+		{"", nil}, {"~", nil}, {"null", nil}, {"Null", nil}, {"nil", "nil"},
+		{"yes", true}, {"No", false}, {"ON", true}, {"off", false}, {"True", true}, {"FALSE", false}, {"y", "y"}, {"tRue", "tRue"},
+		{"22", 22}, {"-3", -3}, {"+4", 4}, {"1_000", 1000}, {"0755", 493}, {"0b101", 5}, {"0x1F", 31}, {"1:30", 90}, {"0", 0},
+		{"08", "08"}, {"0o17", "0o17"}, {"99999999999999999999", "99999999999999999999"},
+		{"1.5", 1.5}, {"-1.5", -1.5}, {".5", 0.5}, {"1.", 1.0}, {"1.0e+3", 1000.0}, {"1e3", "1e3"}, {"1.0e3", "1.0e3"}, {"1_0.5", 10.5},
+		{"3.5.17", "3.5.17"}, {"2001-12-14", "2001-12-14"}, {"10.0.0.1", "10.0.0.1"}, {"1:30.5", 90.5},
+	}
+	for _, tt := range tests {
+		if got := yaml11Plain(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("yaml11Plain(%q) = %#v, want %#v", tt.in, got, tt.want)
+		}
+	}
+	for _, in := range []string{".inf", "-.Inf", ".NaN"} {
+		f, ok := yaml11Plain(in).(float64)
+		if !ok || !math.IsInf(f, 0) && !math.IsNaN(f) {
+			t.Errorf("yaml11Plain(%q) = %v", in, yaml11Plain(in))
+		}
+	}
+}

@@ -64,7 +64,7 @@ func listNames(names []string, max int) string {
 // Select returns the hosts matched by an Ansible host pattern, in inventory order:
 //
 //	all, *          every host
-//	etcd            a group (with its child groups) or a host
+//	etcd            a group (with its child groups) or a host (the host, if both)
 //	web*, etcd-?    a glob on group and host names
 //	~web\d+         a regular expression (matched at the start of the name)
 //	etcd[0], etcd[1:2], etcd[-1]
@@ -75,6 +75,9 @@ func listNames(names []string, max int) string {
 // Unions are applied first, in order, then intersections, then exclusions, as
 // in Ansible; a pattern of only & and ! parts starts from all. Parts are split
 // on commas when there are any, else on colons (an IPv6 address stays whole).
+// Globs and regular expressions never match the groups all and ungrouped, as
+// Ansible documents ("a*" is not every host); name them to use them. Unlike
+// Ansible, there is no implicit localhost: list it in the inventory.
 func (inv *Inventory) Select(pattern string) ([]*Host, error) {
 	sel, err := inv.evaluate("host pattern", pattern, splitPattern(pattern))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -106,7 +107,8 @@ func isNull(n *yaml.Node) bool {
 }
 
 func kindName(n *yaml.Node) string {
-	switch resolve(n).Kind {
+	n = resolve(n)
+	switch n.Kind {
 	case yaml.MappingNode:
 		return "mapping"
 	case yaml.SequenceNode:
@@ -235,11 +237,104 @@ func (c *yconv) valueDepth(n *yaml.Node, depth int) any {
 	return c.scalar(n)
 }
 
-// yaml11Bools are the YAML 1.1 booleans that Ansible's loader (PyYAML) reads as
-// booleans while YAML 1.2 (yaml.v3) reads them as strings: "become: yes" is common.
-var yaml11Bools = map[string]bool{
-	"yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
-	"no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false,
+// Plain scalars are resolved by YAML 1.1 rules, as Ansible's loader (PyYAML)
+// does, not by yaml.v3's YAML 1.2 ones: "become: yes" is a boolean, 0755 is
+// octal, 1e3 and 0o17 are strings. These are PyYAML's implicit resolvers.
+var (
+	yaml11Bools = map[string]bool{
+		"yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
+		"true": true, "True": true, "TRUE": true,
+		"no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false,
+		"false": false, "False": false, "FALSE": false,
+	}
+	yaml11FloatRe = regexp.MustCompile(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
+	yaml11IntRe   = regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
+)
+
+// yaml11Plain resolves a plain (unquoted, untagged) scalar as PyYAML does:
+// null, bool, float, int, else the text itself (timestamps included).
+func yaml11Plain(s string) any {
+	switch s {
+	case "", "~", "null", "Null", "NULL":
+		return nil
+	}
+	if b, ok := yaml11Bools[s]; ok {
+		return b
+	}
+	if yaml11FloatRe.MatchString(s) {
+		if f, ok := yaml11Float(s); ok {
+			return f
+		}
+		return s
+	}
+	if yaml11IntRe.MatchString(s) {
+		if n, ok := yaml11Int(s); ok {
+			return n
+		}
+	}
+	return s
+}
+
+func yaml11Sign(s string) (string, float64) {
+	switch {
+	case strings.HasPrefix(s, "-"):
+		return s[1:], -1
+	case strings.HasPrefix(s, "+"):
+		return s[1:], 1
+	}
+	return s, 1
+}
+
+// yaml11Sexagesimal reads "1:30:05" (base 60), which YAML 1.1 allows for numbers.
+func yaml11Sexagesimal(s string) float64 {
+	v := 0.0
+	for _, part := range strings.Split(s, ":") {
+		f, _ := strconv.ParseFloat(part, 64)
+		v = v*60 + f
+	}
+	return v
+}
+
+func yaml11Float(s string) (float64, bool) {
+	s, sign := yaml11Sign(strings.ToLower(strings.ReplaceAll(s, "_", "")))
+	switch {
+	case s == ".inf":
+		return sign * math.Inf(1), true
+	case s == ".nan":
+		return math.NaN(), true
+	case strings.Contains(s, ":"):
+		return sign * yaml11Sexagesimal(s), true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return sign * f, err == nil
+}
+
+func yaml11Int(s string) (any, bool) {
+	s, sign := yaml11Sign(strings.ReplaceAll(s, "_", ""))
+	var n int64
+	var err error
+	switch {
+	case s == "0":
+		return 0, true
+	case strings.HasPrefix(s, "0b"):
+		n, err = strconv.ParseInt(s[2:], 2, 64)
+	case strings.HasPrefix(s, "0x"):
+		n, err = strconv.ParseInt(s[2:], 16, 64)
+	case strings.HasPrefix(s, "0"):
+		n, err = strconv.ParseInt(s[1:], 8, 64)
+	case strings.Contains(s, ":"):
+		f := yaml11Sexagesimal(s)
+		if f > math.MaxInt64/2 {
+			return nil, false
+		}
+		n = int64(f)
+	default:
+		n, err = strconv.ParseInt(s, 10, 64)
+	}
+	if err != nil {
+		return nil, false // beyond 64 bits: kept as text
+	}
+	return int(int64(sign) * n), true
 }
 
 func (c *yconv) scalar(n *yaml.Node) any {
@@ -253,9 +348,8 @@ func (c *yconv) scalar(n *yaml.Node) any {
 		c.ds.Add(c.pos(n), fmt.Sprintf("unsupported YAML tag %s", n.Tag), "only !vault and !unsafe are known")
 		return n.Value
 	}
-	plain := n.Style&(yaml.TaggedStyle|yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0
-	if b, ok := yaml11Bools[n.Value]; ok && plain {
-		return b
+	if n.Style&(yaml.TaggedStyle|yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		return yaml11Plain(n.Value)
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
