@@ -3,7 +3,6 @@
 package check
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -28,12 +27,18 @@ command runs a program on the host without a shell, like the command module,
 and passes when expect holds over result.rc, result.stdout and result.stderr
 (by default when it exits 0).
 
-http sends a request and passes when the status is one of status, the body
-contains body_contains, and expect holds over result.status, result.body,
-result.json (the body decoded, when it is JSON) and result.headers.
+http sends a request from the controller (the machine runbook runs on) and
+passes when the status is one of status, the body contains body_contains, and
+expect holds over result.status, result.body, result.json (the body decoded,
+when it is JSON) and result.headers. The server's certificate is always
+verified: give ca_file for a private CA.
 
-tcp connects to addr and passes when the port answers, or, with closed: true,
-when nothing listens there any more.
+tcp connects from the controller to addr and passes when the port answers, or,
+with closed: true, when nothing answers there (refused or no answer in time).
+
+Because http and tcp run from the controller, write the host's address, not
+127.0.0.1, which would be the controller itself. In --check the probe runs as
+usual, so a command probe must be one that changes nothing.
 
 Combine with retries, delay and until to wait for a state; use the wait module
 when only time, a port or a path matters.`,
@@ -165,9 +170,7 @@ func (h *HTTP) validate() error {
 	return nil
 }
 
-// Run is not implemented yet; the engine issue brings the probes.
-func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	return modules.Result{}, errors.New("the check module runs in a later release")
-}
-
-var _ modules.Validator = (*Module)(nil)
+var (
+	_ modules.Validator = (*Module)(nil)
+	_ modules.Checker   = (*Module)(nil)
+)
