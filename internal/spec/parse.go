@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -33,7 +34,7 @@ func Parse(file string, src []byte) (*yaml.Node, diag.Diags) {
 	}
 	root := &doc
 	if doc.Kind == yaml.DocumentNode {
-		if len(doc.Content) == 0 {
+		if len(doc.Content) == 0 || isEmpty(doc.Content[0]) {
 			ds.Add(diag.Pos{File: file}, "the file is empty", "a runbook needs at least the keys runbook, hosts and steps")
 			return nil, ds
 		}
@@ -42,6 +43,8 @@ func Parse(file string, src []byte) (*yaml.Node, diag.Diags) {
 	var next yaml.Node
 	switch err := decodeNode(dec, &next); {
 	case errors.Is(err, io.EOF):
+	case err == nil && (len(next.Content) == 0 || isEmpty(next.Content[0])):
+		// A trailing "---" with nothing after it loses nothing.
 	case err != nil:
 		ds = append(ds, syntaxError(file, src, err))
 	default:
@@ -49,6 +52,11 @@ func Parse(file string, src []byte) (*yaml.Node, diag.Diags) {
 			"a runbook is one document; remove the --- line or move the rest to its own file")
 	}
 	return root, ds
+}
+
+// isEmpty reports whether a document's content is nothing at all.
+func isEmpty(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" && n.Value == "" && n.Anchor == ""
 }
 
 // decodeNode guards against a panic in the YAML library on hostile input: a
@@ -147,8 +155,12 @@ func syntaxError(file string, src []byte, err error) diag.Diag {
 			return diag.Diag{Pos: diag.Pos{File: file, Line: l, Col: c}, Summary: fmt.Sprintf("unknown anchor %q", m[1]),
 				Detail: "define it first with &" + m[1]}
 		}
-	} else if !strings.HasPrefix(msg, "cannot parse") && !strings.Contains(msg, "UTF-8") &&
-		!strings.Contains(msg, "control characters") {
+	} else if strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") {
+		// The reader says what but not where; the first such byte is where.
+		if l, c, ok := findBadChar(src); ok {
+			return diag.Diag{Pos: diag.Pos{File: file, Line: l, Col: c}, Summary: "invalid YAML: " + msg}
+		}
+	} else if !strings.HasPrefix(msg, "cannot parse") {
 		// A libyaml error without a line happened on the first line.
 		line = 1
 	}
@@ -178,6 +190,32 @@ func findAlias(src []byte, name string) (int, int, bool) {
 			}
 			off = end
 		}
+	}
+	return 0, 0, false
+}
+
+// findBadChar returns the line and column of the first byte YAML does not
+// accept: invalid UTF-8, or a control character other than tab and line breaks.
+func findBadChar(src []byte) (int, int, bool) {
+	line, col := 1, 1
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		bad := r == utf8.RuneError && size <= 1 ||
+			r < 0x20 && r != '\t' && r != '\n' && r != '\r' ||
+			r >= 0x7f && r <= 0x9f && r != 0x85 ||
+			r == 0xfffe || r == 0xffff
+		if r == 0xfeff && i == 0 {
+			bad = false // a byte order mark
+		}
+		if bad {
+			return line, col, true
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
 	}
 	return 0, 0, false
 }
