@@ -3,7 +3,6 @@
 package wait
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -22,12 +21,19 @@ func init() {
 			Description: `Waits for exactly one thing:
   for   just wait this long (a soak between two steps)
   port  until host:port accepts connections (state: open) or refuses
-        them (state: closed); the connection is made from the host
+        them (state: closed), as the host sees it
   path  until the path exists on the host (state: present) or does not
         (state: absent)
 port and path are tried every interval and the step fails when timeout
-passes first. For anything richer (an HTTP answer, a command's output) use
-check with retries and until.`,
+passes first, saying what the last try saw. For anything richer (an HTTP
+answer, a command's output) use check with retries and until.
+
+A port is tried from the host, so 127.0.0.1 means the host itself: on a
+local host runbook connects itself; on a remote one it runs nc -z there, and
+when the host has no nc that can, connects from the controller, to the host's
+address in place of 127.0.0.1, ::1 or localhost.
+
+In --check, for does not wait, and port and path are tried once and reported.`,
 			Example: `- name: let the member settle
   wait: { for: 30s }
 - name: the old process has let go of the client port
@@ -125,9 +131,7 @@ func (m *Module) Validate() error {
 	return nil
 }
 
-// Run is not implemented yet; the engine issue brings it.
-func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	return modules.Result{}, errors.New("the wait module runs in a later release")
-}
-
-var _ modules.Validator = (*Module)(nil)
+var (
+	_ modules.Validator = (*Module)(nil)
+	_ modules.Checker   = (*Module)(nil)
+)

@@ -118,10 +118,7 @@ func (p *Port) Try(ctx context.Context, timeout time.Duration) (open bool, seen 
 	}
 	target := net.JoinHostPort(host, port)
 	open, seen = Dial(ctx, target, timeout)
-	if target != p.addr {
-		seen += " (from the controller)"
-	}
-	return open, seen, nil
+	return open, seen + " (from the controller)", nil
 }
 
 // ncRefusals are what nc implementations print when they do not know -z or
