@@ -367,11 +367,13 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 		return nil
 	}
 	pos := l.d.ValuePos(n)
+	seq := 0 // outside steps (order), nothing is registered yet
 	if s != nil {
-		later := l.later(s.seq)
-		l.checkLater(n.Value, 0, n.Value, pos, s, later)
-		env = withLater(env, later)
+		seq = s.seq
 	}
+	later := l.later(seq)
+	l.checkLater(n.Value, 0, n.Value, pos, s, later)
+	env = withLater(env, later)
 	p, ds := eval.Compile(n.Value, pos, env, kind)
 	l.ds.Append(l.bounded(ds, pos))
 	if p != nil {
@@ -396,7 +398,7 @@ func (l *loader) template(n *yaml.Node, name string, env *eval.Env, s *Step) *ev
 }
 
 // checkLater reports the names in the expression src that only a later step
-// (or s itself) registers. src starts at rune offset off of text, which starts
+// (or s itself; any step when s is nil) registers. src starts at rune offset off of text, which starts
 // at pos in the file.
 func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *Step, later map[string]registration) {
 	if len(later) == 0 {
@@ -410,6 +412,11 @@ func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *S
 		at := offsetPos(text, off+id.off, pos)
 		if at.Line > l.lines {
 			at = pos
+		}
+		if s == nil {
+			l.ds.Add(at, fmt.Sprintf("%q is registered by a step (line %d)", id.name, r.pos.Line),
+				"hosts are ordered before any step runs")
+			continue
 		}
 		if r.seq == s.seq {
 			l.ds.Add(at, fmt.Sprintf("%q is registered by this step, so it is not known yet", id.name),
