@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
@@ -148,6 +148,15 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		}
 	}
 	for _, h := range selected {
+		if len(opts.ExtraVars) > 0 {
+			// -e wins over the inventory for connection settings too (ansible_user=...).
+			over, err := h.WithVars(opts.ExtraVars)
+			if err != nil {
+				ds.Add(diag.Pos{File: "-e"}, err.Error(), "")
+				continue
+			}
+			h = over
+		}
 		p.Hosts = append(p.Hosts, &Host{
 			Name:       h.Name,
 			Addr:       h.Addr(),
@@ -158,6 +167,9 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		})
 	}
 
+	if ds.HasErrors() {
+		return nil, ds
+	}
 	p.Order = string(rb.Order.Kind)
 	if p.Order == "" {
 		p.Order = string(spec.OrderInventory)
@@ -184,7 +196,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		p.Serial = []string{"100%"}
 	}
 	for _, q := range rb.Serial {
-		p.Serial = append(p.Serial, quotaString(q))
+		p.Serial = append(p.Serial, q.String())
 	}
 	p.MaxFail = rb.MaxFail.Of(len(p.Hosts))
 
@@ -288,24 +300,19 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-func quotaString(q spec.Quota) string {
-	if q.IsPercent {
-		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", q.Percent), "0"), ".") + "%"
-	}
-	return fmt.Sprint(q.Count)
-}
-
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// inventoryDigest covers every file the inventory was read from, by name and content.
+// inventoryDigest covers every file the inventory was read from, by content and
+// base name in reading order, so the same inventory gives the same digest from
+// another working folder.
 func inventoryDigest(inv *inventory.Inventory) string {
 	h := sha256.New()
 	src := inv.Sources()
 	for _, f := range inv.Files() {
-		fmt.Fprintf(h, "%s\x00%d\x00", f, len(src[f]))
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(src[f]))
 		h.Write(src[f])
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

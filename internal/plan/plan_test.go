@@ -1,0 +1,206 @@
+package plan
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/inventory"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// noop is a test module with one argument and an undo.
+type noop struct {
+	Msg string `yaml:"msg" doc:"text"`
+}
+
+func (*noop) Run(context.Context, *modules.Host) (modules.Result, error) {
+	return modules.Result{}, nil
+}
+func (*noop) Undo(context.Context, *modules.Host, modules.Result) error { return nil }
+
+func testRegistry() *modules.Registry {
+	r := &modules.Registry{}
+	r.Register(modules.Info{Name: "noop", New: func() modules.Module { return new(noop) }, Doc: modules.Doc{Summary: "nothing", Undo: "nothing to undo"}})
+	r.Register(modules.Info{Name: "once", New: func() modules.Module { return new(onceMod) }, Doc: modules.Doc{Summary: "irreversible"}})
+	return r
+}
+
+type onceMod struct{}
+
+func (*onceMod) Run(context.Context, *modules.Host) (modules.Result, error) {
+	return modules.Result{}, nil
+}
+
+const inv = `all:
+  children:
+    db:
+      vars: { ansible_connection: local }
+      hosts:
+        db1: { rank: 3, zone: b }
+        db2: { rank: 1, zone: a }
+        db3: { rank: 2, zone: a }
+        db4: { rank: 4, zone: c }
+        db5: { rank: 0, zone: b }
+`
+
+func build(t *testing.T, runbook string, opts Options) (*Plan, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "inv.yml"), []byte(inv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	i, ds := inventory.Load(filepath.Join(dir, "inv.yml"))
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	reg := testRegistry()
+	opts.Registry = reg
+	rb, ds := spec.LoadBytes("rb.yml", []byte(runbook), reg, spec.LoadOptions{Vars: MergeVars(i.AllVarNames(), opts.ExtraVars)})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	p, ds := Build(rb, i, opts)
+	if ds.HasErrors() {
+		return nil, ds.Err().Error()
+	}
+	return p, ""
+}
+
+func TestBuild(t *testing.T) {
+	head := "runbook: t\nhosts: db\nsteps:\n  - noop: { msg: hi }\n"
+	tests := []struct {
+		name    string
+		extra   string // more top-level keys
+		opts    Options
+		hosts   []string
+		batches [][]string
+		maxFail int
+		wantErr string
+		// hostsOverride replaces the runbook's host pattern.
+		hostsOverride string
+	}{
+		{name: "one batch by default", hosts: []string{"db1", "db2", "db3", "db4", "db5"},
+			batches: [][]string{{"db1", "db2", "db3", "db4", "db5"}}},
+		{name: "serial count", extra: "serial: 2\n",
+			batches: [][]string{{"db1", "db2"}, {"db3", "db4"}, {"db5"}}},
+		{name: "serial percent rounds down but at least one", extra: "serial: \"10%\"\n",
+			batches: [][]string{{"db1"}, {"db2"}, {"db3"}, {"db4"}, {"db5"}}},
+		{name: "canary then widen", extra: "serial: [1, \"40%\", \"100%\"]\n",
+			batches: [][]string{{"db1"}, {"db2", "db3"}, {"db4", "db5"}}},
+		{name: "reverse", extra: "order: reverse\nserial: 5\n",
+			batches: [][]string{{"db5", "db4", "db3", "db2", "db1"}}},
+		{name: "expr key numbers", extra: "order: 'host.vars.rank'\nserial: 5\n",
+			batches: [][]string{{"db5", "db2", "db3", "db1", "db4"}}},
+		{name: "expr key strings stable", extra: "order: 'host.vars.zone'\nserial: 5\n",
+			batches: [][]string{{"db2", "db3", "db1", "db5", "db4"}}},
+		{name: "shuffle with a seed is repeatable", extra: "order: shuffle\nserial: 5\n", opts: Options{Seed: 42},
+			batches: [][]string{shuffled(t)}},
+		{name: "limit", opts: Options{Limit: "db:!db2:!db4"}, hosts: []string{"db1", "db3", "db5"}},
+		{name: "max_fail percent of the hosts", extra: "max_fail: \"40%\"\n", maxFail: 2},
+		{name: "limit leaving nothing", opts: Options{Limit: "db1:&db2"}, wantErr: "--limit"},
+		{name: "pattern matching nothing", extra: "", wantErr: "dbx", hostsOverride: "dbx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rb := head + tt.extra
+			if tt.hostsOverride != "" {
+				rb = strings.Replace(rb, "hosts: db", "hosts: "+tt.hostsOverride, 1)
+			}
+			p, err := build(t, rb, tt.opts)
+			if tt.wantErr != "" {
+				if !strings.Contains(err, tt.wantErr) {
+					t.Fatalf("error %q, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != "" {
+				t.Fatal(err)
+			}
+			if tt.hosts != nil && !reflect.DeepEqual(p.HostNames, tt.hosts) {
+				t.Errorf("hosts %v, want %v", p.HostNames, tt.hosts)
+			}
+			if tt.batches != nil && !reflect.DeepEqual(p.Batches, tt.batches) {
+				t.Errorf("batches %v, want %v", p.Batches, tt.batches)
+			}
+			if p.MaxFail != tt.maxFail {
+				t.Errorf("max_fail %d, want %d", p.MaxFail, tt.maxFail)
+			}
+		})
+	}
+}
+
+// shuffled is the order seed 42 gives; computed once so the test states the
+// property (same seed, same order, recorded in the plan) rather than a constant.
+func shuffled(t *testing.T) []string {
+	p, err := build(t, "runbook: t\nhosts: db\norder: shuffle\nserial: 5\nsteps:\n  - noop: {}\n", Options{Seed: 42})
+	if err != "" {
+		t.Fatal(err)
+	}
+	if p.Seed != 42 {
+		t.Fatalf("seed %d not recorded", p.Seed)
+	}
+	return p.Batches[0]
+}
+
+func TestShufflePicksAndRecordsASeed(t *testing.T) {
+	p, err := build(t, "runbook: t\nhosts: db\norder: shuffle\nsteps:\n  - noop: {}\n", Options{})
+	if err != "" {
+		t.Fatal(err)
+	}
+	if p.Seed == 0 {
+		t.Fatal("no seed recorded for a shuffled plan")
+	}
+	again, _ := build(t, "runbook: t\nhosts: db\norder: shuffle\nsteps:\n  - noop: {}\n", Options{Seed: p.Seed})
+	if !reflect.DeepEqual(p.HostNames, again.HostNames) {
+		t.Errorf("same seed, different order: %v vs %v", p.HostNames, again.HostNames)
+	}
+}
+
+func TestVarsPrecedence(t *testing.T) {
+	rb := "runbook: t\nhosts: db\nvars: { zone: none, only_rb: 1, rank: 9 }\nsteps:\n  - noop: {}\n"
+	p, err := build(t, rb, Options{ExtraVars: map[string]any{"rank": "from -e"}})
+	if err != "" {
+		t.Fatal(err)
+	}
+	h := p.Hosts[0]
+	if h.Vars["zone"] != "b" || h.Vars["only_rb"] != 1 || h.Vars["rank"] != "from -e" {
+		t.Errorf("vars %v: want inventory over runbook, -e over both", h.Vars)
+	}
+}
+
+func TestUndoShownNewestFirst(t *testing.T) {
+	rb := "runbook: t\nhosts: db\nsteps:\n  - name: first\n    noop: {}\n  - name: second\n    once: {}\n  - name: third\n    noop: {}\n"
+	p, err := build(t, rb, Options{})
+	if err != "" {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	want := "  third: nothing to undo\n  second: irreversible\n  first: nothing to undo\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("automatic rollback not listed newest first:\n%s", out)
+	}
+}
+
+func TestDigestsChangeWithInputs(t *testing.T) {
+	a, _ := build(t, "runbook: t\nhosts: db\nsteps:\n  - noop: {}\n", Options{})
+	b, _ := build(t, "runbook: t\nhosts: db\nsteps:\n  - noop: { msg: x }\n", Options{})
+	c, _ := build(t, "runbook: t\nhosts: db\nsteps:\n  - noop: {}\n", Options{ExtraVars: map[string]any{"k": "v"}})
+	if a.RunbookDigest == b.RunbookDigest {
+		t.Error("runbook digest did not change with the runbook")
+	}
+	if a.VarsDigest == c.VarsDigest {
+		t.Error("vars digest did not change with -e")
+	}
+	if a.InventoryDigest != b.InventoryDigest || !strings.HasPrefix(a.InventoryDigest, "sha256:") {
+		t.Errorf("inventory digest %q vs %q", a.InventoryDigest, b.InventoryDigest)
+	}
+}
