@@ -119,7 +119,9 @@ func (r Rollback) Auto() bool { return !r.None && len(r.Steps) == 0 }
 type Step struct {
 	// ID locates the step in the file: "steps[2]", "steps[1].block[0]",
 	// "rollback[0]". It does not change when names do.
-	ID    string
+	ID string
+	// Phase is the top-level section that holds the step; the steps of a
+	// block and of a block's rollback share their block's phase.
 	Phase Phase
 	Pos   diag.Pos
 	// Name is the given name, or the module and its main argument ("stop etcd").
