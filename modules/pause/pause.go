@@ -4,11 +4,12 @@ package pause
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/internal/probe"
 )
 
 func init() {
@@ -25,7 +26,8 @@ fails here rather than wait forever.
 With for, shows prompt and waits that long without asking; --yes does not
 shorten it.
 
-Add run_once: true to ask once per batch instead of once per host.`,
+Add run_once: true to ask once per batch instead of once per host.
+In --check, pause neither asks nor waits.`,
 			Example: `- name: look at the canary before going on
   pause: { prompt: 'Canary upgraded; dashboards green?' }
   run_once: true
@@ -51,9 +53,46 @@ func (m *Module) Validate() error {
 	return nil
 }
 
-// Run is not implemented yet; the engine issue brings it, with the terminal.
+// Run pauses for the set time, or until the operator confirms.
 func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	return modules.Result{}, errors.New("the pause module runs in a later release")
+	d := m.Defaults()
+	if d.For > 0 {
+		h.Log.Info().Str("for", probe.Dur(d.For.Std())).Msg(d.Prompt)
+		if err := probe.Sleep(ctx, d.For.Std()); err != nil {
+			return modules.Result{}, fmt.Errorf("pause of %s: %w", probe.Dur(d.For.Std()), err)
+		}
+		return modules.Result{Data: map[string]any{"prompt": d.Prompt, "paused": probe.Dur(d.For.Std()), "msg": "paused " + probe.Dur(d.For.Std())}}, nil
+	}
+	switch {
+	case h.Yes:
+		h.Log.Info().Str("prompt", d.Prompt).Msg("confirmed by --yes")
+		return modules.Result{Data: map[string]any{"prompt": d.Prompt, "confirmed": true, "msg": "confirmed by --yes"}}, nil
+	case h.Confirm == nil:
+		return modules.Result{}, fmt.Errorf("pause needs confirmation: run on a terminal or pass --yes (it asks %q)", d.Prompt)
+	}
+	ok, err := h.Confirm(ctx, d.Prompt)
+	if err != nil {
+		return modules.Result{}, fmt.Errorf("pause: asking %q: %w", d.Prompt, err)
+	}
+	if !ok {
+		return modules.Result{Data: map[string]any{"prompt": d.Prompt, "confirmed": false, "msg": "refused by the operator"}},
+			fmt.Errorf("the operator did not confirm %q", d.Prompt)
+	}
+	return modules.Result{Data: map[string]any{"prompt": d.Prompt, "confirmed": true, "msg": "confirmed by the operator"}}, nil
 }
 
-var _ modules.Validator = (*Module)(nil)
+// Check passes without waiting or asking: --check changes nothing, so there
+// is nothing for the operator to look at yet.
+func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
+	d := m.Defaults()
+	msg := fmt.Sprintf("would ask %q", d.Prompt)
+	if d.For > 0 {
+		msg = "would pause " + probe.Dur(d.For.Std())
+	}
+	return modules.Result{Data: map[string]any{"prompt": d.Prompt, "msg": msg}}, nil
+}
+
+var (
+	_ modules.Validator = (*Module)(nil)
+	_ modules.Checker   = (*Module)(nil)
+)
