@@ -175,6 +175,9 @@ type RunInfo struct {
 	User            string     `json:"user,omitempty"`
 	PID             int        `json:"pid,omitempty"`
 	Version         string     `json:"version,omitempty"` // of runbook
+	// Steps is how many step positions (StepIndex values) the steps phase has,
+	// so that a view can say "step 2/6"; 0 when unknown.
+	Steps int `json:"steps,omitempty"`
 }
 
 // RunEndInfo is the Data of RunEnd.
