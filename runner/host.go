@@ -1,0 +1,289 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// hostRun is the sequence of steps of one host, or of the controller in
+// preflight, between_batches and post. It is used by one goroutine at a time.
+type hostRun struct {
+	r      *runner
+	name   string // inventory name, or "controller"
+	isHost bool
+	batch  int
+	phase  event.Phase // of its main steps
+	addr   string
+	vars   map[string]any
+	eval   eval.Host
+	own    connTarget
+	once   *batchOnce // nil outside a batch
+	out    *HostOutcome
+
+	registered map[string]any
+	done       []*doneStep  // steps that ended ok or changed, in order
+	covered    map[int]bool // steps a block's own rollback dealt with
+	ran        bool         // a step acted (started), so a drain rolls the host back
+	notes      []string     // what happened, for HostOutcome.State
+	rb         rollbackState
+	resume     *hostResume // nil on a fresh run
+}
+
+// doneStep is a completed step, with what its automatic undo needs.
+type doneStep struct {
+	step    *spec.Step
+	index   int
+	name    string
+	changed bool
+	noLog   bool
+	result  modules.Result
+	module  modules.Module // nil after a resume: rendered again for the undo
+	target  *connTarget    // nil after a resume: resolved again
+	ranOn   string         // run_once: the host that ran it, when not this one
+}
+
+type rollbackState struct {
+	started     bool
+	ended       bool
+	failed      bool
+	interrupted bool
+	reason      string
+	err         string
+}
+
+func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun {
+	h := &hostRun{
+		r: r, name: ph.Name, isHost: true, batch: batch, phase: event.Steps,
+		addr: ph.Addr, vars: ph.Vars, once: once, out: r.out.Hosts[ph.Name],
+		registered: map[string]any{}, covered: map[int]bool{},
+	}
+	if ph.Inventory != nil {
+		h.eval = plan.EvalHost(ph.Inventory, ph.Vars)
+		h.own = inventoryTarget(ph.Inventory, ph.Vars, ph.Connection)
+	} else {
+		h.eval = eval.Host{Name: ph.Name, Addr: ph.Addr, Groups: ph.Groups, Vars: ph.Vars}
+		h.own = connTarget{key: ph.Name}
+		h.own.target.Name, h.own.target.Addr, h.own.target.Connection, h.own.target.Vars = ph.Name, ph.Addr, ph.Connection, ph.Vars
+	}
+	r.mu.Lock()
+	maps.Copy(h.registered, r.shared)
+	r.mu.Unlock()
+	if r.res != nil {
+		h.resume = r.res.hosts[ph.Name]
+	}
+	if h.out == nil {
+		h.out = &HostOutcome{Name: ph.Name, Batch: batch}
+	}
+	return h
+}
+
+// newControllerRun is the controller as preflight, gates and post see it: host
+// is {name: "controller"}, vars are the runbook's and -e.
+func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
+	h := &hostRun{
+		r: r, name: spec.Controller, batch: batch, phase: phase, addr: "localhost",
+		vars: r.ctrlVars, own: controllerTarget(),
+		registered: map[string]any{}, covered: map[int]bool{},
+		out: &HostOutcome{Name: spec.Controller},
+	}
+	h.eval = eval.Host{Name: spec.Controller, Addr: "localhost", Vars: r.ctrlVars}
+	r.mu.Lock()
+	maps.Copy(h.registered, r.shared)
+	r.mu.Unlock()
+	return h
+}
+
+// scope is what the host's expressions see.
+func (h *hostRun) scope(m *seqMode) *eval.Scope {
+	s := &eval.Scope{
+		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
+		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted()},
+	}
+	if m != nil && m.failed != nil {
+		s.Failed, s.Completed = m.failed, m.completed
+	}
+	return s
+}
+
+func (r *runner) runID() string {
+	if r.opts.RunID != "" {
+		return r.opts.RunID
+	}
+	if r.res != nil {
+		return r.res.st.RunID
+	}
+	return ""
+}
+
+func (r *runner) runStarted() time.Time {
+	if r.res != nil && !r.res.st.Started.IsZero() {
+		return r.res.st.Started
+	}
+	return r.started
+}
+
+func (h *hostRun) note(format string, args ...any) {
+	h.notes = append(h.notes, fmt.Sprintf(format, args...))
+}
+
+// completedNames are the names of the steps that completed, for `completed`.
+func (h *hostRun) completedNames(from, to int) []string {
+	out := []string{}
+	for _, d := range h.done {
+		if d.index >= from && d.index < to {
+			out = append(out, d.name)
+		}
+	}
+	return out
+}
+
+// runHost runs one host of batch bn: its steps, then its rollback if one failed.
+func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batchOnce) {
+	h := r.newHostRun(ph, bn, once)
+	defer once.end(ph.Name)
+	start := time.Now()
+	data := map[string]any{}
+	if hr := h.resume; hr != nil {
+		data["resumed"] = true
+		if hr.inFlight != nil {
+			data["in_flight"] = hr.inFlight.name
+		}
+		if hr.restart {
+			data["restart"] = "rolled back after an interrupt: runs from its first step again"
+		}
+	}
+	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Data: data})
+
+	var f *failure
+	if hr := h.resume; hr != nil && hr.rollback != nil {
+		f = h.continueRollback(ctx, hr)
+	} else {
+		f = h.runList(ctx, r.rb.Steps, inherited{}, h.mainMode())
+		if f != nil {
+			h.afterFailure(ctx, f)
+		}
+	}
+	h.end(f, time.Since(start))
+}
+
+// afterFailure decides what the host's failure leads to: its rollback, or
+// nothing when the host cannot be reached or the operator stopped the run.
+func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
+	switch f.kind {
+	case failUnreachable:
+		h.note("unreachable at %q: %s; whether it acted is unknown, so nothing was rolled back", f.name, f.errText())
+		if h.rb.started {
+			h.endRollback(ctx)
+		}
+	case failInterrupted:
+		h.note("stopped during %q and left as it is", f.name)
+		if h.rb.started {
+			h.rb.interrupted = true
+			h.endRollback(ctx)
+		}
+	case failStep, failStopped:
+		if f.kind == failStep {
+			h.note("failed at %q: %s", f.name, f.errText())
+		} else {
+			h.note("interrupted before %q", f.name)
+		}
+		switch {
+		case h.r.opts.Check:
+			h.note("--check: nothing to roll back")
+		case f.kind == failStopped && !h.ran:
+			h.note("no step had run, nothing to roll back")
+		case h.rb.failed || h.rb.interrupted:
+			h.note("the host's rollback was not run")
+			h.endRollback(ctx)
+		default:
+			h.hostRollback(ctx, f, f.reason())
+		}
+	}
+}
+
+// end records how the host ended.
+func (h *hostRun) end(f *failure, d time.Duration) {
+	r := h.r
+	out := h.out
+	out.Duration = d
+	countsFailed := false
+	switch {
+	case f == nil:
+		out.Status = StatusOK
+		if len(h.notes) == 0 {
+			h.note("every step done")
+		}
+	case f.kind == failUnreachable:
+		out.Status, countsFailed = StatusUnreachable, true
+	case h.rb.failed:
+		out.Status, countsFailed = StatusRollbackFailed, true
+	case f.kind == failInterrupted || h.rb.interrupted:
+		out.Status = StatusInterrupted
+		countsFailed = f.kind == failStep
+	case f.kind == failStopped:
+		out.Status = StatusInterrupted
+	case h.rb.started:
+		out.Status, countsFailed = StatusRolledBack, true
+	default:
+		out.Status, countsFailed = StatusFailed, true
+	}
+	if f != nil {
+		out.Err = &StepError{Host: h.name, Step: f.name, Err: errors.New(f.errText())}
+	}
+	out.State = strings.Join(h.notes, "; ")
+
+	r.mu.Lock()
+	if countsFailed {
+		r.failedHosts++
+	}
+	if h.rb.failed {
+		r.out.RollbackFailed = true
+	}
+	if f == nil {
+		r.completed = append(r.completed, h)
+	}
+	if f != nil && (f.kind == failInterrupted || f.kind == failStopped) {
+		r.out.Interrupted = true
+	}
+	r.mu.Unlock()
+
+	ev := event.Event{Kind: event.HostEnd, Batch: h.batch, Host: h.name, Status: hostEventStatus(out.Status), Duration: d,
+		Data: map[string]any{"state": out.State, "ok": out.Ok, "changed": out.Changed, "skipped": out.Skipped, "failed": out.Failed}}
+	if out.Err != nil {
+		ev.Error = out.Err.Error()
+	}
+	r.emit(ev)
+	lg := r.log.Info()
+	if out.Status != StatusOK {
+		lg = r.log.Warn()
+	}
+	lg.Str("host", h.name).Str("status", string(out.Status)).Str("state", r.secrets.Redact(out.State)).Msg("host ended")
+}
+
+func hostEventStatus(s Status) event.Status {
+	switch s {
+	case StatusOK:
+		return event.OK
+	case StatusRolledBack:
+		return event.RolledBack
+	case StatusRollbackFailed:
+		return event.RollbackFailed
+	case StatusUnreachable:
+		return event.Unreachable
+	case StatusInterrupted:
+		return event.Interrupted
+	case StatusSkipped:
+		return event.Skipped
+	}
+	return event.Failed
+}

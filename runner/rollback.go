@@ -1,0 +1,438 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/redact"
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// blockRollback runs block s's own rollback after failure f inside it. Its
+// steps then count as dealt with: the host's automatic undo leaves them out.
+func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, eff inherited, f *failure, parent *seqMode, done func(int) (doneRecord, bool)) {
+	rg := h.r.index.blockRange[s]
+	cover := func() {
+		for i := rg[0]; i < rg[1]; i++ {
+			h.covered[i] = true
+		}
+	}
+	switch {
+	case s.Rollback.None:
+		cover()
+		h.note("block %q has rollback: none, so its steps were left as they are", s.Name)
+		return
+	case len(s.Rollback.Steps) == 0:
+		return
+	case h.rb.failed || h.rb.interrupted:
+		// An inner block's rollback did not complete: stop rolling back.
+		return
+	}
+	h.beginRollback(f)
+	m := &seqMode{phase: parent.phase, rollback: true, failed: f.scopeValue(),
+		completed: h.completedNames(rg[0], rg[1]), data: map[string]any{"block_rollback": s.ID}, done: done}
+	switch {
+	case parent.rollback:
+		m.start, m.end = parent.start, parent.end
+	case h.isHost:
+		m.start, m.end = event.RollbackStepStart, event.RollbackStepEnd
+	default:
+		m.start, m.end = event.StepStart, event.StepEnd
+	}
+	ff := h.runList(ctx, s.Rollback.Steps, eff.forRollback(), m)
+	cover()
+	switch {
+	case ff == nil:
+		h.note("block %q rolled back", s.Name)
+	case ff.kind == failInterrupted:
+		h.rb.interrupted = true
+		h.note("the rollback of block %q was stopped at %q", s.Name, ff.name)
+	default:
+		h.rb.failed = true
+		h.rb.err = fmt.Sprintf("rollback of block %q failed at %q: %s", s.Name, ff.name, ff.errText())
+		h.note("%s; not run: %s", h.rb.err, listOrNone(remaining(s.Rollback.Steps, ff.step, h)))
+	}
+}
+
+// beginRollback records that the host's rollback begins, once.
+func (h *hostRun) beginRollback(f *failure) {
+	if h.rb.started {
+		return
+	}
+	h.rb.started, h.rb.reason = true, f.reason()
+	if !h.isHost {
+		return
+	}
+	data := map[string]any{"reason": f.reason(), "error": f.errText()}
+	if f.kind != failAbort {
+		data["failed_step"], data["failed_index"] = f.name, f.index
+	}
+	if h.resume != nil && h.resume.rollback != nil {
+		data["resumed"] = "the rollback was in flight when the run stopped; it goes on"
+	}
+	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.name, Step: f.name,
+		StepIndex: max(f.index, 0), Error: f.errText(), Data: data})
+}
+
+// endRollback records how the rollback ended. A rollback stopped by the
+// operator is left open in the journal, so that a resume finishes it.
+func (h *hostRun) endRollback(ctx context.Context) {
+	if !h.rb.started || h.rb.ended {
+		return
+	}
+	h.rb.ended = true
+	if !h.isHost || h.rb.interrupted && !h.rb.failed {
+		return
+	}
+	status := event.RolledBack
+	if h.rb.failed {
+		status = event.RollbackFailed
+	}
+	h.r.emit(event.Event{Kind: event.RollbackEnd, Batch: h.batch, Host: h.name, Status: status, Error: h.rb.err})
+}
+
+// hostRollback runs the host's rollback after f: the runbook's rollback steps,
+// or the automatic undo, or nothing for rollback: none.
+func (h *hostRun) hostRollback(ctx context.Context, f *failure, reason string) {
+	rb := h.r.rb.Rollback
+	switch {
+	case rb.None:
+		h.note("rollback: none, so the host was left as it is")
+	case len(rb.Steps) > 0:
+		h.beginRollback(f)
+		m := &seqMode{phase: event.Rollback, start: event.RollbackStepStart, end: event.RollbackStepEnd, rollback: true,
+			failed: f.scopeValue(), completed: h.completedNames(0, math.MaxInt)}
+		if hr := h.resume; hr != nil {
+			m.done = hr.rbLookup(event.Rollback)
+		}
+		ff := h.runList(ctx, rb.Steps, inherited{}, m)
+		switch {
+		case ff == nil:
+			h.note("rolled back by the runbook's rollback steps")
+		case ff.kind == failInterrupted:
+			h.rb.interrupted = true
+			h.note("the rollback was stopped at %q; not run: %s", ff.name, listOrNone(remaining(rb.Steps, ff.step, h)))
+		default:
+			h.rb.failed = true
+			h.rb.err = fmt.Sprintf("rollback step %q failed: %s", ff.name, ff.errText())
+			h.note("%s; not run: %s", h.rb.err, listOrNone(remaining(rb.Steps, ff.step, h)))
+		}
+	default:
+		h.beginRollback(f)
+		h.undo(ctx)
+	}
+	h.endRollback(ctx)
+}
+
+// undo is the automatic rollback: the completed steps that changed something,
+// newest first, through their module's Undo. It stops at the first undo that
+// fails, since undoing older steps on top of a half-undone one could make
+// things worse; a step whose module cannot undo is listed and passed over.
+func (h *hostRun) undo(ctx context.Context) {
+	var list []*doneStep
+	var already []string
+	for i := len(h.done) - 1; i >= 0; i-- {
+		d := h.done[i]
+		if !d.changed || h.covered[d.index] || d.ranOn != "" {
+			continue
+		}
+		if hr := h.resume; hr != nil {
+			if _, ok := hr.rbDone[rbKey{event.Rollback, d.index, true}]; ok {
+				already = append(already, d.name)
+				continue
+			}
+		}
+		list = append(list, d)
+	}
+	if len(already) > 0 {
+		h.note("undone before the resume: %s", quoteList(already))
+	}
+	if len(list) == 0 {
+		if len(already) == 0 {
+			h.note("nothing to undo: no completed step changed anything")
+		}
+		return
+	}
+	var undone, irreversible []string
+	for i, d := range list {
+		if ctx.Err() != nil {
+			h.rb.interrupted = true
+			h.note("the rollback was stopped; not undone: %s", quoteList(names(list[i:])))
+			return
+		}
+		status, err := h.undoOne(ctx, d)
+		switch status {
+		case event.OK:
+			undone = append(undone, d.name)
+		case event.Skipped:
+			irreversible = append(irreversible, d.name)
+		case event.Interrupted:
+			h.rb.interrupted = true
+			h.note("undid %s; the rollback was stopped at %q; not undone: %s", listOrNone(quoteList(undone)), d.name, quoteList(names(list[i:])))
+			return
+		default:
+			h.rb.failed = true
+			h.rb.err = fmt.Sprintf("%q not undone: %s", d.name, err)
+			rest := names(list[i+1:])
+			msg := fmt.Sprintf("undid %s; %s", listOrNone(quoteList(undone)), h.rb.err)
+			if len(rest) > 0 {
+				msg += "; left as they are: " + quoteList(rest)
+			}
+			if len(irreversible) > 0 {
+				msg += "; cannot be undone: " + quoteList(irreversible)
+			}
+			h.notes = append(h.notes, msg)
+			return
+		}
+	}
+	msg := "rolled back: undid " + listOrNone(quoteList(undone))
+	if len(irreversible) > 0 {
+		msg += "; cannot be undone (no undo), left as they are: " + quoteList(irreversible)
+	}
+	h.notes = append(h.notes, msg)
+}
+
+// undoOne undoes one completed step and journals it.
+func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error) {
+	r := h.r
+	started := time.Now()
+	base := event.Event{Phase: event.Rollback, Batch: h.batch, Host: h.name, Step: d.name, StepIndex: d.index, Undo: true, NoLog: d.noLog}
+	end := func(status event.Status, err error) (event.Status, error) {
+		e := base
+		e.Kind, e.Status, e.Duration = event.RollbackStepEnd, status, time.Since(started)
+		if err != nil {
+			err = h.shownError(err, d.noLog)
+			e.Error = err.Error()
+		}
+		r.emit(e)
+		return status, err
+	}
+	eff := h.effOf(d.step)
+	mod := d.module
+	if mod == nil {
+		args, err := d.step.NewArgs(r.reg, h.scope(nil))
+		if err != nil {
+			return end(event.Failed, argsError(d.step, err))
+		}
+		m, ok := args.(modules.Module)
+		if !ok {
+			return end(event.Failed, fmt.Errorf("module %s: its arguments are a %T", d.step.Module, args))
+		}
+		mod = m
+	}
+	u, ok := mod.(modules.Undoer)
+	if !ok {
+		st, _ := end(event.Skipped, fmt.Errorf("%s has no undo: not undone", d.step.Module))
+		return st, nil
+	}
+	target := d.target
+	if target == nil {
+		t, err := h.delegate(eff, h.scope(nil))
+		if err != nil {
+			return end(event.Failed, err)
+		}
+		target = &t
+	}
+	start := base
+	start.Kind = event.RollbackStepStart
+	start.Data = map[string]any{"id": d.step.ID, "module": d.step.Module}
+	r.emit(start)
+
+	uctx, cancel := ctx, context.CancelFunc(func() {})
+	if d.step.Timeout > 0 {
+		uctx, cancel = context.WithTimeout(ctx, d.step.Timeout.Std())
+	}
+	defer cancel()
+	err := func() (err error) {
+		c, release, err := r.pool.acquire(uctx, *target)
+		if err != nil {
+			return err
+		}
+		defer release()
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("undo of module %s panicked: %v", d.step.Module, p)
+			}
+		}()
+		return u.Undo(uctx, h.moduleHost(c, *target, eff, d.step), d.result)
+	}()
+	switch {
+	case err == nil:
+		return end(event.OK, nil)
+	case ctx.Err() != nil:
+		return end(event.Interrupted, fmt.Errorf("stopped by the operator: %w", err))
+	case uctx.Err() == context.DeadlineExceeded:
+		return end(event.Failed, fmt.Errorf("timed out after %s: %w", d.step.Timeout, err))
+	}
+	return end(event.Failed, err)
+}
+
+// effOf is the inherited fields of a steps-phase step, from its enclosing blocks.
+func (h *hostRun) effOf(s *spec.Step) inherited {
+	in := inherited{}
+	for _, b := range h.r.index.steps[s].blocks {
+		in = in.with(b)
+	}
+	return in.with(s)
+}
+
+// abortRollback rolls back, newest first, the hosts that had finished when the
+// run aborted, if the runbook says on_abort: rollback_completed.
+func (r *runner) abortRollback(ctx context.Context) {
+	if r.p.OnAbort != string(spec.OnAbortRollbackCompleted) || r.opts.Check {
+		return
+	}
+	r.mu.Lock()
+	hosts := slices.Clone(r.completed)
+	r.mu.Unlock()
+	for i := len(hosts) - 1; i >= 0; i-- {
+		h := hosts[i]
+		if ctx.Err() != nil {
+			r.noteHalt(haltStop)
+			return
+		}
+		h.rollbackCompleted(ctx)
+	}
+}
+
+// rollbackCompleted rolls back a host that had finished ok, because the run aborted.
+func (h *hostRun) rollbackCompleted(ctx context.Context) {
+	r := h.r
+	f := &failure{kind: failAbort, index: -1, err: errors.New("the run aborted: " + r.out.AbortReason)}
+	h.notes = []string{"finished ok, then rolled back because the run aborted (on_abort: rollback_completed)"}
+	h.rb = rollbackState{}
+	h.hostRollback(ctx, f, "abort")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case h.rb.failed:
+		h.out.Status = StatusRollbackFailed
+		r.out.RollbackFailed = true
+	case h.rb.interrupted:
+		h.out.Status = StatusInterrupted
+		r.out.Interrupted = true
+	case h.rb.started:
+		h.out.Status = StatusRolledBack
+	}
+	h.out.State = strings.Join(h.notes, "; ")
+}
+
+// continueRollback finishes, after a resume, a rollback that was in flight
+// when the run stopped: the steps it already did are not done again.
+func (h *hostRun) continueRollback(ctx context.Context, hr *hostResume) *failure {
+	rr := hr.rollback
+	f := &failure{kind: rr.kind, name: rr.failedName, index: rr.failedIndex, err: errors.New(rr.err)}
+	if idx := rr.failedIndex; idx >= 0 && idx < len(h.r.index.byIndex) {
+		f.step = h.r.index.byIndex[idx]
+	}
+	h.restoreAll()
+	if rec, ok := hr.failedRecord(); ok && f.step != nil {
+		f.result = resultMap(rec.result, rec.changed, true, rec.err)
+		if h.effOf(f.step).noLog {
+			f.result = redact.Censored()
+		}
+	}
+	h.note("%s at %q: %s", map[bool]string{true: "interrupted", false: "failed"}[f.kind == failStopped], f.name, f.errText())
+	h.note("the rollback was in flight when the run stopped; it went on after the resume")
+	h.ran = true
+	if f.step != nil {
+		blocks := h.r.index.steps[f.step].blocks
+		mainMode := h.mainMode()
+		for i := len(blocks) - 1; i >= 0; i-- {
+			b := blocks[i]
+			if b.Rollback == nil || !h.blockTouched(b, f) {
+				continue
+			}
+			eff := inherited{}
+			for _, outer := range blocks[:i+1] {
+				eff = eff.with(outer)
+			}
+			h.blockRollback(ctx, b, eff, f, mainMode, hr.rbLookup(event.Steps))
+		}
+	}
+	if h.rb.failed || h.rb.interrupted {
+		h.endRollback(ctx)
+		return f
+	}
+	h.hostRollback(ctx, f, f.reason())
+	return f
+}
+
+// restoreAll takes back every step the journal says completed, in order.
+func (h *hostRun) restoreAll() {
+	hr := h.resume
+	if hr == nil {
+		return
+	}
+	for idx, s := range h.r.index.byIndex {
+		if s == nil {
+			continue
+		}
+		if rec, ok := hr.steps[idx]; ok {
+			h.restore(s, idx, h.effOf(s), rec, &seqMode{phase: event.Steps})
+		}
+	}
+}
+
+// remaining names the steps of list after the one that failed, for the state.
+func remaining(list []*spec.Step, failed *spec.Step, h *hostRun) []string {
+	var out []string
+	seen := false
+	for _, s := range list {
+		if seen {
+			out = append(out, h.stepName(s))
+		}
+		if s == failed || contains(s, failed) {
+			seen = true
+		}
+	}
+	return out
+}
+
+func contains(block, s *spec.Step) bool {
+	for _, c := range block.Block {
+		if c == s || contains(c, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func names(ds []*doneStep) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.name
+	}
+	return out
+}
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func listOrNone(s any) string {
+	switch v := s.(type) {
+	case string:
+		if v == "" {
+			return "nothing"
+		}
+		return v
+	case []string:
+		if len(v) == 0 {
+			return "nothing"
+		}
+		return quoteList(v)
+	}
+	return fmt.Sprint(s)
+}

@@ -1,0 +1,447 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/internal/redact"
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// runner is one run of a plan.
+type runner struct {
+	p    *plan.Plan
+	rb   *spec.Runbook
+	reg  *modules.Registry
+	opts Options
+	bus  *event.Bus
+	// secrets holds the rendered arguments of no_log steps. It is the Bus's own
+	// set when it has one; otherwise the runner redacts events itself.
+	secrets    *redact.Set
+	ownSecrets bool
+	log        zerolog.Logger
+	inv        eval.Inventory
+	started    time.Time
+	runbookDir string
+	ctrlVars   map[string]any // vars of the controller phases: runbook vars and -e
+
+	index index
+	pool  *connPool
+
+	// stop is closed when no new step may start: a drain, or a failed journal.
+	stop      chan struct{}
+	stopOnce  sync.Once
+	drainOnce sync.Once
+	hardOnce  sync.Once
+	confirmMu sync.Mutex
+
+	mu          sync.Mutex
+	out         *Outcome
+	failedHosts int
+	// completed are the hosts that ended ok, in the order they ended, for
+	// on_abort: rollback_completed.
+	completed  []*hostRun
+	journalErr error
+	// shared holds what preflight and gates registered: every host starts with it.
+	shared map[string]any
+
+	res *resumeState
+}
+
+func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) {
+	r := &runner{
+		p: p, rb: p.Runbook_, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
+		stop:     make(chan struct{}),
+		shared:   map[string]any{},
+		ctrlVars: plan.MergeVars(p.Runbook_.Vars, p.ExtraVars),
+	}
+	if p.Inventory != nil {
+		r.inv = plan.EvalInventory(p.Inventory)
+	}
+	if r.bus != nil {
+		r.secrets = r.bus.Secrets()
+	}
+	if r.secrets == nil {
+		r.secrets, r.ownSecrets = &redact.Set{}, true
+	}
+	if p.File != "" {
+		if abs, err := filepath.Abs(p.File); err == nil {
+			r.runbookDir = filepath.Dir(abs)
+		}
+	}
+	r.index = buildIndex(r.rb)
+	r.pool = newConnPool(opts.Dialer)
+	r.out = &Outcome{Hosts: map[string]*HostOutcome{}}
+	for bi, names := range p.Batches {
+		for _, n := range names {
+			r.out.Hosts[n] = &HostOutcome{Name: n, Batch: bi + 1, Status: StatusSkipped, State: "not started"}
+		}
+	}
+	if opts.Resume != nil {
+		res, err := newResume(r, opts.Resume)
+		if err != nil {
+			return nil, err
+		}
+		r.res = res
+	}
+	return r, nil
+}
+
+func (r *runner) run(ctx context.Context) (*Outcome, error) {
+	r.started = time.Now()
+	if err := r.emitRunStart(); err != nil {
+		return nil, fmt.Errorf("the run could not be recorded, so nothing was touched: %w", err)
+	}
+	unwatch := r.watch(ctx)
+
+	if r.res != nil {
+		r.restoreFinished()
+	}
+	switch {
+	case r.res != nil && r.res.st.Aborted:
+		// The decision to abort stands: a resume only finishes what the abort began.
+		r.out.Aborted, r.out.AbortReason = true, r.res.st.AbortReason
+		r.notStarted(r.p.Batches, "not started: the run aborted ("+r.res.st.AbortReason+")")
+		r.abortRollback(ctx)
+	case r.preflight(ctx):
+		r.batches(ctx)
+		if !r.out.Aborted {
+			if k := r.halted(ctx); k != 0 {
+				r.noteHalt(k)
+			} else {
+				r.post(ctx)
+			}
+		}
+	}
+
+	unwatch()
+	r.pool.closeAll(r.log)
+	r.out.Duration = time.Since(r.started)
+	r.emitRunEnd()
+	r.mu.Lock()
+	err := r.journalErr
+	r.mu.Unlock()
+	if err != nil {
+		return r.out, fmt.Errorf("the journal failed, so the run stopped: %w", err)
+	}
+	return r.out, nil
+}
+
+// watch turns a drain and a cancelled ctx into interrupt events as soon as they
+// happen, so the journal shows when the operator acted, not when a step ended.
+func (r *runner) watch(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		drain := r.opts.Drain
+		for {
+			select {
+			case <-drain:
+				r.onDrain()
+				drain = nil // a nil channel never fires again
+			case <-ctx.Done():
+				r.onCancel()
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		// Both may have happened as the run ended; record them all the same.
+		if r.opts.Drain != nil {
+			select {
+			case <-r.opts.Drain:
+				r.onDrain()
+			default:
+			}
+		}
+		if ctx.Err() != nil {
+			r.onCancel()
+		}
+	}
+}
+
+func (r *runner) onDrain() {
+	r.drainOnce.Do(func() {
+		r.halt()
+		r.log.Warn().Msg("interrupt: no new step starts; steps in flight finish, then hosts left mid-way are rolled back")
+		r.emit(event.Event{Kind: event.Interrupt, Status: event.Interrupted,
+			Error: "interrupted: no new step starts; steps in flight finish, then hosts left mid-way are rolled back",
+			Data:  map[string]any{"mode": "drain"}})
+	})
+}
+
+func (r *runner) onCancel() {
+	r.hardOnce.Do(func() {
+		r.halt()
+		r.log.Warn().Msg("stopped: commands in flight are killed and hosts are left as they are")
+		r.emit(event.Event{Kind: event.Interrupt, Status: event.Interrupted,
+			Error: "stopped: commands in flight are killed and hosts are left as they are",
+			Data:  map[string]any{"mode": "stop"}})
+	})
+}
+
+func (r *runner) halt() { r.stopOnce.Do(func() { close(r.stop) }) }
+
+// haltKind says why no new step may start.
+type haltKind int
+
+const (
+	notHalted haltKind = iota
+	haltDrain          // drain or a failed journal: finish, roll back what is mid-way
+	haltStop           // ctx cancelled: stop now
+)
+
+func (r *runner) halted(ctx context.Context) haltKind {
+	if ctx.Err() != nil {
+		return haltStop
+	}
+	select {
+	case <-r.stop:
+		return haltDrain
+	default:
+		return notHalted
+	}
+}
+
+// noteHalt records that work was left undone because of a halt.
+func (r *runner) noteHalt(k haltKind) {
+	if k == notHalted {
+		return
+	}
+	r.mu.Lock()
+	r.out.Interrupted = true
+	r.mu.Unlock()
+}
+
+// emit sends e to the Bus. A failure of a required sink (the journal) stops
+// new steps, as a drain does: acting without a record would make the run
+// impossible to resume or audit.
+func (r *runner) emit(e event.Event) {
+	if r.bus == nil {
+		return
+	}
+	if r.ownSecrets {
+		e.Step = r.secrets.Redact(e.Step)
+		e.Error = r.secrets.Redact(e.Error)
+		e.Result = r.secrets.RedactMap(e.Result)
+		e.Data = r.secrets.RedactMap(e.Data)
+	}
+	if err := r.bus.Emit(e); err != nil {
+		r.mu.Lock()
+		first := r.journalErr == nil
+		if first {
+			r.journalErr = err
+		}
+		r.mu.Unlock()
+		if first {
+			r.log.Error().Err(err).Msg("the journal failed: no new step starts")
+		}
+		r.halt()
+	}
+}
+
+func (r *runner) runInfo() map[string]any {
+	info := r.opts.Info
+	if info.Runbook == "" {
+		info.Runbook = r.p.File
+	}
+	info.Name = r.p.Runbook
+	info.RunbookDigest = r.p.RunbookDigest
+	info.InventoryDigest = r.p.InventoryDigest
+	info.Hosts = r.p.HostNames
+	info.Batches = r.p.Batches
+	info.Check = r.opts.Check
+	if info.PID == 0 {
+		info.PID = os.Getpid()
+	}
+	return info.Data()
+}
+
+// emitRunStart records the start, which must succeed before anything is touched.
+func (r *runner) emitRunStart() error {
+	if r.bus == nil {
+		return nil
+	}
+	kind := event.RunStart
+	data := r.runInfo()
+	if r.res != nil {
+		kind = event.RunResume
+		data["resumed_after_seq"] = r.res.st.LastSeq
+	}
+	if err := r.bus.Emit(event.Event{Kind: kind, Data: data}); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (r *runner) emitRunEnd() {
+	counts := map[string]int{}
+	for _, h := range r.out.Hosts {
+		counts[string(h.Status)]++
+	}
+	status := r.out.runStatus()
+	reason := ""
+	switch {
+	case r.out.RollbackFailed:
+		reason = "a rollback failed; see the hosts' state"
+	case r.out.Aborted:
+		reason = r.out.AbortReason
+	case r.out.PreflightFailed:
+		reason = "preflight failed; no host was touched"
+	case r.out.PostFailed:
+		reason = "a post step failed"
+	case status == event.Failed:
+		reason = "a host failed"
+	case r.out.Interrupted:
+		reason = "interrupted by the operator"
+		if r.journalErr != nil {
+			reason = "the journal failed: " + r.journalErr.Error()
+		}
+	}
+	r.emit(event.Event{Kind: event.RunEnd, Status: status, Duration: r.out.Duration,
+		Data: event.RunEndInfo{ExitCode: r.out.ExitCode(), Hosts: counts, Reason: reason}.Data()})
+}
+
+// preflight runs once on the controller before any host is touched. It is run
+// again on a resume: it only reads, and the world may have changed since.
+func (r *runner) preflight(ctx context.Context) bool {
+	if len(r.rb.Preflight) == 0 {
+		return true
+	}
+	c := r.newControllerRun(event.Preflight, 0)
+	f := c.runList(ctx, r.rb.Preflight, inherited{}, c.mainMode())
+	r.mu.Lock()
+	for k, v := range c.registered {
+		r.shared[k] = v
+	}
+	if c.rb.failed {
+		r.out.RollbackFailed = true
+	}
+	r.mu.Unlock()
+	if f == nil {
+		return true
+	}
+	switch f.kind {
+	case failInterrupted:
+		r.noteHalt(haltStop)
+	case failStopped:
+		r.noteHalt(haltDrain)
+	default:
+		r.mu.Lock()
+		r.out.PreflightFailed = true
+		r.mu.Unlock()
+		r.log.Error().Str("step", f.name).Str("error", f.errText()).Msg("preflight failed; no host was touched")
+	}
+	for _, h := range r.out.Hosts {
+		h.State = "not started: preflight did not pass"
+	}
+	return false
+}
+
+// post runs once on the controller after the last batch of a run that did not abort.
+func (r *runner) post(ctx context.Context) {
+	if len(r.rb.Post) == 0 {
+		return
+	}
+	c := r.newControllerRun(event.Post, 0)
+	m := c.mainMode()
+	if r.res != nil {
+		post := r.res.post
+		m.done = func(idx int) (doneRecord, bool) { rec, ok := post[idx]; return rec, ok }
+	}
+	f := c.runList(ctx, r.rb.Post, inherited{}, m)
+	if c.rb.failed {
+		r.out.RollbackFailed = true
+	}
+	if f == nil {
+		return
+	}
+	switch f.kind {
+	case failInterrupted:
+		r.noteHalt(haltStop)
+	case failStopped:
+		r.noteHalt(haltDrain)
+	default:
+		r.out.PostFailed = true
+	}
+}
+
+// hostsInOrder returns the plan hosts by name.
+func (r *runner) planHost(name string) *plan.Host {
+	for _, h := range r.p.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// index numbers the steps of each phase: leaves in document order, a block's
+// rollback steps after its own, so that a step's StepIndex is stable.
+type index struct {
+	steps map[*spec.Step]stepPos
+	// blockRange is the range of leaf indexes inside a block (its rollback included).
+	blockRange map[*spec.Step][2]int
+	// byIndex lists the steps phase's leaves by index, with their enclosing blocks.
+	byIndex []*spec.Step
+}
+
+type stepPos struct {
+	index int
+	// blocks encloses the step, outermost first (nil for a block's rollback steps).
+	blocks []*spec.Step
+}
+
+func buildIndex(rb *spec.Runbook) index {
+	ix := index{steps: map[*spec.Step]stepPos{}, blockRange: map[*spec.Step][2]int{}}
+	number := func(steps []*spec.Step, main bool) {
+		n := 0
+		var walk func(ss []*spec.Step, enc []*spec.Step, inRollback bool)
+		walk = func(ss []*spec.Step, enc []*spec.Step, inRollback bool) {
+			for _, s := range ss {
+				if s.IsBlock() {
+					start := n
+					inner := append(slices.Clip(enc), s)
+					walk(s.Block, inner, inRollback)
+					if s.Rollback != nil {
+						walk(s.Rollback.Steps, nil, true)
+					}
+					ix.blockRange[s] = [2]int{start, n}
+					continue
+				}
+				ix.steps[s] = stepPos{index: n, blocks: enc}
+				if main && !inRollback {
+					for len(ix.byIndex) <= n {
+						ix.byIndex = append(ix.byIndex, nil)
+					}
+					ix.byIndex[n] = s
+				}
+				n++
+			}
+		}
+		walk(steps, nil, false)
+	}
+	number(rb.Preflight, false)
+	number(rb.Steps, true)
+	number(rb.Rollback.Steps, false)
+	number(rb.BetweenBatches, false)
+	number(rb.Post, false)
+	return ix
+}

@@ -1,0 +1,200 @@
+// Package runner is the engine: it runs a plan's phases in order and its batches
+// host by host, with guards, retries, rollback, abort, drain and resume, journaling every step.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// DefaultForks is how many hosts of a batch run at once when Options.Forks is 0.
+const DefaultForks = 5
+
+// DefaultDelay is the wait between attempts of a step with retries and no
+// delay, as in Ansible: retrying at once rarely gives a service time to change.
+const DefaultDelay = 5 * time.Second
+
+// Exit codes of a run, as the CLI documents them.
+const (
+	ExitOK             = 0
+	ExitFailed         = 1 // a host failed (rolled back), the run aborted, preflight or post failed
+	ExitInterrupted    = 3 // stopped by the operator, nothing failed
+	ExitRollbackFailed = 4 // a rollback failed: a host is left half-changed
+)
+
+// Options are how a run is made. Dialer is required.
+type Options struct {
+	// Forks is how many hosts of a batch run at once (DefaultForks when 0).
+	Forks int
+	// Check runs modules' Check instead of Run (--check): nothing is changed,
+	// a module without Check is reported as "would run; effect unknown", and
+	// nothing is rolled back.
+	Check bool
+	// Yes lets pause gates pass without asking (--yes).
+	Yes bool
+	// Tags and SkipTags select steps as Ansible's --tags and --skip-tags do,
+	// with its special tags always, never, all, tagged and untagged. They apply
+	// to preflight, steps, gates and post, never to a rollback.
+	Tags, SkipTags []string
+	// Dialer reaches the hosts; local.Dialer for connection: local.
+	Dialer conn.Dialer
+	// Events receives every event; the journal is a required sink of it. When
+	// a required sink fails, no new step starts (as on a drain) and Run
+	// returns the error. Nil records nothing.
+	Events *event.Bus
+	// RunID is run.id in expressions; it should be the Bus's run id.
+	RunID string
+	// Info is recorded in run_start (or run_resume): the command line, user,
+	// version. The runner fills in what the plan knows (name, digests, hosts,
+	// batches, check).
+	Info event.RunInfo
+	// Resume continues the run this journal state describes (nil: a fresh
+	// run). The caller checks that the digests match the plan; Run refuses a
+	// state whose hosts or batches differ from it.
+	Resume *journal.State
+	// Drain is closed on the first Ctrl-C: no new step starts, steps in flight
+	// finish, hosts left mid-way are rolled back, and the run ends interrupted.
+	// Cancelling Run's ctx (the second Ctrl-C) stops at once: commands are
+	// killed, hosts are left as they are and marked interrupted.
+	Drain <-chan struct{}
+	// Confirm asks the operator a question for a pause gate; nil when there is
+	// no terminal, and the gate then refuses unless Yes. Calls are serialised.
+	Confirm func(ctx context.Context, prompt string) (bool, error)
+	// StateDir is a folder on the controller for this run's files (modules.Host.StateDir).
+	StateDir string
+	// Log receives what the run does, redacted; the zero Logger discards.
+	Log zerolog.Logger
+}
+
+// Status is how a host ended.
+type Status string
+
+const (
+	StatusOK             Status = "ok"              // every step done (failures it ignored included)
+	StatusFailed         Status = "failed"          // a step failed and nothing was rolled back (rollback: none, --check)
+	StatusRolledBack     Status = "rolled_back"     // a step failed, or the run aborted, and the rollback completed
+	StatusRollbackFailed Status = "rollback_failed" // the rollback itself failed: see State
+	StatusUnreachable    Status = "unreachable"     // the connection failed: whether the step acted is unknown
+	StatusSkipped        Status = "skipped"         // never started: the run stopped or aborted before it
+	StatusInterrupted    Status = "interrupted"     // stopped by the operator (rolled back on a drain: see State)
+)
+
+// Outcome is what a run did.
+type Outcome struct {
+	// Hosts has every host of the plan; the plan's HostNames give the order.
+	Hosts map[string]*HostOutcome
+	// Aborted: max_fail was exceeded or a between_batches gate failed, so no new batch started.
+	Aborted     bool
+	AbortReason string
+	// Interrupted: the operator stopped the run (or the journal failed, which stops it the same way).
+	Interrupted bool
+	// PreflightFailed: a preflight step failed and no host was touched.
+	PreflightFailed bool
+	// PostFailed: a post step failed after every batch.
+	PostFailed bool
+	// RollbackFailed: at least one host's rollback failed.
+	RollbackFailed bool
+	Duration       time.Duration
+}
+
+// HostOutcome is what happened to one host.
+type HostOutcome struct {
+	Name   string
+	Batch  int
+	Status Status
+	// Step counts, as Ansible's recap: Ok counts every step that succeeded,
+	// Changed the ones among them that changed something.
+	Ok, Changed, Skipped, Failed int
+	// Err is why the host did not end ok (redacted); a *StepError when a step failed.
+	Err      error
+	Duration time.Duration
+	// State says plainly what state the host was left in: what failed, what
+	// was rolled back and what was not.
+	State string
+}
+
+// StepError is a step that failed on a host.
+type StepError struct {
+	Host string
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("%s: step %q: %v", e.Host, e.Step, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// ExitCode is the process exit code for the outcome: 4 when a rollback failed;
+// else 1 when a host failed, the run aborted, or preflight or post failed; else
+// 3 when it was interrupted; else 0.
+func (o *Outcome) ExitCode() int {
+	switch {
+	case o.RollbackFailed:
+		return ExitRollbackFailed
+	case o.failed():
+		return ExitFailed
+	case o.Interrupted:
+		return ExitInterrupted
+	}
+	return ExitOK
+}
+
+func (o *Outcome) failed() bool {
+	if o.Aborted || o.PreflightFailed || o.PostFailed {
+		return true
+	}
+	for _, h := range o.Hosts {
+		switch h.Status {
+		case StatusFailed, StatusRolledBack, StatusRollbackFailed, StatusUnreachable:
+			return true
+		}
+	}
+	return false
+}
+
+// runStatus is the run_end status for the outcome.
+func (o *Outcome) runStatus() event.Status {
+	switch {
+	case o.RollbackFailed:
+		return event.RollbackFailed
+	case o.Aborted:
+		return event.Aborted
+	case o.failed():
+		return event.Failed
+	case o.Interrupted:
+		return event.Interrupted
+	}
+	return event.OK
+}
+
+// Run runs the plan. The Outcome says what happened to every host; the error
+// is set when the run could not be recorded (a required event sink failed) or
+// could not start at all (then the Outcome is nil and nothing was touched).
+func Run(ctx context.Context, p *plan.Plan, reg *modules.Registry, opts Options) (*Outcome, error) {
+	switch {
+	case p == nil || p.Runbook_ == nil:
+		return nil, errors.New("runner: the plan has no runbook")
+	case opts.Dialer == nil:
+		return nil, errors.New("runner: no Dialer to reach the hosts")
+	}
+	if reg == nil {
+		reg = modules.Default
+	}
+	if opts.Forks <= 0 {
+		opts.Forks = DefaultForks
+	}
+	r, err := newRun(p, reg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.run(ctx)
+}
