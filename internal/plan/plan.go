@@ -27,6 +27,9 @@ type Options struct {
 	Seed int64
 	// Registry supplies what each module's automatic undo does; nil means modules.Default.
 	Registry *modules.Registry
+	// Run is what `run` holds while variables are rendered (run.id in a
+	// backup path); `plan` leaves it zero.
+	Run eval.Run
 }
 
 // Host is a host as the plan sees it: its merged variables (runbook < inventory
@@ -147,6 +150,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 			return nil, ds
 		}
 	}
+	vr := newVarRenderer(EvalInventory(inv), opts.Run)
 	for _, h := range selected {
 		if len(opts.ExtraVars) > 0 {
 			// -e wins over the inventory for connection settings too (ansible_user=...).
@@ -157,12 +161,15 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 			}
 			h = over
 		}
+		vars := MergeVars(rb.Vars, h.Vars, opts.ExtraVars)
+		vars, vds := vr.render(vars, EvalHost(h, vars), varPos(rb, h, opts.ExtraVars))
+		ds.Append(vds)
 		p.Hosts = append(p.Hosts, &Host{
 			Name:       h.Name,
 			Addr:       h.Addr(),
 			Connection: h.Connection(),
 			Groups:     h.Groups,
-			Vars:       MergeVars(rb.Vars, h.Vars, opts.ExtraVars),
+			Vars:       vars,
 			Inventory:  h,
 		})
 	}
@@ -214,6 +221,23 @@ func MergeVars(layers ...map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// varPos says where the winning value of a variable was set: -e, the
+// inventory, or the runbook.
+func varPos(rb *spec.Runbook, h *inventory.Host, extra map[string]any) func(string) diag.Pos {
+	return func(name string) diag.Pos {
+		if _, ok := extra[name]; ok {
+			return diag.Pos{File: "-e " + name}
+		}
+		if p, ok := h.VarPos(name); ok {
+			return p
+		}
+		if p, ok := rb.VarPos[name]; ok {
+			return p
+		}
+		return diag.Pos{File: rb.File}
+	}
 }
 
 func (p *Plan) order(rb *spec.Runbook, seed int64) error {

@@ -204,3 +204,45 @@ func TestDigestsChangeWithInputs(t *testing.T) {
 		t.Errorf("inventory digest %q vs %q", a.InventoryDigest, b.InventoryDigest)
 	}
 }
+
+func TestTemplatedVars(t *testing.T) {
+	tests := []struct {
+		name    string
+		vars    string
+		extra   map[string]any
+		want    map[string]any // on db2
+		wantErr string
+	}{
+		{name: "in dependency order, typed when whole",
+			vars: "{ root: /srv, dir: '{{ base }}/data', base: '{{ root }}/{{ host.name }}', n: '{{ rank * 10 }}' }",
+			want: map[string]any{"dir": "/srv/db2/data", "base": "/srv/db2", "n": 10}},
+		{name: "inside lists and maps",
+			vars: "{ urls: ['http://{{ host.name }}:2379'], m: { z: '{{ zone }}' } }",
+			want: map[string]any{"urls": []any{"http://db2:2379"}, "m": map[string]any{"z": "a"}}},
+		{name: "-e wins and is rendered too", vars: "{ dir: /x }", extra: map[string]any{"dir": "{{ zone }}-e"},
+			want: map[string]any{"dir": "a-e"}},
+		{name: "a cycle is an error", vars: "{ a: '{{ b }}', b: '{{ a }}' }", wantErr: "cycle: a → b → a"},
+		{name: "unknown name", vars: "{ a: '{{ nope }}' }", wantErr: `unknown name "nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rb := "runbook: t\nhosts: db\nvars: " + tt.vars + "\nsteps:\n  - noop: {}\n"
+			p, err := build(t, rb, Options{ExtraVars: tt.extra})
+			if tt.wantErr != "" {
+				if !strings.Contains(err, tt.wantErr) {
+					t.Fatalf("error %q, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != "" {
+				t.Fatal(err)
+			}
+			h := p.Hosts[1]
+			for k, want := range tt.want {
+				if got := h.Vars[k]; !reflect.DeepEqual(got, want) {
+					t.Errorf("%s = %#v, want %#v", k, got, want)
+				}
+			}
+		})
+	}
+}
