@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"strings"
 	"time"
 
 	"github.com/runbookhq/runbook/internal/spec"
@@ -76,7 +77,7 @@ func steps(ss []*spec.Step, reg *modules.Registry) []Step {
 				ps.Rollback = &rb
 			}
 		} else if info, ok := reg.Lookup(s.Module); ok {
-			ps.Undo = info.Doc.Undo
+			ps.Undo = firstSentence(info.Doc.Undo)
 			if ps.Undo == "" {
 				ps.Undo = "irreversible"
 			}
@@ -91,4 +92,14 @@ func dur(d spec.Duration) string {
 		return ""
 	}
 	return time.Duration(d).String()
+}
+
+// firstSentence keeps a module's undo documentation to one line for the plan:
+// the first sentence, with line breaks folded.
+func firstSentence(doc string) string {
+	s := strings.Join(strings.Fields(doc), " ")
+	if i := strings.Index(s, ". "); i >= 0 {
+		s = s[:i+1]
+	}
+	return s
 }
