@@ -3,7 +3,6 @@
 package swap
 
 import (
-	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,18 +18,25 @@ func init() {
 		New:  func() modules.Module { return new(Module) },
 		Doc: modules.Doc{
 			Summary: "replace a file on the host, keeping the previous one for rollback",
-			Description: `With src and dest, copies src from the controller to the host and renames it
+			Description: `With src and dest, copies src from the controller to a file beside dest,
+gives it its mode and owner, checks its sha256 on the host, and renames it
 over dest, so that nothing ever sees a partial file; the file it replaces is
-kept at backup first. sha256 makes the step refuse a src that is not the file
-you reviewed, before dest is touched. When dest already has the content of
-src, nothing changes and the backup is left as it is.
+kept at backup first (and synced to disk). sha256 makes the step refuse a src
+that is not the file you reviewed, before the host is touched. When dest
+already has the content, mode and owner asked for, nothing changes and the
+backup is left as it is: after a crash between the rename and the journal, a
+re-run keeps the file replaced before the crash.
 
 With restore, puts back the file that the last swap of that path kept at
-backup (give backup too if that swap named one). It is what rollback runs, and
-can be written as a step: swap: { restore: /usr/local/bin/etcd }.
+backup (give backup too if that swap named one), keeping the backup. It is
+what rollback runs, and can be written as a step:
+swap: { restore: /usr/local/bin/etcd }.
 
 mode, owner and group default to those of the file being replaced, so a
-binary stays executable; a new file gets 0644 and the connecting user.`,
+binary stays executable; a new file gets 0644 and the connecting user. With
+become, the file is uploaded as the connecting user and moved into place as
+the step's user. The host needs sha256sum, stat, cp and mv (GNU coreutils or
+busybox). In --check, only the digests are compared.`,
 			Example: `- name: install the new etcd binary
   swap:
     src: 'dist/etcd-{{ etcd_version }}'
@@ -39,7 +45,9 @@ binary stays executable; a new file gets 0644 and the connecting user.`,
     sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 - name: put the old binary back
   swap: { restore: /usr/local/bin/etcd }`,
-			Undo: "restore the previous file from backup; a file that did not exist before is removed.",
+			Undo: `put the replaced file back from backup, or remove the file if the swap
+created it; refuses when the file changed since the swap, or when the backup
+no longer holds the replaced file. A restore step has no undo.`,
 		},
 	})
 }
@@ -136,16 +144,6 @@ func checkSHA256(s string) error {
 		return fmt.Errorf("%q is not hex; a sha256 is 64 hex digits, as sha256sum prints it", s)
 	}
 	return nil
-}
-
-// Run is not implemented yet; the engine issue brings it.
-func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	return modules.Result{}, errors.New("the swap module runs in a later release")
-}
-
-// Undo restores the previous file; it comes with Run.
-func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result) error {
-	return errors.New("the swap module runs in a later release")
 }
 
 var (

@@ -1,0 +1,378 @@
+package swap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runbookhq/runbook/modules"
+)
+
+// tidyTimeout bounds the removal of a temporary file after a failure.
+const tidyTimeout = 10 * time.Second
+
+// defaultMode is the mode of a file that replaces nothing.
+const defaultMode fs.FileMode = 0o644
+
+// Run replaces dest with src, or with restore puts the backup back.
+func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
+	d := m.Defaults()
+	if d.Restore != "" {
+		return d.restore(ctx, h, false)
+	}
+	return d.swap(ctx, h, false)
+}
+
+// Check reports whether Run would change dest, reading only: src's digest on
+// the controller, dest's on the host.
+func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
+	d := m.Defaults()
+	if d.Restore != "" {
+		return d.restore(ctx, h, true)
+	}
+	return d.swap(ctx, h, true)
+}
+
+// plan is what the swap of one file will do, known before anything is written.
+type plan struct {
+	src     string // on the controller
+	sum     string // src's sha256
+	cur     hostFile
+	mode    fs.FileMode
+	owner   string // for chown: "user:group", "user", ":group", or "" to keep the uploader's
+	changed bool
+	why     string
+}
+
+func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
+	p, err := m.plan(ctx, h)
+	if err != nil {
+		return modules.Result{}, err
+	}
+	data := map[string]any{
+		"src":            m.Src,
+		"dest":           m.Dest,
+		"backup":         m.Backup,
+		"existed_before": p.cur.exists,
+		"sha256_before":  p.cur.sha256,
+		"sha256_after":   p.sum,
+		"mode":           modeString(p.mode),
+		"msg":            p.why,
+	}
+	if !p.changed || dry {
+		return modules.Result{Changed: p.changed, Data: data}, nil
+	}
+
+	stage := stagingPath(m.Dest)
+	if err := m.stage(ctx, h, p, stage); err != nil {
+		removeTemp(h, stage, true)
+		return modules.Result{}, err
+	}
+	if p.cur.exists {
+		if err := keep(ctx, h, m.Dest, m.Backup); err != nil {
+			removeTemp(h, stage, true)
+			return modules.Result{}, err
+		}
+	}
+	if _, err := run(ctx, h, "mv", "-f", "--", stage, m.Dest); err != nil {
+		removeTemp(h, stage, true)
+		return modules.Result{}, fmt.Errorf("renaming %s to %s: %w", stage, m.Dest, err)
+	}
+	syncPaths(ctx, h, m.Dest, path.Dir(m.Dest))
+	return modules.Result{Changed: true, Data: data}, nil
+}
+
+// plan reads both sides and decides. It refuses a src whose digest is not the
+// sha256 argument before anything on the host is read or written.
+func (m *Module) plan(ctx context.Context, h *modules.Host) (plan, error) {
+	p := plan{src: srcPath(h, m.Src)}
+	var err error
+	if p.sum, err = localSum(p.src); err != nil {
+		return p, err
+	}
+	if m.SHA256 != "" && !strings.EqualFold(p.sum, m.SHA256) {
+		return p, fmt.Errorf("src %s has sha256 %s, not %s as the step's sha256 says; %s was not touched",
+			p.src, p.sum, strings.ToLower(m.SHA256), m.Dest)
+	}
+	if p.cur, err = inspect(ctx, h, m.Dest, true); err != nil {
+		return p, err
+	}
+	if p.cur.exists && !p.cur.regular {
+		return p, fmt.Errorf("dest %s is not a regular file; swap replaces files only", m.Dest)
+	}
+	p.mode = m.Mode.Perm()
+	switch {
+	case p.mode != 0:
+	case p.cur.exists:
+		p.mode = p.cur.perm
+	default:
+		p.mode = defaultMode
+	}
+	p.owner = m.chownSpec(p.cur)
+	switch {
+	case !p.cur.exists:
+		p.changed, p.why = true, "creates "+m.Dest
+	case p.cur.sha256 != p.sum:
+		p.changed, p.why = true, fmt.Sprintf("replaces %s (sha256 %s) and keeps it at %s", m.Dest, short(p.cur.sha256), m.Backup)
+	case permBits(p.cur.perm) != permBits(p.mode) || !m.ownedAsAsked(p.cur):
+		// Same content, other mode or owner: the file is swapped all the same,
+		// so the backup keeps the old mode and owner for an undo.
+		p.changed, p.why = true, fmt.Sprintf("%s has the content of src, but not the mode or owner asked for; replaces it and keeps it at %s", m.Dest, m.Backup)
+	default:
+		// After a crash between the rename and the journal, a re-run lands
+		// here: the backup then holds the file replaced before the crash and
+		// must be left as it is.
+		p.why = m.Dest + " already has the content of src; " + m.Backup + " left as it is"
+	}
+	return p, nil
+}
+
+// permBits are the bits chmod sets, without Go's type bits.
+func permBits(m fs.FileMode) fs.FileMode { return m & 0o7777 }
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12] + "…"
+	}
+	return sum
+}
+
+// chownSpec says what owner the new file must get: the owner and group
+// given, and otherwise those of the file it replaces, by number, since a
+// name may mean another id after the copy (it does not, on one host, but the
+// number is what stat compared).
+func (m *Module) chownSpec(cur hostFile) string {
+	owner, group := m.Owner, m.Group
+	if cur.exists {
+		if owner == "" {
+			owner = strconv.Itoa(cur.uid)
+		}
+		if group == "" {
+			group = strconv.Itoa(cur.gid)
+		}
+	}
+	switch {
+	case owner != "" && group != "":
+		return owner + ":" + group
+	case group != "":
+		return ":" + group
+	}
+	return owner
+}
+
+// ownedAsAsked reports whether f has the owner and group the step gives; an
+// owner left out is the one f has.
+func (m *Module) ownedAsAsked(f hostFile) bool {
+	return sameID(m.Owner, f.user, f.uid) && sameID(m.Group, f.group, f.gid)
+}
+
+func sameID(want, name string, id int) bool {
+	return want == "" || want == name || want == strconv.Itoa(id)
+}
+
+// stage uploads src beside dest and gives it its mode and owner, then checks
+// its digest on the host: a file that did not arrive whole never replaces dest.
+func (m *Module) stage(ctx context.Context, h *modules.Host, p plan, stage string) error {
+	if err := upload(ctx, h, p.src, stage, p.mode); err != nil {
+		return err
+	}
+	got, err := inspect(ctx, h, stage, false)
+	if err != nil {
+		return err
+	}
+	if !got.exists {
+		return fmt.Errorf("the uploaded file %s is missing on the host", stage)
+	}
+	chowned := false
+	if p.owner != "" && !sameOwner(p.owner, got) {
+		if _, err := run(ctx, h, "chown", "--", p.owner, stage); err != nil {
+			hint := ""
+			if !h.Become {
+				hint = "; keeping or giving another owner needs become: true"
+			}
+			return fmt.Errorf("giving %s owner %s: %w%s", stage, p.owner, err, hint)
+		}
+		chowned = true
+	}
+	// chown clears setuid and setgid, and a transport may apply the mode
+	// under a umask: set it whenever it may not be what was asked.
+	if chowned || permBits(got.perm) != permBits(p.mode) {
+		if _, err := run(ctx, h, "chmod", "--", modeString(p.mode), stage); err != nil {
+			return fmt.Errorf("setting mode %s on %s: %w", modeString(p.mode), stage, err)
+		}
+	}
+	sum, err := hostSum(ctx, h, stage)
+	if err != nil {
+		return err
+	}
+	if sum != p.sum {
+		return fmt.Errorf("the file copied to the host has sha256 %s, not %s as src; %s was not touched", sum, p.sum, m.Dest)
+	}
+	return nil
+}
+
+// sameOwner reports whether f already has the owner spec of chown.
+func sameOwner(spec string, f hostFile) bool {
+	owner, group, _ := strings.Cut(spec, ":")
+	return sameID(owner, f.user, f.uid) && sameID(group, f.group, f.gid)
+}
+
+// restore puts the backup back over the target (`swap: { restore: ... }`).
+func (m *Module) restore(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
+	bk, err := inspect(ctx, h, m.Backup, true)
+	if err != nil {
+		return modules.Result{}, err
+	}
+	if !bk.exists || !bk.regular {
+		return modules.Result{}, fmt.Errorf("no backup file at %s to restore %s from; a swap of %s keeps one there (give backup if that swap named another)", m.Backup, m.Restore, m.Restore)
+	}
+	cur, err := inspect(ctx, h, m.Restore, true)
+	if err != nil {
+		return modules.Result{}, err
+	}
+	if cur.exists && !cur.regular {
+		return modules.Result{}, fmt.Errorf("%s is not a regular file; swap restores files only", m.Restore)
+	}
+	data := map[string]any{
+		"dest":           m.Restore,
+		"backup":         m.Backup,
+		"restored":       true,
+		"existed_before": cur.exists,
+		"sha256_before":  cur.sha256,
+		"sha256_after":   bk.sha256,
+		"mode":           modeString(bk.perm),
+	}
+	if cur.exists && cur.sha256 == bk.sha256 {
+		data["msg"] = m.Restore + " already has the content of " + m.Backup
+		return modules.Result{Data: data}, nil
+	}
+	data["msg"] = "puts " + m.Backup + " back at " + m.Restore
+	if dry {
+		return modules.Result{Changed: true, Data: data}, nil
+	}
+	if err := putBack(ctx, h, m.Backup, m.Restore); err != nil {
+		return modules.Result{}, err
+	}
+	if err := verify(ctx, h, m.Restore, bk.sha256); err != nil {
+		return modules.Result{}, err
+	}
+	return modules.Result{Changed: true, Data: data}, nil
+}
+
+// verify checks that p on the host has the digest want.
+func verify(ctx context.Context, h *modules.Host, p, want string) error {
+	got, err := hostSum(ctx, h, p)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("%s has sha256 %s after the restore, not %s", p, got, want)
+	}
+	return nil
+}
+
+// Undo puts back the file the swap replaced, or removes the file it created.
+// It works from done.Data alone, as the journal gives it back after a resume,
+// and refuses rather than destroy a file it does not know: a dest changed
+// since the swap, or a backup that is no longer the replaced file (another
+// swap of the same path kept its own file there since).
+func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result) error {
+	if !done.Changed {
+		return nil
+	}
+	r, err := readResult(done.Data)
+	if err != nil {
+		return err
+	}
+	if r.restored {
+		return fmt.Errorf("a restore of %s cannot be undone: the file it replaced (sha256 %s) was not kept", r.dest, short(r.before))
+	}
+	cur, err := inspect(ctx, h, r.dest, true)
+	if err != nil {
+		return err
+	}
+	if !r.existed {
+		switch {
+		case !cur.exists:
+			return nil
+		case cur.sha256 != r.after:
+			return fmt.Errorf("%s has changed since the swap created it (sha256 %s, not %s); not removing it", r.dest, short(cur.sha256), short(r.after))
+		}
+		if _, err := run(ctx, h, "rm", "-f", "--", r.dest); err != nil {
+			return fmt.Errorf("removing %s, which the swap created: %w", r.dest, err)
+		}
+		syncPaths(ctx, h, path.Dir(r.dest))
+		return nil
+	}
+	switch {
+	case cur.exists && cur.sha256 == r.before:
+		return nil // restored already, by an earlier try of this rollback
+	case cur.exists && cur.sha256 != r.after:
+		return fmt.Errorf("%s has changed since the swap (sha256 %s, neither the installed %s nor the replaced %s); not overwriting it: the replaced file is at %s",
+			r.dest, short(cur.sha256), short(r.after), short(r.before), r.backup)
+	}
+	bk, err := inspect(ctx, h, r.backup, true)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !bk.exists:
+		return fmt.Errorf("the backup %s of %s is gone; cannot put back the replaced file (sha256 %s)", r.backup, r.dest, short(r.before))
+	case bk.sha256 != r.before:
+		return fmt.Errorf("the backup %s has sha256 %s, not that of the file the swap replaced (%s): did a later swap of %s keep its own file there? Not restoring",
+			r.backup, short(bk.sha256), short(r.before), r.dest)
+	}
+	if err := putBack(ctx, h, r.backup, r.dest); err != nil {
+		return err
+	}
+	return verify(ctx, h, r.dest, r.before)
+}
+
+// result is a swap's Result.Data as Undo needs it.
+type result struct {
+	dest, backup  string
+	before, after string
+	existed       bool
+	restored      bool
+}
+
+// readResult reads done.Data, which may come from the journal: every value is
+// a string or a bool there, as Run wrote them.
+func readResult(data map[string]any) (result, error) {
+	var r result
+	var errs []string
+	str := func(key string, required bool) string {
+		s, ok := data[key].(string)
+		if !ok || (required && s == "") {
+			errs = append(errs, key)
+		}
+		return s
+	}
+	flag := func(key string) bool {
+		b, ok := data[key].(bool)
+		if !ok {
+			errs = append(errs, key)
+		}
+		return b
+	}
+	r.dest = str("dest", true)
+	r.after = str("sha256_after", true)
+	r.existed = flag("existed_before")
+	r.restored, _ = data["restored"].(bool)
+	if r.existed {
+		r.backup = str("backup", true)
+		r.before = str("sha256_before", true)
+	}
+	if len(errs) > 0 {
+		return r, errors.New("cannot undo the swap: its recorded result lacks " + strings.Join(errs, ", ") +
+			"; put the previous file back by hand from its backup (by default DEST" + BackupSuffix + ")")
+	}
+	return r, nil
+}
+
+var _ modules.Checker = (*Module)(nil)
