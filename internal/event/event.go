@@ -175,6 +175,15 @@ type RunInfo struct {
 	User            string     `json:"user,omitempty"`
 	PID             int        `json:"pid,omitempty"`
 	Version         string     `json:"version,omitempty"` // of runbook
+	// What a resume needs to build the same plan again. Extra vars are never
+	// recorded, only their digest: they may hold secrets, so `resume` asks for
+	// the same -e again and checks it against VarsDigest.
+	Limit      string   `json:"limit,omitempty"`
+	Tags       []string `json:"tags,omitempty"`
+	SkipTags   []string `json:"skip_tags,omitempty"`
+	Seed       int64    `json:"seed,omitempty"`
+	Forks      int      `json:"forks,omitempty"`
+	VarsDigest string   `json:"vars_digest,omitempty"`
 	// Steps is how many step positions (StepIndex values) the steps phase has,
 	// so that a view can say "step 2/6"; 0 when unknown.
 	Steps int `json:"steps,omitempty"`
