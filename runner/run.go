@@ -212,6 +212,14 @@ func (r *runner) halted(ctx context.Context) haltKind {
 	if ctx.Err() != nil {
 		return haltStop
 	}
+	// The drain channel itself is read too, not only what the watcher made of
+	// it: a step that ends right after the drain must see it.
+	select {
+	case <-r.opts.Drain:
+		r.onDrain()
+		return haltDrain
+	default:
+	}
 	select {
 	case <-r.stop:
 		return haltDrain
