@@ -78,11 +78,17 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 
 // buildPlan loads and plans; the inventory is required.
 func buildPlan(file string, f *inputFlags) (*loaded, *plan.Plan, diag.Diags) {
+	return buildPlanOpts(file, f, plan.Options{})
+}
+
+// buildPlanOpts is buildPlan with more plan options; Limit and ExtraVars come from f.
+func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *plan.Plan, diag.Diags) {
 	l, ds := load(file, f)
 	if ds.HasErrors() || l.rb == nil || l.inv == nil {
 		return l, nil, ds
 	}
-	p, pds := plan.Build(l.rb, l.inv, plan.Options{Limit: f.limit, ExtraVars: l.extra})
+	opts.Limit, opts.ExtraVars = f.limit, l.extra
+	p, pds := plan.Build(l.rb, l.inv, opts)
 	ds.Append(pds)
 	return l, p, ds
 }

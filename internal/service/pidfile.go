@@ -129,10 +129,13 @@ func (m pidfile) Status(ctx context.Context, c conn.Conn, s Service) (State, err
 // process group reaches it; it does not fork when its caller is not a group
 // leader (a background job of a non-interactive sh is not), so $! is the
 // daemon's pid. nohup is the fallback where there is no setsid (BSDs, macOS).
-// The log is opened first so that an unwritable one fails here, with the
-// shell's message, and not silently in the background job.
+// The folders of the pidfile and the log are made as needed, like systemd's
+// RuntimeDirectory, so a first start on a fresh host works. The log is opened
+// first so that an unwritable one fails here, with the shell's message, and not
+// silently in the background job.
 const startScript = `f=%[1]s
 log=%[2]s
+mkdir -p -- "$(dirname -- "$f")" "$(dirname -- "$log")" || exit 1
 %[3]s
 : >>"$log" || exit 1
 if command -v setsid >/dev/null 2>&1; then

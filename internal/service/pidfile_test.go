@@ -197,12 +197,12 @@ func TestPidfileStartFailures(t *testing.T) {
 			[]string{"exited right after start", "/nonexistent/etcd"}},
 		{"output discarded", func(s *Service) { *s = helperService(t, "fail"); s.LogFile = "" },
 			[]string{"exited right after start", "its output was discarded"}},
-		{"log folder missing", func(s *Service) { s.LogFile = filepath.Join(s.Dir, "no", "etcd.log") },
-			[]string{"etcd: start: exit status 2: ", "cannot create", "etcd.log"}},
+		{"log folder cannot be made", func(s *Service) { s.LogFile = filepath.Join(blocker(t), "sub", "etcd.log") },
+			[]string{"etcd: start: exit status 1: ", "mkdir", "Not a directory"}},
 		{"dir missing", func(s *Service) { s.Dir = filepath.Join(s.Dir, "nope") },
 			[]string{"etcd: start: exit status ", "nope"}},
-		{"pidfile folder missing", func(s *Service) { s.Pidfile = filepath.Join(s.Dir, "no", "etcd.pid") },
-			[]string{"etcd: start: exit status ", "etcd.pid"}},
+		{"pidfile folder cannot be made", func(s *Service) { s.Pidfile = filepath.Join(blocker(t), "sub", "etcd.pid") },
+			[]string{"etcd: start: exit status ", "Not a directory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,7 +222,8 @@ func TestPidfileStartFailures(t *testing.T) {
 			if res.PID > 0 && !gone(res.PID) {
 				t.Errorf("a failed start left pid %d running", res.PID)
 			}
-			if _, err := os.Stat(s.Pidfile); !errors.Is(err, os.ErrNotExist) {
+			// ENOTDIR too: below a file, no pidfile can exist.
+			if _, err := os.Stat(s.Pidfile); !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 				t.Errorf("a failed start left its pidfile: %v", err)
 			}
 		})
@@ -371,5 +372,30 @@ func TestPidfileStopSignal(t *testing.T) {
 				t.Errorf("commands = %q", f.Commands())
 			}
 		})
+	}
+}
+
+// blocker returns a path that is a file, so no folder can be made below it.
+func blocker(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPidfileStartMakesFolders(t *testing.T) {
+	s := helperService(t, "serve")
+	s.Pidfile = filepath.Join(s.Dir, "run", "etcd.pid")
+	s.LogFile = filepath.Join(s.Dir, "log", "etcd.log")
+	res, err := pidfile{}.Start(testCtx(t), local.New(), s)
+	killAtEnd(t, res.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{s.Pidfile, s.LogFile} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
 	}
 }

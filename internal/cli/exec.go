@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runbookhq/runbook/internal/conn/local"
+	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/runner"
+)
+
+func init() { commands = append(commands, newExecCmd) }
+
+// runFlags are the flags of exec (and, for the ones that do not shape the plan, resume).
+type runFlags struct {
+	inputFlags
+	tags, skipTags []string
+	forks          int
+	check, yes     bool
+	output         string
+	stateDir       string
+	logLevel       string
+}
+
+func (f *runFlags) registerRun(cmd *cobra.Command) {
+	cmd.Flags().IntVarP(&f.forks, "forks", "f", runner.DefaultForks, "hosts of a batch run at once")
+	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "run without asking, and pass pause gates")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text (live view on a terminal, plain lines otherwise) or json (the journal events)")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", ".runbook", "folder for journals")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "engine debug logs on stderr: debug, info, warn")
+}
+
+func newExecCmd(a *app) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "exec FILE -i INVENTORY",
+		Short: "Run a runbook",
+		Long: `Run a runbook: preflight once, then batch after batch, each host's steps in
+order with their guards, gates between batches, and rollback on failure.
+
+Before touching anything, exec prints the plan and asks for confirmation on a
+terminal; --yes skips the question, and without a terminal exec refuses unless
+--yes is given. Every event is written to a journal under --state-dir before
+the next action, so that 'runbook resume RUN_ID' can continue a run that was
+killed. Ctrl-C once: no new step starts, steps in flight finish, affected hosts
+roll back (exit 3). Twice: stop now.`,
+		Example: `  runbook exec runbooks/rolling-restart.yml -i local
+  runbook exec runbooks/upgrade-etcd.yml -i prod --limit etcd-1 --yes
+  runbook exec runbooks/upgrade-etcd.yml -i prod --check
+  runbook exec runbooks/upgrade-etcd.yml -i prod --output json | jq .kind`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(f.output, "text", "json"); err != nil {
+				return withCode(ExitInvalid, fmt.Errorf("--output: %w", errors.Unwrap(err)))
+			}
+			if f.inventory == "" {
+				return invalidf("exec needs an inventory: -i PATH or -i NAME (inventory/NAME.yml next to the runbook)")
+			}
+			if f.forks < 1 {
+				return invalidf("--forks must be at least 1, got %d", f.forks)
+			}
+			runID := journal.NewRunID()
+			started := time.Now().UTC()
+			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started})
+			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
+				if err == nil {
+					err = &silentError{code: ExitInvalid}
+				}
+				return err
+			}
+			summary := a.stdout
+			if f.output == "json" {
+				summary = a.stderr
+			}
+			if err := p.WriteText(summary); err != nil {
+				return err
+			}
+			if f.check {
+				fmt.Fprintln(summary, "\n--check: modules report what they would change; nothing is changed.")
+			}
+			if !f.yes {
+				ok, err := a.confirm(fmt.Sprintf("\nRun %s on %d hosts in %d batches? [y/N] ", p.Runbook, len(p.Hosts), len(p.Batches)))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
+					return &silentError{code: ExitStopped}
+				}
+			}
+			j, err := journal.Open(f.stateDir, runID)
+			if err != nil {
+				return withCode(ExitStopped, err)
+			}
+			defer j.Close()
+			info := runInfo(args[0], &f, p)
+			return a.execute(cmd.Context(), p, j, nil, info, &f)
+		},
+	}
+	f.register(cmd, true)
+	f.registerRun(cmd)
+	cmd.Flags().StringSliceVarP(&f.tags, "tags", "t", nil, "run only steps with these tags")
+	cmd.Flags().StringSliceVar(&f.skipTags, "skip-tags", nil, "skip steps with these tags")
+	cmd.Flags().BoolVarP(&f.check, "check", "C", false, "show what would change without changing anything")
+	return cmd
+}
+
+// buildPlanRun is buildPlan with the run's identity, so that variables like
+// 'backups/{{ run.id }}.db' render.
+func buildPlanRun(file string, f *inputFlags, seed int64, run eval.Run) (*loaded, *plan.Plan, diag.Diags) {
+	return buildPlanOpts(file, f, plan.Options{Seed: seed, Run: run})
+}
+
+// confirm asks on the terminal; without one it refuses (exit 3).
+func (a *app) confirm(prompt string) (bool, error) {
+	if !isTerminal(a.stdin) {
+		return false, withCode(ExitStopped, errors.New("refusing to run without confirmation: standard input is not a terminal; pass --yes to run anyway"))
+	}
+	fmt.Fprint(a.stderr, prompt)
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	ans := strings.ToLower(strings.TrimSpace(line))
+	return ans == "y" || ans == "yes", nil
+}
+
+// runInfo is what run_start records: enough to rebuild the same plan on resume,
+// and nothing secret (the -e values are kept out, only their digest goes in).
+func runInfo(file string, f *runFlags, p *plan.Plan) event.RunInfo {
+	info := event.RunInfo{
+		Runbook:    file,
+		Inventory:  f.inventory,
+		Limit:      f.limit,
+		Tags:       f.tags,
+		SkipTags:   f.skipTags,
+		Seed:       p.Seed,
+		Forks:      f.forks,
+		Check:      f.check,
+		VarsDigest: p.VarsDigest,
+		PID:        os.Getpid(),
+		Version:    version(),
+		Args:       redactArgs(os.Args),
+	}
+	if u, err := user.Current(); err == nil {
+		info.User = u.Username
+	}
+	return info
+}
+
+// redactArgs keeps -e values out of the journal: they may hold secrets.
+func redactArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	hide := false
+	for _, a := range args {
+		switch {
+		case hide:
+			out = append(out, "<hidden>")
+			hide = false
+		case a == "-e" || a == "--extra-vars":
+			out = append(out, a)
+			hide = true
+		case strings.HasPrefix(a, "-e") || strings.HasPrefix(a, "--extra-vars="):
+			out = append(out, a[:2]+"<hidden>")
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// execute runs (or resumes) a plan with signals, the journal, the UI and the recap.
+func (a *app) execute(parent context.Context, p *plan.Plan, j *journal.Journal, resume *journal.State, info event.RunInfo, f *runFlags) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+
+	drain := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for range sigs {
+			n++
+			if n == 1 {
+				fmt.Fprintln(a.stderr, "\nrunbook: interrupt: no new step starts; steps in flight finish and affected hosts roll back. Interrupt again to stop now.")
+				close(drain)
+				continue
+			}
+			fmt.Fprintln(a.stderr, "\nrunbook: second interrupt: stopping now")
+			cancel()
+			return
+		}
+	}()
+
+	var seq int64
+	if resume != nil {
+		seq = resume.LastSeq
+	}
+	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Log: a.logger(f.logLevel)})
+	bus.Require(j)
+	view := a.attachView(bus, f.output, resume)
+
+	var confirm func(context.Context, string) (bool, error)
+	if isTerminal(a.stdin) {
+		confirm = func(_ context.Context, prompt string) (bool, error) {
+			return a.confirm(prompt + " [y/N] ")
+		}
+	}
+	out, err := runner.Run(ctx, p, modules.Default, runner.Options{
+		Forks:    f.forks,
+		Check:    f.check,
+		Yes:      f.yes,
+		Tags:     f.tags,
+		SkipTags: f.skipTags,
+		Dialer:   local.Dialer{},
+		Events:   bus,
+		RunID:    j.RunID(),
+		Info:     info,
+		Resume:   resume,
+		Drain:    drain,
+		Confirm:  confirm,
+		StateDir: filepath.Join(f.stateDir, "runs", j.RunID()+".d"),
+		Log:      a.logger(f.logLevel),
+	})
+	view.close()
+	if out == nil {
+		if err == nil {
+			err = errors.New("the run did not start")
+		}
+		return withCode(ExitStopped, err)
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "runbook: %v\n", err)
+	}
+	return &silentError{code: out.ExitCode()}
+}

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/journal"
+)
+
+func init() { commands = append(commands, newResumeCmd) }
+
+func newResumeCmd(a *app) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "resume RUN_ID [-e k=v...]",
+		Short: "Continue a run that was killed or interrupted",
+		Long: `Continue a run from its journal: hosts that finished are not touched again,
+and a host that was interrupted goes on from its first step that had not
+completed (the step in flight at the crash runs again).
+
+The runbook and inventory are read again from the paths the run recorded and
+must be unchanged (their digests are checked); -e values are never recorded,
+so give the same -e again.`,
+		Example: "  runbook runs\n  runbook resume 20261124T023955Z-3f9a01 --yes",
+		Args:    cobra.ExactArgs(1),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return runIDs(f.stateDir), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(f.output, "text", "json"); err != nil {
+				return err
+			}
+			j, st, err := journal.OpenAppend(f.stateDir, args[0])
+			if err != nil {
+				return withCode(ExitStopped, err)
+			}
+			defer j.Close()
+			if st.Finished && !st.Interrupted {
+				return withCode(ExitStopped, fmt.Errorf("run %s already ended (%s, exit %d); start a new run with exec", st.RunID, st.Status, st.ExitCode))
+			}
+			info := st.Info
+			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra}
+			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started})
+			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
+				if err == nil {
+					err = &silentError{code: ExitInvalid}
+				}
+				return err
+			}
+			for _, c := range []struct{ what, was, is string }{
+				{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
+				{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
+				{"the -e variables", info.VarsDigest, p.VarsDigest},
+			} {
+				if c.was != "" && c.was != c.is {
+					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what))
+				}
+			}
+			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
+			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
+				f.forks = info.Forks
+			}
+			if f.output != "json" {
+				fmt.Fprintf(a.stdout, "resuming run %s of %s\n", st.RunID, info.Runbook)
+				writeResumeSummary(a.stdout, st)
+			}
+			if !f.yes {
+				ok, err := a.confirm(fmt.Sprintf("Resume run %s? [y/N] ", st.RunID))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
+					return &silentError{code: ExitStopped}
+				}
+			}
+			rinfo := runInfo(info.Runbook, &f, p)
+			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
+			return a.execute(cmd.Context(), p, j, st, rinfo, &f)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "the same -e the run was started with")
+	f.registerRun(cmd)
+	return cmd
+}
+
+// writeResumeSummary says what the journal shows before anything is touched.
+func writeResumeSummary(w interface{ Write([]byte) (int, error) }, st *journal.State) {
+	for _, h := range st.HostList() {
+		fmt.Fprintf(w, "  %-20s %s\n", h.Name, h.Status)
+	}
+}
