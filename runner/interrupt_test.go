@@ -1,0 +1,169 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/runner"
+)
+
+const gatedRunbook = `
+runbook: interrupt
+hosts: all
+serial: 2
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+  - { name: wait, gate: { key: '{{ key }}', path: '{{ dir }}/log' } }
+  - { name: b, mark: { path: '{{ dir }}/log', text: b } }
+`
+
+// TestDrain: the first Ctrl-C lets the steps in flight finish, starts no new
+// step, and rolls back the hosts left mid-way.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, gatedRunbook, "")
+	drain := make(chan struct{})
+	g := gateFor(e.gates)
+	done := make(chan result)
+	go func() { done <- e.run(runOpts{opts: func(o *runner.Options) { o.Drain = drain }}) }()
+	arrived := []string{g.await(t), g.await(t)}
+	slices.Sort(arrived)
+	if !slices.Equal(arrived, []string{"h1", "h2"}) {
+		t.Fatalf("arrived %q", arrived)
+	}
+	close(drain)
+	g.open()
+	r := <-done
+	checkExit(t, r, 3)
+	if !r.out.Interrupted {
+		t.Error("Interrupted is not set")
+	}
+	want := map[string]runner.Status{"h1": "interrupted", "h2": "interrupted", "h3": "skipped", "h4": "skipped"}
+	if got := statuses(r.out); !mapsEqual(got, want) {
+		t.Errorf("statuses %v, want %v%s", got, want, describe(r.out))
+	}
+	for _, h := range []string{"h1", "h2"} {
+		if got := hostLines(e.lines("log"), h); !slices.Equal(got, []string{"a", "gate", "undo gate", "undo a"}) {
+			t.Errorf("%s wrote %q", h, got)
+		}
+		if !strings.Contains(r.out.Hosts[h].State, `interrupted before "b"`) || !strings.Contains(r.out.Hosts[h].State, "rolled back") {
+			t.Errorf("%s state %q", h, r.out.Hosts[h].State)
+		}
+	}
+	ints := find(r.events, func(e event.Event) bool { return e.Kind == event.Interrupt })
+	if len(ints) != 1 || ints[0].Data["mode"] != "drain" {
+		t.Errorf("interrupt events %+v", ints)
+	}
+	if bs := find(r.events, func(e event.Event) bool { return e.Kind == event.BatchStart }); len(bs) != 1 {
+		t.Errorf("%d batches started", len(bs))
+	}
+}
+
+// TestCancel: the second Ctrl-C stops at once: commands are killed, hosts are
+// left as they are, and the journal still gets its interrupt and run_end.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	t.Run("module waiting", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, gatedRunbook, "")
+		g := gateFor(e.gates)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan result)
+		go func() { done <- e.run(runOpts{ctx: ctx}) }()
+		g.await(t)
+		g.await(t)
+		cancel()
+		r := <-done
+		checkExit(t, r, 3)
+		want := map[string]runner.Status{"h1": "interrupted", "h2": "interrupted", "h3": "skipped", "h4": "skipped"}
+		if got := statuses(r.out); !mapsEqual(got, want) {
+			t.Errorf("statuses %v, want %v%s", got, want, describe(r.out))
+		}
+		for _, h := range []string{"h1", "h2"} {
+			if got := hostLines(e.lines("log"), h); !slices.Equal(got, []string{"a"}) {
+				t.Errorf("%s was rolled back after a stop: %q", h, got)
+			}
+		}
+		ints := find(r.events, func(e event.Event) bool { return e.Kind == event.Interrupt })
+		if len(ints) != 1 || ints[0].Data["mode"] != "stop" {
+			t.Errorf("interrupt events %+v", ints)
+		}
+		if !r.st.Finished || r.st.Status != event.Interrupted {
+			t.Errorf("run_end: finished %v status %s", r.st.Finished, r.st.Status)
+		}
+	})
+	t.Run("command killed", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, `
+runbook: kill
+hosts: h1
+steps:
+  - { name: long, command: { cmd: 'sleep 600' } }
+`, "")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		started := make(chan struct{})
+		var once sync.Once
+		sink := event.SinkFunc(func(ev event.Event) error {
+			if ev.Kind == event.StepStart && ev.Step == "long" {
+				once.Do(func() { close(started) })
+			}
+			return nil
+		})
+		done := make(chan result)
+		go func() { done <- e.run(runOpts{ctx: ctx, sinks: []event.Sink{sink}}) }()
+		<-started
+		cancel()
+		r := <-done
+		checkExit(t, r, 3)
+		ev := endOf(t, r, "h1", "long")
+		if ev.Status != event.Interrupted || ev.Duration > testTimeout/2 {
+			t.Errorf("step_end %+v", ev)
+		}
+	})
+}
+
+// failingSink is a required sink that fails from the event matching fail on.
+type failingSink struct {
+	mu     sync.Mutex
+	fail   func(event.Event) bool
+	failed bool
+}
+
+func (s *failingSink) Emit(e event.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed || s.fail(e) {
+		s.failed = true
+		return errors.New("disk full")
+	}
+	return nil
+}
+
+// TestJournalFailure: when the record cannot be written, no new step starts,
+// as on a drain, and Run says why.
+func TestJournalFailure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: jf
+hosts: h1
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+  - { name: b, mark: { path: '{{ dir }}/log', text: b } }
+`, "")
+	fs := &failingSink{fail: func(ev event.Event) bool { return ev.Kind == event.StepEnd && ev.Step == "a" }}
+	r := e.run(runOpts{opts: func(o *runner.Options) { o.Events.Require(fs) }})
+	if r.err == nil || !strings.Contains(r.err.Error(), "disk full") {
+		t.Errorf("Run returned %v", r.err)
+	}
+	checkExit(t, r, 3)
+	if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, []string{"a", "undo a"}) {
+		t.Errorf("h1 wrote %q", got)
+	}
+}
