@@ -35,6 +35,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/eval"
 )
 
 // Info describes a module. New returns a pointer to a zero value whose exported
@@ -122,6 +123,10 @@ type Host struct {
 	// Controller is a connection to the machine runbook runs on, for modules
 	// that read controller-side files or probe from there.
 	Controller conn.Conn
+	// Scope is what the step's expressions see (vars, host, run, registered
+	// results). A module that evaluates an expression of its own (check's
+	// expect) copies it and sets Result, so `before.json.pid` works there too.
+	Scope *eval.Scope
 }
 
 // Result is the outcome of a module's Run.
