@@ -3,8 +3,6 @@
 package service
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -51,7 +49,11 @@ A step then says only stop: { service: etcd }. The keys of an entry are manager,
 pidfile, start_cmd, stop_cmd, status_cmd, signal, kill_after, log_file and
 ready; an argument given in the step wins over the entry. The manager's own
 required arguments are checked when the runbook is loaded if the step names its
-manager, and on the host otherwise.`
+manager, and on the host otherwise.
+
+The result has manager, state_before (running, stopped or unknown), pid (the
+process, with pidfile) and killed (stop had to send KILL). In --check the state
+is read and the step reports whether it would change it.`
 
 func init() {
 	modules.Register(modules.Info{
@@ -80,7 +82,8 @@ is already stopped is left as it is and the step reports no change.
 			Summary: "start a service and wait until it runs and is ready",
 			Description: `Starts the service and waits up to wait for it to be running and, when ready
 is given, for the readiness probe to answer; a service that is already running
-is left as it is and the step reports no change.
+is left as it is (its readiness is still awaited) and the step reports no
+change. The probe sees the host as the host does: 127.0.0.1 is the host itself.
 
 ` + definitions,
 			Example: `- start: { service: etcd, wait: 120s }
@@ -135,8 +138,8 @@ type Definition struct {
 
 // Ready is the readiness probe: exactly one of its fields.
 type Ready struct {
-	TCP  string `yaml:"tcp" doc:"host:port that must accept a connection"`
-	HTTP string `yaml:"http" doc:"URL that must answer with a 2xx status"`
+	TCP  string `yaml:"tcp" doc:"host:port that must accept a connection, tried from the host as wait's port"`
+	HTTP string `yaml:"http" doc:"URL that must answer a GET with a 2xx status, from the host (curl there, else from the controller)"`
 }
 
 // Restart holds the restart module's arguments, which are those of Module.
@@ -255,23 +258,10 @@ func (m *Module) validateManager() error {
 // Validate checks restart's arguments as stop's and start's are checked.
 func (r *Restart) Validate() error { return (*Module)(r).Validate() }
 
-// Run is not implemented yet; the service managers come with the engine issue.
-func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	return modules.Result{}, fmt.Errorf("the %s module runs in a later release", m.action)
-}
-
-// Undo starts what stop stopped and stops what start started; it comes with Run.
-func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result) error {
-	return fmt.Errorf("the %s module runs in a later release", m.action)
-}
-
-// Run is not implemented yet; the service managers come with the engine issue.
-func (r *Restart) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	return modules.Result{}, errors.New("the restart module runs in a later release")
-}
-
 var (
 	_ modules.Validator = (*Module)(nil)
+	_ modules.Checker   = (*Module)(nil)
 	_ modules.Undoer    = (*Module)(nil)
 	_ modules.Validator = (*Restart)(nil)
+	_ modules.Checker   = (*Restart)(nil)
 )
