@@ -342,6 +342,11 @@ func (m *failMod) Run(ctx context.Context, h *modules.Host) (modules.Result, err
 	return modules.Result{Data: map[string]any{"rc": 3}}, errors.New(m.Msg)
 }
 
+// Check fails as Run does, so --check tests see a failing check.
+func (m *failMod) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
+	return m.Run(ctx, h)
+}
+
 // undoFailMod changes something whose undo fails.
 type undoFailMod struct {
 	Path string `yaml:"path" runbook:"required"`
@@ -483,4 +488,5 @@ var (
 	_ modules.Checker = (*markMod)(nil)
 	_ modules.Undoer  = (*undoFailMod)(nil)
 	_ modules.Undoer  = (*gateMod)(nil)
+	_ modules.Checker = (*failMod)(nil)
 )

@@ -1,0 +1,184 @@
+package runner_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/conn/conntest"
+	"github.com/runbookhq/runbook/internal/conn/local"
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/redact"
+	"github.com/runbookhq/runbook/runner"
+)
+
+// TestNoLog: a no_log step's arguments and output reach neither the journal,
+// nor the log, nor the errors and state the outcome gives.
+func TestNoLog(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-t0ken-value"
+	e := newEnv(t, `
+runbook: nolog
+hosts: h1
+vars:
+  token: `+secret+`
+steps:
+  - name: use the token
+    shell: { cmd: 'echo "token is {{ token }}"' }
+    no_log: true
+    register: out
+  - name: keep a copy
+    mark: { path: '{{ dir }}/log', text: 'len {{ len(out.stdout) }}' }
+  - name: fail with it
+    shell: { cmd: 'echo "bad {{ token }}" >&2; exit 1' }
+    no_log: true
+rollback:
+  - name: report
+    mark: { path: '{{ dir }}/log', text: 'rollback saw: {{ failed.error }}' }
+`, "")
+	var logs bytes.Buffer
+	var seen []event.Event
+	rec := event.SinkFunc(func(ev event.Event) error { seen = append(seen, ev); return nil })
+	r := e.run(runOpts{sinks: []event.Sink{rec}, opts: func(o *runner.Options) {
+		o.Log = zerolog.New(&logs).Level(zerolog.DebugLevel)
+	}})
+	checkExit(t, r, 1)
+	if bytes.Contains(r.raw, []byte(secret)) {
+		t.Errorf("the journal holds the secret:\n%s", r.raw)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("the log holds the secret:\n%s", logs.String())
+	}
+	h := r.out.Hosts["h1"]
+	if strings.Contains(h.State, secret) || strings.Contains(h.Err.Error(), secret) {
+		t.Errorf("the outcome holds the secret: %q, %v", h.State, h.Err)
+	}
+	for _, ev := range seen {
+		if strings.Contains(ev.Error, secret) || strings.Contains(ev.Step, secret) {
+			t.Errorf("an event holds the secret: %+v", ev)
+		}
+	}
+	// Hidden, not lost: later steps still see the registered output.
+	want := []string{"len " + strconv.Itoa(len("token is "+secret)), "rollback saw: " + redact.CensoredError}
+	if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, want) {
+		t.Errorf("h1 wrote %q, want %q", got, want)
+	}
+	ev := endOf(t, r, "h1", "use the token")
+	if ev.Result["censored"] != redact.CensoredMessage || !ev.NoLog {
+		t.Errorf("no_log step_end %+v", ev)
+	}
+}
+
+// TestCheck: --check calls Check, reports modules without it as "would run",
+// changes nothing and rolls nothing back.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: check
+hosts: h1:h2
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+  - { name: touch, command: { cmd: 'touch {{ dir }}/touched' } }
+  - { name: probe, probe: {} }
+  - { name: boom, fail: { msg: would fail }, when: 'host.name == "h2"' }
+`, "")
+	r := e.run(runOpts{opts: func(o *runner.Options) { o.Check = true }})
+	checkExit(t, r, 1)
+	if _, err := os.Stat(filepath.Join(e.dir, "touched")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("--check ran a command: %v", err)
+	}
+	if got := e.lines("log"); got != nil {
+		t.Errorf("--check wrote %q", got)
+	}
+	if ev := endOf(t, r, "h1", "a"); ev.Status != event.Changed || ev.Result["would"] != "append a" {
+		t.Errorf("a: %+v", ev)
+	}
+	if ev := endOf(t, r, "h1", "touch"); ev.Status != event.Changed || !strings.Contains(ev.Result["msg"].(string), "would run") {
+		t.Errorf("touch: %+v", ev)
+	}
+	if ev := endOf(t, r, "h1", "probe"); ev.Status != event.Skipped || !strings.Contains(ev.Result["msg"].(string), "would run; effect unknown") {
+		t.Errorf("probe: %+v", ev)
+	}
+	if h := r.out.Hosts["h2"]; h.Status != runner.StatusFailed || !strings.Contains(h.State, "--check: nothing to roll back") {
+		t.Errorf("h2 %+v", h)
+	}
+	if rb := find(r.events, func(e event.Event) bool { return strings.HasPrefix(string(e.Kind), "rollback") }); rb != nil {
+		t.Errorf("--check rolled back: %+v", rb)
+	}
+}
+
+// faultDialer gives some hosts a scripted connection and others a dial error.
+type faultDialer struct {
+	fakes map[string]*conntest.Fake
+	fail  map[string]error
+}
+
+func (d faultDialer) Dial(ctx context.Context, t conn.Target) (conn.Conn, error) {
+	if err := d.fail[t.Name]; err != nil {
+		return nil, err
+	}
+	if f := d.fakes[t.Name]; f != nil {
+		return f, nil
+	}
+	return local.Dialer{}.Dial(ctx, t)
+}
+
+// TestFaults injects transport failures: a host that cannot be reached, or
+// whose connection drops, is unreachable, not failed; a connection that drops
+// during the rollback fails the rollback.
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: faults
+hosts: all
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+  - { name: b, fail: { msg: broken }, when: 'host.name == "h4"' }
+  - { name: c, mark: { path: '{{ dir }}/log', text: c } }
+`, defaultInventory+`
+    far:
+      hosts:
+        h5: { ansible_connection: ssh }
+`)
+	dropped := conntest.New(nil)
+	dropped.On(conntest.Prefix("/bin/sh", "-c"))
+	dropped.FailAfter(1, nil) // a runs, c loses the connection
+	rbDrop := conntest.New(nil)
+	rbDrop.On(conntest.Prefix("/bin/sh", "-c"))
+	rbDrop.FailAfter(1, nil) // a runs, b fails, the undo of a loses the connection
+	d := faultDialer{
+		fakes: map[string]*conntest.Fake{"h2": dropped, "h4": rbDrop},
+		fail:  map[string]error{"h3": errors.New("dial tcp 10.0.0.3:22: connection refused")},
+	}
+	e.p.MaxFail = 10
+	r := e.run(runOpts{opts: func(o *runner.Options) { o.Dialer = d }})
+	checkExit(t, r, 4)
+	want := map[string]runner.Status{"h1": "ok", "h2": "unreachable", "h3": "unreachable", "h4": "rollback_failed", "h5": "unreachable"}
+	if got := statuses(r.out); !mapsEqual(got, want) {
+		t.Fatalf("statuses %v, want %v%s", got, want, describe(r.out))
+	}
+	if s := r.out.Hosts["h3"].State; !strings.Contains(s, "connection refused") || !strings.Contains(s, "nothing was rolled back") {
+		t.Errorf("h3 state %q", s)
+	}
+	if s := r.out.Hosts["h5"].State; !strings.Contains(s, "SSH comes in a later release") {
+		t.Errorf("h5 state %q", s)
+	}
+	if s := r.out.Hosts["h4"].State; !strings.Contains(s, `"a" not undone`) || !strings.Contains(s, "connection lost") {
+		t.Errorf("h4 state %q", s)
+	}
+	if ev := endOf(t, r, "h2", "c"); ev.Status != event.Unreachable {
+		t.Errorf("h2 c: %+v", ev)
+	}
+	if !dropped.Closed() || !rbDrop.Closed() {
+		t.Error("the connections were not closed at the end")
+	}
+}
