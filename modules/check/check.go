@@ -76,7 +76,7 @@ type HTTP struct {
 	BodyContains string            `yaml:"body_contains" doc:"text the response body must contain"`
 	Expect       spec.Expr         `yaml:"expect" doc:"expression over result.status, result.body, result.json, result.headers that must hold"`
 	Headers      map[string]string `yaml:"headers" doc:"request headers"`
-	CAFile       string            `yaml:"ca_file" doc:"PEM file on the controller with the CA that signs the server's certificate"`
+	CAFile       string            `yaml:"ca_file" doc:"PEM file on the controller, relative to the runbook's folder, with the CA that signs the server's certificate"`
 	Timeout      spec.Duration     `yaml:"timeout" default:"10s" doc:"time limit for the whole request"`
 }
 
