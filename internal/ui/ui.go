@@ -39,15 +39,16 @@ func clock(t time.Time) string { return t.UTC().Format("15:04:05") }
 // a view is read by people, and 1m2.345678s says nothing 1m2s does not.
 func duration(d time.Duration) string {
 	switch {
-	case d < 0:
-		d = 0
-	case d >= time.Minute:
-		return d.Round(time.Second).String()
-	}
-	if d < time.Second {
+	case d <= 0:
+		return "0ms"
+	case d < time.Second:
 		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 	}
-	s := strconv.FormatFloat(d.Round(100*time.Millisecond).Seconds(), 'f', 1, 64)
+	// Round first, so that 59.96s reads 1m0s rather than 60s.
+	if d = d.Round(100 * time.Millisecond); d >= time.Minute {
+		return d.Round(time.Second).String()
+	}
+	s := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)
 	return strings.TrimSuffix(s, ".0") + "s"
 }
 
