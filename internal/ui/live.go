@@ -88,6 +88,8 @@ type liveHost struct {
 	started     time.Time
 	step        *liveStep
 	rollingBack bool
+	last        string // the label of the last step that ended
+	lastEnd     time.Time
 }
 
 // liveStep is a step in flight: a host's, or the controller's (preflight,
@@ -305,12 +307,17 @@ func (l *Live) liveLines(width, height int, final bool) []string {
 		h := l.hosts[name]
 		s := h.step
 		if s == nil {
+			// Between two steps: a guard is being evaluated, or the host is
+			// about to end.
 			s = &liveStep{label: "starting", started: h.started}
-			if h.rollingBack {
+			switch {
+			case h.rollingBack:
 				s.label = "rolling back"
+			case h.last != "":
+				s.label, s.started = "after "+h.last, h.lastEnd
 			}
 		}
-		s.who = name
+		s.who = h.name
 		steps = append(steps, s)
 	}
 	room := max(height-1-len(head), 2)
@@ -411,7 +418,7 @@ func (l *Live) apply(e event.Event) {
 		var who string
 		if hostOwned(e) {
 			h := l.host(e.Host, e.Time)
-			h.step = nil
+			h.step, h.last, h.lastEnd = nil, liveLabel(e, l.totals), e.Time
 			if succeeded(e.Status) {
 				return // the host's own line says how it ended
 			}

@@ -1,8 +1,12 @@
 package ui
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -413,5 +417,31 @@ func TestSinksConcurrent(t *testing.T) {
 	}
 	if !strings.Contains(rb.String(), fmt.Sprintf(": %d hosts ok, %d failed (%d rolled back) —", hosts-5, 5, 5)) {
 		t.Errorf("recap:\n%s", rb.String())
+	}
+}
+
+func TestLiveBetweenSteps(t *testing.T) {
+	r := newRig(t, LiveOptions{Width: 100, Height: 20})
+	r.emit(0, start(batches3), hostStart(1, "etcd-1"))
+	if f := r.frame(time.Second); !strings.Contains(f, " etcd-1  starting  1s\n") {
+		t.Errorf("host before its first step: %q", f)
+	}
+	r.emit(time.Second, step(event.StepStart, "etcd-1", 1, 0, "snapshot"))
+	r.emit(2*time.Second, ended(step(event.StepEnd, "etcd-1", 1, 0, "snapshot"), event.Changed, time.Second, ""))
+	if f := r.frame(4 * time.Second); !strings.Contains(f, " etcd-1  after 1/4 snapshot  2s\n") {
+		t.Errorf("host between steps: %q", f)
+	}
+}
+
+func TestIsTerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, w := range []io.Writer{f, &bytes.Buffer{}, failWriter{}} {
+		if IsTerminal(w) {
+			t.Errorf("%T is not a terminal", w)
+		}
 	}
 }

@@ -21,6 +21,13 @@ import (
 // to anything but the empty string, as no-color.org defines it.
 func noColorEnv() bool { return os.Getenv("NO_COLOR") != "" }
 
+// IsTerminal reports whether w is a terminal: where a Live view belongs, and
+// where colour may be used (NewLive and Logger still honour NO_COLOR).
+func IsTerminal(w io.Writer) bool {
+	_, ok := terminalFd(w)
+	return ok
+}
+
 // terminalFd returns the descriptor of w when w is a terminal.
 func terminalFd(w io.Writer) (int, bool) {
 	f, ok := w.(interface{ Fd() uintptr })
