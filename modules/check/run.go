@@ -205,9 +205,10 @@ func (p *TCP) probe(ctx context.Context) (map[string]any, error) {
 	return data, nil
 }
 
-// expect evaluates e over result, and says what the probe saw when it does
-// not hold. An expression the loader did not compile (a module built by hand)
-// is compiled here.
+// expect evaluates e over result in the step's scope (registered results,
+// vars, host), and says what the probe saw when it does not hold. An
+// expression the loader did not compile (a module built by hand) is compiled
+// here.
 func expect(h *modules.Host, name string, e spec.Expr, result map[string]any, saw func() string) error {
 	prog := e.Program
 	if prog == nil {
@@ -217,12 +218,14 @@ func expect(h *modules.Host, name string, e spec.Expr, result map[string]any, sa
 		}
 		prog = p
 	}
-	scope := &eval.Scope{
-		Vars:   h.Vars,
-		Host:   eval.Host{Name: h.Name, Addr: h.Addr, Vars: h.Vars},
-		Result: result,
+	// The step's scope is shared with its other expressions: copy it, so
+	// that setting result here is seen nowhere else.
+	scope := eval.Scope{Vars: h.Vars, Host: eval.Host{Name: h.Name, Addr: h.Addr, Vars: h.Vars}}
+	if h.Scope != nil {
+		scope = *h.Scope
 	}
-	ok, err := prog.Bool(scope)
+	scope.Result = result
+	ok, err := prog.Bool(&scope)
 	if err != nil {
 		return fmt.Errorf("%s: %w; %s", name, err, saw())
 	}

@@ -129,6 +129,26 @@ func checkErr(t *testing.T, err error, want string) {
 	}
 }
 
+// TestExpectSeesTheStepScope: expect sees registered results and vars from
+// the engine's scope, and setting result there does not leak into it.
+func TestExpectSeesTheStepScope(t *testing.T) {
+	p, ds := eval.Compile(`result.stdout == before.stdout + "-" + suffix`, diag.Pos{}, &eval.Env{Result: true, Registered: []string{"before"},
+		Vars: map[string]any{"suffix": ""}}, eval.Bool)
+	if err := ds.Err(); err != nil {
+		t.Fatal(err)
+	}
+	scope := &eval.Scope{Vars: map[string]any{"suffix": "new"}, Registered: map[string]any{"before": map[string]any{"stdout": "3.7.3"}}}
+	h := localHost(t)
+	h.Scope = scope
+	m := &Module{Command: spec.Argv{"echo", "3.7.3-new"}, Expect: spec.Expr{Src: p.Src, Program: p}}
+	if _, err := m.Run(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if scope.Result != nil {
+		t.Error("expect set result in the engine's scope")
+	}
+}
+
 func TestCommandThroughConn(t *testing.T) {
 	t.Run("become is passed on", func(t *testing.T) {
 		f := conntest.New(t)
