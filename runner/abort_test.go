@@ -87,7 +87,9 @@ post:
 			lines:    []string{"h1 a"},
 			aborted:  `between_batches gate "healthy" failed after batch 1`,
 			check: func(t *testing.T, r result) {
-				got := kinds(r.events, func(e event.Event) bool { return e.Kind == event.GateStart || e.Kind == event.GateEnd || e.Kind == event.Abort })
+				got := kinds(r.events, func(e event.Event) bool {
+					return e.Kind == event.GateStart || e.Kind == event.GateEnd || e.Kind == event.Abort
+				})
 				want := []string{"gate_start", "gate_end healthy failed", "abort aborted"}
 				if !slices.Equal(got, want) {
 					t.Errorf("gate events %q, want %q", got, want)

@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -490,3 +491,5 @@ var (
 	_ modules.Undoer  = (*gateMod)(nil)
 	_ modules.Checker = (*failMod)(nil)
 )
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

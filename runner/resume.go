@@ -39,7 +39,9 @@ type hostResume struct {
 	rollback *rollbackResume      // a rollback that began and did not end
 	rbDone   map[rbKey]doneRecord // rollback steps of that rollback that completed
 	restart  bool                 // rolled back after an interrupt: its steps run again from the first
+	failedAt *doneRecord          // a step failed and its rollback had not begun
 	endSeq   int64
+	lastKind event.Kind // of the host's last event: host_end, unless the run stopped first
 	errText  string
 }
 
@@ -49,6 +51,7 @@ type rollbackResume struct {
 	failedName  string
 	failedIndex int
 	err         string
+	result      map[string]any // of the failed step, when the journal has it
 }
 
 // resumeState is the journal of the run being resumed, read for the runner.
@@ -79,6 +82,11 @@ func newResume(r *runner, st *journal.State) (*resumeState, error) {
 		}
 		hr.status = hs.Status
 		hr.errText = hs.Error
+		if f := hr.failedAt; f != nil && hr.rollback == nil {
+			// The failure was decided before the run stopped: its rollback goes
+			// on, rather than the failed step running again.
+			hr.rollback = &rollbackResume{reason: "failed", kind: failStep, failedName: f.name, failedIndex: f.index, err: f.err, result: f.result}
+		}
 		switch hs.Status {
 		case journal.HostDone:
 			// A done host in the middle of a rollback was being rolled back
@@ -146,6 +154,9 @@ func recordOf(e event.Event) doneRecord {
 }
 
 func (res *resumeState) apply(e event.Event) {
+	if e.Host != "" && e.Host != "controller" && (e.Phase == "" || e.Phase == event.Steps || e.Phase == event.Rollback) {
+		res.host(e.Host).lastKind = e.Kind
+	}
 	switch e.Kind {
 	case event.HostStart:
 		res.host(e.Host).restart = false
@@ -161,16 +172,23 @@ func (res *resumeState) apply(e event.Event) {
 			if hr.inFlight != nil && hr.inFlight.index == e.StepIndex {
 				hr.inFlight = nil
 			}
+			hr.failedAt = nil
 			if completedEvent(e) {
 				hr.steps[e.StepIndex] = recordOf(e)
 			} else {
 				delete(hr.steps, e.StepIndex)
+				if e.Status == event.Failed {
+					rec := recordOf(e)
+					hr.failedAt = &rec
+				}
 			}
 		case e.Phase == event.Post && completedEvent(e):
 			res.post[e.StepIndex] = recordOf(e)
 		}
 	case event.RollbackStart:
 		hr := res.host(e.Host)
+		failed := hr.failedAt
+		hr.failedAt = nil
 		if hr.rollback == nil {
 			rr := &rollbackResume{failedIndex: -1, err: e.Error}
 			rr.reason, _ = e.Data["reason"].(string)
@@ -185,6 +203,9 @@ func (res *resumeState) apply(e event.Event) {
 				rr.kind = failAbort
 			default:
 				rr.kind = failStep
+			}
+			if failed != nil && failed.index == rr.failedIndex {
+				rr.result = failed.result
 			}
 			hr.rollback = rr
 		}
@@ -206,6 +227,7 @@ func (res *resumeState) apply(e event.Event) {
 		hr := res.host(e.Host)
 		hr.endSeq = e.Seq
 		hr.inFlight = nil
+		hr.failedAt = nil
 	}
 }
 
@@ -221,14 +243,6 @@ func (hr *hostResume) rbLookup(phase event.Phase) func(int) (doneRecord, bool) {
 		rec, ok := hr.rbDone[rbKey{phase, idx, false}]
 		return rec, ok
 	}
-}
-
-// failedRecord is the journal's record of the step whose failure began the rollback.
-func (hr *hostResume) failedRecord() (doneRecord, bool) {
-	if hr.rollback == nil || hr.rollback.kind != failStep {
-		return doneRecord{}, false
-	}
-	return doneRecord{index: hr.rollback.failedIndex, name: hr.rollback.failedName, err: hr.rollback.err}, true
 }
 
 // restoreFinished takes the hosts that ended before the resume into the
@@ -261,6 +275,12 @@ func (r *runner) restoreFinished() {
 			out.State = fmt.Sprintf("ended %s before the resume", hr.status)
 			if hr.errText != "" {
 				out.State += ": " + hr.errText
+			}
+			if hr.lastKind != event.HostEnd && hr.status != journal.HostDone {
+				// The run stopped between the end of the host's rollback and
+				// its host_end: close the host's story.
+				r.emit(event.Event{Kind: event.HostEnd, Batch: out.Batch, Host: name, Status: hostEventStatus(out.Status),
+					Error: hr.errText, Data: map[string]any{"state": out.State}})
 			}
 			for _, rec := range hr.steps {
 				switch rec.status {

@@ -333,13 +333,17 @@ func (h *hostRun) continueRollback(ctx context.Context, hr *hostResume) *failure
 		f.step = h.r.index.byIndex[idx]
 	}
 	h.restoreAll()
-	if rec, ok := hr.failedRecord(); ok && f.step != nil {
-		f.result = resultMap(rec.result, rec.changed, true, rec.err)
+	if rr.kind == failStep && f.step != nil {
+		f.result = resultMap(rr.result, false, true, rr.err)
 		if h.effOf(f.step).noLog {
 			f.result = redact.Censored()
 		}
 	}
 	h.note("%s at %q: %s", map[bool]string{true: "interrupted", false: "failed"}[f.kind == failStopped], f.name, f.errText())
+	if h.r.opts.Check {
+		h.note("--check: nothing to roll back")
+		return f
+	}
 	h.note("the rollback was in flight when the run stopped; it went on after the resume")
 	h.ran = true
 	if f.step != nil {
