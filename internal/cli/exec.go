@@ -44,7 +44,7 @@ func (f *runFlags) registerRun(cmd *cobra.Command) {
 	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "run without asking, and pass pause gates")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text (live view on a terminal, plain lines otherwise) or json (the journal events)")
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", ".runbook", "folder for journals")
-	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "engine debug logs on stderr: debug, info, warn")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "engine logs: debug, info, warn (off by default)")
 }
 
 func newExecCmd(a *app) *cobra.Command {
@@ -217,7 +217,7 @@ func (a *app) execute(parent context.Context, p *plan.Plan, j *journal.Journal, 
 	if resume != nil {
 		seq = resume.LastSeq
 	}
-	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Log: a.logger(f.logLevel)})
+	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Log: a.logger(f.logLevel, nil)})
 	bus.Require(j)
 	view := a.attachView(bus, f.output, resume)
 
@@ -241,7 +241,7 @@ func (a *app) execute(parent context.Context, p *plan.Plan, j *journal.Journal, 
 		Drain:    drain,
 		Confirm:  confirm,
 		StateDir: filepath.Join(f.stateDir, "runs", j.RunID()+".d"),
-		Log:      a.logger(f.logLevel),
+		Log:      a.logger(f.logLevel, view),
 	})
 	view.close()
 	if out == nil {

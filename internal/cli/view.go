@@ -54,14 +54,18 @@ func (v *view) close() {
 	}
 }
 
-// logger is the engine's debug log: off unless --log-level is given.
-func (a *app) logger(level string) zerolog.Logger {
+// logger is the engine's debug log: off unless --log-level is given. With a
+// live view, log lines go above its redrawn area so the next frame keeps them.
+func (a *app) logger(level string, v *view) zerolog.Logger {
 	if level == "" {
 		return zerolog.Nop()
 	}
 	l, err := zerolog.ParseLevel(level)
 	if err != nil {
 		l = zerolog.InfoLevel
+	}
+	if v != nil && v.live != nil {
+		return ui.Logger(v.live.LogWriter(), l)
 	}
 	return ui.Logger(a.stderr, l)
 }
