@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/runner"
 )
 
@@ -62,6 +63,22 @@ func TestDrain(t *testing.T) {
 	if bs := find(r.events, func(e event.Event) bool { return e.Kind == event.BatchStart }); len(bs) != 1 {
 		t.Errorf("%d batches started", len(bs))
 	}
+
+	// Resumed, the hosts that were rolled back start over and the others run.
+	j, st, err := journal.OpenAppend(e.state, e.runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.run(runOpts{j: j, resume: st})
+	checkExit(t, r, 0)
+	for _, h := range []string{"h1", "h2"} {
+		if got := hostLines(e.lines("log"), h); !slices.Equal(got, []string{"a", "gate", "undo gate", "undo a", "a", "gate", "b"}) {
+			t.Errorf("%s wrote %q", h, got)
+		}
+	}
+	if got := hostLines(e.lines("log"), "h3"); !slices.Equal(got, []string{"a", "gate", "b"}) {
+		t.Errorf("h3 wrote %q", got)
+	}
 }
 
 // TestCancel: the second Ctrl-C stops at once: commands are killed, hosts are
@@ -96,6 +113,25 @@ func TestCancel(t *testing.T) {
 		}
 		if !r.st.Finished || r.st.Status != event.Interrupted {
 			t.Errorf("run_end: finished %v status %s", r.st.Finished, r.st.Status)
+		}
+
+		// Resumed, the step in flight runs again, and says so; a does not.
+		j, st, err := journal.OpenAppend(e.state, e.runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.open()
+		r = e.run(runOpts{j: j, resume: st})
+		checkExit(t, r, 0)
+		for _, h := range []string{"h1", "h2", "h3", "h4"} {
+			want := []string{"a", "gate", "b"}
+			if got := hostLines(e.lines("log"), h); !slices.Equal(got, want) {
+				t.Errorf("%s wrote %q, want %q", h, got, want)
+			}
+		}
+		reruns := find(r.events[len(st.Events):], func(e event.Event) bool { return e.Kind == event.StepStart && e.Data["rerun"] != nil })
+		if len(reruns) != 2 || reruns[0].Step != "wait" {
+			t.Errorf("reruns %+v", reruns)
 		}
 	})
 	t.Run("command killed", func(t *testing.T) {

@@ -177,9 +177,14 @@ func (res *resumeState) apply(e event.Event) {
 				hr.steps[e.StepIndex] = recordOf(e)
 			} else {
 				delete(hr.steps, e.StepIndex)
-				if e.Status == event.Failed {
-					rec := recordOf(e)
+				rec := recordOf(e)
+				switch e.Status {
+				case event.Failed:
 					hr.failedAt = &rec
+				case event.Interrupted, event.Unreachable:
+					// Killed or cut off mid-way: whether it acted is unknown,
+					// as for a step in flight at a crash.
+					hr.inFlight = &rec
 				}
 			}
 		case e.Phase == event.Post && completedEvent(e):
@@ -226,7 +231,6 @@ func (res *resumeState) apply(e event.Event) {
 	case event.HostEnd:
 		hr := res.host(e.Host)
 		hr.endSeq = e.Seq
-		hr.inFlight = nil
 		hr.failedAt = nil
 	}
 }
