@@ -324,6 +324,10 @@ func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, erro
 	if m.action == start {
 		return u.start(ctx, h)
 	}
+	// Say now, not at rollback, that this stop could not be undone.
+	if _, err := m.resolve(h, start); err != nil {
+		h.Log.Warn().Err(err).Msg("if this stop must be undone, the automatic rollback cannot start the service again")
+	}
 	return u.stop(ctx, h)
 }
 

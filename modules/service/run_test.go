@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -140,10 +141,17 @@ func TestStartStopUndo(t *testing.T) {
 		t.Errorf("second start = %+v, %v; want no change", again, err)
 	}
 
-	// A stop step needs no start_cmd; its result goes through the journal.
+	// A stop step needs no start_cmd, but says that it could not be undone;
+	// its result goes through the journal.
+	var logged bytes.Buffer
+	h.Log = zerolog.New(&logged)
 	stopped, err := stopM.Run(ctx, h)
 	if err != nil {
 		t.Fatal(err)
+	}
+	h.Log = zerolog.Nop()
+	if !strings.Contains(logged.String(), "the automatic rollback cannot start the service again") {
+		t.Errorf("the stop did not warn that it cannot be undone; log: %s", logged.String())
 	}
 	if !stopped.Changed || running(pid) || stopped.Data["killed"] != false || stopped.Data["state_before"] != "running" {
 		t.Fatalf("stop = %+v; pid %d running %v", stopped, pid, running(pid))

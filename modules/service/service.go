@@ -72,7 +72,8 @@ is already stopped is left as it is and the step reports no change.
     manager: pidfile
     pidfile: /var/run/etcd.pid
     kill_after: 45s`,
-			Undo: "start the service again, if this step stopped it.",
+			Undo: `start the service again, if this step stopped it; with manager pidfile or
+command, that needs start_cmd (in the step or the services entry).`,
 		},
 	})
 	modules.Register(modules.Info{
