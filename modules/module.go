@@ -137,8 +137,9 @@ type Result struct {
 
 // Registry maps module names to their Info. The zero value is ready to use.
 type Registry struct {
-	mu   sync.RWMutex
-	byID map[string]Info
+	mu    sync.RWMutex
+	byID  map[string]Info
+	facts map[string]Facts
 }
 
 // Default is filled by each module's init(); modules/builtin imports them all.

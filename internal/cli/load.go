@@ -49,7 +49,7 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 	}
 	l.extra = extra
 
-	opts := spec.LoadOptions{}
+	opts := spec.LoadOptions{Extra: modules.Default.FactSamples()}
 	if f.inventory != "" {
 		path, err := inventory.Resolve(f.inventory, filepath.Dir(file))
 		if err != nil {
