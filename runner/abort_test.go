@@ -68,7 +68,7 @@ steps:` + mark + `
 			exit:     1,
 			statuses: map[string]runner.Status{"h1": "rolled_back", "h2": "skipped", "h3": "skipped", "h4": "skipped"},
 			lines:    []string{"h1 a", "undo h1 a"},
-			aborted:  "1 failed host exceed max_fail 0",
+			aborted:  "1 failed host exceeds max_fail 0",
 		},
 		{
 			name: "a failed gate aborts before the next batch",
@@ -107,7 +107,7 @@ steps:` + mark + `
 			exit:     1,
 			statuses: map[string]runner.Status{"h1": "rolled_back", "h2": "rolled_back", "h3": "rolled_back", "h4": "skipped"},
 			lines:    []string{"h1 a", "h2 a", "h3 a", "undo h3 a", "undo h2 a", "undo h1 a"},
-			aborted:  "exceed max_fail 0",
+			aborted:  "exceeds max_fail 0",
 			check: func(t *testing.T, r result) {
 				got := kinds(r.events, func(e event.Event) bool { return e.Kind == event.RollbackEnd || e.Kind == event.Abort })
 				want := []string{"rollback_end h3 rolled_back", "abort aborted", "rollback_end h2 rolled_back", "rollback_end h1 rolled_back"}

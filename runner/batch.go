@@ -31,7 +31,7 @@ func (r *runner) batches(ctx context.Context) {
 			return
 		}
 		if n := r.failed(); n > r.p.MaxFail {
-			r.abort(ctx, fmt.Sprintf("%d failed %s exceed max_fail %d", n, plural(n, "host", "hosts"), r.p.MaxFail), r.p.Batches[i+1:])
+			r.abort(ctx, fmt.Sprintf("%d failed %s max_fail %d", n, plural(n, "host exceeds", "hosts exceed"), r.p.MaxFail), r.p.Batches[i+1:])
 			return
 		}
 		if k := r.halted(ctx); k != notHalted {
@@ -104,7 +104,7 @@ func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 			r.noteHalt(max(k, haltDrain))
 			why = "not started: the run was interrupted"
 		} else if n := r.failed(); n > r.p.MaxFail {
-			why = fmt.Sprintf("not started: %d failed %s exceed max_fail %d", n, plural(n, "host", "hosts"), r.p.MaxFail)
+			why = fmt.Sprintf("not started: %d failed %s max_fail %d", n, plural(n, "host exceeds", "hosts exceed"), r.p.MaxFail)
 		}
 		if why != "" {
 			if acquired {

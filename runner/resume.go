@@ -41,7 +41,7 @@ type hostResume struct {
 	restart  bool                 // rolled back after an interrupt: its steps run again from the first
 	failedAt *doneRecord          // a step failed and its rollback had not begun
 	endSeq   int64
-	lastKind event.Kind // of the host's last event: host_end, unless the run stopped first
+	open     bool // a host_start without its host_end
 	errText  string
 }
 
@@ -154,12 +154,10 @@ func recordOf(e event.Event) doneRecord {
 }
 
 func (res *resumeState) apply(e event.Event) {
-	if e.Host != "" && e.Host != "controller" && (e.Phase == "" || e.Phase == event.Steps || e.Phase == event.Rollback) {
-		res.host(e.Host).lastKind = e.Kind
-	}
 	switch e.Kind {
 	case event.HostStart:
-		res.host(e.Host).restart = false
+		hr := res.host(e.Host)
+		hr.restart, hr.open = false, true
 	case event.StepStart:
 		if e.Phase == event.Steps && e.Host != "" {
 			rec := recordOf(e)
@@ -231,6 +229,7 @@ func (res *resumeState) apply(e event.Event) {
 	case event.HostEnd:
 		hr := res.host(e.Host)
 		hr.endSeq = e.Seq
+		hr.open = false
 		hr.failedAt = nil
 	}
 }
@@ -280,7 +279,7 @@ func (r *runner) restoreFinished() {
 			if hr.errText != "" {
 				out.State += ": " + hr.errText
 			}
-			if hr.lastKind != event.HostEnd && hr.status != journal.HostDone {
+			if hr.open {
 				// The run stopped between the end of the host's rollback and
 				// its host_end: close the host's story.
 				r.emit(event.Event{Kind: event.HostEnd, Batch: out.Batch, Host: name, Status: hostEventStatus(out.Status),

@@ -67,6 +67,21 @@ steps:
 			exit:  1,
 			final: map[string]runner.Status{"h1": runner.StatusOK, "h2": runner.StatusRolledBack},
 		},
+		{
+			name: "a run that aborts and rolls back the finished host",
+			runbook: `
+runbook: resume
+hosts: h1:h2:h3
+serial: 1
+on_abort: rollback_completed
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+  - { name: c, fail: { msg: nope }, when: 'host.name == "h2"' }
+  - { name: d, mark: { path: '{{ dir }}/log', text: d } }
+`,
+			exit:  1,
+			final: map[string]runner.Status{"h1": runner.StatusRolledBack, "h2": runner.StatusRolledBack, "h3": runner.StatusSkipped},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
