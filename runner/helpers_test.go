@@ -64,7 +64,22 @@ func testRegistry(t testing.TB) *modules.Registry {
 	reg.Register(modules.Info{Name: "barrier", New: func() modules.Module { return new(barrierMod) }})
 	reg.Register(modules.Info{Name: "undofail", New: func() modules.Module { return new(undoFailMod) }})
 	reg.Register(modules.Info{Name: "probe", New: func() modules.Module { return new(probeMod) }})
+	reg.RegisterFacts(modules.Facts{Name: "cluster", Sample: clusterFacts{}, Gather: gatherCluster})
 	return reg
+}
+
+// clusterFacts are test facts: who leads, as the file <dir>/leader on the host says.
+type clusterFacts struct {
+	Leader string `expr:"leader"`
+}
+
+func gatherCluster(ctx context.Context, h *modules.Host) (any, error) {
+	dir, _ := h.Vars["dir"].(string)
+	out, err := h.Conn.Run(ctx, conn.Cmd{Argv: []string{"cat", filepath.Join(dir, "leader")}})
+	if err != nil {
+		return nil, err
+	}
+	return clusterFacts{Leader: strings.TrimSpace(string(out.Stdout))}, nil
 }
 
 // env is one runbook with its inventory, in its own folder.
@@ -107,7 +122,7 @@ func (e *env) plan() *plan.Plan {
 		t.Fatalf("inventory: %v", ds.Err())
 	}
 	rbPath := filepath.Join(e.state, "runbook.yml")
-	rb, ds := spec.LoadBytes(rbPath, []byte(e.rbSrc), e.reg, spec.LoadOptions{Vars: plan.MergeVars(inv.AllVarNames(), e.extra)})
+	rb, ds := spec.LoadBytes(rbPath, []byte(e.rbSrc), e.reg, spec.LoadOptions{Vars: plan.MergeVars(inv.AllVarNames(), e.extra), Extra: e.reg.FactSamples()})
 	if ds.HasErrors() {
 		t.Fatalf("runbook: %v", ds.Err())
 	}

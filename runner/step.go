@@ -375,6 +375,18 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 	}
 
 	scope := h.scope(m)
+	facts, judged := h.factsRead(s, eff)
+	if err := h.gather(ctx, facts, scope, s, eff); err != nil {
+		o.status, o.fatal, o.err = event.Failed, true, err
+		switch {
+		case ctx.Err() != nil:
+			o.status = event.Interrupted
+		case conn.IsTransport(err):
+			o.status = event.Unreachable
+		}
+		o.result = resultMap(nil, false, true, h.shownError(err, eff.noLog).Error())
+		return finish(o, nil)
+	}
 	for _, w := range eff.when {
 		ok, err := w.Bool(scope)
 		if err != nil {
@@ -441,13 +453,13 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 	r.emit(start)
 	h.ran = true
 
-	o = h.attempts(ctx, s, eff, mod, target, scope, base, m, o)
+	o = h.attempts(ctx, s, eff, mod, target, scope, judged, base, m, o)
 	return finish(o, nil)
 }
 
 // attempts runs the module until it succeeds, until holds, or the retries run out.
 func (h *hostRun) attempts(ctx context.Context, s *spec.Step, eff inherited, mod modules.Module, target connTarget,
-	scope *eval.Scope, base event.Event, m *seqMode, o stepOutcome) stepOutcome {
+	scope *eval.Scope, judged []string, base event.Event, m *seqMode, o stepOutcome) stepOutcome {
 	r := h.r
 	tries := 1 + s.Retries
 	delay := s.Delay.Std()
@@ -455,7 +467,7 @@ func (h *hostRun) attempts(ctx context.Context, s *spec.Step, eff inherited, mod
 		delay = DefaultDelay
 	}
 	for a := 1; ; a++ {
-		next := h.attempt(ctx, s, eff, mod, target, scope)
+		next := h.attempt(ctx, s, eff, mod, target, scope, judged)
 		next.name, next.noLog, next.module, next.target, next.attempts = o.name, o.noLog, o.module, o.target, a
 		o = next
 		if o.status == event.Interrupted || o.status == event.Unreachable || o.fatal {
@@ -522,7 +534,7 @@ func (h *hostRun) stopRetrying(o stepOutcome, k haltKind, a, tries int, eff inhe
 }
 
 // attempt runs the module once and judges the result.
-func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod modules.Module, target connTarget, scope *eval.Scope) stepOutcome {
+func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod modules.Module, target connTarget, scope *eval.Scope, judged []string) stepOutcome {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if s.Timeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, s.Timeout.Std())
@@ -550,6 +562,18 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 	o.result = resultMap(o.data, changed, failed, msg)
 	rs := *scope
 	rs.Result = o.result
+	// until, failed_when and changed_when judge the world after the attempt.
+	if err := h.gather(ctx, judged, &rs, s, eff); err != nil {
+		o.status, o.fatal, o.err = event.Failed, true, err
+		switch {
+		case ctx.Err() != nil:
+			o.status = event.Interrupted
+		case conn.IsTransport(err):
+			o.status = event.Unreachable
+		}
+		o.result["failed"], o.result["error"] = true, h.shownError(err, eff.noLog).Error()
+		return o
+	}
 	judge := func(p *eval.Program) (bool, bool) {
 		v, jerr := p.Bool(&rs)
 		if jerr != nil {

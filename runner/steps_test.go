@@ -310,6 +310,35 @@ func TestStepFields(t *testing.T) {
 			},
 		},
 		{
+			name: "facts are gathered fresh for each step and each attempt",
+			steps: `
+  - name: crown h2
+    shell: { cmd: 'echo h2 > {{ dir }}/leader' }
+    run_once: true
+  - name: leader only
+    mark: { path: '{{ dir }}/log', text: 'leader {{ cluster.leader }}' }
+    when: cluster.leader == host.name
+  - name: move to h1 on the second try
+    shell: { cmd: 'n=$(cat {{ dir }}/m 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{ dir }}/m; if [ $n -ge 2 ]; then echo h1 > {{ dir }}/leader; fi' }
+    retries: 3
+    delay: 1ms
+    until: cluster.leader == "h1"
+    run_once: true
+  - name: new leader
+    mark: { path: '{{ dir }}/log', text: 'now {{ cluster.leader }}' }
+    when: cluster.leader == host.name`,
+			check: func(t *testing.T, e *env, r result) {
+				got := e.lines("log")
+				slices.Sort(got)
+				if want := []string{"h1 now h1", "h2 leader h2"}; !slices.Equal(got, want) {
+					t.Errorf("lines %q, want %q", got, want)
+				}
+				if ev := endOf(t, r, "h1", "move to h1 on the second try"); ev.Attempt != 2 {
+					t.Errorf("until passed on attempt %d, want 2", ev.Attempt)
+				}
+			},
+		},
+		{
 			name: "a step name renders per host",
 			steps: `
   - name: 'paint {{ color }}'

@@ -1,0 +1,71 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/spec"
+)
+
+// factsRead returns the registered facts that the step's guards and templates
+// read (when, also a block's, until, failed_when, changed_when, delegate_to,
+// arguments), sorted. judged are those read after an attempt: until,
+// failed_when and changed_when.
+func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) {
+	add := func(list *[]string, names []string) {
+		for _, n := range names {
+			if _, ok := h.r.reg.LookupFacts(n); ok && !slices.Contains(*list, n) {
+				*list = append(*list, n)
+			}
+		}
+	}
+	for _, p := range []*eval.Program{s.Until, s.FailedWhen, s.ChangedWhen} {
+		if p != nil {
+			add(&judged, p.Names())
+		}
+	}
+	add(&all, judged)
+	for _, w := range eff.when {
+		add(&all, w.Names())
+	}
+	if d := eff.delegate; d != nil && d.DelegateTemplate != nil {
+		add(&all, d.DelegateTemplate.Names())
+	}
+	for _, t := range s.Templates {
+		add(&all, t.Names())
+	}
+	slices.Sort(all)
+	slices.Sort(judged)
+	return all, judged
+}
+
+// gather reads the named facts afresh for this host, over its own connection,
+// into scope.Extra.
+func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope, s *spec.Step, eff inherited) error {
+	if len(names) == 0 {
+		return nil
+	}
+	extra := make(map[string]any, len(scope.Extra)+len(names))
+	for k, v := range scope.Extra {
+		extra[k] = v
+	}
+	for _, n := range names {
+		f, _ := h.r.reg.LookupFacts(n)
+		v, err := func() (any, error) {
+			c, release, err := h.r.pool.acquire(ctx, h.own)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
+			return f.Gather(ctx, h.moduleHost(c, h.own, eff, s))
+		}()
+		if err != nil {
+			return fmt.Errorf("gathering the %s facts: %w", n, err)
+		}
+		extra[n] = v
+	}
+	scope.Extra = extra
+	return nil
+}
