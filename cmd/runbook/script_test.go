@@ -1,13 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -39,7 +42,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits": exits,
+			"exits":      exits,
+			"waitevent":  waitEvent,
+			"countlines": countLines,
 		},
 	})
 }
@@ -65,5 +70,75 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+// waitevent STATEDIR KIND [host=H] [step=N] waits (at most 60s) until the only
+// journal under STATEDIR has an event of KIND (for host H, at step index N), and
+// sets $RUN to the run's id. Scripts use it instead of sleeping before a kill.
+func waitEvent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: waitevent STATEDIR KIND [host=H] [step=N]")
+	}
+	dir := ts.MkAbs(filepath.Join(args[0], "runs"))
+	kind := args[1]
+	want := map[string]string{}
+	for _, a := range args[2:] {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			ts.Fatalf("waitevent: bad filter %q", a)
+		}
+		want[k] = v
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		if len(files) > 1 {
+			ts.Fatalf("waitevent: %d journals in %s, want one", len(files), dir)
+		}
+		if len(files) == 1 {
+			data, _ := os.ReadFile(files[0])
+			for _, line := range strings.Split(string(data), "\n") {
+				var e struct {
+					RunID     string `json:"run_id"`
+					Kind      string `json:"kind"`
+					Host      string `json:"host"`
+					StepIndex *int   `json:"step_index"`
+				}
+				if json.Unmarshal([]byte(line), &e) != nil || e.Kind != kind {
+					continue
+				}
+				if h, ok := want["host"]; ok && e.Host != h {
+					continue
+				}
+				if n, ok := want["step"]; ok && (e.StepIndex == nil && n != "0" || e.StepIndex != nil && strconv.Itoa(*e.StepIndex) != n) {
+					continue
+				}
+				ts.Setenv("RUN", e.RunID)
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("waitevent: no %s event %v in %s within 60s", kind, want, dir)
+}
+
+// countlines FILE TEXT N checks that exactly N lines of FILE equal TEXT.
+func countLines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: countlines FILE TEXT N")
+	}
+	want, err := strconv.Atoi(args[2])
+	if err != nil {
+		ts.Fatalf("countlines: bad count %q", args[2])
+	}
+	got := 0
+	for _, l := range strings.Split(ts.ReadFile(args[0]), "\n") {
+		if l == args[1] {
+			got++
+		}
+	}
+	if got != want {
+		ts.Fatalf("%s has %d lines %q, want %d", args[0], got, args[1], want)
 	}
 }
