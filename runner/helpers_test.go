@@ -24,6 +24,7 @@ import (
 	"github.com/runbookhq/runbook/inventory"
 	"github.com/runbookhq/runbook/modules"
 	_ "github.com/runbookhq/runbook/modules/command"
+	_ "github.com/runbookhq/runbook/modules/pause"
 	_ "github.com/runbookhq/runbook/modules/shell"
 	"github.com/runbookhq/runbook/runner"
 )
@@ -51,7 +52,7 @@ all:
 // testRegistry holds command and shell, and the test modules below.
 func testRegistry(t testing.TB) *modules.Registry {
 	reg := &modules.Registry{}
-	for _, name := range []string{"command", "shell"} {
+	for _, name := range []string{"command", "shell", "pause"} {
 		info, ok := modules.Default.Lookup(name)
 		if !ok {
 			t.Fatalf("module %s is not registered", name)
