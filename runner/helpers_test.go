@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +84,10 @@ func gatherCluster(ctx context.Context, h *modules.Host) (any, error) {
 	return clusterFacts{Leader: strings.TrimSpace(string(out.Stdout))}, nil
 }
 
+// envSeq makes the keys of gates and barriers unique to one env, also when
+// tests run again with -count.
+var envSeq atomic.Int64
+
 // env is one runbook with its inventory, in its own folder.
 type env struct {
 	t     *testing.T
@@ -105,7 +110,7 @@ func newEnv(t *testing.T, runbook, inv string) *env {
 		inv = defaultInventory
 	}
 	e := &env{t: t, dir: t.TempDir(), state: t.TempDir(), reg: testRegistry(t), rbSrc: runbook, inv: inv,
-		runID: journal.NewRunID(), gates: t.Name()}
+		runID: journal.NewRunID(), gates: fmt.Sprintf("%s#%d", t.Name(), envSeq.Add(1))}
 	e.extra = map[string]any{"dir": e.dir, "key": e.gates}
 	e.p = e.plan()
 	return e

@@ -179,6 +179,38 @@ func (o *Outcome) runStatus() event.Status {
 // Run runs the plan. The Outcome says what happened to every host; the error
 // is set when the run could not be recorded (a required event sink failed) or
 // could not start at all (then the Outcome is nil and nothing was touched).
+//
+// Phases: preflight once on the controller (a failure touches nothing); then
+// the batches, hosts of a batch in parallel up to Forks, each running its steps
+// in order, with the between_batches gates after each batch (the last one too:
+// a gate is a health check of what was just changed); then post, unless the
+// run aborted. Once failed hosts exceed max_fail no new host starts, in the
+// batch or after it, and the run aborts.
+//
+// Steps: a block hands its when, tags, become, become_user, no_log,
+// ignore_errors, run_once and delegate_to down to its steps. A run_once step
+// runs on the first host of the batch still running; the others wait and take
+// its result (and its failure) as theirs. Facts a step's expressions read are
+// gathered fresh before it, and again after each attempt for until,
+// failed_when and changed_when. Retries wait DefaultDelay unless delay says
+// otherwise. ignore_errors covers what the module reports, not arguments that
+// do not render nor a host that cannot be reached.
+//
+// Rollback: a failed step's enclosing blocks run their own rollback, innermost
+// first, then the host's: the runbook's rollback steps, or the automatic undo
+// of the completed steps that changed something and no block's rollback
+// covered, newest first. A rollback stops at its first failure and the host
+// is left as it is, with HostOutcome.State saying what was and was not done.
+// An unreachable host is not rolled back: whether its step acted is unknown.
+// Tags never apply to a rollback.
+//
+// Resume: hosts that ended are not touched again; the others go on from their
+// first step that did not complete (a step in flight, killed or cut off runs
+// again, and its step_start says so), with their registered results restored
+// from the journal; a decided failure or a rollback in flight goes on with the
+// rollback; a host rolled back after a drain starts over. Preflight runs
+// again; finished batches and passed gates do not. An aborted run stays
+// aborted: its resume only finishes the abort's rollbacks.
 func Run(ctx context.Context, p *plan.Plan, reg *modules.Registry, opts Options) (*Outcome, error) {
 	switch {
 	case p == nil || p.Runbook_ == nil:

@@ -314,15 +314,13 @@ func (h *hostRun) stepName(s *spec.Step) string {
 	return s.Name
 }
 
-func (h *hostRun) evHost() string { return h.name }
-
 // runStep runs one step: tags, run_once, when, delegate_to, arguments, then
 // its attempts. Every path emits the step's end event.
 func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx int, m *seqMode) (o stepOutcome) {
 	r := h.r
 	name := h.stepName(s)
 	o = stepOutcome{name: name, noLog: eff.noLog}
-	base := event.Event{Phase: m.phase, Batch: h.batch, Host: h.evHost(), Step: name, StepIndex: idx, NoLog: eff.noLog}
+	base := event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: eff.noLog}
 	var rerun bool
 	if hr := h.resume; hr != nil && !m.rollback && hr.inFlight != nil && hr.inFlight.index == idx {
 		rerun = true
