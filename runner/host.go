@@ -36,6 +36,7 @@ type hostRun struct {
 	ran        bool         // a step acted (started), so a drain rolls the host back
 	notes      []string     // what happened, for HostOutcome.State
 	rb         rollbackState
+	failNoted  bool
 	resume     *hostResume // nil on a fresh run
 }
 
@@ -181,22 +182,17 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
 	switch f.kind {
 	case failUnreachable:
-		h.note("unreachable at %q: %s; whether it acted is unknown, so nothing was rolled back", f.name, f.errText())
+		h.note("nothing was rolled back")
 		if h.rb.started {
 			h.endRollback(ctx)
 		}
 	case failInterrupted:
-		h.note("stopped during %q and left as it is", f.name)
+		h.note("left as it is")
 		if h.rb.started {
 			h.rb.interrupted = true
 			h.endRollback(ctx)
 		}
 	case failStep, failStopped:
-		if f.kind == failStep {
-			h.note("failed at %q: %s", f.name, f.errText())
-		} else {
-			h.note("interrupted before %q", f.name)
-		}
 		switch {
 		case h.r.opts.Check:
 			h.note("--check: nothing to roll back")
@@ -208,6 +204,25 @@ func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
 		default:
 			h.hostRollback(ctx, f, f.reason())
 		}
+	}
+}
+
+// noteFailure says, once, why the host's steps stopped, before what its
+// blocks' rollbacks then did.
+func (h *hostRun) noteFailure(f *failure) {
+	if h.failNoted {
+		return
+	}
+	h.failNoted = true
+	switch f.kind {
+	case failStep:
+		h.note("failed at %q: %s", f.name, f.errText())
+	case failUnreachable:
+		h.note("unreachable at %q: %s; whether it acted is unknown", f.name, f.errText())
+	case failInterrupted:
+		h.note("stopped at %q", f.name)
+	case failStopped:
+		h.note("interrupted before %q", f.name)
 	}
 }
 

@@ -175,28 +175,40 @@ func (h *hostRun) undo(ctx context.Context) {
 			irreversible = append(irreversible, d.name)
 		case event.Interrupted:
 			h.rb.interrupted = true
-			h.note("undid %s; the rollback was stopped at %q; not undone: %s", listOrNone(quoteList(undone)), d.name, quoteList(names(list[i:])))
+			h.notes = append(h.notes, undoReport(undone, irreversible,
+				fmt.Sprintf("the rollback was stopped at %q; not undone: %s", d.name, quoteList(names(list[i:])))))
 			return
 		default:
 			h.rb.failed = true
 			h.rb.err = fmt.Sprintf("%q not undone: %s", d.name, err)
-			rest := names(list[i+1:])
-			msg := fmt.Sprintf("undid %s; %s", listOrNone(quoteList(undone)), h.rb.err)
-			if len(rest) > 0 {
+			msg := h.rb.err
+			if rest := names(list[i+1:]); len(rest) > 0 {
 				msg += "; left as they are: " + quoteList(rest)
 			}
-			if len(irreversible) > 0 {
-				msg += "; cannot be undone: " + quoteList(irreversible)
-			}
-			h.notes = append(h.notes, msg)
+			h.notes = append(h.notes, undoReport(undone, irreversible, msg))
 			return
 		}
 	}
-	msg := "rolled back: undid " + listOrNone(quoteList(undone))
-	if len(irreversible) > 0 {
-		msg += "; cannot be undone (no undo), left as they are: " + quoteList(irreversible)
+	h.notes = append(h.notes, "rolled back: "+undoReport(undone, irreversible, ""))
+}
+
+// undoReport says what an automatic rollback undid, what it could not, and
+// how it ended.
+func undoReport(undone, irreversible []string, ending string) string {
+	var parts []string
+	if len(undone) > 0 {
+		parts = append(parts, "undid "+quoteList(undone))
 	}
-	h.notes = append(h.notes, msg)
+	if len(irreversible) > 0 {
+		parts = append(parts, "cannot be undone (no undo), left as they are: "+quoteList(irreversible))
+	}
+	if ending != "" {
+		parts = append(parts, ending)
+	}
+	if len(parts) == 0 {
+		return "nothing needed undoing"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // undoOne undoes one completed step and journals it.
@@ -339,7 +351,7 @@ func (h *hostRun) continueRollback(ctx context.Context, hr *hostResume) *failure
 			f.result = redact.Censored()
 		}
 	}
-	h.note("%s at %q: %s", map[bool]string{true: "interrupted", false: "failed"}[f.kind == failStopped], f.name, f.errText())
+	h.noteFailure(f)
 	if h.r.opts.Check {
 		h.note("--check: nothing to roll back")
 		return f
@@ -400,6 +412,7 @@ func remaining(list []*spec.Step, failed *spec.Step, h *hostRun) []string {
 	return out
 }
 
+// contains reports whether s is inside block, at any depth.
 func contains(block, s *spec.Step) bool {
 	for _, c := range block.Block {
 		if c == s || contains(c, s) {
@@ -425,18 +438,10 @@ func quoteList(ss []string) string {
 	return strings.Join(q, ", ")
 }
 
-func listOrNone(s any) string {
-	switch v := s.(type) {
-	case string:
-		if v == "" {
-			return "nothing"
-		}
-		return v
-	case []string:
-		if len(v) == 0 {
-			return "nothing"
-		}
-		return quoteList(v)
+// listOrNone quotes the names, or says "nothing".
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "nothing"
 	}
-	return fmt.Sprint(s)
+	return quoteList(names)
 }

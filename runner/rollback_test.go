@@ -149,6 +149,7 @@ rollback:
 			r := e.run(runOpts{})
 			checkExit(t, r, tt.exit)
 			h := r.out.Hosts["h1"]
+			t.Logf("state: %s", h.State)
 			if h.Status != tt.status {
 				t.Errorf("status %s, want %s (%s)", h.Status, tt.status, h.State)
 			}

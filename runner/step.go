@@ -172,10 +172,15 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 				return &failure{kind: failInterrupted, step: s, name: h.stepName(s), index: idx, err: errors.New("stopped by the operator")}
 			}
 		} else if k := h.r.halted(ctx); k != notHalted {
-			return h.haltFailure(k, s, idx)
+			f := h.haltFailure(k, s, idx)
+			h.noteFailure(f)
+			return f
 		}
 		o := h.runStep(ctx, s, eff, idx, m)
 		if f := h.record(s, idx, eff, o, m); f != nil {
+			if !m.rollback {
+				h.noteFailure(f)
+			}
 			return f
 		}
 	}
