@@ -365,6 +365,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		}
 		if !mine {
 			o = shared.o
+			o.name, o.noLog = name, eff.noLog
 			o.ranOn, o.module, o.target = shared.host, nil, nil
 			if o.status == event.Unreachable {
 				// The host that ran it was unreachable, not this one.
