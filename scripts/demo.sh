@@ -25,3 +25,23 @@ $rb plan runbooks/rolling-restart.yml -i local -e demo_root="$PWD"
 say "the same plan as a Mermaid flowchart for a pull request (first lines)"
 mermaid=$($rb plan runbooks/rolling-restart.yml -i local --format mermaid)
 printf '%s\n' "$mermaid" | sed -n 1,8p
+
+say "runbook exec: the rolling restart, one instance at a time, health-checked before and after"
+echo "(the first run starts the three demo-app instances on 127.0.0.1:18081-18083)"
+stop_apps() {
+  for f in .runbook/demo/*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+}
+trap 'stop_apps; rm -rf "$(dirname "$broken")"' EXIT
+$rb exec runbooks/rolling-restart.yml -i local -e demo_root="$PWD" --yes
+
+say "run it again: every instance gets a new process, none is ever left unhealthy"
+$rb exec runbooks/rolling-restart.yml -i local -e demo_root="$PWD" --yes --output json | grep -c '"kind":"step_end"' | sed 's/^/step_end events streamed as JSON: /'
+
+say "runbook runs and runbook show: every run is journaled, and can be resumed if it was killed"
+$rb runs | head -4
+last=$($rb runs | awk 'NR==2 {print $1}')
+$rb show "$last" | head -20
+
+say "done: the demo apps are stopped now; journals stay in .runbook/runs"
