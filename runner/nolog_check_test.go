@@ -17,6 +17,7 @@ import (
 	"github.com/runbookhq/runbook/internal/conn/conntest"
 	"github.com/runbookhq/runbook/internal/conn/local"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/runner"
 )
@@ -180,5 +181,44 @@ steps:
 	}
 	if !dropped.Closed() || !rbDrop.Closed() {
 		t.Error("the connections were not closed at the end")
+	}
+}
+
+// TestResumeUnreachable: a host cut off mid-step is not finished: a resume
+// runs the step again, once the host can be reached.
+func TestResumeUnreachable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: reach
+hosts: h1:h2
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+  - { name: b, mark: { path: '{{ dir }}/log', text: b } }
+`, "")
+	cut := conntest.New(nil)
+	cut.On(conntest.Func("appends through the real host", func(conn.Cmd) bool { return true })).
+		Do(func(ctx context.Context, c conn.Cmd) (conn.Output, error) { return local.New().Run(ctx, c) })
+	cut.FailAfter(1, nil) // a runs, b is cut off
+	e.p.MaxFail = 1
+	r := e.run(runOpts{opts: func(o *runner.Options) { o.Dialer = faultDialer{fakes: map[string]*conntest.Fake{"h2": cut}} }})
+	checkExit(t, r, 1)
+	if st := r.out.Hosts["h2"].Status; st != runner.StatusUnreachable {
+		t.Fatalf("h2 %s", st)
+	}
+	j, st, err := journal.OpenAppend(e.state, e.runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.run(runOpts{j: j, resume: st})
+	checkExit(t, r, 0)
+	if got := hostLines(e.lines("log"), "h2"); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("h2 wrote %q", got)
+	}
+	if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("h1 ran again: %q", got)
+	}
+	reruns := find(r.events[len(st.Events):], func(e event.Event) bool { return e.Kind == event.StepStart && e.Data["rerun"] != nil })
+	if len(reruns) != 1 || reruns[0].Host != "h2" || reruns[0].Step != "b" {
+		t.Errorf("reruns %+v", reruns)
 	}
 }
