@@ -19,7 +19,7 @@ import (
 // PKI is a throwaway certificate authority with a server certificate for
 // the lab's addresses and a client certificate, written as PEM files.
 type PKI struct {
-	CAFile               string
+	CAFile                string
 	ServerCert, ServerKey string
 	ClientCert, ClientKey string
 
