@@ -1,0 +1,244 @@
+// Package assertmetric is the assert-metric module: a gate over Prometheus
+// metrics scraped from the controller, held now, for a while, or within a time.
+package assertmetric
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/internal/argcheck"
+)
+
+func init() {
+	modules.Register(modules.Info{
+		Name: "assert-metric",
+		New:  func() modules.Module { return new(Module) },
+		Doc: modules.Doc{
+			Summary: "fail unless an expression over Prometheus metrics holds",
+			Description: `Scrapes a Prometheus metrics endpoint from the controller (the machine
+runbook runs on) and fails the step unless expect holds over what it read.
+With urls, every endpoint is scraped and expect must hold for each of them
+("on every member"); the message names the ones where it does not.
+
+Without for and within, one scrape decides. With for, expect must hold on
+every sample, interval apart, for the whole time; the step fails at the
+first sample where it does not and says when it stopped holding. With
+within, the step passes as soon as a sample holds and fails when none did in
+time. With both, expect must first hold within the one, then keep holding
+for the other.
+
+In expect, besides the step's usual names:
+  metric(name [, labels])     the value of the one series of name whose
+                              labels include labels; an error when there are
+                              several (the message lists their labels)
+  has_metric(name [, labels]) whether such a series exists
+  series(name [, labels])     the matching series, each {labels, value}
+  sum(name [, labels])        the sum of the matching series' values
+  count(name [, labels])      how many series match
+  delta(name [, labels])      how much the matching counters grew since
+                              the step's first scrape (summed over them)
+  quantile(q, name [, labels])        the q-quantile (0 to 1) of histogram
+                                      name, from its cumulative buckets
+  quantile_delta(q, name [, labels])  the same over the observations made
+                                      since the step's first scrape
+labels is a map of label values: {"To": "8e9e05c52164694d"}.
+
+A name the endpoint does not export at all fails the gate, saying which
+name at which URL: a typo or a missing metric never passes silently. Guard
+with has_metric where absence is fine: !has_metric("x") || metric("x") == 0.
+Labels that match none of the name's series are an empty set: sum, count and
+delta give 0 and series an empty list, while metric and quantile, which need
+a value, fail. A comparison with NaN (the quantile of a histogram without
+observations) is false.
+
+delta follows Prometheus' increase(): it adds up the growth between
+consecutive scrapes, and when a counter went down, or
+process_start_time_seconds changed (the process restarted), it counts the
+new value as growth from zero. A series that appears after the first scrape
+counts from zero too. For a gauge it is the plain difference since the first
+scrape. quantile follows histogram_quantile(): linear interpolation inside
+the bucket, the upper bound of the last finite bucket for ranks in +Inf;
+when labels match several histograms their buckets are added, as
+histogram_quantile(q, sum by (le) (...)) does. The first scrape of each URL
+is the baseline of delta and quantile_delta, so they need for or within.
+
+Certificates are always verified: give ca_file for a private CA, and
+cert_file and key_file where the endpoint wants a client certificate (etcd's
+client URL with --client-cert-auth). Files are read on the controller,
+relative to the runbook's folder.
+
+In --check the endpoints are scraped once: a gate that does not hold now
+fails, except one with within, which reports what it would wait for.`,
+			Example: `- name: member is back and stable
+  assert-metric:
+    url: 'http://{{ host.addr }}:2381/metrics'
+    expect: 'metric("etcd_server_has_leader") == 1'
+    for: 20s
+- name: every member has a leader and few leader changes
+  assert-metric:
+    urls:
+      - http://10.0.0.11:2381/metrics
+      - http://10.0.0.12:2381/metrics
+      - http://10.0.0.13:2381/metrics
+    expect: >-
+      metric("etcd_server_has_leader") == 1
+      && delta("etcd_server_leader_changes_seen_total") <= 1
+      && quantile_delta(0.99, "etcd_disk_wal_fsync_duration_seconds") < 0.01
+    for: 60s
+    interval: 5s
+- name: the new binary serves
+  assert-metric:
+    url: https://10.0.0.11:2379/metrics
+    ca_file: pki/etcd-ca.pem
+    cert_file: pki/runbook.pem
+    key_file: pki/runbook-key.pem
+    expect: 'has_metric("etcd_server_version", {"server_version": "3.7.3"})'
+    within: 60s`,
+		},
+	})
+}
+
+// Module holds the assert-metric module's arguments.
+type Module struct {
+	URL      string            `yaml:"url" doc:"metrics endpoint to scrape from the controller, http:// or https://"`
+	URLs     []string          `yaml:"urls" doc:"several endpoints instead of url: expect must hold for each"`
+	Expect   spec.Expr         `yaml:"expect" runbook:"required" doc:"expression over metric(), delta(), quantile() ... that must hold"`
+	For      spec.Duration     `yaml:"for" doc:"expect must hold on every sample for this long"`
+	Within   spec.Duration     `yaml:"within" doc:"expect must come to hold within this time (then hold for for, when given)"`
+	Interval spec.Duration     `yaml:"interval" default:"1s" doc:"with for or within: time between two samples"`
+	Timeout  spec.Duration     `yaml:"timeout" default:"5s" doc:"time limit of one scrape"`
+	Headers  map[string]string `yaml:"headers" doc:"request headers, such as Authorization"`
+	CAFile   string            `yaml:"ca_file" doc:"PEM file on the controller, relative to the runbook's folder, with the CA that signs the endpoint's certificate"`
+	CertFile string            `yaml:"cert_file" doc:"PEM client certificate for endpoints that ask for one (with key_file)"`
+	KeyFile  string            `yaml:"key_file" doc:"PEM private key of cert_file"`
+
+	// clock is the time the gate waits by; nil is the real one. Tests set a
+	// fake one so that for and within run without waiting.
+	clock clock
+}
+
+// Defaults returns the arguments as Run sees them.
+func (m *Module) Defaults() *Module { return modules.WithDefaults(m) }
+
+// endpoints returns url or urls, whichever is given.
+func (m *Module) endpoints() []string {
+	if m.URL != "" {
+		return []string{m.URL}
+	}
+	return m.URLs
+}
+
+// Validate checks that one of url and urls is given, and that the other
+// arguments fit them.
+func (m *Module) Validate() error {
+	switch {
+	case m.URL == "" && m.URLs == nil:
+		return errors.New("no endpoint given; give url, or urls for several")
+	case m.URL != "" && m.URLs != nil:
+		return &modules.FieldError{Field: "urls", Msg: "url is also given; give one endpoint as url or several as urls"}
+	case m.URLs != nil && len(m.URLs) == 0:
+		return &modules.FieldError{Field: "urls", Msg: "is an empty list; give the endpoints to scrape"}
+	}
+	field := "url"
+	if m.URL == "" {
+		field = "urls"
+	}
+	seen := map[string]bool{}
+	https, templated := false, false
+	for _, u := range m.endpoints() {
+		if err := argcheck.URL(u); err != nil {
+			return &modules.FieldError{Field: field, Msg: err.Error()}
+		}
+		if seen[u] {
+			return &modules.FieldError{Field: field, Msg: fmt.Sprintf("%q is given twice", u)}
+		}
+		seen[u] = true
+		https = https || strings.HasPrefix(u, "https://")
+		templated = templated || argcheck.Templated(u)
+	}
+	if m.Expect.Src == "" {
+		return &modules.FieldError{Field: "expect", Msg: "is required: the expression that must hold, such as metric(\"etcd_server_has_leader\") == 1"}
+	}
+	if m.For == 0 && m.Within == 0 {
+		if m.Interval != 0 {
+			return &modules.FieldError{Field: "interval", Msg: "is the time between samples of for and within, and neither is given"}
+		}
+		if f := windowFunc(m.Expect); f != "" {
+			return &modules.FieldError{Field: "expect", Msg: fmt.Sprintf("uses %s, which compares with the step's first scrape; with one scrape it is always 0: add for or within", f)}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Headers)) {
+		if k == "" || strings.ContainsAny(k, " \t:\r\n") {
+			return &modules.FieldError{Field: "headers", Msg: fmt.Sprintf("%q is not a header name", k)}
+		}
+	}
+	if (m.CertFile == "") != (m.KeyFile == "") {
+		if m.CertFile == "" {
+			return &modules.FieldError{Field: "key_file", Msg: "is the key of a client certificate; give cert_file too"}
+		}
+		return &modules.FieldError{Field: "cert_file", Msg: "needs its private key; give key_file too"}
+	}
+	if !https && !templated {
+		for _, f := range []struct{ field, value string }{{"ca_file", m.CAFile}, {"cert_file", m.CertFile}} {
+			if f.value != "" {
+				return &modules.FieldError{Field: f.field, Msg: "is only used for https:// URLs"}
+			}
+		}
+	}
+	return nil
+}
+
+// windowFunc returns the first function expect calls that needs a baseline
+// scrape (delta, quantile_delta), or "". It can tell only once the loader
+// has compiled the expression.
+func windowFunc(e spec.Expr) string {
+	if e.Program == nil {
+		return ""
+	}
+	for _, n := range e.Program.Names() {
+		if n == "delta" || n == "quantile_delta" {
+			return n
+		}
+	}
+	return ""
+}
+
+// ExprNames declares the metric functions for expect, so that a call with
+// arguments of the wrong type is a load error.
+func (m *Module) ExprNames(field string) map[string]any {
+	if field != "expect" {
+		return nil
+	}
+	return map[string]any{
+		"metric":         (metricFunc)(nil),
+		"has_metric":     (func(string, ...map[string]any) (bool, error))(nil),
+		"series":         (func(string, ...map[string]any) ([]Series, error))(nil),
+		"sum":            (metricFunc)(nil),
+		"count":          (func(string, ...map[string]any) (int, error))(nil),
+		"delta":          (metricFunc)(nil),
+		"quantile":       (quantileFunc)(nil),
+		"quantile_delta": (quantileFunc)(nil),
+	}
+}
+
+type (
+	metricFunc   = func(name string, labels ...map[string]any) (float64, error)
+	quantileFunc = func(q float64, name string, labels ...map[string]any) (float64, error)
+)
+
+// Series is one series as series() gives it to expressions.
+type Series struct {
+	Labels map[string]string `expr:"labels"`
+	Value  float64           `expr:"value"`
+}
+
+var (
+	_ modules.Validator = (*Module)(nil)
+	_ modules.Checker   = (*Module)(nil)
+	_ spec.ExprNamer    = (*Module)(nil)
+)
