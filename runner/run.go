@@ -276,6 +276,7 @@ func (r *runner) runInfo() map[string]any {
 	info.Hosts = r.p.HostNames
 	info.Batches = r.p.Batches
 	info.Check = r.opts.Check
+	info.Steps = countLeaves(r.p.Runbook_.Steps)
 	if info.PID == 0 {
 		info.PID = os.Getpid()
 	}
@@ -415,6 +416,23 @@ type stepPos struct {
 	index int
 	// blocks encloses the step, outermost first (nil for a block's rollback steps).
 	blocks []*spec.Step
+}
+
+// countLeaves is how many StepIndex values a phase has, as buildIndex numbers
+// them, so views can say "step 2/6".
+func countLeaves(ss []*spec.Step) int {
+	n := 0
+	for _, s := range ss {
+		if !s.IsBlock() {
+			n++
+			continue
+		}
+		n += countLeaves(s.Block)
+		if s.Rollback != nil {
+			n += countLeaves(s.Rollback.Steps)
+		}
+	}
+	return n
 }
 
 func buildIndex(rb *spec.Runbook) index {

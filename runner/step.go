@@ -543,7 +543,7 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 	if s.Timeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, s.Timeout.Std())
 	}
-	res, err := h.call(actx, s, eff, mod, target)
+	res, err := h.call(actx, s, eff, mod, target, scope)
 	timedOut := actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
 	cancel()
 	o := stepOutcome{modRes: res, data: cloneMap(res.Data)}
@@ -629,13 +629,16 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 
 // call runs the module (or its Check) over the target's connection. A panic in
 // a module is a failure of the step, not of the run.
-func (h *hostRun) call(ctx context.Context, s *spec.Step, eff inherited, mod modules.Module, target connTarget) (res modules.Result, err error) {
+func (h *hostRun) call(ctx context.Context, s *spec.Step, eff inherited, mod modules.Module, target connTarget, scope *eval.Scope) (res modules.Result, err error) {
 	c, release, err := h.r.pool.acquire(ctx, target)
 	if err != nil {
 		return modules.Result{}, err
 	}
 	defer release()
 	mh := h.moduleHost(c, target, eff, s)
+	// The module's own expressions (check's expect) see what the step's guards
+	// see: vars, registered results, facts.
+	mh.Scope = scope
 	defer func() {
 		if p := recover(); p != nil {
 			res, err = modules.Result{}, fmt.Errorf("module %s panicked: %v", s.Module, p)
