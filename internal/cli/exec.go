@@ -200,14 +200,14 @@ func (a *app) execute(parent context.Context, p *plan.Plan, j *journal.Journal, 
 	defer signal.Stop(sigs)
 	go func() {
 		n := 0
-		for range sigs {
+		for sig := range sigs {
 			n++
 			if n == 1 {
 				fmt.Fprintln(a.stderr, "\nrunbook: interrupt: no new step starts; steps in flight finish and affected hosts roll back. Interrupt again to stop now.")
 				close(drain)
 				continue
 			}
-			fmt.Fprintln(a.stderr, "\nrunbook: second interrupt: stopping now")
+			fmt.Fprintf(a.stderr, "\nrunbook: second interrupt (%v): stopping now\n", sig)
 			cancel()
 			return
 		}
