@@ -6,3 +6,24 @@ cd "$(dirname "$0")/.."
 
 command -v go >/dev/null || { echo "deps: Go is required (https://go.dev/dl/)" >&2; exit 1; }
 go mod download
+
+# The SSH tests start a real OpenSSH sshd on loopback and use ssh-keygen; the
+# become tests run `sudo -n`. Debian packages, installed only when missing, with
+# one `apt-get update` at most, and only when something is to be installed.
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+command -v sudo >/dev/null || missing+=(sudo)
+command -v pgrep >/dev/null || missing+=(procps)
+if [ ${#missing[@]} -gt 0 ]; then
+	as_root=()
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+		as_root=(sudo)
+	fi
+	echo "deps: installing ${missing[*]}" >&2
+	"${as_root[@]}" apt-get update -qq
+	# The tests run their own sshd on loopback with a generated config; the
+	# package's system service is neither needed nor started by them.
+	DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
