@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
@@ -64,8 +65,15 @@ counts from zero too. For a gauge it is the plain difference since the first
 scrape. quantile follows histogram_quantile(): linear interpolation inside
 the bucket, the upper bound of the last finite bucket for ranks in +Inf;
 when labels match several histograms their buckets are added, as
-histogram_quantile(q, sum by (le) (...)) does. The first scrape of each URL
-is the baseline of delta and quantile_delta, so they need for or within.
+histogram_quantile(q, sum by (le) (...)) does.
+
+The first scrape of each URL is the baseline of delta and quantile_delta:
+an expression that uses them needs for or within, and is judged from the
+next sample on. With for alone, for counts from the baseline, so it is the
+window the changes are measured over. A histogram without observations in
+the window has no quantile (NaN, so comparisons fail); where a quiet window
+is fine, say so:
+  delta("h_count") == 0 || quantile_delta(0.99, "h") < 0.01
 
 Certificates are always verified: give ca_file for a private CA, and
 cert_file and key_file where the endpoint wants a client certificate (etcd's
@@ -73,7 +81,8 @@ client URL with --client-cert-auth). Files are read on the controller,
 relative to the runbook's folder.
 
 In --check the endpoints are scraped once: a gate that does not hold now
-fails, except one with within, which reports what it would wait for.`,
+fails, except one with within, which reports what it would wait for, and
+one over changes, which only shows that the endpoints answer.`,
 			Example: `- name: member is back and stable
   assert-metric:
     url: 'http://{{ host.addr }}:2381/metrics'
@@ -168,7 +177,7 @@ func (m *Module) Validate() error {
 		if m.Interval != 0 {
 			return &modules.FieldError{Field: "interval", Msg: "is the time between samples of for and within, and neither is given"}
 		}
-		if f := windowFunc(m.Expect); f != "" {
+		if f := windowFunc(m.Expect.Program); f != "" {
 			return &modules.FieldError{Field: "expect", Msg: fmt.Sprintf("uses %s, which compares with the step's first scrape; with one scrape it is always 0: add for or within", f)}
 		}
 	}
@@ -193,14 +202,11 @@ func (m *Module) Validate() error {
 	return nil
 }
 
-// windowFunc returns the first function expect calls that needs a baseline
-// scrape (delta, quantile_delta), or "". It can tell only once the loader
-// has compiled the expression.
-func windowFunc(e spec.Expr) string {
-	if e.Program == nil {
-		return ""
-	}
-	for _, n := range e.Program.Names() {
+// windowFunc returns the first function p calls that needs a baseline
+// scrape (delta, quantile_delta), or "". Validate can tell only once the
+// loader has compiled the expression (p is then not nil).
+func windowFunc(p *eval.Program) string {
+	for _, n := range p.Names() {
 		if n == "delta" || n == "quantile_delta" {
 			return n
 		}

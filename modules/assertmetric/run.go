@@ -46,7 +46,9 @@ func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, erro
 
 // Check scrapes once and reports whether expect holds now. A gate that does
 // not hold fails, as it would in the run, except one with within: nothing
-// changes in --check, so what it would wait for may never come.
+// changes in --check, so what it would wait for may never come. An
+// expression over changes cannot be judged from one scrape: Check then only
+// shows that every endpoint answers.
 func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	d := m.Defaults()
 	g, err := newGate(d, h)
@@ -61,13 +63,17 @@ func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, er
 	data := g.data(r, false)
 	switch {
 	case r.ok():
+		data["held"] = true
 		data["msg"] = "holds now"
+		return modules.Result{Data: data}, nil
+	case g.windowed && r.baselined():
+		data["msg"] = "every endpoint answers; expect reads changes since this first scrape, so the run judges it from its next sample"
 		return modules.Result{Data: data}, nil
 	case d.Within > 0:
 		data["msg"] = fmt.Sprintf("would wait up to %s for it to hold; now it does not: %s", probe.Dur(d.Within.Std()), r.details())
 		return modules.Result{Data: data}, nil
 	}
-	return modules.Result{Data: data}, g.fail("is false now", r)
+	return modules.Result{Data: data}, g.fail("does not hold now", r)
 }
 
 // gate is one run of the module's gate.
@@ -80,6 +86,7 @@ type gate struct {
 	clock    clock
 	scope    eval.Scope // the step's, copied: rounds add their own Extra and Result
 	trackers map[string]*tracker
+	windowed bool // expect reads changes since the baseline (delta, quantile_delta)
 	samples  int
 	start    time.Time
 }
@@ -104,6 +111,7 @@ func newGate(m *Module, h *modules.Host) (*gate, error) {
 		clock:    m.clock,
 		scope:    eval.Scope{Vars: h.Vars, Host: eval.Host{Name: h.Name, Addr: h.Addr, Vars: h.Vars}},
 		trackers: map[string]*tracker{},
+		windowed: windowFunc(prog) != "",
 	}
 	if h.Scope != nil {
 		g.scope = *h.Scope
@@ -163,6 +171,23 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 		r   *round
 		err error
 	)
+	if g.windowed {
+		// An expression over changes has nothing to judge at the first
+		// scrape: it takes the baseline, and judging starts a sample later.
+		if r, err = g.round(ctx); err != nil {
+			return g.data(r, false), err
+		}
+		if d.Within == 0 && !r.baselined() {
+			return g.data(r, false), g.fail("cannot take its baseline", r)
+		}
+		limit := g.start.Add(max(d.Within.Std(), d.For.Std(), interval))
+		if d.Within > 0 {
+			limit = g.start.Add(d.Within.Std())
+		}
+		if err := g.sleepUntil(ctx, nextTick(g.start, interval, g.clock.Now(), limit), r); err != nil {
+			return g.data(r, false), err
+		}
+	}
 	if d.Within > 0 {
 		deadline := g.start.Add(d.Within.Std())
 		for {
@@ -185,40 +210,45 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 			return g.data(r, false), err
 		}
 		if !r.ok() {
-			verdict := "is false"
+			verdict := "does not hold"
 			if d.For > 0 {
-				verdict = fmt.Sprintf("is false at the first sample (it must hold for %s)", probe.Dur(d.For.Std()))
+				verdict = fmt.Sprintf("does not hold at the first sample it judges (it must hold for %s)", probe.Dur(d.For.Std()))
 			}
 			return g.data(r, false), g.fail(verdict, r)
 		}
 	}
 	heldAt := r.at
-	data := func(r *round) map[string]any {
-		out := g.data(r, true)
+	data := func(r *round, held bool) map[string]any {
+		out := g.data(r, held)
 		out["held_after"] = dur(heldAt.Sub(g.start))
 		return out
 	}
 	if d.For == 0 {
-		return data(r), nil
+		return data(r, true), nil
 	}
-	end := heldAt.Add(d.For.Std())
+	// The time expect must hold starts at the first sample that held; over
+	// changes without within, at the baseline, so that for is the window.
+	from := heldAt
+	if g.windowed && d.Within == 0 {
+		from = g.start
+	}
+	end := from.Add(d.For.Std())
 	for r.at.Before(end) {
-		if err := g.sleepUntil(ctx, nextTick(heldAt, interval, g.clock.Now(), end), r); err != nil {
-			return data(r), err
+		if err := g.sleepUntil(ctx, nextTick(from, interval, g.clock.Now(), end), r); err != nil {
+			return data(r, false), err
 		}
 		if r, err = g.round(ctx); err != nil {
-			return data(r), err
+			return data(r, false), err
 		}
 		if !r.ok() {
-			out := data(r)
-			out["held"] = false
-			out["held_for"] = dur(r.at.Sub(heldAt))
+			out := data(r, false)
+			out["held_for"] = dur(r.at.Sub(from))
 			return out, g.fail(fmt.Sprintf("stopped holding after %s of the %s it must hold (sample %d)",
-				probe.Dur(r.at.Sub(heldAt)), probe.Dur(d.For.Std()), g.samples), r)
+				probe.Dur(r.at.Sub(from)), probe.Dur(d.For.Std()), g.samples), r)
 		}
 	}
-	out := data(r)
-	out["held_for"] = dur(r.at.Sub(heldAt))
+	out := data(r, true)
+	out["held_for"] = dur(r.at.Sub(from))
 	return out, nil
 }
 
@@ -255,10 +285,21 @@ type round struct {
 
 // outcome is what one URL gave in a round.
 type outcome struct {
-	url   string
-	holds bool
-	reads []read
-	err   error // the scrape failed, or expect could not be evaluated
+	url      string
+	holds    bool
+	baseline bool // the URL's first scrape, only taken, for an expression over changes
+	reads    []read
+	err      error // the scrape failed, or expect could not be evaluated
+}
+
+// baselined reports whether every URL's scrape was taken as its baseline.
+func (r *round) baselined() bool {
+	for _, o := range r.outs {
+		if !o.baseline {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *round) ok() bool {
@@ -279,6 +320,8 @@ func (r *round) details() string {
 		case o.holds:
 		case o.err != nil:
 			parts = append(parts, fmt.Sprintf("at %s: %v", o.url, o.err))
+		case o.baseline:
+			parts = append(parts, fmt.Sprintf("at %s: first scrape, the baseline of delta and quantile_delta", o.url))
 		case len(o.reads) > 0:
 			parts = append(parts, fmt.Sprintf("at %s: read %s", o.url, formatReads(o.reads)))
 		default:
@@ -315,10 +358,16 @@ func (g *gate) round(ctx context.Context) (*round, error) {
 		if o.err != nil {
 			continue
 		}
-		if g.trackers[o.url].observe(p) {
+		t := g.trackers[o.url]
+		first := !t.started
+		if t.observe(p) {
 			g.h.Log.Info().Str("url", o.url).Msg("the process restarted since the previous scrape (process_start_time_seconds changed): delta counts its counters from zero")
 		}
-		rd := newReader(p, g.trackers[o.url])
+		if first && g.windowed {
+			o.baseline = true
+			continue
+		}
+		rd := newReader(p, t)
 		scope := g.scope
 		scope.Extra = maps.Clone(g.scope.Extra)
 		if scope.Extra == nil {
