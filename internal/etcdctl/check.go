@@ -1,0 +1,590 @@
+package etcdctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// CheckConfig is the check module's `etcd:` probe: the cluster's topology,
+// agreement and health, always; versions, catch-up, consistency, cluster and
+// storage versions when asked.
+type CheckConfig struct {
+	Conn           `yaml:",inline"`
+	ExpectMembers  MemberSet     `yaml:"expect_members" default:"<one member per endpoint>" doc:"the members there must be: a list of names, or their count"`
+	AllowSmall     bool          `yaml:"allow_small" doc:"accept fewer than 3 voting members, or an even number of them"`
+	Versions       *VersionRules `yaml:"versions" doc:"rules on the members' server versions"`
+	CaughtUp       *int          `yaml:"caught_up" doc:"the highest raft index minus the lowest applied index, over all members, is at most this, in two samples 1s apart"`
+	Consistency    bool          `yaml:"consistency" doc:"every member's HashKV at one common revision is equal (among members with the same compact revision)"`
+	ClusterVersion string        `yaml:"cluster_version" doc:"the cluster version (GET /version etcdcluster) has this major.minor, such as \"3.6\""`
+	StorageVersion string        `yaml:"storage_version" doc:"every member's storage version (3.6+) has this major.minor"`
+}
+
+// VersionRules are rules on the members' server versions. The floor a source
+// version must reach before an upgrade changes with etcd's releases: keep it
+// in the runbook's vars, with its source, not in code.
+type VersionRules struct {
+	SameMinor bool   `yaml:"same_minor" doc:"every member runs the same major.minor (a mix means an upgrade was interrupted)"`
+	Min       string `yaml:"min" doc:"every member runs at least this version, such as the documented floor before the next minor"`
+	Target    string `yaml:"target" doc:"the version being upgraded to: every member runs it, or an older patch of its minor or of the minor before; never newer, never two minors behind"`
+	Exact     string `yaml:"exact" doc:"every member runs exactly this version"`
+}
+
+// CaughtUpInterval is the time between the two samples of caught_up.
+const CaughtUpInterval = time.Second
+
+// MemberSet is expect_members: a list of member names or their count.
+type MemberSet struct {
+	names []string
+	count int
+	set   bool
+}
+
+// Names returns a MemberSet of these names.
+func Names(names ...string) MemberSet { return MemberSet{names: names, set: true} }
+
+// Count returns a MemberSet of n members.
+func Count(n int) MemberSet { return MemberSet{count: n, set: true} }
+
+// IsSet reports whether the step gave expect_members.
+func (s MemberSet) IsSet() bool { return s.set }
+
+// DocType names the type in `runbook doc`.
+func (MemberSet) DocType() string { return "list of names, or int" }
+
+// MarshalJSON writes the set as written: a list of names or a count.
+func (s MemberSet) MarshalJSON() ([]byte, error) {
+	switch {
+	case !s.set:
+		return []byte("null"), nil
+	case s.names != nil:
+		return json.Marshal(s.names)
+	}
+	return json.Marshal(s.count)
+}
+
+// DecodeNode implements spec.NodeDecoder: a count of at least 1, or a
+// non-empty list of distinct names.
+func (s *MemberSet) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		c, err := strconv.Atoi(n.Value)
+		if n.ShortTag() != "!!int" || err != nil || c < 1 {
+			ds.Errorf(d.Pos(n), "%s must be a count of members (at least 1) or a list of their names, got %q", d.Name(), n.Value)
+			return
+		}
+		*s = Count(c)
+	case yaml.SequenceNode:
+		if len(n.Content) == 0 {
+			ds.Errorf(d.Pos(n), "%s is an empty list; give the members' names, or leave it out to expect one member per endpoint", d.Name())
+			return
+		}
+		var names []string
+		templated := false
+		for _, c := range n.Content {
+			c = spec.Resolve(c)
+			if d.Templated(c) {
+				templated = true
+				continue
+			}
+			if c.Kind != yaml.ScalarNode || c.ShortTag() == "!!null" || c.Value == "" {
+				ds.Errorf(d.Pos(c), "%s must list member names (strings)", d.Name())
+				return
+			}
+			if slices.Contains(names, c.Value) {
+				ds.Errorf(d.Pos(c), "%s lists %q twice", d.Name(), c.Value)
+				return
+			}
+			names = append(names, c.Value)
+		}
+		if !templated { // else it is decoded again once rendered
+			*s = Names(names...)
+		}
+	default:
+		ds.Errorf(d.Pos(n), "%s must be a count of members or a list of their names", d.Name())
+	}
+}
+
+var _ spec.NodeDecoder = (*MemberSet)(nil)
+
+// Validate checks the probe's arguments as written; prefix names the section
+// in errors ("etcd.").
+func (c *CheckConfig) Validate(prefix string) error {
+	if err := c.Conn.Validate(prefix); err != nil {
+		return err
+	}
+	if c.ExpectMembers.set && c.ExpectMembers.names == nil && c.ExpectMembers.count < 1 {
+		return &modules.FieldError{Field: prefix + "expect_members", Msg: "must be at least 1"}
+	}
+	if c.CaughtUp != nil && *c.CaughtUp < 0 {
+		return &modules.FieldError{Field: prefix + "caught_up", Msg: fmt.Sprintf("%d is negative; give the largest lag in raft entries that passes, such as 1000", *c.CaughtUp)}
+	}
+	if v := c.Versions; v != nil {
+		if !v.SameMinor && v.Min == "" && v.Target == "" && v.Exact == "" {
+			return &modules.FieldError{Field: prefix + "versions", Msg: "has no rule; give same_minor, min, target or exact"}
+		}
+		for _, f := range []struct{ name, v string }{{"min", v.Min}, {"target", v.Target}, {"exact", v.Exact}} {
+			if f.v == "" || templated(f.v) {
+				continue
+			}
+			if _, err := parseVersion(f.v); err != nil {
+				return &modules.FieldError{Field: prefix + "versions." + f.name, Msg: err.Error()}
+			}
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"cluster_version", c.ClusterVersion}, {"storage_version", c.StorageVersion}} {
+		if f.v == "" || templated(f.v) {
+			continue
+		}
+		if _, err := parseMinor(f.v); err != nil {
+			return &modules.FieldError{Field: prefix + f.name, Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
+// parseVersion reads a full etcd version: 3.6.16.
+func parseVersion(s string) (*semver.Version, error) {
+	v, err := semver.StrictNewVersion(strings.TrimPrefix(s, "v"))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an etcd version like 3.6.16", s)
+	}
+	return v, nil
+}
+
+// parseMinor reads a major.minor, with or without its .0: "3.6" or "3.6.0".
+func parseMinor(s string) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(s, "v"), ".")
+	ok := len(parts) == 2 || (len(parts) == 3 && parts[2] == "0")
+	for _, p := range parts {
+		if _, err := strconv.Atoi(p); err != nil || p == "" {
+			ok = false
+		}
+	}
+	if !ok {
+		return "", fmt.Errorf("%q is not a major.minor like \"3.6\" (cluster and storage versions are always X.Y.0)", s)
+	}
+	return parts[0] + "." + parts[1], nil
+}
+
+// minorOf returns "3.6" for "3.6.0", "" for "" or anything else unreadable.
+func minorOf(s string) string {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// Probe runs the check for the host h: the connection defaults come from its
+// vars and the inventory. It returns the report as JSON-safe data (also when
+// a rule fails) and an error naming every failed rule.
+func (c *CheckConfig) Probe(ctx context.Context, h *modules.Host) (map[string]any, error) {
+	d := modules.WithDefaults(c)
+	cfg, err := d.Conn.Resolve(HostEnv(h))
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	r, err := Check(ctx, cfg, d)
+	var data map[string]any
+	if r != nil {
+		data = r.Data()
+	}
+	return data, err
+}
+
+// Check gathers the cluster through cfg's endpoints and applies the rules of
+// cc. The report holds everything seen, also when a rule fails; the error
+// names each failure, with the member and what was seen.
+func Check(ctx context.Context, cfg Config, cc *CheckConfig) (*Report, error) {
+	cl, err := Gather(ctx, cfg, GatherOptions{Health: true})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	defer cl.Close()
+	var p problems
+	topology(cl, cc.ExpectMembers, cc.AllowSmall, &p)
+	agreement(cl, &p)
+	health(cl, &p)
+	if cc.Versions != nil {
+		versionRules(cl, cc.Versions, &p)
+	}
+	r := NewReport(cl)
+	if cc.CaughtUp != nil {
+		caughtUp(ctx, cl, *cc.CaughtUp, r, &p)
+	}
+	if cc.Consistency {
+		h, err := Consistency(ctx, cl)
+		r.Hash = h
+		if err != nil {
+			p.add("consistency: %v", err)
+		}
+	}
+	if cc.ClusterVersion != "" {
+		clusterVersion(cl, cc.ClusterVersion, &p)
+	}
+	if cc.StorageVersion != "" {
+		storageVersion(cl, cc.StorageVersion, &p)
+	}
+	if err := ctx.Err(); err != nil {
+		return r, fmt.Errorf("etcd: %w", err)
+	}
+	r.Problems = p
+	return r, p.err()
+}
+
+// problems collects failed rules, each a sentence that names the member and
+// what was seen.
+type problems []string
+
+func (p *problems) add(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !slices.Contains(*p, msg) {
+		*p = append(*p, msg)
+	}
+}
+
+func (p problems) err() error {
+	switch len(p) {
+	case 0:
+		return nil
+	case 1:
+		return errors.New("etcd: " + p[0])
+	}
+	return fmt.Errorf("etcd: %d problems: %s", len(p), strings.Join(p, "; "))
+}
+
+// endpointLabel names an endpoint by its member when it is known.
+func endpointLabel(e *Endpoint) string {
+	if e.Member != nil && e.Member.Name != "" {
+		return "member " + e.Member.Name + " (" + e.URL + ")"
+	}
+	return "endpoint " + e.URL
+}
+
+// topology: the member list is known, equals what was expected, every member
+// is started, answers on an endpoint, votes, and the voters make a sound quorum.
+func topology(cl *Cluster, want MemberSet, allowSmall bool, p *problems) {
+	for _, e := range cl.Endpoints {
+		switch {
+		case !e.Answered():
+			p.add("%s does not answer: %v", endpointLabel(e), e.StatusErr)
+		case e.Status.Header.ClusterId != cl.ClusterID:
+			p.add("endpoint %s answers for cluster %s, the other endpoints for %s: it is another cluster's member, or the endpoints are wrong",
+				e.URL, ID(e.Status.Header.ClusterId), ID(cl.ClusterID))
+		case e.Member == nil && cl.Members != nil:
+			p.add("endpoint %s answers as member %s, which is not in the member list", e.URL, ID(e.Status.Header.MemberId))
+		case e.Member != nil && e.Member.Endpoint != e:
+			p.add("endpoints %s and %s both reach member %s; give each member's client URL once", e.Member.Endpoint.URL, e.URL, e.Member.Name)
+		}
+	}
+	if cl.Members == nil {
+		p.add("no member list: no endpoint answered one")
+		return
+	}
+	if !cl.ListLinearizable {
+		p.add("no member answered a linearizable member list (no quorum?); the member list is %s's own view", cl.ListFrom)
+	}
+	var names []string
+	for _, m := range cl.Members {
+		switch {
+		case m.Name == "":
+			p.add("%s was added but never started (no name); start it or remove it", m.Label())
+		case m.Endpoint == nil && !endpointDown(cl, m):
+			p.add("member %s is not among the endpoints (it advertises %s); give every member's client URL", m.Name, strings.Join(m.ClientURLs, ", "))
+		}
+		if m.Learner {
+			p.add("member %s is a learner; promote it or remove it before a rolling change", m.Label())
+		}
+		names = append(names, m.Name)
+	}
+	switch {
+	case want.names != nil:
+		w := slices.Sorted(slices.Values(want.names))
+		got := slices.Sorted(slices.Values(names))
+		if !slices.Equal(w, got) {
+			p.add("members are %s, expected %s", list(got), list(w))
+		}
+	case want.set && len(cl.Members) != want.count:
+		p.add("%d members (%s), expected %d", len(cl.Members), list(names), want.count)
+	case !want.set && len(cl.Members) != len(cl.Endpoints):
+		p.add("%d members (%s) for %d endpoints; the endpoints must be one per member", len(cl.Members), list(names), len(cl.Endpoints))
+	}
+	voting := len(cl.Voting())
+	if !allowSmall {
+		switch {
+		case voting < 3:
+			p.add("%d voting members: a rolling change needs at least 3, or a member's stop is an outage (allow_small: true accepts it)", voting)
+		case voting%2 == 0:
+			p.add("%d voting members: an even count tolerates no more failures than one fewer (allow_small: true accepts it)", voting)
+		}
+	}
+	// Each member's own view of the membership must agree with the cluster's:
+	// a diverging one is how zombie members show up.
+	want2 := memberIDs(cl.Members)
+	for _, e := range cl.Endpoints {
+		if e.List == nil {
+			continue
+		}
+		var ids []uint64
+		for _, pm := range e.List {
+			ids = append(ids, pm.ID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, want2) {
+			p.add("%s sees members %s, the cluster %s", endpointLabel(e), hexList(ids), hexList(want2))
+		}
+	}
+}
+
+// endpointDown reports whether an endpoint that did not answer is m's (by its
+// advertised client URL): that failure is already reported.
+func endpointDown(cl *Cluster, m *Member) bool {
+	for _, e := range cl.Endpoints {
+		if e.Member == m && !e.Answered() {
+			return true
+		}
+	}
+	return false
+}
+
+func memberIDs(ms []*Member) []uint64 {
+	var ids []uint64
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func hexList(ids []uint64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = ID(id)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func list(names []string) string { return "[" + strings.Join(names, ", ") + "]" }
+
+// agreement: every answering member of the cluster sees the same leader, and
+// reports no error.
+func agreement(cl *Cluster, p *problems) {
+	leaders := map[uint64][]string{}
+	for _, m := range cl.Members {
+		st := m.Status()
+		if st == nil {
+			continue
+		}
+		if st.Leader == 0 {
+			p.add("member %s sees no leader", m.Label())
+		} else {
+			leaders[st.Leader] = append(leaders[st.Leader], m.Name)
+		}
+		if len(st.Errors) > 0 {
+			p.add("member %s reports errors: %s", m.Label(), strings.Join(st.Errors, "; "))
+		}
+	}
+	if len(leaders) > 1 {
+		var parts []string
+		for _, id := range slices.Sorted(maps.Keys(leaders)) {
+			parts = append(parts, fmt.Sprintf("%s see %s", strings.Join(leaders[id], ", "), nameOf(cl, id)))
+		}
+		p.add("members disagree on the leader: %s", strings.Join(parts, "; "))
+	}
+	for id := range leaders {
+		if m := cl.MemberByID(id); m != nil && m.Learner {
+			p.add("the leader %s is a learner", m.Label())
+		} else if m == nil {
+			p.add("the leader %s is not in the member list", ID(id))
+		}
+	}
+}
+
+func nameOf(cl *Cluster, id uint64) string {
+	if m := cl.MemberByID(id); m != nil && m.Name != "" {
+		return m.Name
+	}
+	return ID(id)
+}
+
+// health: what `etcdctl endpoint health` checks, per member.
+func health(cl *Cluster, p *problems) {
+	for _, e := range cl.Endpoints {
+		if e.Answered() && e.HealthErr != nil {
+			p.add("%s is unhealthy: %v", endpointLabel(e), e.HealthErr)
+		}
+	}
+}
+
+// versionRules applies the versions: rules to every member's server version.
+func versionRules(cl *Cluster, r *VersionRules, p *problems) {
+	type mv struct {
+		m *Member
+		v *semver.Version
+	}
+	var seen []mv
+	for _, m := range cl.Members {
+		raw := m.Version()
+		if raw == "" {
+			if m.Name != "" {
+				p.add("versions: the version of member %s is unknown: it did not answer", m.Label())
+			}
+			continue
+		}
+		v, err := parseVersion(raw)
+		if err != nil {
+			p.add("versions: member %s reports version %q, which is not a version", m.Label(), raw)
+			continue
+		}
+		seen = append(seen, mv{m, v})
+	}
+	if r.SameMinor {
+		minors := map[string][]string{}
+		for _, s := range seen {
+			k := fmt.Sprintf("%d.%d", s.v.Major(), s.v.Minor())
+			minors[k] = append(minors[k], s.m.Name+" "+s.v.String())
+		}
+		if len(minors) > 1 {
+			var parts []string
+			for _, k := range slices.Sorted(maps.Keys(minors)) {
+				parts = append(parts, strings.Join(minors[k], ", "))
+			}
+			p.add("versions: members run different minors (%s): an upgrade was interrupted; finish or roll it back first", strings.Join(parts, "; "))
+		}
+	}
+	if min, err := parseVersion(r.Min); r.Min != "" && err == nil {
+		for _, s := range seen {
+			if s.v.LessThan(min) {
+				p.add("versions: member %s runs %s, below the minimum %s", s.m.Label(), s.v, min)
+			}
+		}
+	} else if r.Min != "" {
+		p.add("versions.min: %v", err)
+	}
+	if t, err := parseVersion(r.Target); r.Target != "" && err == nil {
+		for _, s := range seen {
+			switch {
+			case s.v.GreaterThan(t):
+				p.add("versions: member %s runs %s, newer than the target %s: that is a downgrade", s.m.Label(), s.v, t)
+			case s.v.Major() != t.Major():
+				p.add("versions: member %s runs %s, another major version than the target %s", s.m.Label(), s.v, t)
+			case t.Minor()-s.v.Minor() > 1:
+				p.add("versions: member %s runs %s, %d minors behind the target %s; minors cannot be skipped: go to the newest %d.%d first",
+					s.m.Label(), s.v, t.Minor()-s.v.Minor(), t, s.v.Major(), s.v.Minor()+1)
+			}
+		}
+	} else if r.Target != "" {
+		p.add("versions.target: %v", err)
+	}
+	if x, err := parseVersion(r.Exact); r.Exact != "" && err == nil {
+		for _, s := range seen {
+			if !s.v.Equal(x) {
+				p.add("versions: member %s runs %s, not %s", s.m.Label(), s.v, x)
+			}
+		}
+	} else if r.Exact != "" {
+		p.add("versions.exact: %v", err)
+	}
+}
+
+// Lag is the highest raft index minus the lowest applied index over the
+// answering members: how far the slowest member is behind the newest entry.
+func Lag(cl *Cluster) (int64, bool) {
+	var maxIndex, minApplied uint64
+	n := 0
+	for _, m := range cl.Members {
+		st := m.Status()
+		if st == nil {
+			continue
+		}
+		if n == 0 || st.RaftIndex > maxIndex {
+			maxIndex = st.RaftIndex
+		}
+		if n == 0 || st.RaftAppliedIndex < minApplied {
+			minApplied = st.RaftAppliedIndex
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return int64(maxIndex) - int64(minApplied), true
+}
+
+// caughtUp samples the lag twice, CaughtUpInterval apart; both must be at
+// most limit.
+func caughtUp(ctx context.Context, cl *Cluster, limit int, r *Report, p *problems) {
+	first, ok := Lag(cl)
+	if !ok {
+		p.add("caught_up: no member answered")
+		return
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(CaughtUpInterval):
+	}
+	cl.Refresh(ctx)
+	second, ok := Lag(cl)
+	if !ok {
+		p.add("caught_up: no member answered the second sample")
+		return
+	}
+	r.Lag = []int64{first, second}
+	if first > int64(limit) || second > int64(limit) {
+		p.add("caught_up: members lag %d then %d raft entries behind the newest (%s), more than %d", first, second, lagDetail(cl), limit)
+	}
+}
+
+func lagDetail(cl *Cluster) string {
+	var parts []string
+	for _, m := range cl.Members {
+		if st := m.Status(); st != nil {
+			parts = append(parts, fmt.Sprintf("%s index %d applied %d", m.Name, st.RaftIndex, st.RaftAppliedIndex))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func clusterVersion(cl *Cluster, want string, p *problems) {
+	w, _ := parseMinor(want)
+	for _, e := range cl.Endpoints {
+		switch {
+		case !e.Answered():
+		case e.Versions == nil:
+			p.add("cluster_version: %s: %v", endpointLabel(e), e.VersionsErr)
+		case e.Versions.Cluster == "" || e.Versions.Cluster == "not_decided":
+			p.add("cluster_version: %s has no cluster version yet (not decided)", endpointLabel(e))
+		case minorOf(e.Versions.Cluster) != w:
+			p.add("cluster_version: %s reports cluster version %s, want %s", endpointLabel(e), e.Versions.Cluster, w)
+		}
+	}
+}
+
+func storageVersion(cl *Cluster, want string, p *problems) {
+	w, _ := parseMinor(want)
+	for _, m := range cl.Members {
+		st := m.Status()
+		switch {
+		case st == nil:
+		case st.StorageVersion == "":
+			p.add("storage_version: member %s reports no storage version (etcd before 3.6, or storage not yet migrated)", m.Label())
+		case minorOf(st.StorageVersion) != w:
+			p.add("storage_version: member %s has storage version %s, want %s", m.Label(), st.StorageVersion, w)
+		}
+	}
+}

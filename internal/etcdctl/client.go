@@ -1,0 +1,314 @@
+package etcdctl
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+)
+
+// Client talks to exactly one member, through its one endpoint.
+type Client struct {
+	Endpoint string
+	cfg      Config
+	cli      *clientv3.Client
+	http     *http.Client
+	tls      *tls.Config // nil for http://
+
+	mu      sync.Mutex
+	reached bool // connected once: from then on, etcd's client reconnects itself
+}
+
+// Dial returns a client pinned to endpoint. It does not connect yet (etcd's
+// client 3.7 connects on the first request); a member that is down shows as
+// the error of the first request.
+func (cfg Config) Dial(endpoint string) (*Client, error) {
+	var tlsCfg *tls.Config
+	if strings.HasPrefix(endpoint, "https://") {
+		tlsCfg = cfg.TLS
+		if tlsCfg == nil {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		tlsCfg = tlsCfg.Clone()
+	}
+	dial := cfg.DialTimeout
+	if dial <= 0 {
+		dial = DefaultDialTimeout
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{endpoint},
+		DialTimeout: dial,
+		TLS:         tlsCfg,
+		// The client's own logs would go to stderr, under the live view; its
+		// errors come back from each call instead.
+		Logger: zap.NewNop(),
+		// Bound each connection attempt by the dial timeout: with 3.7's
+		// non-blocking client nothing else does.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: dial,
+		})},
+		// A request to a member that is down fails within its own deadline;
+		// a few quick retries ride out a leader election, no more.
+		MaxUnaryRetries:    3,
+		BackoffWaitBetween: 100 * time.Millisecond,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", endpoint, err)
+	}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: dial}).DialContext,
+		TLSClientConfig:     tlsCfg,
+		TLSHandshakeTimeout: dial,
+		DisableKeepAlives:   true,
+	}
+	return &Client{Endpoint: endpoint, cfg: cfg, cli: cli, http: &http.Client{Transport: tr}, tls: tlsCfg}, nil
+}
+
+// Close releases the client's connection.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return c.cli.Close()
+}
+
+// request bounds one request by the configured timeout. Before the first
+// one it connects to the endpoint itself (and for https shakes hands): etcd's
+// client waits for a connection until the deadline and then reports only
+// "context deadline exceeded", where this says "connection refused" or
+// "certificate signed by unknown authority", at once.
+func (c *Client) request(ctx context.Context, what string) (context.Context, context.CancelFunc, error) {
+	c.mu.Lock()
+	reached := c.reached
+	c.mu.Unlock()
+	if !reached {
+		if err := c.reach(ctx); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", what, err)
+		}
+		c.mu.Lock()
+		c.reached = true
+		c.mu.Unlock()
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.timeout())
+	return rctx, cancel, nil
+}
+
+func (c *Client) reach(ctx context.Context) error {
+	u, err := url.Parse(c.Endpoint)
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.dialTimeout())
+	defer cancel()
+	d := &net.Dialer{}
+	conn, err := d.DialContext(dctx, "tcp", u.Host)
+	if err != nil {
+		if dctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("cannot connect to %s within %s", u.Host, c.dialTimeout())
+		}
+		return err
+	}
+	defer conn.Close()
+	if c.tls == nil {
+		return nil
+	}
+	cfg := c.tls.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = u.Hostname()
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(dctx); err != nil {
+		return fmt.Errorf("TLS with %s: %w", u.Host, err)
+	}
+	return nil
+}
+
+func (c *Client) dialTimeout() time.Duration {
+	if c.cfg.DialTimeout <= 0 {
+		return DefaultDialTimeout
+	}
+	return c.cfg.DialTimeout
+}
+
+// Status is the member's view of itself and of the cluster.
+func (c *Client) Status(ctx context.Context) (*clientv3.StatusResponse, error) {
+	rctx, cancel, err := c.request(ctx, "status")
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	st, err := c.cli.Status(rctx, c.Endpoint)
+	if err != nil {
+		return nil, c.wrap("status", rctx, err)
+	}
+	return st, nil
+}
+
+// MemberList lists the members: linearizable (through the leader) or, when
+// serializable, as this member sees them.
+func (c *Client) MemberList(ctx context.Context, serializable bool) (*clientv3.MemberListResponse, error) {
+	rctx, cancel, err := c.request(ctx, "member list")
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	var opts []clientv3.OpOption
+	if serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	ml, err := c.cli.MemberList(rctx, opts...)
+	if err != nil {
+		return nil, c.wrap("member list", rctx, err)
+	}
+	return ml, nil
+}
+
+// Health is what `etcdctl endpoint health` checks: a linearizable read goes
+// through consensus (permission denied still proves it did), and no alarm is
+// raised. It returns the alarms it saw.
+func (c *Client) Health(ctx context.Context) ([]string, error) {
+	if err := c.Read(ctx); err != nil {
+		return nil, err
+	}
+	alarms, err := c.Alarms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(alarms) > 0 {
+		return alarms, fmt.Errorf("active alarms: %s", strings.Join(alarms, ", "))
+	}
+	return nil, nil
+}
+
+// Read is a linearizable read of the key "health", which needs the member
+// to reach a quorum; permission denied counts as success, since the request
+// went through consensus to be refused.
+func (c *Client) Read(ctx context.Context) error {
+	rctx, cancel, err := c.request(ctx, "linearizable read")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if _, err := c.cli.Get(rctx, "health"); err != nil && !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		return c.wrap("linearizable read", rctx, err)
+	}
+	return nil
+}
+
+// Alarms lists the cluster's active alarms as "NOSPACE on 8e9e05c52164694d".
+func (c *Client) Alarms(ctx context.Context) ([]string, error) {
+	rctx, cancel, err := c.request(ctx, "alarm list")
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	resp, err := c.cli.AlarmList(rctx)
+	if err != nil {
+		return nil, c.wrap("alarm list", rctx, err)
+	}
+	var out []string
+	for _, a := range resp.Alarms {
+		out = append(out, fmt.Sprintf("%s on %s", a.Alarm, ID(a.MemberID)))
+	}
+	return out, nil
+}
+
+// HashKV hashes the member's key space up to rev.
+func (c *Client) HashKV(ctx context.Context, rev int64) (*clientv3.HashKVResponse, error) {
+	what := fmt.Sprintf("hashkv at revision %d", rev)
+	rctx, cancel, err := c.request(ctx, what)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	resp, err := c.cli.HashKV(rctx, c.Endpoint, rev)
+	if err != nil {
+		return nil, c.wrap(what, rctx, err)
+	}
+	return resp, nil
+}
+
+// MoveLeader asks the member, which must be the leader, to hand leadership to
+// the member with ID to; etcd answers once the transfer is done.
+func (c *Client) MoveLeader(ctx context.Context, to uint64) error {
+	what := "move leader to " + ID(to)
+	rctx, cancel, err := c.request(ctx, what)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if _, err := c.cli.MoveLeader(rctx, to); err != nil {
+		return c.wrap(what, rctx, err)
+	}
+	return nil
+}
+
+// Versions is what a member's GET /version answers.
+type Versions struct {
+	Server  string `json:"etcdserver"`
+	Cluster string `json:"etcdcluster"`
+	Storage string `json:"storage"` // 3.6+
+}
+
+// Versions reads GET <endpoint>/version: the only place that gives the
+// cluster version.
+func (c *Client) Versions(ctx context.Context) (Versions, error) {
+	rctx, cancel, err := c.request(ctx, "GET /version")
+	if err != nil {
+		return Versions{}, err
+	}
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, c.Endpoint+"/version", nil)
+	if err != nil {
+		return Versions{}, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Versions{}, c.wrap("GET /version", rctx, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return Versions{}, c.wrap("GET /version", rctx, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Versions{}, fmt.Errorf("GET /version: status %d", resp.StatusCode)
+	}
+	var v Versions
+	if err := json.Unmarshal(body, &v); err != nil || v.Server == "" {
+		return Versions{}, fmt.Errorf("GET /version: not etcd's version document: %.100q", body)
+	}
+	return v, nil
+}
+
+// wrap names the request and says plainly when its time ran out, which etcd's
+// client reports as a bare "context deadline exceeded".
+func (c *Client) wrap(what string, rctx context.Context, err error) error {
+	if errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: no answer within %s: %w", what, c.timeout(), err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (c *Client) timeout() time.Duration {
+	if c.cfg.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return c.cfg.Timeout
+}
+
+// ID formats a member or cluster ID as etcd prints it: lower-case hex.
+func ID(id uint64) string { return fmt.Sprintf("%x", id) }

@@ -1,0 +1,312 @@
+package etcdctl
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Endpoint is what one endpoint answered when the cluster was gathered.
+type Endpoint struct {
+	URL    string
+	Client *Client
+	// Member is the member that answered here (by the member ID of its
+	// status), or, when nothing answered, the member that advertises this URL.
+	Member *Member
+
+	Status      *clientv3.StatusResponse
+	StatusErr   error
+	List        []*etcdserverpb.Member // its serializable member list
+	ListErr     error
+	Versions    *Versions // GET /version
+	VersionsErr error
+	// Health is the endpoint-health result (linearizable read, no alarms);
+	// only gathered when asked for.
+	HealthErr error
+	Alarms    []string
+}
+
+// Answered reports whether the endpoint's status came back.
+func (e *Endpoint) Answered() bool { return e.Status != nil }
+
+// Member is one member of the cluster's member list.
+type Member struct {
+	ID         uint64
+	Name       string // empty for a member added but never started
+	PeerURLs   []string
+	ClientURLs []string
+	Learner    bool
+	// Endpoint is the endpoint that answers as this member, nil when none does.
+	Endpoint *Endpoint
+}
+
+// Status is the member's last status, nil when it did not answer.
+func (m *Member) Status() *clientv3.StatusResponse {
+	if m.Endpoint == nil {
+		return nil
+	}
+	return m.Endpoint.Status
+}
+
+// Version is the member's server version, "" when it did not answer.
+func (m *Member) Version() string {
+	if st := m.Status(); st != nil {
+		return st.Version
+	}
+	return ""
+}
+
+// Label names the member in messages: "m2 (http://10.0.0.2:2379)".
+func (m *Member) Label() string {
+	name := m.Name
+	if name == "" {
+		name = "member " + ID(m.ID) + " (never started)"
+	}
+	switch {
+	case m.Endpoint != nil:
+		return name + " (" + m.Endpoint.URL + ")"
+	case len(m.ClientURLs) > 0:
+		return name + " (" + strings.Join(m.ClientURLs, ", ") + ")"
+	}
+	return name
+}
+
+// Cluster is a view of the cluster built from every endpoint: its status,
+// its member list, its /version, and optionally its health. It keeps one
+// client per endpoint open for further requests until Close.
+type Cluster struct {
+	Endpoints []*Endpoint
+	// Members is the linearizable member list (or, when no member could give
+	// one, the first serializable list), sorted by name.
+	Members []*Member
+	// ListFrom is the endpoint whose member list Members is; ListLinearizable
+	// says whether it went through the leader.
+	ListFrom         string
+	ListLinearizable bool
+	// ClusterID is the cluster ID that most endpoints answered with.
+	ClusterID uint64
+
+	cfg Config
+}
+
+// GatherOptions says what to read beyond status, member lists and versions.
+type GatherOptions struct {
+	Health bool // a linearizable read and the alarm list, per endpoint
+}
+
+// Gather reads the cluster through every endpoint at once, each through its
+// own client. Unanswered requests are recorded on their endpoint, not
+// returned: the error is for a configuration that cannot work at all (no
+// endpoints, a client that cannot be made). Close the cluster when done.
+func Gather(ctx context.Context, cfg Config, opts GatherOptions) (*Cluster, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, fmt.Errorf("no endpoints")
+	}
+	c := &Cluster{cfg: cfg}
+	for _, u := range cfg.Endpoints {
+		cli, err := cfg.Dial(u)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.Endpoints = append(c.Endpoints, &Endpoint{URL: u, Client: cli})
+	}
+	var wg sync.WaitGroup
+	for _, e := range c.Endpoints {
+		wg.Go(func() { e.gather(ctx, opts) })
+	}
+	wg.Wait()
+	c.members(ctx)
+	c.link()
+	return c, nil
+}
+
+func (e *Endpoint) gather(ctx context.Context, opts GatherOptions) {
+	e.Status, e.StatusErr = e.Client.Status(ctx)
+	if e.StatusErr != nil {
+		// The member is down or unreachable: every other request would wait
+		// for its own deadline only to fail the same way.
+		e.ListErr, e.VersionsErr, e.HealthErr = e.StatusErr, e.StatusErr, e.StatusErr
+		return
+	}
+	if ml, err := e.Client.MemberList(ctx, true); err != nil {
+		e.ListErr = err
+	} else {
+		e.List = ml.Members
+	}
+	if v, err := e.Client.Versions(ctx); err != nil {
+		e.VersionsErr = err
+	} else {
+		e.Versions = &v
+	}
+	if opts.Health {
+		e.Alarms, e.HealthErr = e.Client.Health(ctx)
+	}
+}
+
+// members takes the member list through the first endpoint that gives a
+// linearizable one; failing that, the first serializable one.
+func (c *Cluster) members(ctx context.Context) {
+	var list []*etcdserverpb.Member
+	for _, e := range c.Endpoints {
+		if !e.Answered() || e.Status.Leader == 0 {
+			continue
+		}
+		if ml, err := e.Client.MemberList(ctx, false); err == nil {
+			list, c.ListFrom, c.ListLinearizable = ml.Members, e.URL, true
+			break
+		}
+	}
+	if c.ListFrom == "" {
+		for _, e := range c.Endpoints {
+			if e.List != nil {
+				list, c.ListFrom = e.List, e.URL
+				break
+			}
+		}
+	}
+	for _, pm := range list {
+		c.Members = append(c.Members, &Member{
+			ID: pm.ID, Name: pm.Name, PeerURLs: pm.PeerURLs, ClientURLs: pm.ClientURLs, Learner: pm.IsLearner,
+		})
+	}
+	slices.SortFunc(c.Members, func(a, b *Member) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+}
+
+// link pairs endpoints and members, and picks the cluster ID.
+func (c *Cluster) link() {
+	count := map[uint64]int{}
+	for _, e := range c.Endpoints {
+		if e.Answered() {
+			count[e.Status.Header.ClusterId]++
+		}
+	}
+	for _, e := range c.Endpoints {
+		if e.Answered() && (c.ClusterID == 0 || count[e.Status.Header.ClusterId] > count[c.ClusterID]) {
+			c.ClusterID = e.Status.Header.ClusterId
+		}
+	}
+	for _, e := range c.Endpoints {
+		if e.Answered() {
+			e.Member = c.MemberByID(e.Status.Header.MemberId)
+			if e.Member != nil && e.Member.Endpoint == nil && e.Status.Header.ClusterId == c.ClusterID {
+				e.Member.Endpoint = e
+			}
+			continue
+		}
+		e.Member = c.MemberByURL(e.URL)
+	}
+}
+
+// Refresh reads every endpoint's status again.
+func (c *Cluster) Refresh(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, e := range c.Endpoints {
+		wg.Go(func() {
+			if st, err := e.Client.Status(ctx); err == nil {
+				e.Status, e.StatusErr = st, nil
+			} else {
+				e.Status, e.StatusErr = nil, err
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Close closes every endpoint's client.
+func (c *Cluster) Close() {
+	for _, e := range c.Endpoints {
+		e.Client.Close()
+	}
+}
+
+// MemberByID returns the member with ID id, or nil.
+func (c *Cluster) MemberByID(id uint64) *Member {
+	for _, m := range c.Members {
+		if m.ID == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// MemberByName returns the member called name, or nil.
+func (c *Cluster) MemberByName(name string) *Member {
+	for _, m := range c.Members {
+		if m.Name == name && name != "" {
+			return m
+		}
+	}
+	return nil
+}
+
+// MemberByURL returns the member that advertises the client URL u, or that
+// answers at it, or nil.
+func (c *Cluster) MemberByURL(u string) *Member {
+	u = strings.TrimSuffix(u, "/")
+	for _, m := range c.Members {
+		if m.Endpoint != nil && m.Endpoint.URL == u {
+			return m
+		}
+		for _, cu := range m.ClientURLs {
+			if strings.TrimSuffix(cu, "/") == u {
+				return m
+			}
+		}
+	}
+	return nil
+}
+
+// Leader returns the member every answering endpoint names as leader, or nil
+// when none is named or they disagree.
+func (c *Cluster) Leader() *Member {
+	var id uint64
+	for _, e := range c.Endpoints {
+		if !e.Answered() || e.Status.Header.ClusterId != c.ClusterID {
+			continue
+		}
+		switch {
+		case e.Status.Leader == 0:
+			return nil
+		case id == 0:
+			id = e.Status.Leader
+		case e.Status.Leader != id:
+			return nil
+		}
+	}
+	return c.MemberByID(id)
+}
+
+// Voting returns the members that vote: started and not learners.
+func (c *Cluster) Voting() []*Member {
+	var out []*Member
+	for _, m := range c.Members {
+		if !m.Learner && m.Name != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Config is the configuration the cluster was gathered with.
+func (c *Cluster) Config() Config { return c.cfg }
+
+// HostMember returns the member that is the inventory host called name: the
+// member advertising (or answering at) the host's var etcd_url, else the
+// member with the host's name; nil when neither matches.
+func (c *Cluster) HostMember(name string, vars map[string]any) *Member {
+	if u := stringVar(vars, VarURL); u != "" {
+		if m := c.MemberByURL(u); m != nil {
+			return m
+		}
+	}
+	return c.MemberByName(name)
+}
