@@ -85,6 +85,9 @@ roll back (exit 3). Twice: stop now.`,
 				}
 				return err
 			}
+			if err := orderAtStart(context.Background(), p, f.stateDir); err != nil {
+				return withCode(ExitStopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
+			}
 			summary := a.stdout
 			if f.output == "json" {
 				summary = a.stderr

@@ -49,6 +49,12 @@ so give the same -e again.`,
 				}
 				return err
 			}
+			if p.OrderAtStart {
+				// The first part of the run decided the order from facts; keep it.
+				if err := p.Reorder(info.Hosts); err != nil {
+					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
+				}
+			}
 			for _, c := range []struct{ what, was, is string }{
 				{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
 				{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},

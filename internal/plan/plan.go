@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
@@ -65,10 +66,21 @@ type Plan struct {
 	Batches [][]string `json:"batches"`
 	Phases  []Phase    `json:"phases"`
 
+	// OrderAtStart is set when the order key reads module facts (etcd.leader):
+	// then the plan cannot order hosts without connecting, and `exec` orders
+	// them with OrderBy when the run starts, before it asks for confirmation.
+	// Until then Hosts and Batches are in inventory order.
+	OrderAtStart bool `json:"order_at_start,omitempty"`
+	// OrderFacts are the facts the order key reads.
+	OrderFacts []string `json:"order_facts,omitempty"`
+
 	Hosts     []*Host              `json:"-"`
 	Runbook_  *spec.Runbook        `json:"-"`
 	Inventory *inventory.Inventory `json:"-"`
 	ExtraVars map[string]any       `json:"-"`
+
+	registry *modules.Registry
+	serial   spec.Serial
 }
 
 // Phase is one part of a run, in the order phases run.
@@ -123,6 +135,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		Limit:       opts.Limit,
 		OnAbort:     string(rb.OnAbort),
 		Runbook_:    rb,
+		registry:    reg,
 		Inventory:   inv,
 		ExtraVars:   opts.ExtraVars,
 	}
@@ -185,20 +198,8 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		ds.Add(rb.Order.Pos, err.Error(), "")
 		return nil, ds
 	}
-	for _, h := range p.Hosts {
-		p.HostNames = append(p.HostNames, h.Name)
-	}
-
-	sizes := rb.Serial.Batches(len(p.Hosts))
-	i := 0
-	for _, n := range sizes {
-		var b []string
-		for _, h := range p.Hosts[i : i+n] {
-			b = append(b, h.Name)
-		}
-		p.Batches = append(p.Batches, b)
-		i += n
-	}
+	p.serial = rb.Serial
+	p.batch()
 	if len(rb.Serial) == 0 {
 		p.Serial = []string{"100%"}
 	}
@@ -209,6 +210,72 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 
 	p.Phases = phases(rb, reg)
 	return p, ds
+}
+
+// batch splits the hosts, in their order, into batches per serial.
+func (p *Plan) batch() {
+	p.HostNames, p.Batches = nil, nil
+	for _, h := range p.Hosts {
+		p.HostNames = append(p.HostNames, h.Name)
+	}
+	i := 0
+	for _, n := range p.serial.Batches(len(p.Hosts)) {
+		p.Batches = append(p.Batches, append([]string(nil), p.HostNames[i:i+n]...))
+		i += n
+	}
+}
+
+// OrderBy orders the hosts by the order key, evaluated per host with the facts
+// that gather returns for it (name → value), and splits them into batches
+// again. exec calls it when the run starts for a plan with OrderAtStart.
+func (p *Plan) OrderBy(gather func(h *Host) (map[string]any, error)) error {
+	if !p.OrderAtStart {
+		return nil
+	}
+	keys := make([]any, len(p.Hosts))
+	inv := EvalInventory(p.Inventory)
+	for i, h := range p.Hosts {
+		facts, err := gather(h)
+		if err != nil {
+			return fmt.Errorf("order: facts for host %s: %w", h.Name, err)
+		}
+		v, err := p.Runbook_.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: EvalHost(h.Inventory, h.Vars), Inventory: inv, Extra: facts})
+		if err != nil {
+			return fmt.Errorf("order key for host %s: %w", h.Name, err)
+		}
+		keys[i] = v
+	}
+	if err := p.sortBy(keys); err != nil {
+		return err
+	}
+	p.OrderAtStart = false
+	p.batch()
+	return nil
+}
+
+// Reorder puts the hosts in the given order, as a journal recorded it, so a
+// resumed run keeps the order its first part decided.
+func (p *Plan) Reorder(names []string) error {
+	if len(names) != len(p.Hosts) {
+		return fmt.Errorf("the journal names %d hosts, the plan has %d", len(names), len(p.Hosts))
+	}
+	by := map[string]*Host{}
+	for _, h := range p.Hosts {
+		by[h.Name] = h
+	}
+	out := make([]*Host, 0, len(names))
+	for _, n := range names {
+		h, ok := by[n]
+		if !ok {
+			return fmt.Errorf("the journal names host %s, which the plan does not have", n)
+		}
+		out = append(out, h)
+		delete(by, n)
+	}
+	p.Hosts = out
+	p.OrderAtStart = false
+	p.batch()
+	return nil
 }
 
 // MergeVars merges variables by precedence, later layers winning: runbook vars,
@@ -256,6 +323,16 @@ func (p *Plan) order(rb *spec.Runbook, seed int64) error {
 		r.Shuffle(len(p.Hosts), func(i, j int) { p.Hosts[i], p.Hosts[j] = p.Hosts[j], p.Hosts[i] })
 	case spec.OrderExpr:
 		p.Order = "expr: " + rb.Order.Expr.Src
+		for _, n := range rb.Order.Expr.Names() {
+			if _, ok := p.registry.LookupFacts(n); ok {
+				p.OrderFacts = append(p.OrderFacts, n)
+			}
+		}
+		if len(p.OrderFacts) > 0 {
+			p.OrderAtStart = true
+			p.Order += " (decided when the run starts: it reads " + strings.Join(p.OrderFacts, ", ") + ")"
+			return nil
+		}
 		keys := make([]any, len(p.Hosts))
 		inv := EvalInventory(p.Inventory)
 		for i, h := range p.Hosts {
@@ -265,27 +342,33 @@ func (p *Plan) order(rb *spec.Runbook, seed int64) error {
 			}
 			keys[i] = v
 		}
-		idx := make([]int, len(p.Hosts))
-		for i := range idx {
-			idx[i] = i
-		}
-		var cmpErr error
-		sort.SliceStable(idx, func(a, b int) bool {
-			less, err := lessKey(keys[idx[a]], keys[idx[b]])
-			if err != nil && cmpErr == nil {
-				cmpErr = err
-			}
-			return less
-		})
-		if cmpErr != nil {
-			return fmt.Errorf("order key: %v", cmpErr)
-		}
-		sorted := make([]*Host, len(p.Hosts))
-		for i, j := range idx {
-			sorted[i] = p.Hosts[j]
-		}
-		p.Hosts = sorted
+		return p.sortBy(keys)
 	}
+	return nil
+}
+
+// sortBy orders the hosts by their keys, keeping inventory order among equal keys.
+func (p *Plan) sortBy(keys []any) error {
+	idx := make([]int, len(p.Hosts))
+	for i := range idx {
+		idx[i] = i
+	}
+	var cmpErr error
+	sort.SliceStable(idx, func(a, b int) bool {
+		less, err := lessKey(keys[idx[a]], keys[idx[b]])
+		if err != nil && cmpErr == nil {
+			cmpErr = err
+		}
+		return less
+	})
+	if cmpErr != nil {
+		return fmt.Errorf("order key: %v", cmpErr)
+	}
+	sorted := make([]*Host, len(p.Hosts))
+	for i, j := range idx {
+		sorted[i] = p.Hosts[j]
+	}
+	p.Hosts = sorted
 	return nil
 }
 

@@ -246,3 +246,45 @@ func TestTemplatedVars(t *testing.T) {
 		})
 	}
 }
+
+func TestOrderAtStartFromFacts(t *testing.T) {
+	reg := testRegistry()
+	reg.RegisterFacts(modules.Facts{Name: "lab", Sample: map[string]any{"leader": ""},
+		Gather: func(context.Context, *modules.Host) (any, error) { return nil, nil }})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "inv.yml"), []byte(inv), 0o644)
+	i, _ := inventory.Load(filepath.Join(dir, "inv.yml"))
+	src := "runbook: t\nhosts: db\nserial: 2\norder: 'lab.leader == host.name ? 1 : 0'\nsteps:\n  - noop: {}\n"
+	rb, ds := spec.LoadBytes("rb.yml", []byte(src), reg, spec.LoadOptions{Extra: reg.FactSamples()})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	p, ds := Build(rb, i, Options{Registry: reg})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	if !p.OrderAtStart || !strings.Contains(p.Order, "decided when the run starts") {
+		t.Fatalf("plan does not defer the order: %+v", p.Order)
+	}
+	if want := [][]string{{"db1", "db2"}, {"db3", "db4"}, {"db5"}}; !reflect.DeepEqual(p.Batches, want) {
+		t.Errorf("batches before ordering %v, want inventory order", p.Batches)
+	}
+	err := p.OrderBy(func(h *Host) (map[string]any, error) {
+		return map[string]any{"lab": map[string]any{"leader": "db2"}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"db1", "db3"}, {"db4", "db5"}, {"db2"}}; !reflect.DeepEqual(p.Batches, want) {
+		t.Errorf("batches %v, want the leader last: %v", p.Batches, want)
+	}
+	if err := p.Reorder([]string{"db5", "db4", "db3", "db2", "db1"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"db5", "db4"}, {"db3", "db2"}, {"db1"}}; !reflect.DeepEqual(p.Batches, want) {
+		t.Errorf("reordered batches %v, want %v", p.Batches, want)
+	}
+	if err := p.Reorder([]string{"db1"}); err == nil {
+		t.Error("Reorder accepted a different host list")
+	}
+}
