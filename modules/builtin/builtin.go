@@ -6,6 +6,7 @@ import (
 	_ "github.com/runbookhq/runbook/modules/assertmetric"
 	_ "github.com/runbookhq/runbook/modules/check"
 	_ "github.com/runbookhq/runbook/modules/command"
+	_ "github.com/runbookhq/runbook/modules/fail"
 	_ "github.com/runbookhq/runbook/modules/pause"
 	_ "github.com/runbookhq/runbook/modules/service"
 	_ "github.com/runbookhq/runbook/modules/shell"
