@@ -75,6 +75,11 @@ the window has no quantile (NaN, so comparisons fail); where a quiet window
 is fine, say so:
   delta("h_count") == 0 || quantile_delta(0.99, "h") < 0.01
 
+The endpoint is asked for the classic text format, which every Prometheus
+client library serves; an answer in OpenMetrics is parsed as such, by
+Prometheus' OpenMetrics parser, which needs seconds for a page of etcd's
+size: raise timeout for such an endpoint.
+
 Certificates are always verified: give ca_file for a private CA, and
 cert_file and key_file where the endpoint wants a client certificate (etcd's
 client URL with --client-cert-auth). Files are read on the controller,
@@ -120,7 +125,7 @@ type Module struct {
 	For      spec.Duration     `yaml:"for" doc:"expect must hold on every sample for this long"`
 	Within   spec.Duration     `yaml:"within" doc:"expect must come to hold within this time (then hold for for, when given)"`
 	Interval spec.Duration     `yaml:"interval" default:"1s" doc:"with for or within: time between two samples"`
-	Timeout  spec.Duration     `yaml:"timeout" default:"5s" doc:"time limit of one scrape"`
+	Timeout  spec.Duration     `yaml:"timeout" default:"5s" doc:"time limit of one scrape: the request and parsing the answer"`
 	Headers  map[string]string `yaml:"headers" doc:"request headers, such as Authorization"`
 	CAFile   string            `yaml:"ca_file" doc:"PEM file on the controller, relative to the runbook's folder, with the CA that signs the endpoint's certificate"`
 	CertFile string            `yaml:"cert_file" doc:"PEM client certificate for endpoints that ask for one (with key_file)"`

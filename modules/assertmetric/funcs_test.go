@@ -1,6 +1,7 @@
 package assertmetric
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"testing"
@@ -60,7 +61,7 @@ func TestBucketQuantile(t *testing.T) {
 func pageOf(t *testing.T, text string) *page {
 	t.Helper()
 	h := http.Header{"Content-Type": {"text/plain; version=0.0.4"}}
-	p, err := parse("http://test/metrics", h, []byte(text))
+	p, err := parse(context.Background(), "http://test/metrics", h, []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,7 @@ type scraper struct {
 	client  *http.Client
 	headers map[string]string
 	timeout time.Duration
+	maxPage int64 // MaxPage, but for tests
 }
 
 // scrape fetches and parses url. Its errors say what went wrong; the
@@ -83,17 +84,29 @@ func (s *scraper) scrape(ctx context.Context, url string) (*page, error) {
 		return nil, s.requestError(ctx, rctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxPage+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxPage+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer: %w", s.requestError(ctx, rctx, err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("status %d, want 200 (%s)", resp.StatusCode, snippet(body))
 	}
-	if len(body) > MaxPage {
-		return nil, fmt.Errorf("the answer is larger than %d MiB; is this a metrics endpoint?", MaxPage>>20)
+	if int64(len(body)) > s.maxPage {
+		return nil, fmt.Errorf("the answer is larger than %s; is this a metrics endpoint?", size(s.maxPage))
 	}
-	return parse(url, resp.Header, body)
+	p, err := parse(rctx, url, resp.Header, body)
+	switch {
+	case err == nil:
+		return p, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case rctx.Err() != nil:
+		// Prometheus' OpenMetrics parser takes seconds over a page of etcd's
+		// size, its text parser milliseconds.
+		return nil, fmt.Errorf("parsing the answer (Content-Type %q) took longer than the timeout (%s); raise timeout, or have the endpoint serve the text format, which parses far faster",
+			contentType(resp.Header), probe.Dur(s.timeout))
+	}
+	return nil, err
 }
 
 // requestError says why a request failed: the step was stopped, the scrape
@@ -110,12 +123,17 @@ func (s *scraper) requestError(ctx, rctx context.Context, err error) error {
 
 // parse decodes body in the format its Content-Type names, with Prometheus'
 // decoders; a missing or unknown type is read as the classic text format,
-// as Prometheus itself does.
-func parse(url string, header http.Header, body []byte) (*page, error) {
+// as Prometheus itself does. It stops when ctx is done.
+func parse(ctx context.Context, url string, header http.Header, body []byte) (*page, error) {
 	format := expfmt.ResponseFormat(header)
 	dec := expfmt.NewDecoder(bytes.NewReader(body), format)
 	p := &page{url: url, series: map[string][]*sample{}, types: map[string]dto.MetricType{}, start: math.NaN()}
 	for {
+		// The OpenMetrics decoder works a family at a time, slowly: stop
+		// between two when the scrape is out of time.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		var mf dto.MetricFamily
 		err := dec.Decode(&mf)
 		if errors.Is(err, io.EOF) {
@@ -234,6 +252,14 @@ func formatFloat(f float64) string {
 		return "NaN"
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// size writes a byte count for a message: 32 MiB, 1024 bytes.
+func size(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // snippet shows the start of a body in a message.

@@ -1,6 +1,7 @@
 package assertmetric
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"os"
@@ -139,7 +140,7 @@ func TestParse(t *testing.T) {
 			if tt.contentType != "" {
 				h.Set("Content-Type", tt.contentType)
 			}
-			p, err := parse("http://test/metrics", h, []byte(tt.body))
+			p, err := parse(context.Background(), "http://test/metrics", h, []byte(tt.body))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("parse: %v", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -374,7 +375,7 @@ func TestRun(t *testing.T) {
 
 		// leader changes 3, 4, then a restart at 1: 1 + 1 since the baseline.
 		{name: "delta across a restart", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") <= 2`), For: spec.Duration(2 * time.Second)},
-			pages: pages(with(healthy, func(m *member) { m.leaderChanges = 3 }), with(healthy, func(m *member) { m.leaderChanges = 4 }), restarted),
+			pages:       pages(with(healthy, func(m *member) { m.leaderChanges = 3 }), with(healthy, func(m *member) { m.leaderChanges = 4 }), restarted),
 			wantSamples: 3, // the baseline at 0, judged at 1 and 2 s
 			check: func(t *testing.T, url string, data map[string]any) {
 				near(t, "delta", readAt(t, data, url, "delta(etcd_server_leader_changes_seen_total)"), 2)
@@ -383,9 +384,9 @@ func TestRun(t *testing.T) {
 				}
 			}},
 		{name: "delta across a restart too high", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") <= 1`), For: spec.Duration(5 * time.Second)},
-			pages: pages(with(healthy, func(m *member) { m.leaderChanges = 3 }), with(healthy, func(m *member) { m.leaderChanges = 4 }), restarted),
+			pages:       pages(with(healthy, func(m *member) { m.leaderChanges = 3 }), with(healthy, func(m *member) { m.leaderChanges = 4 }), restarted),
 			wantSamples: 3,
-			wantErr: []string{"stopped holding after 2s of the 5s it must hold (sample 3): at {URL}: read delta(etcd_server_leader_changes_seen_total)=2"}},
+			wantErr:     []string{"stopped holding after 2s of the 5s it must hold (sample 3): at {URL}: read delta(etcd_server_leader_changes_seen_total)=2"}},
 		{name: "delta of counters that appear", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) == 0`), For: spec.Duration(5 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 3 })), wantSamples: 3,
 			wantErr: []string{`read delta(grpc_server_handled_total{grpc_code="Unavailable"})=3`}},
@@ -470,5 +471,233 @@ func checkErr(t *testing.T, err error, want []string, url string) {
 			t.Fatalf("err = %v\nwant it to contain (in order) %q", err, w)
 		}
 		rest = rest[i+len(w):]
+	}
+}
+
+// TestURLs evaluates expect on every endpoint: the gate fails naming only
+// the ones where it does not hold.
+func TestURLs(t *testing.T) {
+	a := serve(t, textFormat, healthy.page())
+	b := serve(t, textFormat, withLeader(healthy, 0).page())
+	c := serve(t, textFormat, healthy.page())
+	tests := []struct {
+		name    string
+		m       Module
+		urls    []*endpoint
+		wantErr []string
+	}{
+		{"all hold", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, c}, nil},
+		{"one does not", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, b, c},
+			[]string{"does not hold: at " + b.url + ": read etcd_server_has_leader=0"}},
+		{"one for a while", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(10 * time.Second)}, []*endpoint{a, b},
+			[]string{"does not hold at the first sample it judges (it must hold for 10s): at " + b.url + ": read etcd_server_has_leader=0"}},
+		{"one is down", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, {url: "http://" + closedAddr(t) + "/metrics"}},
+			[]string{"does not hold: at http://", "/metrics: connect: connection refused (scraped from the controller)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := tt.m
+			for _, e := range tt.urls {
+				m.URLs = append(m.URLs, e.url)
+			}
+			if err := m.Validate(); err != nil {
+				t.Fatalf("test case does not validate: %v", err)
+			}
+			m.clock = newFakeClock()
+			res, err := m.Run(testCtx(t), testHost(t))
+			checkErr(t, err, tt.wantErr, "")
+			data := roundTrip(t, res.Data)
+			if _, ok := data["url"]; ok || len(data["urls"].([]any)) != len(tt.urls) {
+				t.Errorf("data names the endpoints as %v, %v", data["url"], data["urls"])
+			}
+			for _, e := range tt.urls[:1] {
+				near(t, "has_leader at "+e.url, readAt(t, data, e.url, "etcd_server_has_leader"), 1)
+			}
+			if err != nil && strings.Contains(err.Error(), a.url) {
+				t.Errorf("the message names %s, where expect holds: %v", a.url, err)
+			}
+		})
+	}
+}
+
+// closedAddr returns a loopback address where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestScrape covers what a scrape sends and how it fails.
+func TestScrape(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics":
+			w.Header().Set("Content-Type", textFormat)
+			fmt.Fprintf(w, "# TYPE seen gauge\nseen{auth=%q,host=%q,accept_text=\"%t\"} 1\n",
+				r.Header.Get("Authorization"), r.Host, strings.HasPrefix(r.Header.Get("Accept"), "text/plain;version=0.0.4"))
+		case "/slow":
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		case "/big":
+			w.Header().Set("Content-Type", textFormat)
+			fmt.Fprint(w, strings.Repeat("# padding\n", 200))
+		case "/slow-to-parse":
+			// OpenMetrics, one family a line: Prometheus' parser needs
+			// milliseconds for each.
+			w.Header().Set("Content-Type", "application/openmetrics-text; version=1.0.0")
+			for i := range 5000 {
+				fmt.Fprintf(w, "# TYPE g%d gauge\ng%d 1\n", i, i)
+			}
+			fmt.Fprint(w, "# EOF\n")
+		default:
+			http.Error(w, "no such page: "+r.URL.Path, http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name    string
+		m       Module
+		maxPage int64
+		wantErr []string
+	}{
+		{"headers", Module{URL: srv.URL + "/metrics", Headers: map[string]string{"Authorization": "Bearer t0k", "Host": "etcd.example"},
+			Expect: compiled(t, `metric("seen", {"auth": "Bearer t0k", "host": "etcd.example", "accept_text": "true"}) == 1`)}, 0, nil},
+		{"status", Module{URL: srv.URL + "/nope", Expect: compiled(t, `metric("up") == 1`)}, 0,
+			[]string{"at " + srv.URL + "/nope: status 404, want 200 (\"no such page: /nope\")"}},
+		{"timeout", Module{URL: srv.URL + "/slow", Timeout: spec.Duration(100 * time.Millisecond), Expect: compiled(t, `metric("up") == 1`)}, 0,
+			[]string{"at " + srv.URL + "/slow: no answer within 100ms (timeout)"}},
+		{"too big", Module{URL: srv.URL + "/big", Expect: compiled(t, `metric("up") == 1`)}, 1 << 10,
+			[]string{"the answer is larger than 1024 bytes; is this a metrics endpoint?"}},
+		{"parsing takes too long", Module{URL: srv.URL + "/slow-to-parse", Timeout: spec.Duration(300 * time.Millisecond), Expect: compiled(t, `metric("g0") == 1`)}, 0,
+			[]string{`parsing the answer (Content-Type "application/openmetrics-text") took longer than the timeout (300ms)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := tt.m
+			if err := m.Validate(); err != nil {
+				t.Fatalf("test case does not validate: %v", err)
+			}
+			g, err := newGate(m.Defaults(), testHost(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.close()
+			if tt.maxPage > 0 {
+				g.scraper.maxPage = tt.maxPage
+			}
+			_, err = g.run(testCtx(t))
+			checkErr(t, err, tt.wantErr, "")
+		})
+	}
+}
+
+// TestHandBuilt runs a module whose expect the loader never compiled: Run
+// compiles it with the module's names and the host's vars.
+func TestHandBuilt(t *testing.T) {
+	e := serve(t, textFormat, healthy.page())
+	m := &Module{URL: e.url, Expect: spec.Expr{Src: `metric("etcd_server_leader_changes_seen_total") <= max_changes`}}
+	if _, err := m.Run(testCtx(t), testHost(t)); err != nil {
+		t.Fatal(err)
+	}
+	m.Expect = spec.Expr{Src: `metric(1) == 1`}
+	if _, err := m.Run(testCtx(t), testHost(t)); err == nil || !strings.Contains(err.Error(), "expect: ") || !strings.Contains(err.Error(), "cannot use int as an argument of type string") {
+		t.Fatalf("err = %v, want the compile error", err)
+	}
+}
+
+// TestStepScope: expect sees what the step's other expressions see.
+func TestStepScope(t *testing.T) {
+	e := serve(t, textFormat, healthy.page())
+	src := `metric("etcd_server_leader_changes_seen_total") <= before.json.changes && result.url == "` + e.url + `"`
+	p, ds := eval.Compile(src, diag.Pos{}, &eval.Env{Result: true, Registered: []string{"before"}, Extra: new(Module).ExprNames("expect")}, eval.Bool)
+	if err := ds.Err(); err != nil {
+		t.Fatal(err)
+	}
+	h := testHost(t)
+	h.Scope = &eval.Scope{Registered: map[string]any{"before": map[string]any{"json": map[string]any{"changes": 1}}},
+		Extra: map[string]any{"etcd": map[string]any{"leader": "etcd-2"}}}
+	m := &Module{URL: e.url, Expect: spec.Expr{Src: src, Program: p}}
+	if _, err := m.Run(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Scope.Extra) != 1 || h.Scope.Result != nil {
+		t.Errorf("the step's scope was changed: %+v", h.Scope)
+	}
+}
+
+// TestStopped: a step stopped (cancelled, or out of time) while the gate
+// waits ends at once and says what it last saw.
+func TestStopped(t *testing.T) {
+	e := serve(t, textFormat, healthy.page())
+	ctx, cancel := context.WithCancel(testCtx(t))
+	m := &Module{URL: e.url, Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(time.Hour)}
+	m.clock = &stoppingClock{fakeClock: newFakeClock(), stopAfter: 3, cancel: cancel}
+	res, err := m.Run(ctx, testHost(t))
+	checkErr(t, err, []string{"expect `metric(\"etcd_server_has_leader\") == 1`: stopped after 3s (4 samples): context canceled; last sample holds"}, "")
+	if res.Data["samples"] != 4 || res.Data["held"] != false {
+		t.Errorf("data = %v", res.Data)
+	}
+}
+
+// stoppingClock cancels the step on its stopAfter+1st sleep.
+type stoppingClock struct {
+	*fakeClock
+	stopAfter int
+	sleeps    int
+	cancel    func()
+}
+
+func (c *stoppingClock) Sleep(ctx context.Context, d time.Duration) error {
+	if c.sleeps++; c.sleeps > c.stopAfter {
+		c.cancel()
+	}
+	return c.fakeClock.Sleep(ctx, d)
+}
+
+func TestCheck(t *testing.T) {
+	up := serve(t, textFormat, healthy.page())
+	down := serve(t, textFormat, withLeader(healthy, 0).page())
+	leader := compiled(t, `metric("etcd_server_has_leader") == 1`)
+	tests := []struct {
+		name    string
+		m       Module
+		wantMsg string
+		wantErr []string
+	}{
+		{"holds", Module{URL: up.url, Expect: leader, For: spec.Duration(time.Hour)}, "holds now", nil},
+		{"does not hold", Module{URL: down.url, Expect: leader, For: spec.Duration(time.Hour)}, "",
+			[]string{"does not hold now: at " + down.url + ": read etcd_server_has_leader=0"}},
+		{"within reports", Module{URL: down.url, Expect: leader, Within: spec.Duration(time.Minute)},
+			"would wait up to 60s for it to hold; now it does not: at " + down.url + ": read etcd_server_has_leader=0", nil},
+		{"over changes", Module{URL: up.url, Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(time.Minute)},
+			"every endpoint answers; expect reads changes since this first scrape, so the run judges it from its next sample", nil},
+		{"over changes, down", Module{URL: "http://" + closedAddr(t) + "/metrics", Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(time.Minute)}, "",
+			[]string{"does not hold now: at http://", "connection refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := tt.m
+			if err := m.Validate(); err != nil {
+				t.Fatalf("test case does not validate: %v", err)
+			}
+			clk := newFakeClock()
+			m.clock = clk
+			before := clk.Now()
+			res, err := m.Check(testCtx(t), testHost(t))
+			checkErr(t, err, tt.wantErr, "")
+			if res.Data["msg"] != nil && res.Data["msg"] != tt.wantMsg || tt.wantMsg != "" && res.Data["msg"] != tt.wantMsg {
+				t.Errorf("msg = %q, want %q", res.Data["msg"], tt.wantMsg)
+			}
+			if res.Data["samples"] != 1 || res.Changed || !clk.Now().Equal(before) {
+				t.Errorf("Check took %v samples over %s (changed %v); want one scrape, no waiting", res.Data["samples"], clk.Now().Sub(before), res.Changed)
+			}
+		})
 	}
 }
