@@ -129,12 +129,29 @@ func (c *Client) reach(ctx context.Context) error {
 	if cfg.ServerName == "" {
 		cfg.ServerName = u.Hostname()
 	}
+	cfg.NextProtos = []string{"h2"}
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(dctx); err != nil {
 		return fmt.Errorf("TLS with %s: %w", u.Host, err)
 	}
+	// With TLS 1.3 the server judges the client's certificate after the
+	// client's handshake is done, and says so in an alert on the first read.
+	// Speak first as gRPC does (the HTTP/2 preface and empty settings): a
+	// member that accepts us answers with its settings.
+	if dl, ok := dctx.Deadline(); ok {
+		tc.SetDeadline(dl)
+	}
+	if _, err := tc.Write([]byte(h2Preface)); err != nil {
+		return fmt.Errorf("TLS with %s: %w", u.Host, err)
+	}
+	if _, err := io.ReadFull(tc, make([]byte, 9)); err != nil {
+		return fmt.Errorf("TLS with %s: %w", u.Host, err)
+	}
 	return nil
 }
+
+// h2Preface is the HTTP/2 client preface followed by an empty SETTINGS frame.
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
 func (c *Client) dialTimeout() time.Duration {
 	if c.cfg.DialTimeout <= 0 {

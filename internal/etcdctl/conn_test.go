@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/etcdlab"
+	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )

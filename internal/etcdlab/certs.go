@@ -30,6 +30,9 @@ type PKI struct {
 // NewPKI writes a new CA, a server certificate valid for ips (and localhost)
 // and a client certificate into dir, each file named after its role.
 func NewPKI(dir string, ips ...string) (*PKI, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -12,9 +12,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -577,6 +579,15 @@ func (c *Cluster) ready(ctx context.Context) error {
 			if _, err := cli.Get(rctx, "etcdlab-ready"); err != nil {
 				return fmt.Errorf("%s: read: %w", m.Name, err)
 			}
+			// A new cluster decides its version and migrates its storage a few
+			// seconds after it has a leader: a test must not see it halfway.
+			cv, err := c.clusterVersion(rctx, m)
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+			if st.StorageVersion != "" && st.StorageVersion != cv {
+				return fmt.Errorf("%s: storage version %s, cluster version %s", m.Name, st.StorageVersion, cv)
+			}
 			return nil
 		}()
 		if err != nil {
@@ -585,6 +596,33 @@ func (c *Cluster) ready(ctx context.Context) error {
 	}
 	c.ClusterID = clusterID
 	return nil
+}
+
+// clusterVersion reads the member's GET /version etcdcluster, once decided.
+func (c *Cluster) clusterVersion(ctx context.Context, m *Member) (string, error) {
+	tr := &http.Transport{DisableKeepAlives: true}
+	if c.tls != nil {
+		tr.TLSClientConfig = c.tls.Client
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.ClientURL+"/version", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Cluster string `json:"etcdcluster"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return "", fmt.Errorf("GET /version: %w", err)
+	}
+	if v.Cluster == "" || v.Cluster == "not_decided" {
+		return "", errors.New("cluster version not decided yet")
+	}
+	return v.Cluster, nil
 }
 
 func (c *Cluster) names() []string {

@@ -1,0 +1,323 @@
+package etcdctl
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/runbookhq/runbook/internal/etcdlab"
+)
+
+// put writes n keys through a balanced client of the lab, so that hashes and
+// snapshots have data to cover.
+func put(t *testing.T, c *etcdlab.Cluster, n int) {
+	t.Helper()
+	cli, err := c.Client("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for i := range n {
+		if _, err := cli.Put(testCtx(t), fmt.Sprintf("/test/%s/%d", t.Name(), i), strings.Repeat("v", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCheckHealthyCluster(t *testing.T) {
+	c := shared(t)
+	put(t, c, 50)
+	caught := 1000
+	cc := &CheckConfig{
+		ExpectMembers:  Names("m1", "m2", "m3"),
+		Versions:       &VersionRules{SameMinor: true, Min: "3.6.11", Target: "3.7.3"},
+		CaughtUp:       &caught,
+		Consistency:    true,
+		ClusterVersion: "3.6",
+		StorageVersion: "3.6",
+	}
+	r, err := Check(testCtx(t), labConfig(c), cc)
+	if err != nil {
+		t.Fatalf("Check on a healthy lab: %v", err)
+	}
+	leader, err := c.Leader(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Leader != leader || r.ClusterID != ID(c.ClusterID) || r.ClusterVersion != "3.6.0" || r.Revision < 51 {
+		t.Errorf("report: leader %q cluster %s version %s revision %d; want leader %s cluster %s, 3.6.0, at least 51",
+			r.Leader, r.ClusterID, r.ClusterVersion, r.Revision, leader, ID(c.ClusterID))
+	}
+	if len(r.Members) != 3 {
+		t.Fatalf("members = %+v", r.Members)
+	}
+	for i, m := range r.Members {
+		lm := c.Members[i]
+		if m.Name != lm.Name || m.ID != ID(lm.ID) || m.Endpoint != lm.ClientURL || !m.Answered ||
+			m.Version != labVersion || m.StorageVersion != "3.6.0" || m.Leader != (m.Name == leader) ||
+			m.RaftIndex == 0 || m.AppliedIndex == 0 || m.DBSize == 0 || m.Learner {
+			t.Errorf("member %d = %+v", i, m)
+		}
+	}
+	if h := r.Hash; h == nil || !h.Equal || len(h.Members) != 3 || h.Members[0].Hash != h.Members[1].Hash || h.Members[1].Hash != h.Members[2].Hash {
+		t.Errorf("hash = %+v, want three equal hashes", h)
+	}
+	if len(r.Lag) != 2 {
+		t.Errorf("lag = %v, want two samples", r.Lag)
+	}
+	if d := r.Data(); d["leader"] != leader || len(d["members"].([]any)) != 3 {
+		t.Errorf("data = %v", d)
+	}
+}
+
+func TestCheckVersionFloor(t *testing.T) {
+	c := shared(t)
+	r, err := Check(testCtx(t), labConfig(c), &CheckConfig{Versions: &VersionRules{Min: "3.6.20"}})
+	if err == nil {
+		t.Fatal("Check with a floor above the running version passed")
+	}
+	for _, m := range c.Members {
+		want := fmt.Sprintf("member %s (%s) runs 3.6.16, below the minimum 3.6.20", m.Name, m.ClientURL)
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if r == nil || len(r.Problems) != 3 || len(r.Members) != 3 {
+		t.Errorf("report = %+v, want what was seen and the three problems", r)
+	}
+}
+
+func TestCheckMemberStopped(t *testing.T) {
+	c := shared(t)
+	m2 := c.Member("m2")
+	if err := c.Stop("m2"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !m2.Running() {
+			if err := c.Restart(testCtx(t), "m2"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	start := time.Now()
+	r, err := Check(testCtx(t), labConfig(c), &CheckConfig{})
+	if err == nil {
+		t.Fatal("Check passed with m2 stopped")
+	}
+	want := "member m2 (" + m2.ClientURL + ") does not answer: status: dial tcp " + strings.TrimPrefix(m2.ClientURL, "http://") + ": connect: connection refused"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("Check took %s; a refused connection should not wait for the request timeout", took)
+	}
+	var seen bool
+	for _, m := range r.Members {
+		if m.Name == "m2" {
+			seen = true
+			if m.Answered || m.Version != "" {
+				t.Errorf("m2 = %+v, want it reported as not answering", m)
+			}
+		}
+	}
+	if !seen || r.Leader == "" {
+		t.Errorf("report = %+v, want m2 listed and the others' leader", r)
+	}
+	if err := c.Restart(testCtx(t), "m2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(testCtx(t), labConfig(c), &CheckConfig{}); err != nil {
+		t.Errorf("Check after m2's restart: %v", err)
+	}
+}
+
+func TestCheckUnknownEndpoint(t *testing.T) {
+	c := shared(t)
+	cfg := labConfig(c)
+	cfg.Endpoints = append(cfg.Endpoints, "http://127.0.0.29:1")
+	_, err := Check(testCtx(t), cfg, &CheckConfig{})
+	if err == nil || !strings.Contains(err.Error(), "endpoint http://127.0.0.29:1 does not answer") {
+		t.Errorf("Check = %v, want the endpoint that does not answer named", err)
+	}
+}
+
+func TestConsistencyAfterCompaction(t *testing.T) {
+	c := shared(t)
+	put(t, c, 20)
+	cli, err := c.Client("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Put(testCtx(t), "/test/compact", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(testCtx(t), resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	// A hash at the compacted revision itself is the one etcd stored before
+	// compacting (its compact revision is the previous one): write past it.
+	put(t, c, 1)
+	cl, err := Gather(testCtx(t), labConfig(c), GatherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	h, err := Consistency(testCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Equal || h.Revision < resp.Header.Revision || len(h.Members) != 3 {
+		t.Errorf("hash report = %+v", h)
+	}
+	for _, m := range h.Members {
+		if m.CompactRevision != resp.Header.Revision {
+			t.Errorf("member %s compact revision %d, want %d", m.Name, m.CompactRevision, resp.Header.Revision)
+		}
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	c := shared(t)
+	put(t, c, 100)
+	cl, err := Gather(testCtx(t), labConfig(c), GatherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	leader := cl.Leader()
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	dest := filepath.Join(t.TempDir(), "backups", "nested", "snap.db")
+	f, err := leader.Endpoint.Client.Snapshot(testCtx(t), dest, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Size != fi.Size() || f.Size%512 != 32 || len(f.SHA256) != 64 || f.StorageVersion != "3.6.0" || f.Replaced {
+		t.Errorf("snapshot = %+v, file size %d", f, fi.Size())
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("snapshot mode %v, want 0600", fi.Mode().Perm())
+	}
+	if di, err := os.Stat(filepath.Dir(dest)); err != nil || di.Mode().Perm() != 0o700 {
+		t.Errorf("folder mode %v (%v), want 0700", di.Mode().Perm(), err)
+	}
+	if _, err := os.Stat(dest + ".part"); !os.IsNotExist(err) {
+		t.Errorf("%s.part is left behind: %v", dest, err)
+	}
+	again, err := leader.Endpoint.Client.Snapshot(testCtx(t), dest, time.Minute)
+	if err != nil || !again.Replaced {
+		t.Errorf("second snapshot to the same file = %+v, %v; want it replaced", again, err)
+	}
+	data, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := filepath.Join(t.TempDir(), "tampered.db")
+	data[len(data)-1] ^= 0xff
+	if err := os.WriteFile(tampered, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := VerifySnapshot(tampered); err == nil || !strings.Contains(err.Error(), "is damaged: its last 32 bytes say sha256") {
+		t.Errorf("VerifySnapshot of a tampered trailer = %v", err)
+	}
+}
+
+func TestMoveLeader(t *testing.T) {
+	c := shared(t)
+	cl, err := Gather(testCtx(t), labConfig(c), GatherOptions{Health: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	from := cl.Leader()
+	to, err := Transferee(cl, "", PreferAny, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to == from || to == nil {
+		t.Fatalf("transferee %v, leader %v", to, from)
+	}
+	if _, err := Transferee(cl, from.Name, "", ""); err == nil || !strings.Contains(err.Error(), "it is the leader") {
+		t.Errorf("Transferee to the leader itself = %v", err)
+	}
+	took, err := MoveLeader(testCtx(t), cl, to, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took <= 0 {
+		t.Errorf("took %s", took)
+	}
+	for _, m := range cl.Members {
+		if m.Status().Leader != to.ID {
+			t.Errorf("member %s sees leader %s, want %s", m.Name, ID(m.Status().Leader), to.Name)
+		}
+	}
+	if got, err := c.Leader(testCtx(t)); err != nil || got != to.Name {
+		t.Errorf("the lab's leader is %q (%v), want %s", got, err, to.Name)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	good, err := etcdlab.NewPKI(filepath.Join(dir, "good"), etcdlab.FirstAddr)
+	must(t, err)
+	other, err := etcdlab.NewPKI(filepath.Join(dir, "other"), etcdlab.FirstAddr)
+	must(t, err)
+	c := etcdlab.New(t, etcdlab.Options{Version: labVersion, Members: 1, TLS: good.ServerTLS()})
+	eps := c.Endpoints()
+	if !strings.HasPrefix(eps[0], "https://") {
+		t.Fatalf("endpoints %v are not https", eps)
+	}
+	tests := []struct {
+		name    string
+		conn    Conn
+		wantErr string
+	}{
+		{"right CA and client certificate", Conn{CAFile: good.CAFile, CertFile: good.ClientCert, KeyFile: good.ClientKey}, ""},
+		{"wrong CA", Conn{CAFile: other.CAFile, CertFile: good.ClientCert, KeyFile: good.ClientKey}, "certificate signed by unknown authority"},
+		{"system CAs", Conn{}, "certificate signed by unknown authority"},
+		{"no client certificate", Conn{CAFile: good.CAFile}, "certificate required"},
+		// The server names the CAs it accepts, so the client sends no certificate.
+		{"client certificate of another CA", Conn{CAFile: good.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey}, "certificate required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.conn.Endpoints = eps
+			cfg, err := tt.conn.Resolve(Env{})
+			must(t, err)
+			r, err := Check(testCtx(t), cfg, &CheckConfig{AllowSmall: true, ClusterVersion: "3.6"})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Leader != "m1" {
+					t.Errorf("leader = %q, want m1", r.Leader)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Check = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
