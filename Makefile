@@ -8,7 +8,7 @@ FUZZTIME  ?= 60s
 # The whole suite must stay well under CI's limit; this is a backstop, not a budget.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test lint fuzz demo clean
+.PHONY: all build test lint fuzz demo clean lab-up lab-down lab-status
 
 all: build
 
@@ -33,5 +33,19 @@ fuzz:
 demo: build
 	@scripts/demo.sh
 
+## lab-up: a 3-member etcd 3.6.16 cluster on 127.0.0.11-13 (Linux), idempotent; it runs until lab-down.
+lab-up:
+	@scripts/lab.sh up
+
+## lab-down: stop the lab's members and remove its data (make lab-down KEEP_DATA=1 keeps the data).
+lab-down:
+	@KEEP_DATA=$(KEEP_DATA) scripts/lab.sh down
+
+## lab-status: each lab member's process, versions, role and health.
+lab-status:
+	@scripts/lab.sh status
+
+# clean stops the lab first: its members run from .runbook/lab.
 clean:
+	@scripts/lab.sh down
 	rm -rf bin .runbook

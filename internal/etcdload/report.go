@@ -20,7 +20,8 @@ type Report struct {
 	Rate       float64      `json:"rate"`
 	TimeoutMS  float64      `json:"timeout_ms"`
 	Started    time.Time    `json:"started"`
-	Stopped    time.Time    `json:"stopped"`
+	Stopped    time.Time    `json:"stopped"` // no write started after it
+	Ended      time.Time    `json:"ended"`   // the last write ended
 	StopReason StopReason   `json:"stop_reason"`
 	Writes     Counts       `json:"writes"`
 	MaxGap     GapReport    `json:"max_gap"`
@@ -89,6 +90,7 @@ func NewReport(cfg Config, endpoints []string, reason StopReason, st Stats, v Ve
 		TimeoutMS:  ms(cfg.Timeout),
 		Started:    st.Started,
 		Stopped:    st.Stopped,
+		Ended:      st.Ended,
 		StopReason: reason,
 		Writes: Counts{
 			Attempted: st.Attempted, Acknowledged: st.Acknowledged, Failed: st.Failed,
@@ -206,7 +208,7 @@ func lineCol(data []byte, off int64) string {
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	elapsed := r.Stopped.Sub(r.Started)
+	elapsed := r.Ended.Sub(r.Started)
 	achieved := 0.0
 	if elapsed > 0 {
 		achieved = float64(r.Writes.Attempted) / elapsed.Seconds()
