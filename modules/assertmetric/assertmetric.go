@@ -183,7 +183,7 @@ func (m *Module) Validate() error {
 			return &modules.FieldError{Field: "interval", Msg: "is the time between samples of for and within, and neither is given"}
 		}
 		if f := windowFunc(m.Expect.Program); f != "" {
-			return &modules.FieldError{Field: "expect", Msg: fmt.Sprintf("uses %s, which compares with the step's first scrape; with one scrape it is always 0: add for or within", f)}
+			return &modules.FieldError{Field: "expect", Msg: fmt.Sprintf("uses %s, which measures changes since the step's first scrape, and without for or within there is no later one: add for or within", f)}
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(m.Headers)) {

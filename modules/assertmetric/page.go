@@ -60,6 +60,9 @@ type scraper struct {
 	headers map[string]string
 	timeout time.Duration
 	maxPage int64 // MaxPage, but for tests
+	// clientCert says whether cert_file is given, for the hint when an
+	// endpoint turns the client away.
+	clientCert bool
 }
 
 // scrape fetches and parses url. Its errors say what went wrong; the
@@ -118,7 +121,15 @@ func (s *scraper) requestError(ctx, rctx context.Context, err error) error {
 	case rctx.Err() != nil:
 		return fmt.Errorf("no answer within %s (timeout)", probe.Dur(s.timeout))
 	}
-	return fmt.Errorf("%s (scraped from the controller)", probe.HTTPError(err))
+	msg := probe.HTTPError(err)
+	if strings.Contains(msg, "certificate required") {
+		if s.clientCert {
+			msg += "; the endpoint does not take cert_file: it is not signed by a CA the endpoint trusts"
+		} else {
+			msg += "; the endpoint wants a client certificate: give cert_file and key_file"
+		}
+	}
+	return fmt.Errorf("%s (scraped from the controller)", msg)
 }
 
 // parse decodes body in the format its Content-Type names, with Prometheus'

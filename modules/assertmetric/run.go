@@ -107,7 +107,7 @@ func newGate(m *Module, h *modules.Host) (*gate, error) {
 	}
 	g := &gate{
 		m: m, h: h, prog: prog, urls: m.endpoints(),
-		scraper:  &scraper{client: client, headers: m.Headers, timeout: m.Timeout.Std(), maxPage: MaxPage},
+		scraper:  &scraper{client: client, headers: m.Headers, timeout: m.Timeout.Std(), maxPage: MaxPage, clientCert: m.CertFile != ""},
 		clock:    m.clock,
 		scope:    eval.Scope{Vars: h.Vars, Host: eval.Host{Name: h.Name, Addr: h.Addr, Vars: h.Vars}},
 		trackers: map[string]*tracker{},
