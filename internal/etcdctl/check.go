@@ -140,7 +140,7 @@ func (c *CheckConfig) Validate(prefix string) error {
 			if f.v == "" || templated(f.v) {
 				continue
 			}
-			if _, err := parseVersion(f.v); err != nil {
+			if _, err := ParseVersion(f.v); err != nil {
 				return &modules.FieldError{Field: prefix + "versions." + f.name, Msg: err.Error()}
 			}
 		}
@@ -156,8 +156,8 @@ func (c *CheckConfig) Validate(prefix string) error {
 	return nil
 }
 
-// parseVersion reads a full etcd version: 3.6.16.
-func parseVersion(s string) (*semver.Version, error) {
+// ParseVersion reads a full etcd version: 3.6.16 (or v3.6.16).
+func ParseVersion(s string) (*semver.Version, error) {
 	v, err := semver.StrictNewVersion(strings.TrimPrefix(s, "v"))
 	if err != nil {
 		return nil, fmt.Errorf("%q is not an etcd version like 3.6.16", s)
@@ -445,7 +445,7 @@ func versionRules(cl *Cluster, r *VersionRules, p *problems) {
 			}
 			continue
 		}
-		v, err := parseVersion(raw)
+		v, err := ParseVersion(raw)
 		if err != nil {
 			p.add("versions: member %s reports version %q, which is not a version", m.Label(), raw)
 			continue
@@ -466,7 +466,7 @@ func versionRules(cl *Cluster, r *VersionRules, p *problems) {
 			p.add("versions: members run different minors (%s): an upgrade was interrupted; finish or roll it back first", strings.Join(parts, "; "))
 		}
 	}
-	if min, err := parseVersion(r.Min); r.Min != "" && err == nil {
+	if min, err := ParseVersion(r.Min); r.Min != "" && err == nil {
 		for _, s := range seen {
 			if s.v.LessThan(min) {
 				p.add("versions: member %s runs %s, below the minimum %s", s.m.Label(), s.v, min)
@@ -475,7 +475,7 @@ func versionRules(cl *Cluster, r *VersionRules, p *problems) {
 	} else if r.Min != "" {
 		p.add("versions.min: %v", err)
 	}
-	if t, err := parseVersion(r.Target); r.Target != "" && err == nil {
+	if t, err := ParseVersion(r.Target); r.Target != "" && err == nil {
 		for _, s := range seen {
 			switch {
 			case s.v.GreaterThan(t):
@@ -490,7 +490,7 @@ func versionRules(cl *Cluster, r *VersionRules, p *problems) {
 	} else if r.Target != "" {
 		p.add("versions.target: %v", err)
 	}
-	if x, err := parseVersion(r.Exact); r.Exact != "" && err == nil {
+	if x, err := ParseVersion(r.Exact); r.Exact != "" && err == nil {
 		for _, s := range seen {
 			if !s.v.Equal(x) {
 				p.add("versions: member %s runs %s, not %s", s.m.Label(), s.v, x)

@@ -285,6 +285,15 @@ func (c *Cluster) Leader() *Member {
 	return c.MemberByID(id)
 }
 
+// FindLeader returns the leader, or an error that says which leader each
+// endpoint sees.
+func (c *Cluster) FindLeader() (*Member, error) {
+	if l := c.Leader(); l != nil {
+		return l, nil
+	}
+	return nil, fmt.Errorf("the members do not agree on a leader (%s)", leaderViews(c))
+}
+
 // Voting returns the members that vote: started and not learners.
 func (c *Cluster) Voting() []*Member {
 	var out []*Member

@@ -25,9 +25,9 @@ const (
 // when prefer is upgraded and version is given, then the least behind, then
 // by name.
 func Transferee(cl *Cluster, to, prefer, version string) (*Member, error) {
-	leader := cl.Leader()
-	if leader == nil {
-		return nil, fmt.Errorf("the members do not agree on a leader (%s)", leaderViews(cl))
+	leader, err := cl.FindLeader()
+	if err != nil {
+		return nil, err
 	}
 	lst := leader.Status()
 	why := func(m *Member) string {
@@ -76,7 +76,7 @@ func Transferee(cl *Cluster, to, prefer, version string) (*Member, error) {
 		return nil, fmt.Errorf("no member can take leadership from %s: %s", leader.Label(), strings.Join(refused, "; "))
 	}
 	onVersion := func(m *Member) int {
-		if prefer == PreferUpgraded && version != "" && m.Version() == version {
+		if prefer == PreferUpgraded && version != "" && SameVersion(m.Version(), version) {
 			return 0
 		}
 		return 1
@@ -120,9 +120,9 @@ func leaderViews(cl *Cluster) string {
 // must answer before anything is asked: with one down, "every member agrees"
 // could not be seen. It returns how long the move took, until agreement.
 func MoveLeader(ctx context.Context, cl *Cluster, to *Member, wait time.Duration) (time.Duration, error) {
-	leader := cl.Leader()
-	if leader == nil {
-		return 0, fmt.Errorf("the members do not agree on a leader (%s)", leaderViews(cl))
+	leader, err := cl.FindLeader()
+	if err != nil {
+		return 0, err
 	}
 	if leader == to {
 		return 0, fmt.Errorf("member %s is already the leader", to.Label())
@@ -172,4 +172,15 @@ func statusErr(m *Member) error {
 		return m.Endpoint.StatusErr
 	}
 	return fmt.Errorf("none of the endpoints is its client URL")
+}
+
+// SameVersion reports whether two versions are equal, read as versions
+// (3.7.3 and v3.7.3 are); an unreadable one equals nothing.
+func SameVersion(a, b string) bool {
+	va, err := ParseVersion(a)
+	if err != nil {
+		return false
+	}
+	vb, err := ParseVersion(b)
+	return err == nil && va.Equal(vb)
 }

@@ -669,3 +669,40 @@ func (c *Cluster) String() string {
 	}
 	return "etcd lab " + strings.Join(parts, ",") + " token " + strconv.Quote(c.Token)
 }
+
+// Shared is one lab for a whole test binary, started by the first test that
+// asks for it: a package's tests share it instead of each paying for a start.
+// TestMain must Close it after m.Run.
+type Shared struct {
+	Options Options
+
+	once sync.Once
+	c    *Cluster
+	err  error
+}
+
+// Get returns the lab, starting it on first use; it skips t when
+// RUNBOOK_SKIP_ETCD=1. A test that stops a member must restart it.
+func (s *Shared) Get(t testing.TB) *Cluster {
+	t.Helper()
+	if os.Getenv(SkipEnv) == "1" {
+		t.Skipf("%s=1: skipping a test that runs a real etcd", SkipEnv)
+	}
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout+startTries*readyTimeout)
+		defer cancel()
+		s.c, s.err = Start(ctx, s.Options)
+	})
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	return s.c
+}
+
+// Close stops the lab if it was started.
+func (s *Shared) Close() error {
+	if s.c == nil {
+		return nil
+	}
+	return s.c.Close()
+}
