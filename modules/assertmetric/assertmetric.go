@@ -31,7 +31,8 @@ every sample, interval apart, for the whole time; the step fails at the
 first sample where it does not and says when it stopped holding. With
 within, the step passes as soon as a sample holds and fails when none did in
 time. With both, expect must first hold within the one, then keep holding
-for the other.
+for the other. A scrape that fails (no answer, a status other than 200, not
+a metrics page) is a sample where expect does not hold.
 
 In expect, besides the step's usual names:
   metric(name [, labels])     the value of the one series of name whose
@@ -47,7 +48,9 @@ In expect, besides the step's usual names:
                                       name, from its cumulative buckets
   quantile_delta(q, name [, labels])  the same over the observations made
                                       since the step's first scrape
-labels is a map of label values: {"To": "8e9e05c52164694d"}.
+labels is a map of label values: {"To": "8e9e05c52164694d"}. sum and
+count hide expr's own functions of those names in expect (reduce adds up a
+list), and result.url is the endpoint being judged.
 
 A name the endpoint does not export at all fails the gate, saying which
 name at which URL: a typo or a missing metric never passes silently. Guard
@@ -102,7 +105,8 @@ one over changes, which only shows that the endpoints answer.`,
     expect: >-
       metric("etcd_server_has_leader") == 1
       && delta("etcd_server_leader_changes_seen_total") <= 1
-      && quantile_delta(0.99, "etcd_disk_wal_fsync_duration_seconds") < 0.01
+      && (delta("etcd_disk_wal_fsync_duration_seconds_count") == 0
+          || quantile_delta(0.99, "etcd_disk_wal_fsync_duration_seconds") < 0.01)
     for: 60s
     interval: 5s
 - name: the new binary serves

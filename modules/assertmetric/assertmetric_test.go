@@ -182,3 +182,21 @@ steps:
 		t.Errorf("%s was scraped %d times, want 2: the baseline and the first judged sample", up.url, n)
 	}
 }
+
+// TestExampleLoads loads the documented example as a runbook's steps: its
+// expressions compile with the module's names and its arguments validate.
+func TestExampleLoads(t *testing.T) {
+	info, ok := modules.Default.Lookup("assert-metric")
+	if !ok {
+		t.Fatal("assert-metric is not registered")
+	}
+	var b strings.Builder
+	b.WriteString("runbook: example\nhosts: etcd\nsteps:\n")
+	for _, line := range strings.Split(info.Doc.Example, "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	_, ds := spec.LoadBytes("example.yml", []byte(b.String()), modules.Default, spec.LoadOptions{})
+	for _, d := range ds {
+		t.Errorf("the example does not load cleanly: %s", d.Error())
+	}
+}
