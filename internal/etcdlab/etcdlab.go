@@ -164,6 +164,7 @@ type Member struct {
 
 	args    []string
 	logPath string
+	bin     string // its etcd binary, when Upgrade changed it
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -351,7 +352,11 @@ func (c *Cluster) launch(m *Member) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.bin, m.args...)
+	bin := c.bin
+	if m.bin != "" {
+		bin = m.bin
+	}
+	cmd := exec.Command(bin, m.args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -457,6 +462,30 @@ func (c *Cluster) Restart(ctx context.Context, name string) error {
 	if m == nil {
 		return fmt.Errorf("etcdlab: no member %q", name)
 	}
+	if err := c.launch(m); err != nil {
+		return err
+	}
+	return c.WaitReady(ctx)
+}
+
+// Upgrade stops member name, starts it again on the same data dir with the
+// etcd of version (an upgrade, or a rollback), and waits until the lab is
+// ready.
+func (c *Cluster) Upgrade(ctx context.Context, name, version string) error {
+	m := c.Member(name)
+	if m == nil {
+		return fmt.Errorf("etcdlab: no member %q", name)
+	}
+	bin, err := BinaryPath(version)
+	if err != nil {
+		return err
+	}
+	if err := m.stop(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.bin = bin
+	m.mu.Unlock()
 	if err := c.launch(m); err != nil {
 		return err
 	}
