@@ -232,9 +232,13 @@ func (cs *clusterStatus) writeTable(w io.Writer, recorded uint64) {
 			pid = strconv.Itoa(m.PID)
 		}
 		if m.MemberID != 0 {
-			role = "follower"
-			if m.Leader == m.MemberID {
+			switch m.Leader {
+			case 0:
+				role = "no leader"
+			case m.MemberID:
 				role = "leader"
+			default:
+				role = "follower"
 			}
 			index = strconv.FormatUint(m.RaftIndex, 10)
 		}

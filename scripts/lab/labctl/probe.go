@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +19,7 @@ import (
 )
 
 // probeTimeout bounds each look at a port: loopback answers at once or not at all.
-const probeTimeout = 2 * time.Second
+var probeTimeout = 2 * time.Second
 
 // runningPID returns the pid in m's pidfile when it names a live etcd of this
 // member (its command line has the member's data dir), else 0. A pid that a
@@ -169,13 +168,13 @@ func shortErr(err error) string {
 
 // printable keeps the start of a body fit for a one-line message.
 func printable(b []byte) string {
-	b = bytes.TrimSpace(b)
 	s := strings.Map(func(r rune) rune {
 		if unicode.IsPrint(r) {
 			return r
 		}
 		return ' '
 	}, string(b))
+	s = strings.TrimSpace(s)
 	if len(s) > 80 {
 		s = s[:80] + "…"
 	}
