@@ -1,0 +1,103 @@
+package ssh
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/runbookhq/runbook/internal/conn"
+)
+
+// shellPath and envPath are absolute for the reasons the local transport
+// gives: a PATH from the runbook's env must not choose which program reads the
+// script, and sudo resets the environment, so variables go through env(1).
+const (
+	shellPath = "/bin/sh"
+	envPath   = "/usr/bin/env"
+)
+
+// commandLine renders c as the one line an SSH exec request carries. The
+// server hands it to the login user's shell, so every word is quoted with
+// conn.Quote and nothing from Argv, Env or Dir can become shell syntax. The
+// program word is always quoted, even when it needs no quoting, so that a
+// value such as "if" or "A=B" is run as a program, never read as a reserved
+// word or an assignment.
+//
+// The shape is: [cd -- DIR &&] [sudo -n [-u USER] --] [/usr/bin/env K=V...] PROGRAM ARGS,
+// with PROGRAM ARGS being /bin/sh -c SCRIPT for a Shell command. cd runs as the
+// login user, then sudo keeps the folder, as the local transport does.
+func commandLine(c conn.Cmd) (string, error) {
+	var argv []string
+	switch {
+	case c.Shell != "" && len(c.Argv) > 0:
+		return "", fmt.Errorf("ssh: command sets both Argv %q and Shell %q; set one", c.Argv, c.Shell)
+	case c.Shell != "":
+		argv = []string{shellPath, "-c", c.Shell}
+	case len(c.Argv) == 0 || c.Argv[0] == "":
+		return "", errors.New("ssh: empty command: Argv or Shell must be set")
+	default:
+		argv = c.Argv
+	}
+	for _, a := range argv {
+		if strings.ContainsRune(a, 0) {
+			return "", fmt.Errorf("ssh: %s: a word contains a NUL byte, which no program can receive", c)
+		}
+	}
+	if strings.ContainsRune(c.Dir, 0) || strings.ContainsRune(c.BecomeUser, 0) {
+		return "", fmt.Errorf("ssh: %s: the folder or become user contains a NUL byte", c)
+	}
+
+	keys := make([]string, 0, len(c.Env))
+	for k, v := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return "", fmt.Errorf("ssh: %s: invalid environment variable %q", c, k)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+
+	var b strings.Builder
+	if c.Dir != "" {
+		b.WriteString("cd -- ")
+		b.WriteString(conn.Quote(c.Dir))
+		b.WriteString(" && ")
+	}
+	if c.Become {
+		// -n: never prompt; a password prompt would hang an unattended run.
+		b.WriteString("sudo -n ")
+		if c.BecomeUser != "" {
+			b.WriteString("-u ")
+			b.WriteString(conn.Quote(c.BecomeUser))
+			b.WriteByte(' ')
+		}
+		b.WriteString("-- ")
+	}
+	if len(keys) > 0 {
+		// env would read a program named A=B as one more assignment.
+		if strings.Contains(argv[0], "=") {
+			return "", fmt.Errorf("ssh: %s: a program name containing '=' cannot be run with env", c)
+		}
+		b.WriteString(envPath)
+		for _, k := range keys {
+			b.WriteByte(' ')
+			b.WriteString(conn.Quote(k + "=" + c.Env[k]))
+		}
+		b.WriteByte(' ')
+	}
+	b.WriteString(quoteAlways(argv[0]))
+	for _, a := range argv[1:] {
+		b.WriteByte(' ')
+		b.WriteString(conn.Quote(a))
+	}
+	return b.String(), nil
+}
+
+// quoteAlways is conn.Quote, but never leaves the word bare.
+func quoteAlways(s string) string {
+	q := conn.Quote(s)
+	if strings.HasPrefix(q, "'") {
+		return q
+	}
+	return "'" + s + "'"
+}
