@@ -588,3 +588,15 @@ func storageVersion(cl *Cluster, want string, p *problems) {
 		}
 	}
 }
+
+// Healthy reports whether the cluster passes the rules a check always
+// applies (one member per endpoint, at least 3 and an odd number of voters,
+// all started and answering, one leader, no errors, healthy endpoints). The
+// cluster must have been gathered with health.
+func Healthy(cl *Cluster) bool {
+	var p problems
+	topology(cl, MemberSet{}, false, &p)
+	agreement(cl, &p)
+	health(cl, &p)
+	return len(p) == 0
+}
