@@ -61,7 +61,7 @@ func TestBucketQuantile(t *testing.T) {
 func pageOf(t *testing.T, text string) *page {
 	t.Helper()
 	h := http.Header{"Content-Type": {"text/plain; version=0.0.4"}}
-	p, err := parse(context.Background(), "http://test/metrics", h, []byte(text))
+	p, err := parse(context.Background(), h, []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,9 +36,9 @@ const accept = "text/plain;version=0.0.4;q=1,application/openmetrics-text;versio
 // NAME_sum and NAME_count, a summary NAME{quantile=...}, NAME_sum and
 // NAME_count.
 type page struct {
-	url    string
 	series map[string][]*sample // by series name, in page order
 	types  map[string]dto.MetricType
+	keys   map[string]bool // series seen, to drop a repeated one
 	// start is process_start_time_seconds, NaN when the page has none: a
 	// change means the process restarted and its counters began again.
 	start float64
@@ -46,7 +46,6 @@ type page struct {
 
 // sample is one series of a page.
 type sample struct {
-	name   string
 	labels map[string]string
 	key    string // name{labels}, sorted: identifies the series across scrapes
 	value  float64
@@ -97,7 +96,7 @@ func (s *scraper) scrape(ctx context.Context, url string) (*page, error) {
 	if int64(len(body)) > s.maxPage {
 		return nil, fmt.Errorf("the answer is larger than %s; is this a metrics endpoint?", size(s.maxPage))
 	}
-	p, err := parse(rctx, url, resp.Header, body)
+	p, err := parse(rctx, resp.Header, body)
 	switch {
 	case err == nil:
 		return p, nil
@@ -135,10 +134,10 @@ func (s *scraper) requestError(ctx, rctx context.Context, err error) error {
 // parse decodes body in the format its Content-Type names, with Prometheus'
 // decoders; a missing or unknown type is read as the classic text format,
 // as Prometheus itself does. It stops when ctx is done.
-func parse(ctx context.Context, url string, header http.Header, body []byte) (*page, error) {
+func parse(ctx context.Context, header http.Header, body []byte) (*page, error) {
 	format := expfmt.ResponseFormat(header)
 	dec := expfmt.NewDecoder(bytes.NewReader(body), format)
-	p := &page{url: url, series: map[string][]*sample{}, types: map[string]dto.MetricType{}, start: math.NaN()}
+	p := &page{series: map[string][]*sample{}, types: map[string]dto.MetricType{}, keys: map[string]bool{}, start: math.NaN()}
 	for {
 		// The OpenMetrics decoder works a family at a time, slowly: stop
 		// between two when the scrape is out of time.
@@ -193,15 +192,17 @@ func (p *page) add(mf *dto.MetricFamily) {
 			p.put(name+"_count", labels, "", "", float64(s.GetSampleCount()), false)
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			h := m.GetHistogram()
+			// A histogram has integer counts or float ones, never both (the
+			// parsers make it so): the other getter gives 0.
 			count := float64(h.GetSampleCount())
-			if h.SampleCountFloat != nil {
-				count = h.GetSampleCountFloat()
+			if f := h.GetSampleCountFloat(); f != 0 {
+				count = f
 			}
 			hasInf := false
 			for _, b := range h.GetBucket() {
 				c := float64(b.GetCumulativeCount())
-				if b.CumulativeCountFloat != nil {
-					c = b.GetCumulativeCountFloat()
+				if f := b.GetCumulativeCountFloat(); f != 0 {
+					c = f
 				}
 				hasInf = hasInf || math.IsInf(b.GetUpperBound(), 1)
 				p.put(name+"_bucket", labels, "le", formatFloat(b.GetUpperBound()), c, false)
@@ -228,8 +229,14 @@ func (p *page) put(name string, labels map[string]string, extraName, extraValue 
 		labels = maps.Clone(labels)
 		labels[extraName] = extraValue
 	}
-	s := &sample{name: name, labels: labels, value: v, gauge: gauge}
+	s := &sample{labels: labels, value: v, gauge: gauge}
 	s.key = name + formatLabels(labels)
+	if p.keys[s.key] {
+		// A broken exporter wrote the series twice: keep the first, as
+		// Prometheus does when it ingests the page.
+		return
+	}
+	p.keys[s.key] = true
 	p.series[name] = append(p.series[name], s)
 }
 

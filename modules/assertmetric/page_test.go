@@ -140,7 +140,7 @@ func TestParse(t *testing.T) {
 			if tt.contentType != "" {
 				h.Set("Content-Type", tt.contentType)
 			}
-			p, err := parse(context.Background(), "http://test/metrics", h, []byte(tt.body))
+			p, err := parse(context.Background(), h, []byte(tt.body))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("parse: %v", err)
