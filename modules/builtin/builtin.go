@@ -6,10 +6,13 @@ import (
 	_ "github.com/runbookhq/runbook/modules/assertmetric"
 	_ "github.com/runbookhq/runbook/modules/check"
 	_ "github.com/runbookhq/runbook/modules/command"
+	_ "github.com/runbookhq/runbook/modules/etcdfacts"
+	_ "github.com/runbookhq/runbook/modules/etcdmove"
 	_ "github.com/runbookhq/runbook/modules/fail"
 	_ "github.com/runbookhq/runbook/modules/pause"
 	_ "github.com/runbookhq/runbook/modules/service"
 	_ "github.com/runbookhq/runbook/modules/shell"
+	_ "github.com/runbookhq/runbook/modules/snapshot"
 	_ "github.com/runbookhq/runbook/modules/swap"
 	_ "github.com/runbookhq/runbook/modules/wait"
 )

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
@@ -36,6 +37,22 @@ verified: give ca_file for a private CA.
 tcp connects from the controller to addr and passes when the port answers, or,
 with closed: true, when nothing answers there (refused or no answer in time).
 
+etcd asks every member of an etcd cluster, from the controller and through
+a client per endpoint, for its status, member list, /version, a
+linearizable read and the alarms, and passes when: the members are
+expect_members (by default, one per endpoint), all started and answering,
+none a learner, the voters at least 3 and odd (unless allow_small); every
+member names the same leader and reports no error; no alarm is raised.
+Optional rules: versions (same_minor, min, target, exact), caught_up (raft
+lag over two samples), consistency (HashKV at a common revision),
+cluster_version and storage_version. The endpoints default to the host var
+etcd_endpoints, else the etcd_url var of every host of group etcd (var
+etcd_group), and the TLS files to vars etcd_ca_file, etcd_cert_file and
+etcd_key_file. The result holds what was seen: leader, cluster_id,
+cluster_version, server and storage versions, revision, members (name, id,
+versions, leader, raft and applied index, revision, db size), alarms, lag,
+hash and the problems; the error names each failed rule with the member.
+
 Because http and tcp run from the controller, write the host's address, not
 127.0.0.1, which would be the controller itself. In --check the probe runs as
 usual, so a command probe must be one that changes nothing.
@@ -53,19 +70,25 @@ when only time, a port or a path matters.`,
 - name: the binary is the target version
   check:
     command: [/usr/local/bin/etcd, --version]
-    expect: 'result.stdout contains "etcd Version: 3.7.3"'`,
+    expect: 'result.stdout contains "etcd Version: 3.7.3"'
+- name: the etcd cluster is healthy, on one minor, above the floor
+  check:
+    etcd:
+      endpoints: '{{ group("etcd") | map(#.vars.etcd_url) }}'
+      versions: { same_minor: true, min: "3.6.11", target: "3.7.3" }
+      caught_up: 1000
+      consistency: true`,
 		},
 	})
 }
 
 // Module holds the check module's arguments: exactly one of the probes.
 type Module struct {
-	Command spec.Argv `yaml:"command" doc:"run this program on the host (no shell) and judge its result"`
-	Expect  spec.Expr `yaml:"expect" default:"result.rc == 0" doc:"with command: expression over result.rc, result.stdout, result.stderr that must hold"`
-	HTTP    *HTTP     `yaml:"http" doc:"send an HTTP request and judge the response"`
-	TCP     *TCP      `yaml:"tcp" doc:"connect to a TCP port"`
-	// Room is kept for the etcd probe (cluster health and topology), which comes
-	// with the etcd client; until then `etcd:` is an unknown key.
+	Command spec.Argv            `yaml:"command" doc:"run this program on the host (no shell) and judge its result"`
+	Expect  spec.Expr            `yaml:"expect" default:"result.rc == 0" doc:"with command: expression over result.rc, result.stdout, result.stderr that must hold"`
+	HTTP    *HTTP                `yaml:"http" doc:"send an HTTP request and judge the response"`
+	TCP     *TCP                 `yaml:"tcp" doc:"connect to a TCP port"`
+	Etcd    *etcdctl.CheckConfig `yaml:"etcd" doc:"check an etcd cluster's topology, health, versions and consistency"`
 }
 
 // HTTP is the http probe.
@@ -110,15 +133,21 @@ func (m *Module) Validate() error {
 	if m.TCP != nil {
 		given = append(given, "tcp")
 	}
+	if m.Etcd != nil {
+		given = append(given, "etcd")
+	}
 	switch len(given) {
 	case 0:
 		if m.Expect.Src != "" {
-			return &modules.FieldError{Field: "expect", Msg: "judges a command, and no command is given; add command, or use http or tcp"}
+			return &modules.FieldError{Field: "expect", Msg: "judges a command, and no command is given; add command, or use http, tcp or etcd"}
 		}
-		return errors.New("no probe given; give one of command, http or tcp")
+		return errors.New("no probe given; give one of command, http, tcp or etcd")
 	case 1:
 	default:
 		return &modules.FieldError{Field: given[1], Msg: fmt.Sprintf("a check runs one probe, and %s is also given; split it into two steps", given[0])}
+	}
+	if m.Expect.Src != "" && len(m.Command) == 0 && m.Etcd != nil {
+		return &modules.FieldError{Field: "expect", Msg: "judges a command; the etcd probe has rules of its own (versions, caught_up, consistency...)"}
 	}
 	if m.Expect.Src != "" && len(m.Command) == 0 {
 		return &modules.FieldError{Field: "expect", Msg: fmt.Sprintf("judges a command; for %s, put expect inside it", given[0])}
@@ -135,6 +164,9 @@ func (m *Module) Validate() error {
 		if err := argcheck.HostPort(m.TCP.Addr); err != nil {
 			return &modules.FieldError{Field: "tcp.addr", Msg: err.Error()}
 		}
+	}
+	if m.Etcd != nil {
+		return m.Etcd.Validate("etcd.")
 	}
 	return nil
 }

@@ -45,8 +45,10 @@ func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, erro
 		data, err = d.HTTP.probe(ctx, h)
 	case d.TCP != nil:
 		data, err = d.TCP.probe(ctx)
+	case d.Etcd != nil:
+		data, err = d.Etcd.Probe(ctx, h)
 	default:
-		return modules.Result{}, errors.New("no probe given; give one of command, http or tcp")
+		return modules.Result{}, errors.New("no probe given; give one of command, http, tcp or etcd")
 	}
 	return modules.Result{Data: data}, err
 }
