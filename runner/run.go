@@ -34,7 +34,7 @@ type runner struct {
 	inv        eval.Inventory
 	started    time.Time
 	runbookDir string
-	ctrlVars   map[string]any // vars of the controller phases: runbook vars and -e
+	ctrlVars   map[string]any // vars of the controller phases: the first host's
 
 	index index
 	pool  *connPool
@@ -65,6 +65,12 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 		stop:     make(chan struct{}),
 		shared:   map[string]any{},
 		ctrlVars: plan.MergeVars(p.Runbook_.Vars, p.ExtraVars),
+	}
+	if len(p.Hosts) > 0 {
+		// The once phases (preflight, gates, post) see the variables of the
+		// run's first host, as Ansible's run_once does, so group vars such as
+		// where the new binaries are reach them, rendered.
+		r.ctrlVars = p.Hosts[0].Vars
 	}
 	if p.Inventory != nil {
 		r.inv = plan.EvalInventory(p.Inventory)
