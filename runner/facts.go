@@ -59,7 +59,11 @@ func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope,
 				return nil, err
 			}
 			defer release()
-			return f.Gather(ctx, h.moduleHost(c, h.own, eff, s))
+			mh := h.moduleHost(c, h.own, eff, s)
+			// Facts read the inventory too (the etcd facts find the members
+			// through group etcd), as a module does through its scope.
+			mh.Scope = scope
+			return f.Gather(ctx, mh)
 		}()
 		if err != nil {
 			return fmt.Errorf("gathering the %s facts: %w", n, err)
