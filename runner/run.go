@@ -73,7 +73,7 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 		r.ctrlVars = p.Hosts[0].Vars
 	}
 	if p.Inventory != nil {
-		r.inv = plan.EvalInventory(p.Inventory)
+		r.inv = p.EvalInventory()
 	}
 	if r.bus != nil {
 		r.secrets = r.bus.Secrets()

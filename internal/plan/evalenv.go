@@ -10,10 +10,25 @@ func EvalHost(h *inventory.Host, vars map[string]any) eval.Host {
 	return eval.Host{Name: h.Name, Addr: h.Addr(), Groups: h.Groups, Vars: vars}
 }
 
-// EvalInventory adapts an inventory to what group() and hostvars() need at run time.
-func EvalInventory(inv *inventory.Inventory) eval.Inventory { return evalInv{inv} }
+// EvalInventory adapts an inventory to what group() and hostvars() need at run
+// time, with each host's raw inventory vars.
+func EvalInventory(inv *inventory.Inventory) eval.Inventory { return evalInv{inv: inv} }
 
-type evalInv struct{ inv *inventory.Inventory }
+// EvalInventory is the plan's inventory for expressions: hosts of the plan
+// show their merged and rendered vars (runbook < inventory < -e), so that
+// group("etcd") | map(#.vars.etcd_flags_file) sees the values steps see.
+func (p *Plan) EvalInventory() eval.Inventory {
+	vars := make(map[string]map[string]any, len(p.Hosts))
+	for _, h := range p.Hosts {
+		vars[h.Name] = h.Vars
+	}
+	return evalInv{inv: p.Inventory, vars: vars}
+}
+
+type evalInv struct {
+	inv  *inventory.Inventory
+	vars map[string]map[string]any // rendered vars by host, when known
+}
 
 func (e evalInv) Group(name string) []eval.Host {
 	hosts, err := e.inv.Select(name)
@@ -22,7 +37,11 @@ func (e evalInv) Group(name string) []eval.Host {
 	}
 	out := make([]eval.Host, len(hosts))
 	for i, h := range hosts {
-		out[i] = EvalHost(h, h.Vars)
+		v, ok := e.vars[h.Name]
+		if !ok {
+			v = h.Vars
+		}
+		out[i] = EvalHost(h, v)
 	}
 	return out
 }
