@@ -21,7 +21,10 @@ import (
 	"google.golang.org/grpc/backoff"
 )
 
-// Client talks to exactly one member, through its one endpoint.
+// Client talks to exactly one member, through its one endpoint. Every
+// request goes through such a client: a balanced multi-endpoint client could
+// send a per-member check, a snapshot or a leader move to another member than
+// the one meant. Every request has a deadline.
 type Client struct {
 	Endpoint string
 	cfg      Config

@@ -1,10 +1,5 @@
-// Package etcdctl is what the etcd modules and facts share over etcd's own Go
-// client: per-member clients, TLS, a cluster view, the checks, snapshots and leader moves.
-//
-// Every request goes through a client pinned to exactly one endpoint: a
-// balanced multi-endpoint client could send a per-member check, a snapshot or
-// a leader move to another member than the one meant. Every request has a
-// deadline.
+// Package etcdctl is what the etcd modules and facts share over etcd's own Go client:
+// clients pinned to one member each, TLS, deadlines, the cluster view, checks, snapshots, leader moves.
 package etcdctl
 
 import (

@@ -1,11 +1,5 @@
 // Package etcdlab starts real etcd clusters on loopback addresses for tests,
 // from the server binaries that scripts/etcd-build.sh builds and caches.
-//
-// A lab's members listen on 127.0.0.21, .22, .23… (never the demo lab's
-// 127.0.0.11-13) with ports picked free at start, carry a unique
-// --initial-cluster-token, and are only declared ready once every member
-// answers with the same cluster ID and the member names of this lab, so a
-// test can never talk to somebody else's cluster by mistake.
 package etcdlab
 
 import (
@@ -37,7 +31,10 @@ import (
 const SkipEnv = "RUNBOOK_SKIP_ETCD"
 
 // FirstAddr is the address of a lab's first member; the next members take the
-// addresses after it. It stays clear of the demo lab (127.0.0.11-13).
+// addresses after it. It stays clear of the demo lab (127.0.0.11-13). Ports
+// are picked free at start, each lab has its own --initial-cluster-token, and
+// a lab is only ready once every member answers with the same cluster ID and
+// this lab's member names, so a test never talks to another cluster by mistake.
 const FirstAddr = "127.0.0.21"
 
 // Time limits: building a version for the first time takes minutes; starting,
