@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/runbookhq/runbook/internal/conn/local"
+	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
 )
@@ -24,6 +25,7 @@ func orderAtStart(ctx context.Context, p *plan.Plan, stateDir string) error {
 	defer cancel()
 	ctrl := local.New()
 	defer ctrl.Close()
+	inv := p.EvalInventory()
 	return p.OrderBy(func(h *plan.Host) (map[string]any, error) {
 		out := map[string]any{}
 		for _, name := range p.OrderFacts {
@@ -36,6 +38,7 @@ func orderAtStart(ctx context.Context, p *plan.Plan, stateDir string) error {
 			v, err := f.Gather(ctx, &modules.Host{
 				Name: h.Name, Addr: h.Addr, Vars: h.Vars, Conn: ctrl, Controller: ctrl,
 				Log: zerolog.Nop(), StateDir: stateDir, Check: true,
+				Scope: &eval.Scope{Vars: h.Vars, Host: plan.EvalHost(h.Inventory, h.Vars), Inventory: inv},
 			})
 			if err != nil {
 				return nil, err

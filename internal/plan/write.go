@@ -31,7 +31,11 @@ func (p *Plan) WriteText(w io.Writer) error {
 		ew.printf(" (seed %d)", p.Seed)
 	}
 	ew.printf(", serial %s, max_fail %d, on_abort %s\n", strings.Join(p.Serial, ","), p.MaxFail, p.OnAbort)
-	ew.printf("batches:\n")
+	if p.OrderAtStart {
+		ew.printf("batches (in inventory order until the run starts and orders them):\n")
+	} else {
+		ew.printf("batches:\n")
+	}
 	for i, b := range p.Batches {
 		ew.printf("  %d. %s\n", i+1, strings.Join(b, ", "))
 	}
