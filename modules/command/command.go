@@ -78,27 +78,13 @@ func (m *Module) Validate() error {
 
 // Run runs the command unless creates or removes says it is already done.
 func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	skip, err := runcmd.Skip(ctx, h, m.Chdir, m.guards())
-	if err != nil {
-		return modules.Result{}, err
-	}
-	if skip != "" {
-		return runcmd.Skipped(skip), nil
-	}
-	return runcmd.Run(ctx, h, m.cmd())
+	return runcmd.Guarded(ctx, h, m.guards(), m.cmd(), false)
 }
 
 // Check reports whether Run would run the command; the guards are read, the
 // command is not run, since its effect cannot be known without running it.
 func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	skip, err := runcmd.Skip(ctx, h, m.Chdir, m.guards())
-	if err != nil {
-		return modules.Result{}, err
-	}
-	if skip != "" {
-		return runcmd.Skipped(skip), nil
-	}
-	return modules.Result{Changed: true, Data: map[string]any{"skipped": false, "msg": "would run " + m.cmd().String()}}, nil
+	return runcmd.Guarded(ctx, h, m.guards(), m.cmd(), true)
 }
 
 func (m *Module) guards() runcmd.Guards { return runcmd.Guards{Creates: m.Creates, Removes: m.Removes} }

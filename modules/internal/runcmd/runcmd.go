@@ -104,3 +104,20 @@ func ValidateEnv(env map[string]string) error {
 	}
 	return nil
 }
+
+// Guarded runs c unless the guards say it is already done; with --check
+// (check true) it reads the guards and reports what it would run instead,
+// since a command's effect cannot be known without running it.
+func Guarded(ctx context.Context, h *modules.Host, g Guards, c conn.Cmd, check bool) (modules.Result, error) {
+	skip, err := Skip(ctx, h, c.Dir, g)
+	if err != nil {
+		return modules.Result{}, err
+	}
+	if skip != "" {
+		return Skipped(skip), nil
+	}
+	if check {
+		return modules.Result{Changed: true, Data: map[string]any{"skipped": false, "msg": "would run " + c.String()}}, nil
+	}
+	return Run(ctx, h, c)
+}
