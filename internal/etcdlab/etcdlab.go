@@ -490,13 +490,30 @@ func (c *Cluster) Upgrade(ctx context.Context, name, version string) error {
 }
 
 // Close stops every member and removes the lab's folder when the lab made it.
+// The followers go first: a leader stopped with its peers would wait seconds
+// for a leadership transfer that cannot happen.
 func (c *Cluster) Close() error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.Members))
-	for i, m := range c.Members {
-		wg.Go(func() { errs[i] = m.stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	leader, _ := c.Leader(ctx)
+	cancel()
+	var errs []error
+	var mu sync.Mutex
+	stopAll := func(leaders bool) {
+		var wg sync.WaitGroup
+		for _, m := range c.Members {
+			if (m.Name == leader) == leaders {
+				wg.Go(func() {
+					err := m.stop()
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				})
+			}
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	stopAll(false)
+	stopAll(true)
 	if c.ownsDir {
 		errs = append(errs, os.RemoveAll(filepath.Dir(c.dir)))
 	}
