@@ -10,6 +10,13 @@ set -euo pipefail
 cache=${RUNBOOK_CACHE:-$HOME/.cache/runbook}
 [ $# -gt 0 ] || { echo "usage: $0 VERSION..." >&2; exit 2; }
 
+# cached says whether $1 is an etcd binary of version $2. It reads the whole
+# output: with pipefail, `| grep -q` stopping at the match would let SIGPIPE
+# kill the binary, count as a miss and rebuild a good cache.
+cached() {
+  [ -x "$1" ] && [ "$("$1" --version 2>/dev/null | sed -n 's/^etcd Version: //p')" = "$2" ]
+}
+
 for v in "$@"; do
   case $v in
     [0-9]*.[0-9]*.[0-9]*) ;;
@@ -17,7 +24,17 @@ for v in "$@"; do
   esac
   dir=$cache/etcd/$v
   bin=$dir/etcd
-  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "etcd Version: $v\$"; then
+  if cached "$bin" "$v"; then
+    echo "$bin"
+    continue
+  fi
+  # Test packages run at once may ask for the same version: one builds, the
+  # others wait for it and then find it cached.
+  mkdir -p "$dir"
+  exec 9>"$dir/.lock"
+  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if cached "$bin" "$v"; then
+    exec 9>&-
     echo "$bin"
     continue
   fi
@@ -50,5 +67,6 @@ GO
     rm -f "$bin"
     exit 1
   fi
+  exec 9>&-
   echo "$bin"
 done
