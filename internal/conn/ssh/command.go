@@ -24,9 +24,16 @@ const (
 // value such as "if" or "A=B" is run as a program, never read as a reserved
 // word or an assignment.
 //
-// The shape is: [cd -- DIR &&] [sudo -n [-u USER] --] [/usr/bin/env K=V...] PROGRAM ARGS,
+// The shape is
+//
+//	printf 'runbook-pgid=%s\n' "$$" >&2 && [cd -- DIR &&] exec [sudo -n [-u USER] --] [/usr/bin/env K=V...] PROGRAM ARGS
+//
 // with PROGRAM ARGS being /bin/sh -c SCRIPT for a Shell command. cd runs as the
-// login user, then sudo keeps the folder, as the local transport does.
+// login user, then sudo keeps the folder, as the local transport does. The
+// first line on stderr tells Run the process group of the command (sshd
+// makes the login shell a session leader, and exec keeps its pid), which Run
+// strips from the output and uses to kill the command when it is cancelled:
+// sshd refuses signal requests in some setups (root logins), see Run.
 func commandLine(c conn.Cmd) (string, error) {
 	var argv []string
 	switch {
@@ -58,11 +65,13 @@ func commandLine(c conn.Cmd) (string, error) {
 	sort.Strings(keys)
 
 	var b strings.Builder
+	b.WriteString(pgidPrefix)
 	if c.Dir != "" {
 		b.WriteString("cd -- ")
 		b.WriteString(conn.Quote(c.Dir))
 		b.WriteString(" && ")
 	}
+	b.WriteString("exec ")
 	if c.Become {
 		// -n: never prompt; a password prompt would hang an unattended run.
 		b.WriteString("sudo -n ")
@@ -92,6 +101,10 @@ func commandLine(c conn.Cmd) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// pgidPrefix makes the login shell print its pid, which is the process group
+// and session of everything the command starts, as the first line on stderr.
+const pgidPrefix = `printf 'runbook-pgid=%s\n' "$$" >&2 && `
 
 // quoteAlways is conn.Quote, but never leaves the word bare.
 func quoteAlways(s string) string {

@@ -314,4 +314,3 @@ func handshakeError(err error) error {
 	}
 	return err
 }
-

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,11 +21,14 @@ import (
 // 126, as the local transport does, and a command killed by a signal as
 // 128+signal.
 //
-// Cancelling ctx sends SIGTERM to the session (sshd signals the command's
-// whole process group), then SIGKILL after the grace period, and closes the
-// session. TERM comes first because sudo passes it on to the command it runs
-// but cannot pass on a KILL, which would leave the command running as an
-// orphan; it is also what the local transport does.
+// Cancelling ctx sends SIGTERM to the command's process group, then SIGKILL
+// after the grace period, and closes the session. Each signal goes two ways:
+// as an SSH signal request (sshd then signals the group itself) and by kill(1)
+// in a second session, because sshd refuses signal requests where it runs
+// without privilege separation, which is the case for every root login. The
+// kill runs with the command's become, so it reaches what sudo started. TERM
+// comes first because sudo passes it on to the command but cannot pass on a
+// KILL; it is also what the local transport does.
 //
 // A connection that breaks while the command runs returns a
 // *conn.TransportError: the command may or may not have run to its end.
@@ -42,7 +47,8 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 	}
 	defer s.Close()
 	stdout, stderr := newTail(c.limit), newTail(c.limit)
-	s.Stdout, s.Stderr = stdout, stderr
+	pg := &pgidFilter{w: stderr}
+	s.Stdout, s.Stderr = stdout, pg
 	if cmd.Stdin != nil {
 		s.Stdin = cmd.Stdin
 	}
@@ -56,7 +62,8 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 	select {
 	case waitErr = <-waited:
 	case <-ctx.Done():
-		waitErr = c.kill(s, waited)
+		waitErr = c.kill(s, waited, pg, cmd)
+		pg.flush()
 		out := conn.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}
 		var ee *ssh.ExitError
 		if errors.As(waitErr, &ee) {
@@ -69,6 +76,7 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 		return out, fmt.Errorf("%s: killed: %w", name, cause)
 	}
 
+	pg.flush()
 	out := conn.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var ee *ssh.ExitError
 	switch {
@@ -88,7 +96,7 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 }
 
 // kill ends a cancelled command and returns what Wait said, if it said it in time.
-func (c *Conn) kill(s *ssh.Session, waited <-chan error) error {
+func (c *Conn) kill(s *ssh.Session, waited <-chan error, pg *pgidFilter, cmd conn.Cmd) error {
 	wait := func(d time.Duration) (error, bool) {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -99,21 +107,98 @@ func (c *Conn) kill(s *ssh.Session, waited <-chan error) error {
 			return nil, false
 		}
 	}
-	_ = s.Signal(ssh.SIGTERM)
+	signal := func(sig ssh.Signal) {
+		_ = s.Signal(sig)
+		if pgid := pg.get(); pgid > 0 {
+			c.killGroup(pgid, sig, cmd)
+		}
+	}
+	signal(ssh.SIGTERM)
 	if err, ok := wait(c.grace); ok {
 		return err
 	}
-	_ = s.Signal(ssh.SIGKILL)
+	signal(ssh.SIGKILL)
 	if err, ok := wait(c.grace); ok {
 		return err
 	}
-	// The server did not act on the signals (it may refuse them, as sshd
-	// does for a session without privilege separation): closing the
-	// session is all that is left; the process may live on.
-	c.log.Warn().Str("host", c.name).Msg("ssh: a cancelled command did not end on SIGTERM or SIGKILL; closing its session")
+	// Neither way worked (no kill on the host, sudo refused it): closing
+	// the session is all that is left; the process may live on.
+	c.log.Warn().Str("host", c.name).Str("cmd", cmd.String()).Msg("ssh: a cancelled command did not end on SIGTERM or SIGKILL; closing its session")
 	s.Close()
 	err, _ := wait(c.grace)
 	return err
+}
+
+// killGroup sends sig to the process group pgid on the host, in a session
+// of its own, as the command's user. Its own time limit: ctx is done.
+func (c *Conn) killGroup(pgid int, sig ssh.Signal, cmd conn.Cmd) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.grace+5*time.Second)
+	defer cancel()
+	k := conn.Cmd{
+		Argv:   []string{shellPath, "-c", `kill -s "$1" -- "-$2"`, "sh", string(sig), strconv.Itoa(pgid)},
+		Become: cmd.Become, BecomeUser: cmd.BecomeUser,
+	}
+	if _, err := c.Run(ctx, k); err != nil {
+		// Exit 1 when the group is gone already: it ended by itself.
+		c.log.Debug().Err(err).Str("host", c.name).Int("pgid", pgid).Msg("ssh: kill")
+	}
+}
+
+// pgidFilter takes the line commandLine's prefix prints off the front of
+// stderr and keeps the process group id it names.
+type pgidFilter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	buf  []byte
+	done bool
+	pgid int
+}
+
+const pgidMarker = "runbook-pgid="
+
+func (f *pgidFilter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return f.w.Write(p)
+	}
+	f.buf = append(f.buf, p...)
+	i := bytes.IndexByte(f.buf, '\n')
+	if i < 0 {
+		if len(f.buf) < 64 {
+			return len(p), nil
+		}
+		i = len(f.buf)
+	}
+	rest := f.buf
+	if v, ok := bytes.CutPrefix(f.buf[:i], []byte(pgidMarker)); ok {
+		if n, err := strconv.Atoi(string(v)); err == nil && n > 1 {
+			f.pgid, rest = n, f.buf[i+1:]
+		}
+	}
+	f.done = true
+	f.buf = nil
+	if _, err := f.w.Write(rest); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// flush passes on a first line that never ended: it was not the marker.
+func (f *pgidFilter) flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.done {
+		f.done = true
+		_, _ = f.w.Write(f.buf)
+		f.buf = nil
+	}
+}
+
+func (f *pgidFilter) get() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pgid
 }
 
 // tail keeps the last limit bytes written to it and counts what it dropped,
