@@ -8,14 +8,16 @@
 # It replaces the lab in LAB_DIR and leaves the new one running: make lab-down
 # stops it. Linux only, like the lab. Settings: DEMO_RUNBOOK (default
 # runbooks/upgrade-etcd.yml), DEMO_RATE (writes per second, default 200),
-# DEMO_LOAD_SECONDS (the load's length without the runbook, default 5), and
-# the lab's own (see scripts/lab.sh).
+# DEMO_LOAD_SECONDS (the load's length without the runbook, default 5),
+# DEMO_BIN (where runbook and etcd-load are built, default bin), and the
+# lab's own (see scripts/lab.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runbook_file=${DEMO_RUNBOOK:-runbooks/upgrade-etcd.yml}
 rate=${DEMO_RATE:-200}
 load_seconds=${DEMO_LOAD_SECONDS:-5}
+bindir=${DEMO_BIN:-bin}
 export LAB_DIR=${LAB_DIR:-$PWD/.runbook/lab}
 case $LAB_DIR in /*) ;; *) LAB_DIR=$PWD/$LAB_DIR ;; esac
 
@@ -32,9 +34,9 @@ if [ -f "$runbook_file" ]; then
     127.0.0.11,127.0.0.12,127.0.0.13 | "127.0.0.11 127.0.0.12 127.0.0.13") ;;
     *) die "LAB_ADDRS=$LAB_ADDRS: the lab inventory (runbooks/inventory/lab.yml) names 127.0.0.11-13; unset LAB_ADDRS to run the upgrade" ;;
   esac
-  go build -o bin/runbook ./cmd/runbook
+  go build -o "$bindir/runbook" ./cmd/runbook
 fi
-go build -o bin/etcd-load ./cmd/etcd-load
+go build -o "$bindir/etcd-load" ./cmd/etcd-load
 
 say "a fresh lab: three etcd 3.6.16 members, each on its own loopback address"
 scripts/lab.sh down
@@ -48,14 +50,14 @@ load_log=$LAB_DIR/load.log
 duration=10m
 [ -n "$have_runbook" ] || duration=${load_seconds}s
 say "a write load: $rate writes/s to $endpoints, each write one attempt"
-bin/etcd-load -endpoints "$endpoints" -rate "$rate" -duration "$duration" -out "$report" >"$load_log" 2>&1 &
+"$bindir/etcd-load" -endpoints "$endpoints" -rate "$rate" -duration "$duration" -out "$report" >"$load_log" 2>&1 &
 load_pid=$!
 trap 'kill -TERM "$load_pid" 2>/dev/null || true' EXIT
 
 rc=0
 if [ -n "$have_runbook" ]; then
   say "runbook exec $runbook_file: the upgrade to 3.7.3, member by member, under load"
-  bin/runbook exec "$runbook_file" -i lab --yes -e lab_dir="$LAB_DIR" || rc=$?
+  "$bindir/runbook" exec "$runbook_file" -i lab --yes -e lab_dir="$LAB_DIR" || rc=$?
   kill -TERM "$load_pid" 2>/dev/null || true
 fi
 load_rc=0

@@ -69,12 +69,6 @@ alive() {
   case $st in Z* | X*) return 1 ;; esac
 }
 
-# ours says whether pid is the etcd of the member in folder $2: a pidfile
-# that outlived its process may name an unrelated one by now.
-ours() {
-  alive "$1" && tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$2/data"
-}
-
 # The addresses: those the lab was made with, else LAB_ADDRS, else the default.
 load_addrs() {
   local recorded=
@@ -263,26 +257,42 @@ cmd_up() {
   say "it runs until 'scripts/lab.sh down' (make lab-down); runbook drives it with: -i lab -e lab_dir=$LAB_DIR"
 }
 
-cmd_down() {
-  if [ ! -d "$LAB_DIR" ]; then
-    say "nothing to stop: $LAB_DIR does not exist"
-    return 0
-  fi
-  [ -f "$marker" ] || die "$LAB_DIR is not a lab folder (no $(basename "$marker")); not touching it"
-  stop_watchdog
-
-  local mdir name pid
-  local -a names=() pids=()
-  for mdir in "$LAB_DIR"/members/*; do
-    [ -d "$mdir" ] || continue
-    name=$(basename "$mdir")
-    pid=$(cat "$mdir/etcd.pid" 2>/dev/null || true)
-    if [[ $pid =~ ^[0-9]+$ ]] && ours "$pid" "$mdir"; then
-      kill -TERM "$pid" 2>/dev/null || true
-      names+=("$name")
-      pids+=("$pid")
-    fi
+# lab_procs prints "PID NAME" for every process that runs a member of this
+# lab, whose --data-dir is LAB_DIR/members/NAME/data. Pidfiles are not
+# enough: a runbook may have restarted a member, and a test's folder may be
+# gone while its members still run.
+lab_procs() {
+  local p arg prev
+  for p in /proc/[0-9]*; do
+    prev=
+    { while IFS= read -r -d '' arg; do
+      if [ "$prev" = --data-dir ]; then
+        case $arg in
+          "$LAB_DIR"/members/*/data)
+            alive "${p#/proc/}" && echo "${p#/proc/} $(basename "$(dirname "$arg")")"
+            break
+            ;;
+        esac
+      fi
+      prev=$arg
+    done <"$p/cmdline"; } 2>/dev/null || true
   done
+}
+
+cmd_down() {
+  if [ -d "$LAB_DIR" ] && [ ! -f "$marker" ]; then
+    die "$LAB_DIR is not a lab folder (no $(basename "$marker")); not touching it"
+  fi
+  [ -d "$LAB_DIR" ] && stop_watchdog
+
+  local name pid
+  local -a names=() pids=()
+  while read -r pid name; do
+    [ -n "$pid" ] || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    names+=("$name")
+    pids+=("$pid")
+  done <<<"$(lab_procs)"
 
   # Wait for every member together, SIGKILL after term_wait seconds.
   local waited=0 left k killed=
@@ -310,8 +320,12 @@ cmd_down() {
   for k in "${!pids[@]}"; do
     say "${names[$k]} stopped (pid ${pids[$k]})"
   done
-  [ ${#pids[@]} -gt 0 ] || say "no member was running"
 
+  if [ ! -d "$LAB_DIR" ]; then
+    [ ${#pids[@]} -gt 0 ] || say "nothing to stop: $LAB_DIR does not exist"
+    return 0
+  fi
+  [ ${#pids[@]} -gt 0 ] || say "no member was running"
   if [ "$KEEP_DATA" = 1 ]; then
     rm -f "$LAB_DIR"/members/*/etcd.pid
     say "data kept in $LAB_DIR (KEEP_DATA=1); 'scripts/lab.sh up' restarts the same cluster"

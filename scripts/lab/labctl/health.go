@@ -109,6 +109,15 @@ func (c *checker) check(ctx context.Context) *clusterStatus {
 			ids[m.ClusterID] = true
 		}
 	}
+	versions := map[string]bool{}
+	for _, m := range cs.Members {
+		if m.ClusterVersion != "" {
+			versions[m.ClusterVersion] = true
+		}
+	}
+	if len(versions) > 1 {
+		cs.Problems = append(cs.Problems, "the members disagree on the cluster version")
+	}
 	switch len(ids) {
 	case 0:
 		cs.Problems = append(cs.Problems, "no member answered")
@@ -176,6 +185,17 @@ func (c *checker) checkMember(ctx context.Context, cl *clientv3.Client, ms *memb
 	}
 	ms.ClusterID, ms.MemberID, ms.Leader = st.Header.ClusterId, st.Header.MemberId, st.Leader
 	ms.RaftIndex, ms.StorageVersion = st.RaftIndex, st.StorageVersion
+	// A new cluster answers before its leader has decided the cluster
+	// version (3.0.0 until then) and before its storage is migrated to it;
+	// the lab is up once both are settled, as an upgrade's preflight wants.
+	switch {
+	case ms.ClusterVersion == "" || ms.ClusterVersion == "3.0.0":
+		if ms.ServerVersion != "" {
+			problems = append(problems, "cluster version not decided yet")
+		}
+	case ms.StorageVersion != "" && ms.StorageVersion != ms.ClusterVersion:
+		problems = append(problems, fmt.Sprintf("storage version %s, not yet the cluster version %s", ms.StorageVersion, ms.ClusterVersion))
+	}
 	switch {
 	case len(st.Errors) > 0:
 		problems = append(problems, "errors: "+strings.Join(st.Errors, "; "))
