@@ -27,3 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# package's system service is neither needed nor started by them.
 	DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The etcd tests (internal/etcdload, internal/labtest) and the lab run real etcd
+# servers of these versions, built from Go modules into a cache; a cold build
+# takes minutes, which belongs here rather than inside a test's time limit.
+scripts/etcd-build.sh 3.6.16 3.7.3 >/dev/null
