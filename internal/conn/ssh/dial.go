@@ -243,7 +243,7 @@ func (d *Dialer) login(ctx context.Context, e endpoint, via *ssh.Client, viaName
 		return func() { timer.Reset(e.timeout) }
 	}
 
-	algos, err := d.hosts.algorithms(e.knownHosts, addr)
+	algos, known, err := d.hosts.algorithms(e.knownHosts, addr)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -293,6 +293,8 @@ func (d *Dialer) login(ctx context.Context, e endpoint, via *ssh.Client, viaName
 		return nil, &AuthError{Addr: addr, User: e.user, Tried: a.tried, Err: a.signErr}
 	case timedOut.Load():
 		return nil, unreachable(&timeoutError{d: e.timeout, what: "the SSH handshake and login"})
+	case len(known) > 0 && strings.Contains(err.Error(), "no common algorithm for host key"):
+		return nil, noCommonType(addr, known, err)
 	case hostKeyOK && isAuthFailure(err):
 		return nil, &AuthError{Addr: addr, User: e.user, Tried: a.tried, Err: errors.New("no key was accepted")}
 	}

@@ -84,14 +84,14 @@ var fakeRemote = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
 // keys known_hosts has for it, so that a host known by its ed25519 key is not
 // asked for the RSA key it may prefer (which would look like a changed key).
 // Nil (the library's default order) when the host is not known.
-func (k *hostKeys) algorithms(files []string, addr string) ([]string, error) {
+func (k *hostKeys) algorithms(files []string, addr string) ([]string, []knownhosts.KnownKey, error) {
 	cb, err := k.callback(files)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var ke *knownhosts.KeyError
 	if !errors.As(cb(addr, fakeRemote, probeKey{}), &ke) || len(ke.Want) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var algos []string
 	seen := map[string]bool{}
@@ -111,7 +111,16 @@ func (k *hostKeys) algorithms(files []string, addr string) ([]string, error) {
 			add(t)
 		}
 	}
-	return algos, nil
+	return algos, ke.Want, nil
+}
+
+// noCommonType is the error for a host that offers none of the key types
+// known_hosts has for it: as suspect as a changed key.
+func noCommonType(addr string, known []knownhosts.KnownKey, err error) error {
+	k := known[0]
+	return &HostKeyError{Problem: HostKeyChanged, Addr: addr, KeyType: "(none of the known types)",
+		Fingerprint: "offered " + strings.TrimPrefix(err.Error(), "ssh: handshake failed: "),
+		File:        k.Filename, Line: k.Line, KnownType: k.Key.Type(), KnownFingerprint: ssh.FingerprintSHA256(k.Key)}
 }
 
 // check returns the HostKeyCallback for handshakes with hosts whose keys are
