@@ -44,6 +44,8 @@ self=$root/scripts/lab.sh
 LAB_DIR=${LAB_DIR:-$root/.runbook/lab}
 case $LAB_DIR in /*) ;; *) LAB_DIR=$PWD/$LAB_DIR ;; esac
 LAB_DIR=${LAB_DIR%/}
+# down removes LAB_DIR: never a folder that holds more than a lab.
+case $LAB_DIR in "" | "$HOME" | "$root" | /tmp | /) echo "lab: LAB_DIR=${LAB_DIR:-/} cannot be the lab's folder; name a folder of its own" >&2; exit 1 ;; esac
 LAB_VERSION=${LAB_VERSION:-3.6.16}
 LAB_VERSIONS=${LAB_VERSIONS:-3.6.16 3.7.3}
 LAB_WAIT=${LAB_WAIT:-30s}
@@ -93,10 +95,10 @@ require_linux() {
   [ "$(uname -s)" = Linux ] || die "the lab runs on Linux only: its members listen on 127.0.0.11-13, which other systems do not route to loopback without aliases"
 }
 
-# duration turns 90s, 15m or 2h into seconds.
+# seconds turns a duration like 90s, 15m or 2h into seconds.
 seconds() {
+  [[ $1 =~ ^[0-9]+[smh]?$ ]] || return 1
   case $1 in
-    *[!0-9smh]* | '' | [smh]*) return 1 ;;
     *s) echo "${1%s}" ;;
     *m) echo $((${1%m} * 60)) ;;
     *h) echo $((${1%h} * 3600)) ;;
@@ -124,7 +126,7 @@ install_file() {
 }
 
 write_start_script() {
-  local i=$1 name=m$1 mdir=$LAB_DIR/members/m$1 a=${addrs[$(($1 - 1))]}
+  local name=m$1 mdir=$LAB_DIR/members/m$1 a=${addrs[$(($1 - 1))]}
   local cluster= j
   for j in "${!addrs[@]}"; do
     cluster+="${cluster:+,}m$((j + 1))=http://${addrs[$j]}:2380"
@@ -192,6 +194,10 @@ start_watchdog() {
 cmd_up() {
   require_linux
   command -v go >/dev/null || die "Go is needed to build etcd and the lab helper"
+  if [ -n "${LAB_MAX_LIFETIME:-}" ]; then
+    local life
+    life=$(seconds "$LAB_MAX_LIFETIME") && [ "$life" -gt 0 ] || die "LAB_MAX_LIFETIME=$LAB_MAX_LIFETIME is not a duration like 90s, 15m or 2h"
+  fi
   load_addrs
   mkdir -p "$LAB_DIR"
   touch "$marker"
