@@ -243,15 +243,20 @@ sync -- "$(dirname -- "$dest")" 2>/dev/null || true
 
 func (c *Conn) putBecome(ctx context.Context, m *meter, dest string, mode fs.FileMode, user string) error {
 	out, err := c.Run(ctx, conn.Cmd{Argv: []string{"/bin/sh", "-c", stageScript, "sh", dest}, Stdin: m, Become: true, BecomeUser: user})
-	if err != nil {
-		return fmt.Errorf("writing a temporary file beside it with sudo: %w", err)
-	}
 	tmp := strings.TrimSuffix(string(out.Stdout), "\n")
 	dir, base := path.Split(dest)
 	if dir == "" {
 		dir = "./"
 	}
-	if !strings.HasPrefix(tmp, dir+"."+base+".runbook-") || strings.ContainsAny(tmp, "\n\x00") {
+	named := strings.HasPrefix(tmp, dir+"."+base+".runbook-") && !strings.ContainsAny(tmp, "\n\x00")
+	if err != nil {
+		// The source failed after the file was made: it holds a part.
+		if named {
+			c.removeTemp(tmp, PutOptions{Become: true, BecomeUser: user})
+		}
+		return fmt.Errorf("writing a temporary file beside it with sudo: %w", err)
+	}
+	if !named {
 		return fmt.Errorf("writing a temporary file beside it with sudo: the host answered %q, not the file's name", tmp)
 	}
 	if err := ctx.Err(); err != nil {

@@ -49,8 +49,10 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 	stdout, stderr := newTail(c.limit), newTail(c.limit)
 	pg := &pgidFilter{w: stderr}
 	s.Stdout, s.Stderr = stdout, pg
+	var in *stdinReader
 	if cmd.Stdin != nil {
-		s.Stdin = cmd.Stdin
+		in = &stdinReader{r: cmd.Stdin}
+		s.Stdin = in
 	}
 	if err := s.Start(line); err != nil {
 		return conn.Output{}, c.transport(fmt.Errorf("%s: starting: %w", name, err))
@@ -78,6 +80,15 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 
 	pg.flush()
 	out := conn.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if err := in.failed(); err != nil {
+		// The command saw its input end early; what it did with a part is
+		// not what was asked.
+		out.ExitCode = -1
+		if ee, ok := waitErr.(*ssh.ExitError); ok {
+			out.ExitCode = ee.ExitStatus()
+		}
+		return out, fmt.Errorf("%s: reading its standard input: %w", name, err)
+	}
 	var ee *ssh.ExitError
 	switch {
 	case waitErr == nil:
@@ -199,6 +210,35 @@ func (f *pgidFilter) get() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.pgid
+}
+
+// stdinReader passes a command's input on and keeps the error that ended it
+// early. The session sees a plain end of input instead: the library would
+// otherwise leave the remote side waiting for more.
+type stdinReader struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (s *stdinReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (s *stdinReader) failed() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 // tail keeps the last limit bytes written to it and counts what it dropped,

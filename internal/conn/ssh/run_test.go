@@ -86,6 +86,17 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	t.Run("a failing stdin source fails the command, not the connection", func(t *testing.T) {
+		t.Parallel()
+		out, err := run(t, c, conn.Cmd{Argv: []string{"cat"}, Stdin: &failingReader{data: []byte("part")}})
+		if err == nil || conn.IsTransport(err) || !strings.Contains(err.Error(), "source broke") {
+			t.Errorf("err = %v", err)
+		}
+		if string(out.Stdout) != "part" {
+			t.Errorf("stdout = %q", out.Stdout)
+		}
+	})
+
 	t.Run("sessions run side by side on one connection", func(t *testing.T) {
 		t.Parallel()
 		const n = 8
