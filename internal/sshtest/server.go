@@ -244,9 +244,10 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 }
 
 // DefaultExec understands what the runbook benchmark and the fault tests
-// run, as the ssh transport quotes them: true, false, sleep N, and echo.
+// run, as the ssh transport writes them (a prefix that reports the process
+// group, exec, quoted words): true, false, sleep N, and echo.
 func DefaultExec(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) int {
-	words := strings.Fields(strings.ReplaceAll(cmd, "'", ""))
+	words := strings.Fields(strings.ReplaceAll(Program(cmd), "'", ""))
 	if len(words) == 0 {
 		return 127
 	}
@@ -276,4 +277,15 @@ func DefaultExec(ctx context.Context, cmd string, stdin io.Reader, stdout, stder
 	}
 	fmt.Fprintf(stderr, "sshtest: %s: command not found\n", words[0])
 	return 127
+}
+
+// Program returns the command line the ssh transport sent without its
+// prefix: what follows "exec".
+func Program(cmd string) string {
+	if strings.HasPrefix(cmd, "printf 'runbook-pgid=") {
+		if _, rest, ok := strings.Cut(cmd, " && "); ok {
+			cmd = rest
+		}
+	}
+	return strings.TrimPrefix(cmd, "exec ")
 }
