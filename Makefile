@@ -8,7 +8,7 @@ FUZZTIME  ?= 60s
 # The whole suite must stay well under CI's limit; this is a backstop, not a budget.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test lint fuzz demo clean lab-up lab-down lab-status
+.PHONY: all build test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean lab-up lab-down lab-status
 
 all: build
 
@@ -30,7 +30,12 @@ fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
 ## demo: build and run the example runbook on this machine.
+## demo: the flagship: a 3-member etcd lab under write load, upgraded 3.6.16 → 3.7.3 by runbooks/upgrade-etcd.yml, with a report.
 demo: build
+	@scripts/demo-etcd.sh
+
+## demo-restart: the rolling restart of three small local services (runbooks/rolling-restart.yml).
+demo-restart: build
 	@scripts/demo.sh
 
 ## lab-up: a 3-member etcd 3.6.16 cluster on 127.0.0.11-13 (Linux), idempotent; it runs until lab-down.

@@ -19,6 +19,8 @@ rate=${DEMO_RATE:-200}
 load_seconds=${DEMO_LOAD_SECONDS:-5}
 bindir=${DEMO_BIN:-bin}
 export LAB_DIR=${LAB_DIR:-$PWD/.runbook/lab}
+# The demo's lab stops by itself after this long (make lab-down stops it sooner).
+export LAB_MAX_LIFETIME=${LAB_MAX_LIFETIME:-30m}
 case $LAB_DIR in /*) ;; *) LAB_DIR=$PWD/$LAB_DIR ;; esac
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -77,5 +79,5 @@ if [ -z "$have_runbook" ] && [ "$rc" -eq 0 ]; then
   printf '\ndemo: %s does not exist yet, so the upgrade was not run: stopping after the lab and the load.\n' "$runbook_file" >&2
   rc=3
 fi
-printf 'demo: the lab keeps running; make lab-down stops it.\n' >&2
+printf 'demo: the lab keeps running for %s at most; make lab-down stops it now.\n' "$LAB_MAX_LIFETIME" >&2
 exit "$rc"
