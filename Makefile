@@ -8,7 +8,7 @@ FUZZTIME  ?= 60s
 # The whole suite must stay well under CI's limit; this is a backstop, not a budget.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean lab-up lab-down lab-status
+.PHONY: all build test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean
 
 all: build
 
