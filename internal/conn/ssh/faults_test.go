@@ -104,7 +104,13 @@ func TestFaults(t *testing.T) {
 
 	t.Run("a host that stops answering is found by keepalives", func(t *testing.T) {
 		t.Parallel()
-		srv := sshtest.StartServer(t, sshtest.ServerOptions{})
+		started := make(chan struct{}, 1)
+		srv := sshtest.StartServer(t, sshtest.ServerOptions{Exec: func(ctx context.Context, cmd string, i io.Reader, o, e io.Writer) int {
+			if strings.Contains(cmd, "sleep") {
+				started <- struct{}{}
+			}
+			return sshtest.DefaultExec(ctx, cmd, i, o, e)
+		}})
 		p := sshtest.StartProxy(t, srv.Addr)
 		o := fakeOptions(t, p.Addr, srv.HostKey)
 		o.KeepaliveInterval, o.KeepaliveMax = 100*time.Millisecond, 3
@@ -115,6 +121,7 @@ func TestFaults(t *testing.T) {
 			_, err := c.Run(ctxT(t), conn.Cmd{Argv: []string{"sleep", "600"}})
 			done <- err
 		}()
+		<-started
 		p.Freeze()
 		select {
 		case err := <-done:

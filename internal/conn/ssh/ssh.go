@@ -106,17 +106,21 @@ func (c *Conn) lose(err error) {
 
 // lost reports why the connection ended, or nil while it is up.
 func (c *Conn) lost() error {
+	c.mu.Lock()
+	why, closed := c.lostErr, c.closed
+	c.mu.Unlock()
+	if why != nil {
+		return why
+	}
 	select {
 	case <-c.done:
 	default:
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed && c.lostErr == nil {
+	if closed {
 		return errors.New("the connection was closed")
 	}
-	return c.lostErr
+	return errors.New("the connection ended")
 }
 
 // transport wraps err as a transport failure, with the reason the connection
