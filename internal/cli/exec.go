@@ -16,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/runbookhq/runbook/internal/conn/local"
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
@@ -31,6 +30,7 @@ func init() { commands = append(commands, newExecCmd) }
 // runFlags are the flags of exec (and, for the ones that do not shape the plan, resume).
 type runFlags struct {
 	inputFlags
+	sshFlags
 	tags, skipTags []string
 	forks          int
 	check, yes     bool
@@ -45,6 +45,7 @@ func (f *runFlags) registerRun(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text (live view on a terminal, plain lines otherwise) or json (the journal events)")
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", ".runbook", "folder for journals")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "engine logs: debug, info, warn (off by default)")
+	f.sshFlags.registerSSH(cmd)
 }
 
 func newExecCmd(a *app) *cobra.Command {
@@ -75,6 +76,9 @@ roll back (exit 3). Twice: stop now.`,
 			}
 			if f.forks < 1 {
 				return invalidf("--forks must be at least 1, got %d", f.forks)
+			}
+			if err := f.sshFlags.check(cmd); err != nil {
+				return err
 			}
 			runID := journal.NewRunID()
 			started := time.Now().UTC()
@@ -114,7 +118,7 @@ roll back (exit 3). Twice: stop now.`,
 			}
 			defer j.Close()
 			info := runInfo(args[0], &f, p)
-			return a.execute(cmd.Context(), p, j, nil, info, &f)
+			return a.execute(cmd, p, j, nil, info, &f)
 		},
 	}
 	f.register(cmd, true)
@@ -190,7 +194,8 @@ func redactArgs(args []string) []string {
 }
 
 // execute runs (or resumes) a plan with signals, the journal, the UI and the recap.
-func (a *app) execute(parent context.Context, p *plan.Plan, j *journal.Journal, resume *journal.State, info event.RunInfo, f *runFlags) error {
+func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resume *journal.State, info event.RunInfo, f *runFlags) error {
+	parent := cmd.Context()
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -224,6 +229,18 @@ func (a *app) execute(parent context.Context, p *plan.Plan, j *journal.Journal, 
 	bus.Require(j)
 	view := a.attachView(bus, f.output, resume)
 
+	// SSH's own warnings (a host key recorded by --accept-new-host-keys)
+	// are shown even when the engine's logs are off.
+	sshLevel := f.logLevel
+	if sshLevel == "" {
+		sshLevel = "warn"
+	}
+	dialer, err := a.dialer(cmd, &f.sshFlags, a.logger(sshLevel, view))
+	if err != nil {
+		view.close()
+		return withCode(ExitInvalid, err)
+	}
+
 	var confirm func(context.Context, string) (bool, error)
 	if isTerminal(a.stdin) {
 		confirm = func(_ context.Context, prompt string) (bool, error) {
@@ -236,7 +253,7 @@ func (a *app) execute(parent context.Context, p *plan.Plan, j *journal.Journal, 
 		Yes:      f.yes,
 		Tags:     f.tags,
 		SkipTags: f.skipTags,
-		Dialer:   local.Dialer{},
+		Dialer:   dialer,
 		Events:   bus,
 		RunID:    j.RunID(),
 		Info:     info,

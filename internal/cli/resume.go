@@ -32,6 +32,9 @@ so give the same -e again.`,
 			if err := checkFormat(f.output, "text", "json"); err != nil {
 				return err
 			}
+			if err := f.sshFlags.check(cmd); err != nil {
+				return err
+			}
 			j, st, err := journal.OpenAppend(f.stateDir, args[0])
 			if err != nil {
 				return withCode(ExitStopped, err)
@@ -84,7 +87,7 @@ so give the same -e again.`,
 			}
 			rinfo := runInfo(info.Runbook, &f, p)
 			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
-			return a.execute(cmd.Context(), p, j, st, rinfo, &f)
+			return a.execute(cmd, p, j, st, rinfo, &f)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "the same -e the run was started with")

@@ -89,7 +89,7 @@ type HostKeyError struct {
 func (e *HostKeyError) Error() string {
 	switch e.Problem {
 	case HostKeyUnknown:
-		return fmt.Sprintf("host key of %s is not known: the host shows %s key %s. Check that fingerprint out of band (ssh-keygen -lf on the host), then add this line to %s:\n  %s\nor run again with --accept-new-host-keys to record keys of hosts seen for the first time",
+		return fmt.Sprintf("host key of %s is not known: the host shows %s key %s. Check that fingerprint out of band (ssh-keygen -lf on the host), then add this line to %s: %s -- or run again with --accept-new-host-keys to record the keys of hosts seen for the first time",
 			e.Addr, e.KeyType, e.Fingerprint, e.File, e.AddLine)
 	case HostKeyChanged:
 		what := "a different key"

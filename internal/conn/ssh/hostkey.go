@@ -76,6 +76,12 @@ func (probeKey) Type() string                        { return "runbook-probe" }
 func (probeKey) Marshal() []byte                     { return []byte("\x00\x00\x00\x0drunbook-probe") }
 func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }
 
+// opensshOrder is OpenSSH's preference among plain host keys.
+var opensshOrder = []string{
+	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
 // fakeRemote stands for the remote address when the callback is probed; the
 // hostname given first is what is looked up.
 var fakeRemote = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
@@ -83,7 +89,8 @@ var fakeRemote = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
 // algorithms returns the host key algorithms to offer for addr: those of the
 // keys known_hosts has for it, so that a host known by its ed25519 key is not
 // asked for the RSA key it may prefer (which would look like a changed key).
-// Nil (the library's default order) when the host is not known.
+// For a host not known, OpenSSH's order, so that the key recorded (or shown
+// to be added) is the one ssh itself would record.
 func (k *hostKeys) algorithms(files []string, addr string) ([]string, []knownhosts.KnownKey, error) {
 	cb, err := k.callback(files)
 	if err != nil {
@@ -91,7 +98,7 @@ func (k *hostKeys) algorithms(files []string, addr string) ([]string, []knownhos
 	}
 	var ke *knownhosts.KeyError
 	if !errors.As(cb(addr, fakeRemote, probeKey{}), &ke) || len(ke.Want) == 0 {
-		return nil, nil, nil
+		return opensshOrder, nil, nil
 	}
 	var algos []string
 	seen := map[string]bool{}
