@@ -123,7 +123,7 @@ var (
 // members lists what the types of our own names offer, for "it has ..." hints.
 var members = map[string]struct{ name, fields string }{
 	"eval.Host": {"host", "name, addr, groups, vars"},
-	"eval.Run":  {"run", "id, batch, started"},
+	"eval.Run":  {"run", "id, batch, started, resumed"},
 }
 
 // translate turns a compile error of expr into a diagnostic in the file, with

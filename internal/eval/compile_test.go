@@ -31,7 +31,7 @@ func TestCompileErrors(t *testing.T) {
 		},
 		{
 			name: "run field", src: "run.btach > 1", pos: at,
-			want: []string{`rb.yml:12:13: run has no field "btach"; it has id, batch, started`},
+			want: []string{`rb.yml:12:13: run has no field "btach"; it has id, batch, started, resumed`},
 		},
 		{
 			// when: 'host.nmae' — the caller passes the column after the quote.

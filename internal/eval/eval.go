@@ -64,11 +64,15 @@ type Host struct {
 	Vars   map[string]any `expr:"vars" json:"vars"`
 }
 
-// Run is how the run looks to expressions: run.id, run.batch, run.started.
+// Run is how the run looks to expressions: run.id, run.batch, run.started,
+// run.resumed.
 type Run struct {
 	ID      string    `expr:"id" json:"id"`
 	Batch   int       `expr:"batch" json:"batch"`
 	Started time.Time `expr:"started" json:"started"`
+	// Resumed is true in `runbook resume`: preflight runs again then, and a
+	// runbook may accept there the half-done state that a fresh run refuses.
+	Resumed bool `expr:"resumed" json:"resumed,omitempty"`
 }
 
 // Inventory is what inventory look-ups (group("etcd")) need at run time.
