@@ -99,6 +99,9 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 	}
 	out.ExitCode = -1
 	var missing *ssh.ExitMissingError
+	if c.lost() != nil {
+		return out, c.transport(fmt.Errorf("%s: the connection ended while it ran", name))
+	}
 	if errors.As(waitErr, &missing) {
 		// Nothing says how it ended: as unknown as a lost connection.
 		return out, c.transport(fmt.Errorf("%s: the host closed the session without an exit status", name))
