@@ -330,7 +330,9 @@ func (c *Conn) sftp(ctx context.Context) (*sftp.Client, func(), error) {
 	}
 	sc, err := sftp.NewClient(c.client, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true))
 	if err != nil {
-		if c.lost() != nil {
+		// EOF: the session closed under it, which a server without SFTP
+		// does not do (it refuses the subsystem); the connection is gone.
+		if c.lost() != nil || errors.Is(err, io.EOF) {
 			return nil, nil, c.transport(fmt.Errorf("starting SFTP: %w", err))
 		}
 		return nil, nil, fmt.Errorf("starting SFTP (the host's sshd needs a Subsystem sftp line): %w", err)
