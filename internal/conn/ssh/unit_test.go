@@ -237,7 +237,7 @@ Host *
 			name: "ansible_host is not renamed by the config, and is what it matches",
 			t:    conn.Target{Name: "web", Addr: "10.9.9.9", Port: 2200, Vars: map[string]any{"ansible_host": "10.9.9.9"}},
 			want: endpoint{alias: "10.9.9.9", host: "10.9.9.9", port: 2200, user: "me",
-				keys: []identity{{path: filepath.Join(home, ".ssh/id_ed25519")}, {path: filepath.Join(home, ".ssh/id_ecdsa")}, {path: filepath.Join(home, ".ssh/id_rsa")}},
+				keys:       []identity{{path: filepath.Join(home, ".ssh/id_ed25519")}, {path: filepath.Join(home, ".ssh/id_ecdsa")}, {path: filepath.Join(home, ".ssh/id_rsa")}},
 				knownHosts: []string{filepath.Join(home, ".ssh/known_hosts"), global}, hashKnownHosts: true, timeout: DefaultConnectTimeout},
 		},
 	}
