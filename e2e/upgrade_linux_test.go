@@ -1,0 +1,391 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/etcdctl"
+	"github.com/runbookhq/runbook/internal/event"
+)
+
+// Step names of runbooks/upgrade-etcd.yml the scenarios look for in the journal.
+const (
+	stepConfirm = "confirm the last member on the old minor"
+	stepMove    = "hand leadership to an upgraded member"
+	stepStop    = "stop etcd"
+	stepSwap    = "install the target binary"
+	stepStart   = "start etcd"
+	stepRunsNew = "the member runs the target version and has caught up"
+	stepStable  = "the member is stable"
+	stepPostAll = "every member runs the target and holds the same data"
+)
+
+// scenario is one run of the upgrade against a lab of its own.
+type scenario struct {
+	name  string
+	addrs []string // the lab's; one triple per scenario, never the dev lab's 127.0.0.11-13
+	// prepare breaks something before the run and returns the scenario's
+	// own -e values.
+	prepare func(t *testing.T, o *outcome) []string
+	load    bool // etcd-load writes during the run
+	// run runs the upgrade; nil runs exec once, to its end.
+	run      func(t *testing.T, o *outcome, extra []string)
+	wantExit int
+	check    func(t *testing.T, o *outcome)
+}
+
+// outcome is what a scenario's checks see.
+type outcome struct {
+	lab    *lab
+	before map[string]member // every member before the run
+	leader string            // the leader before the run
+	runs   []*proc           // the runbook processes, in order
+	j      journal
+	after  map[string]member // every member after the run (nil when a member cannot answer)
+}
+
+func TestUpgradeEtcd(t *testing.T) {
+	for _, sc := range []scenario{
+		{
+			name:     "full_upgrade",
+			addrs:    []string{"127.0.0.71", "127.0.0.72", "127.0.0.73"},
+			load:     true,
+			wantExit: 0,
+			check:    checkFullUpgrade,
+		},
+		{
+			name:  "target_exits_at_start",
+			addrs: []string{"127.0.0.74", "127.0.0.75", "127.0.0.76"},
+			// The broken binary answers --version as the target does, so
+			// preflight lets it through, and exits 1 when started.
+			prepare: func(t *testing.T, o *outcome) []string {
+				dist := filepath.Join(o.lab.work, "broken-dist")
+				if err := os.Mkdir(dist, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				script, err := os.ReadFile(filepath.Join("testdata", "etcd-exits-at-start"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dist, "etcd-"+toVersion), script, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				return []string{"etcd_dist=" + dist}
+			},
+			load:     true,
+			wantExit: 1,
+			check: func(t *testing.T, o *outcome) {
+				// The log tail in the error shows the broken binary's own words.
+				checkRolledBack(t, o, stepStart, "etcd-exits-at-start: this binary is broken on purpose")
+			},
+		},
+		{
+			name:  "metric_gate_fails",
+			addrs: []string{"127.0.0.77", "127.0.0.78", "127.0.0.79"},
+			// No fsync is faster than 0 seconds: under write load the
+			// gate cannot hold once the member has started on the target.
+			prepare: func(*testing.T, *outcome) []string {
+				return []string{`{"wal_fsync_p99_max": 0}`}
+			},
+			load:     true,
+			wantExit: 1,
+			check: func(t *testing.T, o *outcome) {
+				checkRolledBack(t, o, stepStable, "etcd_disk_wal_fsync_duration_seconds")
+				if ends := o.j.stepEnds(o.j.hostOrder()[0], stepRunsNew); len(ends) != 1 || ends[0].Status != event.OK {
+					t.Errorf("the member did not run %s before the gate failed: %+v", toVersion, ends)
+				}
+			},
+		},
+		{
+			name:  "unhealthy_member_refused",
+			addrs: []string{"127.0.0.80", "127.0.0.81", "127.0.0.82"},
+			// A member that hangs (SIGSTOP) rather than one that is gone:
+			// its ports still accept connections, and only timeouts tell.
+			prepare: func(t *testing.T, o *outcome) []string {
+				victim := firstFollower(o.leader)
+				o.lab.signal(victim, syscall.SIGSTOP)
+				t.Cleanup(func() { o.lab.signal(victim, syscall.SIGCONT) })
+				return nil
+			},
+			wantExit: 1,
+			check:    checkRefused,
+		},
+		{
+			name:     "killed_and_resumed",
+			addrs:    []string{"127.0.0.83", "127.0.0.84", "127.0.0.85"},
+			load:     true,
+			run:      killAndResume,
+			wantExit: 0,
+			check:    checkResumed,
+		},
+	} {
+		t.Run(sc.name, func(t *testing.T) { sc.do(t) })
+	}
+}
+
+func (sc scenario) do(t *testing.T) {
+	l := startLab(t, sc.addrs...)
+	o := &outcome{lab: l, before: l.members(), leader: l.leader()}
+	for _, name := range memberNames {
+		if v := o.before[name].Versions.Server; v != fromVersion {
+			t.Fatalf("the new lab's %s runs %s, want %s", name, v, fromVersion)
+		}
+	}
+	var extra []string
+	if sc.prepare != nil {
+		extra = sc.prepare(t, o)
+	}
+	var ld *load
+	if sc.load {
+		ld = l.startLoad()
+	}
+	run := sc.run
+	if run == nil {
+		run = func(t *testing.T, o *outcome, extra []string) {
+			o.runs = append(o.runs, o.lab.start(o.lab.execArgs(extra...)...))
+		}
+	}
+	run(t, o, extra)
+	last := o.runs[len(o.runs)-1]
+	code := last.wait(t)
+	if ld != nil {
+		r := ld.stop(t)
+		noLoss(t, r, o.runs[0].started, last.ended)
+	}
+	o.j = l.readJournal()
+	if code != sc.wantExit {
+		t.Fatalf("runbook: exit %d, want %d\n%s\njournal:\n%s", code, sc.wantExit, last, o.j)
+	}
+	if t.Failed() {
+		t.Logf("runbook:\n%s\njournal:\n%s", last, o.j)
+	}
+	sc.check(t, o)
+	if t.Failed() || testing.Verbose() {
+		t.Logf("journal:\n%s", o.j)
+	}
+}
+
+// firstFollower is the member the upgrade would touch first: the first in
+// inventory order that does not lead.
+func firstFollower(leader string) string {
+	for _, m := range memberNames {
+		if m != leader {
+			return m
+		}
+	}
+	return ""
+}
+
+// checkFullUpgrade: every member on the target, cluster and storage on its
+// minor, the same data everywhere, the leader last, and the point of no
+// return confirmed for the last member only.
+func checkFullUpgrade(t *testing.T, o *outcome) {
+	l, j := o.lab, o.j
+	after := l.members()
+	for _, name := range memberNames {
+		v := after[name].Versions
+		if v.Server != toVersion || minorOf(v.Cluster) != minorOf(toVersion) || minorOf(v.Storage) != minorOf(toVersion) {
+			t.Errorf("%s: GET /version says server %s, cluster %s, storage %s; want %s, %s, %s",
+				name, v.Server, v.Cluster, v.Storage, toVersion, minorOf(toVersion), minorOf(toVersion))
+		}
+	}
+
+	// HashKV at a common revision, by the test itself once the writes
+	// stopped, and by the runbook's last step.
+	r, err := l.check(&etcdctl.CheckConfig{Consistency: true})
+	if err != nil || r.Hash == nil || !r.Hash.Equal {
+		t.Errorf("consistency after the upgrade: %v (%+v)", err, r)
+	}
+	var posts int
+	for _, e := range j.of(event.StepEnd, "") {
+		if e.Phase != event.Post || e.Step != stepPostAll {
+			continue
+		}
+		posts++
+		h, _ := e.Result["hash"].(map[string]any)
+		if e.Status != event.OK || h == nil || h["equal"] != true {
+			t.Errorf("post step %q: status %s, hash %v", stepPostAll, e.Status, h)
+		}
+	}
+	if posts != 1 {
+		t.Errorf("%d ends of post step %q, want 1", posts, stepPostAll)
+	}
+
+	// The leader last: the last host started, the only one whose
+	// leadership was moved, and the last binary swapped.
+	order := j.hostOrder()
+	if len(order) != 3 || order[2] != o.leader {
+		t.Errorf("hosts upgraded in order %v; the leader before the run was %s and must be last", order, o.leader)
+	}
+	swapped := []string{}
+	for _, e := range j.stepEnds("", stepSwap) {
+		if e.Status == event.Changed {
+			swapped = append(swapped, e.Host)
+		}
+	}
+	if !slices.Equal(swapped, order) {
+		t.Errorf("binaries swapped on %v, want each host once in order %v", swapped, order)
+	}
+	for _, e := range j.stepEnds("", stepMove) {
+		want := event.Skipped
+		if e.Host == o.leader {
+			want = event.Changed
+		}
+		if e.Status != want {
+			t.Errorf("%s: %q %s, want %s", e.Host, stepMove, e.Status, want)
+		}
+	}
+
+	// The point of no return: passed by --yes, for the last member only.
+	confirms := j.stepEnds("", stepConfirm)
+	if len(confirms) != 3 {
+		t.Errorf("%d ends of %q, want one per member", len(confirms), stepConfirm)
+	}
+	for _, e := range confirms {
+		last := e.Host == o.leader
+		switch {
+		case last && (e.Status != event.OK || e.Result["confirmed"] != true):
+			t.Errorf("%s, the last member: %q %s, result %v; want passed by --yes", e.Host, stepConfirm, e.Status, e.Result)
+		case !last && e.Status != event.Skipped:
+			t.Errorf("%s is not the last member on the old minor, yet %q was %s", e.Host, stepConfirm, e.Status)
+		}
+	}
+}
+
+// checkRolledBack: the first member's step failed (with an error that
+// says wantErr), that member alone was rolled back to the source version,
+// the run stopped there, and the cluster is healthy.
+func checkRolledBack(t *testing.T, o *outcome, failedStep, wantErr string) {
+	l, j := o.lab, o.j
+	order := j.hostOrder()
+	if len(order) != 1 {
+		t.Fatalf("hosts started: %v; the run must stop after the first one failed", order)
+	}
+	first := order[0]
+	if first == o.leader {
+		t.Errorf("the first member touched, %s, is the leader", first)
+	}
+	ends := j.stepEnds(first, failedStep)
+	if len(ends) != 1 || ends[0].Status != event.Failed {
+		t.Fatalf("%s: ends of %q: %+v, want one, failed", first, failedStep, ends)
+	}
+	if !strings.Contains(ends[0].Error, wantErr) {
+		t.Errorf("%s: %q failed with %q, want it to say %q", first, failedStep, ends[0].Error, wantErr)
+	}
+	rb := j.of(event.RollbackEnd, first)
+	if len(rb) != 1 || rb[0].Status != event.RolledBack {
+		t.Errorf("%s: rollback ends %+v, want one, rolled_back", first, rb)
+	}
+
+	l.waitHealthy()
+	after := l.members()
+	if v := after[first].Versions.Server; v != fromVersion {
+		t.Errorf("%s runs %s after the rollback, want %s", first, v, fromVersion)
+	}
+	if after[first].BinSHA != o.before[first].BinSHA {
+		t.Errorf("%s's bin/etcd is not the one it had before the run", first)
+	}
+	for _, name := range memberNames {
+		if name == first {
+			continue
+		}
+		if a, b := after[name], o.before[name]; a.PID != b.PID || a.BinSHA != b.BinSHA || a.Versions != b.Versions {
+			t.Errorf("%s was touched: before %s; after %s", name, b, a)
+		}
+	}
+}
+
+// checkRefused: preflight refused, no host started, and every member's
+// process and binary are those of before.
+func checkRefused(t *testing.T, o *outcome) {
+	l, j := o.lab, o.j
+	var failed bool
+	for _, e := range j.of(event.StepEnd, "") {
+		if e.Phase == event.Preflight && e.Status == event.Failed {
+			failed = true
+		}
+	}
+	if !failed {
+		t.Errorf("no preflight step failed")
+	}
+	if hs := j.hostOrder(); len(hs) != 0 {
+		t.Errorf("hosts started after a failed preflight: %v", hs)
+	}
+	after := l.processes()
+	for _, name := range memberNames {
+		if a, b := after[name], o.before[name]; a.PID != b.PID || a.BinSHA != b.BinSHA {
+			t.Errorf("%s was touched: before %s; after %s", name, b, a)
+		}
+	}
+}
+
+// killAndResume kills runbook (SIGKILL) once the second member has started
+// on the target, then resumes the run with the same -e.
+func killAndResume(t *testing.T, o *outcome, extra []string) {
+	l := o.lab
+	p := l.start(l.execArgs(extra...)...)
+	o.runs = append(o.runs, p)
+	l.waitEvent(p, "the second member's start", func(e event.Event) bool {
+		return e.Kind == event.StepEnd && e.Phase == event.Steps && e.Batch == 2 && e.Step == stepStart
+	})
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != -1 {
+		t.Fatalf("runbook ended by itself (exit %d) before it was killed\n%s", code, p)
+	}
+	// A new run is refused on the half-upgraded cluster (its own state
+	// dir, so that the test's journal stays the one run's)...
+	fresh := l.start(append([]string{"exec", runbookFile, "-i", l.inv, "--yes", "--state-dir", filepath.Join(l.work, "state-fresh")},
+		l.extraVars(extra...)...)...)
+	fresh.wantExit(t, 1)
+	if want := "an upgrade was interrupted"; !strings.Contains(fresh.stdout.String(), want) {
+		t.Errorf("a new run on the half-upgraded cluster was refused without saying %q\n%s", want, fresh)
+	}
+	// ...and the killed one is resumed.
+	id := l.readJournal().runID(t)
+	args := append([]string{"resume", id, "--yes", "--state-dir", l.state}, l.extraVars(extra...)...)
+	o.runs = append(o.runs, l.start(args...))
+}
+
+// checkResumed: the resumed run upgraded every member, each exactly once.
+func checkResumed(t *testing.T, o *outcome) {
+	l, j := o.lab, o.j
+	if n := len(j.of(event.RunResume, "")); n != 1 {
+		t.Errorf("%d run_resume events, want 1", n)
+	}
+	after := l.members()
+	for _, name := range memberNames {
+		if v := after[name].Versions.Server; v != toVersion {
+			t.Errorf("%s runs %s, want %s", name, v, toVersion)
+		}
+		for _, step := range []string{stepStop, stepSwap, stepStart} {
+			ends := j.stepEnds(name, step)
+			if len(ends) != 1 || ends[0].Status != event.Changed {
+				t.Errorf("%s: ends of %q: %+v; want exactly one, changed", name, step, statuses(ends))
+			}
+		}
+	}
+}
+
+func statuses(es []event.Event) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Time.Format(time.StampMilli)+" "+string(e.Status))
+	}
+	return out
+}
+
+// minorOf is "3.7" for "3.7.3"; "" for "".
+func minorOf(v string) string {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return v
+	}
+	return parts[0] + "." + parts[1]
+}
