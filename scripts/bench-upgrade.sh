@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# make bench-upgrade: what the etcd upgrade costs the writes of a cluster, by
+# runbook and by a naive script. Each way runs on a fresh lab of three etcd
+# 3.6.16 members, upgraded to 3.7.3 under a steady load from etcd-load:
+#
+#   runbook  runbooks/upgrade-etcd.yml: followers first, each stopped with
+#            SIGTERM while all members are healthy, the leader last after a
+#            leadership transfer, gates between members
+#   naive    this script: members in inventory order, each killed (SIGKILL),
+#            its binary swapped, started again, then wait for health; no
+#            leader transfer
+#
+# and prints, for each, the longest time without an acknowledged write, the
+# failed, retried and lost writes, and the slowest write. A benchmark, not a
+# test: it fails only when a way cannot be run or loses a write.
+#
+# Linux only, like the lab. The lab lives in BENCH_DIR (default
+# .runbook/bench) on BENCH_ADDRS (default 127.0.0.91-93, never the dev
+# lab's), and goes down at the end. Settings: BENCH_RATE (writes per second,
+# default 200), BENCH_WAYS (default "runbook naive").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+rate=${BENCH_RATE:-200}
+ways=${BENCH_WAYS:-runbook naive}
+work=${BENCH_DIR:-$root/.runbook/bench}
+case $work in /*) ;; *) work=$root/$work ;; esac
+addrs=${BENCH_ADDRS:-127.0.0.91,127.0.0.92,127.0.0.93}
+from=3.6.16
+to=3.7.3
+
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+[[ $rate =~ ^[0-9]+$ ]] && [ "$rate" -gt 0 ] || die "BENCH_RATE=$rate is not a number of writes per second"
+for w in $ways; do
+  case $w in runbook | naive) ;; *) die "BENCH_WAYS: unknown way '$w'; the ways are runbook and naive" ;; esac
+done
+IFS=, read -r -a addr <<<"$addrs"
+[ ${#addr[@]} -eq 3 ] || die "BENCH_ADDRS=$addrs: give three loopback addresses, like 127.0.0.91,127.0.0.92,127.0.0.93"
+for a in "${addr[@]}"; do
+  case $a in 127.0.0.11 | 127.0.0.12 | 127.0.0.13) die "BENCH_ADDRS: $a is the dev lab's (make lab-up); the bench takes a lab of its own" ;; esac
+done
+
+export LAB_DIR=$work/lab LAB_ADDRS=$addrs LAB_VERSION=$from LAB_VERSIONS="$from $to"
+# A safety net: the lab goes down by itself should this script be killed.
+export LAB_MAX_LIFETIME=30m
+unset KEEP_DATA
+
+mkdir -p "$work/bin"
+go build -o "$work/bin/runbook" ./cmd/runbook
+go build -o "$work/bin/etcd-load" ./cmd/etcd-load
+endpoints=http://${addr[0]}:2379,http://${addr[1]}:2379,http://${addr[2]}:2379
+
+load_pid=
+cleanup() {
+  if [ -n "$load_pid" ]; then kill -TERM "$load_pid" 2>/dev/null || true; fi
+  scripts/lab.sh down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# inventory writes the lab inventory with the bench's addresses and folder.
+inventory() {
+  sed -e "s|127\.0\.0\.11|${addr[0]}|g" -e "s|127\.0\.0\.12|${addr[1]}|g" -e "s|127\.0\.0\.13|${addr[2]}|g" \
+    -e "s|^\( *lab_dir:\).*|\1 '$LAB_DIR'|" runbooks/inventory/lab.yml >"$work/inventory.yml"
+  grep -q "${addr[2]}:2381" "$work/inventory.yml" || die "runbooks/inventory/lab.yml no longer names 127.0.0.11-13; update this script"
+}
+
+fresh_lab() {
+  scripts/lab.sh down >/dev/null
+  scripts/lab.sh up | grep -v '^lab: it runs until'
+}
+
+# member_pid prints the pid of member $1 from its pidfile, if it runs.
+member_pid() {
+  local pid
+  pid=$(cat "$LAB_DIR/members/$1/etcd.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# naive upgrades the members in inventory order: SIGKILL, swap, start, wait.
+naive() {
+  local m pid i
+  for m in m1 m2 m3; do
+    pid=$(member_pid "$m") || die "naive: $m is not running"
+    echo "naive: $m: SIGKILL (pid $pid)"
+    kill -KILL "$pid"
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    ! kill -0 "$pid" 2>/dev/null || die "naive: $m (pid $pid) still runs 5s after SIGKILL"
+    cp "$LAB_DIR/dist/etcd-$to" "$LAB_DIR/members/$m/bin/etcd.new"
+    mv -f "$LAB_DIR/members/$m/bin/etcd.new" "$LAB_DIR/members/$m/bin/etcd"
+    # up starts the stopped member on the binary it has now, and waits
+    # until every member is healthy.
+    scripts/lab.sh up | grep -E "^lab: $m started" || die "naive: $m did not start again"
+  done
+}
+
+# field prints the number after "NAME": in the report's first line that has it.
+field() {
+  sed -n "s/^ *\"$1\": \([0-9.e+-]*\),\{0,1\}\$/\1/p" "$2" | head -n 1
+}
+
+declare -A stall failed slowest lost took verified
+for w in $ways; do
+  say "$w: a fresh lab"
+  fresh_lab
+  inventory
+  report=$work/load-$w.json log=$work/load-$w.log
+  rm -f "$report"
+  "$work/bin/etcd-load" -endpoints "$endpoints" -rate "$rate" -duration 15m -out "$report" >"$log" 2>&1 &
+  load_pid=$!
+  # Some writes before the upgrade starts, as in production.
+  sleep 2
+  say "$w: the upgrade $from → $to under $rate writes/s"
+  start=$(date +%s.%N)
+  case $w in
+    runbook)
+      rc=0
+      "$work/bin/runbook" exec runbooks/upgrade-etcd.yml -i "$work/inventory.yml" --yes \
+        --state-dir "$work/state" -e lab_dir="$LAB_DIR" >"$work/runbook.log" 2>&1 || rc=$?
+      grep -E '" (changed|failed)|end: ' "$work/runbook.log" || true
+      [ $rc -eq 0 ] || die "runbook: exit $rc; its output is in $work/runbook.log"
+      ;;
+    naive) naive ;;
+  esac
+  end=$(date +%s.%N)
+  sleep 2
+  kill -TERM "$load_pid"
+  load_rc=0
+  wait "$load_pid" || load_rc=$?
+  load_pid=
+  cat "$log"
+  [ -f "$report" ] || die "$w: etcd-load wrote no report (exit $load_rc)"
+  stall[$w]=$(field ms "$report")
+  failed[$w]=$(field failed "$report")
+  slowest[$w]=$(field max_ms "$report")
+  lost[$w]=$(field lost "$report")
+  took[$w]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+  verified[$w]=yes
+  grep -q '"complete": true' "$report" || verified[$w]=no
+  scripts/lab.sh status | tail -n 4
+done
+
+say "results ($rate writes/s, one attempt per write; details in $work/load-*.json)"
+printf '%-26s' ""
+for w in $ways; do printf '%-14s' "$w"; done
+printf '\n'
+row() {
+  local name=$1 fmt=$2 w
+  local -n arr=$3
+  printf '%-26s' "$name"
+  for w in $ways; do
+    # shellcheck disable=SC2059
+    printf "$fmt" "${arr[$w]}"
+  done
+  printf '\n'
+}
+row "longest write stall (ms)" '%-14.0f' stall
+row "failed writes" '%-14s' failed
+printf '%-26s' "retried writes"
+for w in $ways; do printf '%-14s' "0"; done
+printf '  (etcd-load never retries: every write is one attempt)\n'
+row "slowest write (ms)" '%-14.0f' slowest
+row "lost writes" '%-14s' lost
+row "read back complete" '%-14s' verified
+row "upgrade took (s)" '%-14s' took
+
+rc=0
+for w in $ways; do
+  if [ "${lost[$w]}" != 0 ] || [ "${verified[$w]}" != yes ]; then
+    echo "bench: $w: acknowledged writes were lost or could not be read back" >&2
+    rc=1
+  fi
+done
+case " $ways " in
+  *" runbook "*)
+    if [ "${failed[runbook]}" = 0 ] && awk -v s="${slowest[runbook]}" 'BEGIN { exit !(s < 100) }'; then
+      echo "runbook: on target (no failed write, slowest write under 100 ms)"
+    else
+      echo "runbook: off target (want no failed write and the slowest write under 100 ms)"
+    fi
+    ;;
+esac
+exit "$rc"
