@@ -50,6 +50,10 @@ lab-down:
 lab-status:
 	@scripts/lab.sh status
 
+## bench: runbook over SSH beside raw x/crypto/ssh on 10, 100 and 500 in-process hosts: wall time, tool/floor ratio, peak RSS.
+bench:
+	@scripts/bench.sh
+
 ## bench-upgrade: the etcd upgrade under write load, by runbook and by a naive script, each on a fresh lab of its own (127.0.0.91-93): write stalls, failed, lost and slowest writes.
 bench-upgrade:
 	@scripts/bench-upgrade.sh

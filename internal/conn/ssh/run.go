@@ -198,6 +198,9 @@ func (f *pgidFilter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// ReadFrom copies the session's stderr with a pooled buffer (see copyPooled).
+func (f *pgidFilter) ReadFrom(r io.Reader) (int64, error) { return copyPooled(f, r) }
+
 // flush passes on a first line that never ended: it was not the marker.
 func (f *pgidFilter) flush() {
 	f.mu.Lock()
@@ -273,6 +276,36 @@ func (t *tail) Write(p []byte) (int, error) {
 		t.buf = append(t.buf[:0], t.buf[cut:]...)
 	}
 	return n, nil
+}
+
+// ReadFrom copies the session's stdout with a pooled buffer (see copyPooled).
+func (t *tail) ReadFrom(r io.Reader) (int64, error) { return copyPooled(t, r) }
+
+// copyBufs are the buffers the session's output is copied through. Without
+// ReadFrom, io.Copy would allocate 32 KiB twice per command, and the garbage
+// collector's work on a run over hundreds of hosts would cost more than SSH.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func copyPooled(w io.Writer, r io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // Bytes returns the kept tail, preceded by a marker line when bytes were dropped.
