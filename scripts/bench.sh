@@ -15,23 +15,24 @@ go test -run '^$' -bench '^BenchmarkSSH$' -benchtime "$benchtime" -timeout 60m .
 awk '
 /^BenchmarkSSH\/hosts=/ {
 	split($1, part, "/")
-	hosts = substr(part[2], 7)
-	mode = part[3]; sub(/-[0-9]+$/, "", mode)
+	hosts = substr(part[2], 7); sub(/-[0-9]+$/, "", hosts)
 	for (i = 2; i < NF; i++) {
-		if ($(i+1) == "ns/op") ns[hosts, mode] = $i
-		if ($(i+1) ~ /^peak-MB-/) { mb[hosts, mode] = $i; src = substr($(i+1), 9) }
+		u = $(i+1)
+		if (u ~ /-s\/run$/) { m = u; sub(/-s\/run$/, "", m); sec[hosts, m] = $i }
+		if (u ~ /-MB-/) { m = u; sub(/-MB-.*/, "", m); mb[hosts, m] = $i; src = u; sub(/.*-MB-/, "", src) }
+		if (u == "tool/floor") ratio[hosts] = $i
 	}
-	if (!(hosts in seen)) { seen[hosts] = 1; order[++n] = hosts }
+	order[++n] = hosts
 }
 END {
 	if (n == 0) { print "bench: no results" > "/dev/stderr"; exit 1 }
-	printf "\n%-6s %10s %10s %10s %11s %11s %11s %11s\n", "hosts", "tool s", "conn s", "floor s", "tool/floor", "tool MB", "conn MB", "floor MB"
+	printf "\n%-6s %9s %9s %9s %11s %9s %9s %9s\n", "hosts", "tool s", "conn s", "floor s", "tool/floor", "tool MB", "conn MB", "floor MB"
 	for (i = 1; i <= n; i++) {
 		h = order[i]
-		printf "%-6s %10.3f %10.3f %10.3f %10.2fx %11.1f %11.1f %11.1f\n", h,
-			ns[h, "tool"] / 1e9, ns[h, "conn"] / 1e9, ns[h, "floor"] / 1e9,
-			ns[h, "tool"] / ns[h, "floor"], mb[h, "tool"], mb[h, "conn"], mb[h, "floor"]
+		printf "%-6s %9.3f %9.3f %9.3f %10.2fx %9.1f %9.1f %9.1f\n", h,
+			sec[h, "tool"], sec[h, "conn"], sec[h, "floor"], ratio[h], mb[h, "tool"], mb[h, "conn"], mb[h, "floor"]
 	}
-	printf "\nwall time: mean per run, measured inside each run'"'"'s own process; MB: peak RSS (%s) of that process.\n", src
-	printf "tool: plan + engine + SSH dialer; conn: the SSH transport alone; floor: raw x/crypto/ssh, same hosts, commands and parallelism.\n"
+	printf "\ns: mean wall time of a run, measured inside its own process; tool/floor: median over runs made side by side;\n"
+	printf "MB: peak RSS (%s) of that process.\n", src
+	printf "tool: plan + engine + SSH dialer; conn: the SSH transport alone; floor: raw x/crypto/ssh with the same hosts, commands and parallelism.\n"
 }' "$raw"

@@ -18,7 +18,9 @@ const (
 )
 
 // commandLine renders c as the one line an SSH exec request carries. The
-// server hands it to the login user's shell, so every word is quoted with
+// server hands it to the login user's shell, which must be a POSIX shell (sh,
+// dash, bash, ksh, zsh: what Ansible needs too; csh and fish read quotes and
+// redirections otherwise). Every word is quoted with
 // conn.Quote and nothing from Argv, Env or Dir can become shell syntax. The
 // program word is always quoted, even when it needs no quoting, so that a
 // value such as "if" or "A=B" is run as a program, never read as a reserved
