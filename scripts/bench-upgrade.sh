@@ -10,6 +10,9 @@
 #            its binary swapped, started again, then wait for health; no
 #            leader transfer
 #
+#   idle     no upgrade: the same load alone for BENCH_IDLE_SECONDS, the
+#            machine's own noise, to read the other two against
+#
 # and prints, for each, the longest time without an acknowledged write, the
 # failed, retried and lost writes, and the slowest write. A benchmark, not a
 # test: it fails only when a way cannot be run or loses a write.
@@ -17,13 +20,15 @@
 # Linux only, like the lab. The lab lives in BENCH_DIR (default
 # .runbook/bench) on BENCH_ADDRS (default 127.0.0.91-93, never the dev
 # lab's), and goes down at the end. Settings: BENCH_RATE (writes per second,
-# default 200), BENCH_WAYS (default "runbook naive").
+# default 200), BENCH_WAYS (default "idle runbook naive"), BENCH_IDLE_SECONDS
+# (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 rate=${BENCH_RATE:-200}
-ways=${BENCH_WAYS:-runbook naive}
+ways=${BENCH_WAYS:-idle runbook naive}
+idle_seconds=${BENCH_IDLE_SECONDS:-30}
 work=${BENCH_DIR:-$root/.runbook/bench}
 case $work in /*) ;; *) work=$root/$work ;; esac
 addrs=${BENCH_ADDRS:-127.0.0.91,127.0.0.92,127.0.0.93}
@@ -34,8 +39,9 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 [[ $rate =~ ^[0-9]+$ ]] && [ "$rate" -gt 0 ] || die "BENCH_RATE=$rate is not a number of writes per second"
+[[ $idle_seconds =~ ^[0-9]+$ ]] && [ "$idle_seconds" -gt 0 ] || die "BENCH_IDLE_SECONDS=$idle_seconds is not a number of seconds"
 for w in $ways; do
-  case $w in runbook | naive) ;; *) die "BENCH_WAYS: unknown way '$w'; the ways are runbook and naive" ;; esac
+  case $w in idle | runbook | naive) ;; *) die "BENCH_WAYS: unknown way '$w'; the ways are idle, runbook and naive" ;; esac
 done
 IFS=, read -r -a addr <<<"$addrs"
 [ ${#addr[@]} -eq 3 ] || die "BENCH_ADDRS=$addrs: give three loopback addresses, like 127.0.0.91,127.0.0.92,127.0.0.93"
@@ -115,9 +121,14 @@ for w in $ways; do
   load_pid=$!
   # Some writes before the upgrade starts, as in production.
   sleep 2
-  say "$w: the upgrade $from → $to under $rate writes/s"
+  if [ "$w" = idle ]; then
+    say "idle: no upgrade, $rate writes/s for ${idle_seconds}s"
+  else
+    say "$w: the upgrade $from → $to under $rate writes/s"
+  fi
   start=$(date +%s.%N)
   case $w in
+    idle) sleep "$idle_seconds" ;;
     runbook)
       rc=0
       "$work/bin/runbook" exec runbooks/upgrade-etcd.yml -i "$work/inventory.yml" --yes \
@@ -146,6 +157,7 @@ for w in $ways; do
 done
 
 say "results ($rate writes/s, one attempt per write; details in $work/load-*.json)"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 printf '%-26s' ""
 for w in $ways; do printf '%-14s' "$w"; done
 printf '\n'
@@ -167,7 +179,7 @@ printf '  (etcd-load never retries: every write is one attempt)\n'
 row "slowest write (ms)" '%-14.0f' slowest
 row "lost writes" '%-14s' lost
 row "read back complete" '%-14s' verified
-row "upgrade took (s)" '%-14s' took
+row "took (s)" '%-14s' took
 
 rc=0
 for w in $ways; do
