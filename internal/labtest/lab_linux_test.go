@@ -517,7 +517,7 @@ func TestDemoWithoutRunbook(t *testing.T) {
 	mustContain(t, "the demo's output", r.stdout, "m1 started on 127.0.0.47", "a write load: 100 writes/s",
 		"OK: every acknowledged write was read back", "(this lab's)")
 	mustContain(t, "the demo's errors", r.stderr, "upgrade-etcd.yml does not exist yet, so the upgrade was not run",
-		"the lab keeps running; make lab-down stops it")
+		"the lab keeps running for 10m at most; make lab-down stops it now")
 	rep, err := etcdload.ReadReport(filepath.Join(dir, "load-report.json"))
 	if err != nil {
 		t.Fatal(err)
