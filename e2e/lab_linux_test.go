@@ -365,16 +365,6 @@ func sha256File(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// distSHA is the sha256 of the lab's binary of version.
-func (l *lab) distSHA(version string) string {
-	l.t.Helper()
-	s, err := sha256File(filepath.Join(l.dir, "dist", "etcd-"+version))
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	return s
-}
-
 // signal sends sig to the process of member name.
 func (l *lab) signal(name string, sig syscall.Signal) {
 	l.t.Helper()

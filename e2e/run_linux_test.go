@@ -45,7 +45,6 @@ type proc struct {
 	stdout, stderr bytes.Buffer
 	done           chan struct{}
 	err            error
-	cancel         context.CancelFunc
 	started, ended time.Time
 }
 
@@ -55,7 +54,7 @@ func (l *lab) start(args ...string) *proc {
 	t := l.t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runTime)
-	p := &proc{done: make(chan struct{}), cancel: cancel}
+	p := &proc{done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, bins.runbook, args...)
 	p.cmd.Dir = l.work
 	p.cmd.Env = cleanEnv()
@@ -98,14 +97,6 @@ func (p *proc) wait(t *testing.T) int {
 
 func (p *proc) String() string {
 	return fmt.Sprintf("--- stdout:\n%s--- stderr:\n%s", p.stdout.String(), p.stderr.String())
-}
-
-// exec runs the upgrade to its end and returns the process.
-func (l *lab) exec(more ...string) *proc {
-	l.t.Helper()
-	p := l.start(l.execArgs(more...)...)
-	p.wait(l.t)
-	return p
 }
 
 func (l *lab) execArgs(more ...string) []string {

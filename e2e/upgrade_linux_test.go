@@ -46,7 +46,6 @@ type outcome struct {
 	leader string            // the leader before the run
 	runs   []*proc           // the runbook processes, in order
 	j      journal
-	after  map[string]member // every member after the run (nil when a member cannot answer)
 }
 
 func TestUpgradeEtcd(t *testing.T) {
@@ -161,10 +160,10 @@ func (sc scenario) do(t *testing.T) {
 	if code != sc.wantExit {
 		t.Fatalf("runbook: exit %d, want %d\n%s\njournal:\n%s", code, sc.wantExit, last, o.j)
 	}
-	if t.Failed() {
-		t.Logf("runbook:\n%s\njournal:\n%s", last, o.j)
-	}
 	sc.check(t, o)
+	if t.Failed() {
+		t.Logf("runbook:\n%s", last)
+	}
 	if t.Failed() || testing.Verbose() {
 		t.Logf("journal:\n%s", o.j)
 	}
