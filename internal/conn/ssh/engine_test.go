@@ -144,7 +144,10 @@ func runEngineWith(t *testing.T, runbook, dir, inv string, extra map[string]any,
 	if ds.HasErrors() {
 		t.Fatalf("plan: %v", ds.Err())
 	}
-	out, err := runner.Run(ctxT(t), p, modules.Default, runner.Options{Dialer: d, Forks: 5, RunID: "engine-test", StateDir: t.TempDir()})
+	// A run makes dozens of sessions per host: more time than one command gets.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := runner.Run(ctx, p, modules.Default, runner.Options{Dialer: d, Forks: 5, RunID: "engine-test", StateDir: t.TempDir()})
 	if out == nil {
 		t.Fatalf("run: %v", err)
 	}
