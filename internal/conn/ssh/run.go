@@ -99,6 +99,8 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 	}
 	out.ExitCode = -1
 	var missing *ssh.ExitMissingError
+	// A cut connection ends its sessions a moment before its reader says so.
+	c.settle()
 	if c.lost() != nil {
 		return out, c.transport(fmt.Errorf("%s: the connection ended while it ran", name))
 	}
@@ -107,6 +109,17 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 		return out, c.transport(fmt.Errorf("%s: the host closed the session without an exit status", name))
 	}
 	return out, c.transport(fmt.Errorf("%s: %w", name, waitErr))
+}
+
+// settle waits a moment for the connection's end to be known, when a
+// session ended in a way that suggests it.
+func (c *Conn) settle() {
+	t := time.NewTimer(500 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+	}
 }
 
 // kill ends a cancelled command and returns what Wait said, if it said it in time.
