@@ -113,7 +113,8 @@ func TestFaults(t *testing.T) {
 		}})
 		p := sshtest.StartProxy(t, srv.Addr)
 		o := fakeOptions(t, p.Addr, srv.HostKey)
-		o.KeepaliveInterval, o.KeepaliveMax = 100*time.Millisecond, 3
+		// Short, but with room for a loaded machine before the freeze.
+		o.KeepaliveInterval, o.KeepaliveMax = 100*time.Millisecond, 5
 		c := dial(t, newDialer(t, o), fakeTarget(p.Addr))
 		mustRun(t, c, "true")
 		done := make(chan error, 1)
@@ -138,9 +139,10 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		srv := sshtest.StartServer(t, sshtest.ServerOptions{})
 		o := fakeOptions(t, srv.Addr, srv.HostKey)
-		o.KeepaliveInterval, o.KeepaliveMax = 20*time.Millisecond, 2
+		// Dozens of keepalives during the command, each with a second to be answered.
+		o.KeepaliveInterval, o.KeepaliveMax = 50*time.Millisecond, 20
 		c := dial(t, newDialer(t, o), fakeTarget(srv.Addr))
-		if out := mustRun(t, c, "sleep", "0.5"); out != "" {
+		if out := mustRun(t, c, "sleep", "1.5"); out != "" {
 			t.Errorf("stdout %q", out)
 		}
 		mustRun(t, c, "true")
