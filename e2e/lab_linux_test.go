@@ -145,6 +145,36 @@ func (l *lab) writeInventory() {
 	}
 }
 
+// setHostVar gives host of the lab's inventory the var key, a scalar of the
+// YAML tag (such as "!!int"), so that one member alone can be made to fail.
+func (l *lab) setHostVar(host, key, value, tag string) {
+	t := l.t
+	t.Helper()
+	data, err := os.ReadFile(l.inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("%s: %v", l.inv, err)
+	}
+	h := lookup(&doc, "all", "children", "etcd", "hosts", host)
+	if h == nil || h.Kind != yaml.MappingNode {
+		t.Fatalf("%s: no host %s in group etcd", l.inv, host)
+	}
+	setScalar(h, key, value)
+	lookup(h, key).Tag = tag
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.inv, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // lookup follows keys through nested mappings; nil when one is missing.
 func lookup(n *yaml.Node, keys ...string) *yaml.Node {
 	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) == 1 {

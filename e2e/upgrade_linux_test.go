@@ -23,6 +23,9 @@ const (
 	stepRunsNew = "the member runs the target version and has caught up"
 	stepStable  = "the member is stable"
 	stepPostAll = "every member runs the target and holds the same data"
+
+	stepRefuse  = "refuse to swap back after the point of no return"
+	stepPutBack = "put the previous binary back"
 )
 
 // scenario is one run of the upgrade against a lab of its own.
@@ -121,6 +124,20 @@ func TestUpgradeEtcd(t *testing.T) {
 			run:      killAndResume,
 			wantExit: 0,
 			check:    checkResumed,
+		},
+		{
+			name:  "failure_after_point_of_no_return",
+			addrs: []string{"127.0.0.86", "127.0.0.87", "127.0.0.88"},
+			// The leader goes last, so when its gate fails it already runs
+			// the target, as do the others: the cluster version has moved,
+			// and the old binary would not start on the migrated data.
+			prepare: func(t *testing.T, o *outcome) []string {
+				o.lab.setHostVar(o.leader, "wal_fsync_p99_max", "0", "!!int")
+				return nil
+			},
+			load:     true,
+			wantExit: 4,
+			check:    checkRefusedSwapBack,
 		},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.do(t) })
@@ -295,6 +312,82 @@ func checkRolledBack(t *testing.T, o *outcome, failedStep, wantErr string) {
 		}
 		if a, b := after[name], o.before[name]; a.PID != b.PID || a.BinSHA != b.BinSHA || a.Versions != b.Versions {
 			t.Errorf("%s was touched: before %s; after %s", name, b, a)
+		}
+	}
+}
+
+// checkRefusedSwapBack: the followers were upgraded, the leader's gate
+// failed after it started on the target, and its rollback refused to put the
+// old binary back, naming the downgrade path instead; every member still
+// runs the target, on the new cluster version, healthy.
+func checkRefusedSwapBack(t *testing.T, o *outcome) {
+	l, j := o.lab, o.j
+	order := j.hostOrder()
+	if len(order) != 3 || order[2] != o.leader {
+		t.Fatalf("hosts started in order %v; the leader before the run was %s and must be last", order, o.leader)
+	}
+	for _, name := range order[:2] {
+		if ends := j.stepEnds(name, stepStable); len(ends) != 1 || ends[0].Status != event.OK {
+			t.Errorf("%s: ends of %q: %v, want one, ok", name, stepStable, statuses(ends))
+		}
+		if rb := j.of(event.RollbackStart, name); len(rb) != 0 {
+			t.Errorf("%s, upgraded, was rolled back", name)
+		}
+	}
+	leader := o.leader
+	if ends := j.stepEnds(leader, stepRunsNew); len(ends) != 1 || ends[0].Status != event.OK {
+		t.Errorf("%s: the member did not run %s before its gate failed: %v", leader, toVersion, statuses(ends))
+	}
+	ends := j.stepEnds(leader, stepStable)
+	if len(ends) != 1 || ends[0].Status != event.Failed || !strings.Contains(ends[0].Error, "etcd_disk_wal_fsync_duration_seconds") {
+		t.Fatalf("%s: ends of %q: %+v; want one, failed on the WAL fsync p99", leader, stepStable, ends)
+	}
+
+	// The rollback: the refusal is its last step, and failed saying how
+	// to downgrade; nothing after it ran, so the binary stayed and the
+	// member was not stopped.
+	var rbSteps []event.Event
+	for _, e := range j.of(event.RollbackStepEnd, leader) {
+		if e.Status != event.Skipped {
+			rbSteps = append(rbSteps, e)
+		}
+	}
+	if len(rbSteps) == 0 {
+		t.Fatalf("%s: no rollback step ran", leader)
+	}
+	refusal := rbSteps[len(rbSteps)-1]
+	wantMsg := "etcdctl downgrade enable " + minorOf(fromVersion)
+	if refusal.Step != stepRefuse || refusal.Status != event.Failed || !strings.Contains(refusal.Error, wantMsg) {
+		t.Errorf("%s: last rollback step run: %q %s (%q); want %q failed saying %q",
+			leader, refusal.Step, refusal.Status, refusal.Error, stepRefuse, wantMsg)
+	}
+	for _, e := range j {
+		// Only the rollback has a step of that name.
+		if e.Host == leader && e.Step == stepPutBack {
+			t.Errorf("%s: %q reached (%s %s) after the point of no return", leader, stepPutBack, e.Kind, e.Status)
+		}
+	}
+	if rb := j.of(event.RollbackEnd, leader); len(rb) != 1 || rb[0].Status != event.RollbackFailed {
+		t.Errorf("%s: rollback ends %v, want one, %s", leader, statuses(rb), event.RollbackFailed)
+	}
+	if out := o.runs[0].String(); !strings.Contains(out, "downgrade") {
+		t.Errorf("the run's output does not name the downgrade path")
+	}
+
+	l.waitHealthy()
+	after := l.members()
+	target, err := sha256File(filepath.Join(l.dir, "dist", "etcd-"+toVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range memberNames {
+		a := after[name]
+		if a.Versions.Server != toVersion || minorOf(a.Versions.Cluster) != minorOf(toVersion) {
+			t.Errorf("%s: GET /version says server %s, cluster %s; want %s, %s",
+				name, a.Versions.Server, a.Versions.Cluster, toVersion, minorOf(toVersion))
+		}
+		if a.BinSHA != target {
+			t.Errorf("%s's bin/etcd is not etcd %s", name, toVersion)
 		}
 	}
 }
