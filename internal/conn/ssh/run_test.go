@@ -97,6 +97,19 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	t.Run("a command may leave its input unread", func(t *testing.T) {
+		t.Parallel()
+		big := bytes.NewReader(make([]byte, 16<<20))
+		out, err := run(t, c, conn.Cmd{Shell: "head -c 3 >/dev/null; echo read some", Stdin: big})
+		if err != nil || string(out.Stdout) != "read some\n" {
+			t.Errorf("%q, %v", out.Stdout, err)
+		}
+		_, err = run(t, c, conn.Cmd{Argv: []string{"false"}, Stdin: bytes.NewReader(make([]byte, 16<<20))})
+		if ee := errorAs[*conn.ExitError](t, err); ee.ExitCode != 1 {
+			t.Errorf("exit %d", ee.ExitCode)
+		}
+	})
+
 	t.Run("sessions run side by side on one connection", func(t *testing.T) {
 		t.Parallel()
 		const n = 8
