@@ -89,6 +89,11 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 		}
 		return out, fmt.Errorf("%s: reading its standard input: %w", name, err)
 	}
+	// The library reports a clean exit whose input was not all read as the
+	// input copy's EOF; os/exec ignores the same broken pipe locally.
+	if in != nil && waitErr == io.EOF && c.lost() == nil {
+		waitErr = nil
+	}
 	var ee *ssh.ExitError
 	switch {
 	case waitErr == nil:
@@ -171,17 +176,23 @@ func (c *Conn) killGroup(pgid int, sig ssh.Signal, cmd conn.Cmd) {
 	}
 }
 
-// pgidFilter takes the line commandLine's prefix prints off the front of
-// stderr and keeps the process group id it names.
+// pgidFilter takes the line commandLine's prefix prints out of stderr and
+// keeps the process group id it names. The line comes first, unless the
+// login shell's start-up files print something before it: lines before it
+// are passed on, up to pgidScan bytes, after which the filter gives up.
 type pgidFilter struct {
-	w    io.Writer
-	mu   sync.Mutex
-	buf  []byte
-	done bool
-	pgid int
+	w       io.Writer
+	mu      sync.Mutex
+	buf     []byte
+	scanned int
+	done    bool
+	pgid    int
 }
 
-const pgidMarker = "runbook-pgid="
+const (
+	pgidMarker = "runbook-pgid="
+	pgidScan   = 4096
+)
 
 func (f *pgidFilter) Write(p []byte) (int, error) {
 	f.mu.Lock()
@@ -190,23 +201,38 @@ func (f *pgidFilter) Write(p []byte) (int, error) {
 		return f.w.Write(p)
 	}
 	f.buf = append(f.buf, p...)
-	i := bytes.IndexByte(f.buf, '\n')
-	if i < 0 {
-		if len(f.buf) < 64 {
+	for !f.done {
+		i := bytes.IndexByte(f.buf, '\n')
+		if i < 0 {
+			if f.scanned+len(f.buf) >= pgidScan {
+				f.done = true
+				break
+			}
 			return len(p), nil
 		}
-		i = len(f.buf)
-	}
-	rest := f.buf
-	if v, ok := bytes.CutPrefix(f.buf[:i], []byte(pgidMarker)); ok {
-		if n, err := strconv.Atoi(string(v)); err == nil && n > 1 {
-			f.pgid, rest = n, f.buf[i+1:]
+		line := f.buf[:i+1]
+		if v, ok := bytes.CutPrefix(line[:i], []byte(pgidMarker)); ok {
+			if n, err := strconv.Atoi(string(v)); err == nil && n > 1 {
+				f.pgid, f.done = n, true
+				f.buf = f.buf[i+1:]
+				break
+			}
+		}
+		if _, err := f.w.Write(line); err != nil {
+			return 0, err
+		}
+		f.scanned += len(line)
+		f.buf = f.buf[i+1:]
+		if f.scanned >= pgidScan {
+			f.done = true
 		}
 	}
-	f.done = true
+	rest := f.buf
 	f.buf = nil
-	if _, err := f.w.Write(rest); err != nil {
-		return 0, err
+	if len(rest) > 0 {
+		if _, err := f.w.Write(rest); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
 }

@@ -84,9 +84,11 @@ func TestPgidFilter(t *testing.T) {
 		{[]string{"runbook-pgid=4242\n", "real stderr\n"}, 4242, "real stderr\n", false},
 		{[]string{"runbook-pg", "id=17\nrest"}, 17, "rest", false},
 		{[]string{"no marker here\nmore"}, 0, "no marker here\nmore", false},
+		{[]string{"bashrc says hi\n", "runbook-pgid=9\nout"}, 9, "bashrc says hi\nout", false},
 		{[]string{"short"}, 0, "short", true},
 		{[]string{"runbook-pgid=x\n"}, 0, "runbook-pgid=x\n", false},
 		{[]string{strings.Repeat("y", 100)}, 0, strings.Repeat("y", 100), false},
+		{[]string{strings.Repeat("y\n", 3000), "runbook-pgid=5\n"}, 0, strings.Repeat("y\n", 3000) + "runbook-pgid=5\n", false},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
