@@ -191,7 +191,8 @@ func (a *auth) close() {
 
 // newAuth gathers the signers for e: its key files in order, each replaced
 // by the agent's copy when the agent holds it (no passphrase needed), then
-// the agent's other keys. OpenSSH offers them in the same order. A key file
+// the agent's other keys unless IdentitiesOnly. OpenSSH offers them in the
+// same order. A key file
 // named by the inventory or --private-key that cannot be read is an error;
 // others are skipped, as OpenSSH does.
 func (d *Dialer) newAuth(e endpoint, pause func() func()) (*auth, error) {
@@ -262,8 +263,10 @@ func (d *Dialer) newAuth(e endpoint, pause func() func()) (*auth, error) {
 		}
 		add(signer, "key file "+id.path)
 	}
-	for _, s := range agentSigners {
-		add(s, "agent key")
+	if !e.identitiesOnly {
+		for _, s := range agentSigners {
+			add(s, "agent key")
+		}
 	}
 	return a, nil
 }

@@ -105,6 +105,24 @@ func TestAuth(t *testing.T) {
 		}
 	})
 
+	t.Run("IdentitiesOnly keeps the agent's other keys back", func(t *testing.T) {
+		t.Parallel()
+		stranger := sshtest.NewEd25519(t)
+		for _, only := range []bool{false, true} {
+			o := base(t)
+			o.DisableAgent, o.AgentSocket = false, startAgent(t, sshtest.NewEd25519(t))
+			o.IdentityFiles = []string{stranger.Write(t, t.TempDir(), "id_stranger")}
+			if only {
+				o.ConfigFile = writeFile(t, filepath.Join(t.TempDir(), "config"), "Host *\n  IdentitiesOnly yes\n", 0o600)
+			}
+			_, err := newDialer(t, o).Dial(ctxT(t), target(s, 0))
+			ae := errorAs[*rssh.AuthError](t, err)
+			if want := map[bool]int{false: 2, true: 1}[only]; len(ae.Tried) != want {
+				t.Errorf("IdentitiesOnly %t: offered %v, want %d keys", only, ae.Tried, want)
+			}
+		}
+	})
+
 	t.Run("no key at all", func(t *testing.T) {
 		t.Parallel()
 		_, err := newDialer(t, base(t)).Dial(ctxT(t), target(s, 0))

@@ -47,6 +47,7 @@ type endpoint struct {
 	port           int
 	user           string
 	keys           []identity
+	identitiesOnly bool     // IdentitiesOnly: no agent key that is not one of keys
 	knownHosts     []string // the first one records new keys
 	hashKnownHosts bool
 	timeout        time.Duration
@@ -218,6 +219,7 @@ func (r *resolver) endpoint(alias, host string, port int, userName string, keys 
 		}
 		e.keys = append(e.keys, identity{path: r.expand(k, e)})
 	}
+	e.identitiesOnly = strings.EqualFold(r.cfg.get(alias, "IdentitiesOnly"), "yes")
 	if len(e.keys) == 0 && r.home != "" {
 		// OpenSSH's defaults, offered only when no key is named anywhere.
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
