@@ -31,9 +31,9 @@ func (f *sshFlags) registerSSH(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.acceptNewHostKeys, "accept-new-host-keys", false, "record the host key of a host seen for the first time, as ssh's StrictHostKeyChecking=accept-new; a changed key is still refused")
 	fl.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file to check host keys against and record new ones in (default: UserKnownHostsFile from the ssh config, else ~/.ssh/known_hosts)")
-	fl.StringVar(&f.sshConfig, "ssh-config", "", "ssh config file for HostName, User, Port, IdentityFile, ProxyJump... (default ~/.ssh/config when it exists)")
+	fl.StringVar(&f.sshConfig, "ssh-config", "", "ssh config file for HostName, User, Port, IdentityFile, ProxyJump, UserKnownHostsFile, ConnectTimeout; inventory variables win, and runbook_jump_host sets ProxyJump per host (default ~/.ssh/config when it exists)")
 	fl.StringArrayVar(&f.privateKeys, "private-key", nil, "private key file to log in with, after the inventory's ansible_ssh_private_key_file (repeatable); ssh-agent's keys are offered too")
-	fl.DurationVar(&f.connectTimeout, "connect-timeout", ssh.DefaultConnectTimeout, "time limit for each attempt to connect and log in to a host (default: ConnectTimeout from the ssh config, else 10s)")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", ssh.DefaultConnectTimeout, "time limit for each attempt to connect and log in to a host; when not given, the ssh config's ConnectTimeout wins over this default")
 }
 
 // options turns the flags into the SSH dialer's options. ask is nil when
