@@ -89,8 +89,18 @@ func (e *keyEntry) load() error {
 }
 
 // decrypt returns the key's signer, asking for the passphrase the first
-// time. pause stops the connect timeout while a person types.
+// time. pause stops the caller's connect timeout while it waits: for a
+// person to type, or for another dial that is asking for the same key.
 func (k *keyring) decrypt(e *keyEntry, pause func() func()) (ssh.Signer, error) {
+	e.mu.Lock()
+	if e.signer != nil || e.decErr != nil {
+		defer e.mu.Unlock()
+		return e.signer, e.decErr
+	}
+	e.mu.Unlock()
+	if pause != nil {
+		defer pause()()
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.signer != nil || e.decErr != nil {
@@ -101,12 +111,7 @@ func (k *keyring) decrypt(e *keyEntry, pause func() func()) (ssh.Signer, error) 
 		pass = []byte(v)
 	} else if k.passphrase != nil {
 		k.ask.Lock()
-		resume := func() {}
-		if pause != nil {
-			resume = pause()
-		}
 		p, err := k.passphrase(e.file)
-		resume()
 		k.ask.Unlock()
 		if err != nil {
 			e.decErr = fmt.Errorf("private key %s is encrypted and no passphrase was given: %w", e.file, err)

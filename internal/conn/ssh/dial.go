@@ -262,8 +262,6 @@ func (d *Dialer) login(ctx context.Context, e endpoint, via *ssh.Client, viaName
 		User: e.user,
 		Auth: []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return a.signers, nil })},
 		HostKeyCallback: func(h string, r net.Addr, k ssh.PublicKey) error {
-			// The timer also bounds the time a person takes to compare a
-			// fingerprint; accept-new never asks, so nothing waits here.
 			err := check(h, r, k)
 			hostKeyErr, hostKeyOK = err, err == nil
 			return err
