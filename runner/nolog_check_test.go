@@ -170,7 +170,7 @@ steps:
 	if s := r.out.Hosts["h3"].State; !strings.Contains(s, "connection refused") || !strings.Contains(s, "nothing was rolled back") {
 		t.Errorf("h3 state %q", s)
 	}
-	if s := r.out.Hosts["h5"].State; !strings.Contains(s, "SSH comes in a later release") {
+	if s := r.out.Hosts["h5"].State; !strings.Contains(s, "is not local") {
 		t.Errorf("h5 state %q", s)
 	}
 	if s := r.out.Hosts["h4"].State; !strings.Contains(s, `"a" not undone`) || !strings.Contains(s, "connection lost") {

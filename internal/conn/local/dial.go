@@ -9,7 +9,7 @@ import (
 
 // Dialer is the conn.Dialer for hosts with `ansible_connection: local`. It
 // lives here rather than in package conn because conn cannot import local.
-// Any other connection is refused: SSH comes in a later release, and the engine
+// Any other connection is refused (the CLI's dialer sends those to SSH), and the engine
 // records the host as unreachable rather than running its steps here.
 type Dialer struct {
 	// Options are given to New for every connection.
@@ -28,7 +28,7 @@ func (d Dialer) Dial(ctx context.Context, t conn.Target) (conn.Conn, error) {
 		if c == "" {
 			c = "ssh"
 		}
-		return nil, fmt.Errorf("host %s: connection %q is not supported yet (SSH comes in a later release); set ansible_connection: local to run on this machine", t, c)
+		return nil, fmt.Errorf("host %s: connection %q is not local; this dialer runs hosts with ansible_connection: local only", t, c)
 	}
 	return New(d.Options...), nil
 }
