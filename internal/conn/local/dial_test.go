@@ -20,7 +20,7 @@ func TestDialer(t *testing.T) {
 	}
 	for _, connection := range []string{"ssh", ""} {
 		_, err := d.Dial(context.Background(), conn.Target{Name: "h2", Addr: "10.0.0.2", Connection: connection})
-		if err == nil || !strings.Contains(err.Error(), `connection "ssh" is not supported yet`) || !strings.Contains(err.Error(), "h2 (10.0.0.2)") {
+		if err == nil || !strings.Contains(err.Error(), `connection "ssh" is not local`) || !strings.Contains(err.Error(), "h2 (10.0.0.2)") {
 			t.Errorf("connection %q: %v", connection, err)
 		}
 	}
