@@ -3,7 +3,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -127,7 +126,7 @@ func (l *Local) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 	}
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
-	stdout, stderr := newTail(l.limit), newTail(l.limit)
+	stdout, stderr := conn.NewTail(l.limit), conn.NewTail(l.limit)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var cancelledAt atomic.Int64 // unix nanos; 0 while not cancelled
@@ -307,46 +306,4 @@ func lookPathIn(name, path string) (string, error) {
 		}
 	}
 	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
-}
-
-// tail keeps the last limit bytes written to it and counts what it dropped, so
-// a chatty command cannot eat the controller's memory.
-type tail struct {
-	limit   int
-	buf     []byte
-	dropped int64
-}
-
-func newTail(limit int) *tail { return &tail{limit: limit} }
-
-func (t *tail) Write(p []byte) (int, error) {
-	n := len(p)
-	if len(p) >= t.limit {
-		t.dropped += int64(len(t.buf) + len(p) - t.limit)
-		t.buf = append(t.buf[:0], p[len(p)-t.limit:]...)
-		return n, nil
-	}
-	t.buf = append(t.buf, p...)
-	// Compact only when twice the limit is reached: amortised O(1) per byte.
-	if len(t.buf) > 2*t.limit {
-		cut := len(t.buf) - t.limit
-		t.dropped += int64(cut)
-		t.buf = append(t.buf[:0], t.buf[cut:]...)
-	}
-	return n, nil
-}
-
-// Bytes returns the kept tail, preceded by a marker line when bytes were dropped.
-func (t *tail) Bytes() []byte {
-	b := t.buf
-	dropped := t.dropped
-	if len(b) > t.limit {
-		dropped += int64(len(b) - t.limit)
-		b = b[len(b)-t.limit:]
-	}
-	if dropped == 0 {
-		return bytes.Clone(b)
-	}
-	marker := fmt.Sprintf("[runbook: output truncated, %d earlier bytes dropped]\n", dropped)
-	return append([]byte(marker), b...)
 }

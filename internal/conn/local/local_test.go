@@ -355,7 +355,7 @@ func TestTail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tl := newTail(tt.limit)
+			tl := conn.NewTail(tt.limit)
 			all := ""
 			for _, w := range tt.writes {
 				if n, err := tl.Write([]byte(w)); n != len(w) || err != nil {

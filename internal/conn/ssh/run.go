@@ -46,7 +46,7 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 		return conn.Output{}, c.transport(fmt.Errorf("%s: opening a session: %w", name, err))
 	}
 	defer s.Close()
-	stdout, stderr := newTail(c.limit), newTail(c.limit)
+	stdout, stderr := conn.NewTail(c.limit), conn.NewTail(c.limit)
 	pg := &pgidFilter{w: stderr}
 	s.Stdout, s.Stderr = stdout, pg
 	var in *stdinReader
@@ -237,8 +237,8 @@ func (f *pgidFilter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// ReadFrom copies the session's stderr with a pooled buffer (see copyPooled).
-func (f *pgidFilter) ReadFrom(r io.Reader) (int64, error) { return copyPooled(f, r) }
+// ReadFrom copies the session's stderr with a pooled buffer (see conn.CopyPooled).
+func (f *pgidFilter) ReadFrom(r io.Reader) (int64, error) { return conn.CopyPooled(f, r) }
 
 // flush passes on a first line that never ended: it was not the marker.
 func (f *pgidFilter) flush() {
@@ -288,78 +288,3 @@ func (s *stdinReader) failed() error {
 
 // tail keeps the last limit bytes written to it and counts what it dropped,
 // so a chatty command cannot eat the controller's memory (as the local
-// transport does).
-type tail struct {
-	mu      sync.Mutex // a killed session's copier may still write
-	limit   int
-	buf     []byte
-	dropped int64
-}
-
-func newTail(limit int) *tail { return &tail{limit: limit} }
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := len(p)
-	if len(p) >= t.limit {
-		t.dropped += int64(len(t.buf) + len(p) - t.limit)
-		t.buf = append(t.buf[:0], p[len(p)-t.limit:]...)
-		return n, nil
-	}
-	t.buf = append(t.buf, p...)
-	// Compact only at twice the limit: amortised O(1) per byte.
-	if len(t.buf) > 2*t.limit {
-		cut := len(t.buf) - t.limit
-		t.dropped += int64(cut)
-		t.buf = append(t.buf[:0], t.buf[cut:]...)
-	}
-	return n, nil
-}
-
-// ReadFrom copies the session's stdout with a pooled buffer (see copyPooled).
-func (t *tail) ReadFrom(r io.Reader) (int64, error) { return copyPooled(t, r) }
-
-// copyBufs are the buffers the session's output is copied through. Without
-// ReadFrom, io.Copy would allocate 32 KiB twice per command, and the garbage
-// collector's work on a run over hundreds of hosts would cost more than SSH.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func copyPooled(w io.Writer, r io.Reader) (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
-	var n int64
-	for {
-		m, err := r.Read(buf)
-		if m > 0 {
-			if _, werr := w.Write(buf[:m]); werr != nil {
-				return n, werr
-			}
-			n += int64(m)
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-// Bytes returns the kept tail, preceded by a marker line when bytes were dropped.
-func (t *tail) Bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b := t.buf
-	dropped := t.dropped
-	if len(b) > t.limit {
-		dropped += int64(len(b) - t.limit)
-		b = b[len(b)-t.limit:]
-	}
-	if dropped == 0 {
-		return bytes.Clone(b)
-	}
-	marker := fmt.Sprintf("[runbook: output truncated, %d earlier bytes dropped]\n", dropped)
-	return append([]byte(marker), b...)
-}

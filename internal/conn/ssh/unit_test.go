@@ -106,14 +106,14 @@ func TestPgidFilter(t *testing.T) {
 }
 
 func TestTail(t *testing.T) {
-	tl := newTail(10)
+	tl := conn.NewTail(10)
 	for i := 0; i < 100; i++ {
 		tl.Write([]byte("0123456789"[i%10 : i%10+1]))
 	}
 	if got := string(tl.Bytes()); got != "[runbook: output truncated, 90 earlier bytes dropped]\n0123456789" {
 		t.Errorf("got %q", got)
 	}
-	small := newTail(10)
+	small := conn.NewTail(10)
 	small.Write([]byte("abc"))
 	if got := string(small.Bytes()); got != "abc" {
 		t.Errorf("got %q", got)
