@@ -229,11 +229,12 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	bus.Require(j)
 	view := a.attachView(bus, f.output, resume)
 
-	// SSH's own warnings (a host key recorded by --accept-new-host-keys)
-	// are shown even when the engine's logs are off.
+	// SSH's own warnings (a host key recorded by --accept-new-host-keys) and
+	// the progress of large transfers (its only info lines, one per tenth of a
+	// file of 16 MiB or more) are shown even when the engine's logs are off.
 	sshLevel := f.logLevel
 	if sshLevel == "" {
-		sshLevel = "warn"
+		sshLevel = "info"
 	}
 	dialer, err := a.dialer(cmd, &f.sshFlags, a.logger(sshLevel, view))
 	if err != nil {
