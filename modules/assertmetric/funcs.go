@@ -125,11 +125,7 @@ func (r *reader) funcs() map[string]any {
 }
 
 func (r *reader) metric(name string, labels ...map[string]any) (float64, error) {
-	sel, err := selector("metric", labels)
-	if err != nil {
-		return 0, err
-	}
-	ss, err := r.match(name, sel)
+	sel, ss, err := r.selected("metric", name, labels)
 	if err != nil {
 		return 0, err
 	}
@@ -161,11 +157,7 @@ func (r *reader) hasMetric(name string, labels ...map[string]any) (bool, error) 
 }
 
 func (r *reader) seriesOf(name string, labels ...map[string]any) ([]Series, error) {
-	sel, err := selector("series", labels)
-	if err != nil {
-		return nil, err
-	}
-	ss, err := r.match(name, sel)
+	sel, ss, err := r.selected("series", name, labels)
 	if err != nil {
 		return nil, err
 	}
@@ -181,11 +173,7 @@ func (r *reader) seriesOf(name string, labels ...map[string]any) ([]Series, erro
 }
 
 func (r *reader) sum(name string, labels ...map[string]any) (float64, error) {
-	sel, err := selector("sum", labels)
-	if err != nil {
-		return 0, err
-	}
-	ss, err := r.match(name, sel)
+	sel, ss, err := r.selected("sum", name, labels)
 	if err != nil {
 		return 0, err
 	}
@@ -198,11 +186,7 @@ func (r *reader) sum(name string, labels ...map[string]any) (float64, error) {
 }
 
 func (r *reader) count(name string, labels ...map[string]any) (int, error) {
-	sel, err := selector("count", labels)
-	if err != nil {
-		return 0, err
-	}
-	ss, err := r.match(name, sel)
+	sel, ss, err := r.selected("count", name, labels)
 	if err != nil {
 		return 0, err
 	}
@@ -211,11 +195,7 @@ func (r *reader) count(name string, labels ...map[string]any) (int, error) {
 }
 
 func (r *reader) delta(name string, labels ...map[string]any) (float64, error) {
-	sel, err := selector("delta", labels)
-	if err != nil {
-		return 0, err
-	}
-	ss, err := r.match(name, sel)
+	sel, ss, err := r.selected("delta", name, labels)
 	if err != nil {
 		return 0, err
 	}
@@ -326,6 +306,17 @@ func bucketQuantile(q float64, bs []bucket) float64 {
 
 // match returns the series of name whose labels include sel. A name the
 // page does not have at all is an error; labels that match nothing are not.
+// selected reads fn's optional label selector and returns it with the series of
+// name it matches: the prologue every look-up shares.
+func (r *reader) selected(fn, name string, labels []map[string]any) (map[string]string, []*sample, error) {
+	sel, err := selector(fn, labels)
+	if err != nil {
+		return nil, nil, err
+	}
+	ss, err := r.match(name, sel)
+	return sel, ss, err
+}
+
 func (r *reader) match(name string, sel map[string]string) ([]*sample, error) {
 	ss, ok := r.p.series[name]
 	if !ok {
