@@ -2,16 +2,11 @@ package bench
 
 import (
 	"context"
-	"net"
-	"os"
-	"strconv"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/runbookhq/runbook/internal/conn"
-	rssh "github.com/runbookhq/runbook/internal/conn/ssh"
 )
 
 // BenchmarkCommand is one command on an open connection: a session with
@@ -19,19 +14,7 @@ import (
 func BenchmarkCommand(b *testing.B) {
 	f := startFarm(b, 1)
 	b.Run("floor", func(b *testing.B) {
-		keyPEM, err := os.ReadFile(f.Key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		signer, err := ssh.ParsePrivateKey(keyPEM)
-		if err != nil {
-			b.Fatal(err)
-		}
-		hk, err := knownhosts.New(f.KnownHosts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c, err := ssh.Dial("tcp", f.Addrs[0], &ssh.ClientConfig{User: "x", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hk})
+		c, err := ssh.Dial("tcp", f.Addrs[0], floorConfig(b, f))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -49,13 +32,8 @@ func BenchmarkCommand(b *testing.B) {
 		}
 	})
 	b.Run("conn", func(b *testing.B) {
-		d, err := rssh.NewDialer(rssh.Options{KnownHostsFiles: []string{f.KnownHosts}, IdentityFiles: []string{f.Key}, ConfigFile: os.DevNull, DisableAgent: true, Home: b.TempDir()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		host, port, _ := net.SplitHostPort(f.Addrs[0])
-		p, _ := strconv.Atoi(port)
-		c, err := d.Dial(context.Background(), conn.Target{Name: "x", Addr: host, Port: p, Connection: "ssh", Vars: map[string]any{"ansible_port": p}})
+		d, tg := connDialer(b, f)
+		c, err := d.Dial(context.Background(), tg)
 		if err != nil {
 			b.Fatal(err)
 		}
