@@ -154,9 +154,12 @@ for w in $ways; do
   verified[$w]=yes
   grep -q '"complete": true' "$report" || verified[$w]=no
   scripts/lab.sh status | tail -n 4
+  # The members' own logs, kept past the lab: what etcd saw during each way.
+  rm -rf "$work/logs-$w" && mkdir -p "$work/logs-$w"
+  for m in m1 m2 m3; do cp "$LAB_DIR/members/$m/etcd.log" "$work/logs-$w/$m.log" 2>/dev/null || true; done
 done
 
-say "results ($rate writes/s, one attempt per write; details in $work/load-*.json)"
+say "results ($rate writes/s, one attempt per write; details in $work/load-*.json, member logs in $work/logs-*)"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 printf '%-26s' ""
 for w in $ways; do printf '%-14s' "$w"; done
