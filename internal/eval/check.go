@@ -27,6 +27,8 @@ type callChecker struct {
 	unknown  []*ast.IdentifierNode
 	declared map[string]bool
 	callees  map[*ast.IdentifierNode]bool // reported as functions, not names
+	// loopUses are item and loop_index outside a loop, reported by finish.
+	loopUses []*ast.IdentifierNode
 }
 
 func (c *callChecker) pos(n ast.Node) diag.Pos {
@@ -43,6 +45,9 @@ func (c *callChecker) Visit(node *ast.Node) {
 	case *ast.IdentifierNode:
 		if !c.env.known(n.Value) && n.Value != "$env" {
 			c.unknown = append(c.unknown, n)
+		}
+		if !c.env.loop && isLoopName(n.Value) {
+			c.loopUses = append(c.loopUses, n)
 		}
 	case *ast.CallNode:
 		c.call(n)
@@ -75,6 +80,19 @@ func (c *callChecker) call(n *ast.CallNode) {
 		if err := f.literal(i, s.Value); err != nil {
 			c.diags.Add(c.pos(a), err.Error(), "")
 		}
+	}
+}
+
+// finish reports item and loop_index used outside a step with loop:, once
+// the whole tree is seen. A let of them is refused by expr itself: they are
+// declared in every env.
+func (c *callChecker) finish() {
+	for _, id := range c.loopUses {
+		if c.declared[id.Value] {
+			continue
+		}
+		c.diags.Add(c.pos(id), fmt.Sprintf("%s is only set inside a step with loop:", id.Value),
+			`add loop: to the step (such as loop: '{{ group("etcd") }}'), or use another name`)
 	}
 }
 

@@ -47,9 +47,10 @@ NAMES IN SCOPE
   result        the step's own result, in until, failed_when and changed_when
   failed        in rollback steps: the failed step's name, error and result
   completed     in rollback steps: the names of the steps that completed
+  item          in a step with loop: the current item (loop_index: its index, from 0)
   FACTS         names a module provides, such as etcd in etcd steps
 
-A var never hides host, run, result, failed or completed; it does hide a
+A var never hides host, run, result, failed, completed or item; it does hide a
 function of the same name. Without an inventory (-i), unknown names are
 allowed, since they may be host vars; one a letter away from a known name is
 reported as a warning, and a name still unknown at run time is nil.

@@ -20,13 +20,14 @@ var (
 // compileEnv is an Env turned into what expr compiles against.
 type compileEnv struct {
 	strict  bool
+	loop    bool                 // item and loop_index are set (a step with loop:)
 	samples map[string]any       // name → sample value; its type is what expr checks
 	untyped []string             // names whose sample is nil: typed `any`, not nil
 	funcs   map[string]*function // names that call one of our functions (not shadowed)
 }
 
 func newCompileEnv(env *Env) *compileEnv {
-	ce := &compileEnv{strict: env.Strict, samples: map[string]any{}, funcs: map[string]*function{}}
+	ce := &compileEnv{strict: env.Strict, loop: env.Loop, samples: map[string]any{}, funcs: map[string]*function{}}
 	for _, f := range functions {
 		ce.funcs[f.doc.Name] = f
 	}
@@ -57,6 +58,10 @@ func newCompileEnv(env *Env) *compileEnv {
 		set("failed", resultSample)
 		set("completed", completedSample)
 	}
+	// Declared outside a loop too, so that expr accepts them and the call
+	// checker reports their use once, with its own message.
+	set("item", nil)
+	set("loop_index", 0)
 	for k, v := range ce.samples {
 		if v == nil {
 			ce.untyped = append(ce.untyped, k)
@@ -108,6 +113,9 @@ func (ce *compileEnv) known(name string) bool {
 func (ce *compileEnv) names() []string {
 	out := make([]string, 0, len(ce.samples)+len(functions))
 	for k := range ce.samples {
+		if !ce.loop && isLoopName(k) {
+			continue // never a suggestion where it is not set
+		}
 		out = append(out, k)
 	}
 	for name := range ce.funcs {
@@ -180,8 +188,17 @@ func (s *Scope) env() map[string]any {
 	if s.Completed != nil {
 		m["completed"] = s.Completed
 	}
+	if s.Loop != nil {
+		m["item"] = s.Loop.Item
+		m["loop_index"] = s.Loop.Index
+	}
 	return m
 }
+
+// LoopNames are the names a step with loop: sets for each item.
+var LoopNames = []string{"item", "loop_index"}
+
+func isLoopName(name string) bool { return name == "item" || name == "loop_index" }
 
 // errNoInventory is returned by inventory look-ups in a scope without one.
 var errNoInventory = fmt.Errorf("no inventory in this run")

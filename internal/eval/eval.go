@@ -24,14 +24,16 @@ type Kind int
 const (
 	Any  Kind = iota
 	Bool      // guards: when, until, failed_when, changed_when, expect
+	List      // loop: a list to run a step over
 )
 
 // Env declares the names an expression may use when it is compiled. Values are
 // samples: only their types matter at compile time.
 //
 // Later groups shadow earlier ones: functions < Vars < Registered < Extra <
-// host, run, result, failed, completed. A run-time value must have the type of
-// its sample (an int var stays an int), since the program is compiled for it.
+// host, run, result, failed, completed, item, loop_index. A run-time value
+// must have the type of its sample (an int var stays an int), since the
+// program is compiled for it.
 type Env struct {
 	// Vars are the merged variables known at load: runbook vars, and when an
 	// inventory is given, every host's vars and the -e vars. A nil sample is
@@ -54,6 +56,10 @@ type Env struct {
 	// assert-metric); the value's type is what the compiler checks against. A
 	// map's keys are not checked; pass a struct value to have fields checked.
 	Extra map[string]any
+	// Loop puts `item` (any) and `loop_index` (int) in scope, for the fields of
+	// a step with loop:. Without it, using either is an error, also when the
+	// env is not strict: they can never come from an inventory.
+	Loop bool
 }
 
 // Host is how a host looks to expressions: host.name, host.addr, host.groups, host.vars.
@@ -93,6 +99,15 @@ type Scope struct {
 	Completed  []string
 	Inventory  Inventory
 	Extra      map[string]any
+	// Loop is the item a step with loop: runs for; nil outside a loop.
+	Loop *Loop
+}
+
+// Loop is what `item` and `loop_index` hold while a step with loop: runs for
+// one of its items.
+type Loop struct {
+	Item  any
+	Index int
 }
 
 // Program is a compiled expression. It is immutable once compiled and safe to
@@ -180,6 +195,7 @@ func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
 	// undefined would then skip its step silently instead of failing.
 	opts := append(ce.options(), expr.Patch(chk))
 	prog, err := expr.Compile(src, opts...)
+	chk.finish()
 	ds.Append(chk.diags)
 	ds.Append(chk.warnings())
 	if err != nil {
@@ -190,6 +206,9 @@ func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
 	} else if t := prog.Node().Type(); kind == Bool && t != nil && t.Kind() != reflect.Bool && t.Kind() != reflect.Interface {
 		ds.Add(o.at(0, 0), fmt.Sprintf("expression gives %s, but it must give true or false", typeName(t)),
 			`compare it, e.g. x == "yes" or x > 0`)
+	} else if kind == List && t != nil && !isList(t.Kind()) && t.Kind() != reflect.Interface {
+		ds.Add(o.at(0, 0), fmt.Sprintf("expression gives %s, but it must give a list", typeName(t)),
+			`such as group("etcd"), or a var that holds a list`)
 	}
 	if ds.HasErrors() {
 		ds.Sort()
@@ -218,6 +237,29 @@ func (p *Program) Bool(s *Scope) (bool, error) {
 		return false, p.errorAt(p.Pos, p.Name, fmt.Errorf("got %s where true or false is needed", describe(v)))
 	}
 }
+
+// List runs a List program; anything but a list (or an array) is an error
+// that names the type it got.
+func (p *Program) List(s *Scope) ([]any, error) {
+	v, err := p.Eval(s)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, p.errorAt(p.Pos, p.Name, errors.New("got nil where a list is needed; a name in it may be undefined"))
+	}
+	rv := reflect.ValueOf(v)
+	if !isList(rv.Kind()) {
+		return nil, p.errorAt(p.Pos, p.Name, fmt.Errorf("got %s where a list is needed", describe(v)))
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out, nil
+}
+
+func isList(k reflect.Kind) bool { return k == reflect.Slice || k == reflect.Array }
 
 // describe names a value and its type for an error message: string "yes".
 func describe(v any) string {
