@@ -195,9 +195,7 @@ func (s *Scope) env() map[string]any {
 	return m
 }
 
-// LoopNames are the names a step with loop: sets for each item.
-var LoopNames = []string{"item", "loop_index"}
-
+// isLoopName reports the names a step with loop: sets for each item.
 func isLoopName(name string) bool { return name == "item" || name == "loop_index" }
 
 // errNoInventory is returned by inventory look-ups in a scope without one.

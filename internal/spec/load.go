@@ -186,7 +186,7 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // builtinNames are names expressions give a meaning of their own.
-var builtinNames = []string{"host", "run", "result", "failed", "completed", "vars"}
+var builtinNames = []string{"host", "run", "result", "failed", "completed", "vars", "item", "loop_index"}
 
 func (l *loader) loadVars(rb *Runbook, n *yaml.Node) {
 	rb.Vars = map[string]any{}

@@ -162,6 +162,9 @@ type Step struct {
 	BecomeUser       string
 	NoLog            bool
 	Tags             []string
+	// Loop runs the step once per item (nil: once); `item` and `loop_index`
+	// are in scope in its other fields.
+	Loop *Loop
 
 	// Block holds the steps of a block; Rollback, the block's own rollback.
 	Block    []*Step

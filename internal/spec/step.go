@@ -24,7 +24,7 @@ type FieldError interface {
 var stepFields = []string{
 	"name", "when", "retries", "delay", "until", "timeout", "register", "failed_when",
 	"changed_when", "ignore_errors", "run_once", "delegate_to", "become", "become_user",
-	"no_log", "tags",
+	"no_log", "tags", "loop",
 }
 
 // notOnBlock are the fields about one module's result, which mean nothing on a block.
@@ -101,6 +101,10 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		s.ModulePos = l.pos(modules[0])
 		s.Args = Resolve(args[0])
 	}
+	if p, ok := fields["loop"]; ok && block != nil {
+		l.ds.Add(l.pos(p.key), "\"loop\" is for steps", "put it on each step of the block")
+		delete(fields, "loop")
+	}
 	l.commonFields(s, fields, failed)
 	if block != nil {
 		for _, f := range notOnBlock {
@@ -163,11 +167,15 @@ func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
 		}
 		return p.key, Resolve(p.value), true
 	}
+	// First: the other fields see item when the step has a loop.
+	if _, v, ok := get("loop"); ok {
+		s.Loop = l.loop(v, s, failed)
+	}
 	if _, v, ok := get("name"); ok {
 		s.NamePos = l.pos(v)
 		l.decodeKey(v, &s.Name, "name")
 		if isTemplateScalar(v) {
-			l.compile = append(l.compile, func() { s.NameTemplate = l.template(v, "name", l.env(s.seq, failed), s) })
+			l.compile = append(l.compile, func() { s.NameTemplate = l.template(v, "name", l.stepEnv(s, failed), s) })
 		}
 	}
 	if _, v, ok := get("when"); ok {
@@ -216,7 +224,7 @@ func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
 		l.decodeKey(v, &s.DelegateTo, "delegate_to")
 		switch {
 		case isTemplateScalar(v):
-			l.compile = append(l.compile, func() { s.DelegateTemplate = l.template(v, "delegate_to", l.env(s.seq, failed), s) })
+			l.compile = append(l.compile, func() { s.DelegateTemplate = l.template(v, "delegate_to", l.stepEnv(s, failed), s) })
 		case v.Kind == yaml.ScalarNode && strings.TrimSpace(s.DelegateTo) == "" && v.ShortTag() != "!!null":
 			l.ds.Add(s.DelegatePos, "\"delegate_to\" must name a host, got an empty string", "use controller for this machine")
 		}
@@ -233,10 +241,18 @@ func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
 	}
 }
 
+// stepEnv is the compile env of step s's own fields: with item and loop_index
+// when it has a loop.
+func (l *loader) stepEnv(s *Step, failed bool) *eval.Env {
+	env := l.env(s.seq, failed)
+	env.Loop = s.Loop != nil
+	return env
+}
+
 // when compiles a `when`: an expression, true/false, or a list of them, all of
 // which must hold.
 func (l *loader) when(v *yaml.Node, s *Step, failed bool) []*eval.Program {
-	env := l.env(s.seq, failed)
+	env := l.stepEnv(s, failed)
 	if v.Kind == yaml.SequenceNode {
 		if len(v.Content) == 0 {
 			l.ds.Add(l.pos(v), "\"when\" is an empty list", "remove it, or list expressions that must all hold")
@@ -262,7 +278,7 @@ func (l *loader) when(v *yaml.Node, s *Step, failed bool) []*eval.Program {
 
 // resultExpr compiles a Bool expression that sees the step's result.
 func (l *loader) resultExpr(v *yaml.Node, name string, s *Step, failed bool) *eval.Program {
-	env := l.env(s.seq, failed)
+	env := l.stepEnv(s, failed)
 	env.Result = true
 	return l.expr(v, name, env, eval.Bool, s)
 }
@@ -298,7 +314,7 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 	if !ok {
 		return
 	}
-	env := l.env(s.seq, failed)
+	env := l.stepEnv(s, failed)
 	s.env = env
 	templated := false
 	d := &Decoder{File: l.file, Source: l.src, Context: s.Module}
