@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -68,13 +67,15 @@ func Consistency(ctx context.Context, cl *Cluster) (*HashReport, error) {
 		if len(members) == 0 {
 			return r, errors.New("no members")
 		}
+		// One member at a time: while a member hashes, etcd holds its read
+		// transaction, so its backend cannot commit and the writes it
+		// serves wait (for seconds on a multi-GB database). Hashed in turn,
+		// the other members keep serving writes meanwhile.
 		hashes := make([]*clientv3.HashKVResponse, len(members))
 		errs := make([]error, len(members))
-		var wg sync.WaitGroup
 		for i, m := range members {
-			wg.Go(func() { hashes[i], errs[i] = m.Endpoint.Client.HashKV(ctx, r.Revision) })
+			hashes[i], errs[i] = m.Endpoint.Client.HashKV(ctx, r.Revision)
 		}
-		wg.Wait()
 		retry := false
 		for i, err := range errs {
 			switch {
