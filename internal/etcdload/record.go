@@ -110,7 +110,13 @@ type Stats struct {
 	P50, P99, Max           time.Duration // of acknowledged writes
 	Slowest                 Write         // the slowest acknowledged write; Seq 0 if none
 	Errors                  []ErrorCount  // most frequent first
+	FirstFailures           []Write       // the first MaxFailuresListed failed writes, in order of Seq
 }
+
+// MaxFailuresListed bounds the failed writes Stats lists one by one, with
+// their times, so that a report can tie each to what the cluster went
+// through then; the count is always complete.
+const MaxFailuresListed = 20
 
 // Stats computes the statistics of the writes so far. The gap counts from the
 // start of the recording and up to its end, so a cluster that never answered,
@@ -137,6 +143,9 @@ func (r *Recorder) Stats() Stats {
 			continue
 		}
 		st.Failed++
+		if len(st.FirstFailures) < MaxFailuresListed {
+			st.FirstFailures = append(st.FirstFailures, w)
+		}
 		if !w.Done {
 			errs["did not end"]++
 		} else {

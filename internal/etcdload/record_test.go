@@ -122,6 +122,11 @@ func TestStats(t *testing.T) {
 					{Error: "etcdserver: leader changed", Count: 2},
 					{Error: "context deadline exceeded", Count: 1},
 				},
+				FirstFailures: []Write{
+					{Seq: 2, Start: at(100 * ms1), Latency: 2000 * ms1, Done: true, Err: "context deadline exceeded"},
+					{Seq: 3, Start: at(200 * ms1), Latency: 100 * ms1, Done: true, Err: "etcdserver: leader changed"},
+					{Seq: 4, Start: at(2200 * ms1), Latency: 50 * ms1, Done: true, Err: "etcdserver: leader changed"},
+				},
 			},
 		},
 		{
@@ -139,6 +144,9 @@ func TestStats(t *testing.T) {
 				P50:    5 * ms1, P99: 5 * ms1, Max: 5 * ms1,
 				Slowest: Write{Seq: 1, Start: t0, Latency: 5 * ms1, Done: true},
 				Errors:  []ErrorCount{{Error: "context deadline exceeded", Count: 1}},
+				FirstFailures: []Write{
+					{Seq: 2, Start: at(10 * ms1), Latency: 2000 * ms1, Done: true, Err: "context deadline exceeded"},
+				},
 			},
 		},
 		{
@@ -162,8 +170,9 @@ func TestStats(t *testing.T) {
 			want: Stats{
 				Started: t0, Stopped: at(10 * ms1), Ended: at(10 * ms1),
 				Attempted: 1, Failed: 1,
-				MaxGap: Gap{Duration: 10 * ms1, From: t0, To: at(10 * ms1)},
-				Errors: []ErrorCount{{Error: "did not end", Count: 1}},
+				MaxGap:        Gap{Duration: 10 * ms1, From: t0, To: at(10 * ms1)},
+				Errors:        []ErrorCount{{Error: "did not end", Count: 1}},
+				FirstFailures: []Write{{Seq: 1, Start: t0}},
 			},
 		},
 	}

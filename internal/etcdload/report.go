@@ -28,6 +28,7 @@ type Report struct {
 	Latency    Latency      `json:"latency"`
 	Slowest    *Slowest     `json:"slowest,omitempty"`
 	Errors     []ErrorCount `json:"errors,omitempty"`
+	Failures   []Failure    `json:"failures,omitempty"` // the first failed writes, one by one
 	Verify     VerifyReport `json:"verify"`
 }
 
@@ -65,6 +66,15 @@ type Slowest struct {
 	Key       string    `json:"key"`
 	Started   time.Time `json:"started"`
 	LatencyMS float64   `json:"latency_ms"`
+}
+
+// Failure is one failed write: when it started, how long until it failed
+// (or the run ended, when it never did), and the error.
+type Failure struct {
+	Seq       int64     `json:"seq"`
+	Started   time.Time `json:"started"`
+	LatencyMS float64   `json:"latency_ms"`
+	Error     string    `json:"error"`
 }
 
 // VerifyReport is the outcome of reading the writes back.
@@ -106,6 +116,13 @@ func NewReport(cfg Config, endpoints []string, reason StopReason, st Stats, v Ve
 	}
 	if v.Err != nil {
 		r.Verify.Error = v.Err.Error()
+	}
+	for _, w := range st.FirstFailures {
+		f := Failure{Seq: w.Seq, Started: w.Start, LatencyMS: ms(w.Latency), Error: w.Err}
+		if !w.Done {
+			f.LatencyMS, f.Error = ms(st.Ended.Sub(w.Start)), "did not end"
+		}
+		r.Failures = append(r.Failures, f)
 	}
 	if st.Slowest.Seq != 0 {
 		r.Slowest = &Slowest{Seq: st.Slowest.Seq, Key: cfg.Key(st.Slowest.Seq), Started: st.Slowest.Start, LatencyMS: ms(st.Slowest.Latency)}
@@ -227,6 +244,13 @@ func (r *Report) WriteText(w io.Writer) error {
 			break
 		}
 		p("                %d × %s\n", e.Count, e.Error)
+	}
+	for i, f := range r.Failures {
+		if i == 5 {
+			p("                … the others in the JSON report (-out)\n")
+			break
+		}
+		p("                #%d started %s, failed after %s: %s\n", f.Seq, f.Started.UTC().Format("15:04:05.000"), round(dur(f.LatencyMS)), f.Error)
 	}
 	p("  lost          %d", r.Writes.Lost)
 	if !r.Verify.Complete {
