@@ -11,7 +11,7 @@ import (
 
 // factsRead returns the registered facts that the step's guards and templates
 // read (when, also a block's, until, failed_when, changed_when, delegate_to,
-// arguments), sorted. judged are those read after an attempt: until,
+// arguments, loop), sorted. judged are those read after an attempt: until,
 // failed_when and changed_when.
 func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) {
 	add := func(list *[]string, names []string) {
@@ -35,6 +35,9 @@ func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) 
 	}
 	for _, t := range s.Templates {
 		add(&all, t.Names())
+	}
+	if s.Loop != nil {
+		add(&all, s.Loop.Names())
 	}
 	slices.Sort(all)
 	slices.Sort(judged)

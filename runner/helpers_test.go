@@ -66,6 +66,7 @@ func testRegistry(t testing.TB) *modules.Registry {
 	reg.Register(modules.Info{Name: "barrier", New: func() modules.Module { return new(barrierMod) }})
 	reg.Register(modules.Info{Name: "undofail", New: func() modules.Module { return new(undoFailMod) }})
 	reg.Register(modules.Info{Name: "probe", New: func() modules.Module { return new(probeMod) }})
+	reg.Register(modules.Info{Name: "where", New: func() modules.Module { return new(whereMod) }})
 	reg.RegisterFacts(modules.Facts{Name: "cluster", Sample: clusterFacts{}, Gather: gatherCluster})
 	return reg
 }
@@ -397,6 +398,33 @@ func (m *probeMod) Run(ctx context.Context, h *modules.Host) (modules.Result, er
 	}}, nil
 }
 
+// whereMod appends "<host> <text> on <conn>" to path, its undo "undo <host>
+// <text> on <conn>", so tests see which connection each ran over. With fail
+// set it fails without writing.
+type whereMod struct {
+	Path string `yaml:"path" runbook:"required"`
+	Text string `yaml:"text"`
+	Fail bool   `yaml:"fail"`
+}
+
+func (m *whereMod) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
+	if m.Fail {
+		return modules.Result{}, fmt.Errorf("%s refused", m.Text)
+	}
+	line := h.Name + " " + m.Text + " on " + h.Conn.String()
+	if err := appendLine(ctx, h.Conn, m.Path, line); err != nil {
+		return modules.Result{}, err
+	}
+	return modules.Result{Changed: true, Data: map[string]any{"text": m.Text}}, nil
+}
+
+func (m *whereMod) Undo(ctx context.Context, h *modules.Host, done modules.Result) error {
+	if done.Data["text"] != m.Text {
+		return fmt.Errorf("undo of %q given the result of %v", m.Text, done.Data["text"])
+	}
+	return appendLine(ctx, h.Conn, m.Path, "undo "+h.Name+" "+m.Text+" on "+h.Conn.String())
+}
+
 // gateMod tells the test it arrived, then waits to be released (or for ctx).
 // Released, it appends "<host> gate" to path when given.
 type gateMod struct {
@@ -510,6 +538,7 @@ var (
 	_ modules.Checker = (*markMod)(nil)
 	_ modules.Undoer  = (*undoFailMod)(nil)
 	_ modules.Undoer  = (*gateMod)(nil)
+	_ modules.Undoer  = (*whereMod)(nil)
 	_ modules.Checker = (*failMod)(nil)
 )
 

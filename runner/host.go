@@ -51,6 +51,12 @@ type doneStep struct {
 	module  modules.Module // nil after a resume: rendered again for the undo
 	target  *connTarget    // nil after a resume: resolved again
 	ranOn   string         // run_once: the host that ran it, when not this one
+	// items are the completed items of a looped step, each undone on its own.
+	// partial: the step failed after them, so it is not completed, but they
+	// are undone all the same. lost: the journal does not hold them (no_log).
+	items   []*doneItem
+	partial bool
+	lost    bool
 }
 
 type rollbackState struct {
@@ -141,7 +147,7 @@ func (h *hostRun) note(format string, args ...any) {
 func (h *hostRun) completedNames(from, to int) []string {
 	out := []string{}
 	for _, d := range h.done {
-		if d.index >= from && d.index < to {
+		if d.index >= from && d.index < to && !d.partial {
 			out = append(out, d.name)
 		}
 	}

@@ -68,6 +68,25 @@ steps:
 			final: map[string]runner.Status{"h1": runner.StatusOK, "h2": runner.StatusRolledBack},
 		},
 		{
+			name: "a looped step, undone item by item on the host that fails",
+			runbook: `
+runbook: resume
+hosts: h1:h2
+serial: 1
+max_fail: 1
+steps:
+  - name: each
+    mark: { path: '{{ dir }}/log', text: '{{ item.name }}' }
+    loop: '{{ group("web") }}'
+    delegate_to: '{{ item.name }}'
+    register: each
+  - { name: colors, mark: { path: '{{ dir }}/log', text: '{{ join(map(each.results, #.item.vars.color), ",") }}' } }
+  - { name: c, fail: { msg: nope }, when: 'host.name == "h2"' }
+`,
+			exit:  1,
+			final: map[string]runner.Status{"h1": runner.StatusOK, "h2": runner.StatusRolledBack},
+		},
+		{
 			name: "a run that aborts and rolls back the finished host",
 			runbook: `
 runbook: resume

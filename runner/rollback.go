@@ -226,7 +226,16 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 		r.emit(e)
 		return status, err
 	}
+	begin := func(data map[string]any) {
+		start := base
+		start.Kind = event.RollbackStepStart
+		start.Data = mergeData(map[string]any{"id": d.step.ID, "module": d.step.Module}, data)
+		r.emit(start)
+	}
 	eff := h.effOf(d.step)
+	if d.step.Loop != nil {
+		return h.undoItems(ctx, d, eff, begin, end)
+	}
 	mod := d.module
 	if mod == nil {
 		args, err := d.step.NewArgs(r.reg, h.scope(nil))
@@ -252,38 +261,42 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 		}
 		target = &t
 	}
-	start := base
-	start.Kind = event.RollbackStepStart
-	start.Data = map[string]any{"id": d.step.ID, "module": d.step.Module}
-	r.emit(start)
+	begin(nil)
+	err := h.runUndo(ctx, d.step, eff, u, *target, d.result)
+	switch {
+	case err == nil:
+		return end(event.OK, nil)
+	case ctx.Err() != nil:
+		return end(event.Interrupted, fmt.Errorf("stopped by the operator: %w", err))
+	}
+	return end(event.Failed, err)
+}
 
+// runUndo runs u's Undo of done over target's connection, within the step's
+// timeout. A panic in the module is the undo's failure.
+func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, eff inherited, u modules.Undoer, target connTarget, done modules.Result) error {
 	uctx, cancel := ctx, context.CancelFunc(func() {})
-	if d.step.Timeout > 0 {
-		uctx, cancel = context.WithTimeout(ctx, d.step.Timeout.Std())
+	if s.Timeout > 0 {
+		uctx, cancel = context.WithTimeout(ctx, s.Timeout.Std())
 	}
 	defer cancel()
 	err := func() (err error) {
-		c, release, err := r.pool.acquire(uctx, *target)
+		c, release, err := h.r.pool.acquire(uctx, target)
 		if err != nil {
 			return err
 		}
 		defer release()
 		defer func() {
 			if p := recover(); p != nil {
-				err = fmt.Errorf("undo of module %s panicked: %v", d.step.Module, p)
+				err = fmt.Errorf("undo of module %s panicked: %v", s.Module, p)
 			}
 		}()
-		return u.Undo(uctx, h.moduleHost(c, *target, eff, d.step), d.result)
+		return u.Undo(uctx, h.moduleHost(c, target, eff, s), done)
 	}()
-	switch {
-	case err == nil:
-		return end(event.OK, nil)
-	case ctx.Err() != nil:
-		return end(event.Interrupted, fmt.Errorf("stopped by the operator: %w", err))
-	case uctx.Err() == context.DeadlineExceeded:
-		return end(event.Failed, fmt.Errorf("timed out after %s: %w", d.step.Timeout, err))
+	if err != nil && ctx.Err() == nil && uctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("timed out after %s: %w", s.Timeout, err)
 	}
-	return end(event.Failed, err)
+	return err
 }
 
 // effOf is the inherited fields of a steps-phase step, from its enclosing blocks.
@@ -349,6 +362,10 @@ func (h *hostRun) continueRollback(ctx context.Context, hr *hostResume) *failure
 		f.result = resultMap(rr.result, false, true, rr.err)
 		if h.effOf(f.step).noLog {
 			f.result = redact.Censored()
+		}
+		if f.step.Loop != nil {
+			items, lost := h.restoredItems(rr.result)
+			h.keepItems(f.step, f.index, h.effOf(f.step), stepOutcome{name: f.name, items: items, lost: lost})
 		}
 	}
 	h.noteFailure(f)

@@ -143,7 +143,9 @@ type stepOutcome struct {
 	attempts int
 	ranOn    string
 	noLog    bool
-	halted   haltKind // the step did not start: the run stopped first
+	halted   haltKind    // the run stopped before the step started, or between the items of its loop
+	items    []*doneItem // a looped step: the items that completed, for the undo
+	lost     bool        // a looped step restored from a journal that does not hold its items
 }
 
 // runList runs steps in order and returns why it stopped early, or nil.
@@ -215,6 +217,9 @@ func (h *hostRun) blockTouched(s *spec.Step, f *failure) bool {
 func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m *seqMode) *failure {
 	main := !m.rollback && h.isHost
 	if o.halted != notHalted {
+		if !m.rollback {
+			h.keepItems(s, idx, eff, o) // a loop stopped between its items
+		}
 		return h.haltFailure(o.halted, s, idx)
 	}
 	if s.Register != "" && o.status != event.Interrupted && o.result != nil {
@@ -237,12 +242,15 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 	case event.OK, event.Changed:
 		if !m.rollback {
 			h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: o.changed, noLog: eff.noLog,
-				result: o.modRes, module: o.module, target: o.target, ranOn: o.ranOn})
+				result: o.modRes, module: o.module, target: o.target, ranOn: o.ranOn, items: o.items})
 		}
 		return nil
 	case event.Skipped:
 		return nil
 	case event.Failed:
+		if !m.rollback {
+			h.keepItems(s, idx, eff, o)
+		}
 		if o.ignored {
 			h.note("%q failed and was ignored (ignore_errors)", o.name)
 			return nil
@@ -270,7 +278,11 @@ func (h *hostRun) restore(s *spec.Step, idx int, eff inherited, rec doneRecord, 
 		h.once.pass(h.name, idx)
 	}
 	failed := rec.status == event.Failed
-	res := resultMap(rec.result, rec.changed, failed, rec.err)
+	data := rec.result
+	if s.Loop != nil {
+		data = h.restoredLoop(data)
+	}
+	res := resultMap(data, rec.changed, failed, rec.err)
 	if s.Register != "" {
 		h.registered[s.Register] = res
 	}
@@ -291,8 +303,17 @@ func (h *hostRun) restore(s *spec.Step, idx int, eff inherited, rec doneRecord, 
 		}
 	}
 	if rec.status == event.OK || rec.status == event.Changed {
-		h.done = append(h.done, &doneStep{step: s, index: idx, name: rec.name, changed: rec.changed, noLog: eff.noLog,
-			result: modules.Result{Changed: rec.changed, Data: rec.result}, ranOn: rec.ranOn})
+		d := &doneStep{step: s, index: idx, name: rec.name, changed: rec.changed, noLog: eff.noLog,
+			result: modules.Result{Changed: rec.changed, Data: rec.result}, ranOn: rec.ranOn}
+		if s.Loop != nil {
+			d.items, d.lost = h.restoredItems(rec.result)
+		}
+		h.done = append(h.done, d)
+	} else if rec.status == event.Failed && s.Loop != nil {
+		// Ignored: its completed items are undone like those of a step that
+		// failed.
+		items, lost := h.restoredItems(rec.result)
+		h.keepItems(s, idx, eff, stepOutcome{name: rec.name, items: items, ranOn: rec.ranOn, lost: lost})
 	}
 }
 
@@ -309,7 +330,9 @@ func (h *hostRun) shownError(err error, noLog bool) error {
 }
 
 func (h *hostRun) stepName(s *spec.Step) string {
-	if s.NameTemplate != nil {
+	// A looped step has one name for all its items: one that reads item
+	// stays as written, as Ansible shows it.
+	if s.NameTemplate != nil && !(s.Loop != nil && readsLoop(s.NameTemplate.Names())) {
 		if v, err := s.NameTemplate.Render(h.scope(nil)); err == nil {
 			if str, err := eval.Format(v); err == nil && strings.TrimSpace(str) != "" {
 				return str
@@ -319,8 +342,9 @@ func (h *hostRun) stepName(s *spec.Step) string {
 	return s.Name
 }
 
-// runStep runs one step: tags, run_once, when, delegate_to, arguments, then
-// its attempts. Every path emits the step's end event.
+// runStep runs one step: tags, run_once, facts, then once or per item of its
+// loop: when, delegate_to, arguments and its attempts. Every path emits the
+// step's end event.
 func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx int, m *seqMode) (o stepOutcome) {
 	r := h.r
 	name := h.stepName(s)
@@ -366,7 +390,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		if !mine {
 			o = shared.o
 			o.name, o.noLog = name, eff.noLog
-			o.ranOn, o.module, o.target = shared.host, nil, nil
+			o.ranOn, o.module, o.target, o.items = shared.host, nil, nil, nil
 			if o.status == event.Unreachable {
 				// The host that ran it was unreachable, not this one.
 				o.status, o.fatal = event.Failed, true
@@ -391,19 +415,54 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		o.result = resultMap(nil, false, true, h.shownError(err, eff.noLog).Error())
 		return finish(o, nil)
 	}
+	var extra map[string]any
+	if s.Loop != nil {
+		o, extra = h.runLoop(ctx, s, eff, scope, judged, base, m, o, rerun)
+		return finish(o, extra)
+	}
+	begin := func(target connTarget) {
+		start := base
+		start.Kind = m.start
+		if s.Retries > 0 {
+			start.Attempt = 1
+		}
+		startData := map[string]any{"id": s.ID, "module": s.Module}
+		if target.key != h.own.key {
+			startData["delegate_to"] = target.key
+		}
+		if rerun {
+			startData["rerun"] = rerunNote
+		}
+		start.Data = mergeData(m.data, startData)
+		r.emit(start)
+		h.ran = true
+	}
+	o, extra = h.one(ctx, s, eff, scope, judged, base, m, o, begin)
+	return finish(o, extra)
+}
+
+// rerunNote is what a step_start says of a step that runs again after a resume.
+const rerunNote = "it was in flight when the run stopped, so whether it acted is unknown: it runs again"
+
+// one runs the step once in scope (the step, or one item of its loop): when,
+// delegate_to, arguments, --check, then its attempts. begin is called before
+// the first attempt, with where it runs. extra goes into the step's end event.
+func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *eval.Scope, judged []string,
+	base event.Event, m *seqMode, o stepOutcome, begin func(connTarget)) (stepOutcome, map[string]any) {
+	r := h.r
 	for _, w := range eff.when {
 		ok, err := w.Bool(scope)
 		if err != nil {
 			o.status, o.fatal, o.err = event.Failed, true, fmt.Errorf("when: %w", err)
 			o.result = resultMap(nil, false, true, h.shownError(o.err, eff.noLog).Error())
-			return finish(o, nil)
+			return o, nil
 		}
 		if !ok {
 			o.status = event.Skipped
 			msg := fmt.Sprintf("skipped: when `%s` is false", w.Src)
 			o.data = map[string]any{"skipped": true, "msg": msg}
 			o.result = resultMap(o.data, false, false, "")
-			return finish(o, nil)
+			return o, nil
 		}
 	}
 
@@ -411,7 +470,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 	if err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, err
 		o.result = resultMap(nil, false, true, h.shownError(err, eff.noLog).Error())
-		return finish(o, nil)
+		return o, nil
 	}
 	o.target = &target
 
@@ -424,7 +483,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 	if err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, argsError(s, err)
 		o.result = resultMap(nil, false, true, h.shownError(o.err, eff.noLog).Error())
-		return finish(o, nil)
+		return o, nil
 	}
 	if eff.noLog {
 		r.secrets.Add(stringsIn(args)...)
@@ -437,28 +496,12 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 			o.status = event.Skipped
 			o.data = map[string]any{"skipped": true, "msg": "would run; effect unknown (" + s.Module + " cannot tell without running)"}
 			o.result = resultMap(o.data, false, false, "")
-			return finish(o, map[string]any{"check": true})
+			return o, map[string]any{"check": true}
 		}
 	}
 
-	start := base
-	start.Kind = m.start
-	if s.Retries > 0 {
-		start.Attempt = 1
-	}
-	startData := map[string]any{"id": s.ID, "module": s.Module}
-	if target.key != h.own.key {
-		startData["delegate_to"] = target.key
-	}
-	if rerun {
-		startData["rerun"] = "it was in flight when the run stopped, so whether it acted is unknown: it runs again"
-	}
-	start.Data = mergeData(m.data, startData)
-	r.emit(start)
-	h.ran = true
-
-	o = h.attempts(ctx, s, eff, mod, target, scope, judged, base, m, o)
-	return finish(o, nil)
+	begin(target)
+	return h.attempts(ctx, s, eff, mod, target, scope, judged, base, m, o), nil
 }
 
 // attempts runs the module until it succeeds, until holds, or the retries run out.

@@ -1,0 +1,423 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// doneItem is an item of a looped step that completed, with what its undo
+// needs.
+type doneItem struct {
+	index   int
+	item    any
+	changed bool
+	result  modules.Result
+	module  modules.Module // nil after a resume: rendered again for the undo
+	target  *connTarget    // nil after a resume: resolved again
+}
+
+// runLoop runs a step with loop: once per item, in order, each as a step of
+// its own would run (when, delegate_to, arguments, retries, --check). It stops
+// at the first item that fails: after a failure nothing more is touched. The
+// step's start is emitted once, before the first item that runs.
+func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, eff inherited, scope *eval.Scope, judged []string,
+	base event.Event, m *seqMode, o stepOutcome, rerun bool) (stepOutcome, map[string]any) {
+	items, err := s.Loop.Items(scope)
+	if err != nil {
+		o.status, o.fatal, o.err = event.Failed, true, err
+		o.result = resultMap(nil, false, true, h.shownError(err, eff.noLog).Error())
+		return o, nil
+	}
+	if len(items) == 0 {
+		o.status = event.Skipped
+		o.data = map[string]any{"skipped": true, "msg": "loop over no items", "results": []any{}}
+		o.result = resultMap(o.data, false, false, "")
+		return o, nil
+	}
+	started := false
+	begin := func(connTarget) {
+		if started {
+			return
+		}
+		started = true
+		start := base
+		start.Kind = m.start
+		if s.Retries > 0 {
+			start.Attempt = 1
+		}
+		data := map[string]any{"id": s.ID, "module": s.Module, "items": len(items)}
+		if rerun {
+			data["rerun"] = rerunNote
+		}
+		start.Data = mergeData(m.data, data)
+		h.r.emit(start)
+		h.ran = true
+	}
+	lr := &loopRun{h: h}
+	var extra map[string]any
+	for i, item := range items {
+		if i > 0 {
+			if k := h.betweenItems(ctx, m); k != notHalted {
+				lr.halt(k, i, item)
+				break
+			}
+		}
+		is := *scope
+		is.Loop = &eval.Loop{Item: item, Index: i}
+		im := *m
+		im.data = mergeData(m.data, map[string]any{"loop_index": i})
+		io, x := h.one(ctx, s, eff, &is, judged, base, &im, stepOutcome{name: o.name, noLog: o.noLog}, begin)
+		if x != nil {
+			extra = x
+		}
+		if lr.add(i, item, io) {
+			break
+		}
+	}
+	return lr.outcome(o, eff), extra
+}
+
+// betweenItems says whether the run stops before the next item, as it stops
+// a step between its retries. A rollback only stops for the operator's stop.
+func (h *hostRun) betweenItems(ctx context.Context, m *seqMode) haltKind {
+	if m.rollback {
+		if ctx.Err() != nil {
+			return haltStop
+		}
+		return notHalted
+	}
+	return h.r.halted(ctx)
+}
+
+// loopRun gathers the items of a looped step as they end.
+type loopRun struct {
+	h        *hostRun
+	results  []any // per item, as expressions see them
+	journal  []any // per item, as the journal keeps them
+	items    []*doneItem
+	changed  bool
+	skipped  int
+	failed   *stepOutcome // the item that stopped the loop
+	failedAt int
+	item     any
+}
+
+// add records how item i ended, and reports whether the loop stops there.
+func (lr *loopRun) add(i int, item any, io stepOutcome) (stop bool) {
+	res := io.result
+	if res == nil {
+		msg := ""
+		if io.err != nil {
+			msg = lr.h.shownError(io.err, io.noLog).Error()
+		}
+		res = resultMap(io.data, io.changed, io.status != event.OK && io.status != event.Changed && io.status != event.Skipped, msg)
+	}
+	res = cloneMap(res)
+	res["item"], res["loop_index"] = item, i
+	if io.target != nil && io.target.key != lr.h.own.key {
+		res["delegate_to"] = io.target.key
+	}
+	lr.results = append(lr.results, res)
+	j := cloneMap(res)
+	j["item"] = journalItem(item)
+	lr.journal = append(lr.journal, j)
+	switch io.status {
+	case event.OK, event.Changed:
+		lr.changed = lr.changed || io.changed
+		lr.items = append(lr.items, &doneItem{index: i, item: item, changed: io.changed, result: io.modRes, module: io.module, target: io.target})
+		return false
+	case event.Skipped:
+		lr.skipped++
+		return false
+	}
+	lr.failed, lr.failedAt, lr.item = &io, i, item
+	return true
+}
+
+// halt records that the run stopped before item i, as it stops before a
+// step: the items left are not started, and the host is rolled back on a
+// drain (with the items done) or left as it is on a stop.
+func (lr *loopRun) halt(k haltKind, i int, item any) {
+	io := stepOutcome{status: event.Interrupted, halted: k,
+		err: fmt.Errorf("interrupted by the operator before item %d (%s)", i, shortItem(item))}
+	lr.failed, lr.failedAt, lr.item = &io, -1, nil
+}
+
+// outcome is the step's outcome from its items, Ansible's way: results lists
+// each item's result with its item and loop_index; changed if any item
+// changed; skipped if every item was; failed, naming the item, if one failed.
+func (lr *loopRun) outcome(o stepOutcome, eff inherited) stepOutcome {
+	h := lr.h
+	allSkipped := lr.failed == nil && lr.skipped == len(lr.results)
+	data := map[string]any{"changed": lr.changed, "failed": lr.failed != nil, "skipped": allSkipped, "results": lr.journal}
+	msg := ""
+	switch f := lr.failed; {
+	case f != nil:
+		o.status, o.fatal, o.ignored, o.halted = f.status, f.fatal, f.ignored, f.halted
+		o.err = f.err
+		if lr.failedAt >= 0 {
+			o.err = fmt.Errorf("item %d (%s): %w", lr.failedAt, shortItem(lr.item), f.err)
+		}
+		msg = h.shownError(o.err, eff.noLog).Error()
+		data["msg"] = msg
+	case allSkipped:
+		o.status = event.Skipped
+		data["msg"] = "all items skipped"
+	case lr.changed:
+		o.status = event.Changed
+	default:
+		o.status = event.OK
+	}
+	o.changed = lr.changed && lr.failed == nil
+	o.data = data
+	seen := cloneMap(data)
+	seen["results"] = lr.results
+	o.result = resultMap(seen, lr.changed, lr.failed != nil, msg)
+	o.items = lr.items
+	return o
+}
+
+// shortItem names an item in a message: a host (or a map) by its name, else
+// its text, cut short.
+func shortItem(v any) string {
+	switch x := v.(type) {
+	case eval.Host:
+		return x.Name
+	case map[string]any:
+		if name, ok := x["name"].(string); ok && name != "" {
+			return name
+		}
+	}
+	s, err := eval.Format(v)
+	if err != nil {
+		s = fmt.Sprint(v)
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 40 {
+		s = string(r[:39]) + "…"
+	}
+	return s
+}
+
+// journalItem is an item as the journal keeps it: a host without its vars,
+// which hold the -e values and inventory secrets the journal keeps out. A
+// resume finds the host again by name (hostItem).
+func journalItem(v any) any {
+	switch x := v.(type) {
+	case eval.Host:
+		return map[string]any{"name": x.Name, "addr": x.Addr, "groups": x.Groups}
+	case []eval.Host:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = journalItem(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = journalItem(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = journalItem(e)
+		}
+		return out
+	}
+	return v
+}
+
+// hostItem turns an item read back from the journal into the host it was,
+// vars and all, when it is one of the inventory's hosts.
+func (h *hostRun) hostItem(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 3 || h.r.inv == nil {
+		return v
+	}
+	name, _ := m["name"].(string)
+	addr, _ := m["addr"].(string)
+	if _, ok := m["groups"]; !ok || name == "" {
+		return v
+	}
+	for _, host := range h.r.inv.Group(name) {
+		if host.Name == name && host.Addr == addr {
+			return host
+		}
+	}
+	return v
+}
+
+// restoredLoop is a looped step's journaled result as expressions see it
+// after a resume: its items are hosts again.
+func (h *hostRun) restoredLoop(data map[string]any) map[string]any {
+	list, ok := data["results"].([]any)
+	if !ok {
+		return data
+	}
+	out := cloneMap(data)
+	results := make([]any, len(list))
+	for i, x := range list {
+		if m, ok := x.(map[string]any); ok {
+			m = cloneMap(m)
+			m["item"] = h.hostItem(m["item"])
+			x = m
+		}
+		results[i] = x
+	}
+	out["results"] = results
+	return out
+}
+
+// loopItems rebuilds a looped step's completed items from its journaled
+// result, for the undo after a resume. ok is false when the journal does not
+// hold them (no_log censors the result).
+func (h *hostRun) loopItems(data map[string]any) (items []*doneItem, ok bool) {
+	list, ok := data["results"].([]any)
+	if !ok {
+		return nil, false
+	}
+	for _, x := range list {
+		m, ok := x.(map[string]any)
+		if !ok {
+			continue
+		}
+		failed, _ := m["failed"].(bool)
+		skipped, _ := m["skipped"].(bool)
+		idx, isNum := m["loop_index"].(float64)
+		if failed || skipped || !isNum {
+			continue
+		}
+		changed, _ := m["changed"].(bool)
+		items = append(items, &doneItem{index: int(idx), item: h.hostItem(m["item"]), changed: changed,
+			result: modules.Result{Changed: changed, Data: m}})
+	}
+	return items, true
+}
+
+// readsLoop reports whether names hold item or loop_index.
+func readsLoop(names []string) bool {
+	return slices.Contains(names, "item") || slices.Contains(names, "loop_index")
+}
+
+// keepItems keeps, for the undo, the items a looped step completed before one
+// of its items failed: the step did not complete, but they changed things.
+func (h *hostRun) keepItems(s *spec.Step, idx int, eff inherited, o stepOutcome) {
+	switch {
+	case s.Loop == nil || o.ranOn != "":
+		return
+	case o.lost:
+		h.note("the items %q completed before it failed are not in the journal (no_log): check by hand what they changed", o.name)
+		return
+	case len(o.items) == 0:
+		return
+	}
+	changed := false
+	for _, it := range o.items {
+		changed = changed || it.changed
+	}
+	h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: changed, noLog: eff.noLog,
+		items: o.items, partial: true, lost: o.lost})
+}
+
+// restoredItems are a looped step's completed items from its journaled
+// result; lost when the journal does not hold them.
+func (h *hostRun) restoredItems(data map[string]any) (items []*doneItem, lost bool) {
+	items, ok := h.loopItems(data)
+	return items, !ok
+}
+
+// undoItems undoes a looped step item by item, newest first, each against the
+// target it ran on and with its item in scope; items that changed nothing are
+// passed over. It stops at the first item whose undo fails. The step has one
+// rollback start and end, as it had one start and end, so a resume in the
+// middle undoes its items again: undos allow that (swap finds its file put
+// back already).
+func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
+	begin func(map[string]any), end func(event.Status, error) (event.Status, error)) (event.Status, error) {
+	if args, ok := h.r.reg.NewArgs(d.step.Module); !ok || !isUndoer(args) {
+		st, _ := end(event.Skipped, fmt.Errorf("%s has no undo: not undone", d.step.Module))
+		return st, nil
+	}
+	if d.lost {
+		return end(event.Failed, errors.New("the journal does not hold its items' results (no_log: true hides them), so they cannot be undone: undo them by hand"))
+	}
+	var todo []*doneItem
+	for i := len(d.items) - 1; i >= 0; i-- {
+		if d.items[i].changed {
+			todo = append(todo, d.items[i])
+		}
+	}
+	begin(map[string]any{"items": len(todo)})
+	for n, it := range todo {
+		err := ctx.Err()
+		if err == nil {
+			err = h.undoItem(ctx, d, eff, it)
+		}
+		if err == nil {
+			continue
+		}
+		err = fmt.Errorf("item %d (%s): %w", it.index, shortItem(it.item), err)
+		if rest := todo[n+1:]; len(rest) > 0 {
+			err = fmt.Errorf("%w; not undone: %s", err, itemList(rest))
+		}
+		if ctx.Err() != nil {
+			return end(event.Interrupted, fmt.Errorf("stopped by the operator: %w", err))
+		}
+		return end(event.Failed, err)
+	}
+	return end(event.OK, nil)
+}
+
+// undoItem undoes one item of a looped step.
+func (h *hostRun) undoItem(ctx context.Context, d *doneStep, eff inherited, it *doneItem) error {
+	scope := h.scope(nil)
+	scope.Loop = &eval.Loop{Item: it.item, Index: it.index}
+	mod := it.module
+	if mod == nil {
+		args, err := d.step.NewArgs(h.r.reg, scope)
+		if err != nil {
+			return argsError(d.step, err)
+		}
+		m, ok := args.(modules.Module)
+		if !ok {
+			return fmt.Errorf("module %s: its arguments are a %T", d.step.Module, args)
+		}
+		mod = m
+	}
+	u, ok := mod.(modules.Undoer)
+	if !ok {
+		return fmt.Errorf("%s has no undo", d.step.Module)
+	}
+	target := it.target
+	if target == nil {
+		t, err := h.delegate(eff, scope)
+		if err != nil {
+			return err
+		}
+		target = &t
+	}
+	return h.runUndo(ctx, d.step, eff, u, *target, it.result)
+}
+
+func isUndoer(args any) bool {
+	_, ok := args.(modules.Undoer)
+	return ok
+}
+
+// itemList names items in a message: item 1 (etcd-2), item 0 (etcd-1).
+func itemList(items []*doneItem) string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = fmt.Sprintf("item %d (%s)", it.index, shortItem(it.item))
+	}
+	return strings.Join(out, ", ")
+}
