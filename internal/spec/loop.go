@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -61,6 +62,32 @@ func (lp *Loop) Items(scope *eval.Scope) ([]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// Names returns the top-level names the loop's expressions read, so that the
+// runner gathers the facts among them first.
+func (lp *Loop) Names() []string {
+	set := map[string]bool{}
+	add := func(names []string) {
+		for _, n := range names {
+			set[n] = true
+		}
+	}
+	add(lp.Expr.Names())
+	for _, e := range lp.elems {
+		if e.tmpl != nil {
+			add(e.tmpl.Names())
+		}
+	}
+	for _, t := range lp.templates {
+		add(t.Names())
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // render renders the templates inside n and decodes the copy as plain values.
