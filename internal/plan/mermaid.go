@@ -55,7 +55,7 @@ func (p *Plan) WriteMermaid(w io.Writer) error {
 		case "automatic":
 			var undo []string
 			for _, s := range flatten(p.stepsPhase()) {
-				undo = append([]string{s.Name + ": " + s.Undo}, undo...)
+				undo = append([]string{s.Name + ": " + undoText(s)}, undo...)
 			}
 			m.line("  rollback[[%s]]", label("automatic rollback, newest first<br/>"+strings.Join(undo, "<br/>")))
 		default:
@@ -134,6 +134,9 @@ func (m *mermaid) steps(prefix string, ss []Step, indent string) (first, last st
 		text := s.Name
 		if s.Module != "" && s.Module != s.Name {
 			text += "<br/><i>" + s.Module + "</i>"
+		}
+		if s.Loop != "" {
+			text += "<br/>for each item of " + s.Loop
 		}
 		m.line("%s%s[%s]", indent, id, label(text))
 		nodes = append(nodes, id)

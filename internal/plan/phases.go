@@ -57,6 +57,9 @@ func steps(ss []*spec.Step, reg *modules.Registry) []Step {
 			NoLog:        s.NoLog,
 			Tags:         s.Tags,
 		}
+		if s.Loop != nil {
+			ps.Loop = s.Loop.Src
+		}
 		for _, w := range s.When {
 			ps.When = append(ps.When, w.Src)
 		}

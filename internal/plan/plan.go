@@ -94,10 +94,12 @@ type Phase struct {
 
 // Step is a step as the plan shows it.
 type Step struct {
-	ID           string   `json:"id"`
-	Name         string   `json:"name"`
-	Module       string   `json:"module,omitempty"`
-	Line         int      `json:"line"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Module string `json:"module,omitempty"`
+	Line   int    `json:"line"`
+	// Loop is the step's loop as written: it runs once per item.
+	Loop         string   `json:"loop,omitempty"`
 	When         []string `json:"when,omitempty"`
 	Retries      int      `json:"retries,omitempty"`
 	Delay        string   `json:"delay,omitempty"`

@@ -288,3 +288,27 @@ func TestOrderAtStartFromFacts(t *testing.T) {
 		t.Error("Reorder accepted a different host list")
 	}
 }
+
+func TestLoopShown(t *testing.T) {
+	rb := "runbook: t\nhosts: db\nsteps:\n  - name: each\n    noop: { msg: '{{ item.name }}' }\n    loop: '{{ group(\"db\") }}'\n  - name: plain\n    noop: {}\n"
+	p, err := build(t, rb, Options{})
+	if err != "" {
+		t.Fatal(err)
+	}
+	steps := p.stepsPhase()
+	if steps[0].Loop != `{{ group("db") }}` || steps[1].Loop != "" {
+		t.Errorf("loops %q, %q", steps[0].Loop, steps[1].Loop)
+	}
+	var b strings.Builder
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  1. each [noop] line 4\n     loop: {{ group(\"db\") }}\n  2. plain",
+		"  each: per item, newest first: nothing to undo\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text plan lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -73,6 +73,9 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 		}
 		ew.printf("%s%d. %s [%s] line %d\n", indent, i+1, s.Name, mod, s.Line)
 		sub := indent + "   "
+		if s.Loop != "" {
+			ew.printf("%sloop: %s\n", sub, s.Loop)
+		}
 		for _, w := range s.When {
 			ew.printf("%swhen: %s\n", sub, w)
 		}
@@ -139,8 +142,17 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 func writeUndo(ew *errWriter, ss []Step, indent string) {
 	flat := flatten(ss)
 	for i := len(flat) - 1; i >= 0; i-- {
-		ew.printf("%s%s: %s\n", indent, flat[i].Name, flat[i].Undo)
+		ew.printf("%s%s: %s\n", indent, flat[i].Name, undoText(flat[i]))
 	}
+}
+
+// undoText is what the automatic rollback does for s; a looped step's undo
+// is per item.
+func undoText(s Step) string {
+	if s.Loop != "" && s.Undo != "irreversible" {
+		return "per item, newest first: " + s.Undo
+	}
+	return s.Undo
 }
 
 func plural(n int, one, many string) string {
