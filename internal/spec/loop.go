@@ -131,7 +131,11 @@ func (l *loader) loop(v *yaml.Node, s *Step, failed bool) *Loop {
 	default:
 		detail := `such as loop: '{{ group("etcd") }}', or loop: [a, b]`
 		if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" && identRe.MatchString(v.Value) {
-			detail = fmt.Sprintf("to loop over the var %s, write loop: '{{ %s }}'", v.Value, v.Value)
+			if _, isVar := l.vars[v.Value]; isVar {
+				detail = fmt.Sprintf("to loop over the var %s, write loop: '{{ %s }}'", v.Value, v.Value)
+			} else {
+				detail = fmt.Sprintf(`write loop: '{{ %s }}' for a var, or loop: '{{ group("%s") }}' for the hosts of a group`, v.Value, v.Value)
+			}
 		}
 		l.ds.Add(lp.Pos, fmt.Sprintf("%s, got %s", loopShapes, describe(v)), detail)
 	}
