@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 )
 
 // Conn runs commands on one host and moves files to and from it. A Conn is safe
@@ -47,6 +48,21 @@ func (c Cmd) String() string {
 		return "/bin/sh -c " + Quote(c.Shell)
 	}
 	return QuoteArgv(c.Argv)
+}
+
+// Brief is the command as an error shows it: a shell script of several
+// lines by its first line and its length, since the whole script is in the
+// runbook and would bury the error under it.
+func (c Cmd) Brief() string {
+	if c.Shell == "" {
+		return c.String()
+	}
+	script := strings.TrimRight(c.Shell, "\n")
+	first, _, more := strings.Cut(script, "\n")
+	if !more {
+		return c.String()
+	}
+	return fmt.Sprintf("/bin/sh -c %s (a script of %d lines)", Quote(first+" …"), strings.Count(script, "\n")+1)
 }
 
 // Output is what a command printed and how it exited.

@@ -243,7 +243,7 @@ func (f *Fake) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 		}
 		c.Stdin = bytes.NewReader(stdin)
 	}
-	name := c.String()
+	name := c.Brief()
 
 	f.mu.Lock()
 	idx := len(f.calls)

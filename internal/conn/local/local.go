@@ -102,7 +102,7 @@ func (l *Local) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 	if err := ctx.Err(); err != nil {
 		return conn.Output{}, fmt.Errorf("%s: not started: %w", c, err)
 	}
-	name := c.String()
+	name := c.Brief()
 	// os/exec checks Dir itself only when SysProcAttr is nil; without this a
 	// missing folder comes back as ENOENT on the program, a wrong reason.
 	if c.Dir != "" {

@@ -37,7 +37,7 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 	if err != nil {
 		return conn.Output{}, err
 	}
-	name := cmd.String()
+	name := cmd.Brief()
 	if err := ctx.Err(); err != nil {
 		return conn.Output{}, fmt.Errorf("%s: not started: %w", name, err)
 	}
