@@ -14,7 +14,8 @@ import (
 )
 
 // Put writes src to dest atomically. The data goes to a temporary file in
-// dest's folder (so the rename stays on one filesystem), is fsynced, gets mode
+// dest's folder (so the rename stays on one filesystem), is fsynced (every
+// syncSlice bytes on the way, then at the end), gets mode
 // and, when dest exists, dest's owner and group, and is renamed over dest; the
 // folder is fsynced last so the rename survives a crash. mode may spell
 // setuid, setgid and sticky either way conn.UnixMode accepts. A reader sees the old
@@ -50,7 +51,7 @@ func (l *Local) Put(ctx context.Context, src io.Reader, dest string, mode fs.Fil
 		}
 	}()
 
-	if _, err := io.Copy(tmp, ctxReader{ctx, src}); err != nil {
+	if _, err := io.Copy(&slicedWriter{f: tmp, slice: syncSlice}, ctxReader{ctx, src}); err != nil {
 		return fail(err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -85,6 +86,46 @@ func (l *Local) Put(ctx context.Context, src io.Reader, dest string, mode fs.Fil
 		return fmt.Errorf("local: put %s: written, but fsync of its folder failed: %w", dest, err)
 	}
 	return nil
+}
+
+// syncSlice bounds the data of one Put that waits unsynced: a larger file
+// is fsynced each time another syncSlice bytes were written. Left to the
+// kernel, tens of megabytes of dirty pages are flushed at once, and a
+// colocated database's fsync (etcd's WAL) waits behind that flush.
+const syncSlice = 8 << 20
+
+// slicedWriter writes to f and fsyncs it before writing past each further
+// slice bytes. It syncs only when more data comes, so a file up to one
+// slice gets no sync but Put's final one.
+type slicedWriter struct {
+	f interface {
+		io.Writer
+		Sync() error
+	}
+	slice    int64
+	unsynced int64
+	syncs    int // for tests
+}
+
+func (w *slicedWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if w.unsynced >= w.slice {
+			if err := w.f.Sync(); err != nil {
+				return n, err
+			}
+			w.syncs++
+			w.unsynced = 0
+		}
+		m, err := w.f.Write(p[:min(int64(len(p)), w.slice-w.unsynced)])
+		n += m
+		w.unsynced += int64(m)
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
 }
 
 func syncDir(dir string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -266,5 +267,83 @@ func TestGet(t *testing.T) {
 	err = New().Get(context.Background(), dir, &buf)
 	if err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("directory: err = %v", err)
+	}
+}
+
+// TestPutLargeFileInSlices: a file over several sync slices arrives byte for
+// byte (random data, so a slice written twice or out of place shows).
+func TestPutLargeFileInSlices(t *testing.T) {
+	data := make([]byte, 2*syncSlice+4<<20+17)
+	rand.New(rand.NewSource(7)).Read(data)
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "etcd")
+	if err := put(t, New(), data, dest, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("dest holds %d bytes that differ from the %d written", len(got), len(data))
+	}
+	onlyFile(t, dir, "etcd")
+}
+
+// syncRecorder is a file that records how much was written at each sync.
+type syncRecorder struct {
+	bytes.Buffer
+	syncedAt []int
+	failSync error
+}
+
+func (r *syncRecorder) Sync() error {
+	r.syncedAt = append(r.syncedAt, r.Len())
+	return r.failSync
+}
+
+func TestSlicedWriter(t *testing.T) {
+	const slice = 1 << 10
+	tests := []struct {
+		name   string
+		size   int
+		writes int // the data comes in this many Writes
+		want   []int
+	}{
+		{"empty", 0, 1, nil},
+		{"under a slice", slice - 1, 1, nil},
+		{"one slice exactly: no sync but the caller's", slice, 1, nil},
+		{"one byte over", slice + 1, 1, []int{slice}},
+		{"several slices in one write", 2*slice + slice/2, 1, []int{slice, 2 * slice}},
+		{"several slices in small writes", 3*slice + 1, 100, []int{slice, 2 * slice, 3 * slice}},
+		{"slices exactly, in small writes", 3 * slice, 7, []int{slice, 2 * slice}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := make([]byte, tt.size)
+			rand.New(rand.NewSource(1)).Read(data)
+			f := &syncRecorder{}
+			w := &slicedWriter{f: f, slice: slice}
+			step := (tt.size + tt.writes - 1) / max(tt.writes, 1)
+			for off := 0; off < len(data); off += step {
+				n, err := w.Write(data[off:min(off+step, len(data))])
+				if err != nil || n != min(step, len(data)-off) {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if !bytes.Equal(f.Bytes(), data) {
+				t.Error("the file does not hold what was written")
+			}
+			if fmt.Sprint(f.syncedAt) != fmt.Sprint(tt.want) || w.syncs != len(tt.want) {
+				t.Errorf("synced at %v (%d counted), want %v", f.syncedAt, w.syncs, tt.want)
+			}
+		})
+	}
+
+	// A failed sync stops the write where it failed.
+	f := &syncRecorder{failSync: errors.New("EIO")}
+	n, err := (&slicedWriter{f: f, slice: slice}).Write(make([]byte, 2*slice))
+	if err == nil || n != slice || f.Len() != slice {
+		t.Errorf("Write with a failing sync = %d, %v; file has %d bytes", n, err, f.Len())
 	}
 }
