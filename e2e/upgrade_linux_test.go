@@ -15,6 +15,7 @@ import (
 
 // Step names of runbooks/upgrade-etcd.yml the scenarios look for in the journal.
 const (
+	stepFlags   = "no member uses a flag etcd " + toVersion + " removed"
 	stepConfirm = "confirm the last member on the old minor"
 	stepMove    = "hand leadership to an upgraded member"
 	stepStop    = "stop etcd"
@@ -138,6 +139,40 @@ func TestUpgradeEtcd(t *testing.T) {
 			load:     true,
 			wantExit: 4,
 			check:    checkRefusedSwapBack,
+		},
+		{
+			name:  "removed_flag_refused",
+			addrs: []string{"127.0.0.94", "127.0.0.95", "127.0.0.96"},
+			// One member's start script has a flag etcd 3.7 removed (read
+			// on that member); another has it commented out, which is fine.
+			// Both members run on: the script is only read at their next start.
+			prepare: func(t *testing.T, o *outcome) []string {
+				appendLine(t, filepath.Join(o.lab.memberDir("m3"), "start.sh"), ": --experimental-initial-corrupt-check=true")
+				appendLine(t, filepath.Join(o.lab.memberDir("m1"), "start.sh"), "# --experimental-initial-corrupt-check=true (gone in 3.7)")
+				return nil
+			},
+			wantExit: 1,
+			check: func(t *testing.T, o *outcome) {
+				checkRefused(t, o)
+				var ends []event.Event
+				for _, e := range o.j.of(event.StepEnd, "") {
+					if e.Phase == event.Preflight && e.Status == event.Failed {
+						ends = append(ends, e)
+					}
+				}
+				want := []string{"(m3)", "start.sh line", "--experimental-initial-corrupt-check", "etcd " + toVersion + " refuses"}
+				if len(ends) != 1 || ends[0].Step != stepFlags {
+					t.Fatalf("failed preflight steps: %+v; want %q alone", ends, stepFlags)
+				}
+				for _, w := range want {
+					if !strings.Contains(ends[0].Error, w) {
+						t.Errorf("the refusal %q does not say %q", ends[0].Error, w)
+					}
+				}
+				if strings.Contains(ends[0].Error, "m1") {
+					t.Errorf("the refusal %q names m1, whose flag is commented out", ends[0].Error)
+				}
+			},
 		},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.do(t) })
@@ -480,4 +515,19 @@ func minorOf(v string) string {
 		return v
 	}
 	return parts[0] + "." + parts[1]
+}
+
+// appendLine adds line at the end of the file at path.
+func appendLine(t *testing.T, path, line string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
