@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -48,7 +49,8 @@ func (c *Conn) Put(ctx context.Context, src io.Reader, dest string, mode fs.File
 // PutWith writes src to dest on the host atomically, as conn.Conn's Put
 // says: the data is streamed over SFTP into a temporary file in dest's
 // folder (created 0600, so nothing is readable before its mode is set),
-// fsynced (fsync@openssh.com, else sync(1)), given dest's owner and group
+// fsynced (fsync@openssh.com, every syncSlice bytes on the way and at the
+// end; else sync(1) at the end), given dest's owner and group
 // when dest exists (chown before chmod, which would clear setuid), given
 // mode, checked with sha256sum on the host against the digest computed while
 // streaming, renamed over dest (posix-rename@openssh.com, else mv), and the
@@ -122,16 +124,9 @@ func (c *Conn) putSFTP(ctx context.Context, m *meter, dest string, mode fs.FileM
 	if err := f.Chmod(0o600); err != nil {
 		return fmt.Errorf("chmod %s: %w", tmp, ctxErr(ctx, err))
 	}
-	if _, err := f.ReadFromWithConcurrency(m, 64); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, ctxErr(ctx, err))
-	}
-	syncByCommand := false
-	if err := f.Sync(); err != nil {
-		var se *sftp.StatusError
-		if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxOpUnsupported {
-			return fmt.Errorf("fsync %s: %w", tmp, ctxErr(ctx, err))
-		}
-		syncByCommand = true
+	syncByCommand, err := writeSynced(ctx, f, m, tmp, syncSlice)
+	if err != nil {
+		return err
 	}
 	if statErr == nil {
 		if err := c.keepOwner(f, old); err != nil {
@@ -168,6 +163,64 @@ func (c *Conn) putSFTP(ctx context.Context, m *meter, dest string, mode fs.FileM
 		c.log.Warn().Err(err).Str("host", c.name).Str("folder", folder).Msg("ssh: put: written, but the folder could not be synced")
 	}
 	return nil
+}
+
+// syncSlice bounds the data of one Put that waits unsynced on the host: a
+// larger file is sent in slices of syncSlice bytes, each fsynced before the
+// next goes out. Left to the kernel, tens of megabytes of dirty pages are
+// flushed at once, and a colocated database's fsync (etcd's WAL) waits
+// behind that flush.
+const syncSlice = 8 << 20
+
+// syncedFile is what writeSynced needs of an *sftp.File.
+type syncedFile interface {
+	ReadFromWithConcurrency(r io.Reader, concurrency int) (int64, error)
+	Sync() error
+}
+
+// writeSynced sends all of r to f and fsyncs it: after each slice when more
+// follows (a file up to one slice gets only the final fsync), and at the end.
+// A server without fsync@openssh.com gets the whole file unsynced, and
+// byCommand tells the caller to sync it with sync(1).
+func writeSynced(ctx context.Context, f syncedFile, r io.Reader, tmp string, slice int64) (byCommand bool, err error) {
+	// Peeking tells a last full slice from one that more data follows.
+	br := bufio.NewReader(r)
+	for {
+		n, err := f.ReadFromWithConcurrency(io.LimitReader(br, slice), 64)
+		if err != nil {
+			return false, fmt.Errorf("writing %s: %w", tmp, ctxErr(ctx, err))
+		}
+		if n < slice {
+			break
+		}
+		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return false, fmt.Errorf("writing %s: %w", tmp, ctxErr(ctx, err))
+		}
+		if !byCommand {
+			if byCommand, err = fsync(ctx, f, tmp); err != nil {
+				return false, err
+			}
+		}
+	}
+	if byCommand {
+		return true, nil
+	}
+	return fsync(ctx, f, tmp)
+}
+
+// fsync syncs f on the host, or reports that the server cannot.
+func fsync(ctx context.Context, f syncedFile, tmp string) (unsupported bool, err error) {
+	err = f.Sync()
+	var se *sftp.StatusError
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxOpUnsupported:
+		return true, nil
+	}
+	return false, fmt.Errorf("fsync %s: %w", tmp, ctxErr(ctx, err))
 }
 
 // keepOwner gives the temporary file the owner and group of the file it

@@ -218,6 +218,31 @@ func TestPut(t *testing.T) {
 		}
 	})
 
+	t.Run("a file over several sync slices arrives whole", func(t *testing.T) {
+		t.Parallel()
+		// Random data, so a slice sent twice or at the wrong offset shows.
+		data := make([]byte, 20<<20+17)
+		rand.New(rand.NewSource(3)).Read(data)
+		dir := t.TempDir()
+		dest := filepath.Join(dir, "etcd")
+		var last int64
+		err := c.PutWith(ctxT(t), bytes.NewReader(data), dest, 0o755, rssh.PutOptions{
+			Progress: func(n, _ int64) { last = n },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {
+			t.Errorf("dest holds %d bytes that differ from the %d sent", len(got), len(data))
+		}
+		if last != int64(len(data)) {
+			t.Errorf("progress ended at %d of %d", last, len(data))
+		}
+		if extra := leftovers(t, dir, "etcd"); len(extra) > 0 {
+			t.Errorf("left behind: %v", extra)
+		}
+	})
+
 	t.Run("errors leave nothing behind", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()

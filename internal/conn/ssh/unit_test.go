@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	"github.com/rs/zerolog"
 
 	"github.com/runbookhq/runbook/internal/conn"
@@ -291,5 +294,72 @@ func TestJumpSpecs(t *testing.T) {
 		if _, err := r.jumps(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+// sftpFile records what writeSynced sends: the data, and how much of it had
+// been written at each fsync.
+type sftpFile struct {
+	bytes.Buffer
+	syncedAt []int
+	syncErr  error
+}
+
+func (f *sftpFile) ReadFromWithConcurrency(r io.Reader, _ int) (int64, error) {
+	return io.Copy(&f.Buffer, r)
+}
+
+func (f *sftpFile) Sync() error {
+	if f.syncErr != nil {
+		return f.syncErr
+	}
+	f.syncedAt = append(f.syncedAt, f.Len())
+	return nil
+}
+
+func TestWriteSynced(t *testing.T) {
+	const slice = 1 << 10
+	unsupported := &sftp.StatusError{Code: uint32(sftp.ErrSSHFxOpUnsupported)}
+	tests := []struct {
+		name          string
+		size          int
+		syncErr       error
+		want          []int // written at each fsync
+		wantByCommand bool
+		wantErr       string
+	}{
+		{"empty", 0, nil, []int{0}, false, ""},
+		{"under a slice: one fsync, at the end", slice - 1, nil, []int{slice - 1}, false, ""},
+		{"one slice exactly", slice, nil, []int{slice}, false, ""},
+		{"one byte over", slice + 1, nil, []int{slice, slice + 1}, false, ""},
+		{"slices exactly", 3 * slice, nil, []int{slice, 2 * slice, 3 * slice}, false, ""},
+		{"slices and a part", 2*slice + 5, nil, []int{slice, 2 * slice, 2*slice + 5}, false, ""},
+		{"server without fsync", 3*slice + 5, unsupported, nil, true, ""},
+		{"fsync fails", 3 * slice, errors.New("EIO"), nil, false, "fsync /d/.f.tmp: EIO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := make([]byte, tt.size)
+			for i := range data {
+				data[i] = byte(i * 7 / 3)
+			}
+			f := &sftpFile{syncErr: tt.syncErr}
+			byCommand, err := writeSynced(context.Background(), f, bytes.NewReader(data), "/d/.f.tmp", slice)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(f.Bytes(), data) {
+				t.Errorf("sent %d bytes that differ from the %d given", f.Len(), len(data))
+			}
+			if byCommand != tt.wantByCommand || fmt.Sprint(f.syncedAt) != fmt.Sprint(tt.want) {
+				t.Errorf("synced at %v (by command %t), want %v (%t)", f.syncedAt, byCommand, tt.want, tt.wantByCommand)
+			}
+		})
 	}
 }
