@@ -147,7 +147,7 @@ func (lr *loopRun) add(i int, item any, io stepOutcome) (stop bool) {
 // drain (with the items done) or left as it is on a stop.
 func (lr *loopRun) halt(k haltKind, i int, item any) {
 	io := stepOutcome{status: event.Interrupted, halted: k,
-		err: fmt.Errorf("interrupted by the operator before item %d (%s)", i, shortItem(item))}
+		err: fmt.Errorf("interrupted by the operator before item %s (loop_index %d)", shortItem(item), i)}
 	lr.failed, lr.failedAt, lr.item = &io, -1, nil
 }
 
@@ -164,7 +164,7 @@ func (lr *loopRun) outcome(o stepOutcome, eff inherited) stepOutcome {
 		o.status, o.fatal, o.ignored, o.halted = f.status, f.fatal, f.ignored, f.halted
 		o.err = f.err
 		if lr.failedAt >= 0 {
-			o.err = fmt.Errorf("item %d (%s): %w", lr.failedAt, shortItem(lr.item), f.err)
+			o.err = fmt.Errorf("item %s (loop_index %d): %w", shortItem(lr.item), lr.failedAt, f.err)
 		}
 		msg = h.shownError(o.err, eff.noLog).Error()
 		data["msg"] = msg
@@ -365,7 +365,7 @@ func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
 		if err == nil {
 			continue
 		}
-		err = fmt.Errorf("item %d (%s): %w", it.index, shortItem(it.item), err)
+		err = fmt.Errorf("item %s (loop_index %d): %w", shortItem(it.item), it.index, err)
 		if rest := todo[n+1:]; len(rest) > 0 {
 			err = fmt.Errorf("%w; not undone: %s", err, itemList(rest))
 		}
@@ -413,11 +413,12 @@ func isUndoer(args any) bool {
 	return ok
 }
 
-// itemList names items in a message: item 1 (etcd-2), item 0 (etcd-1).
+// itemList names items in a message: item etcd-2 (loop_index 1), item etcd-1
+// (loop_index 0); the index is the one item results carry.
 func itemList(items []*doneItem) string {
 	out := make([]string, len(items))
 	for i, it := range items {
-		out[i] = fmt.Sprintf("item %d (%s)", it.index, shortItem(it.item))
+		out[i] = fmt.Sprintf("item %s (loop_index %d)", shortItem(it.item), it.index)
 	}
 	return strings.Join(out, ", ")
 }

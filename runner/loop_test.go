@@ -121,14 +121,14 @@ rollback:
 					t.Errorf("items that ran: %q, want a, b", got)
 				}
 				ev := endOf(t, r, "h1", "each")
-				if ev.Status != event.Failed || !strings.HasPrefix(ev.Error, "item 1 (b): ") {
+				if ev.Status != event.Failed || !strings.HasPrefix(ev.Error, "item b (loop_index 1): ") {
 					t.Errorf("step_end %s %q", ev.Status, ev.Error)
 				}
 				if results, _ := ev.Result["results"].([]any); len(results) != 2 || ev.Result["failed"] != true {
 					t.Errorf("journaled result %v", ev.Result)
 				}
 				got := hostLines(e.lines("log"), "h1")
-				if len(got) != 1 || !strings.HasPrefix(got[0], "item 1 (b): ") {
+				if len(got) != 1 || !strings.HasPrefix(got[0], "item b (loop_index 1): ") {
 					t.Errorf("rollback saw failed.error %q", got)
 				}
 			},
@@ -450,7 +450,7 @@ steps:
 		t.Errorf("h1 wrote %q, want the first item alone, then its undo", got)
 	}
 	ev := endOf(t, r, "h1", "members")
-	if ev.Status != event.Interrupted || ev.Error != "interrupted by the operator before item 1 (b)" {
+	if ev.Status != event.Interrupted || ev.Error != "interrupted by the operator before item b (loop_index 1)" {
 		t.Errorf("step_end %s %q", ev.Status, ev.Error)
 	}
 	if h := r.out.Hosts["h1"]; h.Status != runner.StatusInterrupted || !strings.Contains(h.State, "rolled back") {
