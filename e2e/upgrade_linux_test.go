@@ -160,7 +160,7 @@ func TestUpgradeEtcd(t *testing.T) {
 						ends = append(ends, e)
 					}
 				}
-				want := []string{"(m3)", "start.sh line", "--experimental-initial-corrupt-check", "etcd " + toVersion + " refuses"}
+				want := []string{"item m3 (loop_index 2)", "start.sh line", "--experimental-initial-corrupt-check", "etcd " + toVersion + " refuses"}
 				if len(ends) != 1 || ends[0].Step != stepFlags {
 					t.Fatalf("failed preflight steps: %+v; want %q alone", ends, stepFlags)
 				}
