@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,16 @@ func run(ctx context.Context, h *modules.Host, argv ...string) (conn.Output, err
 // no path can become shell syntax. stat -L and sha256sum follow a symbolic
 // link, as cp -p does when it keeps the file as backup.
 func inspect(ctx context.Context, h *modules.Host, p string, sum bool) (hostFile, error) {
+	return inspectAs(ctx, h, p, sum, true)
+}
+
+// lstat reads p itself, as inspect without its sha256: a symbolic link is
+// not followed, so it is not regular.
+func lstat(ctx context.Context, h *modules.Host, p string) (hostFile, error) {
+	return inspectAs(ctx, h, p, false, false)
+}
+
+func inspectAs(ctx context.Context, h *modules.Host, p string, sum, follow bool) (hostFile, error) {
 	_, err := run(ctx, h, "test", "-e", p)
 	var ee *conn.ExitError
 	switch {
@@ -48,7 +59,11 @@ func inspect(ctx context.Context, h *modules.Host, p string, sum bool) (hostFile
 	case err != nil:
 		return hostFile{}, fmt.Errorf("testing %s: %w", p, err)
 	}
-	out, err := run(ctx, h, "stat", "-L", "-c", "%f %u %g %U %G", "--", p)
+	stat := []string{"stat", "-c", "%f %u %g %U %G", "--", p}
+	if follow {
+		stat = slices.Insert(stat, 1, "-L")
+	}
+	out, err := run(ctx, h, stat...)
 	if err != nil {
 		return hostFile{}, fmt.Errorf("reading the mode and owner of %s: %w", p, err)
 	}

@@ -19,24 +19,35 @@ const tidyTimeout = 10 * time.Second
 // defaultMode is the mode of a file that replaces nothing.
 const defaultMode fs.FileMode = 0o644
 
-// Run replaces dest with src, or with restore puts the backup back.
+// Run replaces dest with src, with prepare stages src and keeps dest without
+// replacing it, or with restore puts the backup back.
 func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	d := m.Defaults()
-	if d.Restore != "" {
-		return d.restore(ctx, h, false)
-	}
-	return d.swap(ctx, h, false)
+	return m.Defaults().do(ctx, h, false)
 }
 
 // Check reports whether Run would change dest, reading only: src's digest on
-// the controller, dest's on the host.
+// the controller, dest's on the host (and with prepare, what is staged and
+// kept already).
 func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	d := m.Defaults()
-	if d.Restore != "" {
-		return d.restore(ctx, h, true)
-	}
-	return d.swap(ctx, h, true)
+	return m.Defaults().do(ctx, h, true)
 }
+
+func (m *Module) do(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
+	switch {
+	case m.Restore != "":
+		return m.restore(ctx, h, dry)
+	case m.Prepare:
+		return m.prepare(ctx, h, dry)
+	}
+	return m.swap(ctx, h, dry)
+}
+
+// What the result's staged and backup_kept say was done.
+const (
+	uploaded = "uploaded" // staged: src was copied to the host
+	reused   = "reused"   // staged or backup_kept: what a prepare left was right
+	copied   = "copied"   // backup_kept: dest was copied to backup
+)
 
 // plan is what the swap of one file will do, known before anything is written.
 type plan struct {
@@ -63,21 +74,22 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 		"sha256_after":   p.sum,
 		"mode":           modeString(p.mode),
 		"msg":            p.why,
+		"staged":         "",
+		"backup_kept":    "",
 	}
 	if !p.changed || dry {
 		return modules.Result{Changed: p.changed, Data: data}, nil
 	}
 
 	stage := stagingPath(m.Dest)
-	if err := m.stage(ctx, h, p, stage); err != nil {
+	staged, kept, err := m.ready(ctx, h, p, stage)
+	if err != nil {
 		removeTemp(h, stage, true)
 		return modules.Result{}, err
 	}
-	if p.cur.exists {
-		if err := keep(ctx, h, m.Dest, m.Backup); err != nil {
-			removeTemp(h, stage, true)
-			return modules.Result{}, err
-		}
+	data["staged"], data["backup_kept"] = staged, kept
+	if staged == reused {
+		data["msg"] = p.why + "; the file staged at " + stage + " by a prepare is used"
 	}
 	if _, err := run(ctx, h, "mv", "-f", "--", stage, m.Dest); err != nil {
 		removeTemp(h, stage, true)
@@ -85,6 +97,149 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 	}
 	syncPaths(ctx, h, m.Dest, path.Dir(m.Dest))
 	return modules.Result{Changed: true, Data: data}, nil
+}
+
+// ready makes stage hold src and, when dest exists, backup hold dest: all
+// of a swap but the rename. What a prepare step did already is checked and
+// kept, and the rest done; it says which for each (staged: uploaded or
+// reused; backup_kept: copied, reused, or "" when dest does not exist).
+func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, stage string) (staged, kept string, err error) {
+	ok, err := isStaged(ctx, h, p, stage)
+	if err != nil {
+		return "", "", err
+	}
+	staged = reused
+	if !ok {
+		if err := m.stage(ctx, h, p, stage); err != nil {
+			return "", "", err
+		}
+		staged = uploaded
+	}
+	if !p.cur.exists {
+		return staged, "", nil
+	}
+	if ok, err = isKept(ctx, h, p, m.Backup); err != nil {
+		return "", "", err
+	}
+	kept = reused
+	if !ok {
+		if err := keep(ctx, h, m.Dest, m.Backup); err != nil {
+			return "", "", err
+		}
+		kept = copied
+	}
+	return staged, kept, nil
+}
+
+// isStaged reports whether stage already holds src as the swap would stage
+// it: a regular file of its own (a symbolic link would be renamed over dest
+// as a link) with src's sha256 and the mode and owner asked for. Anything
+// else there, a stage of another src or the part of an upload cut short, is
+// replaced, never trusted. The digest is read last: a stale file of the
+// wrong mode costs no read of its content.
+func isStaged(ctx context.Context, h *modules.Host, p plan, stage string) (bool, error) {
+	f, err := lstat(ctx, h, stage)
+	if err != nil || !f.exists || !f.regular || permBits(f.perm) != permBits(p.mode) || !sameOwner(p.owner, f) {
+		return false, err
+	}
+	sum, err := hostSum(ctx, h, stage)
+	return sum == p.sum, err
+}
+
+// isKept reports whether backup already holds dest as keep would make it
+// (cp -p: content, mode and owner), as a regular file of its own. A prepare
+// step leaves it so; so does an earlier swap whose file was put back. It was
+// synced when it was written, by keep.
+func isKept(ctx context.Context, h *modules.Host, p plan, backup string) (bool, error) {
+	f, err := lstat(ctx, h, backup)
+	if err != nil || !f.exists || !f.regular || permBits(f.perm) != permBits(p.cur.perm) || f.uid != p.cur.uid || f.gid != p.cur.gid {
+		return false, err
+	}
+	sum, err := hostSum(ctx, h, backup)
+	return sum == p.cur.sha256, err
+}
+
+// prepare does all of a swap but the rename (`prepare: true`): src staged
+// beside dest, dest kept at backup. dest is not touched, so it can run while
+// the service that uses dest still runs, and the swap after the service is
+// stopped is a rename.
+func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
+	p, err := m.plan(ctx, h)
+	if err != nil {
+		return modules.Result{}, err
+	}
+	stage := stagingPath(m.Dest)
+	data := map[string]any{
+		"src":            m.Src,
+		"dest":           m.Dest,
+		"backup":         m.Backup,
+		"prepare":        true,
+		"staged_path":    stage,
+		"sha256":         p.sum,
+		"existed_before": p.cur.exists,
+		"sha256_before":  p.cur.sha256,
+		"mode":           modeString(p.mode),
+		"staged":         "",
+		"backup_kept":    "",
+	}
+	if !p.changed {
+		// The swap would change nothing: there is nothing to stage, and the
+		// backup may hold the file replaced before a crash.
+		data["msg"] = m.Dest + " already has the content of src; nothing to stage, " + m.Backup + " left as it is"
+		return modules.Result{Data: data}, nil
+	}
+	if dry {
+		return m.checkPrepare(ctx, h, p, stage, data)
+	}
+	staged, kept, err := m.ready(ctx, h, p, stage)
+	if err != nil {
+		removeTemp(h, stage, true)
+		return modules.Result{}, err
+	}
+	data["staged"], data["backup_kept"] = staged, kept
+	data["msg"] = prepareMsg(m, p, stage, staged == reused, kept != copied, false)
+	return modules.Result{Changed: staged != reused || kept == copied, Data: data}, nil
+}
+
+// checkPrepare is prepare in --check: it reads what is staged and kept.
+func (m *Module) checkPrepare(ctx context.Context, h *modules.Host, p plan, stage string, data map[string]any) (modules.Result, error) {
+	staged, err := isStaged(ctx, h, p, stage)
+	if err != nil {
+		return modules.Result{}, err
+	}
+	kept := true
+	if p.cur.exists {
+		if kept, err = isKept(ctx, h, p, m.Backup); err != nil {
+			return modules.Result{}, err
+		}
+	}
+	data["msg"] = prepareMsg(m, p, stage, staged, kept, true)
+	return modules.Result{Changed: !staged || !kept, Data: data}, nil
+}
+
+// prepareMsg says what a prepare step did, or with dry would do.
+func prepareMsg(m *Module, p plan, stage string, staged, kept, dry bool) string {
+	verb := func(did, would string) string {
+		if dry {
+			return would
+		}
+		return did
+	}
+	var parts []string
+	if staged {
+		parts = append(parts, "src is staged at "+stage+" already")
+	} else {
+		parts = append(parts, verb("staged", "stages")+" src at "+stage)
+	}
+	switch {
+	case !p.cur.exists:
+		parts = append(parts, m.Dest+" does not exist: nothing to keep")
+	case kept:
+		parts = append(parts, m.Backup+" holds "+m.Dest+" already")
+	default:
+		parts = append(parts, verb("kept", "keeps")+" "+m.Dest+" at "+m.Backup)
+	}
+	return strings.Join(parts, "; ") + "; " + m.Dest + " is not touched"
 }
 
 // plan reads both sides and decides. It refuses a src whose digest is not the
@@ -285,6 +440,9 @@ func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result)
 	if !done.Changed {
 		return nil
 	}
+	if prepared, _ := done.Data["prepare"].(bool); prepared || m.Prepare {
+		return undoPrepare(ctx, h, done.Data)
+	}
 	r, err := readResult(done.Data)
 	if err != nil {
 		return err
@@ -331,6 +489,39 @@ func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result)
 		return err
 	}
 	return verify(ctx, h, r.dest, r.before)
+}
+
+// undoPrepare removes the file a prepare step staged. The backup stays: it
+// is a copy of the file still at dest, and may be the one an earlier swap
+// kept. A staged file that is gone was renamed into place by a swap (whose
+// own undo puts the backup back) or removed already; one with another digest
+// is some other step's, and a swap never trusts it anyway, so it is left.
+func undoPrepare(ctx context.Context, h *modules.Host, data map[string]any) error {
+	dest, _ := data["dest"].(string)
+	sum, _ := data["sha256"].(string)
+	if dest == "" || sum == "" {
+		return errors.New("cannot undo the prepare: its recorded result lacks dest or sha256; remove the staged file (.NAME.runbook-new beside dest) by hand if it is there")
+	}
+	// Computed, not read from the result: undo removes only a path of ours.
+	stage := stagingPath(dest)
+	f, err := lstat(ctx, h, stage)
+	if err != nil || !f.exists {
+		return err
+	}
+	if f.regular {
+		got, err := hostSum(ctx, h, stage)
+		if err != nil {
+			return err
+		}
+		if got == sum {
+			if _, err := run(ctx, h, "rm", "-f", "--", stage); err != nil {
+				return fmt.Errorf("removing %s, which the prepare staged: %w", stage, err)
+			}
+			return nil
+		}
+	}
+	h.Log.Warn().Str("path", stage).Msg("the staged file is not the one this prepare staged; left as it is")
+	return nil
 }
 
 // result is a swap's Result.Data as Undo needs it.

@@ -27,6 +27,17 @@ already has the content, mode and owner asked for, nothing changes and the
 backup is left as it is: after a crash between the rename and the journal, a
 re-run keeps the file replaced before the crash.
 
+With prepare: true, does all of that but the rename: src is staged beside
+dest (at .NAME.runbook-new, given its mode and owner, its sha256 checked on
+the host) and dest is kept at backup, synced, while dest itself is not
+touched. A later swap with the same src, dest, mode, owner and group finds
+both done and only renames, so a service stopped for the swap is down for a
+rename rather than for an upload and two large flushes to disk. A swap,
+prepared or not, reuses a staged file only when it has src's sha256, mode
+and owner, and a backup only when it holds dest's content, mode and owner;
+anything else there is replaced. The result's staged ("uploaded" or
+"reused") and backup_kept ("copied" or "reused") say which.
+
 With restore, puts back the file that the last swap of that path kept at
 backup (give backup too if that swap named one), keeping the backup. It is
 what rollback runs, and can be written as a step:
@@ -36,23 +47,36 @@ mode, owner and group default to those of the file being replaced, so a
 binary stays executable; a new file gets 0644 and the connecting user. With
 become, the file is uploaded as the connecting user and moved into place as
 the step's user. The host needs sha256sum, stat, cp and mv (GNU coreutils or
-busybox). In --check, only the digests are compared.`,
-			Example: `- name: install the new etcd binary
+busybox). In --check, only digests are compared (with prepare, those of the
+staged file and the backup too), and nothing is written.`,
+			Example: `- name: stage the new etcd binary while the member still runs
   swap:
     src: 'dist/etcd-{{ etcd_version }}'
     dest: /usr/local/bin/etcd
     mode: "0755"
     sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    prepare: true
+- stop: { service: etcd }
+- name: install it (now a rename)
+  swap:
+    src: 'dist/etcd-{{ etcd_version }}'
+    dest: /usr/local/bin/etcd
+    mode: "0755"
+    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+- start: { service: etcd }
 - name: put the old binary back
   swap: { restore: /usr/local/bin/etcd }`,
 			Undo: `put the replaced file back from backup, or remove the file if the swap
 created it; refuses when the file changed since the swap, or when the backup
-no longer holds the replaced file. A restore step has no undo.`,
+no longer holds the replaced file. A prepare step's undo removes the file it
+staged, unless a swap renamed it into place already, and keeps the backup (a
+copy of the file still at dest). A restore step has no undo.`,
 		},
 	})
 }
 
-// Module holds the swap module's arguments: src and dest, or restore.
+// Module holds the swap module's arguments: src and dest (and prepare), or
+// restore.
 type Module struct {
 	Src     string        `yaml:"src" doc:"file on the controller, relative to the runbook's folder, to install"`
 	Dest    string        `yaml:"dest" doc:"absolute path of the file on the host to replace"`
@@ -62,6 +86,7 @@ type Module struct {
 	Group   string        `yaml:"group" default:"<group of the replaced file>" doc:"group of the new file"`
 	Backup  string        `yaml:"backup" default:"<dest>.runbook-prev" doc:"where the previous file is kept on the host"`
 	Restore string        `yaml:"restore" doc:"put back the file that the last swap of this path kept at backup"`
+	Prepare bool          `yaml:"prepare" doc:"stage src beside dest and keep dest at backup, but do not replace dest; a later swap only renames"`
 }
 
 // BackupSuffix is what the default backup path adds to dest.
@@ -92,6 +117,9 @@ func (m *Module) target() string {
 // are well formed.
 func (m *Module) Validate() error {
 	if m.Restore != "" {
+		if m.Prepare {
+			return &modules.FieldError{Field: "prepare", Msg: "is not used with restore, which puts back the kept file and has nothing to stage; remove prepare, or give src and dest to prepare a swap"}
+		}
 		for _, f := range []struct {
 			field string
 			given bool

@@ -20,6 +20,7 @@ func TestValidate(t *testing.T) {
 		{"every option", Module{Src: "dist/etcd", Dest: "/usr/local/bin/etcd", Mode: 0o755, SHA256: strings.ToUpper(sum),
 			Owner: "root", Group: "root", Backup: "/var/backups/etcd.prev"}, "", ""},
 		{"templated", Module{Src: "dist/etcd-{{ v }}", Dest: "{{ etcd_bin }}", SHA256: "{{ sums[v] }}", Backup: "{{ etcd_bin }}.old"}, "", ""},
+		{"prepare", Module{Src: "dist/etcd", Dest: "/usr/local/bin/etcd", Prepare: true}, "", ""},
 		{"restore", Module{Restore: "/usr/local/bin/etcd"}, "", ""},
 		{"restore with its backup", Module{Restore: "/usr/local/bin/etcd", Backup: "/var/backups/etcd.prev"}, "", ""},
 
@@ -28,6 +29,8 @@ func TestValidate(t *testing.T) {
 		{"dest alone", Module{Dest: "/usr/local/bin/etcd"}, "src", "is required with dest"},
 		{"restore with src", Module{Restore: "/usr/local/bin/etcd", Src: "dist/etcd"}, "src", "is not used with restore"},
 		{"restore with mode", Module{Restore: "/usr/local/bin/etcd", Mode: 0o755}, "mode", "is not used with restore"},
+		{"restore with prepare", Module{Restore: "/usr/local/bin/etcd", Prepare: true}, "prepare", "is not used with restore, which puts back the kept file and has nothing to stage; remove prepare, or give src and dest"},
+		{"prepare without src", Module{Dest: "/usr/local/bin/etcd", Prepare: true}, "src", "is required with dest"},
 		{"restore with sha256", Module{Restore: "/usr/local/bin/etcd", SHA256: sum}, "sha256", "is not used with restore"},
 		{"relative dest", Module{Src: "dist/etcd", Dest: "bin/etcd"}, "dest", "is relative"},
 		{"dest is a folder", Module{Src: "dist/etcd", Dest: "/usr/local/bin/"}, "dest", "ends in /"},
