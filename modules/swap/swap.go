@@ -67,10 +67,11 @@ staged file and the backup too), and nothing is written.`,
 - name: put the old binary back
   swap: { restore: /usr/local/bin/etcd }`,
 			Undo: `put the replaced file back from backup, or remove the file if the swap
-created it; refuses when the file changed since the swap, or when the backup
-no longer holds the replaced file. A prepare step's undo removes the file it
-staged, unless a swap renamed it into place already, and keeps the backup (a
-copy of the file still at dest). A restore step has no undo.`,
+created it (with prepare: remove the staged file); refuses when the file
+changed since the swap, or when the backup no longer holds the replaced file.
+A prepare step's undo removes the file it staged, unless a swap renamed it
+into place already, and keeps the backup (a copy of the file still at dest).
+A restore step has no undo.`,
 		},
 	})
 }
