@@ -67,9 +67,17 @@ func TestExpressions(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := host(c, leader)
-	facts, err := Gather(testCtx(t), h)
-	if err != nil {
-		t.Fatal(err)
+	// A new cluster's members write their storage version a while after the
+	// cluster version is agreed (etcd's storage version monitor); until
+	// then it is rightly empty.
+	var facts Facts
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if facts, err = Gather(testCtx(t), h); err != nil {
+			t.Fatal(err)
+		}
+		if facts.StorageVersion != "" || time.Now().After(deadline) {
+			break
+		}
 	}
 	env := &eval.Env{Vars: map[string]any{"etcd_target": "3.6.16"}, Extra: map[string]any{"etcd": Facts{}}}
 	scope := &eval.Scope{Vars: env.Vars, Host: eval.Host{Name: leader}, Extra: map[string]any{"etcd": facts}}
