@@ -278,6 +278,11 @@ func checkFullUpgrade(t *testing.T, o *outcome) {
 		if e.Status == event.Changed {
 			swapped = append(swapped, e.Host)
 		}
+		// Staged while the member ran: between stop and start, a rename.
+		if e.Result["staged"] != "reused" || e.Result["backup_kept"] != "reused" {
+			t.Errorf("%s: the swap did not only rename what was staged: staged %v, backup %v",
+				e.Host, e.Result["staged"], e.Result["backup_kept"])
+		}
 	}
 	if !slices.Equal(swapped, order) {
 		t.Errorf("binaries swapped on %v, want each host once in order %v", swapped, order)
