@@ -45,6 +45,7 @@ type lab struct {
 	addrs []string // m1, m2, m3
 	inv   string   // the inventory generated for these addresses
 	state string   // runbook's --state-dir
+	flags []string // more flags for runbook exec, such as --known-hosts
 }
 
 // startLab starts a fresh lab of etcd fromVersion on addrs (one loopback

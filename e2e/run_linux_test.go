@@ -101,6 +101,7 @@ func (p *proc) String() string {
 
 func (l *lab) execArgs(more ...string) []string {
 	args := []string{"exec", runbookFile, "-i", l.inv, "--yes", "--state-dir", l.state}
+	args = append(args, l.flags...)
 	return append(args, l.extraVars(more...)...)
 }
 

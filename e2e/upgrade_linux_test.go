@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/sshtest"
 )
 
 // Step names of runbooks/upgrade-etcd.yml the scenarios look for in the journal.
@@ -50,6 +53,7 @@ type outcome struct {
 	leader string            // the leader before the run
 	runs   []*proc           // the runbook processes, in order
 	j      journal
+	sshd   *sshtest.SSHD // the scenario's sshd, when it has one
 }
 
 func TestUpgradeEtcd(t *testing.T) {
@@ -139,6 +143,39 @@ func TestUpgradeEtcd(t *testing.T) {
 			load:     true,
 			wantExit: 4,
 			check:    checkRefusedSwapBack,
+		},
+		{
+			name:  "full_upgrade_over_ssh",
+			addrs: []string{"127.0.0.97", "127.0.0.98", "127.0.0.99"},
+			// As in production: every member is reached over SSH (a real
+			// OpenSSH sshd listening on the members' own addresses), host
+			// keys checked against a known_hosts file, the binary uploaded
+			// over SFTP from the controller.
+			prepare: func(t *testing.T, o *outcome) []string {
+				l := o.lab
+				o.sshd = sshtest.StartSSHD(t, sshtest.SSHDOptions{Addrs: l.addrs})
+				key := o.sshd.ClientKey.Write(t, l.work, "id_ed25519")
+				for _, name := range memberNames {
+					l.setHostVar(name, "ansible_connection", "ssh", "!!str")
+					l.setHostVar(name, "ansible_port", strconv.Itoa(o.sshd.Port), "!!int")
+					l.setHostVar(name, "ansible_user", o.sshd.User, "!!str")
+					l.setHostVar(name, "ansible_ssh_private_key_file", key, "!!str")
+				}
+				l.flags = []string{"--known-hosts", o.sshd.WriteKnownHosts(t, l.work)}
+				return nil
+			},
+			load:     true,
+			wantExit: 0,
+			check: func(t *testing.T, o *outcome) {
+				checkFullUpgrade(t, o)
+				// Every member was logged into, on its own address.
+				log := o.sshd.Log()
+				for _, a := range o.lab.addrs {
+					if !loggedIn(log, o.sshd.User, a) {
+						t.Errorf("sshd logged no login on %s:\n%s", a, log)
+					}
+				}
+			},
 		},
 		{
 			name:  "removed_flag_refused",
@@ -535,4 +572,23 @@ func appendLine(t *testing.T, path, line string) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// loggedIn reports whether sshd's log shows user logging in over a
+// connection to addr: its "Connection from H port N on ADDR port P" line,
+// then "Accepted publickey for USER from H port N".
+func loggedIn(log, user, addr string) bool {
+	var ports []string
+	for _, line := range strings.Split(log, "\n") {
+		var from, port, on string
+		if n, _ := fmt.Sscanf(line, "Connection from %s port %s on %s", &from, &port, &on); n == 3 && on == addr {
+			ports = append(ports, from+" port "+port+" ")
+		}
+	}
+	for _, p := range ports {
+		if strings.Contains(log, "Accepted publickey for "+user+" from "+p) {
+			return true
+		}
+	}
+	return false
 }
