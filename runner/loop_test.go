@@ -328,13 +328,7 @@ rollback:
 			}
 			body := strings.Replace(tt.body, "rollback: ~", "", 1)
 			e := newEnv(t, "runbook: loop\nhosts: "+hosts+"\n"+body+"\n", "")
-			d := newNamedDialer()
-			r := e.run(runOpts{opts: func(o *runner.Options) {
-				o.Dialer = d
-				if tt.opts != nil {
-					tt.opts(o)
-				}
-			}})
+			r, _ := runNamed(e, tt.opts)
 			checkExit(t, r, tt.exit)
 			tt.check(t, e, r)
 		})

@@ -39,6 +39,18 @@ func newNamedDialer() *namedDialer {
 	return &namedDialer{dials: map[string]int{}, closed: map[string]int{}}
 }
 
+// runNamed runs e over a namedDialer, with opts for the rest.
+func runNamed(e *env, opts func(*runner.Options)) (result, *namedDialer) {
+	d := newNamedDialer()
+	r := e.run(runOpts{opts: func(o *runner.Options) {
+		o.Dialer = d
+		if opts != nil {
+			opts(o)
+		}
+	}})
+	return r, d
+}
+
 func (d *namedDialer) Dial(ctx context.Context, t conn.Target) (conn.Conn, error) {
 	c, err := local.Dialer{}.Dial(ctx, t)
 	if err != nil {
@@ -427,13 +439,7 @@ func TestStepFields(t *testing.T) {
 				hosts = "web"
 			}
 			e := newEnv(t, "runbook: fields\nhosts: "+hosts+"\nsteps:"+tt.steps+"\n", "")
-			d := newNamedDialer()
-			r := e.run(runOpts{opts: func(o *runner.Options) {
-				o.Dialer = d
-				if tt.opts != nil {
-					tt.opts(o)
-				}
-			}})
+			r, d := runNamed(e, tt.opts)
 			checkExit(t, r, tt.exit)
 			tt.check(t, e, r)
 			// One connection per host, closed once at the end.
