@@ -131,6 +131,13 @@ func controller(phase event.Phase, batch, index int, name string, st event.Statu
 
 func withKind(e event.Event, k event.Kind) event.Event { e.Kind = k; return e }
 
+// looped makes a controller step one with loop: over n items, as the
+// engine's start event says.
+func looped(evs []event.Event, n int) []event.Event {
+	evs[0].Data = map[string]any{"items": n}
+	return evs
+}
+
 func undo(kind event.Kind, host string, batch, index int, name string) event.Event {
 	return event.Event{Kind: kind, Phase: event.Rollback, Batch: batch, Host: host, StepIndex: index, Step: name, Undo: true}
 }
@@ -238,8 +245,8 @@ func scenarios() []struct {
 		{"preflight-failed", cat(
 			one(runStart(hosts3, batches3, true)),
 			controller(event.Preflight, 0, 0, "cluster is healthy", event.OK, 200*time.Millisecond, ""),
-			controller(event.Preflight, 0, 1, "versions allow the upgrade", event.Failed, time.Second,
-				"expect: etcd.version >= \"3.6.11\": got 3.6.4 on etcd-2"),
+			looped(controller(event.Preflight, 0, 1, "versions allow the upgrade", event.Failed, time.Second,
+				"item etcd-2 (loop_index 1): expect: etcd.version >= \"3.6.11\": got 3.6.4"), 3),
 			one(runEnd(event.Failed, 1, 2*time.Second, "preflight failed; no host was touched", nil)),
 		)},
 	}

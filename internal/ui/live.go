@@ -398,7 +398,7 @@ func (l *Live) apply(e event.Event) {
 		}
 
 	case event.StepStart, event.RollbackStepStart:
-		s := &liveStep{label: liveLabel(e, l.totals), started: e.Time, attempt: max(e.Attempt, 1)}
+		s := &liveStep{label: liveLabel(e, l.totals) + loopItems(e), started: e.Time, attempt: max(e.Attempt, 1)}
 		if hostOwned(e) {
 			l.host(e.Host, e.Time).step = s
 		} else {

@@ -86,7 +86,7 @@ func plainLine(e event.Event, t *runTotals) string {
 		return withError(fmt.Sprintf("%s rollback end: %s%s", clean(e.Host), statusOr(e.Status, "ended"), paren(e)), e)
 
 	case event.StepStart, event.RollbackStepStart:
-		return stepSubject(e, *t) + " start"
+		return stepSubject(e, *t) + " start" + loopItems(e)
 	case event.StepRetry:
 		return withError(fmt.Sprintf("%s attempt %d failed, retrying", stepSubject(e, *t), max(e.Attempt, 1)), e)
 	case event.StepEnd, event.RollbackStepEnd:
@@ -112,6 +112,24 @@ func stepSubject(e event.Event, t runTotals) string {
 		who = join(t.batch(e.Batch), who)
 	}
 	return join(who, phaseLabel(e), stepName(e, t))
+}
+
+// loopItems is " (3 items)" for the start of a step with loop:, which
+// runs once per item under one start and one end.
+func loopItems(e event.Event) string {
+	var n int
+	switch v := e.Data["items"].(type) {
+	case int:
+		n = v
+	case float64: // read back from a journal
+		n = int(v)
+	default:
+		return ""
+	}
+	if n == 1 {
+		return " (1 item)"
+	}
+	return fmt.Sprintf(" (%d items)", n)
 }
 
 func describeRun(info event.RunInfo) string {
