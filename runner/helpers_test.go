@@ -543,3 +543,23 @@ var (
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// resumeCut resumes run runID of rb in a fresh env whose journal holds only
+// lines, the first lines of that run's journal, as a crash after them leaves
+// it; st is the state the resume read from them.
+func resumeCut(t *testing.T, rb, runID string, lines [][]byte) (e *env, r result, st *journal.State) {
+	t.Helper()
+	e = newEnv(t, rb, "")
+	e.runID = runID
+	if err := os.MkdirAll(filepath.Join(e.state, journal.RunsDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(journal.Path(e.state, e.runID), bytes.Join(lines, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j, st, err := journal.OpenAppend(e.state, e.runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, e.run(runOpts{j: j, resume: st}), st
+}

@@ -2,14 +2,11 @@ package runner_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/runner"
 )
@@ -392,19 +389,7 @@ steps:
 	if k < 0 {
 		t.Fatalf("no step_start of the looped step:\n%s", whole.raw)
 	}
-	e := newEnv(t, rb, "")
-	e.runID = full.runID
-	if err := os.MkdirAll(filepath.Join(e.state, journal.RunsDir), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(journal.Path(e.state, e.runID), bytes.Join(lines[:k+1], nil), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	j, st, err := journal.OpenAppend(e.state, e.runID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := e.run(runOpts{j: j, resume: st})
+	e, r, st := resumeCut(t, rb, full.runID, lines[:k+1])
 	checkExit(t, r, 0)
 	if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, []string{"x", "y", "after 2"}) {
 		t.Errorf("h1 wrote %q, want both items again", got)

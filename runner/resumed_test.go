@@ -2,12 +2,8 @@ package runner_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/runbookhq/runbook/internal/journal"
 )
 
 // TestRunResumed checks that run.resumed is false in a run and true in its
@@ -44,19 +40,7 @@ steps:
 	if cut < 0 {
 		t.Fatalf("no host_end of h1 in the journal:\n%s", whole.raw)
 	}
-	e := newEnv(t, rb, "")
-	e.runID = full.runID
-	if err := os.MkdirAll(filepath.Join(e.state, journal.RunsDir), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(journal.Path(e.state, e.runID), bytes.Join(lines[:cut], nil), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	j, st, err := journal.OpenAppend(e.state, e.runID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := e.run(runOpts{j: j, resume: st})
+	e, r, _ := resumeCut(t, rb, full.runID, lines[:cut])
 	checkExit(t, r, 0)
 	if got, want := e.lines("log"), []string{"controller pre true", "h2 a true"}; !slices.Equal(got, want) {
 		t.Errorf("the resume wrote %q, want %q\n%s", got, want, r.story())
