@@ -381,31 +381,19 @@ func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
 func (h *hostRun) undoItem(ctx context.Context, d *doneStep, eff inherited, it *doneItem) error {
 	scope := h.scope(nil)
 	scope.Loop = &eval.Loop{Item: it.item, Index: it.index}
-	mod := it.module
-	if mod == nil {
-		args, err := d.step.NewArgs(h.r.reg, scope)
-		if err != nil {
-			return argsError(d.step, err)
-		}
-		m, ok := args.(modules.Module)
-		if !ok {
-			return fmt.Errorf("module %s: its arguments are a %T", d.step.Module, args)
-		}
-		mod = m
+	mod, err := h.undoModule(d.step, scope, it.module)
+	if err != nil {
+		return err
 	}
 	u, ok := mod.(modules.Undoer)
 	if !ok {
 		return fmt.Errorf("%s has no undo", d.step.Module)
 	}
-	target := it.target
-	if target == nil {
-		t, err := h.delegate(eff, scope)
-		if err != nil {
-			return err
-		}
-		target = &t
+	target, err := h.undoTarget(eff, scope, it.target)
+	if err != nil {
+		return err
 	}
-	return h.runUndo(ctx, d.step, eff, u, *target, it.result)
+	return h.runUndo(ctx, d.step, eff, u, target, it.result)
 }
 
 func isUndoer(args any) bool {

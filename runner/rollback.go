@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
@@ -236,33 +237,21 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	if d.step.Loop != nil {
 		return h.undoItems(ctx, d, eff, begin, end)
 	}
-	mod := d.module
-	if mod == nil {
-		args, err := d.step.NewArgs(r.reg, h.scope(nil))
-		if err != nil {
-			return end(event.Failed, argsError(d.step, err))
-		}
-		m, ok := args.(modules.Module)
-		if !ok {
-			return end(event.Failed, fmt.Errorf("module %s: its arguments are a %T", d.step.Module, args))
-		}
-		mod = m
+	mod, err := h.undoModule(d.step, h.scope(nil), d.module)
+	if err != nil {
+		return end(event.Failed, err)
 	}
 	u, ok := mod.(modules.Undoer)
 	if !ok {
 		st, _ := end(event.Skipped, fmt.Errorf("%s has no undo: not undone", d.step.Module))
 		return st, nil
 	}
-	target := d.target
-	if target == nil {
-		t, err := h.delegate(eff, h.scope(nil))
-		if err != nil {
-			return end(event.Failed, err)
-		}
-		target = &t
+	target, err := h.undoTarget(eff, h.scope(nil), d.target)
+	if err != nil {
+		return end(event.Failed, err)
 	}
 	begin(nil)
-	err := h.runUndo(ctx, d.step, eff, u, *target, d.result)
+	err = h.runUndo(ctx, d.step, eff, u, target, d.result)
 	switch {
 	case err == nil:
 		return end(event.OK, nil)
@@ -270,6 +259,32 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 		return end(event.Interrupted, fmt.Errorf("stopped by the operator: %w", err))
 	}
 	return end(event.Failed, err)
+}
+
+// undoModule is the module of a completed run of s: the one that ran, or
+// after a resume (nil) its arguments rendered again in scope.
+func (h *hostRun) undoModule(s *spec.Step, scope *eval.Scope, ran modules.Module) (modules.Module, error) {
+	if ran != nil {
+		return ran, nil
+	}
+	args, err := s.NewArgs(h.r.reg, scope)
+	if err != nil {
+		return nil, argsError(s, err)
+	}
+	m, ok := args.(modules.Module)
+	if !ok {
+		return nil, fmt.Errorf("module %s: its arguments are a %T", s.Module, args)
+	}
+	return m, nil
+}
+
+// undoTarget is where a completed run went: the target it ran on, or after a
+// resume (nil) its delegate_to resolved again in scope.
+func (h *hostRun) undoTarget(eff inherited, scope *eval.Scope, ran *connTarget) (connTarget, error) {
+	if ran != nil {
+		return *ran, nil
+	}
+	return h.delegate(eff, scope)
 }
 
 // runUndo runs u's Undo of done over target's connection, within the step's
