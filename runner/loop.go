@@ -48,18 +48,7 @@ func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, eff inherited, scop
 			return
 		}
 		started = true
-		start := base
-		start.Kind = m.start
-		if s.Retries > 0 {
-			start.Attempt = 1
-		}
-		data := map[string]any{"id": s.ID, "module": s.Module, "items": len(items)}
-		if rerun {
-			data["rerun"] = rerunNote
-		}
-		start.Data = mergeData(m.data, data)
-		h.r.emit(start)
-		h.ran = true
+		h.emitStart(s, base, m, rerun, map[string]any{"items": len(items)})
 	}
 	lr := &loopRun{h: h}
 	var extra map[string]any

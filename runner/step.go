@@ -421,28 +421,35 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		return finish(o, extra)
 	}
 	begin := func(target connTarget) {
-		start := base
-		start.Kind = m.start
-		if s.Retries > 0 {
-			start.Attempt = 1
-		}
-		startData := map[string]any{"id": s.ID, "module": s.Module}
+		var data map[string]any
 		if target.key != h.own.key {
-			startData["delegate_to"] = target.key
+			data = map[string]any{"delegate_to": target.key}
 		}
-		if rerun {
-			startData["rerun"] = rerunNote
-		}
-		start.Data = mergeData(m.data, startData)
-		r.emit(start)
-		h.ran = true
+		h.emitStart(s, base, m, rerun, data)
 	}
 	o, extra = h.one(ctx, s, eff, scope, judged, base, m, o, begin)
 	return finish(o, extra)
 }
 
-// rerunNote is what a step_start says of a step that runs again after a resume.
-const rerunNote = "it was in flight when the run stopped, so whether it acted is unknown: it runs again"
+// emitStart emits the start of step s: its id and module, what data adds
+// (where it runs, how many items), and after a resume that it runs again.
+func (h *hostRun) emitStart(s *spec.Step, base event.Event, m *seqMode, rerun bool, data map[string]any) {
+	start := base
+	start.Kind = m.start
+	if s.Retries > 0 {
+		start.Attempt = 1
+	}
+	d := map[string]any{"id": s.ID, "module": s.Module}
+	for k, v := range data {
+		d[k] = v
+	}
+	if rerun {
+		d["rerun"] = "it was in flight when the run stopped, so whether it acted is unknown: it runs again"
+	}
+	start.Data = mergeData(m.data, d)
+	h.r.emit(start)
+	h.ran = true
+}
 
 // one runs the step once in scope (the step, or one item of its loop): when,
 // delegate_to, arguments, --check, then its attempts. begin is called before
