@@ -65,6 +65,12 @@ func (c Cmd) Brief() string {
 	return fmt.Sprintf("/bin/sh -c %s (a script of %d lines)", Quote(first+" …"), strings.Count(script, "\n")+1)
 }
 
+// SyncSlice bounds the data of one Put that waits unsynced on the host: a
+// larger file is fsynced each time another SyncSlice bytes were written.
+// Left to the kernel, tens of megabytes of dirty pages are flushed at once,
+// and a colocated database's fsync (etcd's WAL) waits behind that flush.
+const SyncSlice = 8 << 20
+
 // Output is what a command printed and how it exited.
 type Output struct {
 	Stdout, Stderr []byte

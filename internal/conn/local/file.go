@@ -88,11 +88,8 @@ func (l *Local) Put(ctx context.Context, src io.Reader, dest string, mode fs.Fil
 	return nil
 }
 
-// syncSlice bounds the data of one Put that waits unsynced: a larger file
-// is fsynced each time another syncSlice bytes were written. Left to the
-// kernel, tens of megabytes of dirty pages are flushed at once, and a
-// colocated database's fsync (etcd's WAL) waits behind that flush.
-const syncSlice = 8 << 20
+// syncSlice: see conn.SyncSlice.
+const syncSlice = conn.SyncSlice
 
 // slicedWriter writes to f and fsyncs it before writing past each further
 // slice bytes. It syncs only when more data comes, so a file up to one

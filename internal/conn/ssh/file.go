@@ -165,12 +165,8 @@ func (c *Conn) putSFTP(ctx context.Context, m *meter, dest string, mode fs.FileM
 	return nil
 }
 
-// syncSlice bounds the data of one Put that waits unsynced on the host: a
-// larger file is sent in slices of syncSlice bytes, each fsynced before the
-// next goes out. Left to the kernel, tens of megabytes of dirty pages are
-// flushed at once, and a colocated database's fsync (etcd's WAL) waits
-// behind that flush.
-const syncSlice = 8 << 20
+// syncSlice: see conn.SyncSlice; each slice is fsynced before the next goes out.
+const syncSlice = conn.SyncSlice
 
 // syncedFile is what writeSynced needs of an *sftp.File.
 type syncedFile interface {
