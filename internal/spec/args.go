@@ -23,14 +23,7 @@ func (s *Step) NewArgs(reg Registry, scope *eval.Scope) (any, error) {
 	node := s.Args
 	if len(s.Templates) > 0 {
 		var err error
-		node, err = RenderNode(s.Args, func(str string, pos diag.Pos) (any, error) {
-			pos.File = s.file
-			t := s.Templates[pos]
-			if t == nil {
-				return str, nil // not compiled as a template at load: literal text
-			}
-			return t.Render(scope)
-		})
+		node, err = renderCompiled(s.Args, s.file, s.Templates, scope)
 		if err != nil {
 			return nil, err
 		}

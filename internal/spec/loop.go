@@ -92,13 +92,7 @@ func (lp *Loop) Names() []string {
 
 // render renders the templates inside n and decodes the copy as plain values.
 func (lp *Loop) render(n *yaml.Node, scope *eval.Scope) (any, error) {
-	node, err := RenderNode(n, func(str string, pos diag.Pos) (any, error) {
-		pos.File = lp.file
-		if t := lp.templates[pos]; t != nil {
-			return t.Render(scope)
-		}
-		return str, nil
-	})
+	node, err := renderCompiled(n, lp.file, lp.templates, scope)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/eval"
 )
 
 // RenderNode returns a deep copy of n in which every templated string scalar
@@ -28,6 +29,18 @@ import (
 func RenderNode(n *yaml.Node, render func(s string, pos diag.Pos) (any, error)) (*yaml.Node, error) {
 	r := &renderer{render: render, done: map[*yaml.Node]*yaml.Node{}, active: map[*yaml.Node]bool{}}
 	return r.copy(n)
+}
+
+// renderCompiled renders the templates in n that the loader compiled, found
+// by their position in file; any other string is literal text.
+func renderCompiled(n *yaml.Node, file string, templates map[diag.Pos]*eval.Template, scope *eval.Scope) (*yaml.Node, error) {
+	return RenderNode(n, func(str string, pos diag.Pos) (any, error) {
+		pos.File = file
+		if t := templates[pos]; t != nil {
+			return t.Render(scope)
+		}
+		return str, nil
+	})
 }
 
 type renderer struct {
