@@ -1,11 +1,11 @@
 package inventory
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/inventory/vault"
 )
 
 // ParseExtraVars reads -e arguments as ansible-playbook does, later ones
@@ -22,8 +23,31 @@ import (
 //	@vars.yml            a YAML (or JSON) file holding a mapping; relative to baseDir
 //	{"a": 1}             a YAML or JSON mapping literal
 //
-// Errors in a file or literal carry its line and column.
+// Errors in a file or literal carry its line and column. Vault-encrypted data
+// is refused; ParseExtraVarsWith decrypts it.
 func ParseExtraVars(args []string, baseDir string) (map[string]any, error) {
+	vars, _, err := ParseExtraVarsWith(args, baseDir, Options{})
+	return vars, err
+}
+
+// ParseExtraVarsWith is ParseExtraVars with the vault passwords that decrypt
+// an @file encrypted whole and !vault values, as ansible-playbook does. It also
+// returns every decrypted value (see Inventory.Secrets), sorted.
+func ParseExtraVarsWith(args []string, baseDir string, opts Options) (map[string]any, []string, error) {
+	v := newVaultState(opts.Vault)
+	out, err := parseExtraVars(args, baseDir, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets := make([]string, 0, len(v.plain))
+	for s := range v.plain {
+		secrets = append(secrets, s)
+	}
+	sort.Strings(secrets)
+	return out, secrets, nil
+}
+
+func parseExtraVars(args []string, baseDir string, v *vaultState) (map[string]any, error) {
 	out := map[string]any{}
 	for _, arg := range args {
 		if arg == "" {
@@ -35,11 +59,11 @@ func ParseExtraVars(args []string, baseDir string) (map[string]any, error) {
 		)
 		switch {
 		case arg[0] == '@':
-			vars, err = extraVarsFile(arg[1:], baseDir)
+			vars, err = extraVarsFile(arg[1:], baseDir, v)
 		case arg[0] == '/' || arg[0] == '.':
 			err = fmt.Errorf("-e %q: to read a file, prefix its name with @: -e @%s", arg, arg)
 		case arg[0] == '{' || arg[0] == '[':
-			vars, err = extraVarsYAML("-e", []byte(arg))
+			vars, err = extraVarsYAML("-e", []byte(arg), v, false)
 		default:
 			vars, err = parseKV(arg)
 		}
@@ -53,7 +77,7 @@ func ParseExtraVars(args []string, baseDir string) (map[string]any, error) {
 	return out, nil
 }
 
-func extraVarsFile(name, baseDir string) (map[string]any, error) {
+func extraVarsFile(name, baseDir string, v *vaultState) (map[string]any, error) {
 	if name == "" {
 		return nil, errors.New("-e @: a file name must follow the @")
 	}
@@ -65,14 +89,20 @@ func extraVarsFile(name, baseDir string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-e @%s: cannot read %s: %s", name, path, describeErr(err))
 	}
-	if bytes.HasPrefix(data, []byte("$ANSIBLE_VAULT")) {
-		return nil, fmt.Errorf("-e @%s: vault-encrypted files are not supported", name)
+	whole := vault.IsEncrypted(data)
+	if whole {
+		var ds diag.Diags
+		if data, ok := v.decrypt(data, diag.Pos{File: path, Line: 1, Col: 1}, "the file", &ds); ok {
+			return extraVarsYAML(path+decryptedSuffix, data, v, true)
+		}
+		return nil, ds.Err()
 	}
-	return extraVarsYAML(path, data)
+	return extraVarsYAML(path, data, v, false)
 }
 
 // extraVarsYAML reads a YAML mapping; file names it in errors ("-e" for a literal).
-func extraVarsYAML(file string, data []byte) (map[string]any, error) {
+// whole says the data was decrypted from a file encrypted whole: all its values are secrets.
+func extraVarsYAML(file string, data []byte, vs *vaultState, whole bool) (map[string]any, error) {
 	root, ds := parseYAMLDoc(file, data)
 	if ds.HasErrors() {
 		if file == "-e" { // a one-line literal: its text says more than a line number
@@ -95,9 +125,13 @@ func extraVarsYAML(file string, data []byte) (map[string]any, error) {
 		return nil, d.Err()
 	}
 	c := newYconv(file, &ds)
+	c.vault = vs
 	v, _ := c.value(root).(map[string]any)
 	if ds.HasErrors() {
 		return nil, ds.Err()
+	}
+	if whole {
+		vs.whole(v)
 	}
 	return v, nil
 }

@@ -50,7 +50,7 @@ func TestParseExtraVars(t *testing.T) {
 		{"list file", []string{"@list.yml"}, nil, filepath.Join(dir, "list.yml") + ":1:1: extra vars must be a mapping of names to values, got a list"},
 		{"empty file", []string{"@empty.yml"}, nil, "extra vars must be a mapping of names to values, got nothing"},
 		{"bad yaml", []string{"@bad.yml"}, nil, filepath.Join(dir, "bad.yml") + ":2: invalid YAML"},
-		{"vault", []string{"@vault.yml"}, nil, "vault-encrypted files are not supported"},
+		{"vault", []string{"@vault.yml"}, nil, "cannot decrypt the file: not valid vault data: nothing after the header"},
 		{"list literal", []string{"[1, 2]"}, nil, `-e "[1, 2]": extra vars must be a mapping, got a list`},
 		{"bad literal", []string{"{a: "}, nil, `-e "{a: ": invalid YAML: did not find expected node content`},
 		{"only @", []string{"@"}, nil, "a file name must follow the @"},

@@ -18,6 +18,7 @@ type Inventory struct {
 	groupOrder []*Group // creation order, which is the order Ansible lists children of all
 	files      []string
 	sources    diag.Sources
+	vaulted    map[string]any // decrypted value -> what output shows instead
 }
 
 // Host is one inventory host. Vars holds its variables merged as Ansible merges

@@ -13,6 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/redact"
+	"github.com/runbookhq/runbook/inventory/vault"
 )
 
 // yamlExts are the extensions Ansible reads as YAML (JSON being YAML).
@@ -36,12 +38,26 @@ const maxDirDepth = 20
 //
 // The returned diagnostics may hold warnings only; when they hold an error, the
 // Inventory is incomplete and good only for Sources, to print the errors.
-func Load(path string) (*Inventory, diag.Diags) {
-	l := newLoader()
+//
+// Vault-encrypted data is refused; LoadWith decrypts it.
+func Load(path string) (*Inventory, diag.Diags) { return LoadWith(path, Options{}) }
+
+// LoadWith is Load with options: the vault passwords that decrypt group_vars/ and
+// host_vars/ files encrypted whole with ansible-vault encrypt, and !vault values
+// in YAML files. Every decrypted value is listed by Secrets, and commands that
+// print variables (WriteList, HostVars, WriteGraphVars) show a placeholder for it.
+func LoadWith(path string, opts Options) (*Inventory, diag.Diags) {
+	l := newLoader(opts)
+	l.load(path)
+	l.done()
+	return l.inv, l.ds
+}
+
+func (l *loader) load(path string) {
 	st, err := os.Stat(path)
 	if err != nil {
 		l.ds.Add(diag.Pos{File: path}, "cannot read inventory: "+describeErr(err), "")
-		return l.inv, l.ds
+		return
 	}
 	baseDir := filepath.Dir(path)
 	if st.IsDir() {
@@ -57,7 +73,22 @@ func Load(path string) (*Inventory, diag.Diags) {
 		l.ds.Warnf(diag.Pos{File: path}, "the inventory has no hosts")
 	}
 	l.ds.Sort()
-	return l.inv, l.ds
+}
+
+// done hands the decrypted values to the inventory and takes them out of the
+// diagnostics: a message quoting a bad value ("ansible_port: ... is not an
+// integer") must not print a secret.
+func (l *loader) done() {
+	l.inv.vaulted = l.vault.plain
+	if len(l.vault.plain) == 0 {
+		return
+	}
+	var set redact.Set
+	set.Add(l.inv.Secrets()...)
+	for i := range l.ds {
+		l.ds[i].Summary = set.Redact(l.ds[i].Summary)
+		l.ds[i].Detail = set.Redact(l.ds[i].Detail)
+	}
 }
 
 func describeErr(err error) string {
@@ -75,10 +106,12 @@ type loader struct {
 	inv     *Inventory
 	ds      diag.Diags
 	visited map[string]bool // real paths of directories walked
+	vault   *vaultState
 }
 
-func newLoader() *loader {
+func newLoader(opts Options) *loader {
 	l := &loader{
+		vault: newVaultState(opts.Vault),
 		inv: &Inventory{
 			hostByName: map[string]*Host{},
 			groups:     map[string]*Group{},
@@ -163,8 +196,9 @@ func (l *loader) loadFile(file string) {
 		l.ds.Add(start, "executable inventory scripts are not supported",
 			"write the inventory as YAML or INI (ansible-inventory -i SCRIPT --list -y prints it as YAML)")
 		return
-	case bytes.HasPrefix(data, []byte("$ANSIBLE_VAULT")):
-		l.ds.Add(start, "vault-encrypted inventories are not supported", "decrypt it with ansible-vault decrypt")
+	case vault.IsEncrypted(data):
+		l.ds.Add(start, "vault-encrypted inventory files are not supported",
+			"encrypt the group_vars/ and host_vars/ files instead, or single values with ansible-vault encrypt_string, and keep the hosts in clear")
 		return
 	}
 	ext := filepath.Ext(file)

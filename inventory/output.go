@@ -43,7 +43,7 @@ func (inv *Inventory) WriteList(w io.Writer) error {
 	hostvars := map[string]any{}
 	for _, h := range inv.hosts {
 		if len(h.Vars) > 0 {
-			hostvars[h.Name] = h.Vars
+			hostvars[h.Name] = inv.masked(h.Vars)
 		}
 	}
 	out["_meta"] = map[string]any{"hostvars": hostvars}
@@ -62,7 +62,7 @@ func (inv *Inventory) HostVars(name string) ([]byte, error) {
 		return nil, fmt.Errorf("no host %q in the inventory%s", name, prefixIf("; ", diag.Suggest(name, names)))
 	}
 	var b strings.Builder
-	if err := writeJSONDoc(&b, h.Vars); err != nil {
+	if err := writeJSONDoc(&b, inv.masked(h.Vars)); err != nil {
 		return nil, err
 	}
 	return []byte(b.String()), nil
@@ -95,7 +95,7 @@ func (inv *Inventory) writeGraph(w io.Writer, group string, vars bool) error {
 		return fmt.Errorf("no group %q in the inventory%s", group, prefixIf("; ", diag.Suggest(group, inv.Groups())))
 	}
 	bw := bufio.NewWriter(w)
-	graphGroup(bw, g, 0, vars)
+	inv.graphGroup(bw, g, 0, vars)
 	return bw.Flush()
 }
 
@@ -107,17 +107,17 @@ func graphLine(w *bufio.Writer, depth int, s string) {
 	w.WriteByte('\n')
 }
 
-func graphGroup(w *bufio.Writer, g *Group, depth int, vars bool) {
+func (inv *Inventory) graphGroup(w *bufio.Writer, g *Group, depth int, vars bool) {
 	graphLine(w, depth, "@"+g.Name+":")
 	depth++
 	for _, c := range g.children {
-		graphGroup(w, c, depth, vars)
+		inv.graphGroup(w, c, depth, vars)
 	}
 	if g.Name != "all" {
 		for _, h := range g.hosts {
 			graphLine(w, depth, h.Name)
 			if vars {
-				graphVars(w, depth+1, h.Vars)
+				inv.graphVars(w, depth+1, h.Vars)
 			}
 		}
 	}
@@ -130,13 +130,13 @@ func graphGroup(w *bufio.Writer, g *Group, depth int, vars bool) {
 			}
 			gv["ansible_group_priority"] = g.Priority
 		}
-		graphVars(w, depth, gv)
+		inv.graphVars(w, depth, gv)
 	}
 }
 
-func graphVars(w *bufio.Writer, depth int, vars map[string]any) {
+func (inv *Inventory) graphVars(w *bufio.Writer, depth int, vars map[string]any) {
 	for _, k := range sortedKeys(vars) {
-		graphLine(w, depth, "{"+k+" = "+pyStr(vars[k])+"}")
+		graphLine(w, depth, "{"+k+" = "+pyStr(inv.masked(vars[k]))+"}")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/inventory/vault"
 )
 
 // yamlErrLineRe finds the line in yaml.v3's error messages ("yaml: line 3: ...").
@@ -79,7 +80,8 @@ func yamlErrDiag(file string, err error) diag.Diag {
 type yconv struct {
 	file   string
 	ds     *diag.Diags
-	budget int // nodes left to convert: aliases must not expand without bound
+	budget int         // nodes left to convert: aliases must not expand without bound
+	vault  *vaultState // decrypts !vault values; nil refuses them
 }
 
 // maxYAMLNodes bounds alias expansion ("billion laughs") in one file.
@@ -340,8 +342,7 @@ func yaml11Int(s string) (any, bool) {
 func (c *yconv) scalar(n *yaml.Node) any {
 	switch {
 	case n.Tag == "!vault":
-		// Kept as ansible-inventory prints it; nothing here can decrypt it.
-		return map[string]any{"__ansible_vault": n.Value}
+		return c.vaultValue(n)
 	case n.Tag == "!unsafe":
 		return n.Value
 	case strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!"):
@@ -362,10 +363,27 @@ func (c *yconv) scalar(n *yaml.Node) any {
 	return v
 }
 
+// vaultValue decrypts a !vault value. Its plaintext is a string, never YAML, as
+// in Ansible.
+func (c *yconv) vaultValue(n *yaml.Node) any {
+	v := c.vault
+	if v == nil {
+		v = newVaultState(nil)
+	}
+	plain, ok := v.decrypt([]byte(n.Value), c.pos(n), "the !vault value", c.ds)
+	if !ok {
+		return nil
+	}
+	s := string(plain)
+	v.inline(s, n.Value)
+	return s
+}
+
 // parseYAMLInventory reads a YAML inventory: top-level keys are groups (usually
 // just all), each with hosts, vars and children.
 func (l *loader) parseYAMLInventory(file string, root *yaml.Node) {
 	c := newYconv(file, &l.ds)
+	c.vault = l.vault
 	root = resolve(root)
 	if root.Kind != yaml.MappingNode {
 		l.ds.Add(c.pos(root), "a YAML inventory is a mapping of group names, got a "+kindName(root),
@@ -526,17 +544,22 @@ func (l *loader) loadVarsFile(file string) (varMap, bool) {
 	if !ok {
 		return vm, false
 	}
-	if bytes.HasPrefix(data, []byte("$ANSIBLE_VAULT")) {
-		l.ds.Add(diag.Pos{File: file, Line: 1, Col: 1}, "vault-encrypted vars files are not supported",
-			"decrypt it (ansible-vault decrypt) or keep secrets out of the inventory")
-		return vm, false
+	// A file encrypted whole is read as its plaintext; its positions name the
+	// decrypted text, which has no source line to print (see decryptedSuffix).
+	name, whole := file, vault.IsEncrypted(data)
+	if whole {
+		if data, ok = l.vault.decrypt(data, diag.Pos{File: file, Line: 1, Col: 1}, "the file", &l.ds); !ok {
+			return vm, false
+		}
+		name = file + decryptedSuffix
 	}
-	root, ds := parseYAMLDoc(file, data)
+	root, ds := parseYAMLDoc(name, data)
 	l.ds.Append(ds)
 	if ds.HasErrors() || root == nil {
 		return vm, !ds.HasErrors()
 	}
-	c := newYconv(file, &l.ds)
+	c := newYconv(name, &l.ds)
+	c.vault = l.vault
 	if r := resolve(root); r.Kind != yaml.MappingNode {
 		if isNull(r) {
 			return vm, true
@@ -545,7 +568,11 @@ func (l *loader) loadVarsFile(file string) (varMap, bool) {
 		return vm, false
 	}
 	for _, p := range c.pairs(root) {
-		vm.set(p.key.Value, c.value(p.val), c.pos(p.val))
+		val := c.value(p.val)
+		if whole {
+			l.vault.whole(val)
+		}
+		vm.set(p.key.Value, val, c.pos(p.val))
 	}
 	return vm, true
 }

@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -260,4 +261,43 @@ func unpad(b []byte) ([]byte, error) {
 		}
 	}
 	return b[:len(b)-n], nil
+}
+
+// Encrypt encrypts plaintext with the secret as ansible-vault encrypt does:
+// format 1.1, or 1.2 when the secret's id is not the default; the envelope is
+// wrapped at 80 columns and ends with a newline. The salt is 32 bytes from rnd.
+func Encrypt(plaintext []byte, s Secret, rnd io.Reader) ([]byte, error) {
+	salt := make([]byte, 32)
+	if _, err := io.ReadFull(rnd, salt); err != nil {
+		return nil, err
+	}
+	km, err := pbkdf2.Key(sha256.New, string(s.Password), salt, iterations, 2*keyLen+ivLen)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(km[:keyLen])
+	if err != nil {
+		return nil, err
+	}
+	n := aes.BlockSize - len(plaintext)%aes.BlockSize
+	padded := append(append([]byte(nil), plaintext...), bytes.Repeat([]byte{byte(n)}, n)...)
+	ct := make([]byte, len(padded))
+	cipher.NewCTR(block, km[2*keyLen:]).XORKeyStream(ct, padded)
+	m := hmac.New(sha256.New, km[keyLen:2*keyLen])
+	m.Write(ct)
+	inner := hex.EncodeToString(salt) + "\n" + hex.EncodeToString(m.Sum(nil)) + "\n" + hex.EncodeToString(ct)
+	body := hex.EncodeToString([]byte(inner))
+
+	var b strings.Builder
+	b.WriteString(Header + ";1.1;AES256")
+	if s.ID != "" && s.ID != DefaultID {
+		b.Reset()
+		b.WriteString(Header + ";1.2;AES256;" + s.ID)
+	}
+	for i := 0; i < len(body); i += 80 {
+		b.WriteByte('\n')
+		b.WriteString(body[i:min(i+80, len(body))])
+	}
+	b.WriteByte('\n')
+	return []byte(b.String()), nil
 }

@@ -196,6 +196,45 @@ func TestRoundTripWithAnsibleVault(t *testing.T) {
 			if _, err := env.Decrypt([]Secret{{ID: id, Password: []byte(password + "x")}}); err == nil {
 				t.Fatal("Decrypt with a wrong password succeeded")
 			}
+
+			// And the other way: ansible-vault decrypts what Encrypt writes.
+			ours, err := Encrypt([]byte(value), Secret{ID: id, Password: []byte(password)}, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(out, ours, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd = exec.Command(tool, "decrypt", "--vault-id", id+"@"+pass, "--output", "-", out)
+			cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+cfg, "HOME="+dir)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("ansible-vault decrypt of Encrypt's output: %v\n%s", err, stderr.Bytes())
+			}
+			if stdout.String() != value {
+				t.Fatalf("ansible-vault decrypt = %q, want %q", stdout.String(), value)
+			}
 		})
+	}
+}
+
+func TestEncryptRoundTrip(t *testing.T) {
+	for _, s := range []Secret{{ID: DefaultID, Password: []byte("pw")}, {ID: "prod", Password: []byte("pw2")}} {
+		for _, plain := range []string{"", "x", "exactly sixteen!", strings.Repeat("long ", 100)} {
+			data, err := Encrypt([]byte(plain), s, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range strings.Split(string(data), "\n") {
+				if len(l) > 80 {
+					t.Fatalf("line of %d characters, want at most 80", len(l))
+				}
+			}
+			got, err := Decrypt(data, []Secret{s})
+			if err != nil || string(got) != plain {
+				t.Fatalf("Decrypt(Encrypt(%q)) = %q, %v", plain, got, err)
+			}
+		}
 	}
 }
