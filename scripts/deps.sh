@@ -8,13 +8,15 @@ command -v go >/dev/null || { echo "deps: Go is required (https://go.dev/dl/)" >
 go mod download
 
 # The SSH tests start a real OpenSSH sshd on loopback and use ssh-keygen; the
-# become tests run `sudo -n`. Debian packages, installed only when missing, with
+# become tests run `sudo -n`; the vault tests round-trip values through the real
+# ansible-vault (ansible-core). Debian packages, installed only when missing, with
 # one `apt-get update` at most, and only when something is to be installed.
 missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v pgrep >/dev/null || missing+=(procps)
+command -v ansible-vault >/dev/null || missing+=(ansible-core)
 if [ ${#missing[@]} -gt 0 ]; then
 	as_root=()
 	if [ "$(id -u)" -ne 0 ]; then

@@ -21,6 +21,7 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/runner"
 )
@@ -118,7 +119,7 @@ roll back (exit 3). Twice: stop now.`,
 			}
 			defer j.Close()
 			info := runInfo(args[0], &f, p)
-			return a.execute(cmd, p, j, nil, info, &f)
+			return a.execute(cmd, p, j, nil, info, &f, l.secrets)
 		},
 	}
 	f.register(cmd, true)
@@ -194,7 +195,8 @@ func redactArgs(args []string) []string {
 }
 
 // execute runs (or resumes) a plan with signals, the journal, the UI and the recap.
-func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resume *journal.State, info event.RunInfo, f *runFlags) error {
+// secrets (the values decrypted from vault data) are redacted from every event.
+func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resume *journal.State, info event.RunInfo, f *runFlags, secrets []string) error {
 	parent := cmd.Context()
 	if parent == nil {
 		parent = context.Background()
@@ -225,7 +227,11 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	if resume != nil {
 		seq = resume.LastSeq
 	}
-	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Log: a.logger(f.logLevel, nil)})
+	// The Bus redacts with this set before any sink (journal, terminal) sees an
+	// event; the runner adds the arguments of no_log steps to the same set.
+	redacted := &redact.Set{}
+	redacted.Add(secrets...)
+	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Secrets: redacted, Log: a.logger(f.logLevel, nil)})
 	bus.Require(j)
 	view := a.attachView(bus, f.output, resume)
 

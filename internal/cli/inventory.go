@@ -17,6 +17,7 @@ func newInventoryCmd(a *app) *cobra.Command {
 		inv         string
 		list, graph bool
 		host        string
+		vf          vaultFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "inventory -i INVENTORY (--list | --graph [GROUP] | --host NAME)",
@@ -49,7 +50,7 @@ ansible-inventory uses: --list prints JSON, --graph a tree of groups,
 			if err != nil {
 				return withCode(ExitInvalid, err)
 			}
-			i, ds := inventory.Load(path)
+			i, ds := inventory.LoadWith(path, inventory.Options{Vault: vf.secrets})
 			if err := a.report(ds, sourcesOf(i), "text"); err != nil || i == nil {
 				if err == nil {
 					err = &silentError{code: ExitInvalid}
@@ -90,6 +91,7 @@ ansible-inventory uses: --list prints JSON, --graph a tree of groups,
 	cmd.Flags().BoolVar(&list, "list", false, "print all hosts, groups and vars as JSON")
 	cmd.Flags().BoolVar(&graph, "graph", false, "print the group tree")
 	cmd.Flags().StringVar(&host, "host", "", "print the merged vars of one host as JSON")
+	vf.registerVault(cmd)
 	return cmd
 }
 

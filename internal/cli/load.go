@@ -8,6 +8,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/inventory"
 	"github.com/runbookhq/runbook/modules"
@@ -19,6 +20,7 @@ type inputFlags struct {
 	limit     string
 	extra     []string
 	format    string
+	vault     vaultFlags
 }
 
 func (f *inputFlags) register(cmd *cobra.Command, withLimit bool) {
@@ -27,6 +29,7 @@ func (f *inputFlags) register(cmd *cobra.Command, withLimit bool) {
 	if withLimit {
 		cmd.Flags().StringVarP(&f.limit, "limit", "l", "", "further limit the hosts with a pattern (\"m1:m2\", \"etcd:!m3\", @file)")
 	}
+	f.vault.registerVault(cmd)
 }
 
 // loaded is a runbook read together with its inventory and vars.
@@ -35,6 +38,9 @@ type loaded struct {
 	inv     *inventory.Inventory
 	extra   map[string]any
 	sources diag.Sources
+	// secrets are the values decrypted from vault data (inventory and -e):
+	// a run adds them to the secrets its events are redacted with.
+	secrets []string
 }
 
 // load reads the inventory (when given), the -e vars and the runbook, and
@@ -43,11 +49,15 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 	var ds diag.Diags
 	l := &loaded{sources: diag.Sources{}}
 	wd, _ := os.Getwd()
-	extra, err := inventory.ParseExtraVars(f.extra, wd)
-	if err != nil {
+	vopts := inventory.Options{Vault: f.vault.secrets}
+	extra, secrets, err := inventory.ParseExtraVarsWith(f.extra, wd, vopts)
+	if d, ok := diag.As(err); ok {
+		ds.Append(d)
+	} else if err != nil {
 		ds.Add(diag.Pos{File: "-e"}, err.Error(), "")
 	}
 	l.extra = extra
+	l.secrets = secrets
 
 	opts := spec.LoadOptions{Extra: modules.Default.FactSamples()}
 	if f.inventory != "" {
@@ -55,10 +65,11 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 		if err != nil {
 			ds.Add(diag.Pos{File: "-i " + f.inventory}, err.Error(), "")
 		} else {
-			inv, ids := inventory.Load(path)
+			inv, ids := inventory.LoadWith(path, vopts)
 			ds.Append(ids)
 			if inv != nil {
 				l.inv = inv
+				l.secrets = append(l.secrets, inv.Secrets()...)
 				for k, v := range inv.Sources() {
 					l.sources[k] = v
 				}
@@ -72,8 +83,22 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 		l.sources[file] = src
 	}
 	l.rb = rb
+	redactDiags(ds, l.secrets)
 	ds.Sort()
 	return l, ds
+}
+
+// redactDiags takes decrypted values out of messages that quote a value.
+func redactDiags(ds diag.Diags, secrets []string) {
+	if len(secrets) == 0 {
+		return
+	}
+	var set redact.Set
+	set.Add(secrets...)
+	for i := range ds {
+		ds[i].Summary = set.Redact(ds[i].Summary)
+		ds[i].Detail = set.Redact(ds[i].Detail)
+	}
 }
 
 // buildPlan loads and plans; the inventory is required.

@@ -44,7 +44,7 @@ so give the same -e again.`,
 				return withCode(ExitStopped, fmt.Errorf("run %s already ended (%s, exit %d); start a new run with exec", st.RunID, st.Status, st.ExitCode))
 			}
 			info := st.Info
-			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra}
+			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra, vault: f.vault}
 			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true})
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
@@ -87,11 +87,12 @@ so give the same -e again.`,
 			}
 			rinfo := runInfo(info.Runbook, &f, p)
 			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
-			return a.execute(cmd, p, j, st, rinfo, &f)
+			return a.execute(cmd, p, j, st, rinfo, &f, l.secrets)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "the same -e the run was started with")
 	f.registerRun(cmd)
+	f.vault.registerVault(cmd)
 	return cmd
 }
 
