@@ -114,6 +114,7 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *pla
 	}
 	opts.Limit, opts.ExtraVars = f.limit, l.extra
 	p, pds := plan.Build(l.rb, l.inv, opts)
+	redactDiags(pds, l.secrets) // rendering a variable may quote a decrypted value
 	ds.Append(pds)
 	return l, p, ds
 }
