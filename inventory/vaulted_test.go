@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -29,6 +30,8 @@ var vaultPlain = map[string]string{
 	"db_user":            "",                      // not a secret
 	"unused":             "runbook-test-vault-pw", // never a value: the passwords must not leak either
 }
+
+var envelopeRe = regexp.MustCompile(`"(\$ANSIBLE_VAULT;[^\\]*)[^"]*"`)
 
 func vaultSecret(t testing.TB, id, file string) vault.Secret {
 	t.Helper()
@@ -104,7 +107,8 @@ func TestLoadVaulted(t *testing.T) {
 			}
 		}
 	}
-	golden(t, filepath.Join(vaultDir, "hostvars-etcd-1.golden"), h1)
+	// The envelopes change each time the fixtures are made: the golden file has them cut.
+	golden(t, filepath.Join(vaultDir, "hostvars-etcd-1.golden"), envelopeRe.ReplaceAll(h1, []byte(`"$1..."`)))
 	// Inline values are shown as ansible-inventory shows them: the envelope.
 	if !strings.Contains(string(h2), `"api_token": {`+"\n"+`        "__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256\n`) {
 		t.Errorf("HostVars(etcd-2) does not show api_token as its envelope:\n%s", h2)
