@@ -43,6 +43,7 @@ type Set struct {
 	long    map[string]struct{} // replaced as substrings
 	short   map[string]struct{} // replaced only as whole strings
 	replace *strings.Replacer   // built lazily from long; nil when stale
+	stream  *streamIndex        // likewise, for Writer
 }
 
 // Add records secrets. Empty and blank strings are ignored (redacting them would
@@ -77,7 +78,29 @@ func (s *Set) addLocked(sec string) {
 	}
 	if _, ok := s.long[sec]; !ok {
 		s.long[sec] = struct{}{}
-		s.replace = nil
+		s.replace, s.stream = nil, nil
+	}
+}
+
+// Merge adds the secrets of other to s. Either may be nil (a nil s adds
+// nothing); merging a set into itself changes nothing.
+func (s *Set) Merge(other *Set) {
+	if s == nil || other == nil || s == other {
+		return
+	}
+	other.mu.RLock()
+	secrets := make([]string, 0, len(other.long)+len(other.short))
+	for sec := range other.long {
+		secrets = append(secrets, sec)
+	}
+	for sec := range other.short {
+		secrets = append(secrets, sec)
+	}
+	other.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sec := range secrets {
+		s.addLocked(sec)
 	}
 }
 
