@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/redact"
 )
 
 // Inventory is a loaded inventory: hosts in the order they were first seen, groups,
@@ -18,6 +19,7 @@ type Inventory struct {
 	groupOrder []*Group // creation order, which is the order Ansible lists children of all
 	files      []string
 	sources    diag.Sources
+	secrets    redact.Set // values from encrypted sources: see MarkSecret
 }
 
 // Host is one inventory host. Vars holds its variables merged as Ansible merges

@@ -122,6 +122,17 @@ func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	return s
 }
 
+// secretScope is s for a step that is no_log when noLog is set: every value its
+// templates render (the {{ }} parts, not the runbook's text around them) is
+// a secret from then on, wherever it turns up. The runbook's own words, such
+// as the program a command runs, stay readable.
+func (h *hostRun) secretScope(s *eval.Scope, noLog bool) *eval.Scope {
+	if noLog {
+		s.Rendered = h.r.secrets.AddValue
+	}
+	return s
+}
+
 func (r *runner) runID() string {
 	if r.opts.RunID != "" {
 		return r.opts.RunID

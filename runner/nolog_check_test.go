@@ -222,3 +222,39 @@ steps:
 		t.Errorf("reruns %+v", reruns)
 	}
 }
+
+// TestNoLogPrecise: what a no_log step's templates render is secret wherever
+// it turns up later, also inside a longer argument and in the step's name; the
+// runbook's own words around it are not, and stay readable in later steps.
+func TestNoLogPrecise(t *testing.T) {
+	t.Parallel()
+	const secret = "tok-9f8e7d6c5b"
+	e := newEnv(t, `
+runbook: nolog
+hosts: h1
+vars:
+  token: `+secret+`
+steps:
+  - name: 'restart etcd member with {{ token }}'
+    shell: { cmd: 'echo restart etcd member {{ token }} >/dev/null' }
+    no_log: true
+  - name: restart etcd member
+    shell: { cmd: 'echo restart etcd member' }
+  - name: leak it
+    fail: { msg: 'restart etcd member said {{ token }}' }
+`, "")
+	r := e.run(runOpts{})
+	checkExit(t, r, 1)
+	if bytes.Contains(r.raw, []byte(secret)) {
+		t.Errorf("the journal holds the secret:\n%s", r.raw)
+	}
+	if !bytes.Contains(r.raw, []byte(`"step":"restart etcd member with <redacted>"`)) {
+		t.Errorf("the no_log step's name is not shown redacted:\n%s", r.raw)
+	}
+	if ev := endOf(t, r, "h1", "restart etcd member"); ev.Result["stdout"] != "restart etcd member" {
+		t.Errorf("the runbook's own words were redacted: %v", ev.Result)
+	}
+	if ev := endOf(t, r, "h1", "leak it"); ev.Error != "restart etcd member said <redacted>" {
+		t.Errorf("a later step's error: %q", ev.Error)
+	}
+}

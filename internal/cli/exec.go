@@ -83,42 +83,10 @@ roll back (exit 3). Twice: stop now.`,
 			runID := journal.NewRunID()
 			started := time.Now().UTC()
 			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started})
-			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
-				if err == nil {
-					err = &silentError{code: ExitInvalid}
-				}
-				return err
-			}
-			if err := orderAtStart(context.Background(), p, f.stateDir); err != nil {
-				return withCode(ExitStopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
-			}
-			summary := a.stdout
-			if f.output == "json" {
-				summary = a.stderr
-			}
-			if err := p.WriteText(summary); err != nil {
-				return err
-			}
-			if f.check {
-				fmt.Fprintln(summary, "\n--check: modules report what they would change; nothing is changed.")
-			}
-			if !f.yes {
-				ok, err := a.confirm(fmt.Sprintf("\nRun %s on %d hosts in %d batches? [y/N] ", p.Runbook, len(p.Hosts), len(p.Batches)))
-				if err != nil {
-					return err
-				}
-				if !ok {
-					fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
-					return &silentError{code: ExitStopped}
-				}
-			}
-			j, err := journal.Open(f.stateDir, runID)
-			if err != nil {
-				return withCode(ExitStopped, err)
-			}
-			defer j.Close()
-			info := runInfo(args[0], &f, p)
-			return a.execute(cmd, p, j, nil, info, &f)
+			// From here on nothing the command prints may show a secret.
+			a, flush := a.redacting(l.secrets)
+			defer flush()
+			return a.secrets.Error(a.exec(cmd, args[0], &f, runID, l, p, ds))
 		},
 	}
 	f.register(cmd, true)
@@ -127,6 +95,51 @@ roll back (exit 3). Twice: stop now.`,
 	cmd.Flags().StringSliceVar(&f.skipTags, "skip-tags", nil, "skip steps with these tags")
 	cmd.Flags().BoolVarP(&f.check, "check", "C", false, "show what would change without changing anything")
 	return cmd
+}
+
+// exec runs a planned runbook: the checks and the question before anything is
+// touched, then the journal, its key and the run.
+func (a *app) exec(cmd *cobra.Command, file string, f *runFlags, runID string, l *loaded, p *plan.Plan, ds diag.Diags) error {
+	if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
+		if err == nil {
+			err = &silentError{code: ExitInvalid}
+		}
+		return err
+	}
+	if err := orderAtStart(context.Background(), p, f.stateDir); err != nil {
+		return withCode(ExitStopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
+	}
+	summary := a.stdout
+	if f.output == "json" {
+		summary = a.stderr
+	}
+	if err := p.WriteText(summary); err != nil {
+		return err
+	}
+	if f.check {
+		fmt.Fprintln(summary, "\n--check: modules report what they would change; nothing is changed.")
+	}
+	if !f.yes {
+		ok, err := a.confirm(fmt.Sprintf("\nRun %s on %d hosts in %d batches? [y/N] ", p.Runbook, len(p.Hosts), len(p.Batches)))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
+			return &silentError{code: ExitStopped}
+		}
+	}
+	j, err := journal.Open(f.stateDir, runID)
+	if err != nil {
+		return withCode(ExitStopped, err)
+	}
+	defer j.Close()
+	key, err := journal.CreateKey(f.stateDir, runID)
+	if err != nil {
+		return withCode(ExitStopped, fmt.Errorf("%w; nothing was touched", err))
+	}
+	info := runInfo(cmd, file, f, p, key)
+	return a.execute(cmd, p, j, nil, info, f)
 }
 
 // buildPlanRun is buildPlan with the run's identity, so that variables like
@@ -150,8 +163,10 @@ func (a *app) confirm(prompt string) (bool, error) {
 }
 
 // runInfo is what run_start records: enough to rebuild the same plan on resume,
-// and nothing secret (the -e values are kept out, only their digest goes in).
-func runInfo(file string, f *runFlags, p *plan.Plan) event.RunInfo {
+// and nothing secret: the -e values are kept out, only their digest keyed with
+// the run's key goes in, and the command line has the values of secret flags
+// hidden.
+func runInfo(cmd *cobra.Command, file string, f *runFlags, p *plan.Plan, key []byte) event.RunInfo {
 	info := event.RunInfo{
 		Runbook:    file,
 		Inventory:  f.inventory,
@@ -161,36 +176,15 @@ func runInfo(file string, f *runFlags, p *plan.Plan) event.RunInfo {
 		Seed:       p.Seed,
 		Forks:      f.forks,
 		Check:      f.check,
-		VarsDigest: p.VarsDigest,
+		VarsDigest: plan.VarsDigest(key, p.ExtraVars),
 		PID:        os.Getpid(),
 		Version:    version(),
-		Args:       redactArgs(os.Args),
+		Args:       redactArgs(cmd.Flags(), os.Args),
 	}
 	if u, err := user.Current(); err == nil {
 		info.User = u.Username
 	}
 	return info
-}
-
-// redactArgs keeps -e values out of the journal: they may hold secrets.
-func redactArgs(args []string) []string {
-	out := make([]string, 0, len(args))
-	hide := false
-	for _, a := range args {
-		switch {
-		case hide:
-			out = append(out, "<hidden>")
-			hide = false
-		case a == "-e" || a == "--extra-vars":
-			out = append(out, a)
-			hide = true
-		case strings.HasPrefix(a, "-e") || strings.HasPrefix(a, "--extra-vars="):
-			out = append(out, a[:2]+"<hidden>")
-		default:
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // execute runs (or resumes) a plan with signals, the journal, the UI and the recap.
@@ -225,7 +219,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	if resume != nil {
 		seq = resume.LastSeq
 	}
-	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Log: a.logger(f.logLevel, nil)})
+	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Secrets: a.secrets, Log: a.logger(f.logLevel, nil)})
 	bus.Require(j)
 	view := a.attachView(bus, f.output, resume)
 
@@ -245,7 +239,8 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	var confirm func(context.Context, string) (bool, error)
 	if isTerminal(a.stdin) {
 		confirm = func(_ context.Context, prompt string) (bool, error) {
-			return a.confirm(prompt + " [y/N] ")
+			// A gate's prompt may be rendered from variables.
+			return a.confirm(a.secrets.Redact(prompt) + " [y/N] ")
 		}
 	}
 	out, err := runner.Run(ctx, p, modules.Default, runner.Options{

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/inventory"
 	"github.com/runbookhq/runbook/modules"
@@ -23,7 +24,8 @@ type inputFlags struct {
 
 func (f *inputFlags) register(cmd *cobra.Command, withLimit bool) {
 	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "inventory: a path, or the name of one in the runbook's inventory/ folder")
-	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "set variables: k=v, @file.yml or a JSON object (highest precedence; repeatable)")
+	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "set variables: k=v, @file.yml or a JSON object (highest precedence; repeatable); their values are secrets: never shown or recorded")
+	markSecretFlags(cmd, "extra-vars")
 	if withLimit {
 		cmd.Flags().StringVarP(&f.limit, "limit", "l", "", "further limit the hosts with a pattern (\"m1:m2\", \"etcd:!m3\", @file)")
 	}
@@ -35,19 +37,25 @@ type loaded struct {
 	inv     *inventory.Inventory
 	extra   map[string]any
 	sources diag.Sources
+	// secrets are the run's secrets known at load: every -e value, every
+	// value the inventory read from an encrypted source, and the controller's
+	// own (RUNBOOK_SSH_PASSPHRASE). The run adds what no_log steps render.
+	secrets *redact.Set
 }
 
 // load reads the inventory (when given), the -e vars and the runbook, and
 // returns every diagnostic of all of them at once.
 func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 	var ds diag.Diags
-	l := &loaded{sources: diag.Sources{}}
+	l := &loaded{sources: diag.Sources{}, secrets: &redact.Set{}}
+	l.secrets.AddControllerEnv(os.Environ())
 	wd, _ := os.Getwd()
 	extra, err := inventory.ParseExtraVars(f.extra, wd)
 	if err != nil {
 		ds.Add(diag.Pos{File: "-e"}, err.Error(), "")
 	}
 	l.extra = extra
+	l.secrets.AddValue(extra)
 
 	opts := spec.LoadOptions{Extra: modules.Default.FactSamples()}
 	if f.inventory != "" {
@@ -59,6 +67,7 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 			ds.Append(ids)
 			if inv != nil {
 				l.inv = inv
+				l.secrets.Merge(inv.Secrets())
 				for k, v := range inv.Sources() {
 					l.sources[k] = v
 				}

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 func init() { commands = append(commands, newResumeCmd) }
@@ -46,53 +50,77 @@ so give the same -e again.`,
 			info := st.Info
 			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra}
 			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true})
-			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
-				if err == nil {
-					err = &silentError{code: ExitInvalid}
-				}
-				return err
-			}
-			if p.OrderAtStart {
-				// The first part of the run decided the order from facts; keep it.
-				if err := p.Reorder(info.Hosts); err != nil {
-					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
-				}
-			}
-			for _, c := range []struct{ what, was, is string }{
-				{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
-				{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
-				{"the -e variables", info.VarsDigest, p.VarsDigest},
-			} {
-				if c.was != "" && c.was != c.is {
-					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what))
-				}
-			}
-			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
-			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
-				f.forks = info.Forks
-			}
-			if f.output != "json" {
-				fmt.Fprintf(a.stdout, "resuming run %s of %s\n", st.RunID, info.Runbook)
-				writeResumeSummary(a.stdout, st)
-			}
-			if !f.yes {
-				ok, err := a.confirm(fmt.Sprintf("Resume run %s? [y/N] ", st.RunID))
-				if err != nil {
-					return err
-				}
-				if !ok {
-					fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
-					return &silentError{code: ExitStopped}
-				}
-			}
-			rinfo := runInfo(info.Runbook, &f, p)
-			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
-			return a.execute(cmd, p, j, st, rinfo, &f)
+			// From here on nothing the command prints may show a secret.
+			a, flush := a.redacting(l.secrets)
+			defer flush()
+			return a.secrets.Error(a.resume(cmd, &f, j, st, l, p, ds))
 		},
 	}
 	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "the same -e the run was started with")
+	markSecretFlags(cmd, "extra-vars")
 	f.registerRun(cmd)
 	return cmd
+}
+
+// resume checks that the run's inputs are unchanged, then continues it.
+func (a *app) resume(cmd *cobra.Command, f *runFlags, j *journal.Journal, st *journal.State, l *loaded, p *plan.Plan, ds diag.Diags) error {
+	info := st.Info
+	if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
+		if err == nil {
+			err = &silentError{code: ExitInvalid}
+		}
+		return err
+	}
+	if p.OrderAtStart {
+		// The first part of the run decided the order from facts; keep it.
+		if err := p.Reorder(info.Hosts); err != nil {
+			return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
+		}
+	}
+	refuse := func(what string) error {
+		return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, what))
+	}
+	for _, c := range []struct{ what, was, is string }{
+		{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
+		{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
+	} {
+		if c.was != "" && c.was != c.is {
+			return refuse(c.what)
+		}
+	}
+	key, err := journal.ReadKey(f.stateDir, st.RunID)
+	if errors.Is(err, journal.ErrNoKey) && !strings.HasPrefix(info.VarsDigest, "hmac-") {
+		// A run recorded before runs had keys: its digest is checked as it
+		// was made, and this part of it gets a key of its own.
+		key, err = journal.CreateKey(f.stateDir, st.RunID)
+	}
+	if err != nil {
+		return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: the -e variables cannot be checked: %w", st.RunID, err))
+	}
+	if info.VarsDigest != "" && !plan.VarsDigestMatches(key, p.ExtraVars, info.VarsDigest) {
+		return refuse("the -e variables")
+	}
+	f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
+	if !cmd.Flags().Changed("forks") && info.Forks > 0 {
+		f.forks = info.Forks
+	}
+	if f.output != "json" {
+		fmt.Fprintf(a.stdout, "resuming run %s of %s\n", st.RunID, info.Runbook)
+		writeResumeSummary(a.stdout, st)
+	}
+	if !f.yes {
+		ok, err := a.confirm(fmt.Sprintf("Resume run %s? [y/N] ", st.RunID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
+			return &silentError{code: ExitStopped}
+		}
+	}
+	rinfo := runInfo(cmd, info.Runbook, f, p, key)
+	rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
+	return a.execute(cmd, p, j, st, rinfo, f)
 }
 
 // writeResumeSummary says what the journal shows before anything is touched.
