@@ -3,6 +3,8 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,6 +54,14 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 	wd, _ := os.Getwd()
 	extra, err := inventory.ParseExtraVars(f.extra, wd)
 	if err != nil {
+		// The error may quote the -e it could not read, whose values are
+		// secrets all the same: hide that text, as typed and as quoted.
+		for _, arg := range f.extra {
+			if !strings.HasPrefix(arg, "@") {
+				q := strconv.Quote(arg)
+				l.secrets.Add(arg, q[1:len(q)-1])
+			}
+		}
 		ds.Add(diag.Pos{File: "-e"}, err.Error(), "")
 	}
 	l.extra = extra

@@ -71,20 +71,30 @@ func TestSecretFlags(t *testing.T) {
 	}
 }
 
-// TestDiagnosticsRedacted: an error that quotes an -e value shows it redacted.
+// TestDiagnosticsRedacted: an error that quotes an -e value shows it redacted,
+// also when the -e itself could not be read.
 func TestDiagnosticsRedacted(t *testing.T) {
 	dir := t.TempDir()
 	rb := writeTestFile(t, dir, "rb.yml", "runbook: t\nhosts: all\nsteps:\n  - shell: 'echo hi'\n")
 	inv := writeTestFile(t, dir, "inv.yml", "all:\n  hosts: { h1: { ansible_connection: local } }\n")
-	var out, errb bytes.Buffer
-	code := Main([]string{"plan", rb, "-i", inv, "-e", "ansible_port=S3CR3T-tok-1"}, strings.NewReader(""), &out, &errb)
-	if code != ExitInvalid {
-		t.Fatalf("exit %d, want %d\n%s%s", code, ExitInvalid, out.String(), errb.String())
+	tests := []struct{ extra, want string }{
+		{"ansible_port=S3CR3T-tok-1", `ansible_port: "<redacted>" is not a port number`},
+		{`{"pw": "S3CR3T-tok-1"`, `-e "<redacted>": invalid YAML`},
+		{"pw='S3CR3T-tok-1", `-e "<redacted>": unbalanced ' quote`},
 	}
-	if strings.Contains(out.String()+errb.String(), "S3CR3T-tok-1") {
-		t.Errorf("the diagnostics show the -e value:\n%s", errb.String())
-	}
-	if !strings.Contains(errb.String(), `ansible_port: "<redacted>" is not a port number`) {
-		t.Errorf("the diagnostic is not the one about the port:\n%s", errb.String())
+	for _, tt := range tests {
+		t.Run(tt.extra, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main([]string{"plan", rb, "-i", inv, "-e", tt.extra}, strings.NewReader(""), &out, &errb)
+			if code != ExitInvalid {
+				t.Fatalf("exit %d, want %d\n%s%s", code, ExitInvalid, out.String(), errb.String())
+			}
+			if strings.Contains(out.String()+errb.String(), "S3CR3T-tok-1") {
+				t.Errorf("the diagnostics show the -e value:\n%s", errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("the diagnostic does not say %q:\n%s", tt.want, errb.String())
+			}
+		})
 	}
 }
