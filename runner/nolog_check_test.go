@@ -258,3 +258,26 @@ steps:
 		t.Errorf("a later step's error: %q", ev.Error)
 	}
 }
+
+// TestNoLogHostsAreNotSecrets: a no_log step looping over hosts hides what it
+// takes from them, not the hosts' names, groups or the run's id.
+func TestNoLogHostsAreNotSecrets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: nolog
+hosts: h1
+steps:
+  - name: per host
+    shell: { cmd: 'echo {{ item.vars.color }} {{ run }} > /dev/null' }
+    loop: '{{ group("extra") }}'
+    no_log: true
+  - name: say
+    fail: { msg: 'group extra of run {{ run.id }}, color black' }
+`, "")
+	r := e.run(runOpts{})
+	checkExit(t, r, 1)
+	want := "group extra of run " + e.runID + ", color <redacted>"
+	if ev := endOf(t, r, "h1", "say"); ev.Error != want {
+		t.Errorf("error %q, want %q", ev.Error, want)
+	}
+}
