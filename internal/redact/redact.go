@@ -186,6 +186,9 @@ func (s *Set) Redact(str string) string {
 	if isShort {
 		return Placeholder
 	}
+	if i := strings.Index(str, truncatedMark); i >= 0 {
+		str = s.cutHead(str, i+len(truncatedMark))
+	}
 	if stale {
 		r = s.replacer()
 	}
@@ -193,6 +196,32 @@ func (s *Set) Redact(str string) string {
 		return str
 	}
 	return r.Replace(str)
+}
+
+// truncatedMark ends the line that a capture of command output (conn.Tail)
+// puts before what it kept when it dropped the start: the kept text may then
+// begin in the middle of a secret, with only its end left to see.
+const truncatedMark = " earlier bytes dropped]\n"
+
+// cutHead replaces, at offset at of str, the longest end of a secret (of
+// MinSubstring bytes or more) that the text there begins with.
+func (s *Set) cutHead(str string, at int) string {
+	head := str[at:]
+	s.mu.RLock()
+	best := 0
+	for sec := range s.long {
+		for n := len(sec) - 1; n >= MinSubstring && n > best; n-- {
+			if strings.HasPrefix(head, sec[len(sec)-n:]) {
+				best = n
+				break
+			}
+		}
+	}
+	s.mu.RUnlock()
+	if best == 0 {
+		return str
+	}
+	return str[:at] + Placeholder + head[best:]
 }
 
 // isSecret reports whether str is, whole, one of the secrets.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/runbookhq/runbook/internal/conn"
 )
 
 // chunkWriter records each Write it gets, to see what a Writer passes on when.
@@ -198,5 +200,22 @@ func TestControllerEnv(t *testing.T) {
 	s.AddControllerEnv(environ)
 	if got := s.Redact("a correct horse battery, vault-pass-1, tok-xyz-1, /var/cache/runbook"); got != "a <redacted>, <redacted>, <redacted>, /var/cache/runbook" {
 		t.Errorf("controller secrets not recorded: %q", got)
+	}
+}
+
+// TestRedactTruncatedOutput: when a capture drops the start of a command's
+// output, what it kept may begin with the end of a secret; that end is hidden
+// too, and text that only looks like one elsewhere is not.
+func TestRedactTruncatedOutput(t *testing.T) {
+	s := &Set{}
+	s.Add("S3CR3T-api-7781")
+	tl := conn.NewTail(12)
+	tl.Write([]byte("token: S3CR3T-api-7781 ok"))
+	got := s.Redact(string(tl.Bytes()))
+	if strings.Contains(got, "api-7781") || !strings.HasSuffix(got, "dropped]\n<redacted> ok") {
+		t.Errorf("truncated output redacted to %q", got)
+	}
+	if got := s.Redact("pi-7781 is not cut here"); got != "pi-7781 is not cut here" {
+		t.Errorf("an end of a secret outside truncated output: %q", got)
 	}
 }
