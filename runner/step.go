@@ -742,7 +742,11 @@ func (h *hostRun) delegate(eff inherited, scope *eval.Scope) (connTarget, error)
 	}
 	name := s.DelegateTo
 	if s.DelegateTemplate != nil {
-		v, err := s.DelegateTemplate.Render(scope)
+		// Where a step runs names an inventory host, which no_log does not
+		// make a secret: events name their hosts.
+		plain := *scope
+		plain.Rendered = nil
+		v, err := s.DelegateTemplate.Render(&plain)
 		if err != nil {
 			return connTarget{}, fmt.Errorf("%s: delegate_to: %w", s.DelegatePos, err)
 		}
