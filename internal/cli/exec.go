@@ -67,7 +67,7 @@ roll back (exit 3). Twice: stop now.`,
   runbook exec runbooks/upgrade-etcd.yml -i prod --check
   runbook exec runbooks/upgrade-etcd.yml -i prod --output json | jq .kind`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if err := checkFormat(f.output, "text", "json"); err != nil {
 				return withCode(ExitInvalid, fmt.Errorf("--output: %w", errors.Unwrap(err)))
 			}
@@ -85,8 +85,47 @@ roll back (exit 3). Twice: stop now.`,
 			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started})
 			// From here on nothing the command prints may show a secret.
 			a, flush := a.redacting(l.secrets)
-			defer flush()
-			return a.secrets.Error(a.exec(cmd, args[0], &f, runID, l, p, ds))
+			defer func() { err = a.secrets.Error(err); flush() }()
+			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
+				if err == nil {
+					err = &silentError{code: ExitInvalid}
+				}
+				return err
+			}
+			if err := orderAtStart(context.Background(), p, f.stateDir); err != nil {
+				return withCode(ExitStopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
+			}
+			summary := a.stdout
+			if f.output == "json" {
+				summary = a.stderr
+			}
+			if err := p.WriteText(summary); err != nil {
+				return err
+			}
+			if f.check {
+				fmt.Fprintln(summary, "\n--check: modules report what they would change; nothing is changed.")
+			}
+			if !f.yes {
+				ok, err := a.confirm(fmt.Sprintf("\nRun %s on %d hosts in %d batches? [y/N] ", p.Runbook, len(p.Hosts), len(p.Batches)))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
+					return &silentError{code: ExitStopped}
+				}
+			}
+			j, err := journal.Open(f.stateDir, runID)
+			if err != nil {
+				return withCode(ExitStopped, err)
+			}
+			defer j.Close()
+			key, err := journal.CreateKey(f.stateDir, runID)
+			if err != nil {
+				return withCode(ExitStopped, fmt.Errorf("%w; nothing was touched", err))
+			}
+			info := runInfo(cmd, args[0], &f, p, key)
+			return a.execute(cmd, p, j, nil, info, &f)
 		},
 	}
 	f.register(cmd, true)
@@ -95,51 +134,6 @@ roll back (exit 3). Twice: stop now.`,
 	cmd.Flags().StringSliceVar(&f.skipTags, "skip-tags", nil, "skip steps with these tags")
 	cmd.Flags().BoolVarP(&f.check, "check", "C", false, "show what would change without changing anything")
 	return cmd
-}
-
-// exec runs a planned runbook: the checks and the question before anything is
-// touched, then the journal, its key and the run.
-func (a *app) exec(cmd *cobra.Command, file string, f *runFlags, runID string, l *loaded, p *plan.Plan, ds diag.Diags) error {
-	if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
-		if err == nil {
-			err = &silentError{code: ExitInvalid}
-		}
-		return err
-	}
-	if err := orderAtStart(context.Background(), p, f.stateDir); err != nil {
-		return withCode(ExitStopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
-	}
-	summary := a.stdout
-	if f.output == "json" {
-		summary = a.stderr
-	}
-	if err := p.WriteText(summary); err != nil {
-		return err
-	}
-	if f.check {
-		fmt.Fprintln(summary, "\n--check: modules report what they would change; nothing is changed.")
-	}
-	if !f.yes {
-		ok, err := a.confirm(fmt.Sprintf("\nRun %s on %d hosts in %d batches? [y/N] ", p.Runbook, len(p.Hosts), len(p.Batches)))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
-			return &silentError{code: ExitStopped}
-		}
-	}
-	j, err := journal.Open(f.stateDir, runID)
-	if err != nil {
-		return withCode(ExitStopped, err)
-	}
-	defer j.Close()
-	key, err := journal.CreateKey(f.stateDir, runID)
-	if err != nil {
-		return withCode(ExitStopped, fmt.Errorf("%w; nothing was touched", err))
-	}
-	info := runInfo(cmd, file, f, p, key)
-	return a.execute(cmd, p, j, nil, info, f)
 }
 
 // buildPlanRun is buildPlan with the run's identity, so that variables like

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
@@ -32,7 +31,7 @@ so give the same -e again.`,
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return runIDs(f.stateDir), cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if err := checkFormat(f.output, "text", "json"); err != nil {
 				return err
 			}
@@ -52,8 +51,55 @@ so give the same -e again.`,
 			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true})
 			// From here on nothing the command prints may show a secret.
 			a, flush := a.redacting(l.secrets)
-			defer flush()
-			return a.secrets.Error(a.resume(cmd, &f, j, st, l, p, ds))
+			defer func() { err = a.secrets.Error(err); flush() }()
+			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
+				if err == nil {
+					err = &silentError{code: ExitInvalid}
+				}
+				return err
+			}
+			if p.OrderAtStart {
+				// The first part of the run decided the order from facts; keep it.
+				if err := p.Reorder(info.Hosts); err != nil {
+					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
+				}
+			}
+			for _, c := range []struct{ what, was, is string }{
+				{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
+				{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
+			} {
+				if c.was != "" && c.was != c.is {
+					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what))
+				}
+			}
+			key, err := varsKey(f.stateDir, st.RunID, info.VarsDigest)
+			if err != nil {
+				return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: the -e variables cannot be checked: %w", st.RunID, err))
+			}
+			if info.VarsDigest != "" && !plan.VarsDigestMatches(key, p.ExtraVars, info.VarsDigest) {
+				return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID))
+			}
+			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
+			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
+				f.forks = info.Forks
+			}
+			if f.output != "json" {
+				fmt.Fprintf(a.stdout, "resuming run %s of %s\n", st.RunID, info.Runbook)
+				writeResumeSummary(a.stdout, st)
+			}
+			if !f.yes {
+				ok, err := a.confirm(fmt.Sprintf("Resume run %s? [y/N] ", st.RunID))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
+					return &silentError{code: ExitStopped}
+				}
+			}
+			rinfo := runInfo(cmd, info.Runbook, &f, p, key)
+			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
+			return a.execute(cmd, p, j, st, rinfo, &f)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "the same -e the run was started with")
@@ -62,65 +108,15 @@ so give the same -e again.`,
 	return cmd
 }
 
-// resume checks that the run's inputs are unchanged, then continues it.
-func (a *app) resume(cmd *cobra.Command, f *runFlags, j *journal.Journal, st *journal.State, l *loaded, p *plan.Plan, ds diag.Diags) error {
-	info := st.Info
-	if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
-		if err == nil {
-			err = &silentError{code: ExitInvalid}
-		}
-		return err
+// varsKey reads the key of run runID's -e digest. A run recorded before runs
+// had keys has a bare digest (or none), checked as it was made; this part of
+// the run gets a key of its own for what it records.
+func varsKey(stateDir, runID, digest string) ([]byte, error) {
+	key, err := journal.ReadKey(stateDir, runID)
+	if errors.Is(err, journal.ErrNoKey) && !strings.HasPrefix(digest, "hmac-") {
+		return journal.CreateKey(stateDir, runID)
 	}
-	if p.OrderAtStart {
-		// The first part of the run decided the order from facts; keep it.
-		if err := p.Reorder(info.Hosts); err != nil {
-			return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
-		}
-	}
-	refuse := func(what string) error {
-		return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, what))
-	}
-	for _, c := range []struct{ what, was, is string }{
-		{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
-		{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
-	} {
-		if c.was != "" && c.was != c.is {
-			return refuse(c.what)
-		}
-	}
-	key, err := journal.ReadKey(f.stateDir, st.RunID)
-	if errors.Is(err, journal.ErrNoKey) && !strings.HasPrefix(info.VarsDigest, "hmac-") {
-		// A run recorded before runs had keys: its digest is checked as it
-		// was made, and this part of it gets a key of its own.
-		key, err = journal.CreateKey(f.stateDir, st.RunID)
-	}
-	if err != nil {
-		return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: the -e variables cannot be checked: %w", st.RunID, err))
-	}
-	if info.VarsDigest != "" && !plan.VarsDigestMatches(key, p.ExtraVars, info.VarsDigest) {
-		return refuse("the -e variables")
-	}
-	f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
-	if !cmd.Flags().Changed("forks") && info.Forks > 0 {
-		f.forks = info.Forks
-	}
-	if f.output != "json" {
-		fmt.Fprintf(a.stdout, "resuming run %s of %s\n", st.RunID, info.Runbook)
-		writeResumeSummary(a.stdout, st)
-	}
-	if !f.yes {
-		ok, err := a.confirm(fmt.Sprintf("Resume run %s? [y/N] ", st.RunID))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
-			return &silentError{code: ExitStopped}
-		}
-	}
-	rinfo := runInfo(cmd, info.Runbook, f, p, key)
-	rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
-	return a.execute(cmd, p, j, st, rinfo, f)
+	return key, err
 }
 
 // writeResumeSummary says what the journal shows before anything is touched.
