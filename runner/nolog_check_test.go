@@ -281,3 +281,45 @@ steps:
 		t.Errorf("error %q, want %q", ev.Error, want)
 	}
 }
+
+// TestNoLogAfterResume: what a no_log step rendered before the run was cut
+// is still a secret in the resumed part, which does not run it again.
+func TestNoLogAfterResume(t *testing.T) {
+	t.Parallel()
+	const secret = "tok-resume-31337"
+	rb := `
+runbook: nolog
+hosts: h1
+vars:
+  token: ` + secret + `
+steps:
+  - name: use it
+    shell: { cmd: 'echo "header {{ token }}" >/dev/null' }
+    no_log: true
+  - name: print it
+    fail: { msg: 'said {{ token }}' }
+    ignore_errors: true
+`
+	full := newEnv(t, rb, "")
+	whole := full.run(runOpts{})
+	checkExit(t, whole, 0)
+	lines := bytes.SplitAfter(whole.raw, []byte("\n"))
+	cut := -1
+	for i, l := range lines {
+		if kindOf(t, l) == "step_end h1 use it" {
+			cut = i + 1
+			break
+		}
+	}
+	if cut < 0 {
+		t.Fatalf("no step_end of the no_log step:\n%s", whole.raw)
+	}
+	_, r, _ := resumeCut(t, rb, full.runID, lines[:cut])
+	checkExit(t, r, 0)
+	if bytes.Contains(r.raw, []byte(secret)) {
+		t.Errorf("the resumed journal holds the secret:\n%s", r.raw)
+	}
+	if ev := endOf(t, r, "h1", "print it"); ev.Error != "said <redacted>" {
+		t.Errorf("the resumed step's error %q", ev.Error)
+	}
+}

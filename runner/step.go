@@ -273,6 +273,9 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 // restore takes back a step that completed before a resume: its registered
 // result, and its place in the undo list.
 func (h *hostRun) restore(s *spec.Step, idx int, eff inherited, rec doneRecord, m *seqMode) {
+	if eff.noLog {
+		h.relearn(s)
+	}
 	if eff.runOnce && h.once != nil && !m.rollback {
 		h.once.pass(h.name, idx)
 	}
@@ -313,6 +316,28 @@ func (h *hostRun) restore(s *spec.Step, idx int, eff inherited, rec doneRecord, 
 		// failed.
 		items, lost := h.restoredItems(rec.result)
 		h.keepItems(s, idx, eff, stepOutcome{name: rec.name, items: items, ranOn: rec.ranOn, lost: lost})
+	}
+}
+
+// relearn renders again, only to learn its secrets, a no_log step that ran
+// before the run was resumed: what its templates rendered died with the
+// process that ran it, and a later step may still print it. Nothing is run; a
+// template that cannot render now (it read facts) is passed over.
+func (h *hostRun) relearn(s *spec.Step) {
+	scope := h.secretScope(h.scope(nil), true)
+	h.stepName(s, true)
+	if s.Loop == nil {
+		_, _ = s.NewArgs(h.r.reg, scope)
+		return
+	}
+	items, err := s.Loop.Items(scope)
+	if err != nil {
+		return
+	}
+	for i, item := range items {
+		is := *scope
+		is.Loop = &eval.Loop{Item: item, Index: i}
+		_, _ = s.NewArgs(h.r.reg, &is)
 	}
 }
 
