@@ -1,5 +1,7 @@
-// Package redact keeps values marked no_log out of events, logs and errors: a Set
-// collects the secrets a run has seen and replaces them wherever they turn up.
+// Package redact keeps secrets out of events, logs, output and errors: a Set
+// collects the secrets a run has seen (-e values, decrypted inventory values,
+// what no_log steps render, the controller's own) and replaces them wherever
+// they turn up, in values, in text and in streams.
 package redact
 
 import (
@@ -34,9 +36,9 @@ func Censored() map[string]any {
 	return map[string]any{"censored": CensoredMessage}
 }
 
-// Set is the secrets of one run. Only values explicitly marked (the rendered
-// arguments of no_log steps, vars declared secret) are added: guessing by names
-// would both miss secrets and hide ordinary values. A nil *Set holds no secrets,
+// Set is the secrets of one run. Only values explicitly marked (-e values,
+// values from encrypted sources, what no_log steps render) are added: guessing
+// by names would both miss secrets and hide ordinary values. A nil *Set holds no secrets,
 // and its methods still copy values. A Set is safe for concurrent use.
 type Set struct {
 	mu      sync.RWMutex
