@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/redact"
 )
 
 // Inventory is a loaded inventory: hosts in the order they were first seen, groups,
@@ -19,6 +20,7 @@ type Inventory struct {
 	files      []string
 	sources    diag.Sources
 	vaulted    map[string]any // decrypted value -> what output shows instead
+	secrets    redact.Set     // values from encrypted sources: see MarkSecret
 }
 
 // Host is one inventory host. Vars holds its variables merged as Ansible merges

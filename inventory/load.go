@@ -83,8 +83,10 @@ func (l *loader) done() {
 	if len(l.vault.plain) == 0 {
 		return
 	}
+	values := l.inv.VaultedValues()
+	l.inv.secrets.Add(values...)
 	var set redact.Set
-	set.Add(l.inv.Secrets()...)
+	set.Add(values...)
 	for i := range l.ds {
 		l.ds[i].Summary = set.Redact(l.ds[i].Summary)
 		l.ds[i].Detail = set.Redact(l.ds[i].Detail)

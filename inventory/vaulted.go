@@ -113,11 +113,11 @@ func numberText(v any) (string, bool) {
 	return "", false
 }
 
-// Secrets returns every value decrypted from vault data while loading (the
+// VaultedValues returns every value decrypted from vault data while loading (the
 // plaintext of each !vault value; each string and number of a file encrypted
 // whole), sorted. They must never reach output, events or the journal: a run
 // adds them to the secrets its event bus redacts.
-func (inv *Inventory) Secrets() []string {
+func (inv *Inventory) VaultedValues() []string {
 	if inv == nil || len(inv.vaulted) == 0 {
 		return nil
 	}

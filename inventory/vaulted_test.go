@@ -86,7 +86,7 @@ func TestLoadVaulted(t *testing.T) {
 	}
 
 	want := []string{"key-one-1111", "key-two-2222", "peer-secret-one-9090", "root-pw-inline-5521", "s3cr3t-db-pass-7781", "tok-4f1b-inline-host"}
-	if got := inv.Secrets(); !slices.Equal(got, want) {
+	if got := inv.VaultedValues(); !slices.Equal(got, want) {
 		t.Errorf("Secrets() = %q, want %q", got, want)
 	}
 

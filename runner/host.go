@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"strings"
 	"time"
 
@@ -120,6 +121,58 @@ func (h *hostRun) scope(m *seqMode) *eval.Scope {
 		s.Failed, s.Completed = m.failed, m.completed
 	}
 	return s
+}
+
+// secretScope is s for a step that is no_log when noLog is set: every value its
+// templates render (the {{ }} parts, not the runbook's text around them) is
+// a secret from then on, wherever it turns up. The runbook's own words, such
+// as the program a command runs, stay readable.
+func (h *hostRun) secretScope(s *eval.Scope, noLog bool) *eval.Scope {
+	if noLog {
+		s.Rendered = h.r.markRendered
+	}
+	return s
+}
+
+// markRendered records what a part of a no_log step's template rendered: its
+// strings and numbers, inside lists and maps too. A host or the run rendered
+// whole ({{ group("etcd") }} for a loop, {{ run }}) is left out: its name,
+// groups and id are the inventory's and the engine's words, and whatever the
+// step takes from it (item.vars.token) is rendered by a part of its own and
+// recorded then.
+func (r *runner) markRendered(v any) {
+	r.secrets.AddValue(plainData(reflect.ValueOf(v), 0))
+}
+
+func plainData(v reflect.Value, depth int) any {
+	if !v.IsValid() || depth > 32 {
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return v.Interface()
+	case reflect.Interface:
+		return plainData(v.Elem(), depth+1)
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return string(v.Bytes())
+		}
+		out := make([]any, 0, v.Len())
+		for i := 0; i < v.Len(); i++ {
+			out = append(out, plainData(v.Index(i), depth+1))
+		}
+		return out
+	case reflect.Map:
+		out := make([]any, 0, v.Len())
+		it := v.MapRange()
+		for it.Next() {
+			out = append(out, plainData(it.Value(), depth+1))
+		}
+		return out
+	}
+	return nil // structs (hosts, the run), pointers, bools
 }
 
 func (r *runner) runID() string {

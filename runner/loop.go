@@ -368,7 +368,7 @@ func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
 
 // undoItem undoes one item of a looped step.
 func (h *hostRun) undoItem(ctx context.Context, d *doneStep, eff inherited, it *doneItem) error {
-	scope := h.scope(nil)
+	scope := h.secretScope(h.scope(nil), d.noLog)
 	scope.Loop = &eval.Loop{Item: it.item, Index: it.index}
 	mod, err := h.undoModule(d.step, scope, it.module)
 	if err != nil {

@@ -222,3 +222,104 @@ steps:
 		t.Errorf("reruns %+v", reruns)
 	}
 }
+
+// TestNoLogPrecise: what a no_log step's templates render is secret wherever
+// it turns up later, also inside a longer argument and in the step's name; the
+// runbook's own words around it are not, and stay readable in later steps.
+func TestNoLogPrecise(t *testing.T) {
+	t.Parallel()
+	const secret = "tok-9f8e7d6c5b"
+	e := newEnv(t, `
+runbook: nolog
+hosts: h1
+vars:
+  token: `+secret+`
+steps:
+  - name: 'restart etcd member with {{ token }}'
+    shell: { cmd: 'echo restart etcd member {{ token }} >/dev/null' }
+    no_log: true
+  - name: restart etcd member
+    shell: { cmd: 'echo restart etcd member' }
+  - name: leak it
+    fail: { msg: 'restart etcd member said {{ token }}' }
+`, "")
+	r := e.run(runOpts{})
+	checkExit(t, r, 1)
+	if bytes.Contains(r.raw, []byte(secret)) {
+		t.Errorf("the journal holds the secret:\n%s", r.raw)
+	}
+	if !bytes.Contains(r.raw, []byte(`"step":"restart etcd member with <redacted>"`)) {
+		t.Errorf("the no_log step's name is not shown redacted:\n%s", r.raw)
+	}
+	if ev := endOf(t, r, "h1", "restart etcd member"); ev.Result["stdout"] != "restart etcd member" {
+		t.Errorf("the runbook's own words were redacted: %v", ev.Result)
+	}
+	if ev := endOf(t, r, "h1", "leak it"); ev.Error != "restart etcd member said <redacted>" {
+		t.Errorf("a later step's error: %q", ev.Error)
+	}
+}
+
+// TestNoLogHostsAreNotSecrets: a no_log step looping over hosts hides what it
+// takes from them, not the hosts' names, groups or the run's id.
+func TestNoLogHostsAreNotSecrets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: nolog
+hosts: h1
+steps:
+  - name: per host
+    shell: { cmd: 'echo {{ item.vars.color }} {{ run }} > /dev/null' }
+    loop: '{{ group("extra") }}'
+    no_log: true
+  - name: say
+    fail: { msg: 'group extra of run {{ run.id }}, color black' }
+`, "")
+	r := e.run(runOpts{})
+	checkExit(t, r, 1)
+	want := "group extra of run " + e.runID + ", color <redacted>"
+	if ev := endOf(t, r, "h1", "say"); ev.Error != want {
+		t.Errorf("error %q, want %q", ev.Error, want)
+	}
+}
+
+// TestNoLogAfterResume: what a no_log step rendered before the run was cut
+// is still a secret in the resumed part, which does not run it again.
+func TestNoLogAfterResume(t *testing.T) {
+	t.Parallel()
+	const secret = "tok-resume-31337"
+	rb := `
+runbook: nolog
+hosts: h1
+vars:
+  token: ` + secret + `
+steps:
+  - name: use it
+    shell: { cmd: 'echo "header {{ token }}" >/dev/null' }
+    no_log: true
+  - name: print it
+    fail: { msg: 'said {{ token }}' }
+    ignore_errors: true
+`
+	full := newEnv(t, rb, "")
+	whole := full.run(runOpts{})
+	checkExit(t, whole, 0)
+	lines := bytes.SplitAfter(whole.raw, []byte("\n"))
+	cut := -1
+	for i, l := range lines {
+		if kindOf(t, l) == "step_end h1 use it" {
+			cut = i + 1
+			break
+		}
+	}
+	if cut < 0 {
+		t.Fatalf("no step_end of the no_log step:\n%s", whole.raw)
+	}
+	_, r, _ := resumeCut(t, rb, full.runID, lines[:cut])
+	checkExit(t, r, 0)
+	if bytes.Contains(r.raw, []byte(secret)) {
+		t.Errorf("the resumed journal holds the secret:\n%s", r.raw)
+	}
+	if ev := endOf(t, r, "h1", "print it"); ev.Error != "said <redacted>" {
+		t.Errorf("the resumed step's error %q", ev.Error)
+	}
+}

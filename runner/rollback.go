@@ -237,7 +237,8 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	if d.step.Loop != nil {
 		return h.undoItems(ctx, d, eff, begin, end)
 	}
-	mod, err := h.undoModule(d.step, h.scope(nil), d.module)
+	scope := h.secretScope(h.scope(nil), d.noLog)
+	mod, err := h.undoModule(d.step, scope, d.module)
 	if err != nil {
 		return end(event.Failed, err)
 	}
@@ -246,7 +247,7 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 		st, _ := end(event.Skipped, fmt.Errorf("%s has no undo: not undone", d.step.Module))
 		return st, nil
 	}
-	target, err := h.undoTarget(eff, h.scope(nil), d.target)
+	target, err := h.undoTarget(eff, scope, d.target)
 	if err != nil {
 		return end(event.Failed, err)
 	}
@@ -435,7 +436,7 @@ func remaining(list []*spec.Step, failed *spec.Step, h *hostRun) []string {
 	seen := false
 	for _, s := range list {
 		if seen {
-			out = append(out, h.stepName(s))
+			out = append(out, h.stepName(s, h.effOf(s).noLog))
 		}
 		if s == failed || contains(s, failed) {
 			seen = true

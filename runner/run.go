@@ -252,10 +252,7 @@ func (r *runner) emit(e event.Event) {
 		return
 	}
 	if r.ownSecrets {
-		e.Step = r.secrets.Redact(e.Step)
-		e.Error = r.secrets.Redact(e.Error)
-		e.Result = r.secrets.RedactMap(e.Result)
-		e.Data = r.secrets.RedactMap(e.Data)
+		e = e.Redacted(r.secrets)
 	}
 	if err := r.bus.Emit(e); err != nil {
 		r.mu.Lock()

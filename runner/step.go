@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -171,7 +170,7 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 		}
 		if m.rollback {
 			if ctx.Err() != nil {
-				return &failure{kind: failInterrupted, step: s, name: h.stepName(s), index: idx, err: errors.New("stopped by the operator")}
+				return &failure{kind: failInterrupted, step: s, name: h.stepName(s, eff.noLog), index: idx, err: errors.New("stopped by the operator")}
 			}
 		} else if k := h.r.halted(ctx); k != notHalted {
 			f := h.haltFailure(k, s, idx)
@@ -192,9 +191,9 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 func (h *hostRun) haltFailure(k haltKind, s *spec.Step, idx int) *failure {
 	h.r.noteHalt(k)
 	if k == haltStop {
-		return &failure{kind: failInterrupted, step: s, name: h.stepName(s), index: idx, err: errors.New("stopped by the operator")}
+		return &failure{kind: failInterrupted, step: s, name: h.stepName(s, h.effOf(s).noLog), index: idx, err: errors.New("stopped by the operator")}
 	}
-	return &failure{kind: failStopped, step: s, name: h.stepName(s), index: idx, err: errors.New("interrupted by the operator")}
+	return &failure{kind: failStopped, step: s, name: h.stepName(s, h.effOf(s).noLog), index: idx, err: errors.New("interrupted by the operator")}
 }
 
 // blockTouched reports whether any step of block s ran, so its rollback has
@@ -274,6 +273,9 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 // restore takes back a step that completed before a resume: its registered
 // result, and its place in the undo list.
 func (h *hostRun) restore(s *spec.Step, idx int, eff inherited, rec doneRecord, m *seqMode) {
+	if eff.noLog {
+		h.relearn(s)
+	}
 	if eff.runOnce && h.once != nil && !m.rollback {
 		h.once.pass(h.name, idx)
 	}
@@ -317,6 +319,28 @@ func (h *hostRun) restore(s *spec.Step, idx int, eff inherited, rec doneRecord, 
 	}
 }
 
+// relearn renders again, only to learn its secrets, a no_log step that ran
+// before the run was resumed: what its templates rendered died with the
+// process that ran it, and a later step may still print it. Nothing is run; a
+// template that cannot render now (it read facts) is passed over.
+func (h *hostRun) relearn(s *spec.Step) {
+	scope := h.secretScope(h.scope(nil), true)
+	h.stepName(s, true)
+	if s.Loop == nil {
+		_, _ = s.NewArgs(h.r.reg, scope)
+		return
+	}
+	items, err := s.Loop.Items(scope)
+	if err != nil {
+		return
+	}
+	for i, item := range items {
+		is := *scope
+		is.Loop = &eval.Loop{Item: item, Index: i}
+		_, _ = s.NewArgs(h.r.reg, &is)
+	}
+}
+
 // shownError is err as it may be shown: secrets replaced, and hidden whole
 // for a no_log step.
 func (h *hostRun) shownError(err error, noLog bool) error {
@@ -329,11 +353,14 @@ func (h *hostRun) shownError(err error, noLog bool) error {
 	return h.r.secrets.Error(err)
 }
 
-func (h *hostRun) stepName(s *spec.Step) string {
+// stepName is the step's name as events show it. What the name of a no_log
+// step renders is secret like what its arguments render, so events show
+// those parts redacted.
+func (h *hostRun) stepName(s *spec.Step, noLog bool) string {
 	// A looped step has one name for all its items: one that reads item
 	// stays as written, as Ansible shows it.
 	if s.NameTemplate != nil && !(s.Loop != nil && readsLoop(s.NameTemplate.Names())) {
-		if v, err := s.NameTemplate.Render(h.scope(nil)); err == nil {
+		if v, err := s.NameTemplate.Render(h.secretScope(h.scope(nil), noLog)); err == nil {
 			if str, err := eval.Format(v); err == nil && strings.TrimSpace(str) != "" {
 				return str
 			}
@@ -347,7 +374,7 @@ func (h *hostRun) stepName(s *spec.Step) string {
 // step's end event.
 func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx int, m *seqMode) (o stepOutcome) {
 	r := h.r
-	name := h.stepName(s)
+	name := h.stepName(s, eff.noLog)
 	o = stepOutcome{name: name, noLog: eff.noLog}
 	base := event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: eff.noLog}
 	var rerun bool
@@ -402,7 +429,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		defer func() { h.once.publish(idx, h.name, o) }()
 	}
 
-	scope := h.scope(m)
+	scope := h.secretScope(h.scope(m), eff.noLog)
 	facts, judged := h.factsRead(s, eff)
 	if err := h.gather(ctx, facts, scope, s, eff); err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, err
@@ -491,9 +518,6 @@ func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *e
 		o.status, o.fatal, o.err = event.Failed, true, argsError(s, err)
 		o.result = resultMap(nil, false, true, h.shownError(o.err, eff.noLog).Error())
 		return o, nil
-	}
-	if eff.noLog {
-		r.secrets.Add(stringsIn(args)...)
 	}
 	mod := args.(modules.Module)
 	o.module = mod
@@ -743,7 +767,11 @@ func (h *hostRun) delegate(eff inherited, scope *eval.Scope) (connTarget, error)
 	}
 	name := s.DelegateTo
 	if s.DelegateTemplate != nil {
-		v, err := s.DelegateTemplate.Render(scope)
+		// Where a step runs names an inventory host, which no_log does not
+		// make a secret: events name their hosts.
+		plain := *scope
+		plain.Rendered = nil
+		v, err := s.DelegateTemplate.Render(&plain)
 		if err != nil {
 			return connTarget{}, fmt.Errorf("%s: delegate_to: %w", s.DelegatePos, err)
 		}
@@ -848,44 +876,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// stringsIn returns the non-empty strings in a module's argument value: the
-// secrets of a no_log step. Numbers and flags are left out, since "0" or "22"
-// would then be hidden everywhere.
-func stringsIn(v any) []string {
-	var out []string
-	var walk func(v reflect.Value, depth int)
-	walk = func(v reflect.Value, depth int) {
-		if !v.IsValid() || depth > 32 {
-			return
-		}
-		switch v.Kind() {
-		case reflect.String:
-			if s := v.String(); strings.TrimSpace(s) != "" {
-				out = append(out, s)
-			}
-		case reflect.Pointer, reflect.Interface:
-			if !v.IsNil() {
-				walk(v.Elem(), depth+1)
-			}
-		case reflect.Slice, reflect.Array:
-			for i := 0; i < v.Len(); i++ {
-				walk(v.Index(i), depth+1)
-			}
-		case reflect.Map:
-			it := v.MapRange()
-			for it.Next() {
-				walk(it.Value(), depth+1)
-			}
-		case reflect.Struct:
-			for i := 0; i < v.NumField(); i++ {
-				if v.Type().Field(i).IsExported() {
-					walk(v.Field(i), depth+1)
-				}
-			}
-		}
-	}
-	walk(reflect.ValueOf(v), 0)
-	return out
 }

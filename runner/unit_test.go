@@ -92,27 +92,3 @@ func TestResultMap(t *testing.T) {
 		t.Errorf("a module's msg was replaced: %v", m)
 	}
 }
-
-func TestStringsIn(t *testing.T) {
-	t.Parallel()
-	type section struct{ Key string }
-	args := struct {
-		Cmd     []string
-		Env     map[string]string
-		Port    int
-		Enabled bool
-		Sec     *section
-		Blank   string
-		hidden  string
-	}{Cmd: []string{"curl", "-H", "token: abc"}, Env: map[string]string{"T": "xyz"}, Port: 22, Sec: &section{Key: "k3y"}, Blank: " ", hidden: "no"}
-	got := stringsIn(&args)
-	want := map[string]bool{"curl": true, "-H": true, "token: abc": true, "xyz": true, "k3y": true}
-	if len(got) != len(want) {
-		t.Fatalf("stringsIn = %q", got)
-	}
-	for _, s := range got {
-		if !want[s] {
-			t.Errorf("unexpected secret %q", s)
-		}
-	}
-}

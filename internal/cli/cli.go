@@ -13,12 +13,16 @@ import (
 	"golang.org/x/term"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/redact"
 )
 
 // app carries what every command needs, so that tests can run Main in-process.
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// secrets are what stdout and stderr redact, once a command has loaded
+	// its inputs (see redacting); nil before.
+	secrets *redact.Set
 }
 
 // Main runs the CLI with args (without the program name) and returns the exit code.

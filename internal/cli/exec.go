@@ -21,7 +21,6 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/runner"
 )
@@ -68,7 +67,7 @@ roll back (exit 3). Twice: stop now.`,
   runbook exec runbooks/upgrade-etcd.yml -i prod --check
   runbook exec runbooks/upgrade-etcd.yml -i prod --output json | jq .kind`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if err := checkFormat(f.output, "text", "json"); err != nil {
 				return withCode(ExitInvalid, fmt.Errorf("--output: %w", errors.Unwrap(err)))
 			}
@@ -84,6 +83,9 @@ roll back (exit 3). Twice: stop now.`,
 			runID := journal.NewRunID()
 			started := time.Now().UTC()
 			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started})
+			// From here on nothing the command prints may show a secret.
+			a, flush := a.redacting(l.secrets)
+			defer func() { err = a.secrets.Error(err); flush() }()
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
 					err = &silentError{code: ExitInvalid}
@@ -118,8 +120,12 @@ roll back (exit 3). Twice: stop now.`,
 				return withCode(ExitStopped, err)
 			}
 			defer j.Close()
-			info := runInfo(args[0], &f, p)
-			return a.execute(cmd, p, j, nil, info, &f, l.secrets)
+			key, err := journal.CreateKey(f.stateDir, runID)
+			if err != nil {
+				return withCode(ExitStopped, fmt.Errorf("%w; nothing was touched", err))
+			}
+			info := runInfo(cmd, args[0], &f, p, key)
+			return a.execute(cmd, p, j, nil, info, &f)
 		},
 	}
 	f.register(cmd, true)
@@ -151,8 +157,10 @@ func (a *app) confirm(prompt string) (bool, error) {
 }
 
 // runInfo is what run_start records: enough to rebuild the same plan on resume,
-// and nothing secret (the -e values are kept out, only their digest goes in).
-func runInfo(file string, f *runFlags, p *plan.Plan) event.RunInfo {
+// and nothing secret: the -e values are kept out, only their digest keyed with
+// the run's key goes in, and the command line has the values of secret flags
+// hidden.
+func runInfo(cmd *cobra.Command, file string, f *runFlags, p *plan.Plan, key []byte) event.RunInfo {
 	info := event.RunInfo{
 		Runbook:    file,
 		Inventory:  f.inventory,
@@ -162,10 +170,10 @@ func runInfo(file string, f *runFlags, p *plan.Plan) event.RunInfo {
 		Seed:       p.Seed,
 		Forks:      f.forks,
 		Check:      f.check,
-		VarsDigest: p.VarsDigest,
+		VarsDigest: plan.VarsDigest(key, p.ExtraVars),
 		PID:        os.Getpid(),
 		Version:    version(),
-		Args:       redactArgs(os.Args),
+		Args:       redactArgs(cmd.Flags(), os.Args),
 	}
 	if u, err := user.Current(); err == nil {
 		info.User = u.Username
@@ -173,30 +181,8 @@ func runInfo(file string, f *runFlags, p *plan.Plan) event.RunInfo {
 	return info
 }
 
-// redactArgs keeps -e values out of the journal: they may hold secrets.
-func redactArgs(args []string) []string {
-	out := make([]string, 0, len(args))
-	hide := false
-	for _, a := range args {
-		switch {
-		case hide:
-			out = append(out, "<hidden>")
-			hide = false
-		case a == "-e" || a == "--extra-vars":
-			out = append(out, a)
-			hide = true
-		case strings.HasPrefix(a, "-e") || strings.HasPrefix(a, "--extra-vars="):
-			out = append(out, a[:2]+"<hidden>")
-		default:
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // execute runs (or resumes) a plan with signals, the journal, the UI and the recap.
-// secrets (the values decrypted from vault data) are redacted from every event.
-func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resume *journal.State, info event.RunInfo, f *runFlags, secrets []string) error {
+func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resume *journal.State, info event.RunInfo, f *runFlags) error {
 	parent := cmd.Context()
 	if parent == nil {
 		parent = context.Background()
@@ -227,11 +213,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	if resume != nil {
 		seq = resume.LastSeq
 	}
-	// The Bus redacts with this set before any sink (journal, terminal) sees an
-	// event; the runner adds the arguments of no_log steps to the same set.
-	redacted := &redact.Set{}
-	redacted.Add(secrets...)
-	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Secrets: redacted, Log: a.logger(f.logLevel, nil)})
+	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Secrets: a.secrets, Log: a.logger(f.logLevel, nil)})
 	bus.Require(j)
 	view := a.attachView(bus, f.output, resume)
 
@@ -251,7 +233,8 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	var confirm func(context.Context, string) (bool, error)
 	if isTerminal(a.stdin) {
 		confirm = func(_ context.Context, prompt string) (bool, error) {
-			return a.confirm(prompt + " [y/N] ")
+			// A gate's prompt may be rendered from variables.
+			return a.confirm(a.secrets.Redact(prompt) + " [y/N] ")
 		}
 	}
 	out, err := runner.Run(ctx, p, modules.Default, runner.Options{

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/inventory"
 )
 
@@ -51,6 +52,13 @@ ansible-inventory uses: --list prints JSON, --graph a tree of groups,
 				return withCode(ExitInvalid, err)
 			}
 			i, ds := inventory.LoadWith(path, inventory.Options{Vault: vf.secrets})
+			// Values from encrypted sources are shown as secrets are: redacted.
+			secrets := &redact.Set{}
+			if i != nil {
+				secrets = i.Secrets()
+			}
+			a, flush := a.redacting(secrets)
+			defer flush()
 			if err := a.report(ds, sourcesOf(i), "text"); err != nil || i == nil {
 				if err == nil {
 					err = &silentError{code: ExitInvalid}

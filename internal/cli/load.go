@@ -3,6 +3,8 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +27,8 @@ type inputFlags struct {
 
 func (f *inputFlags) register(cmd *cobra.Command, withLimit bool) {
 	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "inventory: a path, or the name of one in the runbook's inventory/ folder")
-	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "set variables: k=v, @file.yml or a JSON object (highest precedence; repeatable)")
+	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "set variables: k=v, @file.yml or a JSON object (highest precedence; repeatable); their values are secrets: never shown or recorded")
+	markSecretFlags(cmd, "extra-vars")
 	if withLimit {
 		cmd.Flags().StringVarP(&f.limit, "limit", "l", "", "further limit the hosts with a pattern (\"m1:m2\", \"etcd:!m3\", @file)")
 	}
@@ -38,26 +41,42 @@ type loaded struct {
 	inv     *inventory.Inventory
 	extra   map[string]any
 	sources diag.Sources
-	// secrets are the values decrypted from vault data (inventory and -e):
-	// a run adds them to the secrets its events are redacted with.
-	secrets []string
+	// secrets are the run's secrets known at load: every -e value, every
+	// value the inventory read from an encrypted source, and the controller's
+	// own (RUNBOOK_SSH_PASSPHRASE). The run adds what no_log steps render.
+	secrets *redact.Set
 }
 
 // load reads the inventory (when given), the -e vars and the runbook, and
 // returns every diagnostic of all of them at once.
 func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 	var ds diag.Diags
-	l := &loaded{sources: diag.Sources{}}
+	l := &loaded{sources: diag.Sources{}, secrets: &redact.Set{}}
+	l.secrets.AddControllerEnv(os.Environ())
 	wd, _ := os.Getwd()
 	vopts := inventory.Options{Vault: f.vault.secrets}
-	extra, secrets, err := inventory.ParseExtraVarsWith(f.extra, wd, vopts)
-	if d, ok := diag.As(err); ok {
-		ds.Append(d)
-	} else if err != nil {
-		ds.Add(diag.Pos{File: "-e"}, err.Error(), "")
+	extra, vaulted, err := inventory.ParseExtraVarsWith(f.extra, wd, vopts)
+	if err != nil {
+		// The error may quote the -e it could not read, whose values are
+		// secrets all the same: hide that text, as typed and as quoted.
+		for _, arg := range f.extra {
+			if !strings.HasPrefix(arg, "@") {
+				q := strconv.Quote(arg)
+				l.secrets.Add(arg, q[1:len(q)-1])
+			}
+		}
+		if d, ok := diag.As(err); ok {
+			ds.Append(d)
+		} else {
+			ds.Add(diag.Pos{File: "-e"}, err.Error(), "")
+		}
 	}
 	l.extra = extra
-	l.secrets = secrets
+	l.secrets.Add(vaulted...)
+	for _, vs := range f.vault.secrets {
+		l.secrets.Add(string(vs.Password))
+	}
+	l.secrets.AddValue(extra)
 
 	opts := spec.LoadOptions{Extra: modules.Default.FactSamples()}
 	if f.inventory != "" {
@@ -69,7 +88,7 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 			ds.Append(ids)
 			if inv != nil {
 				l.inv = inv
-				l.secrets = append(l.secrets, inv.Secrets()...)
+				l.secrets.Merge(inv.Secrets())
 				for k, v := range inv.Sources() {
 					l.sources[k] = v
 				}
@@ -89,12 +108,7 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 }
 
 // redactDiags takes decrypted values out of messages that quote a value.
-func redactDiags(ds diag.Diags, secrets []string) {
-	if len(secrets) == 0 {
-		return
-	}
-	var set redact.Set
-	set.Add(secrets...)
+func redactDiags(ds diag.Diags, set *redact.Set) {
 	for i := range ds {
 		ds[i].Summary = set.Redact(ds[i].Summary)
 		ds[i].Detail = set.Redact(ds[i].Detail)

@@ -30,6 +30,9 @@ pull request.`,
 				return invalidf("plan needs an inventory: -i PATH or -i NAME (inventory/NAME.yml next to the runbook)")
 			}
 			l, p, ds := buildPlan(args[0], &f)
+			// Diagnostics may quote a value, and -e values are secrets.
+			a, flush := a.redacting(l.secrets)
+			defer flush()
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
 					err = &silentError{code: ExitInvalid}

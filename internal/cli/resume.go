@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 func init() { commands = append(commands, newResumeCmd) }
@@ -28,7 +31,7 @@ so give the same -e again.`,
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return runIDs(f.stateDir), cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if err := checkFormat(f.output, "text", "json"); err != nil {
 				return err
 			}
@@ -46,6 +49,9 @@ so give the same -e again.`,
 			info := st.Info
 			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra, vault: f.vault}
 			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true})
+			// From here on nothing the command prints may show a secret.
+			a, flush := a.redacting(l.secrets)
+			defer func() { err = a.secrets.Error(err); flush() }()
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
 					err = &silentError{code: ExitInvalid}
@@ -61,11 +67,17 @@ so give the same -e again.`,
 			for _, c := range []struct{ what, was, is string }{
 				{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
 				{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
-				{"the -e variables", info.VarsDigest, p.VarsDigest},
 			} {
 				if c.was != "" && c.was != c.is {
 					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what))
 				}
+			}
+			key, err := varsKey(f.stateDir, st.RunID, info.VarsDigest)
+			if err != nil {
+				return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: the -e variables cannot be checked: %w", st.RunID, err))
+			}
+			if info.VarsDigest != "" && !plan.VarsDigestMatches(key, p.ExtraVars, info.VarsDigest) {
+				return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID))
 			}
 			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
 			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
@@ -85,15 +97,27 @@ so give the same -e again.`,
 					return &silentError{code: ExitStopped}
 				}
 			}
-			rinfo := runInfo(info.Runbook, &f, p)
+			rinfo := runInfo(cmd, info.Runbook, &f, p, key)
 			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
-			return a.execute(cmd, p, j, st, rinfo, &f, l.secrets)
+			return a.execute(cmd, p, j, st, rinfo, &f)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&f.extra, "extra-vars", "e", nil, "the same -e the run was started with")
+	markSecretFlags(cmd, "extra-vars")
 	f.registerRun(cmd)
 	f.vault.registerVault(cmd)
 	return cmd
+}
+
+// varsKey reads the key of run runID's -e digest. A run recorded before runs
+// had keys has a bare digest (or none), checked as it was made; this part of
+// the run gets a key of its own for what it records.
+func varsKey(stateDir, runID, digest string) ([]byte, error) {
+	key, err := journal.ReadKey(stateDir, runID)
+	if errors.Is(err, journal.ErrNoKey) && !strings.HasPrefix(digest, "hmac-") {
+		return journal.CreateKey(stateDir, runID)
+	}
+	return key, err
 }
 
 // writeResumeSummary says what the journal shows before anything is touched.

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/redact"
 )
 
 func init() { commands = append(commands, newValidateCmd) }
@@ -31,6 +32,10 @@ Exit status 0 when every file is valid, 2 when any is not.`,
 			}
 			var all diag.Diags
 			src := diag.Sources{}
+			// Diagnostics may quote a value, and -e values are secrets.
+			secrets := &redact.Set{}
+			a, flush := a.redacting(secrets)
+			defer flush()
 			for _, file := range files {
 				var ds diag.Diags
 				var l *loaded
@@ -39,6 +44,7 @@ Exit status 0 when every file is valid, 2 when any is not.`,
 				} else {
 					l, ds = load(file, &f)
 				}
+				secrets.Merge(l.secrets)
 				for k, v := range l.sources {
 					src[k] = v
 				}

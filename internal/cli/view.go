@@ -34,7 +34,8 @@ func (a *app) attachView(bus *event.Bus, output string, resumed *journal.State) 
 		v.recap = ui.NewRecap()
 	}
 	bus.Attach(v.recap)
-	if isTerminal(a.stdout) {
+	// ui.IsTerminal sees through the redacting writer that a.stdout may be.
+	if ui.IsTerminal(a.stdout) {
 		v.live = ui.NewLive(a.stdout, ui.LiveOptions{Color: os.Getenv("NO_COLOR") == ""})
 		bus.Attach(v.live)
 	} else {

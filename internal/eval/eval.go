@@ -101,6 +101,11 @@ type Scope struct {
 	Extra      map[string]any
 	// Loop is the item a step with loop: runs for; nil outside a loop.
 	Loop *Loop
+	// Rendered, when set, is called with the value of every {{ }} part that a
+	// template renders in this scope, and not with the template's own text
+	// around it: the runner marks what a no_log step's templates render as
+	// secret, without the words of the runbook.
+	Rendered func(v any)
 }
 
 // Loop is what `item` and `loop_index` hold while a step with loop: runs for

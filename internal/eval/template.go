@@ -108,7 +108,11 @@ func (t *Template) Render(s *Scope) (any, error) {
 		env = s.env()
 	}
 	if t.single {
-		return t.parts[0].prog.exec(env, t.Name)
+		v, err := t.parts[0].prog.exec(env, t.Name)
+		if err == nil {
+			s.rendered(v)
+		}
+		return v, err
 	}
 	var b strings.Builder
 	for _, p := range t.parts {
@@ -120,6 +124,7 @@ func (t *Template) Render(s *Scope) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.rendered(v)
 		str, err := Format(v)
 		if err != nil {
 			return nil, p.prog.errorAt(p.prog.Pos, t.Name, err)
@@ -127,6 +132,12 @@ func (t *Template) Render(s *Scope) (any, error) {
 		b.WriteString(str)
 	}
 	return b.String(), nil
+}
+
+func (s *Scope) rendered(v any) {
+	if s != nil && s.Rendered != nil {
+		s.Rendered(v)
+	}
 }
 
 // Format turns a value into the text a template puts in its place: strings as

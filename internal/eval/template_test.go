@@ -211,3 +211,34 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderReportsParts: Rendered sees the value of each {{ }} part, with its
+// type, and never the template's literal text.
+func TestRenderReportsParts(t *testing.T) {
+	tests := []struct {
+		src  string
+		want []any
+	}{
+		{"plain text", nil},
+		{"restart {{ host.name }} member", []any{"etcd-1"}},
+		{"{{ count }}", []any{3}},
+		{"{{ count }}-{{ tags }}", []any{3, []any{"a", "b"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			tpl, ds := ParseTemplate(tt.src, at, testEnv(true))
+			if ds.HasErrors() {
+				t.Fatalf("ParseTemplate: %v", lines(ds))
+			}
+			var got []any
+			s := testScope()
+			s.Rendered = func(v any) { got = append(got, v) }
+			if _, err := tpl.Render(s); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Rendered saw %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}

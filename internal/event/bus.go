@@ -124,15 +124,29 @@ func (b *Bus) Emit(e Event) error {
 	return errors.Join(errs...)
 }
 
-// redact applies the secrets to every field that may carry an argument or an
-// output, and censors no_log steps. Names that identify (host, kind, status)
-// come from the inventory and the engine, never from a module, and stay as they
-// are so that a replay can still match events.
-func (b *Bus) redact(e Event) Event {
-	s := b.secrets
+func (b *Bus) redact(e Event) Event { return e.Redacted(b.secrets) }
+
+// Redacted returns e with the secrets of s replaced in every field that may
+// carry an argument or an output, and a no_log step censored. Names that
+// identify (host, kind, status, and the hosts and batches of a run) come from
+// the inventory and the engine, never from a module, and stay as they are so
+// that a replay can still match events; the numbers of a run's own records
+// (pid, seed, exit code) keep their type for the same reason.
+func (e Event) Redacted(s *redact.Set) Event {
 	e.Step = s.Redact(e.Step)
 	e.Error = s.Redact(e.Error)
-	e.Data = s.RedactMap(e.Data)
+	switch e.Kind {
+	case RunStart, RunResume, RunEnd:
+		data := s.RedactMapText(e.Data)
+		for _, k := range []string{"hosts", "batches"} {
+			if v, ok := e.Data[k]; ok {
+				data[k] = v
+			}
+		}
+		e.Data = data
+	default:
+		e.Data = s.RedactMap(e.Data)
+	}
 	if e.NoLog {
 		if e.Result != nil || isEnd(e.Kind) {
 			e.Result = redact.Censored()

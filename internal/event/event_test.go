@@ -74,7 +74,7 @@ func TestBusConcurrentOrder(t *testing.T) {
 
 func TestBusRedaction(t *testing.T) {
 	secrets := &redact.Set{}
-	secrets.Add("hunter2")
+	secrets.Add("hunter2", "2222")
 	bus := NewBus("r1", Options{Secrets: secrets})
 	var rec Recorder
 	bus.Require(&rec)
@@ -111,6 +111,25 @@ func TestBusRedaction(t *testing.T) {
 			name: "no_log start has nothing to hide",
 			in:   Event{Kind: StepStart, Host: "h1", NoLog: true},
 			want: Event{Kind: StepStart, Host: "h1", NoLog: true},
+		},
+		{
+			// A run's record keeps what identifies it and the types of its
+			// numbers, so that resume and `runs` can read it back.
+			name: "run record keeps hosts, batches and numbers",
+			in: Event{Kind: RunStart, Data: RunInfo{Runbook: "hunter2.yml", Hosts: []string{"hunter2"},
+				Batches: [][]string{{"hunter2"}}, PID: 2222, Args: []string{"-e", "pw=hunter2"}}.Data()},
+			want: Event{Kind: RunStart, Data: map[string]any{"runbook": "<redacted>.yml", "hosts": []any{"hunter2"},
+				"batches": []any{[]any{"hunter2"}}, "pid": float64(2222), "args": []any{"-e", "pw=<redacted>"}}},
+		},
+		{
+			name: "run end keeps its numbers",
+			in:   Event{Kind: RunEnd, Data: RunEndInfo{ExitCode: 1, Hosts: map[string]int{"ok": 2222}, Reason: "hunter2"}.Data()},
+			want: Event{Kind: RunEnd, Data: map[string]any{"exit_code": float64(1), "hosts": map[string]any{"ok": float64(2222)}, "reason": "<redacted>"}},
+		},
+		{
+			name: "a step's number equal to a secret is hidden",
+			in:   Event{Kind: StepEnd, Host: "h1", Result: map[string]any{"pin": 2222, "n": 22220}},
+			want: Event{Kind: StepEnd, Host: "h1", Result: map[string]any{"pin": "<redacted>", "n": 22220}},
 		},
 	}
 	for _, tt := range tests {

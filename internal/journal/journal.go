@@ -24,6 +24,7 @@ import (
 //	runs/                 mode 0700
 //	runs/<RUN_ID>.jsonl   the journal: one event.Event per line, mode 0600
 //	runs/<RUN_ID>.lock    flock'ed by the process writing the run; holds its pid
+//	runs/<RUN_ID>.key     mode 0600: the key of the run's -e digest (see KeyPath)
 //
 // A run id is a UTC time and a random suffix (20261124T023955Z-3f9a01), so that
 // ids sort by start time and two runs started in the same second differ.

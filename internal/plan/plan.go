@@ -5,7 +5,6 @@ package plan
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -53,7 +52,6 @@ type Plan struct {
 	Description     string   `json:"description,omitempty"`
 	RunbookDigest   string   `json:"runbook_digest"`
 	InventoryDigest string   `json:"inventory_digest"`
-	VarsDigest      string   `json:"vars_digest"`
 	Pattern         string   `json:"pattern"`
 	Limit           string   `json:"limit,omitempty"`
 	Order           string   `json:"order"`
@@ -146,8 +144,6 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 	}
 	p.RunbookDigest = digest(rb.Source)
 	p.InventoryDigest = inventoryDigest(inv)
-	vj, _ := json.Marshal(opts.ExtraVars)
-	p.VarsDigest = digest(vj)
 
 	selected, err := inv.Select(rb.Hosts)
 	if err != nil {

@@ -1,5 +1,7 @@
-// Package redact keeps values marked no_log out of events, logs and errors: a Set
-// collects the secrets a run has seen and replaces them wherever they turn up.
+// Package redact keeps secrets out of events, logs, output and errors: a Set
+// collects the secrets a run has seen (-e values, decrypted inventory values,
+// what no_log steps render, the controller's own) and replaces them wherever
+// they turn up, in values, in text and in streams.
 package redact
 
 import (
@@ -34,15 +36,16 @@ func Censored() map[string]any {
 	return map[string]any{"censored": CensoredMessage}
 }
 
-// Set is the secrets of one run. Only values explicitly marked (the rendered
-// arguments of no_log steps, vars declared secret) are added: guessing by names
-// would both miss secrets and hide ordinary values. A nil *Set holds no secrets,
+// Set is the secrets of one run. Only values explicitly marked (-e values,
+// values from encrypted sources, what no_log steps render) are added: guessing
+// by names would both miss secrets and hide ordinary values. A nil *Set holds no secrets,
 // and its methods still copy values. A Set is safe for concurrent use.
 type Set struct {
 	mu      sync.RWMutex
 	long    map[string]struct{} // replaced as substrings
 	short   map[string]struct{} // replaced only as whole strings
 	replace *strings.Replacer   // built lazily from long; nil when stale
+	stream  *streamIndex        // likewise, for Writer
 }
 
 // Add records secrets. Empty and blank strings are ignored (redacting them would
@@ -77,17 +80,49 @@ func (s *Set) addLocked(sec string) {
 	}
 	if _, ok := s.long[sec]; !ok {
 		s.long[sec] = struct{}{}
-		s.replace = nil
+		s.replace, s.stream = nil, nil
+	}
+}
+
+// Merge adds the secrets of other to s. Either may be nil (a nil s adds
+// nothing); merging a set into itself changes nothing.
+func (s *Set) Merge(other *Set) {
+	if s == nil || other == nil || s == other {
+		return
+	}
+	other.mu.RLock()
+	secrets := make([]string, 0, len(other.long)+len(other.short))
+	for sec := range other.long {
+		secrets = append(secrets, sec)
+	}
+	for sec := range other.short {
+		secrets = append(secrets, sec)
+	}
+	other.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sec := range secrets {
+		s.addLocked(sec)
 	}
 }
 
 // AddValue records every string inside v (maps, lists, structs, deeply) and the
-// text form of every number: the rendered arguments of a no_log step. Booleans
-// and nil are not secrets.
+// text form of every number: an -e value, a decrypted one, what a no_log
+// step's templates render. Booleans and nil are not secrets, and neither is a
+// value shorter than MinSubstring: such values ("1", "m1", "22") are the
+// ordinary words of every result, and hiding each equal word would hide the
+// run without protecting anything. Add records a short secret when a caller
+// knows it is one.
 func (s *Set) AddValue(v any) {
 	var leaves []string
 	collect(reflect.ValueOf(v), &leaves, 0)
-	s.Add(leaves...)
+	long := leaves[:0]
+	for _, l := range leaves {
+		if len(strings.TrimSpace(l)) >= MinSubstring {
+			long = append(long, l)
+		}
+	}
+	s.Add(long...)
 }
 
 // maxDepth bounds the walk over values: a cycle through pointers must not hang
@@ -153,6 +188,9 @@ func (s *Set) Redact(str string) string {
 	if isShort {
 		return Placeholder
 	}
+	if i := strings.Index(str, truncatedMark); i >= 0 {
+		str = s.cutHead(str, i+len(truncatedMark))
+	}
 	if stale {
 		r = s.replacer()
 	}
@@ -160,6 +198,44 @@ func (s *Set) Redact(str string) string {
 		return str
 	}
 	return r.Replace(str)
+}
+
+// truncatedMark ends the line that a capture of command output (conn.Tail)
+// puts before what it kept when it dropped the start: the kept text may then
+// begin in the middle of a secret, with only its end left to see.
+const truncatedMark = " earlier bytes dropped]\n"
+
+// cutHead replaces, at offset at of str, the longest end of a secret (of
+// MinSubstring bytes or more) that the text there begins with.
+func (s *Set) cutHead(str string, at int) string {
+	head := str[at:]
+	s.mu.RLock()
+	best := 0
+	for sec := range s.long {
+		for n := len(sec) - 1; n >= MinSubstring && n > best; n-- {
+			if strings.HasPrefix(head, sec[len(sec)-n:]) {
+				best = n
+				break
+			}
+		}
+	}
+	s.mu.RUnlock()
+	if best == 0 {
+		return str
+	}
+	return str[:at] + Placeholder + head[best:]
+}
+
+// isSecret reports whether str is, whole, one of the secrets.
+func (s *Set) isSecret(str string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, short := s.short[str]
+	_, long := s.long[str]
+	return short || long
 }
 
 // replacer builds the replacer once per change of the set. Longer secrets come
@@ -196,7 +272,7 @@ func (s *Set) replacer() *strings.Replacer {
 // slices) are converted through their JSON form, which is how they would be
 // journaled anyway.
 func (s *Set) RedactValue(v any) any {
-	return s.value(reflect.ValueOf(v), 0)
+	return s.value(reflect.ValueOf(v), 0, false)
 }
 
 // RedactMap is RedactValue for the common case of a map; nil stays nil.
@@ -204,7 +280,19 @@ func (s *Set) RedactMap(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
-	out, _ := s.value(reflect.ValueOf(m), 0).(map[string]any)
+	out, _ := s.value(reflect.ValueOf(m), 0, false).(map[string]any)
+	return out
+}
+
+// RedactMapText is RedactMap for records whose numbers are counts and ids the
+// engine made (a run's pid, seed, exit code): only text is redacted, so that
+// a number equal to a secret by chance keeps its type and the record stays
+// readable.
+func (s *Set) RedactMapText(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out, _ := s.value(reflect.ValueOf(m), 0, true).(map[string]any)
 	return out
 }
 
@@ -215,7 +303,7 @@ var (
 	errorType    = reflect.TypeOf((*error)(nil)).Elem()
 )
 
-func (s *Set) value(v reflect.Value, depth int) any {
+func (s *Set) value(v reflect.Value, depth int, textOnly bool) any {
 	if !v.IsValid() {
 		return nil
 	}
@@ -226,7 +314,7 @@ func (s *Set) value(v reflect.Value, depth int) any {
 	case timeType, durationType:
 		return v.Interface()
 	case numberType:
-		if s.Redact(v.String()) != v.String() {
+		if !textOnly && s.isSecret(v.String()) {
 			return Placeholder
 		}
 		return json.Number(v.String())
@@ -242,8 +330,10 @@ func (s *Set) value(v reflect.Value, depth int) any {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
-		// A number is a secret too when it was one (a PIN): its text is checked.
-		if text := fmt.Sprint(v.Interface()); s.Redact(text) != text {
+		// A number is a secret too when it was one (a PIN). Only a whole match
+		// counts: a number is not text, and a pid or a count that happens to
+		// hold a secret's digits must keep its type for the journal to read.
+		if !textOnly && s.isSecret(fmt.Sprint(v.Interface())) {
 			return Placeholder
 		}
 		return v.Interface()
@@ -251,7 +341,7 @@ func (s *Set) value(v reflect.Value, depth int) any {
 		if v.IsNil() {
 			return nil
 		}
-		return s.value(v.Elem(), depth+1)
+		return s.value(v.Elem(), depth+1, textOnly)
 	case reflect.Pointer:
 		if v.IsNil() {
 			return nil
@@ -259,7 +349,7 @@ func (s *Set) value(v reflect.Value, depth int) any {
 		if v.Type().Implements(errorType) {
 			return s.Redact(v.Interface().(error).Error())
 		}
-		return s.value(v.Elem(), depth+1)
+		return s.value(v.Elem(), depth+1, textOnly)
 	case reflect.Slice, reflect.Array:
 		if v.Kind() == reflect.Slice && v.IsNil() {
 			return nil
@@ -273,12 +363,12 @@ func (s *Set) value(v reflect.Value, depth int) any {
 		}
 		out := make([]any, v.Len())
 		for i := range out {
-			out[i] = s.value(v.Index(i), depth+1)
+			out[i] = s.value(v.Index(i), depth+1, textOnly)
 		}
 		return out
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {
-			return s.viaJSON(v, depth)
+			return s.viaJSON(v, depth, textOnly)
 		}
 		if v.IsNil() {
 			return nil
@@ -286,16 +376,16 @@ func (s *Set) value(v reflect.Value, depth int) any {
 		out := make(map[string]any, v.Len())
 		it := v.MapRange()
 		for it.Next() {
-			out[s.Redact(it.Key().String())] = s.value(it.Value(), depth+1)
+			out[s.Redact(it.Key().String())] = s.value(it.Value(), depth+1, textOnly)
 		}
 		return out
 	}
-	return s.viaJSON(v, depth)
+	return s.viaJSON(v, depth, textOnly)
 }
 
 // viaJSON handles structs and other values by their JSON form. A value that
 // cannot be encoded (a channel, a func) becomes its redacted text, never itself.
-func (s *Set) viaJSON(v reflect.Value, depth int) any {
+func (s *Set) viaJSON(v reflect.Value, depth int, textOnly bool) any {
 	b, err := json.Marshal(v.Interface())
 	if err != nil {
 		return s.Redact(fmt.Sprintf("%v", v.Interface()))
@@ -306,7 +396,7 @@ func (s *Set) viaJSON(v reflect.Value, depth int) any {
 	if err := dec.Decode(&generic); err != nil {
 		return s.Redact(string(b))
 	}
-	return s.value(reflect.ValueOf(generic), depth+1)
+	return s.value(reflect.ValueOf(generic), depth+1, textOnly)
 }
 
 // Error returns err with its message redacted, keeping the chain below it for

@@ -85,7 +85,8 @@ func TestRedactValue(t *testing.T) {
 		{"bool", true, true},
 		{"int kept", 7, 7},
 		{"int short secret", 42, Placeholder},
-		{"float with long secret", 19876.5, Placeholder},
+		{"float equal to a long secret", 9876.0, Placeholder},
+		{"number holding a secret's digits kept", 19876.5, 19876.5},
 		{"time kept", when, when},
 		{"duration kept", 3 * time.Second, 3 * time.Second},
 		{"bytes become text", []byte("out: s3cret\n"), "out: <redacted>\n"},
@@ -163,6 +164,8 @@ func TestAddValue(t *testing.T) {
 		"url":   "https://api.example",
 		"token": "tok-123456",
 		"pin":   1234,
+		"short": "m1",
+		"port":  22,
 		"flags": []any{true, nil, "--verbose"},
 		"creds": creds{User: "admin", Password: "pa55word", hidden: "not-added"},
 		"raw":   []byte("bytes-secret"),
@@ -172,7 +175,7 @@ func TestAddValue(t *testing.T) {
 			t.Errorf("%q was not added: Redact gives %q", sec, got)
 		}
 	}
-	for _, kept := range []string{"true", "not-added"} {
+	for _, kept := range []string{"true", "not-added", "m1", "22"} {
 		if got := s.Redact(kept); got != kept {
 			t.Errorf("%q must not be a secret, Redact gives %q", kept, got)
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/redact"
 )
 
 // Defaults for New; see WithGrace and WithOutputLimit.
@@ -190,7 +191,8 @@ func (l *Local) reapGroup(pgid int, deadline time.Time) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-// build returns the argv to execute and the environment (nil: inherit ours).
+// build returns the argv to execute and its environment: ours without the
+// controller's secrets, with c.Env added.
 func (l *Local) build(c conn.Cmd) (argv, env []string, err error) {
 	switch {
 	case c.Shell != "" && len(c.Argv) > 0:
@@ -215,10 +217,11 @@ func (l *Local) build(c conn.Cmd) (argv, env []string, err error) {
 		assign[i] = k + "=" + c.Env[k]
 	}
 
+	// Commands inherit the controller's environment, but never its own
+	// secrets (RUNBOOK_SSH_PASSPHRASE): a step that prints its environment
+	// would put them in the journal, and a command has no business with them.
+	env = append(redact.ChildEnv(os.Environ()), assign...)
 	if !c.Become {
-		if len(assign) > 0 {
-			env = append(os.Environ(), assign...)
-		}
 		return argv, env, nil
 	}
 	sudo, err := l.lookSudo()
@@ -226,9 +229,6 @@ func (l *Local) build(c conn.Cmd) (argv, env []string, err error) {
 		// Becoming root when we already are root changes nothing, and minimal
 		// hosts and containers that run as root often have no sudo at all.
 		if l.euid == 0 && (c.BecomeUser == "" || c.BecomeUser == "root") {
-			if len(assign) > 0 {
-				env = append(os.Environ(), assign...)
-			}
 			return argv, env, nil
 		}
 		// Exit 127 is what a shell over SSH reports for the same missing sudo.
@@ -248,7 +248,9 @@ func (l *Local) build(c conn.Cmd) (argv, env []string, err error) {
 		wrapped = append(wrapped, envPath)
 		wrapped = append(wrapped, assign...)
 	}
-	return append(wrapped, argv...), nil, nil
+	// sudo gets the filtered environment too: whether it passes it on
+	// depends on its configuration (env_keep, !env_reset), not on us.
+	return append(wrapped, argv...), redact.ChildEnv(os.Environ()), nil
 }
 
 // notRun returns err for a command that did not start, with an Output that

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -375,6 +376,7 @@ func TestTail(t *testing.T) {
 }
 
 func TestBuildBecome(t *testing.T) {
+	t.Setenv("RUNBOOK_SSH_PASSPHRASE", "controller-passphrase")
 	withSudo := func() (string, error) { return "/usr/bin/sudo", nil }
 	noSudo := func() (string, error) { return "", errors.New("not found") }
 	tests := []struct {
@@ -411,10 +413,43 @@ func TestBuildBecome(t *testing.T) {
 			if !reflect.DeepEqual(argv, tt.argv) {
 				t.Errorf("argv = %q, want %q", argv, tt.argv)
 			}
-			if (env != nil) != tt.envAdded {
-				t.Errorf("environment set = %v, want %v", env != nil, tt.envAdded)
+			if env == nil {
+				t.Fatal("no environment: the command would inherit the controller's secrets")
+			}
+			if got := slices.Contains(env, "A=1"); got != tt.envAdded {
+				t.Errorf("A=1 in the environment = %v, want %v", got, tt.envAdded)
+			}
+			for _, kv := range env {
+				if strings.HasPrefix(kv, "RUNBOOK_SSH_PASSPHRASE=") {
+					t.Errorf("the environment passes %q on", kv)
+				}
 			}
 		})
+	}
+}
+
+// TestEnvKeepsControllerSecrets: a command sees the controller's environment
+// but not its secrets, whether it runs directly or with env: set.
+func TestEnvKeepsControllerSecrets(t *testing.T) {
+	const secret = "correct-horse-battery-staple"
+	t.Setenv("RUNBOOK_SSH_PASSPHRASE", secret)
+	t.Setenv("RUNBOOK_VAULT_PASSWORD", secret+"-2")
+	t.Setenv("RUNBOOK_TEST_PARENT", "inherited")
+	for _, c := range []conn.Cmd{
+		{Shell: "env"},
+		{Argv: []string{"env"}},
+		{Shell: "env", Env: map[string]string{"FOO": "bar"}},
+	} {
+		out, err := run(t, New(), c)
+		if err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		if strings.Contains(string(out.Stdout), secret) {
+			t.Errorf("%s passed the controller's secret on:\n%s", c, out.Stdout)
+		}
+		if !strings.Contains(string(out.Stdout), "RUNBOOK_TEST_PARENT=inherited") {
+			t.Errorf("%s lost the rest of the environment:\n%s", c, out.Stdout)
+		}
 	}
 }
 
