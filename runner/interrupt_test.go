@@ -182,24 +182,42 @@ func (s *failingSink) Emit(e event.Event) error {
 	return nil
 }
 
-// TestJournalFailure: when the record cannot be written, no new step starts,
-// as on a drain, and Run says why.
+// TestJournalFailure: when the record cannot be written, no step acts any
+// more, its rollback included: an action the journal misses could be neither
+// audited nor resumed. A host left mid-change ends rollback_failed (exit 4):
+// a person must look; a run stopped before any change is interrupted (3).
 func TestJournalFailure(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, `
+	const rb = `
 runbook: jf
 hosts: h1
 steps:
   - { name: a, mark: { path: '{{ dir }}/log', text: a } }
   - { name: b, mark: { path: '{{ dir }}/log', text: b } }
-`, "")
-	fs := &failingSink{fail: func(ev event.Event) bool { return ev.Kind == event.StepEnd && ev.Step == "a" }}
-	r := e.run(runOpts{opts: func(o *runner.Options) { o.Events.Require(fs) }})
-	if r.err == nil || !strings.Contains(r.err.Error(), "disk full") {
-		t.Errorf("Run returned %v", r.err)
-	}
-	checkExit(t, r, 3)
-	if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, []string{"a", "undo a"}) {
-		t.Errorf("h1 wrote %q", got)
+`
+	for _, tc := range []struct {
+		name  string
+		fail  func(event.Event) bool
+		lines []string
+		exit  int
+	}{
+		{"end of a", func(ev event.Event) bool { return ev.Kind == event.StepEnd && ev.Step == "a" }, []string{"a"}, 4},
+		{"start of b", func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Step == "b" }, []string{"a"}, 4},
+		{"start of a", func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Step == "a" }, nil, 3},
+		{"host start", func(ev event.Event) bool { return ev.Kind == event.HostStart }, nil, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, rb, "")
+			fs := &failingSink{fail: tc.fail}
+			r := e.run(runOpts{opts: func(o *runner.Options) { o.Events.Require(fs) }})
+			if r.err == nil || !strings.Contains(r.err.Error(), "disk full") {
+				t.Errorf("Run returned %v", r.err)
+			}
+			checkExit(t, r, tc.exit)
+			if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, tc.lines) {
+				t.Errorf("h1 wrote %q, want %q", got, tc.lines)
+			}
+		})
 	}
 }

@@ -227,11 +227,14 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 		r.emit(e)
 		return status, err
 	}
-	begin := func(data map[string]any) {
+	begin := func(data map[string]any) error {
 		start := base
 		start.Kind = event.RollbackStepStart
 		start.Data = mergeData(map[string]any{"id": d.step.ID, "module": d.step.Module}, data)
-		r.emit(start)
+		if err := r.emit(start); err != nil {
+			return fmt.Errorf("not run: the journal could not record its start: %w", err)
+		}
+		return nil
 	}
 	eff := h.effOf(d.step)
 	if d.step.Loop != nil {
@@ -250,7 +253,9 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	if err != nil {
 		return end(event.Failed, err)
 	}
-	begin(nil)
+	if err := begin(nil); err != nil {
+		return end(event.Failed, err)
+	}
 	err = h.runUndo(ctx, d.step, eff, u, target, d.result)
 	switch {
 	case err == nil:

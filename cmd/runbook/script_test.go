@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func TestScripts(t *testing.T) {
 			"exits":      exits,
 			"waitevent":  waitEvent,
 			"countlines": countLines,
+			"signalrun":  signalRun,
 		},
 	})
 }
@@ -141,4 +143,38 @@ func countLines(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s has %d lines %q, want %d", args[0], got, args[1], want)
 	}
+}
+
+// signalrun STATEDIR SIG sends SIG (HUP, PIPE, TERM, INT) to the process that
+// runs the only run under STATEDIR, found by the pid its run_start (or latest
+// run_resume) records: testscript's kill knows only INT and KILL.
+func signalRun(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signalrun STATEDIR SIG")
+	}
+	sigs := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "PIPE": syscall.SIGPIPE, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT}
+	sig, ok := sigs[args[1]]
+	if !ok {
+		ts.Fatalf("signalrun: unknown signal %q", args[1])
+	}
+	files, _ := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "runs", "*.jsonl"))
+	if len(files) != 1 {
+		ts.Fatalf("signalrun: %d journals under %s, want one", len(files), args[0])
+	}
+	pid := 0
+	for _, line := range strings.Split(ts.ReadFile(files[0]), "\n") {
+		var e struct {
+			Kind string `json:"kind"`
+			Data struct {
+				PID int `json:"pid"`
+			} `json:"data"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && (e.Kind == "run_start" || e.Kind == "run_resume") {
+			pid = e.Data.PID
+		}
+	}
+	if pid <= 1 {
+		ts.Fatalf("signalrun: no pid in %s", files[0])
+	}
+	ts.Check(syscall.Kill(pid, sig))
 }

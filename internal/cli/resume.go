@@ -29,6 +29,7 @@ so give the same -e again.`,
 			return runIDs(f.stateDir), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ignoreSIGPIPE()
 			if err := checkFormat(f.output, "text", "json"); err != nil {
 				return err
 			}
