@@ -256,7 +256,7 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	if err := begin(nil); err != nil {
 		return end(event.Failed, err)
 	}
-	err = h.runUndo(ctx, d.step, eff, u, target, d.result)
+	err = h.runUndo(h.watchProcs(ctx, base, nil, target), d.step, eff, u, target, d.result)
 	switch {
 	case err == nil:
 		return end(event.OK, nil)

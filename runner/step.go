@@ -533,6 +533,7 @@ func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *e
 	if err := begin(target); err != nil {
 		return h.notRecorded(o, m, err), nil
 	}
+	ctx = h.watchProcs(ctx, base, m.data, target)
 	return h.attempts(ctx, s, eff, mod, target, scope, judged, base, m, o), nil
 }
 

@@ -75,12 +75,12 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// waitevent STATEDIR KIND [host=H] [step=N] waits (at most 60s) until the only
-// journal under STATEDIR has an event of KIND (for host H, at step index N), and
-// sets $RUN to the run's id. Scripts use it instead of sleeping before a kill.
+// waitevent STATEDIR KIND [host=H] [step=N] [action=A] waits (at most 60s)
+// until the only journal under STATEDIR has an event of KIND (for host H, at
+// step index N, with data.action A), and sets $RUN to the run's id. Scripts use it instead of sleeping before a kill.
 func waitEvent(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: waitevent STATEDIR KIND [host=H] [step=N]")
+		ts.Fatalf("usage: waitevent STATEDIR KIND [host=H] [step=N] [action=A]")
 	}
 	dir := ts.MkAbs(filepath.Join(args[0], "runs"))
 	kind := args[1]
@@ -106,11 +106,17 @@ func waitEvent(ts *testscript.TestScript, neg bool, args []string) {
 					Kind      string `json:"kind"`
 					Host      string `json:"host"`
 					StepIndex *int   `json:"step_index"`
+					Data      struct {
+						Action string `json:"action"`
+					} `json:"data"`
 				}
 				if json.Unmarshal([]byte(line), &e) != nil || e.Kind != kind {
 					continue
 				}
 				if h, ok := want["host"]; ok && e.Host != h {
+					continue
+				}
+				if a, ok := want["action"]; ok && e.Data.Action != a {
 					continue
 				}
 				if n, ok := want["step"]; ok && (e.StepIndex == nil && n != "0" || e.StepIndex != nil && strconv.Itoa(*e.StepIndex) != n) {
