@@ -61,8 +61,9 @@ Before touching anything, exec prints the plan and asks for confirmation on a
 terminal; --yes skips the question, and without a terminal exec refuses unless
 --yes is given. Every event is written to a journal under --state-dir before
 the next action, so that 'runbook resume RUN_ID' can continue a run that was
-killed. Ctrl-C once: no new step starts, steps in flight finish, affected hosts
-roll back (exit 3). Twice: stop now.`,
+killed. Ctrl-C once (or a hangup: the terminal or SSH session closed): no new
+step starts, steps in flight finish, affected hosts roll back (exit 3). Twice:
+stop now. Output that goes away (| head) does not stop the run.`,
 		Example: `  runbook exec runbooks/rolling-restart.yml -i local
   runbook exec runbooks/upgrade-etcd.yml -i prod --limit etcd-1 --yes
   runbook exec runbooks/upgrade-etcd.yml -i prod --check
