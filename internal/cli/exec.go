@@ -223,6 +223,12 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 				close(drain)
 				continue
 			}
+			if sig == syscall.SIGHUP {
+				// One hangup often comes twice (the kernel to the foreground
+				// group, the shell to its jobs): it is not an operator asking
+				// to stop now.
+				continue
+			}
 			fmt.Fprintf(a.stderr, "\nrunbook: second interrupt (%v): stopping now\n", sig)
 			cancel()
 			return
