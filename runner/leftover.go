@@ -64,7 +64,11 @@ func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[str
 		// Numbers and a host name only: nothing a no_log step hides.
 		e.NoLog = false
 		e.Status, e.Error, e.Result, e.Duration = "", "", nil, 0
-		d := map[string]any{"pgid": p.PGID, "on": target.key}
+		on := target.key
+		if p.On != "" {
+			on = p.On
+		}
+		d := map[string]any{"pgid": p.PGID, "on": on}
 		if p.Start != 0 {
 			d["start"] = p.Start
 		}

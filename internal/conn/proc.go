@@ -24,6 +24,10 @@ type Proc struct {
 	// started needs the same privileges.
 	Become     bool
 	BecomeUser string
+	// On names the connection it ran over, when the one who watches does
+	// not know it: a module's own second connection (to the controller)
+	// sets it. Transports leave it empty.
+	On string
 }
 
 type procKey struct{}
@@ -33,6 +37,12 @@ type procKey struct{}
 // goroutine that runs the command and must return promptly.
 func WithProcWatch(ctx context.Context, f func(Proc)) context.Context {
 	return context.WithValue(ctx, procKey{}, f)
+}
+
+// ProcWatch returns the watcher WithProcWatch put in ctx, or nil.
+func ProcWatch(ctx context.Context) func(Proc) {
+	f, _ := ctx.Value(procKey{}).(func(Proc))
+	return f
 }
 
 // NotifyProc tells the watcher of ctx, if any, that a command started as p.
