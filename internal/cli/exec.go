@@ -287,7 +287,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	}
 	if err != nil {
 		// The only error of a run that started is its journal's.
-		fmt.Fprintf(a.stderr, "runbook: %v\nrunbook: the journal %s is incomplete: it ends before the step that could not be recorded, which did not run; check the hosts before resuming\n", err, j.Path())
+		fmt.Fprintf(a.stderr, "runbook: %v\nrunbook: the journal %s is incomplete: what happened from that event on is not in it (no step ran whose start it could not record); check the hosts before resuming\n", err, j.Path())
 	}
 	return &silentError{code: out.ExitCode()}
 }
