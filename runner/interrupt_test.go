@@ -221,3 +221,29 @@ steps:
 		})
 	}
 }
+
+// TestJournalFailureLeavesCompletedHosts: with the journal gone, the abort
+// that a host left mid-change causes cannot roll back the hosts that
+// finished (on_abort: rollback_completed): it could not be recorded. They
+// stay as they finished, and say so, rather than be reported as failed.
+func TestJournalFailureLeavesCompletedHosts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: jf-abort
+hosts: web
+serial: 1
+on_abort: rollback_completed
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+  - { name: b, mark: { path: '{{ dir }}/log', text: b } }
+`, "")
+	fs := &failingSink{fail: func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Host == "h2" && ev.Step == "b" }}
+	r := e.run(runOpts{opts: func(o *runner.Options) { o.Events.Require(fs) }})
+	checkExit(t, r, 4)
+	if got := statuses(r.out); got["h1"] != runner.StatusOK || got["h2"] != runner.StatusRollbackFailed {
+		t.Errorf("statuses %v", got)
+	}
+	if got := e.lines("log"); !slices.Equal(got, []string{"h1 a", "h1 b", "h2 a"}) {
+		t.Errorf("log %q, want h1's steps, h2's first, and no undo", got)
+	}
+}

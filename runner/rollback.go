@@ -334,6 +334,13 @@ func (r *runner) abortRollback(ctx context.Context) {
 	if r.p.OnAbort != string(spec.OnAbortRollbackCompleted) || r.opts.Check {
 		return
 	}
+	if err := r.journalFailed(); err != nil {
+		// Their rollback could not be recorded, so it could not run: the
+		// hosts that finished stay finished, rather than be reported as
+		// rollbacks that failed.
+		r.log.Error().Err(err).Msg("on_abort: rollback_completed not done: the journal failed; the hosts that finished are left as they are")
+		return
+	}
 	r.mu.Lock()
 	hosts := slices.Clone(r.completed)
 	r.mu.Unlock()
