@@ -156,6 +156,10 @@ func (l *lazyConn) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 	if err != nil {
 		return conn.Output{}, err
 	}
+	if w := conn.ProcWatch(ctx); w != nil {
+		// The step's watcher journals it as run on the step's host; it ran here.
+		ctx = conn.WithProcWatch(ctx, func(p conn.Proc) { p.On = l.t.key; w(p) })
+	}
 	return cn.Run(ctx, c)
 }
 

@@ -225,9 +225,17 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Data: data})
 
 	var f *failure
-	if hr := h.resume; hr != nil && hr.rollback != nil {
+	hr := h.resume
+	if hr != nil {
+		// Before anything runs again: the stopped run's command may still run.
+		f = h.leftovers(ctx)
+	}
+	switch {
+	case f != nil:
+		h.note("nothing was run again or rolled back")
+	case hr != nil && hr.rollback != nil:
 		f = h.continueRollback(ctx, hr)
-	} else {
+	default:
 		f = h.runList(ctx, r.rb.Steps, inherited{}, h.mainMode())
 		if f != nil {
 			h.afterFailure(ctx, f)

@@ -182,24 +182,68 @@ func (s *failingSink) Emit(e event.Event) error {
 	return nil
 }
 
-// TestJournalFailure: when the record cannot be written, no new step starts,
-// as on a drain, and Run says why.
+// TestJournalFailure: when the record cannot be written, no step acts any
+// more, its rollback included: an action the journal misses could be neither
+// audited nor resumed. A host left mid-change ends rollback_failed (exit 4):
+// a person must look; a run stopped before any change is interrupted (3).
 func TestJournalFailure(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, `
+	const rb = `
 runbook: jf
 hosts: h1
 steps:
   - { name: a, mark: { path: '{{ dir }}/log', text: a } }
   - { name: b, mark: { path: '{{ dir }}/log', text: b } }
-`, "")
-	fs := &failingSink{fail: func(ev event.Event) bool { return ev.Kind == event.StepEnd && ev.Step == "a" }}
-	r := e.run(runOpts{opts: func(o *runner.Options) { o.Events.Require(fs) }})
-	if r.err == nil || !strings.Contains(r.err.Error(), "disk full") {
-		t.Errorf("Run returned %v", r.err)
+`
+	for _, tc := range []struct {
+		name  string
+		fail  func(event.Event) bool
+		lines []string
+		exit  int
+	}{
+		{"end of a", func(ev event.Event) bool { return ev.Kind == event.StepEnd && ev.Step == "a" }, []string{"a"}, 4},
+		{"start of b", func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Step == "b" }, []string{"a"}, 4},
+		{"start of a", func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Step == "a" }, nil, 3},
+		{"host start", func(ev event.Event) bool { return ev.Kind == event.HostStart }, nil, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, rb, "")
+			fs := &failingSink{fail: tc.fail}
+			r := e.run(runOpts{opts: func(o *runner.Options) { o.Events.Require(fs) }})
+			if r.err == nil || !strings.Contains(r.err.Error(), "disk full") {
+				t.Errorf("Run returned %v", r.err)
+			}
+			checkExit(t, r, tc.exit)
+			if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, tc.lines) {
+				t.Errorf("h1 wrote %q, want %q", got, tc.lines)
+			}
+		})
 	}
-	checkExit(t, r, 3)
-	if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, []string{"a", "undo a"}) {
-		t.Errorf("h1 wrote %q", got)
+}
+
+// TestJournalFailureLeavesCompletedHosts: with the journal gone, the abort
+// that a host left mid-change causes cannot roll back the hosts that
+// finished (on_abort: rollback_completed): it could not be recorded. They
+// stay as they finished, and say so, rather than be reported as failed.
+func TestJournalFailureLeavesCompletedHosts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: jf-abort
+hosts: web
+serial: 1
+on_abort: rollback_completed
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+  - { name: b, mark: { path: '{{ dir }}/log', text: b } }
+`, "")
+	fs := &failingSink{fail: func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Host == "h2" && ev.Step == "b" }}
+	r := e.run(runOpts{opts: func(o *runner.Options) { o.Events.Require(fs) }})
+	checkExit(t, r, 4)
+	if got := statuses(r.out); got["h1"] != runner.StatusOK || got["h2"] != runner.StatusRollbackFailed {
+		t.Errorf("statuses %v", got)
+	}
+	if got := e.lines("log"); !slices.Equal(got, []string{"h1 a", "h1 b", "h2 a"}) {
+		t.Errorf("log %q, want h1's steps, h2's first, and no undo", got)
 	}
 }

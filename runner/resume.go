@@ -43,6 +43,9 @@ type hostResume struct {
 	endSeq   int64
 	open     bool // a host_start without its host_end
 	errText  string
+	// procs are the commands the host's last step started, while no end
+	// of that step shows they ended: a resume checks them first.
+	procs []procRecord
 }
 
 type rollbackResume struct {
@@ -161,9 +164,24 @@ func (res *resumeState) apply(e event.Event) {
 	case event.StepStart:
 		if e.Phase == event.Steps && e.Host != "" {
 			rec := recordOf(e)
-			res.host(e.Host).inFlight = &rec
+			hr := res.host(e.Host)
+			hr.inFlight = &rec
+			hr.procs = nil
+		}
+	case event.RollbackStepStart:
+		if hr := res.hosts[e.Host]; hr != nil {
+			hr.procs = nil
+		}
+	case event.StepProcess:
+		if hr := res.hosts[e.Host]; hr != nil {
+			if p, ok := procOf(e); ok {
+				hr.procs = append(hr.procs, p)
+			}
 		}
 	case event.StepEnd:
+		if hr := res.hosts[e.Host]; hr != nil && e.Phase == event.Steps && endedSurely(e) {
+			hr.procs = nil
+		}
 		switch {
 		case e.Phase == event.Steps && e.Host != "":
 			hr := res.host(e.Host)
@@ -214,6 +232,9 @@ func (res *resumeState) apply(e event.Event) {
 		}
 	case event.RollbackStepEnd:
 		hr := res.host(e.Host)
+		if endedSurely(e) {
+			hr.procs = nil
+		}
 		if hr.rollback != nil && (e.Status == event.OK || e.Status == event.Changed || e.Status == event.Skipped) {
 			hr.rbDone[rbKey{phaseOfEvent(e), e.StepIndex, e.Undo}] = recordOf(e)
 		}
@@ -232,6 +253,13 @@ func (res *resumeState) apply(e event.Event) {
 		hr.open = false
 		hr.failedAt = nil
 	}
+}
+
+// endedSurely reports whether a step's end shows that its commands ended: it
+// was not stopped (its commands killed, perhaps not all) nor cut off from
+// its host (its commands may run on).
+func endedSurely(e event.Event) bool {
+	return e.Status != event.Interrupted && e.Status != event.Unreachable
 }
 
 func phaseOfEvent(e event.Event) event.Phase {

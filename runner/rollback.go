@@ -227,11 +227,14 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 		r.emit(e)
 		return status, err
 	}
-	begin := func(data map[string]any) {
+	begin := func(data map[string]any) error {
 		start := base
 		start.Kind = event.RollbackStepStart
 		start.Data = mergeData(map[string]any{"id": d.step.ID, "module": d.step.Module}, data)
-		r.emit(start)
+		if err := r.emit(start); err != nil {
+			return fmt.Errorf("not run: the journal could not record its start: %w", err)
+		}
+		return nil
 	}
 	eff := h.effOf(d.step)
 	if d.step.Loop != nil {
@@ -251,8 +254,10 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	if err != nil {
 		return end(event.Failed, err)
 	}
-	begin(nil)
-	err = h.runUndo(ctx, d.step, eff, u, target, d.result)
+	if err := begin(nil); err != nil {
+		return end(event.Failed, err)
+	}
+	err = h.runUndo(h.watchProcs(ctx, base, nil, target), d.step, eff, u, target, d.result)
 	switch {
 	case err == nil:
 		return end(event.OK, nil)
@@ -328,6 +333,13 @@ func (h *hostRun) effOf(s *spec.Step) inherited {
 // run aborted, if the runbook says on_abort: rollback_completed.
 func (r *runner) abortRollback(ctx context.Context) {
 	if r.p.OnAbort != string(spec.OnAbortRollbackCompleted) || r.opts.Check {
+		return
+	}
+	if err := r.journalFailed(); err != nil {
+		// Their rollback could not be recorded, so it could not run: the
+		// hosts that finished stay finished, rather than be reported as
+		// rollbacks that failed.
+		r.log.Error().Err(err).Msg("on_abort: rollback_completed not done: the journal failed; the hosts that finished are left as they are")
 		return
 	}
 	r.mu.Lock()

@@ -246,10 +246,11 @@ func (r *runner) noteHalt(k haltKind) {
 
 // emit sends e to the Bus. A failure of a required sink (the journal) stops
 // new steps, as a drain does: acting without a record would make the run
-// impossible to resume or audit.
-func (r *runner) emit(e event.Event) {
+// impossible to resume or audit. The error is returned for the events an
+// action waits for (a step's start): the action must not happen without it.
+func (r *runner) emit(e event.Event) error {
 	if r.bus == nil {
-		return
+		return nil
 	}
 	if r.ownSecrets {
 		e = e.Redacted(r.secrets)
@@ -265,7 +266,16 @@ func (r *runner) emit(e event.Event) {
 			r.log.Error().Err(err).Msg("the journal failed: no new step starts")
 		}
 		r.halt()
+		return err
 	}
+	return nil
+}
+
+// journalFailed is the first failure of the journal, or nil.
+func (r *runner) journalFailed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.journalErr
 }
 
 func (r *runner) runInfo() map[string]any {

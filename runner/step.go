@@ -193,7 +193,11 @@ func (h *hostRun) haltFailure(k haltKind, s *spec.Step, idx int) *failure {
 	if k == haltStop {
 		return &failure{kind: failInterrupted, step: s, name: h.stepName(s, h.effOf(s).noLog), index: idx, err: errors.New("stopped by the operator")}
 	}
-	return &failure{kind: failStopped, step: s, name: h.stepName(s, h.effOf(s).noLog), index: idx, err: errors.New("interrupted by the operator")}
+	err := errors.New("interrupted by the operator")
+	if jerr := h.r.journalFailed(); jerr != nil {
+		err = fmt.Errorf("not started: the journal failed: %w", jerr)
+	}
+	return &failure{kind: failStopped, step: s, name: h.stepName(s, h.effOf(s).noLog), index: idx, err: err}
 }
 
 // blockTouched reports whether any step of block s ran, so its rollback has
@@ -447,20 +451,21 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		o, extra = h.runLoop(ctx, s, eff, scope, judged, base, m, o, rerun)
 		return finish(o, extra)
 	}
-	begin := func(target connTarget) {
+	begin := func(target connTarget) error {
 		var data map[string]any
 		if target.key != h.own.key {
 			data = map[string]any{"delegate_to": target.key}
 		}
-		h.emitStart(s, base, m, rerun, data)
+		return h.emitStart(s, base, m, rerun, data)
 	}
 	o, extra = h.one(ctx, s, eff, scope, judged, base, m, o, begin)
 	return finish(o, extra)
 }
 
 // emitStart emits the start of step s: its id and module, what data adds
-// (where it runs, how many items), and after a resume that it runs again.
-func (h *hostRun) emitStart(s *spec.Step, base event.Event, m *seqMode, rerun bool, data map[string]any) {
+// (where it runs, how many items), and after a resume that it runs again. An
+// error means the journal did not record it, and the step must not act.
+func (h *hostRun) emitStart(s *spec.Step, base event.Event, m *seqMode, rerun bool, data map[string]any) error {
 	start := base
 	start.Kind = m.start
 	if s.Retries > 0 {
@@ -474,15 +479,33 @@ func (h *hostRun) emitStart(s *spec.Step, base event.Event, m *seqMode, rerun bo
 		d["rerun"] = "it was in flight when the run stopped, so whether it acted is unknown: it runs again"
 	}
 	start.Data = mergeData(m.data, d)
-	h.r.emit(start)
+	if err := h.r.emit(start); err != nil {
+		return err
+	}
 	h.ran = true
+	return nil
+}
+
+// notRecorded is a step whose start the journal could not record. It does not
+// act: an action the journal misses could be neither audited nor resumed. A
+// step stops the host as a drain does (what it changed is rolled back, if the
+// journal can record that); a rollback step fails, so the host is left for a
+// person to look at.
+func (h *hostRun) notRecorded(o stepOutcome, m *seqMode, err error) stepOutcome {
+	o.err = fmt.Errorf("not run: the journal could not record its start: %w", err)
+	o.status, o.fatal = event.Failed, true
+	o.result = resultMap(nil, false, true, h.shownError(o.err, false).Error())
+	if !m.rollback {
+		o.status, o.halted = event.Interrupted, haltDrain
+	}
+	return o
 }
 
 // one runs the step once in scope (the step, or one item of its loop): when,
 // delegate_to, arguments, --check, then its attempts. begin is called before
 // the first attempt, with where it runs. extra goes into the step's end event.
 func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *eval.Scope, judged []string,
-	base event.Event, m *seqMode, o stepOutcome, begin func(connTarget)) (stepOutcome, map[string]any) {
+	base event.Event, m *seqMode, o stepOutcome, begin func(connTarget) error) (stepOutcome, map[string]any) {
 	r := h.r
 	for _, w := range eff.when {
 		ok, err := w.Bool(scope)
@@ -531,7 +554,10 @@ func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *e
 		}
 	}
 
-	begin(target)
+	if err := begin(target); err != nil {
+		return h.notRecorded(o, m, err), nil
+	}
+	ctx = h.watchProcs(ctx, base, m.data, target)
 	return h.attempts(ctx, s, eff, mod, target, scope, judged, base, m, o), nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func TestScripts(t *testing.T) {
 			"exits":      exits,
 			"waitevent":  waitEvent,
 			"countlines": countLines,
+			"signalrun":  signalRun,
 		},
 	})
 }
@@ -73,12 +75,12 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// waitevent STATEDIR KIND [host=H] [step=N] waits (at most 60s) until the only
-// journal under STATEDIR has an event of KIND (for host H, at step index N), and
-// sets $RUN to the run's id. Scripts use it instead of sleeping before a kill.
+// waitevent STATEDIR KIND [host=H] [step=N] [action=A] waits (at most 60s)
+// until the only journal under STATEDIR has an event of KIND (for host H, at
+// step index N, with data.action A), and sets $RUN to the run's id. Scripts use it instead of sleeping before a kill.
 func waitEvent(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: waitevent STATEDIR KIND [host=H] [step=N]")
+		ts.Fatalf("usage: waitevent STATEDIR KIND [host=H] [step=N] [action=A]")
 	}
 	dir := ts.MkAbs(filepath.Join(args[0], "runs"))
 	kind := args[1]
@@ -104,11 +106,17 @@ func waitEvent(ts *testscript.TestScript, neg bool, args []string) {
 					Kind      string `json:"kind"`
 					Host      string `json:"host"`
 					StepIndex *int   `json:"step_index"`
+					Data      struct {
+						Action string `json:"action"`
+					} `json:"data"`
 				}
 				if json.Unmarshal([]byte(line), &e) != nil || e.Kind != kind {
 					continue
 				}
 				if h, ok := want["host"]; ok && e.Host != h {
+					continue
+				}
+				if a, ok := want["action"]; ok && e.Data.Action != a {
 					continue
 				}
 				if n, ok := want["step"]; ok && (e.StepIndex == nil && n != "0" || e.StepIndex != nil && strconv.Itoa(*e.StepIndex) != n) {
@@ -141,4 +149,38 @@ func countLines(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s has %d lines %q, want %d", args[0], got, args[1], want)
 	}
+}
+
+// signalrun STATEDIR SIG sends SIG (HUP, PIPE, TERM, INT) to the process that
+// runs the only run under STATEDIR, found by the pid its run_start (or latest
+// run_resume) records: testscript's kill knows only INT and KILL.
+func signalRun(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signalrun STATEDIR SIG")
+	}
+	sigs := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "PIPE": syscall.SIGPIPE, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT}
+	sig, ok := sigs[args[1]]
+	if !ok {
+		ts.Fatalf("signalrun: unknown signal %q", args[1])
+	}
+	files, _ := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "runs", "*.jsonl"))
+	if len(files) != 1 {
+		ts.Fatalf("signalrun: %d journals under %s, want one", len(files), args[0])
+	}
+	pid := 0
+	for _, line := range strings.Split(ts.ReadFile(files[0]), "\n") {
+		var e struct {
+			Kind string `json:"kind"`
+			Data struct {
+				PID int `json:"pid"`
+			} `json:"data"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && (e.Kind == "run_start" || e.Kind == "run_resume") {
+			pid = e.Data.PID
+		}
+	}
+	if pid <= 1 {
+		ts.Fatalf("signalrun: no pid in %s", files[0])
+	}
+	ts.Check(syscall.Kill(pid, sig))
 }

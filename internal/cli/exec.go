@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,14 +61,16 @@ Before touching anything, exec prints the plan and asks for confirmation on a
 terminal; --yes skips the question, and without a terminal exec refuses unless
 --yes is given. Every event is written to a journal under --state-dir before
 the next action, so that 'runbook resume RUN_ID' can continue a run that was
-killed. Ctrl-C once: no new step starts, steps in flight finish, affected hosts
-roll back (exit 3). Twice: stop now.`,
+killed. Ctrl-C once (or a hangup: the terminal or SSH session closed): no new
+step starts, steps in flight finish, affected hosts roll back (exit 3). Twice:
+stop now. Output that goes away (| head) does not stop the run.`,
 		Example: `  runbook exec runbooks/rolling-restart.yml -i local
   runbook exec runbooks/upgrade-etcd.yml -i prod --limit etcd-1 --yes
   runbook exec runbooks/upgrade-etcd.yml -i prod --check
   runbook exec runbooks/upgrade-etcd.yml -i prod --output json | jq .kind`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			ignoreSIGPIPE()
 			if err := checkFormat(f.output, "text", "json"); err != nil {
 				return withCode(ExitInvalid, fmt.Errorf("--output: %w", errors.Unwrap(err)))
 			}
@@ -99,7 +102,9 @@ roll back (exit 3). Twice: stop now.`,
 			if f.output == "json" {
 				summary = a.stderr
 			}
-			if err := p.WriteText(summary); err != nil {
+			// A reader that went away (| head) does not stop the run: the plan
+			// is only shown, and the journal records it.
+			if err := p.WriteText(summary); err != nil && !errors.Is(err, syscall.EPIPE) {
 				return err
 			}
 			if f.check {
@@ -191,16 +196,25 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	defer cancel()
 
 	drain := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 3)
+	// SIGHUP is a closed terminal or a lost session to a bastion: the
+	// operator is gone, not asking to stop now, so it drains as Ctrl-C does.
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	ignoreSIGPIPE()
 	go func() {
 		n := 0
 		for sig := range sigs {
 			n++
 			if n == 1 {
-				fmt.Fprintln(a.stderr, "\nrunbook: interrupt: no new step starts; steps in flight finish and affected hosts roll back. Interrupt again to stop now.")
+				fmt.Fprintf(a.stderr, "\nrunbook: %s: no new step starts; steps in flight finish and affected hosts roll back. Interrupt again to stop now.\n", signalName(sig))
 				close(drain)
+				continue
+			}
+			if sig == syscall.SIGHUP {
+				// One hangup often comes twice (the kernel to the foreground
+				// group, the shell to its jobs): it is not an operator asking
+				// to stop now.
 				continue
 			}
 			fmt.Fprintf(a.stderr, "\nrunbook: second interrupt (%v): stopping now\n", sig)
@@ -261,7 +275,39 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		return withCode(ExitStopped, err)
 	}
 	if err != nil {
-		fmt.Fprintf(a.stderr, "runbook: %v\n", err)
+		// The only error of a run that started is its journal's.
+		fmt.Fprintf(a.stderr, "runbook: %v\nrunbook: the journal %s is incomplete: what happened from that event on is not in it (no step ran whose start it could not record); check the hosts before resuming\n", err, j.Path())
 	}
 	return &silentError{code: out.ExitCode()}
 }
+
+// signalName is how the drain message names what started it.
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGHUP:
+		return "hangup (SIGHUP: the terminal or session closed)"
+	case syscall.SIGTERM:
+		return "terminate (SIGTERM)"
+	}
+	return "interrupt"
+}
+
+// ignoreSIGPIPE keeps a closed stdout or stderr (`runbook exec ... | head`)
+// from killing a run mid-step: Go dies of SIGPIPE on a write to fd 1 or 2
+// unless the signal is notified. Writes then fail with EPIPE, which the views
+// report once and the run goes on; the journal has every event. Notify rather
+// than Ignore, because an ignored signal stays ignored in the commands the
+// run starts, while a handled one is reset to its default for them. It stays
+// on until the process exits: the recap and the exit code come after the run.
+func ignoreSIGPIPE() {
+	pipeOnce.Do(func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGPIPE)
+		go func() {
+			for range c {
+			}
+		}()
+	})
+}
+
+var pipeOnce sync.Once

@@ -32,6 +32,7 @@ so give the same -e again.`,
 			return runIDs(f.stateDir), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			ignoreSIGPIPE()
 			if err := checkFormat(f.output, "text", "json"); err != nil {
 				return err
 			}

@@ -60,6 +60,17 @@ const (
 	Abort Kind = "abort"
 	// Interrupt says the operator asked the run to stop (a signal).
 	Interrupt Kind = "interrupt"
+
+	// StepProcess records a command a step (or rollback step) started, as
+	// soon as it started: Data names its process group on the host it ran on
+	// ("pgid", "start", "boot", "on", "become", "become_user"; see
+	// conn.Proc), so that a resume after the controller died can tell
+	// whether it still runs.
+	StepProcess Kind = "step_process"
+	// Leftover is what a resume did about a command the stopped run left
+	// running, before the step runs again: Data "action" is wait, waited,
+	// kill, killed or gone; Error says why, in words.
+	Leftover Kind = "leftover"
 )
 
 // Phase is the part of a runbook a step belongs to.

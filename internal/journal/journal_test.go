@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,6 +283,33 @@ func TestWriteFailureStopsJournal(t *testing.T) {
 	if err := bus.Emit(event.Event{Kind: event.HostStart, Host: "h"}); err == nil {
 		t.Fatal("a journal that failed to write accepted another event")
 	}
+	st, err := Load(dir, "r1")
+	if err != nil || st.LastSeq != 1 {
+		t.Fatalf("after a failed write: %v, last seq %v", err, st)
+	}
+}
+
+// A disk that is full (/dev/full answers every write with ENOSPC) fails the
+// event and every one after it, and the file keeps what was recorded.
+func TestFullDiskStopsJournal(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	dir := t.TempDir()
+	j, bus := newRun(t, dir, "r1", t0, nil)
+	emitAll(t, bus, runStart([]string{"h"}, nil))
+	good := j.f
+	j.f = full
+	err = bus.Emit(event.Event{Kind: event.HostStart, Host: "h"})
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), j.Path()) {
+		t.Fatalf("write to a full disk: %v, want ENOSPC naming %s", err, j.Path())
+	}
+	j.f = good
+	if err := bus.Emit(event.Event{Kind: event.HostStart, Host: "h"}); err == nil {
+		t.Fatal("a journal that failed to write accepted another event")
+	}
+	full.Close()
 	st, err := Load(dir, "r1")
 	if err != nil || st.LastSeq != 1 {
 		t.Fatalf("after a failed write: %v, last seq %v", err, st)

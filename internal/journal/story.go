@@ -133,6 +133,9 @@ func storyRow(e event.Event, unended bool) (row, bool) {
 		r.step, r.status = stepLabel(e), fmt.Sprintf("retry after attempt %d", max(e.Attempt, 1))
 	case event.StepEnd, event.RollbackStepEnd:
 		r.step, r.status = stepLabel(e), status
+	case event.Leftover:
+		action, _ := e.Data["action"].(string)
+		r.step, r.status = stepLabel(e), "leftover "+action
 	case event.StepStart, event.RollbackStepStart:
 		if !unended {
 			return row{}, false

@@ -282,8 +282,9 @@ func DefaultExec(ctx context.Context, cmd string, stdin io.Reader, stdout, stder
 // Program returns the command line the ssh transport sent without its
 // prefix: what follows "exec".
 func Program(cmd string) string {
-	if strings.HasPrefix(cmd, "printf 'runbook-pgid=") {
-		if _, rest, ok := strings.Cut(cmd, " && "); ok {
+	// The prefix may read the shell's /proc entries before its printf.
+	if i := strings.Index(cmd, "printf 'runbook-pgid="); i >= 0 && (i == 0 || strings.HasPrefix(cmd, "{ read ")) {
+		if _, rest, ok := strings.Cut(cmd[i:], " && "); ok {
 			cmd = rest
 		}
 	}

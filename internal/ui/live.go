@@ -405,6 +405,8 @@ func (l *Live) apply(e event.Event) {
 			s.who = ctrlWho(e)
 			l.ctrl = s
 		}
+	case event.Leftover:
+		l.say("%s %s  %s: %s", l.pal.red("!"), clean(e.Host), liveLabel(e, l.totals), clean(e.Error))
 	case event.StepRetry:
 		s := l.ctrl
 		if hostOwned(e) {

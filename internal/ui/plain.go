@@ -35,6 +35,9 @@ func (p *Plain) Emit(e event.Event) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	line := plainLine(e, &p.totals)
+	if line == "" {
+		return nil // a kind with nothing to show (step_process), or a newer one
+	}
 	_, err := io.WriteString(p.w, clock(e.Time)+" "+line+"\n")
 	return err
 }
@@ -66,6 +69,11 @@ func plainLine(e event.Event, t *runTotals) string {
 		return s
 	case event.Abort, event.Interrupt:
 		return withError(string(e.Kind), e)
+	case event.StepProcess:
+		return ""
+	case event.Leftover:
+		action, _ := e.Data["action"].(string)
+		return withError(join(stepSubject(e, *t), "leftover "+action), e)
 
 	case event.BatchStart:
 		return fmt.Sprintf("%s start: %s", t.batch(e.Batch), strings.Join(batchHosts(e), ", "))

@@ -44,6 +44,12 @@ func inspect(ctx context.Context, h *modules.Host, p string, sum bool) (hostFile
 	return inspectAs(ctx, h, p, sum, true)
 }
 
+// inspectFile reads p itself with its sha256 when it is a regular file: a
+// symbolic link is not followed, so it is not regular, and has no digest.
+func inspectFile(ctx context.Context, h *modules.Host, p string) (hostFile, error) {
+	return inspectAs(ctx, h, p, true, false)
+}
+
 // lstat reads p itself, as inspect without its sha256: a symbolic link is
 // not followed, so it is not regular.
 func lstat(ctx context.Context, h *modules.Host, p string) (hostFile, error) {
@@ -51,7 +57,12 @@ func lstat(ctx context.Context, h *modules.Host, p string) (hostFile, error) {
 }
 
 func inspectAs(ctx context.Context, h *modules.Host, p string, sum, follow bool) (hostFile, error) {
-	_, err := run(ctx, h, "test", "-e", p)
+	exists := []string{"test", "-e", p}
+	if !follow {
+		// test -e follows a link, and a dangling one is still there.
+		exists = append(exists, "-o", "-L", p)
+	}
+	_, err := run(ctx, h, exists...)
 	var ee *conn.ExitError
 	switch {
 	case errors.As(err, &ee) && ee.ExitCode == 1:
@@ -149,18 +160,81 @@ func srcPath(h *modules.Host, src string) string {
 	return filepath.Join(h.RunbookDir, src)
 }
 
-// stagingPath is where a new file is prepared before it is renamed over p: in
-// p's folder, so that the rename stays on one filesystem and is atomic, and
-// hidden, so that globs over the folder do not pick it up.
-func stagingPath(p string) string {
-	dir, base := path.Split(p)
-	return dir + "." + base + ".runbook-new"
+// stagePrefix is how the name of a file staged to replace p begins: in p's
+// folder, so that the rename stays on one filesystem and is atomic, and
+// hidden, so that globs over the folder do not pick it up. The rest of the
+// name is random (see makeTemp).
+func stagePrefix(p string) string { return tempPrefix(p, ".runbook-new.") }
+
+// tempPrefix is p's folder, a dot, p's name and suffix.
+func tempPrefix(p, suffix string) string {
+	return path.Join(path.Dir(p), "."+path.Base(p)+suffix)
 }
 
-// upload copies the controller file src to the host file dest with mode. The
-// connection writes as the user it logs in as, so with become the file is
-// put in a temporary file of that user first and moved into place as the
-// step's user, who may write where the login user may not.
+// isStageOf reports whether stage is named as a file staged for dest.
+func isStageOf(stage, dest string) bool {
+	prefix := stagePrefix(dest)
+	return strings.HasPrefix(stage, prefix) && len(stage) > len(prefix) && !strings.Contains(stage[len(prefix):], "/")
+}
+
+// makeTemp creates an empty file whose name is prefix and random letters,
+// with mktemp (O_EXCL, mode 0600, owned by whoever runs it), and returns its
+// path. Everything the swap writes with the step's privileges goes through
+// such a file: a name nobody knew in advance cannot have been planted as a
+// link to something else, so the root that copies, chowns and chmods it
+// never reaches past it. become runs mktemp as the step's user.
+func makeTemp(ctx context.Context, h *modules.Host, prefix string, become bool) (string, error) {
+	dir := path.Dir(prefix)
+	c := conn.Cmd{Argv: []string{"mktemp", "-p", dir, path.Base(prefix) + "XXXXXXXXXX"}}
+	if become {
+		c.Become, c.BecomeUser = h.Become, h.BecomeUser
+	}
+	out, err := h.Conn.Run(ctx, c)
+	if err != nil {
+		return "", fmt.Errorf("making a file in %s: %w", dir, err)
+	}
+	p := strings.TrimSpace(string(out.Stdout))
+	if strings.Contains(p, "\n") || !strings.HasPrefix(path.Clean(p), prefix) {
+		return "", fmt.Errorf("making a file in %s: mktemp printed %q, not a path starting with %s", dir, p, prefix)
+	}
+	return path.Clean(p), nil
+}
+
+// staged lists the files a prepare may have staged for dest: regular files
+// (find -type f does not follow links, so a link is never one) named as
+// stagePrefix(dest) and random letters.
+func staged(ctx context.Context, h *modules.Host, dest string) ([]string, error) {
+	prefix := stagePrefix(dest)
+	out, err := run(ctx, h, "find", path.Dir(dest), "-maxdepth", "1", "-type", "f", "-name", globQuote(path.Base(prefix))+"*")
+	if err != nil {
+		return nil, fmt.Errorf("looking for a file staged for %s: %w", dest, err)
+	}
+	var list []string
+	for _, line := range strings.Split(string(out.Stdout), "\n") {
+		if p := path.Clean(line); line != "" && isStageOf(p, dest) {
+			list = append(list, p)
+		}
+	}
+	return list, nil
+}
+
+// globQuote escapes what find's -name would read as a pattern.
+func globQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// upload copies the controller file src to the host file dest, a file of
+// ours made by makeTemp, with mode. The connection writes as the user it
+// logs in as, so with become the file is put in a temporary file of that
+// user first and moved over dest as the step's user, who may write where the
+// login user may not.
 func upload(ctx context.Context, h *modules.Host, src, dest string, mode fs.FileMode) error {
 	f, err := os.Open(src)
 	if err != nil {
@@ -192,6 +266,33 @@ func upload(ctx context.Context, h *modules.Host, src, dest string, mode fs.File
 	return nil
 }
 
+// ownFile checks, without following a link, that p is a regular file: what
+// the swap is about to chown, chmod or rename into place must be the file
+// it made, never a link to another.
+func ownFile(ctx context.Context, h *modules.Host, p string) (hostFile, error) {
+	f, err := lstat(ctx, h, p)
+	switch {
+	case err != nil:
+		return f, err
+	case !f.exists:
+		return f, fmt.Errorf("%s, made by this step, is missing on the host", p)
+	case !f.regular:
+		return f, fmt.Errorf("%s, made by this step, is no longer a regular file; not following it", p)
+	}
+	return f, nil
+}
+
+// noLink refuses a path the swap replaces by a rename (the backup, a
+// restored file) when it is there and is not a regular file: a rename onto a
+// link to a folder would move the file into that folder.
+func noLink(ctx context.Context, h *modules.Host, p, what string) error {
+	f, err := lstat(ctx, h, p)
+	if err != nil || !f.exists || f.regular {
+		return err
+	}
+	return fmt.Errorf("%s %s is not a regular file (a symbolic link or a folder); swap replaces only a file it made or one that is a file itself: remove it", what, p)
+}
+
 // removeTemp removes a file of ours that a failed step leaves behind. It is
 // tidying only, so it has its own short time limit, runs even when the
 // step's context is done, and its failure is logged, not returned: the error
@@ -221,12 +322,23 @@ func syncPaths(ctx context.Context, h *modules.Host, paths ...string) {
 }
 
 // putBack copies the kept file from over dest atomically, keeping from: cp
-// -p to a staging file beside dest, then a rename.
+// -p into a file of ours beside dest, then a rename. The caller checked that
+// from is a regular file, not a link.
 func putBack(ctx context.Context, h *modules.Host, from, dest string) error {
-	stage := stagingPath(dest)
+	if err := noLink(ctx, h, dest, "the file to restore"); err != nil {
+		return err
+	}
+	stage, err := makeTemp(ctx, h, stagePrefix(dest), true)
+	if err != nil {
+		return err
+	}
 	if _, err := run(ctx, h, "cp", "-p", "--", from, stage); err != nil {
 		removeTemp(h, stage, true)
 		return fmt.Errorf("copying %s beside %s: %w", from, dest, err)
+	}
+	if _, err := ownFile(ctx, h, stage); err != nil {
+		removeTemp(h, stage, true)
+		return err
 	}
 	if _, err := run(ctx, h, "mv", "-f", "--", stage, dest); err != nil {
 		removeTemp(h, stage, true)
@@ -237,12 +349,23 @@ func putBack(ctx context.Context, h *modules.Host, from, dest string) error {
 }
 
 // keep copies dest to backup atomically (a partial backup is never seen, even
-// after a crash), then makes it durable.
+// after a crash), then makes it durable. The copy goes into a file of ours
+// beside backup; a backup that is a link or a folder is refused, not followed.
 func keep(ctx context.Context, h *modules.Host, dest, backup string) error {
-	tmp := backup + ".runbook-tmp"
+	if err := noLink(ctx, h, backup, "the backup"); err != nil {
+		return err
+	}
+	tmp, err := makeTemp(ctx, h, tempPrefix(backup, ".runbook-tmp."), true)
+	if err != nil {
+		return fmt.Errorf("backing up %s to %s: %w", dest, backup, err)
+	}
 	if _, err := run(ctx, h, "cp", "-p", "--", dest, tmp); err != nil {
 		removeTemp(h, tmp, true)
 		return fmt.Errorf("backing up %s to %s: %w", dest, backup, err)
+	}
+	if _, err := ownFile(ctx, h, tmp); err != nil {
+		removeTemp(h, tmp, true)
+		return err
 	}
 	if _, err := run(ctx, h, "mv", "-f", "--", tmp, backup); err != nil {
 		removeTemp(h, tmp, true)

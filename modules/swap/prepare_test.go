@@ -88,7 +88,30 @@ func dialSSHD(t *testing.T) conn.Conn {
 	return c
 }
 
-func (w *world) stage() string { return filepath.Join(w.bin, ".etcd.runbook-new") }
+// stage is the file staged for dest, "" when there is none. There must not
+// be more than one.
+func (w *world) stage(t *testing.T) string {
+	t.Helper()
+	all, err := filepath.Glob(filepath.Join(w.bin, ".etcd.runbook-new.*"))
+	var list []string
+	for _, p := range all {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+			list = append(list, p)
+		}
+	}
+	if err != nil || len(list) > 1 {
+		t.Fatalf("staged files %q (%v), want at most one", list, err)
+	}
+	if len(list) == 0 {
+		return ""
+	}
+	return list[0]
+}
+
+// stageAt is a name a prepare could have staged a file at.
+func (w *world) stageAt(suffix string) string {
+	return filepath.Join(w.bin, ".etcd.runbook-new."+suffix)
+}
 
 func (w *world) prepare() *Module {
 	m := w.module()
@@ -129,18 +152,19 @@ func TestPrepareThenSwap(t *testing.T) {
 			installed := file{newBin, 0o750, before.uid, before.gid}
 
 			prep := mustRun(t, w, w.prepare())
+			stage := w.stage(t)
 			if !prep.Changed {
 				t.Error("a prepare that staged a file reported no change")
 			}
 			wantData(t, "prepare", prep.Data, map[string]any{
-				"prepare": true, "staged_path": w.stage(), "sha256": digest(newBin), "backup": w.dest + BackupSuffix,
+				"prepare": true, "staged_path": stage, "sha256": digest(newBin), "backup": w.dest + BackupSuffix,
 				"dest": w.dest, "existed_before": true, "sha256_before": digest(oldBin), "mode": "0750",
 				"staged": "uploaded", "backup_kept": "copied",
 			})
 			if got := mustRead(t, w.dest); !equalFile(got, before) {
 				t.Errorf("prepare touched dest: %+v, want %+v", got, before)
 			}
-			if got := mustRead(t, w.stage()); !equalFile(got, installed) {
+			if got := mustRead(t, stage); !equalFile(got, installed) {
 				t.Errorf("staged file = %+v, want %+v", got, installed)
 			}
 			if bk := mustRead(t, w.dest+BackupSuffix); !equalFile(bk, before) {
@@ -164,14 +188,14 @@ func TestPrepareThenSwap(t *testing.T) {
 			if len(puts) > 0 || hasCommand(cmds, "cp ") || hasCommand(cmds, "mktemp") {
 				t.Errorf("the swap after a prepare wrote: puts %q, commands %q", puts, cmds)
 			}
-			if !hasCommand(cmds, "mv -f -- "+w.stage()+" "+w.dest) {
+			if !hasCommand(cmds, "mv -f -- "+stage+" "+w.dest) {
 				t.Errorf("the swap did not rename the staged file: %q", cmds)
 			}
 			wantData(t, "swap", res.Data, map[string]any{
 				"staged": "reused", "backup_kept": "reused", "existed_before": true,
 				"sha256_before": digest(oldBin), "sha256_after": digest(newBin), "backup": w.dest + BackupSuffix,
 			})
-			if msg, _ := res.Data["msg"].(string); !res.Changed || !strings.Contains(msg, "staged at "+w.stage()+" by a prepare is used") {
+			if msg, _ := res.Data["msg"].(string); !res.Changed || !strings.Contains(msg, "staged at "+stage+" by a prepare is used") {
 				t.Errorf("swap = %+v", res)
 			}
 			if got := mustRead(t, w.dest); !equalFile(got, installed) {
@@ -248,7 +272,7 @@ func TestPrepareWhenDestIsInstalled(t *testing.T) {
 			t.Errorf("prepare = %+v", res)
 		}
 	}
-	if _, ok := read(t, w.stage()); ok {
+	if _, ok := read(t, w.stage(t)); ok {
 		t.Error("staged a file that the swap would not use")
 	}
 	if bk := mustRead(t, w.dest+BackupSuffix); !bytes.Equal(bk.data, oldBin) {
@@ -261,7 +285,7 @@ func TestPrepareWhenDestIsInstalled(t *testing.T) {
 func TestStaleFilesAreReplaced(t *testing.T) {
 	type setup func(t *testing.T, w *world)
 	stageAs := func(data []byte, mode fs.FileMode) setup {
-		return func(t *testing.T, w *world) { w.write(t, w.stage(), data, mode) }
+		return func(t *testing.T, w *world) { w.write(t, w.stageAt("stale"), data, mode) }
 	}
 	backupAs := func(data []byte, mode fs.FileMode) setup {
 		return func(t *testing.T, w *world) { w.write(t, w.dest+BackupSuffix, data, mode) }
@@ -278,7 +302,7 @@ func TestStaleFilesAreReplaced(t *testing.T) {
 		{"staged: a link to src", func(t *testing.T, w *world) {
 			target := filepath.Join(t.TempDir(), "etcd-3.7.3")
 			w.write(t, target, newBin, 0o750)
-			if err := os.Symlink(target, w.stage()); err != nil {
+			if err := os.Symlink(target, w.stageAt("link")); err != nil {
 				t.Fatal(err)
 			}
 		}, "uploaded", "copied"},
@@ -306,7 +330,7 @@ func TestStaleFilesAreReplaced(t *testing.T) {
 				}
 				newFile := w.dest // where the new file must be: dest, or staged
 				if prepare {
-					newFile = w.stage()
+					newFile = w.stage(t)
 					if got := mustRead(t, w.dest); !equalFile(got, before) {
 						t.Errorf("prepare touched dest: %+v", got)
 					}
@@ -336,22 +360,23 @@ func TestUndoPrepare(t *testing.T) {
 		}, nil},
 		{"undone already", func(t *testing.T, w *world) modules.Result {
 			res := mustRun(t, w, w.prepare())
-			if err := os.Remove(w.stage()); err != nil {
+			if err := os.Remove(w.stage(t)); err != nil {
 				t.Fatal(err)
 			}
 			return res
 		}, nil},
 		{"leaves a file another prepare staged", func(t *testing.T, w *world) modules.Result {
 			res := mustRun(t, w, w.prepare())
-			w.write(t, w.stage(), []byte("3.8.0"), 0o755)
+			w.write(t, w.stage(t), []byte("3.8.0"), 0o755)
 			return res
 		}, []byte("3.8.0")},
 		{"an unchanged prepare has nothing to undo", func(t *testing.T, w *world) modules.Result {
 			res := mustRun(t, w, w.prepare())
-			if err := os.Remove(w.stage()); err != nil {
+			stage := w.stage(t)
+			if err := os.Remove(stage); err != nil {
 				t.Fatal(err)
 			}
-			w.write(t, w.stage(), newBin, 0o755)
+			w.write(t, stage, newBin, 0o755)
 			res.Changed = false
 			return res
 		}, newBin},
@@ -366,7 +391,7 @@ func TestUndoPrepare(t *testing.T) {
 					t.Fatalf("undo %d: %v", i+1, err)
 				}
 			}
-			got, ok := read(t, w.stage())
+			got, ok := read(t, w.stage(t))
 			if ok != (tt.wantStaged != nil) || !bytes.Equal(got.data, tt.wantStaged) {
 				t.Errorf("staging path holds %q (exists %v), want %q", got.data, ok, tt.wantStaged)
 			}
@@ -427,14 +452,14 @@ func TestCheckPrepare(t *testing.T) {
 			}
 			puts, cmds := sp.reset()
 			for _, c := range cmds {
-				if verb, _, _ := strings.Cut(c, " "); verb != "test" && verb != "stat" && verb != "sha256sum" {
+				if verb, _, _ := strings.Cut(c, " "); verb != "test" && verb != "stat" && verb != "sha256sum" && verb != "find" {
 					t.Errorf("Check ran %q, which is not a read", c)
 				}
 			}
 			if len(puts) > 0 {
 				t.Errorf("Check uploaded %q", puts)
 			}
-			if _, ok := read(t, w.stage()); ok != tt.prepared {
+			if _, ok := read(t, w.stage(t)); ok != tt.prepared {
 				t.Errorf("staging file exists: %v", ok)
 			}
 			if _, ok := read(t, w.dest+BackupSuffix); ok != tt.prepared {
@@ -448,7 +473,7 @@ func TestCheckPrepare(t *testing.T) {
 // dest untouched; at any point of the swap after it, dest is the old file
 // or the new one.
 func TestFaultsPrepared(t *testing.T) {
-	const dest, stage, backup = "/opt/etcd", "/opt/.etcd.runbook-new", "/opt/etcd.runbook-prev"
+	const dest, stage, backup = "/opt/etcd", "/opt/.etcd.runbook-new.Kq3v8Zp2Ld", "/opt/etcd.runbook-prev"
 	runbookDir := newWorld(t).h.RunbookDir
 	tests := []struct {
 		name     string
@@ -511,7 +536,7 @@ func TestBecomePrepared(t *testing.T) {
 	if _, err := prep.Run(testCtx(t), w.h); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := f.File("/usr/local/bin/.etcd.runbook-new"); !bytes.Equal(st.Data, newBin) {
+	if st, _ := f.File("/usr/local/bin/.etcd.runbook-new.r0001"); !bytes.Equal(st.Data, newBin) {
 		t.Fatalf("staged = %q", st.Data)
 	}
 	if got, _ := f.File("/usr/local/bin/etcd"); !bytes.Equal(got.Data, oldBin) {

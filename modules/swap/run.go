@@ -81,15 +81,16 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 		return modules.Result{Changed: p.changed, Data: data}, nil
 	}
 
-	stage := stagingPath(m.Dest)
-	staged, kept, err := m.ready(ctx, h, p, stage)
+	stage, staged, kept, err := m.ready(ctx, h, p)
 	if err != nil {
-		removeTemp(h, stage, true)
 		return modules.Result{}, err
 	}
 	data["staged"], data["backup_kept"] = staged, kept
 	if staged == reused {
 		data["msg"] = p.why + "; the file staged at " + stage + " by a prepare is used"
+	}
+	if _, err := ownFile(ctx, h, stage); err != nil {
+		return modules.Result{}, err
 	}
 	if _, err := run(ctx, h, "mv", "-f", "--", stage, m.Dest); err != nil {
 		removeTemp(h, stage, true)
@@ -99,36 +100,71 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 	return modules.Result{Changed: true, Data: data}, nil
 }
 
-// ready makes stage hold src and, when dest exists, backup hold dest: all
-// of a swap but the rename. What a prepare step did already is checked and
-// kept, and the rest done; it says which for each (staged: uploaded or
-// reused; backup_kept: copied, reused, or "" when dest does not exist).
-func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, stage string) (staged, kept string, err error) {
-	ok, err := isStaged(ctx, h, p, stage)
+// ready stages src beside dest and, when dest exists, makes backup hold
+// dest: all of a swap but the rename. What a prepare step did already is
+// checked and kept, and the rest done; it says which for each (staged:
+// uploaded or reused; backup_kept: copied, reused, or "" when dest does not
+// exist), and returns the staged file. On an error, a file it staged is
+// removed again.
+func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, staged, kept string, err error) {
+	stage, stale, err := findStaged(ctx, h, p, m.Dest)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	staged = reused
-	if !ok {
-		if err := m.stage(ctx, h, p, stage); err != nil {
-			return "", "", err
+	if stage == "" {
+		if stage, err = m.stage(ctx, h, p); err != nil {
+			return "", "", "", err
 		}
 		staged = uploaded
 	}
-	if !p.cur.exists {
-		return staged, "", nil
+	fail := func(err error) (string, string, string, error) {
+		removeTemp(h, stage, true)
+		return "", "", "", err
 	}
-	if ok, err = isKept(ctx, h, p, m.Backup); err != nil {
-		return "", "", err
-	}
-	kept = reused
-	if !ok {
-		if err := keep(ctx, h, m.Dest, m.Backup); err != nil {
-			return "", "", err
+	if p.cur.exists {
+		ok, err := isKept(ctx, h, p, m.Backup)
+		if err != nil {
+			return fail(err)
 		}
-		kept = copied
+		kept = reused
+		if !ok {
+			if err := keep(ctx, h, m.Dest, m.Backup); err != nil {
+				return fail(err)
+			}
+			kept = copied
+		}
 	}
-	return staged, kept, nil
+	// Files an earlier prepare of another src left: the one staged now
+	// replaces them, as a rename over the one staging name once did.
+	for _, f := range stale {
+		removeTemp(h, f, true)
+	}
+	return stage, staged, kept, nil
+}
+
+// findStaged looks for a file a prepare staged for dest that holds src as
+// the swap would stage it (see isStaged), and lists the others, which are
+// stale: another src, an upload cut short.
+func findStaged(ctx context.Context, h *modules.Host, p plan, dest string) (found string, stale []string, err error) {
+	list, err := staged(ctx, h, dest)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, f := range list {
+		ok := false
+		if found == "" {
+			if ok, err = isStaged(ctx, h, p, f); err != nil {
+				return "", nil, err
+			}
+		}
+		if ok {
+			found = f
+		} else {
+			stale = append(stale, f)
+		}
+	}
+	return found, stale, nil
 }
 
 // isStaged reports whether stage already holds src as the swap would stage
@@ -168,13 +204,12 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 	if err != nil {
 		return modules.Result{}, err
 	}
-	stage := stagingPath(m.Dest)
 	data := map[string]any{
 		"src":            m.Src,
 		"dest":           m.Dest,
 		"backup":         m.Backup,
 		"prepare":        true,
-		"staged_path":    stage,
+		"staged_path":    "",
 		"sha256":         p.sum,
 		"existed_before": p.cur.exists,
 		"sha256_before":  p.cur.sha256,
@@ -189,24 +224,31 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 		return modules.Result{Data: data}, nil
 	}
 	if dry {
-		return m.checkPrepare(ctx, h, p, stage, data)
+		return m.checkPrepare(ctx, h, p, data)
 	}
-	staged, kept, err := m.ready(ctx, h, p, stage)
+	stage, staged, kept, err := m.ready(ctx, h, p)
 	if err != nil {
-		removeTemp(h, stage, true)
 		return modules.Result{}, err
 	}
+	// Its random name is recorded, so that the undo removes this file and
+	// no other; a later swap finds it by its prefix and its content.
+	data["staged_path"] = stage
 	data["staged"], data["backup_kept"] = staged, kept
 	data["msg"] = prepareMsg(m, p, stage, staged == reused, kept != copied, false)
 	return modules.Result{Changed: staged != reused || kept == copied, Data: data}, nil
 }
 
 // checkPrepare is prepare in --check: it reads what is staged and kept.
-func (m *Module) checkPrepare(ctx context.Context, h *modules.Host, p plan, stage string, data map[string]any) (modules.Result, error) {
-	staged, err := isStaged(ctx, h, p, stage)
+func (m *Module) checkPrepare(ctx context.Context, h *modules.Host, p plan, data map[string]any) (modules.Result, error) {
+	stage, _, err := findStaged(ctx, h, p, m.Dest)
 	if err != nil {
 		return modules.Result{}, err
 	}
+	staged := stage != ""
+	if !staged {
+		stage = stagePrefix(m.Dest) + "*"
+	}
+	data["staged_path"] = stage
 	kept := true
 	if p.cur.exists {
 		if kept, err = isKept(ctx, h, p, m.Backup); err != nil {
@@ -330,18 +372,27 @@ func sameID(want, name string, id int) bool {
 	return want == "" || want == name || want == strconv.Itoa(id)
 }
 
-// stage uploads src beside dest and gives it its mode and owner, then checks
-// its digest on the host: a file that did not arrive whole never replaces dest.
-func (m *Module) stage(ctx context.Context, h *modules.Host, p plan, stage string) error {
-	if err := upload(ctx, h, p.src, stage, p.mode); err != nil {
-		return err
-	}
-	got, err := inspect(ctx, h, stage, false)
+// stage uploads src into a new file beside dest (see makeTemp) and gives it
+// its mode and owner, then checks its digest on the host: a file that did
+// not arrive whole never replaces dest. chown and chmod run only on a file
+// lstat says is a regular file: the one made here, never a link.
+func (m *Module) stage(ctx context.Context, h *modules.Host, p plan) (stage string, err error) {
+	stage, err = makeTemp(ctx, h, stagePrefix(m.Dest), true)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if !got.exists {
-		return fmt.Errorf("the uploaded file %s is missing on the host", stage)
+	defer func() {
+		if err != nil {
+			removeTemp(h, stage, true)
+			stage = ""
+		}
+	}()
+	if err := upload(ctx, h, p.src, stage, p.mode); err != nil {
+		return stage, err
+	}
+	got, err := ownFile(ctx, h, stage)
+	if err != nil {
+		return stage, err
 	}
 	chowned := false
 	if p.owner != "" && !sameOwner(p.owner, got) {
@@ -350,25 +401,28 @@ func (m *Module) stage(ctx context.Context, h *modules.Host, p plan, stage strin
 			if !h.Become {
 				hint = "; keeping or giving another owner needs become: true"
 			}
-			return fmt.Errorf("giving %s owner %s: %w%s", stage, p.owner, err, hint)
+			return stage, fmt.Errorf("giving %s owner %s: %w%s", stage, p.owner, err, hint)
 		}
 		chowned = true
 	}
 	// chown clears setuid and setgid, and a transport may apply the mode
 	// under a umask: set it whenever it may not be what was asked.
 	if chowned || permBits(got.perm) != permBits(p.mode) {
+		if _, err := ownFile(ctx, h, stage); err != nil {
+			return stage, err
+		}
 		if _, err := run(ctx, h, "chmod", "--", modeString(p.mode), stage); err != nil {
-			return fmt.Errorf("setting mode %s on %s: %w", modeString(p.mode), stage, err)
+			return stage, fmt.Errorf("setting mode %s on %s: %w", modeString(p.mode), stage, err)
 		}
 	}
 	sum, err := hostSum(ctx, h, stage)
 	if err != nil {
-		return err
+		return stage, err
 	}
 	if sum != p.sum {
-		return fmt.Errorf("the file copied to the host has sha256 %s, not %s as src; %s was not touched", sum, p.sum, m.Dest)
+		return stage, fmt.Errorf("the file copied to the host has sha256 %s, not %s as src; %s was not touched", sum, p.sum, m.Dest)
 	}
-	return nil
+	return stage, nil
 }
 
 // sameOwner reports whether f already has the owner spec of chown.
@@ -379,19 +433,22 @@ func sameOwner(spec string, f hostFile) bool {
 
 // restore puts the backup back over the target (`swap: { restore: ... }`).
 func (m *Module) restore(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
-	bk, err := inspect(ctx, h, m.Backup, true)
+	bk, err := inspectFile(ctx, h, m.Backup)
 	if err != nil {
 		return modules.Result{}, err
 	}
-	if !bk.exists || !bk.regular {
+	if bk.exists && !bk.regular {
+		return modules.Result{}, fmt.Errorf("the backup %s is not a regular file (a symbolic link or a folder); restore does not follow links: put the file to restore there, or give backup", m.Backup)
+	}
+	if !bk.exists {
 		return modules.Result{}, fmt.Errorf("no backup file at %s to restore %s from; a swap of %s keeps one there (give backup if that swap named another)", m.Backup, m.Restore, m.Restore)
 	}
-	cur, err := inspect(ctx, h, m.Restore, true)
+	cur, err := inspectFile(ctx, h, m.Restore)
 	if err != nil {
 		return modules.Result{}, err
 	}
 	if cur.exists && !cur.regular {
-		return modules.Result{}, fmt.Errorf("%s is not a regular file; swap restores files only", m.Restore)
+		return modules.Result{}, fmt.Errorf("%s is not a regular file (a symbolic link or a folder); swap restores files only, and does not follow links", m.Restore)
 	}
 	data := map[string]any{
 		"dest":           m.Restore,
@@ -474,11 +531,13 @@ func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result)
 		return fmt.Errorf("%s has changed since the swap (sha256 %s, neither the installed %s nor the replaced %s); not overwriting it: the replaced file is at %s",
 			r.dest, short(cur.sha256), short(r.after), short(r.before), r.backup)
 	}
-	bk, err := inspect(ctx, h, r.backup, true)
+	bk, err := inspectFile(ctx, h, r.backup)
 	if err != nil {
 		return err
 	}
 	switch {
+	case bk.exists && !bk.regular:
+		return fmt.Errorf("the backup %s of %s is not a regular file (a symbolic link or a folder); not following it: put back the replaced file (sha256 %s) by hand", r.backup, r.dest, short(r.before))
 	case !bk.exists:
 		return fmt.Errorf("the backup %s of %s is gone; cannot put back the replaced file (sha256 %s)", r.backup, r.dest, short(r.before))
 	case bk.sha256 != r.before:
@@ -499,11 +558,18 @@ func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result)
 func undoPrepare(ctx context.Context, h *modules.Host, data map[string]any) error {
 	dest, _ := data["dest"].(string)
 	sum, _ := data["sha256"].(string)
+	stage, _ := data["staged_path"].(string)
 	if dest == "" || sum == "" {
-		return errors.New("cannot undo the prepare: its recorded result lacks dest or sha256; remove the staged file (.NAME.runbook-new beside dest) by hand if it is there")
+		return errors.New("cannot undo the prepare: its recorded result lacks dest or sha256; remove the staged file (.NAME.runbook-new.* beside dest) by hand if it is there")
 	}
-	// Computed, not read from the result: undo removes only a path of ours.
-	stage := stagingPath(dest)
+	// Undo removes only a path of ours: one named as a stage of dest (or the
+	// one fixed name older versions staged at).
+	if !isStageOf(stage, dest) && stage != legacyStage(dest) {
+		if stage == "" {
+			return nil // the prepare staged nothing
+		}
+		return fmt.Errorf("cannot undo the prepare: its recorded staged_path %q is not a file staged for %s; remove it by hand if it is one", stage, dest)
+	}
 	f, err := lstat(ctx, h, stage)
 	if err != nil || !f.exists {
 		return err
@@ -523,6 +589,10 @@ func undoPrepare(ctx context.Context, h *modules.Host, data map[string]any) erro
 	h.Log.Warn().Str("path", stage).Msg("the staged file is not the one this prepare staged; left as it is")
 	return nil
 }
+
+// legacyStage is where versions before random staging names staged a file
+// for dest; a journal written by one may name it.
+func legacyStage(dest string) string { return tempPrefix(dest, ".runbook-new") }
 
 // result is a swap's Result.Data as Undo needs it.
 type result struct {

@@ -28,9 +28,9 @@ backup is left as it is: after a crash between the rename and the journal, a
 re-run keeps the file replaced before the crash.
 
 With prepare: true, does all of that but the rename: src is staged beside
-dest (at .NAME.runbook-new, given its mode and owner, its sha256 checked on
-the host) and dest is kept at backup, synced, while dest itself is not
-touched. A later swap with the same src, dest, mode, owner and group finds
+dest (at .NAME.runbook-new.RANDOM, recorded in the result's staged_path,
+given its mode and owner, its sha256 checked on the host) and dest is kept
+at backup, synced, while dest itself is not touched. A later swap with the same src, dest, mode, owner and group finds
 both done and only renames, so a service stopped for the swap is down for a
 rename rather than for an upload and two large flushes to disk. A swap,
 prepared or not, reuses a staged file only when it has src's sha256, mode
@@ -46,8 +46,12 @@ swap: { restore: /usr/local/bin/etcd }.
 mode, owner and group default to those of the file being replaced, so a
 binary stays executable; a new file gets 0644 and the connecting user. With
 become, the file is uploaded as the connecting user and moved into place as
-the step's user. The host needs sha256sum, stat, cp and mv (GNU coreutils or
-busybox). In --check, only digests are compared (with prepare, those of the
+the step's user. Every file the swap writes beside dest or backup is one it
+made under a random name (mktemp), checked with lstat before it is chowned,
+chmodded or renamed, so a symbolic link planted beside dest is never
+followed; a backup or restored file that is a link or a folder is refused.
+The host needs sha256sum, stat, cp, mv, mktemp and find (GNU coreutils and
+findutils, or busybox). In --check, only digests are compared (with prepare, those of the
 staged file and the backup too), and nothing is written.`,
 			Example: `- name: stage the new etcd binary while the member still runs
   swap:

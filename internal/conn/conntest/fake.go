@@ -406,6 +406,25 @@ func (f *Fake) SetFile(path string, data []byte, mode fs.FileMode) {
 	f.files[path] = File{Data: bytes.Clone(data), Mode: mode}
 }
 
+// Paths returns the paths of the fake host's files, sorted.
+func (f *Fake) Paths() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.files))
+	for p := range f.files {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// RemoveFile takes a file out of the fake host's filesystem.
+func (f *Fake) RemoveFile(path string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.files, path)
+}
+
 // File returns the file at path and whether it exists.
 func (f *Fake) File(path string) (File, bool) {
 	f.mu.Lock()

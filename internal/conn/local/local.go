@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -146,6 +147,7 @@ func (l *Local) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 		return notRun(startError(name, argv[0], err))
 	}
 	pgid := cmd.Process.Pid
+	conn.NotifyProc(ctx, conn.Proc{PGID: pgid, Start: procStart(pgid), Boot: bootID(), Become: c.Become, BecomeUser: c.BecomeUser})
 	waitErr := cmd.Wait()
 	at := cancelledAt.Load()
 	if at != 0 {
@@ -309,3 +311,26 @@ func lookPathIn(name, path string) (string, error) {
 	}
 	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
 }
+
+// procStart is the start time of process pid in clock ticks after boot, 0
+// when this system has no /proc.
+func procStart(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	n, err := conn.ParseStatStart(string(b))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// bootID is this system's boot id, "" when it has none.
+var bootID = sync.OnceValue(func() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+})

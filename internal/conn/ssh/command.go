@@ -105,8 +105,12 @@ func commandLine(c conn.Cmd) (string, error) {
 }
 
 // pgidPrefix makes the login shell print its pid, which is the process group
-// and session of everything the command starts, as the first line on stderr.
-const pgidPrefix = `printf 'runbook-pgid=%s\n' "$$" >&2 && `
+// and session of everything the command starts, as the first line on stderr,
+// with its start time and the host's boot id (see conn.Proc), read with the
+// shell's own read and no other program. A host without /proc prints them
+// empty.
+const pgidPrefix = `{ read -r rb_s </proc/$$/stat; read -r rb_b </proc/sys/kernel/random/boot_id; } 2>/dev/null; ` +
+	`printf 'runbook-pgid=%s %s %s\n' "$$" "$rb_s" "$rb_b" >&2 && `
 
 // quoteAlways is conn.Quote, but never leaves the word bare.
 func quoteAlways(s string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +48,10 @@ func (c *Conn) Run(ctx context.Context, cmd conn.Cmd) (conn.Output, error) {
 	}
 	defer s.Close()
 	stdout, stderr := conn.NewTail(c.limit), conn.NewTail(c.limit)
-	pg := &pgidFilter{w: stderr}
+	pg := &pgidFilter{w: stderr, notify: func(p conn.Proc) {
+		p.Become, p.BecomeUser = cmd.Become, cmd.BecomeUser
+		conn.NotifyProc(ctx, p)
+	}}
 	s.Stdout, s.Stderr = stdout, pg
 	var in *stdinReader
 	if cmd.Stdin != nil {
@@ -182,6 +186,7 @@ func (c *Conn) killGroup(pgid int, sig ssh.Signal, cmd conn.Cmd) {
 // are passed on, up to pgidScan bytes, after which the filter gives up.
 type pgidFilter struct {
 	w       io.Writer
+	notify  func(conn.Proc) // told the group once it is known; may be nil
 	mu      sync.Mutex
 	buf     []byte
 	scanned int
@@ -212,9 +217,12 @@ func (f *pgidFilter) Write(p []byte) (int, error) {
 		}
 		line := f.buf[:i+1]
 		if v, ok := bytes.CutPrefix(line[:i], []byte(pgidMarker)); ok {
-			if n, err := strconv.Atoi(string(v)); err == nil && n > 1 {
-				f.pgid, f.done = n, true
+			if p, ok := parseMarker(string(v)); ok {
+				f.pgid, f.done = p.PGID, true
 				f.buf = f.buf[i+1:]
+				if f.notify != nil {
+					f.notify(p)
+				}
 				break
 			}
 		}
@@ -288,3 +296,27 @@ func (s *stdinReader) failed() error {
 
 // tail keeps the last limit bytes written to it and counts what it dropped,
 // so a chatty command cannot eat the controller's memory (as the local
+
+// parseMarker reads what follows pgidMarker: the pid, then the text of
+// /proc/PID/stat and the boot id, both empty on a host without /proc (and
+// absent from older lines).
+func parseMarker(v string) (conn.Proc, bool) {
+	pid, rest, _ := strings.Cut(v, " ")
+	n, err := strconv.Atoi(pid)
+	if err != nil || n <= 1 {
+		return conn.Proc{}, false
+	}
+	p := conn.Proc{PGID: n}
+	rest = strings.TrimSpace(rest)
+	if i := strings.LastIndexByte(rest, ' '); i >= 0 || rest != "" {
+		last := rest[i+1:]
+		if len(last) == 36 && strings.Count(last, "-") == 4 {
+			p.Boot = last
+			rest = strings.TrimSpace(rest[:max(i, 0)])
+		}
+	}
+	if rest != "" {
+		p.Start, _ = conn.ParseStatStart(rest)
+	}
+	return p, true
+}

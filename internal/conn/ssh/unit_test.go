@@ -363,3 +363,27 @@ func TestWriteSynced(t *testing.T) {
 		})
 	}
 }
+
+func TestParseMarker(t *testing.T) {
+	const boot = "5d1b3c1e-8a2f-4b7e-9c3d-0e1f2a3b4c5d"
+	stat := "4242 (ba sh)) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 200"
+	tests := []struct {
+		in   string
+		want conn.Proc
+		ok   bool
+	}{
+		{"4242", conn.Proc{PGID: 4242}, true},
+		{"4242  ", conn.Proc{PGID: 4242}, true},
+		{"4242  " + boot, conn.Proc{PGID: 4242, Boot: boot}, true},
+		{"4242 " + stat + " " + boot, conn.Proc{PGID: 4242, Start: 987654, Boot: boot}, true},
+		{"4242 " + stat + " ", conn.Proc{PGID: 4242, Start: 987654}, true},
+		{"x 1 2", conn.Proc{}, false},
+		{"1", conn.Proc{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseMarker(tt.in)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("parseMarker(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/spec"
+)
+
+// Bounds of the handling of a leftover command (see leftover).
+const (
+	leftoverPoll  = 250 * time.Millisecond
+	leftoverGrace = 5 * time.Second // between SIGTERM and SIGKILL, and after SIGKILL
+	leftoverCheck = 30 * time.Second
+)
+
+// procRecord is a command the journal says a step started, whose step did
+// not end in a way that proves it ended (a crash, a stop, a lost connection).
+type procRecord struct {
+	proc  conn.Proc
+	on    string // the connection it ran over: an inventory host, or controller
+	at    time.Time
+	index int
+	phase event.Phase
+	undo  bool
+	step  string
+}
+
+func procOf(e event.Event) (procRecord, bool) {
+	num := func(k string) uint64 {
+		switch v := e.Data[k].(type) {
+		case float64:
+			return uint64(v)
+		case int:
+			return uint64(v)
+		case uint64:
+			return v
+		}
+		return 0
+	}
+	p := procRecord{at: e.Time, index: e.StepIndex, phase: e.Phase, undo: e.Undo, step: e.Step}
+	p.proc.PGID = int(num("pgid"))
+	p.proc.Start = num("start")
+	p.proc.Boot, _ = e.Data["boot"].(string)
+	p.proc.Become, _ = e.Data["become"].(bool)
+	p.proc.BecomeUser, _ = e.Data["become_user"].(string)
+	p.on, _ = e.Data["on"].(string)
+	return p, p.proc.PGID > 1 && p.on != ""
+}
+
+// watchProcs makes every command started under ctx journal its process
+// group as soon as it started (a step_process event). A failure to record it
+// is the journal's failure, which stops the run as usual; the command runs
+// already and is waited for.
+func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[string]any, target connTarget) context.Context {
+	return conn.WithProcWatch(ctx, func(p conn.Proc) {
+		e := base
+		e.Kind = event.StepProcess
+		// Numbers and a host name only: nothing a no_log step hides.
+		e.NoLog = false
+		e.Status, e.Error, e.Result, e.Duration = "", "", nil, 0
+		on := target.key
+		if p.On != "" {
+			on = p.On
+		}
+		d := map[string]any{"pgid": p.PGID, "on": on}
+		if p.Start != 0 {
+			d["start"] = p.Start
+		}
+		if p.Boot != "" {
+			d["boot"] = p.Boot
+		}
+		if p.Become {
+			d["become"] = true
+			if p.BecomeUser != "" {
+				d["become_user"] = p.BecomeUser
+			}
+		}
+		e.Data = mergeData(data, d)
+		_ = h.r.emit(e)
+	})
+}
+
+// leftovers deals with the commands that the stopped run's step on this host
+// left running, before anything of the host runs again, so that a step never
+// runs twice at once: the old command is waited for while the step's timeout
+// (counted from when it started) allows, and killed after that, or at once
+// when the step has no timeout. What was done and why goes to the journal
+// and the output. A failure means it could not be made sure that the old
+// command ended: the host must not go on, and is left as unreachable is,
+// since what the command did is unknown.
+func (h *hostRun) leftovers(ctx context.Context) *failure {
+	for _, lp := range h.resume.procs {
+		if err := h.leftover(ctx, lp); err != nil {
+			kind := failUnreachable
+			if ctx.Err() != nil {
+				kind = failInterrupted
+			}
+			f := &failure{kind: kind, name: lp.step, index: lp.index, err: h.r.secrets.Error(err)}
+			h.noteFailure(f)
+			return f
+		}
+	}
+	return nil
+}
+
+func (h *hostRun) leftover(ctx context.Context, lp procRecord) error {
+	r := h.r
+	target, err := h.procTarget(lp.on)
+	if err != nil {
+		return err
+	}
+	c, release, err := r.pool.acquire(ctx, target)
+	if err != nil {
+		return fmt.Errorf("cannot check whether the command the stopped run left on %s (process group %d) still runs: %w", lp.on, lp.proc.PGID, err)
+	}
+	defer release()
+	where := fmt.Sprintf("process group %d on %s", lp.proc.PGID, lp.on)
+	check := func(sig string) (bool, error) {
+		cctx, cancel := context.WithTimeout(ctx, leftoverCheck)
+		defer cancel()
+		out, err := c.Run(cctx, conn.Cmd{
+			Argv: []string{"/bin/sh", "-c", conn.ProcCheckScript, "sh", strconv.Itoa(lp.proc.PGID),
+				strconv.FormatUint(lp.proc.Start, 10), lp.proc.Boot, sig},
+			Become: lp.proc.Become, BecomeUser: lp.proc.BecomeUser,
+		})
+		if err != nil {
+			return false, fmt.Errorf("checking %s, which the stopped run started: %w", where, err)
+		}
+		switch strings.TrimSpace(string(out.Stdout)) {
+		case "running":
+			return true, nil
+		case "gone":
+			return false, nil
+		}
+		return false, fmt.Errorf("checking %s: unexpected answer %q", where, strings.TrimSpace(string(out.Stdout)))
+	}
+	// waitGone polls until the group is gone or d passed.
+	waitGone := func(d time.Duration) (bool, error) {
+		deadline := time.Now().Add(d)
+		for {
+			running, err := check("0")
+			if err != nil || !running {
+				return !running, err
+			}
+			if !time.Now().Before(deadline) {
+				return false, nil
+			}
+			t := time.NewTimer(min(leftoverPoll, time.Until(deadline)))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false, ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	say := func(action, msg string) {
+		r.log.Warn().Str("host", h.name).Int("pgid", lp.proc.PGID).Str("action", action).Msg(msg)
+		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.phase, Batch: h.batch, Host: h.name, Step: lp.step,
+			StepIndex: lp.index, Undo: lp.undo, Error: msg,
+			Data: map[string]any{"action": action, "pgid": lp.proc.PGID, "on": lp.on}})
+	}
+
+	running, err := check("0")
+	if err != nil {
+		return err
+	}
+	if !running {
+		return nil
+	}
+	started := time.Since(lp.at).Round(time.Second)
+	timeout := h.stepTimeout(lp)
+	reason := "the step has no timeout, so there is no bound to wait for it"
+	if timeout > 0 {
+		left := time.Until(lp.at.Add(timeout))
+		if left > 0 {
+			say("wait", fmt.Sprintf("the command the stopped run started %s ago still runs (%s): waiting up to %s for it to end, within the step's timeout of %s, before the step runs again",
+				started, where, left.Round(time.Second), timeout))
+			gone, err := waitGone(left)
+			if err != nil {
+				return err
+			}
+			if gone {
+				say("waited", fmt.Sprintf("the command the stopped run left (%s) ended; the step runs again", where))
+				return nil
+			}
+		}
+		reason = fmt.Sprintf("it outlived the step's timeout of %s", timeout)
+	}
+	say("kill", fmt.Sprintf("killing the command the stopped run started %s ago (%s): %s; the step then runs again", started, where, reason))
+	for _, sig := range []string{"TERM", "KILL"} {
+		if _, err := check(sig); err != nil {
+			return err
+		}
+		gone, err := waitGone(leftoverGrace)
+		if err != nil {
+			return err
+		}
+		if gone {
+			say("killed", fmt.Sprintf("the command the stopped run left (%s) ended on SIG%s", where, sig))
+			return nil
+		}
+	}
+	return fmt.Errorf("the command the stopped run left (%s) still runs after SIGKILL; not running the step again beside it", where)
+}
+
+// stepTimeout is the timeout of the step a leftover command belongs to, 0
+// when it has none or is not a step of the steps phase.
+func (h *hostRun) stepTimeout(lp procRecord) time.Duration {
+	if lp.phase != event.Steps || lp.undo || lp.index < 0 || lp.index >= len(h.r.index.byIndex) {
+		return 0
+	}
+	if s := h.r.index.byIndex[lp.index]; s != nil {
+		return s.Timeout.Std()
+	}
+	return 0
+}
+
+// procTarget is the connection a journaled command ran over.
+func (h *hostRun) procTarget(key string) (connTarget, error) {
+	switch key {
+	case h.own.key:
+		return h.own, nil
+	case spec.Controller:
+		return controllerTarget(), nil
+	}
+	if h.r.p.Inventory != nil {
+		if ih, ok := h.r.p.Inventory.Host(key); ok {
+			return inventoryTarget(ih, ih.Vars, ""), nil
+		}
+	}
+	return connTarget{}, fmt.Errorf("the stopped run left a command on %s, which is no longer in the inventory; check it by hand", key)
+}
