@@ -30,5 +30,5 @@ func (s *FileStore) err() error {
 }
 
 func (s *FileStore) Acquire(context.Context, []string, Holder) (Held, error) { return nil, s.err() }
-func (s *FileStore) List(context.Context) ([]Lock, error)                     { return nil, s.err() }
-func (s *FileStore) Break(context.Context, []string, Break) ([]Lock, error)   { return nil, s.err() }
+func (s *FileStore) List(context.Context) ([]Lock, error)                    { return nil, s.err() }
+func (s *FileStore) Break(context.Context, []string, Break) ([]Lock, error)  { return nil, s.err() }

@@ -12,11 +12,6 @@ import (
 	"time"
 )
 
-func holder(run string) Holder {
-	return Holder{RunID: run, User: "alice", Controller: "ctl-1", PID: 4242, Runbook: "upgrade-etcd.yml",
-		Since: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
-}
-
 func TestFileAcquireRefusesAnotherRunAllOrNothing(t *testing.T) {
 	ctx := testCtx(t)
 	s := NewFileStore(t.TempDir())

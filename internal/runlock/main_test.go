@@ -115,3 +115,8 @@ func testCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func holder(run string) Holder {
+	return Holder{RunID: run, User: "alice", Controller: "ctl-1", PID: 4242, Runbook: "upgrade-etcd.yml",
+		Since: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+}
