@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +38,7 @@ type runFlags struct {
 	output         string
 	stateDir       string
 	logLevel       string
+	lock           *runLock // the run lock exec or resume took; execute drains the run if it is lost
 }
 
 func (f *runFlags) registerRun(cmd *cobra.Command) {
@@ -112,12 +114,18 @@ roll back (exit 3). Twice: stop now.`,
 					return &silentError{code: ExitStopped}
 				}
 			}
+			lk, err := a.lockRun(p, args[0], runID, &f)
+			if err != nil {
+				return err
+			}
+			defer lk.release()
 			j, err := journal.Open(f.stateDir, runID)
 			if err != nil {
 				return withCode(ExitStopped, err)
 			}
 			defer j.Close()
 			info := runInfo(args[0], &f, p)
+			info.Lock, f.lock = lk.record(), lk
 			return a.execute(cmd, p, j, nil, info, &f)
 		},
 	}
@@ -203,6 +211,8 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	defer cancel()
 
 	drain := make(chan struct{})
+	startDrain := sync.OnceFunc(func() { close(drain) })
+	a.watchLock(f.lock, startDrain, ctx.Done())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -212,7 +222,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 			n++
 			if n == 1 {
 				fmt.Fprintln(a.stderr, "\nrunbook: interrupt: no new step starts; steps in flight finish and affected hosts roll back. Interrupt again to stop now.")
-				close(drain)
+				startDrain()
 				continue
 			}
 			fmt.Fprintf(a.stderr, "\nrunbook: second interrupt (%v): stopping now\n", sig)
