@@ -90,6 +90,14 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *pla
 	opts.Limit, opts.ExtraVars = f.limit, l.extra
 	p, pds := plan.Build(l.rb, l.inv, opts)
 	ds.Append(pds)
+	if p != nil {
+		// The inventory's runbook_lock is checked with the rest of the input.
+		_, lds := effectiveLock(p)
+		ds.Append(lds)
+		if lds.HasErrors() {
+			return l, nil, ds
+		}
+	}
 	return l, p, ds
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/plan"
@@ -45,7 +47,12 @@ func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, 
 	if f.check {
 		return nil, nil
 	}
-	store, err := openLockStore(p.Runbook_, f.stateDir)
+	lk, ds := effectiveLock(p)
+	if ds.HasErrors() {
+		// buildPlan reported these already; a plan reaches here only without them.
+		return nil, withCode(ExitInvalid, ds.Err())
+	}
+	store, err := openLockStore(lk, p.File, f.stateDir)
 	if err != nil {
 		return nil, withCode(ExitStopped, fmt.Errorf("run lock: %w; nothing was touched", err))
 	}
@@ -53,8 +60,8 @@ func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, 
 	for _, h := range p.Hosts {
 		keys = append(keys, runlock.HostKey(h.Name))
 	}
-	if l := p.Runbook_.Lock; l != nil && l.Name != "" {
-		keys = append(keys, runlock.NameKey(l.Name))
+	if lk != nil && lk.Name != "" {
+		keys = append(keys, runlock.NameKey(lk.Name))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
 	defer cancel()
@@ -63,7 +70,7 @@ func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, 
 		store.Close()
 		var he *runlock.HeldError
 		if errors.As(err, &he) {
-			return nil, withCode(ExitStopped, errors.New(heldMessage(he, p.Runbook_, file, f.stateDir)))
+			return nil, withCode(ExitStopped, errors.New(heldMessage(he, lk, file, f)))
 		}
 		return nil, withCode(ExitStopped, fmt.Errorf("run lock: %w; nothing was touched", err))
 	}
@@ -71,12 +78,15 @@ func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, 
 }
 
 // heldMessage is the refusal: who holds what, and how to see and break it.
-func heldMessage(he *runlock.HeldError, rb *spec.Runbook, file, stateDir string) string {
+func heldMessage(he *runlock.HeldError, lk *spec.Lock, file string, f *runFlags) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "refusing to start: %s; nothing was touched\n", he)
-	where := "--state-dir " + shellQuote(stateDir)
-	if rb.Lock != nil && rb.Lock.Etcd != nil {
+	where := "--state-dir " + shellQuote(f.stateDir)
+	if lk != nil && lk.Etcd != nil {
 		where = shellQuote(file)
+		if f.inventory != "" {
+			where += " -i " + shellQuote(f.inventory)
+		}
 	}
 	var hosts []string
 	run := ""
@@ -140,17 +150,83 @@ func (a *app) watchLock(l *runLock, drain func(), done <-chan struct{}) {
 	}()
 }
 
-// openLockStore opens the store the runbook names (lock.etcd), or the file
-// store of the state folder.
-func openLockStore(rb *spec.Runbook, stateDir string) (runlock.Store, error) {
-	if rb == nil || rb.Lock == nil || rb.Lock.Etcd == nil {
+// LockVar is the inventory variable that sets the run lock as the runbook's
+// lock: key does, and wins over it key by key: where the locks live belongs
+// to the environment more than to the change.
+const LockVar = "runbook_lock"
+
+// effectiveLock is the runbook's lock: with the hosts' runbook_lock over it.
+// Every host of the plan must have the same runbook_lock (a run keeps its
+// locks in one store); errors point at the variable.
+func effectiveLock(p *plan.Plan) (*spec.Lock, diag.Diags) {
+	var ds diag.Diags
+	rbLock := p.Runbook_.Lock
+	var val any
+	var from *plan.Host
+	for _, h := range p.Hosts {
+		v, ok := h.Vars[LockVar]
+		if !ok {
+			v = nil
+		}
+		if from == nil {
+			val, from = v, h
+			continue
+		}
+		if !reflect.DeepEqual(v, val) {
+			ds.Add(lockVarPos(p, h), fmt.Sprintf("var %s of host %s differs from host %s's", LockVar, h.Name, from.Name),
+				"a run keeps all its locks in one store: set "+LockVar+" once for all the hosts (group_vars/all)")
+			return nil, ds
+		}
+	}
+	if val == nil {
+		return rbLock, nil
+	}
+	lk, lds := spec.DecodeLock(val)
+	pos := lockVarPos(p, from)
+	for _, d := range lds {
+		ds.Add(pos, "var "+LockVar+": "+d.Summary, d.Detail)
+	}
+	if ds.HasErrors() || lk == nil {
+		return nil, ds
+	}
+	out := &spec.Lock{Pos: pos, Name: lk.Name, Etcd: lk.Etcd}
+	if rbLock != nil {
+		if out.Name == "" {
+			out.Name = rbLock.Name
+		}
+		if out.Etcd == nil {
+			out.Etcd = rbLock.Etcd
+		}
+	}
+	return out, ds
+}
+
+func lockVarPos(p *plan.Plan, h *plan.Host) diag.Pos {
+	if h.Inventory != nil {
+		if pos, ok := h.Inventory.VarPos(LockVar); ok {
+			return pos
+		}
+	}
+	if _, ok := p.ExtraVars[LockVar]; ok {
+		return diag.Pos{File: "-e"}
+	}
+	if pos, ok := p.Runbook_.VarPos[LockVar]; ok {
+		return pos
+	}
+	return diag.Pos{File: p.File}
+}
+
+// openLockStore opens the store lk names (lock.etcd), or the file store of
+// the state folder. TLS files are read relative to the runbook's folder.
+func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, error) {
+	if lk == nil || lk.Etcd == nil {
 		return runlock.NewFileStore(stateDir), nil
 	}
-	e := rb.Lock.Etcd
+	e := lk.Etcd
 	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
 		DialTimeout: spec.Duration(e.DialTimeout)}
 	dir := "."
-	if abs, err := filepath.Abs(rb.File); err == nil {
+	if abs, err := filepath.Abs(runbookFile); err == nil {
 		dir = filepath.Dir(abs)
 	}
 	cfg, err := conn.Resolve(etcdctl.Env{Dir: dir})
@@ -161,25 +237,41 @@ func openLockStore(rb *spec.Runbook, stateDir string) (runlock.Store, error) {
 		Prefix: e.Prefix, TTL: e.TTL})
 }
 
-// storeFor opens the lock store of the runbook file (its lock: key), or of
-// the state folder without one. It reads the runbook alone: no inventory, no
-// host is needed to find where the locks are.
-func (a *app) storeFor(file, stateDir string) (runlock.Store, error) {
+// storeFor opens the lock store a runbook's runs use: its lock: key, with
+// the inventory's runbook_lock over it when an inventory is given; the file
+// store of the state folder without a runbook.
+func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
 	if file == "" {
+		if inv != "" {
+			return nil, invalidf("-i needs the runbook too: runbook locks RUNBOOK -i %s", inv)
+		}
 		return runlock.NewFileStore(stateDir), nil
 	}
-	rb, ds := spec.Load(file, modules.Default, spec.LoadOptions{Extra: modules.Default.FactSamples()})
-	if ds.HasErrors() || rb == nil {
-		src := map[string][]byte{}
-		if b, err := os.ReadFile(file); err == nil {
-			src[file] = b
-		}
-		if err := a.report(ds, src, "text"); err != nil {
+	var lk *spec.Lock
+	if inv != "" {
+		l, p, ds := buildPlan(file, &inputFlags{inventory: inv})
+		if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
+			if err == nil {
+				err = &silentError{code: ExitInvalid}
+			}
 			return nil, err
 		}
-		return nil, &silentError{code: ExitInvalid}
+		lk, _ = effectiveLock(p)
+	} else {
+		rb, ds := spec.Load(file, modules.Default, spec.LoadOptions{Extra: modules.Default.FactSamples()})
+		if ds.HasErrors() || rb == nil {
+			src := map[string][]byte{}
+			if b, err := os.ReadFile(file); err == nil {
+				src[file] = b
+			}
+			if err := a.report(ds, src, "text"); err != nil {
+				return nil, err
+			}
+			return nil, &silentError{code: ExitInvalid}
+		}
+		lk = rb.Lock
 	}
-	s, err := openLockStore(rb, stateDir)
+	s, err := openLockStore(lk, file, stateDir)
 	if err != nil {
 		return nil, withCode(ExitInvalid, err)
 	}
@@ -187,15 +279,16 @@ func (a *app) storeFor(file, stateDir string) (runlock.Store, error) {
 }
 
 func newLocksCmd(a *app) *cobra.Command {
-	var stateDir, format string
+	var stateDir, format, inv string
 	cmd := &cobra.Command{
-		Use:   "locks [RUNBOOK]",
+		Use:   "locks [RUNBOOK [-i INVENTORY]]",
 		Short: "List the run locks held now",
 		Long: `List the run locks held now: each host (and named lock) with the run that
 holds it, its user, controller, pid, runbook and since when.
 
 Without RUNBOOK, the locks of the file store under --state-dir; with it, the
-store its lock: key names (an etcd cluster). Reading takes no lock.`,
+store its lock: key names (an etcd cluster), or with -i the one the
+inventory's runbook_lock var names. Reading takes no lock.`,
 		Example: "  runbook locks\n  runbook locks runbooks/upgrade-etcd.yml\n  runbook locks --format json",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -206,7 +299,7 @@ store its lock: key names (an etcd cluster). Reading takes no lock.`,
 			if len(args) == 1 {
 				file = args[0]
 			}
-			store, err := a.storeFor(file, stateDir)
+			store, err := a.storeFor(file, inv, stateDir)
 			if err != nil {
 				return err
 			}
@@ -235,6 +328,7 @@ store its lock: key names (an etcd cluster). Reading takes no lock.`,
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".runbook", "folder for journals and the file lock store")
 	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	cmd.Flags().StringVarP(&inv, "inventory", "i", "", "the inventory, when its runbook_lock var names the store")
 	return cmd
 }
 
@@ -263,7 +357,7 @@ func dash(s string) string {
 }
 
 func newUnlockCmd(a *app) *cobra.Command {
-	var stateDir, reason, runID, file string
+	var stateDir, reason, runID, file, inv string
 	cmd := &cobra.Command{
 		Use:   "unlock [HOST...] --reason TEXT [--run RUN_ID]",
 		Short: "Break a stale run lock",
@@ -287,7 +381,7 @@ goes into the store's audit log and is printed.`,
 			if len(args) == 0 && runID == "" {
 				return invalidf("unlock needs the hosts (or keys, as 'runbook locks' shows them) to unlock, or --run RUN_ID")
 			}
-			store, err := a.storeFor(file, stateDir)
+			store, err := a.storeFor(file, inv, stateDir)
 			if err != nil {
 				return err
 			}
@@ -334,6 +428,7 @@ goes into the store's audit log and is printed.`,
 	cmd.Flags().StringVar(&reason, "reason", "", "why the lock is stale (required; recorded in the audit log)")
 	cmd.Flags().StringVar(&runID, "run", "", "break every lock of this run")
 	cmd.Flags().StringVar(&file, "runbook", "", "the runbook whose lock: key names the store (an etcd cluster); default: the file store under --state-dir")
+	cmd.Flags().StringVarP(&inv, "inventory", "i", "", "with --runbook: the inventory, when its runbook_lock var names the store")
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".runbook", "folder for journals and the file lock store")
 	return cmd
 }

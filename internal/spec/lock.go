@@ -211,3 +211,22 @@ func badEndpoint(ep string) string {
 	}
 	return ""
 }
+
+// DecodeLock checks a lock setting given as a plain value (an inventory
+// variable) as `lock:` is checked in a runbook. Its diagnostics have no line:
+// the caller places them at the variable.
+func DecodeLock(v any) (*Lock, diag.Diags) {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		var ds diag.Diags
+		ds.Errorf(diag.Pos{}, "cannot read it: %v", err)
+		return nil, ds
+	}
+	l := &loader{d: &Decoder{}}
+	rb := &Runbook{}
+	l.loadLock(rb, &n)
+	if l.ds.HasErrors() {
+		return nil, l.ds
+	}
+	return rb.Lock, l.ds
+}

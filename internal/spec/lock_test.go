@@ -2,6 +2,7 @@ package spec
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,4 +53,25 @@ func etcdOf(l *Lock) *EtcdLock {
 		return nil
 	}
 	return l.Etcd
+}
+
+func TestDecodeLock(t *testing.T) {
+	lk, ds := DecodeLock(map[string]any{"name": "prod", "etcd": map[string]any{"endpoints": []any{"https://a:2379"}, "ttl": "20s"}})
+	if ds.HasErrors() || lk == nil || lk.Name != "prod" || lk.Etcd == nil || lk.Etcd.TTL != 20*time.Second || lk.Etcd.Endpoints[0] != "https://a:2379" {
+		t.Fatalf("DecodeLock = %+v, %v", lk, ds)
+	}
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{"etcd", `"lock" must be a mapping`},
+		{map[string]any{"etcd": map[string]any{"endpoints": []any{}}}, `"lock.etcd.endpoints" is empty`},
+		{map[string]any{"etcd": map[string]any{"endpoints": "a:2379"}}, `is not a client URL`},
+		{map[string]any{"nmae": "x"}, `unknown key "nmae" in "lock"; did you mean "name"?`},
+	} {
+		lk, ds := DecodeLock(tc.v)
+		if lk != nil || !ds.HasErrors() || !strings.Contains(ds[0].Error(), tc.want) {
+			t.Errorf("DecodeLock(%v) = %+v, %v; want an error %q", tc.v, lk, ds, tc.want)
+		}
+	}
 }
