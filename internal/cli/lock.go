@@ -63,6 +63,10 @@ func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, 
 	if lk != nil && lk.Name != "" {
 		keys = append(keys, runlock.NameKey(lk.Name))
 	}
+	if len(keys) == 0 {
+		store.Close()
+		return nil, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
 	defer cancel()
 	held, err := store.Acquire(ctx, keys, runlock.Me(runID, p.Runbook+" ("+file+")"))

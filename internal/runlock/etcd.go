@@ -98,11 +98,18 @@ func (s *EtcdStore) Acquire(ctx context.Context, keys []string, h Holder) (Held,
 	if err != nil {
 		return nil, err
 	}
-	// The session's keep-alive must outlive ctx (the command's): it lasts
-	// until Release.
-	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(int(math.Ceil(s.ttl.Seconds()))))
+	// The lease is granted under ctx, so an unreachable cluster refuses in
+	// bounded time; the session's keep-alive must outlive ctx (the
+	// command's) and lasts until Release.
+	gctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	lease, err := s.cli.Grant(gctx, int64(math.Ceil(s.ttl.Seconds())))
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("%s: grant a lease: %w", s, err)
+	}
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(int(math.Ceil(s.ttl.Seconds()))))
+	if err != nil {
+		return nil, fmt.Errorf("%s: keep the lease alive: %w", s, err)
 	}
 	for try := 0; try < 5; try++ {
 		rev, refused, err := s.tryAcquire(ctx, sess.Lease(), keys, h)
