@@ -86,7 +86,7 @@ func heldMessage(he *runlock.HeldError, lk *spec.Lock, file string, f *runFlags)
 	var b strings.Builder
 	fmt.Fprintf(&b, "refusing to start: %s; nothing was touched\n", he)
 	where := "--state-dir " + shellQuote(f.stateDir)
-	if lk != nil && lk.Etcd != nil {
+	if lk != nil && (lk.Etcd != nil || lk.Dir != "") {
 		where = shellQuote(file)
 		if f.inventory != "" {
 			where += " -i " + shellQuote(f.inventory)
@@ -193,13 +193,14 @@ func effectiveLock(p *plan.Plan) (*spec.Lock, diag.Diags) {
 	if ds.HasErrors() || lk == nil {
 		return nil, ds
 	}
-	out := &spec.Lock{Pos: pos, Name: lk.Name, Etcd: lk.Etcd}
+	out := &spec.Lock{Pos: pos, Name: lk.Name, Dir: lk.Dir, Etcd: lk.Etcd}
 	if rbLock != nil {
 		if out.Name == "" {
 			out.Name = rbLock.Name
 		}
-		if out.Etcd == nil {
-			out.Etcd = rbLock.Etcd
+		// The store is one setting: the inventory's, when it names one.
+		if out.Etcd == nil && out.Dir == "" {
+			out.Dir, out.Etcd = rbLock.Dir, rbLock.Etcd
 		}
 	}
 	return out, ds
@@ -223,6 +224,9 @@ func lockVarPos(p *plan.Plan, h *plan.Host) diag.Pos {
 // openLockStore opens the store lk names (lock.etcd), or the file store of
 // the state folder. TLS files are read relative to the runbook's folder.
 func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, error) {
+	if lk != nil && lk.Dir != "" {
+		return runlock.NewFileStoreAt(lk.Dir), nil
+	}
 	if lk == nil || lk.Etcd == nil {
 		return runlock.NewFileStore(stateDir), nil
 	}

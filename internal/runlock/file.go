@@ -44,17 +44,17 @@ const (
 // watchEvery is how often a held file lock checks that no one broke it.
 var watchEvery = 2 * time.Second
 
-// FileStore keeps locks as flock'ed files under a state folder.
+// FileStore keeps locks as flock'ed files in one folder.
 type FileStore struct {
-	state string // the state folder
-	dir   string // state/locks
+	dir string // the lock folder: state/locks, or lock.dir
 }
 
-// NewFileStore returns the file store of the state folder dir. It creates
-// nothing: only Acquire and Break do.
-func NewFileStore(dir string) *FileStore {
-	return &FileStore{state: dir, dir: filepath.Join(dir, DirName)}
-}
+// NewFileStore returns the file store of the state folder dir (its locks/
+// folder). It creates nothing: only Acquire and Break do.
+func NewFileStore(dir string) *FileStore { return NewFileStoreAt(filepath.Join(dir, DirName)) }
+
+// NewFileStoreAt returns the file store whose lock folder is dir.
+func NewFileStoreAt(dir string) *FileStore { return &FileStore{dir: dir} }
 
 func (s *FileStore) String() string { return "file store " + s.dir }
 
@@ -65,7 +65,10 @@ func (s *FileStore) Close() error { return nil }
 // folder is shared with a group (mode 2770 or so), whose members must then be
 // able to take and read each other's locks.
 func (s *FileStore) modes() (dir, file uint32) {
-	fi, err := os.Stat(s.state)
+	fi, err := os.Stat(s.dir)
+	if err != nil {
+		fi, err = os.Stat(filepath.Dir(s.dir))
+	}
 	if err == nil && fi.Mode().Perm()&0o070 == 0o070 {
 		return 0o770, 0o660
 	}
@@ -77,8 +80,8 @@ func (s *FileStore) modes() (dir, file uint32) {
 // plant a file there could plant a link to one of ours.
 func (s *FileStore) openDir(create bool) (int, error) {
 	if create {
-		if err := os.MkdirAll(s.state, 0o700); err != nil {
-			return -1, fmt.Errorf("state folder: %w", err)
+		if err := os.MkdirAll(filepath.Dir(s.dir), 0o700); err != nil {
+			return -1, fmt.Errorf("lock folder %s: %w", s.dir, err)
 		}
 		dm, _ := s.modes()
 		if err := unix.Mkdir(s.dir, dm); err == nil {

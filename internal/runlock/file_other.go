@@ -17,7 +17,10 @@ const DirName = "locks"
 type FileStore struct{ dir string }
 
 // NewFileStore returns the file store of the state folder dir.
-func NewFileStore(dir string) *FileStore { return &FileStore{dir: filepath.Join(dir, DirName)} }
+func NewFileStore(dir string) *FileStore { return NewFileStoreAt(filepath.Join(dir, DirName)) }
+
+// NewFileStoreAt returns the file store whose lock folder is dir.
+func NewFileStoreAt(dir string) *FileStore { return &FileStore{dir: dir} }
 
 func (s *FileStore) String() string { return "file store " + s.dir }
 func (s *FileStore) Close() error   { return nil }

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,8 +20,11 @@ type Lock struct {
 	// locks alone let two runs limited to different members of one cluster
 	// run at once.
 	Name string
-	// Etcd, when set, keeps the locks in an etcd cluster; else they are files
-	// in the state folder.
+	// Dir, when set, is the folder of the file store (absolute), instead of
+	// the state folder's locks/: operators who each keep their own state
+	// folder on one controller share it.
+	Dir string
+	// Etcd, when set, keeps the locks in an etcd cluster; else they are files.
 	Etcd *EtcdLock
 }
 
@@ -48,6 +52,7 @@ const (
 
 type lockKeys struct {
 	Name *yaml.Node `yaml:"name"`
+	Dir  *yaml.Node `yaml:"dir"`
 	Etcd *yaml.Node `yaml:"etcd"`
 }
 
@@ -85,8 +90,19 @@ func (l *loader) loadLock(rb *Runbook, n *yaml.Node) {
 			l.ds.Errorf(l.pos(v), "\"lock.name\" must be a name, got an empty string")
 		}
 	}
+	if v := Resolve(k.Dir); v != nil && v.ShortTag() != "!!null" {
+		l.decodeKey(v, &lk.Dir, "lock.dir")
+		if v.Kind == yaml.ScalarNode && (!filepath.IsAbs(lk.Dir) || strings.Contains(lk.Dir, "{{")) {
+			l.ds.Add(l.pos(v), fmt.Sprintf("\"lock.dir\" must be an absolute folder, got %q", lk.Dir),
+				"the one folder every operator of this controller uses, like /var/lib/runbook/locks")
+			lk.Dir = ""
+		}
+	}
 	if v := Resolve(k.Etcd); v != nil && v.ShortTag() != "!!null" {
 		lk.Etcd = l.loadEtcdLock(v)
+		if lk.Dir != "" {
+			l.ds.Add(l.pos(v), "\"lock\" has both dir and etcd", "the locks live in one store: files in dir, or leases in etcd")
+		}
 	}
 	rb.Lock = lk
 }
