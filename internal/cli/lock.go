@@ -76,6 +76,9 @@ func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, 
 		if errors.As(err, &he) {
 			return nil, withCode(ExitStopped, errors.New(heldMessage(he, lk, file, f)))
 		}
+		if why := etcdUnreachable(lk, file); why != "" {
+			err = fmt.Errorf("%w (%s)", err, why)
+		}
 		return nil, withCode(ExitStopped, fmt.Errorf("run lock: %w; nothing was touched", err))
 	}
 	return &runLock{store: store, held: held}, nil
@@ -221,6 +224,43 @@ func lockVarPos(p *plan.Plan, h *plan.Host) diag.Pos {
 	return diag.Pos{File: p.File}
 }
 
+// etcdUnreachable says why the members of the etcd lock store cannot be
+// reached, for an error of etcd's client that only says it timed out: each
+// member is dialled as the etcd checks do, which names a TLS failure.
+func etcdUnreachable(lk *spec.Lock, runbookFile string) string {
+	if lk == nil || lk.Etcd == nil {
+		return ""
+	}
+	e := lk.Etcd
+	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
+		DialTimeout: spec.Duration(e.DialTimeout)}
+	cfg, err := conn.Resolve(etcdctl.Env{Dir: runbookDir(runbookFile)})
+	if err != nil {
+		return err.Error()
+	}
+	var why []string
+	for _, ep := range cfg.Endpoints {
+		c, err := cfg.Dial(ep)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.DialTimeout+cfg.Timeout)
+			_, err = c.Status(ctx)
+			cancel()
+			c.Close()
+		}
+		if err != nil {
+			why = append(why, err.Error())
+		}
+	}
+	return strings.Join(why, "; ")
+}
+
+func runbookDir(file string) string {
+	if abs, err := filepath.Abs(file); err == nil {
+		return filepath.Dir(abs)
+	}
+	return "."
+}
+
 // openLockStore opens the store lk names (lock.etcd), or the file store of
 // the state folder. TLS files are read relative to the runbook's folder.
 func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, error) {
@@ -233,11 +273,7 @@ func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, 
 	e := lk.Etcd
 	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
 		DialTimeout: spec.Duration(e.DialTimeout)}
-	dir := "."
-	if abs, err := filepath.Abs(runbookFile); err == nil {
-		dir = filepath.Dir(abs)
-	}
-	cfg, err := conn.Resolve(etcdctl.Env{Dir: dir})
+	cfg, err := conn.Resolve(etcdctl.Env{Dir: runbookDir(runbookFile)})
 	if err != nil {
 		return nil, fmt.Errorf("lock.etcd: %w", err)
 	}
