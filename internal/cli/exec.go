@@ -60,7 +60,9 @@ order with their guards, gates between batches, and rollback on failure.
 
 Before touching anything, exec prints the plan and asks for confirmation on a
 terminal; --yes skips the question, and without a terminal exec refuses unless
---yes is given. Every event is written to a journal under --state-dir before
+--yes is given. Then it takes the run lock of every host of the plan (see
+'runbook locks'): a host another run holds refuses with exit 3, nothing
+touched. Every event is written to a journal under --state-dir before
 the next action, so that 'runbook resume RUN_ID' can continue a run that was
 killed. Ctrl-C once: no new step starts, steps in flight finish, affected hosts
 roll back (exit 3). Twice: stop now.`,
