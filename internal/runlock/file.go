@@ -233,8 +233,7 @@ func (s *FileStore) Acquire(ctx context.Context, keys []string, h Holder) (Held,
 	}
 	_, fm := s.modes()
 	held := &fileHeld{store: s, dirfd: dirfd, lost: newLost(), stop: make(chan struct{})}
-	var refused []Lock
-	for _, key := range keys {
+	for i, key := range keys {
 		if err := ctx.Err(); err != nil {
 			held.release()
 			return nil, err
@@ -245,15 +244,14 @@ func (s *FileStore) Acquire(ctx context.Context, keys []string, h Holder) (Held,
 			return nil, err
 		}
 		if other != nil {
-			refused = append(refused, *other)
-			continue
+			// Give back what was taken at once, so that a run racing us for
+			// the same hosts is not refused on a lock we are about to drop;
+			// only look at the rest, to name every holder.
+			held.release()
+			return nil, &HeldError{Locks: append([]Lock{*other}, s.holders(keys[i+1:])...), Store: s.String()}
 		}
 		held.keys = append(held.keys, key)
 		held.files = append(held.files, f)
-	}
-	if len(refused) > 0 {
-		held.release()
-		return nil, &HeldError{Locks: refused, Store: s.String()}
 	}
 	for i, f := range held.files {
 		if err := writeRecord(f, Lock{Key: held.keys[i], Holder: h}); err != nil {
@@ -263,6 +261,24 @@ func (s *FileStore) Acquire(ctx context.Context, keys []string, h Holder) (Held,
 	}
 	go held.watch(watchEvery)
 	return held, nil
+}
+
+// holders returns the locks among keys that a process holds, without taking
+// any; a file that cannot be read is left out (the refusal is already known).
+func (s *FileStore) holders(keys []string) []Lock {
+	dirfd, err := s.openDir(false)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(dirfd)
+	var out []Lock
+	for _, key := range keys {
+		if l, ok, err := s.heldLock(dirfd, fileName(key)); err == nil && ok {
+			l.Key = key
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // lockOne takes the lock of key, or returns who holds it.

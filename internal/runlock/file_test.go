@@ -23,23 +23,24 @@ func TestFileAcquireRefusesAnotherRunAllOrNothing(t *testing.T) {
 		t.Errorf("keys = %s, want them sorted", got)
 	}
 
-	// m3 is free, m2 is not: nothing is taken.
-	_, err = s.Acquire(ctx, []string{HostKey("m3"), HostKey("m2")}, holder("run-b"))
+	// m0 is free (and taken first), m1 and m2 are not: nothing is kept, and
+	// the refusal names both.
+	_, err = s.Acquire(ctx, []string{HostKey("m2"), HostKey("m0"), HostKey("m1")}, holder("run-b"))
 	var he *HeldError
 	if !errors.As(err, &he) || !errors.Is(err, ErrHeld) {
 		t.Fatalf("second run: err = %v, want a *HeldError", err)
 	}
-	if len(he.Locks) != 1 || he.Locks[0].Key != "host/m2" || he.Locks[0].Holder != holder("run-a") {
-		t.Errorf("refusal names %+v, want host/m2 held by run-a with its record", he.Locks)
+	if len(he.Locks) != 2 || he.Locks[0].Key != "host/m1" || he.Locks[1].Key != "host/m2" || he.Locks[0].Holder != holder("run-a") {
+		t.Errorf("refusal names %+v, want host/m1 and host/m2 held by run-a with its record", he.Locks)
 	}
-	for _, want := range []string{"host m2", "run run-a", "user alice", "on ctl-1 (pid 4242)", "runbook upgrade-etcd.yml", "since 2026-12-07 12:00:00 UTC"} {
+	for _, want := range []string{"host m1, host m2", "run run-a", "user alice", "on ctl-1 (pid 4242)", "runbook upgrade-etcd.yml", "since 2026-12-07 12:00:00 UTC"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q lacks %q", err, want)
 		}
 	}
-	c, err := s.Acquire(ctx, []string{HostKey("m3")}, holder("run-c"))
+	c, err := s.Acquire(ctx, []string{HostKey("m0")}, holder("run-c"))
 	if err != nil {
-		t.Fatalf("m3 was left locked by the refused run: %v", err)
+		t.Fatalf("m0 was left locked by the refused run: %v", err)
 	}
 	c.Release()
 
