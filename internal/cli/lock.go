@@ -380,7 +380,8 @@ func writeLocks(w io.Writer, locks []runlock.Lock) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOCK\tRUN\tUSER\tCONTROLLER\tPID\tRUNBOOK\tSINCE")
 	for _, l := range locks {
-		h := l.Holder
+		h := l.Holder.Clean()
+		l.Key = runlock.Clean(l.Key)
 		since, pid := "-", "-"
 		if !h.Since.IsZero() {
 			since = h.Since.UTC().Format(time.DateTime)

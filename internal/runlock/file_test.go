@@ -263,3 +263,14 @@ func TestFileListTakesNoLockAndMakesNothing(t *testing.T) {
 		t.Errorf("List made the lock folder: %v", err)
 	}
 }
+
+func TestRecordsAreCleanedForTheTerminal(t *testing.T) {
+	h := Holder{RunID: "r\x1b]0;pwned\x07", User: "eve\r\nrun ok", Runbook: "x\x1b[2J"}
+	s := h.String()
+	if strings.ContainsAny(s, "\x1b\x07\r\n") {
+		t.Errorf("String() = %q keeps control characters", s)
+	}
+	if d := Describe("host/m1\x1b[2J"); strings.Contains(d, "\x1b") {
+		t.Errorf("Describe = %q", d)
+	}
+}

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Holder says who holds a lock: what the refused operator needs to find the
@@ -42,8 +44,27 @@ func Me(runID, runbook string) Holder {
 	return h
 }
 
+// Clean makes a value read from the store safe to print: a record is
+// written by whoever can write the lock folder or the etcd prefix, and a
+// control character in it could rewrite the operator's terminal.
+func Clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// Clean returns h with every text field made safe to print.
+func (h Holder) Clean() Holder {
+	h.RunID, h.User, h.Controller, h.Runbook = Clean(h.RunID), Clean(h.User), Clean(h.Controller), Clean(h.Runbook)
+	return h
+}
+
 // String is the holder in one line, for messages.
 func (h Holder) String() string {
+	h = h.Clean()
 	if h.RunID == "" {
 		return "a run whose record is not written yet"
 	}
@@ -162,6 +183,7 @@ func ParseKey(s string) string {
 
 // Describe says what a key locks: "host m1", "lock etcd-prod".
 func Describe(key string) string {
+	key = Clean(key)
 	if n, ok := strings.CutPrefix(key, hostPrefix); ok {
 		return "host " + n
 	}
