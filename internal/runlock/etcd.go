@@ -315,7 +315,12 @@ func (h *etcdHeld) watch(ctx context.Context, rev int64) {
 				continue
 			}
 			if wr.CompactRevision != 0 {
+				// The history since rev is gone: look at the keys themselves.
 				rev = wr.CompactRevision - 1
+				if err := h.verify(ctx); err != nil {
+					h.lost.set(err)
+					return
+				}
 			}
 			for _, ev := range wr.Events {
 				rev = ev.Kv.ModRevision
@@ -330,6 +335,22 @@ func (h *etcdHeld) watch(ctx context.Context, rev int64) {
 			}
 		}
 	}
+}
+
+// verify checks that every key is still ours (on our lease).
+func (h *etcdHeld) verify(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	for _, k := range h.keys {
+		resp, err := h.store.cli.Get(ctx, h.store.lockKey(k))
+		if err != nil {
+			return nil // unknown, not lost: the lease decides
+		}
+		if len(resp.Kvs) == 0 || clientv3.LeaseID(resp.Kvs[0].Lease) != h.sess.Lease() {
+			return fmt.Errorf("the lock on %s was broken (runbook unlock) or taken over", Describe(k))
+		}
+	}
+	return nil
 }
 
 // Release implements Held: revoking the lease deletes every key on it.
