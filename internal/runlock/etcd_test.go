@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/etcdlab"
 )
 
 // etcdStore opens a store on the shared lab under a prefix of the test's own,
@@ -172,4 +174,31 @@ func TestEtcdBreakIsAuditedAndSeenByTheHolder(t *testing.T) {
 		t.Fatalf("after the break: %v", err)
 	}
 	b.Release()
+}
+
+// A holder whose cluster goes away loses its lock once the lease can no
+// longer be renewed, and says so: a run drains on that.
+func TestEtcdLockLostWhenTheClusterIsGone(t *testing.T) {
+	c := etcdlab.New(t, etcdlab.Options{Version: "3.6.16", Members: 1})
+	s, err := OpenEtcd(EtcdConfig{Endpoints: c.Endpoints(), TTL: 3 * time.Second, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, err := s.Acquire(testCtx(t), []string{HostKey("m1")}, holder("run-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	if err := c.Stop(c.Members[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.Lost():
+		if !strings.Contains(h.LostReason().Error(), "lease") {
+			t.Errorf("lost reason %v", h.LostReason())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the lock was not reported lost a minute after its cluster stopped (TTL 3s)")
+	}
 }
