@@ -116,7 +116,7 @@ roll back (exit 3). Twice: stop now.`,
 					return &silentError{code: ExitStopped}
 				}
 			}
-			lk, err := a.lockRun(p, args[0], runID, &f)
+			lk, err := a.lockRun(p, args[0], f.inventory, runID, &f)
 			if err != nil {
 				return err
 			}

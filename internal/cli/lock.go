@@ -43,7 +43,7 @@ type runLock struct {
 // files by default). Another run holding any of them refuses with exit 3 and
 // its identity; nothing has been touched then. A --check run changes nothing
 // and takes no lock (nil, nil).
-func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, error) {
+func (a *app) lockRun(p *plan.Plan, file, inv, runID string, f *runFlags) (*runLock, error) {
 	if f.check {
 		return nil, nil
 	}
@@ -74,7 +74,7 @@ func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, 
 		store.Close()
 		var he *runlock.HeldError
 		if errors.As(err, &he) {
-			return nil, withCode(ExitStopped, errors.New(heldMessage(he, lk, file, f)))
+			return nil, withCode(ExitStopped, errors.New(heldMessage(he, lk, file, inv, f.stateDir)))
 		}
 		if why := etcdUnreachable(lk, file); why != "" {
 			err = fmt.Errorf("%w (%s)", err, why)
@@ -85,31 +85,33 @@ func (a *app) lockRun(p *plan.Plan, file, runID string, f *runFlags) (*runLock, 
 }
 
 // heldMessage is the refusal: who holds what, and how to see and break it.
-func heldMessage(he *runlock.HeldError, lk *spec.Lock, file string, f *runFlags) string {
+func heldMessage(he *runlock.HeldError, lk *spec.Lock, file, inv, stateDir string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "refusing to start: %s; nothing was touched\n", he)
-	where := "--state-dir " + shellQuote(f.stateDir)
+	list := "--state-dir " + shellQuote(stateDir)
+	unlock := list
 	if lk != nil && (lk.Etcd != nil || lk.Dir != "") {
-		where = shellQuote(file)
-		if f.inventory != "" {
-			where += " -i " + shellQuote(f.inventory)
+		list = shellQuote(file)
+		if inv != "" {
+			list += " -i " + shellQuote(inv)
 		}
+		unlock = "--runbook " + list
 	}
 	var hosts []string
 	run := ""
 	for _, l := range he.Locks {
-		k := l.Key
+		k := runlock.Clean(l.Key)
 		if h, ok := strings.CutPrefix(k, "host/"); ok && !strings.HasPrefix(h, "host/") && !strings.HasPrefix(h, "name/") {
 			k = h
 		}
 		hosts = append(hosts, shellQuote(k))
-		run = l.Holder.RunID
+		run = runlock.Clean(l.Holder.RunID)
 	}
-	fmt.Fprintf(&b, "  see the locks:    runbook locks %s\n", where)
+	fmt.Fprintf(&b, "  see the locks:    runbook locks %s\n", list)
 	if run != "" {
-		fmt.Fprintf(&b, "  see that run:     runbook runs / runbook show %s (on its controller)\n", run)
+		fmt.Fprintf(&b, "  see that run:     runbook runs / runbook show %s (on its controller)\n", shellQuote(run))
 	}
-	fmt.Fprintf(&b, "  if that run is dead and its lock stale: runbook unlock %s --reason '...' %s", strings.Join(hosts, " "), where)
+	fmt.Fprintf(&b, "  if that run is dead and its lock stale: runbook unlock %s --reason '...' %s", strings.Join(hosts, " "), unlock)
 	return b.String()
 }
 

@@ -86,7 +86,7 @@ so give the same -e again.`,
 				}
 			}
 			// The same run may take its own locks again; another run's refuse.
-			lk, err := a.lockRun(p, info.Runbook, st.RunID, &f)
+			lk, err := a.lockRun(p, info.Runbook, info.Inventory, st.RunID, &f)
 			if err != nil {
 				return err
 			}
