@@ -38,6 +38,7 @@ type runFlags struct {
 	output         string
 	stateDir       string
 	logLevel       string
+	lock           *runLock // the run lock exec or resume took; execute drains the run if it is lost
 }
 
 func (f *runFlags) registerRun(cmd *cobra.Command) {
@@ -59,7 +60,9 @@ order with their guards, gates between batches, and rollback on failure.
 
 Before touching anything, exec prints the plan and asks for confirmation on a
 terminal; --yes skips the question, and without a terminal exec refuses unless
---yes is given. Every event is written to a journal under --state-dir before
+--yes is given. Then it takes the run lock of every host of the plan (see
+'runbook locks'): a host another run holds refuses with exit 3, nothing
+touched. Every event is written to a journal under --state-dir before
 the next action, so that 'runbook resume RUN_ID' can continue a run that was
 killed. Ctrl-C once (or a hangup: the terminal or SSH session closed): no new
 step starts, steps in flight finish, affected hosts roll back (exit 3). Twice:
@@ -120,6 +123,11 @@ stop now. Output that goes away (| head) does not stop the run.`,
 					return &silentError{code: ExitStopped}
 				}
 			}
+			lk, err := a.lockRun(p, args[0], f.inventory, runID, &f)
+			if err != nil {
+				return err
+			}
+			defer lk.release()
 			j, err := journal.Open(f.stateDir, runID)
 			if err != nil {
 				return withCode(ExitStopped, err)
@@ -130,6 +138,7 @@ stop now. Output that goes away (| head) does not stop the run.`,
 				return withCode(ExitStopped, fmt.Errorf("%w; nothing was touched", err))
 			}
 			info := runInfo(cmd, args[0], &f, p, key)
+			info.Lock, f.lock = lk.record(), lk
 			return a.execute(cmd, p, j, nil, info, &f)
 		},
 	}
@@ -196,6 +205,8 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	defer cancel()
 
 	drain := make(chan struct{})
+	startDrain := sync.OnceFunc(func() { close(drain) })
+	a.watchLock(f.lock, startDrain, ctx.Done())
 	sigs := make(chan os.Signal, 3)
 	// SIGHUP is a closed terminal or a lost session to a bastion: the
 	// operator is gone, not asking to stop now, so it drains as Ctrl-C does.
@@ -208,7 +219,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 			n++
 			if n == 1 {
 				fmt.Fprintf(a.stderr, "\nrunbook: %s: no new step starts; steps in flight finish and affected hosts roll back. Interrupt again to stop now.\n", signalName(sig))
-				close(drain)
+				startDrain()
 				continue
 			}
 			if sig == syscall.SIGHUP {

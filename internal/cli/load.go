@@ -130,6 +130,14 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *pla
 	p, pds := plan.Build(l.rb, l.inv, opts)
 	redactDiags(pds, l.secrets) // rendering a variable may quote a decrypted value
 	ds.Append(pds)
+	if p != nil {
+		// The inventory's runbook_lock is checked with the rest of the input.
+		_, lds := effectiveLock(p)
+		ds.Append(lds)
+		if lds.HasErrors() {
+			return l, nil, ds
+		}
+	}
 	return l, p, ds
 }
 

@@ -98,8 +98,15 @@ so give the same -e again.`,
 					return &silentError{code: ExitStopped}
 				}
 			}
+			// The same run may take its own locks again; another run's refuse.
+			lk, err := a.lockRun(p, info.Runbook, info.Inventory, st.RunID, &f)
+			if err != nil {
+				return err
+			}
+			defer lk.release()
 			rinfo := runInfo(cmd, info.Runbook, &f, p, key)
 			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
+			rinfo.Lock, f.lock = lk.record(), lk
 			return a.execute(cmd, p, j, st, rinfo, &f)
 		},
 	}

@@ -198,6 +198,15 @@ type RunInfo struct {
 	// Steps is how many step positions (StepIndex values) the steps phase has,
 	// so that a view can say "step 2/6"; 0 when unknown.
 	Steps int `json:"steps,omitempty"`
+	// Lock is the run lock this process took before it touched anything;
+	// nil for a --check run, which changes nothing and takes none.
+	Lock *RunLock `json:"lock,omitempty"`
+}
+
+// RunLock is the run lock a run (or a resume of it) holds until it ends.
+type RunLock struct {
+	Store string   `json:"store"` // where: "file store .runbook/locks", "etcd store …"
+	Keys  []string `json:"keys"`  // "host/m1", "name/etcd-prod"
 }
 
 // RunEndInfo is the Data of RunEnd.

@@ -76,6 +76,9 @@ func (s *State) writeHeader(w io.Writer) {
 		fmt.Fprintf(w, "; resumed %s", stamp(r.Time))
 	}
 	fmt.Fprintln(w)
+	if l := s.Info.Lock; l != nil {
+		fmt.Fprintf(w, "run lock: %s (%s)\n", strings.Join(l.Keys, ", "), l.Store)
+	}
 	switch {
 	case s.Live:
 		holder := "a process"

@@ -106,6 +106,7 @@ type fileKeys struct {
 	Rollback       *yaml.Node `yaml:"rollback"`
 	BetweenBatches *yaml.Node `yaml:"between_batches"`
 	Post           *yaml.Node `yaml:"post"`
+	Lock           *yaml.Node `yaml:"lock"`
 }
 
 func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
@@ -168,6 +169,7 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 		}
 	}
 	l.loadOrder(rb, Resolve(k.Order))
+	l.loadLock(rb, Resolve(k.Lock))
 
 	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
 	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)

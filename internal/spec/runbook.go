@@ -33,6 +33,8 @@ type Runbook struct {
 	MaxFail    Quota
 	OnAbort    OnAbort
 	OnAbortPos diag.Pos
+	// Lock is `lock:`; nil means host locks in the state folder's file store.
+	Lock *Lock
 
 	Preflight      []*Step // once, before any host is touched
 	Steps          []*Step // on every host, batch after batch
