@@ -90,6 +90,16 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *pla
 	opts.Limit, opts.ExtraVars = f.limit, l.extra
 	p, pds := plan.Build(l.rb, l.inv, opts)
 	ds.Append(pds)
+	if p != nil && !pds.HasErrors() {
+		// Every value known before the run, rendered for every host and
+		// decoded as the run would: a bad one is refused here, with nothing
+		// touched, not on the first host after it was changed.
+		cds := p.CheckValues(opts.Run)
+		ds.Append(cds)
+		if cds.HasErrors() {
+			return l, nil, ds
+		}
+	}
 	return l, p, ds
 }
 

@@ -45,6 +45,10 @@ type Decoder struct {
 	// as present), and is passed to OnTemplate so the caller can compile it.
 	// Expr values are exempt: an expression is never a template.
 	OnTemplate func(n *yaml.Node)
+	// Unrendered, when set with OnTemplate, says which templated scalars are
+	// templates left to render; the others are rendered values that happen to
+	// hold "{{", decoded as any value. Nil means every one is a template.
+	Unrendered func(n *yaml.Node) bool
 	// OnExpr, when set, is called after an Expr value is decoded, with the YAML
 	// key that holds it, so the caller can compile it (set e.Program) before the
 	// value is copied into its parent.
@@ -156,11 +160,16 @@ func (d *Decoder) Key() string { return d.key }
 // the decoder is in template mode; if so it hands n to OnTemplate. A value that
 // is templated must be left zero by the caller.
 func (d *Decoder) Templated(n *yaml.Node) bool {
-	if d.OnTemplate == nil || !isTemplateScalar(n) {
+	if !d.template(n) {
 		return false
 	}
 	d.OnTemplate(n)
 	return true
+}
+
+// template reports whether n is a template the decoder leaves to OnTemplate.
+func (d *Decoder) template(n *yaml.Node) bool {
+	return d.OnTemplate != nil && isTemplateScalar(n) && (d.Unrendered == nil || d.Unrendered(n))
 }
 
 // isTemplateScalar reports whether n is a string scalar containing "{{".
@@ -258,7 +267,7 @@ func (d *Decoder) value(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 		v.Set(reflect.ValueOf(n))
 		return
 	}
-	if d.OnTemplate != nil && isTemplateScalar(n) && !reflect.PointerTo(t).Implements(rawScalarType) {
+	if d.template(n) && !reflect.PointerTo(t).Implements(rawScalarType) {
 		d.OnTemplate(n)
 		return
 	}

@@ -92,7 +92,7 @@ func (lp *Loop) Names() []string {
 
 // render renders the templates inside n and decodes the copy as plain values.
 func (lp *Loop) render(n *yaml.Node, scope *eval.Scope) (any, error) {
-	node, err := renderCompiled(n, lp.file, lp.templates, scope)
+	node, err := renderCompiled(n, lp.file, lp.templates, scope, nil, nil)
 	if err != nil {
 		return nil, err
 	}

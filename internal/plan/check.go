@@ -1,0 +1,495 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// runTimeNames says which names only a run can give a value: module facts,
+// what steps register, and the names a step sets for itself (result, item,
+// failed...). Everything else an expression reads (vars, host, run,
+// functions, the inventory) is known once the plan is built.
+type runTimeNames struct {
+	registered map[string]bool
+	reg        *modules.Registry
+}
+
+// ownNames are set by the run for one step: its result, its loop item, and
+// in rollback steps what failed and what completed.
+var ownNames = []string{"result", "item", "loop_index", "failed", "completed"}
+
+func newRunTimeNames(rb *spec.Runbook, reg *modules.Registry) *runTimeNames {
+	rt := &runTimeNames{registered: map[string]bool{}, reg: reg}
+	for _, s := range rb.AllSteps() {
+		if s.Register != "" {
+			rt.registered[s.Register] = true
+		}
+	}
+	return rt
+}
+
+// of returns the names among names that only the run knows.
+func (rt *runTimeNames) of(names []string) []string {
+	var out []string
+	for _, n := range names {
+		_, fact := rt.reg.LookupFacts(n)
+		if fact || rt.registered[n] || slices.Contains(ownNames, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (rt *runTimeNames) waits(t *eval.Template) bool { return len(rt.of(t.Names())) > 0 }
+
+// runTimeChecks lists, for the plan, the fields of step s that can only be
+// checked when it runs, and the run-time names each reads.
+func (rt *runTimeNames) runTimeChecks(s *spec.Step) []string {
+	var out []string
+	add := func(field string, names []string) {
+		if w := rt.of(names); len(w) > 0 {
+			out = append(out, field+" reads "+strings.Join(w, ", "))
+		}
+	}
+	for i, w := range s.When {
+		field := "when"
+		if len(s.When) > 1 {
+			field = fmt.Sprintf("when[%d]", i)
+		}
+		add(field, w.Names())
+	}
+	if s.Loop != nil {
+		add("loop", s.Loop.Names())
+	}
+	if s.DelegateTemplate != nil {
+		add("delegate_to", s.DelegateTemplate.Names())
+	}
+	for _, t := range sortedTemplates(s) {
+		field := t.Name
+		if field == "" {
+			field = s.Module
+		}
+		add(field, t.Names())
+	}
+	return out
+}
+
+// sortedTemplates are the argument templates of s in document order.
+func sortedTemplates(s *spec.Step) []*eval.Template {
+	out := make([]*eval.Template, 0, len(s.Templates))
+	for _, t := range s.Templates {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Pos, out[j].Pos
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	return out
+}
+
+// CheckValues renders, before anything is touched, every template and
+// expression of the runbook whose inputs the plan knows (vars, the inventory,
+// -e, host, run), for every host of the plan, and decodes and validates each
+// step's arguments with the rendered values through the path a run takes
+// (spec.Step.CheckArgs), so that a value a module would refuse on a host is
+// an error now rather than after hosts were changed. preflight, gates and
+// post are checked once, with the vars the run gives them (the first host's).
+// Templates that read facts, registered results or a step's own names wait
+// for the run. The same error on several hosts is one diagnostic naming them.
+func (p *Plan) CheckValues(run eval.Run) diag.Diags {
+	rb := p.Runbook_
+	if rb == nil {
+		return nil
+	}
+	c := &checker{
+		p: p, rt: newRunTimeNames(rb, p.registry), run: run,
+		inv: p.EvalInventory(), found: map[diag.Diag]*finding{},
+	}
+	batch := map[string]int{}
+	for i, b := range p.Batches {
+		for _, n := range b {
+			batch[n] = i + 1
+		}
+	}
+	for _, ctl := range c.controllers() {
+		c.steps(rb.Preflight, ctl.scope(0), ctl, nil)
+	}
+	for _, h := range p.Hosts {
+		t := c.hostTarget(h, batch[h.Name])
+		c.steps(rb.Steps, t.scope(batch[h.Name]), t, nil)
+		c.steps(rb.Rollback.Steps, t.scope(batch[h.Name]), t, nil)
+	}
+	for _, ctl := range c.controllers() {
+		if len(p.Batches) > 0 {
+			c.steps(rb.BetweenBatches, ctl.scope(1), ctl, nil)
+		}
+		c.steps(rb.Post, ctl.scope(0), ctl, nil)
+	}
+	return c.diags()
+}
+
+type checker struct {
+	p     *Plan
+	rt    *runTimeNames
+	run   eval.Run
+	inv   eval.Inventory
+	found map[diag.Diag]*finding
+	order []diag.Diag
+}
+
+// finding is one error and the hosts it was found for.
+type finding struct {
+	hosts   []string
+	ctrl    bool // found for the controller, with the vars of hosts
+	origins []string
+}
+
+// target is what a step is rendered for: a host, or the controller with the
+// vars of a host.
+type target struct {
+	label  string // the host, or the host whose vars the controller has
+	ctrl   bool
+	raw    map[string]any // the host's vars as written, before rendering
+	vars   map[string]any
+	host   eval.Host
+	origin func(name string) diag.Pos
+	c      *checker
+}
+
+func (t *target) scope(batch int) *eval.Scope {
+	r := t.c.run
+	r.Batch = batch
+	return &eval.Scope{Vars: t.vars, Host: t.host, Run: r, Inventory: t.c.inv}
+}
+
+func (c *checker) hostTarget(h *Host, batch int) *target {
+	host := eval.Host{Name: h.Name, Addr: h.Addr, Groups: h.Groups, Vars: h.Vars}
+	if h.Inventory != nil {
+		host = EvalHost(h.Inventory, h.Vars)
+	}
+	return &target{label: h.Name, vars: h.Vars, raw: c.rawVars(h), host: host, origin: c.origin(h), c: c}
+}
+
+// controllers are the targets of preflight, gates and post: the controller
+// with the first host's vars, as the runner gives them. When the order is
+// decided at the start of the run any host may come first, so each is tried.
+func (c *checker) controllers() []*target {
+	hosts := c.p.Hosts
+	if len(hosts) == 0 {
+		vars := MergeVars(c.p.Runbook_.Vars, c.p.ExtraVars)
+		return []*target{{label: spec.Controller, ctrl: true, vars: vars, raw: vars, c: c, origin: c.origin(nil),
+			host: eval.Host{Name: spec.Controller, Addr: "localhost", Vars: vars}}}
+	}
+	if !c.p.OrderAtStart {
+		hosts = hosts[:1]
+	}
+	out := make([]*target, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, &target{
+			label: h.Name, ctrl: true, vars: h.Vars, raw: c.rawVars(h), c: c, origin: c.origin(h),
+			host: eval.Host{Name: spec.Controller, Addr: "localhost", Vars: h.Vars},
+		})
+	}
+	return out
+}
+
+// rawVars are the host's vars as written (runbook < inventory < -e), to
+// follow a templated var to the vars it is made of.
+func (c *checker) rawVars(h *Host) map[string]any {
+	var inv map[string]any
+	if h.Inventory != nil {
+		inv = h.Inventory.Vars
+	}
+	return MergeVars(c.p.Runbook_.Vars, inv, c.p.ExtraVars)
+}
+
+// origin says where the value a host sees for a variable was set.
+func (c *checker) origin(h *Host) func(string) diag.Pos {
+	return func(name string) diag.Pos {
+		if _, ok := c.p.ExtraVars[name]; ok {
+			return diag.Pos{File: "-e"}
+		}
+		if h != nil && h.Inventory != nil {
+			if p, ok := h.Inventory.VarPos(name); ok {
+				return p
+			}
+		}
+		if p, ok := c.p.Runbook_.VarPos[name]; ok {
+			return p
+		}
+		return diag.Pos{}
+	}
+}
+
+// steps checks a list of steps for t. when holds the guards of the enclosing
+// blocks.
+func (c *checker) steps(ss []*spec.Step, scope *eval.Scope, t *target, when []*eval.Program) {
+	for _, s := range ss {
+		guards := append(slices.Clip(when), s.When...)
+		if !c.guards(s, guards, scope, t) {
+			continue // the run skips it for this host
+		}
+		if s.IsBlock() {
+			c.steps(s.Block, scope, t, guards)
+			if s.Rollback != nil {
+				c.steps(s.Rollback.Steps, scope, t, nil)
+			}
+			continue
+		}
+		c.step(s, scope, t)
+	}
+}
+
+// guards evaluates the guards whose inputs are known; false when one of them
+// is false, as the run would skip the step.
+func (c *checker) guards(s *spec.Step, when []*eval.Program, scope *eval.Scope, t *target) bool {
+	for _, w := range when {
+		if len(c.rt.of(w.Names())) > 0 {
+			continue
+		}
+		ok, err := w.Bool(scope)
+		if err != nil {
+			c.add(s, err, t, w.Names())
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// step checks one step's loop, arguments and result guards for t.
+func (c *checker) step(s *spec.Step, scope *eval.Scope, t *target) {
+	if s.Loop != nil && len(c.rt.of(s.Loop.Names())) == 0 {
+		items, err := s.Loop.Items(scope)
+		if err != nil {
+			c.add(s, err, t, s.Loop.Names())
+			return
+		}
+		if len(items) == 0 {
+			return // the run skips a step with no items
+		}
+	}
+	if s.DelegateTemplate != nil && len(c.rt.of(s.DelegateTemplate.Names())) == 0 {
+		if _, err := s.DelegateTemplate.Render(scope); err != nil {
+			c.add(s, err, t, s.DelegateTemplate.Names())
+		}
+	}
+	if _, _, err := s.CheckArgs(c.p.registry, scope, c.rt.waits); err != nil {
+		c.add(s, err, t, nil)
+	}
+	for _, p := range []*eval.Program{s.Until, s.FailedWhen, s.ChangedWhen} {
+		if p == nil || len(c.rt.of(p.Names())) > 0 {
+			continue
+		}
+		if _, err := p.Bool(scope); err != nil {
+			c.add(s, err, t, p.Names())
+		}
+	}
+}
+
+// add records err, found for t on step s. names are what the failing
+// expression reads, when the caller knows; otherwise the names of the
+// template at the error's position.
+func (c *checker) add(s *spec.Step, err error, t *target, names []string) {
+	var ee *eval.Error
+	inside := errors.As(err, &ee) // an error inside a template, not about its value
+	for _, d := range errDiags(s, err) {
+		read := names
+		if read == nil {
+			read = templateNames(s, d.Pos, inside)
+		}
+		f := c.found[d]
+		if f == nil {
+			f = &finding{}
+			c.found[d] = f
+			c.order = append(c.order, d)
+		}
+		f.ctrl = t.ctrl
+		if !slices.Contains(f.hosts, t.label) {
+			f.hosts = append(f.hosts, t.label)
+		}
+		for _, o := range t.origins(read) {
+			if !slices.Contains(f.origins, o) {
+				f.origins = append(f.origins, o)
+			}
+		}
+	}
+}
+
+// origins says where each var among names was set, and through a var
+// written as a template, where the vars it reads were set:
+// "state_dir is set at rb.yml:15:3 from demo_root, set by -e".
+func (t *target) origins(names []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	var from func(name string, depth int) string
+	from = func(name string, depth int) string {
+		seen[name] = true
+		text := name + " is set " + where(t.origin(name))
+		if depth > 0 {
+			text = name + ", set " + where(t.origin(name))
+		}
+		if depth > 4 {
+			return text
+		}
+		var parts []string
+		for _, dep := range templateVars(t.raw[name]) {
+			if _, isVar := t.vars[dep]; isVar && !seen[dep] {
+				parts = append(parts, from(dep, depth+1))
+			}
+		}
+		if len(parts) > 0 {
+			text += " from " + strings.Join(parts, " and ")
+		}
+		return text
+	}
+	for _, n := range names {
+		if _, isVar := t.vars[n]; isVar && !seen[n] {
+			out = append(out, from(n, 0))
+		}
+	}
+	return out
+}
+
+// templateVars returns the names the templates inside a var's value read.
+func templateVars(v any) []string {
+	set := map[string]bool{}
+	walkStrings(v, func(s string) {
+		if !eval.IsTemplate(s) {
+			return
+		}
+		if t, _ := eval.ParseTemplate(s, diag.Pos{}, nil); t != nil {
+			for _, n := range t.Names() {
+				set[n] = true
+			}
+		}
+	})
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func where(p diag.Pos) string {
+	switch {
+	case p.File == "-e":
+		return "by -e"
+	case p.File == "" && p.Line == 0:
+		return "by the run"
+	}
+	return "at " + p.String()
+}
+
+// templateNames returns what the argument template at pos reads: an error
+// in a rendered value points at the template it came from, an error of
+// rendering (inside) at a place in it.
+func templateNames(s *spec.Step, pos diag.Pos, inside bool) []string {
+	if t := s.Templates[pos]; t != nil {
+		return t.Names()
+	}
+	if inside {
+		// The template that starts last at or before pos, and spans it.
+		var in *eval.Template
+		for _, t := range s.Templates {
+			last := t.Pos.Line + strings.Count(t.Src, "\n")
+			if t.Pos.File == pos.File && !before(pos, t.Pos) && pos.Line <= last && (in == nil || before(in.Pos, t.Pos)) {
+				in = t
+			}
+		}
+		if in == nil {
+			return nil
+		}
+		return in.Names()
+	}
+	// An error about a key (Validate names the argument) is at the key: the
+	// template is its value, the first one after it on the line, or the
+	// first one below it.
+	var best *eval.Template
+	var bestPos diag.Pos
+	for p, t := range s.Templates {
+		if p.File != pos.File || before(p, pos) {
+			continue
+		}
+		if best == nil || before(p, bestPos) {
+			best, bestPos = t, p
+		}
+	}
+	if best == nil || bestPos.Line > pos.Line+1 {
+		return nil
+	}
+	return best.Names()
+}
+
+// before reports whether a comes before b in their file.
+func before(a, b diag.Pos) bool {
+	if a.Line != b.Line {
+		return a.Line < b.Line
+	}
+	return a.Col < b.Col
+}
+
+// errDiags turns an error of rendering or decoding into diagnostics at their
+// place in the runbook.
+func errDiags(s *spec.Step, err error) diag.Diags {
+	if ds, ok := diag.As(err); ok {
+		return ds.Errors()
+	}
+	var ee *eval.Error
+	if errors.As(err, &ee) {
+		msg := ee.Err.Error()
+		if ee.Name != "" {
+			msg = fmt.Sprintf("%q: %s", ee.Name, msg)
+		}
+		if src := strings.Join(strings.Fields(ee.Src), " "); src != "" {
+			msg += fmt.Sprintf(" (in `%s`)", src)
+		}
+		pos := ee.Pos
+		if !pos.IsValid() {
+			pos = s.Pos
+		}
+		return diag.Diags{{Severity: diag.Error, Pos: pos, Summary: msg}}
+	}
+	return diag.Diags{{Severity: diag.Error, Pos: s.Pos, Summary: err.Error()}}
+}
+
+// diags are the findings, each naming the hosts it was found for and where
+// the variables it read were set.
+func (c *checker) diags() diag.Diags {
+	var out diag.Diags
+	for _, d := range c.order {
+		f := c.found[d]
+		var extra []string
+		switch {
+		case !f.ctrl:
+			extra = append(extra, "for "+strings.Join(f.hosts, ", "))
+		case len(f.hosts) == 1:
+			extra = append(extra, fmt.Sprintf("for the %s, with the vars of %s", spec.Controller, f.hosts[0]))
+		default:
+			extra = append(extra, fmt.Sprintf("for the %s, with the vars of %s (the first host, decided when the run starts)",
+				spec.Controller, strings.Join(f.hosts, " or ")))
+		}
+		extra = append(extra, f.origins...)
+		if d.Detail != "" {
+			d.Detail += "; "
+		}
+		d.Detail += strings.Join(extra, "; ")
+		out = append(out, d)
+	}
+	out.Sort()
+	return out
+}
