@@ -63,6 +63,7 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 					l.sources[k] = v
 				}
 				opts.Vars = plan.MergeVars(inv.AllVarNames(), extra)
+				opts.VarOrigin = varOrigin(inv, extra)
 			}
 		}
 	}
@@ -74,6 +75,23 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 	l.rb = rb
 	ds.Sort()
 	return l, ds
+}
+
+// varOrigin says where the value of a var that expressions are checked
+// against was set: -e, or the first host of the inventory that has it (whose
+// value is the sample the loader checks types with). "" for the runbook's.
+func varOrigin(inv *inventory.Inventory, extra map[string]any) func(string) string {
+	return func(name string) string {
+		if _, ok := extra[name]; ok {
+			return "-e"
+		}
+		for _, h := range inv.Hosts() {
+			if p, ok := h.VarPos(name); ok {
+				return p.String()
+			}
+		}
+		return ""
+	}
 }
 
 // buildPlan loads and plans; the inventory is required.

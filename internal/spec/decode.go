@@ -126,6 +126,70 @@ func (d *Decoder) ValuePos(n *yaml.Node) diag.Pos {
 	return p
 }
 
+// FoldedPositions returns the file position of each rune of the value of n
+// when n is a folded block scalar (>), whose value joins its lines with
+// spaces, so that the line and column of a place in the value can only be
+// found by walking the source; nil for every other scalar, whose positions
+// ValuePos gives.
+func (d *Decoder) FoldedPositions(n *yaml.Node) []diag.Pos {
+	if n == nil || n.Kind != yaml.ScalarNode || n.Style&yaml.FoldedStyle == 0 || len(d.Source) == 0 {
+		return nil
+	}
+	lines := strings.Split(string(d.Source), "\n")
+	indent := d.blockIndent(n.Line)
+	// The block's lines after the header, each without its indentation.
+	type srcLine struct {
+		no   int // 1-based
+		text []rune
+	}
+	var block []srcLine
+	for i := n.Line; i < len(lines); i++ {
+		l := strings.TrimRight(lines[i], "\r")
+		if strings.TrimSpace(l) != "" && len(l)-len(strings.TrimLeft(l, " ")) < indent {
+			break
+		}
+		text := []rune{}
+		if len(l) > indent {
+			text = []rune(l[indent:])
+		}
+		block = append(block, srcLine{no: i + 1, text: text})
+	}
+	if len(block) == 0 {
+		return nil
+	}
+	out := make([]diag.Pos, 0, len(n.Value))
+	li, ci := 0, 0
+	pos := func() diag.Pos {
+		if li >= len(block) {
+			last := block[len(block)-1]
+			return diag.Pos{File: d.File, Line: last.no, Col: indent + len(last.text) + 1}
+		}
+		return diag.Pos{File: d.File, Line: block[li].no, Col: indent + ci + 1}
+	}
+	for _, r := range n.Value {
+		if li < len(block) && ci < len(block[li].text) && block[li].text[ci] == r {
+			out = append(out, pos())
+			ci++
+			continue
+		}
+		if r == ' ' || r == '\n' {
+			// A line break the folding turned into a space, or kept.
+			out = append(out, pos())
+			li, ci = li+1, 0
+			continue
+		}
+		// Blank lines whose breaks the folding consumed.
+		for li < len(block) && ci >= len(block[li].text) {
+			li, ci = li+1, 0
+		}
+		out = append(out, pos())
+		if li < len(block) && ci < len(block[li].text) && block[li].text[ci] == r {
+			ci++
+		}
+	}
+	return out
+}
+
 // blockIndent returns the indentation of the first non-blank line after line
 // (1-based) in the source, or a guess when the source is unknown.
 func (d *Decoder) blockIndent(line int) int {

@@ -360,7 +360,7 @@ func (l *loader) argExpr(e *Expr, key string, args any, s *Step, env *eval.Env) 
 	ee := exprEnv(env, key, args)
 	later := l.later(s.seq)
 	l.checkLater(e.Src, 0, e.Src, e.Pos, s, later)
-	p, ds := eval.Compile(e.Src, e.Pos, withLater(ee, later), eval.Bool)
+	p, ds := compileExpr(e.Src, e.Pos, e.at, withLater(ee, later), eval.Bool)
 	l.ds.Append(l.bounded(ds, e.Pos))
 	if p != nil {
 		p.Name = key
