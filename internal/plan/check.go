@@ -9,6 +9,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
@@ -123,18 +124,18 @@ func (p *Plan) CheckValues(run eval.Run) diag.Diags {
 		}
 	}
 	for _, ctl := range c.controllers() {
-		c.steps(rb.Preflight, ctl.scope(0), ctl, nil)
+		c.steps(rb.Preflight, ctl.scope(0), ctl, inherited{})
 	}
 	for _, h := range p.Hosts {
 		t := c.hostTarget(h, batch[h.Name])
-		c.steps(rb.Steps, t.scope(batch[h.Name]), t, nil)
-		c.steps(rb.Rollback.Steps, t.scope(batch[h.Name]), t, nil)
+		c.steps(rb.Steps, t.scope(batch[h.Name]), t, inherited{})
+		c.steps(rb.Rollback.Steps, t.scope(batch[h.Name]), t, inherited{})
 	}
 	for _, ctl := range c.controllers() {
 		if len(p.Batches) > 0 {
-			c.steps(rb.BetweenBatches, ctl.scope(1), ctl, nil)
+			c.steps(rb.BetweenBatches, ctl.scope(1), ctl, inherited{})
 		}
-		c.steps(rb.Post, ctl.scope(0), ctl, nil)
+		c.steps(rb.Post, ctl.scope(0), ctl, inherited{})
 	}
 	return c.diags()
 }
@@ -232,35 +233,52 @@ func (c *checker) origin(h *Host) func(string) diag.Pos {
 	}
 }
 
-// steps checks a list of steps for t. when holds the guards of the enclosing
-// blocks.
-func (c *checker) steps(ss []*spec.Step, scope *eval.Scope, t *target, when []*eval.Program) {
+// inherited is what a step takes from its enclosing blocks, as the runner's
+// own inherited: their guards, no_log and delegate_to.
+type inherited struct {
+	when     []*eval.Program
+	noLog    bool
+	delegate *spec.Step
+}
+
+func (in inherited) with(s *spec.Step) inherited {
+	out := in
+	out.when = append(slices.Clip(in.when), s.When...)
+	out.noLog = in.noLog || s.NoLog
+	if s.DelegateTo != "" || s.DelegateTemplate != nil {
+		out.delegate = s
+	}
+	return out
+}
+
+// steps checks a list of steps for t.
+func (c *checker) steps(ss []*spec.Step, scope *eval.Scope, t *target, in inherited) {
 	for _, s := range ss {
-		guards := append(slices.Clip(when), s.When...)
-		if !c.guards(s, guards, scope, t) {
+		eff := in.with(s)
+		if !c.guards(s, eff, scope, t) {
 			continue // the run skips it for this host
 		}
 		if s.IsBlock() {
-			c.steps(s.Block, scope, t, guards)
+			c.steps(s.Block, scope, t, eff)
 			if s.Rollback != nil {
-				c.steps(s.Rollback.Steps, scope, t, nil)
+				c.steps(s.Rollback.Steps, scope, t, inherited{noLog: eff.noLog, delegate: eff.delegate})
 			}
 			continue
 		}
-		c.step(s, scope, t)
+		c.step(s, eff, scope, t)
 	}
 }
 
 // guards evaluates the guards whose inputs are known; false when one of them
 // is false, as the run would skip the step.
-func (c *checker) guards(s *spec.Step, when []*eval.Program, scope *eval.Scope, t *target) bool {
-	for _, w := range when {
+func (c *checker) guards(s *spec.Step, eff inherited, scope *eval.Scope, t *target) bool {
+	for _, w := range eff.when {
 		if len(c.rt.of(w.Names())) > 0 {
 			continue
 		}
 		ok, err := w.Bool(scope)
 		if err != nil {
-			c.add(s, err, t, w.Names())
+			c.add(s, eff, err, t, w.Names())
 			return false
 		}
 		if !ok {
@@ -270,43 +288,72 @@ func (c *checker) guards(s *spec.Step, when []*eval.Program, scope *eval.Scope, 
 	return true
 }
 
-// step checks one step's loop, arguments and result guards for t.
-func (c *checker) step(s *spec.Step, scope *eval.Scope, t *target) {
+// step checks one step's loop, delegate_to, arguments and result guards for t.
+func (c *checker) step(s *spec.Step, eff inherited, scope *eval.Scope, t *target) {
 	if s.Loop != nil && len(c.rt.of(s.Loop.Names())) == 0 {
 		items, err := s.Loop.Items(scope)
 		if err != nil {
-			c.add(s, err, t, s.Loop.Names())
+			c.add(s, eff, err, t, s.Loop.Names())
 			return
 		}
 		if len(items) == 0 {
 			return // the run skips a step with no items
 		}
 	}
-	if s.DelegateTemplate != nil && len(c.rt.of(s.DelegateTemplate.Names())) == 0 {
-		if _, err := s.DelegateTemplate.Render(scope); err != nil {
-			c.add(s, err, t, s.DelegateTemplate.Names())
-		}
+	if d := eff.delegate; d != nil && d.DelegateTemplate != nil && len(c.rt.of(d.DelegateTemplate.Names())) == 0 {
+		c.delegate(s, d, eff, scope, t)
 	}
 	if _, _, err := s.CheckArgs(c.p.registry, scope, c.rt.waits); err != nil {
-		c.add(s, err, t, nil)
+		c.add(s, eff, err, t, nil)
 	}
 	for _, p := range []*eval.Program{s.Until, s.FailedWhen, s.ChangedWhen} {
 		if p == nil || len(c.rt.of(p.Names())) > 0 {
 			continue
 		}
 		if _, err := p.Bool(scope); err != nil {
-			c.add(s, err, t, p.Names())
+			c.add(s, eff, err, t, p.Names())
 		}
 	}
+}
+
+// delegate renders a delegate_to whose inputs are known and checks that it
+// names a host the run can reach: the controller or an inventory host.
+func (c *checker) delegate(s, d *spec.Step, eff inherited, scope *eval.Scope, t *target) {
+	v, err := d.DelegateTemplate.Render(scope)
+	if err == nil {
+		var name string
+		if name, err = eval.Format(v); err == nil {
+			name = strings.TrimSpace(name)
+			_, known := c.p.Inventory.Host(name)
+			switch {
+			case name == "":
+				err = errors.New("delegate_to is empty; name an inventory host, or controller")
+			case name != spec.Controller && !known:
+				err = fmt.Errorf("delegate_to %q: no such host in the inventory", name)
+			}
+		}
+	}
+	if err == nil {
+		return
+	}
+	if _, isEval := err.(*eval.Error); !isEval {
+		err = &eval.Error{Pos: d.DelegatePos, Err: err}
+	}
+	c.add(s, eff, err, t, d.DelegateTemplate.Names())
 }
 
 // add records err, found for t on step s. names are what the failing
 // expression reads, when the caller knows; otherwise the names of the
 // template at the error's position.
-func (c *checker) add(s *spec.Step, err error, t *target, names []string) {
+func (c *checker) add(s *spec.Step, eff inherited, err error, t *target, names []string) {
 	var ee *eval.Error
 	inside := errors.As(err, &ee) // an error inside a template, not about its value
 	for _, d := range errDiags(s, err) {
+		if eff.noLog {
+			// Its values may be secrets: say where, never what, as the run does.
+			d.Summary = fmt.Sprintf("%s: a value here is not valid (%s)", s.Module, redact.CensoredError)
+			d.Detail = ""
+		}
 		read := names
 		if read == nil {
 			read = templateNames(s, d.Pos, inside)

@@ -136,6 +136,21 @@ func TestCheckValues(t *testing.T) {
 			want:  []string{`7:12: "when": semver_lt: "rel" is not a version.*; for db1, db2, db3; base is set at rb.yml:3:9$`},
 		},
 		{
+			name:  "no_log: where, never the value",
+			steps: "  - block:\n      - settle: { for: '{{ pause }}' }\n    no_log: true",
+			extra: map[string]any{"pause": "s3cret"},
+			want:  []string{`7:24: settle: a value here is not valid \(the error has been hidden because no_log: true\); for db1, db2, db3; pause is set by -e$`},
+		},
+		{
+			name:  "delegate_to a host the inventory lacks",
+			steps: "  - settle: { for: 1s }\n    delegate_to: '{{ base }}-1'",
+			want:  []string{`7:18: delegate_to "rel-1": no such host in the inventory; for db1, db2, db3; base is set at rb.yml:3:9$`},
+		},
+		{
+			name:  "delegate_to a host of the inventory, or the controller",
+			steps: "  - settle: { for: 1s }\n    delegate_to: '{{ \"db\" + \"1\" }}'\n  - settle: { for: 1s }\n    delegate_to: '{{ \"controller\" }}'",
+		},
+		{
 			name:  "a loop over an empty list runs nothing",
 			steps: "  - settle: { for: '{{ pause }}' }\n    loop: '{{ [] }}'",
 		},
@@ -149,6 +164,9 @@ func TestCheckValues(t *testing.T) {
 				t.Fatalf("got %d diagnostics, want %d:\n%v", len(ds), len(tt.want), ds.Err())
 			}
 			for i, d := range ds {
+				if strings.Contains(d.Error(), "s3cret") {
+					t.Errorf("a no_log value is shown: %s", d.Error())
+				}
 				if !matches(t, tt.want[i], d.Error()) {
 					t.Errorf("diagnostic %d:\n got %s\nwant %s", i, d.Error(), tt.want[i])
 				}
