@@ -21,6 +21,24 @@ import (
 type runTimeNames struct {
 	registered map[string]bool
 	reg        *modules.Registry
+	// items: item and loop_index are known, in a step whose loop's inputs
+	// are; it is then checked once per item.
+	items bool
+}
+
+// withItems is rt for the fields of a step whose loop items are known.
+func (rt *runTimeNames) withItems() *runTimeNames {
+	c := *rt
+	c.items = true
+	return &c
+}
+
+// forStep is rt for the fields of s other than its loop.
+func (rt *runTimeNames) forStep(s *spec.Step) *runTimeNames {
+	if s.Loop != nil && len(rt.of(s.Loop.Names())) == 0 {
+		return rt.withItems()
+	}
+	return rt
 }
 
 // ownNames are set by the run for one step: its result, its loop item, and
@@ -41,6 +59,9 @@ func newRunTimeNames(rb *spec.Runbook, reg *modules.Registry) *runTimeNames {
 func (rt *runTimeNames) of(names []string) []string {
 	var out []string
 	for _, n := range names {
+		if rt.items && (n == "item" || n == "loop_index") {
+			continue
+		}
 		_, fact := rt.reg.LookupFacts(n)
 		if fact || rt.registered[n] || slices.Contains(ownNames, n) {
 			out = append(out, n)
@@ -55,8 +76,9 @@ func (rt *runTimeNames) waits(t *eval.Template) bool { return len(rt.of(t.Names(
 // checked when it runs, and the run-time names each reads.
 func (rt *runTimeNames) runTimeChecks(s *spec.Step) []string {
 	var out []string
+	srt := rt.forStep(s)
 	add := func(field string, names []string) {
-		if w := rt.of(names); len(w) > 0 {
+		if w := srt.of(names); len(w) > 0 {
 			out = append(out, field+" reads "+strings.Join(w, ", "))
 		}
 	}
@@ -68,7 +90,9 @@ func (rt *runTimeNames) runTimeChecks(s *spec.Step) []string {
 		add(field, w.Names())
 	}
 	if s.Loop != nil {
-		add("loop", s.Loop.Names())
+		if w := rt.of(s.Loop.Names()); len(w) > 0 {
+			out = append(out, "loop reads "+strings.Join(w, ", "))
+		}
 	}
 	if s.DelegateTemplate != nil {
 		add("delegate_to", s.DelegateTemplate.Names())
@@ -79,6 +103,14 @@ func (rt *runTimeNames) runTimeChecks(s *spec.Step) []string {
 			field = s.Module
 		}
 		add(field, t.Names())
+	}
+	for _, g := range []struct {
+		field string
+		p     *eval.Program
+	}{{"until", s.Until}, {"failed_when", s.FailedWhen}, {"changed_when", s.ChangedWhen}} {
+		if g.p != nil {
+			add(g.field, g.p.Names())
+		}
 	}
 	return out
 }
@@ -288,26 +320,59 @@ func (c *checker) guards(s *spec.Step, eff inherited, scope *eval.Scope, t *targ
 	return true
 }
 
-// step checks one step's loop, delegate_to, arguments and result guards for t.
+// step checks one step for t: once, or once per item when its loop's
+// inputs are known, as the run renders it per item.
 func (c *checker) step(s *spec.Step, eff inherited, scope *eval.Scope, t *target) {
-	if s.Loop != nil && len(c.rt.of(s.Loop.Names())) == 0 {
-		items, err := s.Loop.Items(scope)
-		if err != nil {
-			c.add(s, eff, err, t, s.Loop.Names())
-			return
-		}
-		if len(items) == 0 {
-			return // the run skips a step with no items
+	if s.Loop == nil || len(c.rt.of(s.Loop.Names())) > 0 {
+		c.one(s, eff, scope, t, c.rt)
+		return
+	}
+	items, err := s.Loop.Items(scope)
+	if err != nil {
+		c.add(s, eff, err, t, s.Loop.Names())
+		return
+	}
+	rt := c.rt.withItems()
+	for i, item := range items {
+		is := *scope
+		is.Loop = &eval.Loop{Item: item, Index: i}
+		if c.itemGuards(s, eff, &is, t, rt) {
+			c.one(s, eff, &is, t, rt)
 		}
 	}
-	if d := eff.delegate; d != nil && d.DelegateTemplate != nil && len(c.rt.of(d.DelegateTemplate.Names())) == 0 {
+}
+
+// itemGuards evaluates, for one item, the guards that read it (the others
+// were evaluated for the host); false when the run would skip the item.
+func (c *checker) itemGuards(s *spec.Step, eff inherited, scope *eval.Scope, t *target, rt *runTimeNames) bool {
+	for _, w := range eff.when {
+		names := w.Names()
+		if len(c.rt.of(names)) == 0 || len(rt.of(names)) > 0 {
+			continue // no item in it, or it waits for the run all the same
+		}
+		ok, err := w.Bool(scope)
+		if err != nil {
+			c.add(s, eff, err, t, names)
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// one checks the step's delegate_to, arguments and result guards in scope;
+// rt says which names wait for the run.
+func (c *checker) one(s *spec.Step, eff inherited, scope *eval.Scope, t *target, rt *runTimeNames) {
+	if d := eff.delegate; d != nil && d.DelegateTemplate != nil && len(rt.of(d.DelegateTemplate.Names())) == 0 {
 		c.delegate(s, d, eff, scope, t)
 	}
-	if _, _, err := s.CheckArgs(c.p.registry, scope, c.rt.waits); err != nil {
+	if _, _, err := s.CheckArgs(c.p.registry, scope, rt.waits); err != nil {
 		c.add(s, eff, err, t, nil)
 	}
 	for _, p := range []*eval.Program{s.Until, s.FailedWhen, s.ChangedWhen} {
-		if p == nil || len(c.rt.of(p.Names())) > 0 {
+		if p == nil || len(rt.of(p.Names())) > 0 {
 			continue
 		}
 		if _, err := p.Bool(scope); err != nil {

@@ -151,6 +151,20 @@ func TestCheckValues(t *testing.T) {
 			steps: "  - settle: { for: 1s }\n    delegate_to: '{{ \"db\" + \"1\" }}'\n  - settle: { for: 1s }\n    delegate_to: '{{ \"controller\" }}'",
 		},
 		{
+			name:  "known items are checked one by one",
+			steps: "  - settle: { for: '{{ item }}' }\n    loop: [1s, soon]",
+			want:  []string{`6:20: "for" must be a positive duration like "90s", got "soon"; units are ms, s, m and h; for db1, db2, db3$`},
+		},
+		{
+			name:  "a guard on the item skips it, as the run does",
+			steps: "  - settle: { for: '{{ item }}' }\n    loop: [1s, soon]\n    when: 'item != \"soon\"'",
+		},
+		{
+			name:  "items from the inventory, delegated to each",
+			steps: "  - settle: { for: 1s }\n    loop: '{{ group(\"db\") }}'\n    delegate_to: '{{ item.name }}x'",
+			want:  []string{`8:18: delegate_to "db1x": no such host in the inventory; for db1, db2, db3$`, `8:18: delegate_to "db2x"`, `8:18: delegate_to "db3x"`},
+		},
+		{
 			name:  "a loop over an empty list runs nothing",
 			steps: "  - settle: { for: '{{ pause }}' }\n    loop: '{{ [] }}'",
 		},
@@ -195,7 +209,9 @@ func TestRunTimeChecks(t *testing.T) {
 		{"facts", "  - settle: { for: '{{ etcd.soak }}' }", []string{"for reads etcd"}},
 		{"a guard reading facts", "  - settle: { for: 1s }\n    when: 'etcd.leader == host.name'", []string{"when reads etcd"}},
 		{"a registered result and item", "  - settle: { for: 1s }\n    register: touched\n  - settle: { path: '/{{ touched.msg }}/{{ item }}' }\n    loop: [a]",
-			[]string{"path reads item, touched"}},
+			[]string{"path reads touched"}},
+		{"items the run gives", "  - settle: { path: '/{{ item }}' }\n    loop: '{{ etcd.members }}'",
+			[]string{"loop reads etcd", "path reads item"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -304,7 +304,7 @@ func TestLoopShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"  1. each [noop] line 4\n     loop: {{ group(\"db\") }}\n     checked at run time: msg reads item\n  2. plain",
+		"  1. each [noop] line 4\n     loop: {{ group(\"db\") }}\n  2. plain",
 		"  each: per item, newest first: nothing to undo\n",
 	} {
 		if !strings.Contains(b.String(), want) {
