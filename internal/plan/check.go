@@ -159,7 +159,7 @@ func (p *Plan) CheckValues(run eval.Run) diag.Diags {
 		c.steps(rb.Preflight, ctl.scope(0), ctl, inherited{})
 	}
 	for _, h := range p.Hosts {
-		t := c.hostTarget(h, batch[h.Name])
+		t := c.hostTarget(h)
 		c.steps(rb.Steps, t.scope(batch[h.Name]), t, inherited{})
 		c.steps(rb.Rollback.Steps, t.scope(batch[h.Name]), t, inherited{})
 	}
@@ -206,7 +206,7 @@ func (t *target) scope(batch int) *eval.Scope {
 	return &eval.Scope{Vars: t.vars, Host: t.host, Run: r, Inventory: t.c.inv}
 }
 
-func (c *checker) hostTarget(h *Host, batch int) *target {
+func (c *checker) hostTarget(h *Host) *target {
 	host := eval.Host{Name: h.Name, Addr: h.Addr, Groups: h.Groups, Vars: h.Vars}
 	if h.Inventory != nil {
 		host = EvalHost(h.Inventory, h.Vars)
@@ -249,19 +249,14 @@ func (c *checker) rawVars(h *Host) map[string]any {
 
 // origin says where the value a host sees for a variable was set.
 func (c *checker) origin(h *Host) func(string) diag.Pos {
+	if h != nil && h.Inventory != nil {
+		return varPos(c.p.Runbook_, h.Inventory, c.p.ExtraVars)
+	}
 	return func(name string) diag.Pos {
 		if _, ok := c.p.ExtraVars[name]; ok {
-			return diag.Pos{File: "-e"}
+			return diag.Pos{File: "-e " + name}
 		}
-		if h != nil && h.Inventory != nil {
-			if p, ok := h.Inventory.VarPos(name); ok {
-				return p
-			}
-		}
-		if p, ok := c.p.Runbook_.VarPos[name]; ok {
-			return p
-		}
-		return diag.Pos{}
+		return c.p.Runbook_.VarPos[name]
 	}
 }
 
@@ -450,9 +445,13 @@ func (t *target) origins(names []string) []string {
 	var from func(name string, depth int) string
 	from = func(name string, depth int) string {
 		seen[name] = true
-		text := name + " is set " + where(t.origin(name))
-		if depth > 0 {
-			text = name + ", set " + where(t.origin(name))
+		text := name
+		if w := where(t.origin(name)); w == "" && depth == 0 {
+			text = name + " is a var"
+		} else if depth == 0 {
+			text = name + " is set " + w
+		} else if w != "" {
+			text = name + ", set " + w
 		}
 		if depth > 4 {
 			return text
@@ -499,10 +498,10 @@ func templateVars(v any) []string {
 
 func where(p diag.Pos) string {
 	switch {
-	case p.File == "-e":
+	case strings.HasPrefix(p.File, "-e "):
 		return "by -e"
-	case p.File == "" && p.Line == 0:
-		return "by the run"
+	case p.Line == 0:
+		return "" // not known to the line: say nothing rather than something vague
 	}
 	return "at " + p.String()
 }
