@@ -126,6 +126,7 @@ type Program struct {
 
 	prog   *vm.Program
 	origin origin
+	env    *Env // what it was compiled against, for CheckVars
 }
 
 // Compile compiles src, which starts at pos in its file. Positions of errors
@@ -272,7 +273,7 @@ func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
 		ds.Sort()
 		return nil, ds
 	}
-	return &Program{Src: src, Pos: o.at(0, 0), Kind: kind, prog: prog, origin: o}, ds
+	return &Program{Src: src, Pos: o.at(0, 0), Kind: kind, prog: prog, origin: o, env: env}, ds
 }
 
 // Eval runs the program against s. A nil s is an empty scope.

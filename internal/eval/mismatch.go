@@ -51,7 +51,7 @@ func (ce *compileEnv) mismatch(err error, src string, o origin, env *Env) (diag.
 			own, with string
 		}{{b.Left, leftType, rightType}, {b.Right, rightType, leftType}} {
 			id, isID := side.id.(*ast.IdentifierNode)
-			if !isID || !ce.isVar(id.Value, env) || typeName(reflect.TypeOf(env.Vars[id.Value])) != side.own {
+			if !isID || !isVar(id.Value, env) || typeName(reflect.TypeOf(env.Vars[id.Value])) != side.own {
 				continue
 			}
 			// The operator the error names first, then the var whose value
@@ -105,7 +105,7 @@ func (ce *compileEnv) mismatch(err error, src string, o origin, env *Env) (diag.
 
 // isVar reports whether name is a var of the env, not shadowed by a name
 // that expressions give a value of their own.
-func (ce *compileEnv) isVar(name string, env *Env) bool {
+func isVar(name string, env *Env) bool {
 	if _, ok := env.Vars[name]; !ok {
 		return false
 	}

@@ -77,3 +77,35 @@ func TestCompileMapped(t *testing.T) {
 		t.Errorf("template:\n got %q\nwant %q", got, want)
 	}
 }
+
+// TestCheckVars: a program compiled against one host's types is compiled
+// again for a host whose values have other types.
+func TestCheckVars(t *testing.T) {
+	env := &Env{Vars: map[string]any{"limit": 0.5, "any": nil}, Strict: true, Result: true}
+	p, ds := Compile("result.ok == true && 1.5 > limit && any != 1", at, env, Bool)
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	origin := func(string) string { return "inv.yml:8:20" }
+	tests := []struct {
+		name string
+		vars map[string]any
+		want []string
+	}{
+		{"the same types", map[string]any{"limit": 0.9, "any": "x"}, nil},
+		{"an int for a float: still a number", map[string]any{"limit": 1}, nil},
+		{"a string", map[string]any{"limit": "0.5"}, []string{
+			`rb.yml:12:36: limit is the string "0.5" (set at inv.yml:8:20), but > needs a number here; it is quoted, so it is a string; write 0.5 without quotes`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := lines(p.CheckVars(tt.vars, origin)); !slices.Equal(got, tt.want) {
+				t.Errorf("diagnostics:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+	if p.VarTypes(map[string]any{"limit": 0.9}) != p.VarTypes(map[string]any{"limit": 0.1}) ||
+		p.VarTypes(map[string]any{"limit": 0.9}) == p.VarTypes(map[string]any{"limit": "0.9"}) {
+		t.Error("VarTypes does not key by type")
+	}
+}

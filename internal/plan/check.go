@@ -147,7 +147,7 @@ func (p *Plan) CheckValues(run eval.Run) diag.Diags {
 	}
 	c := &checker{
 		p: p, rt: newRunTimeNames(rb, p.registry), run: run,
-		inv: p.EvalInventory(), found: map[diag.Diag]*finding{},
+		inv: p.EvalInventory(), found: map[diag.Diag]*finding{}, typed: map[typesKey]diag.Diags{},
 	}
 	batch := map[string]int{}
 	for i, b := range p.Batches {
@@ -179,6 +179,7 @@ type checker struct {
 	inv   eval.Inventory
 	found map[diag.Diag]*finding
 	order []diag.Diag
+	typed map[typesKey]diag.Diags
 }
 
 // finding is one error and the hosts it was found for.
@@ -301,6 +302,7 @@ func (c *checker) steps(ss []*spec.Step, scope *eval.Scope, t *target, in inheri
 func (c *checker) guards(s *spec.Step, eff inherited, scope *eval.Scope, t *target) bool {
 	for _, w := range eff.when {
 		if len(c.rt.of(w.Names())) > 0 {
+			c.types(s, eff, w, t)
 			continue
 		}
 		ok, err := w.Bool(scope)
@@ -366,14 +368,62 @@ func (c *checker) one(s *spec.Step, eff inherited, scope *eval.Scope, t *target,
 	if _, _, err := s.CheckArgs(c.p.registry, scope, rt.waits); err != nil {
 		c.add(s, eff, err, t, nil)
 	}
+	for _, tp := range s.Templates {
+		if rt.waits(tp) {
+			for _, p := range tp.Programs() {
+				c.types(s, eff, p, t)
+			}
+		}
+	}
+	for _, p := range s.ArgExprs() {
+		c.types(s, eff, p, t)
+	}
 	for _, p := range []*eval.Program{s.Until, s.FailedWhen, s.ChangedWhen} {
-		if p == nil || len(rt.of(p.Names())) > 0 {
+		if p == nil {
+			continue
+		}
+		if len(rt.of(p.Names())) > 0 {
+			c.types(s, eff, p, t)
 			continue
 		}
 		if _, err := p.Bool(scope); err != nil {
 			c.add(s, eff, err, t, p.Names())
 		}
 	}
+}
+
+// types checks an expression that waits for the run against the types of
+// t's values for the vars it reads: it was compiled against one sample per
+// var, and a host whose value has another type would fail only when the run
+// reaches it. Hosts with the same types share one compile.
+func (c *checker) types(s *spec.Step, eff inherited, p *eval.Program, t *target) {
+	origin := func(name string) string {
+		o := t.origin(name)
+		switch {
+		case strings.HasPrefix(o.File, "-e "):
+			return "-e"
+		case o.Line == 0:
+			return ""
+		}
+		return o.String()
+	}
+	// Messages name where a var was set, so that is part of the key too.
+	types := p.VarTypes(t.vars)
+	for _, n := range p.Names() {
+		types += "\x00" + origin(n)
+	}
+	key := typesKey{p, types}
+	ds, done := c.typed[key]
+	if !done {
+		ds = p.CheckVars(t.vars, origin)
+		c.typed[key] = ds
+	}
+	c.addDiags(s, eff, ds, t, []string{}, false)
+}
+
+type typesKey struct {
+	p     *eval.Program
+	types string
 }
 
 // delegate renders a delegate_to whose inputs are known and checks that it
@@ -408,7 +458,12 @@ func (c *checker) delegate(s, d *spec.Step, eff inherited, scope *eval.Scope, t 
 func (c *checker) add(s *spec.Step, eff inherited, err error, t *target, names []string) {
 	var ee *eval.Error
 	inside := errors.As(err, &ee) // an error inside a template, not about its value
-	for _, d := range errDiags(s, err) {
+	c.addDiags(s, eff, errDiags(s, err), t, names, inside)
+}
+
+// addDiags records diagnostics found for t on step s; see add.
+func (c *checker) addDiags(s *spec.Step, eff inherited, ds diag.Diags, t *target, names []string, inside bool) {
+	for _, d := range ds {
 		if eff.noLog {
 			// Its values may be secrets: say where, never what, as the run does.
 			d.Summary = fmt.Sprintf("%s: a value here is not valid (%s)", s.Module, redact.CensoredError)

@@ -43,11 +43,11 @@ func checkRegistry() *modules.Registry {
 const checkInv = `all:
   children:
     db:
-      vars: { ansible_connection: local, pause: 1s }
+      vars: { ansible_connection: local, pause: 1s, limit: 0.5 }
       hosts:
         db1: {}
         db2: { pause: soon }
-        db3: { pause: soon }
+        db3: { pause: soon, limit: "0.5" }
 `
 
 func checkValues(t *testing.T, runbook string, extra map[string]any) diag.Diags {
@@ -149,6 +149,11 @@ func TestCheckValues(t *testing.T) {
 		{
 			name:  "delegate_to a host of the inventory, or the controller",
 			steps: "  - settle: { for: 1s }\n    delegate_to: '{{ \"db\" + \"1\" }}'\n  - settle: { for: 1s }\n    delegate_to: '{{ \"controller\" }}'",
+		},
+		{
+			name:  "a host whose var has another type, in an expression that waits",
+			steps: "  - settle: { for: 1s }\n    register: touched\n  - settle: { for: 1s }\n    when: 'touched.changed && 1 > limit'",
+			want:  []string{`9:35: limit is the string "0.5" \(set at \S*inv.yml:8:\d+\), but > needs a number here; it is quoted, so it is a string; write 0.5 without quotes; for db3$`},
 		},
 		{
 			name:  "known items are checked one by one",

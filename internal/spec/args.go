@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"sort"
 
 	"gopkg.in/yaml.v3"
 
@@ -77,4 +78,21 @@ func (s *Step) newArgs(reg Registry, scope *eval.Scope, wait func(*eval.Template
 		return nil, false, err
 	}
 	return args, complete, nil
+}
+
+// ArgExprs returns the compiled Expr arguments of the step (check's expect,
+// assert-metric's expect), in document order.
+func (s *Step) ArgExprs() []*eval.Program {
+	out := make([]*eval.Program, 0, len(s.exprs))
+	for _, p := range s.exprs {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Pos, out[j].Pos
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	return out
 }
