@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -228,13 +229,71 @@ func (c *checker) controllers() []*target {
 	if !c.p.OrderAtStart {
 		hosts = hosts[:1]
 	}
+	// Hosts whose values for what these phases read are the same check
+	// alike: one of each (with many hosts and group vars, one in all).
+	read := ctrlNames(c.p.Runbook_)
+	seen := map[string]bool{}
 	out := make([]*target, 0, len(hosts))
 	for _, h := range hosts {
+		key := h.Name
+		if !read["host"] {
+			vals := map[string]any{}
+			for n := range read {
+				if v, ok := h.Vars[n]; ok {
+					vals[n] = v
+				}
+			}
+			if j, err := json.Marshal(vals); err == nil {
+				key = string(j)
+			}
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		out = append(out, &target{
 			label: h.Name, ctrl: true, vars: h.Vars, raw: c.rawVars(h), c: c, origin: c.origin(h),
 			host: eval.Host{Name: spec.Controller, Addr: "localhost", Vars: h.Vars},
 		})
 	}
+	return out
+}
+
+// ctrlNames are the names the steps of preflight, between_batches and post
+// read.
+func ctrlNames(rb *spec.Runbook) map[string]bool {
+	out := map[string]bool{}
+	add := func(names []string) {
+		for _, n := range names {
+			out[n] = true
+		}
+	}
+	var walk func(ss []*spec.Step)
+	walk = func(ss []*spec.Step) {
+		for _, s := range ss {
+			for _, p := range append(append([]*eval.Program{s.Until, s.FailedWhen, s.ChangedWhen}, s.When...), s.ArgExprs()...) {
+				if p != nil {
+					add(p.Names())
+				}
+			}
+			for _, t := range s.Templates {
+				add(t.Names())
+			}
+			if s.DelegateTemplate != nil {
+				add(s.DelegateTemplate.Names())
+			}
+			if s.Loop != nil {
+				add(s.Loop.Names())
+			}
+			walk(s.Block)
+			if s.Rollback != nil {
+				walk(s.Rollback.Steps)
+			}
+		}
+	}
+	walk(rb.Preflight)
+	walk(rb.BetweenBatches)
+	walk(rb.Post)
 	return out
 }
 
