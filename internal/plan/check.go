@@ -46,6 +46,10 @@ func (rt *runTimeNames) forStep(s *spec.Step) *runTimeNames {
 // in rollback steps what failed and what completed.
 var ownNames = []string{"result", "item", "loop_index", "failed", "completed"}
 
+// clockNames read the time the step runs at: a guard like in_window(...)
+// decided now says nothing about the run, so it is not used to skip a step.
+var clockNames = []string{"now", "in_window"}
+
 func newRunTimeNames(rb *spec.Runbook, reg *modules.Registry) *runTimeNames {
 	rt := &runTimeNames{registered: map[string]bool{}, reg: reg}
 	for _, s := range rb.AllSteps() {
@@ -64,7 +68,7 @@ func (rt *runTimeNames) of(names []string) []string {
 			continue
 		}
 		_, fact := rt.reg.LookupFacts(n)
-		if fact || rt.registered[n] || slices.Contains(ownNames, n) {
+		if fact || rt.registered[n] || slices.Contains(ownNames, n) || slices.Contains(clockNames, n) {
 			out = append(out, n)
 		}
 	}

@@ -113,6 +113,11 @@ func TestCheckValues(t *testing.T) {
 			want:  []string{`for db2, db3;`},
 		},
 		{
+			name:  "a guard on the clock does not skip the check",
+			steps: "  - settle: { for: '{{ pause }}' }\n    when: 'in_window(\"Sat 02:00-02:01 UTC\") && now().Year() < 2000'",
+			want:  []string{`for db2, db3;`},
+		},
+		{
 			name:  "a template that reads facts waits for the run",
 			steps: "  - settle: { for: '{{ etcd.soak ?? pause }}' }",
 		},
