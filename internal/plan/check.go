@@ -16,9 +16,9 @@ import (
 )
 
 // runTimeNames says which names only a run can give a value: module facts,
-// what steps register, and the names a step sets for itself (result, item,
-// failed...). Everything else an expression reads (vars, host, run,
-// functions, the inventory) is known once the plan is built.
+// what steps register, the names a step sets for itself (result, item,
+// failed...) and the clock. Everything else an expression reads (vars, host,
+// run, functions, the inventory) is known once the plan is built.
 type runTimeNames struct {
 	registered map[string]bool
 	reg        *modules.Registry
@@ -492,6 +492,9 @@ type typesKey struct {
 // delegate renders a delegate_to whose inputs are known and checks that it
 // names a host the run can reach: the controller or an inventory host.
 func (c *checker) delegate(s, d *spec.Step, eff inherited, scope *eval.Scope, t *target) {
+	if c.p.Inventory == nil {
+		return
+	}
 	v, err := d.DelegateTemplate.Render(scope)
 	if err == nil {
 		var name string
