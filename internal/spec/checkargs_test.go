@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func TestCheckArgs(t *testing.T) {
 				t.Fatal(ds.Err())
 			}
 			s := rb.Steps[0]
-			_, complete, err := s.CheckArgs(testRegistry(), &eval.Scope{Vars: tt.vars, Host: eval.Host{Name: "etcd-1"}}, waits)
+			args, complete, err := s.CheckArgs(testRegistry(), &eval.Scope{Vars: tt.vars, Host: eval.Host{Name: "etcd-1"}}, waits)
 			switch {
 			case tt.err == "" && err != nil:
 				t.Fatalf("err = %v", err)
@@ -87,6 +88,13 @@ func TestCheckArgs(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			case tt.err == "" && complete != tt.complete:
 				t.Errorf("complete = %v, want %v", complete, tt.complete)
+			}
+			if complete {
+				// Nothing waited: the run gets exactly these arguments.
+				runArgs, runErr := s.NewArgs(testRegistry(), &eval.Scope{Vars: tt.vars, Host: eval.Host{Name: "etcd-1"}})
+				if runErr != nil || !reflect.DeepEqual(args, runArgs) {
+					t.Errorf("NewArgs = %#v, %v; CheckArgs gave %#v", runArgs, runErr, args)
+				}
 			}
 			if tt.err != "" {
 				if _, isDiag := diag.As(err); !isDiag && !strings.Contains(tt.err, "semver") {
