@@ -153,11 +153,16 @@ func (p *Plan) CheckValues(run eval.Run) diag.Diags {
 	c := &checker{
 		p: p, rt: newRunTimeNames(rb, p.registry), run: run,
 		inv: p.EvalInventory(), found: map[diag.Diag]*finding{}, typed: map[typesKey]diag.Diags{},
+		notFirst: map[string]bool{},
 	}
 	batch := map[string]int{}
 	for i, b := range p.Batches {
-		for _, n := range b {
+		for j, n := range b {
 			batch[n] = i + 1
+			// Known only when the order is: else any host may be first.
+			if j > 0 && !p.OrderAtStart {
+				c.notFirst[n] = true
+			}
 		}
 	}
 	for _, ctl := range c.controllers() {
@@ -166,7 +171,7 @@ func (p *Plan) CheckValues(run eval.Run) diag.Diags {
 	for _, h := range p.Hosts {
 		t := c.hostTarget(h)
 		c.steps(rb.Steps, t.scope(batch[h.Name]), t, inherited{})
-		c.steps(rb.Rollback.Steps, t.scope(batch[h.Name]), t, inherited{})
+		c.steps(rb.Rollback.Steps, t.scope(batch[h.Name]), t, inherited{rollback: true})
 	}
 	for _, ctl := range c.controllers() {
 		if len(p.Batches) > 0 {
@@ -185,6 +190,9 @@ type checker struct {
 	found map[diag.Diag]*finding
 	order []diag.Diag
 	typed map[typesKey]diag.Diags
+	// notFirst are the hosts that are not first in their batch, which
+	// run_once steps do not run on.
+	notFirst map[string]bool
 }
 
 // finding is one error and the hosts it was found for.
@@ -329,6 +337,8 @@ func (c *checker) origin(h *Host) func(string) diag.Pos {
 type inherited struct {
 	when     []*eval.Program
 	noLog    bool
+	runOnce  bool
+	rollback bool // run_once does not apply: every failed host rolls back
 	delegate *spec.Step
 }
 
@@ -336,6 +346,7 @@ func (in inherited) with(s *spec.Step) inherited {
 	out := in
 	out.when = append(slices.Clip(in.when), s.When...)
 	out.noLog = in.noLog || s.NoLog
+	out.runOnce = in.runOnce || s.RunOnce
 	if s.DelegateTo != "" || s.DelegateTemplate != nil {
 		out.delegate = s
 	}
@@ -346,13 +357,16 @@ func (in inherited) with(s *spec.Step) inherited {
 func (c *checker) steps(ss []*spec.Step, scope *eval.Scope, t *target, in inherited) {
 	for _, s := range ss {
 		eff := in.with(s)
+		if eff.runOnce && !eff.rollback && !t.ctrl && c.notFirst[t.label] {
+			continue // the first host of its batch runs it for the batch
+		}
 		if !c.guards(s, eff, scope, t) {
 			continue // the run skips it for this host
 		}
 		if s.IsBlock() {
 			c.steps(s.Block, scope, t, eff)
 			if s.Rollback != nil {
-				c.steps(s.Rollback.Steps, scope, t, inherited{noLog: eff.noLog, delegate: eff.delegate})
+				c.steps(s.Rollback.Steps, scope, t, inherited{noLog: eff.noLog, delegate: eff.delegate, rollback: true})
 			}
 			continue
 		}

@@ -118,6 +118,15 @@ func TestCheckValues(t *testing.T) {
 			want:  []string{`for db2, db3;`},
 		},
 		{
+			name:  "run_once: only the first host of the batch runs it",
+			steps: "  - settle: { for: '{{ pause }}' }\n    run_once: true",
+		},
+		{
+			name:  "run_once does not hold in rollback: every host rolls back",
+			steps: "  - settle: { for: 1s }\nrollback:\n  - settle: { for: '{{ pause }}' }\n    run_once: true",
+			want:  []string{`8:20: "for" must be a positive duration like "90s", got "soon"; units are ms, s, m and h; for db2, db3;`},
+		},
+		{
 			name:  "a template that reads facts waits for the run",
 			steps: "  - settle: { for: '{{ etcd.soak ?? pause }}' }",
 		},
