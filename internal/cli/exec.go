@@ -82,7 +82,7 @@ roll back (exit 3). Twice: stop now.`,
 			}
 			runID := journal.NewRunID()
 			started := time.Now().UTC()
-			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started})
+			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started}, f.tags, f.skipTags)
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
 					err = &silentError{code: ExitInvalid}
@@ -130,9 +130,10 @@ roll back (exit 3). Twice: stop now.`,
 }
 
 // buildPlanRun is buildPlan with the run's identity, so that variables like
-// 'backups/{{ run.id }}.db' render.
-func buildPlanRun(file string, f *inputFlags, seed int64, run eval.Run) (*loaded, *plan.Plan, diag.Diags) {
-	return buildPlanOpts(file, f, plan.Options{Seed: seed, Run: run})
+// 'backups/{{ run.id }}.db' render, and the steps its tags select, which are
+// the ones checked before it starts.
+func buildPlanRun(file string, f *inputFlags, seed int64, run eval.Run, tags, skipTags []string) (*loaded, *plan.Plan, diag.Diags) {
+	return buildPlanOpts(file, f, plan.Options{Seed: seed, Run: run}, plan.CheckOptions{Tags: tags, SkipTags: skipTags})
 }
 
 // confirm asks on the terminal; without one it refuses (exit 3).

@@ -96,11 +96,12 @@ func varOrigin(inv *inventory.Inventory, extra map[string]any) func(string) stri
 
 // buildPlan loads and plans; the inventory is required.
 func buildPlan(file string, f *inputFlags) (*loaded, *plan.Plan, diag.Diags) {
-	return buildPlanOpts(file, f, plan.Options{})
+	return buildPlanOpts(file, f, plan.Options{}, plan.CheckOptions{})
 }
 
-// buildPlanOpts is buildPlan with more plan options; Limit and ExtraVars come from f.
-func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *plan.Plan, diag.Diags) {
+// buildPlanOpts is buildPlan with more plan options; Limit and ExtraVars come
+// from f. check says which steps the run selects; its Run is opts.Run.
+func buildPlanOpts(file string, f *inputFlags, opts plan.Options, check plan.CheckOptions) (*loaded, *plan.Plan, diag.Diags) {
 	l, ds := load(file, f)
 	if ds.HasErrors() || l.rb == nil || l.inv == nil {
 		return l, nil, ds
@@ -112,7 +113,8 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *pla
 		// Every value known before the run, rendered for every host and
 		// decoded as the run would: a bad one is refused here, with nothing
 		// touched, not on the first host after it was changed.
-		cds := p.CheckValues(opts.Run)
+		check.Run = opts.Run
+		cds := p.CheckValues(check)
 		ds.Append(cds)
 		if cds.HasErrors() {
 			return l, nil, ds

@@ -45,7 +45,7 @@ so give the same -e again.`,
 			}
 			info := st.Info
 			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra}
-			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true})
+			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true}, info.Tags, info.SkipTags)
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
 					err = &silentError{code: ExitInvalid}

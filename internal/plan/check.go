@@ -145,13 +145,13 @@ func sortedTemplates(s *spec.Step) []*eval.Template {
 // post are checked once, with the vars the run gives them (the first host's).
 // Templates that read facts, registered results or a step's own names wait
 // for the run. The same error on several hosts is one diagnostic naming them.
-func (p *Plan) CheckValues(run eval.Run) diag.Diags {
+func (p *Plan) CheckValues(opts CheckOptions) diag.Diags {
 	rb := p.Runbook_
 	if rb == nil {
 		return nil
 	}
 	c := &checker{
-		p: p, rt: newRunTimeNames(rb, p.registry), run: run,
+		p: p, rt: newRunTimeNames(rb, p.registry), run: opts.Run, tags: opts.Tags, skipTags: opts.SkipTags,
 		inv: p.EvalInventory(), found: map[diag.Diag]*finding{}, typed: map[typesKey]diag.Diags{},
 		notFirst: map[string]bool{},
 	}
@@ -182,14 +182,26 @@ func (p *Plan) CheckValues(run eval.Run) diag.Diags {
 	return c.diags()
 }
 
+// CheckOptions are what CheckValues knows of the run to come.
+type CheckOptions struct {
+	// Run is what `run` holds: its id and start for exec and resume
+	// (resumed for resume), zero for validate and plan.
+	Run eval.Run
+	// Tags and SkipTags select steps as --tags and --skip-tags do: a step
+	// the run skips is not checked. None: the run's default, which skips
+	// steps tagged never.
+	Tags, SkipTags []string
+}
+
 type checker struct {
-	p     *Plan
-	rt    *runTimeNames
-	run   eval.Run
-	inv   eval.Inventory
-	found map[diag.Diag]*finding
-	order []diag.Diag
-	typed map[typesKey]diag.Diags
+	tags, skipTags []string
+	p              *Plan
+	rt             *runTimeNames
+	run            eval.Run
+	inv            eval.Inventory
+	found          map[diag.Diag]*finding
+	order          []diag.Diag
+	typed          map[typesKey]diag.Diags
 	// notFirst are the hosts that are not first in their batch, which
 	// run_once steps do not run on.
 	notFirst map[string]bool
@@ -336,6 +348,7 @@ func (c *checker) origin(h *Host) func(string) diag.Pos {
 // own inherited: their guards, no_log and delegate_to.
 type inherited struct {
 	when     []*eval.Program
+	tags     []string
 	noLog    bool
 	runOnce  bool
 	rollback bool // run_once does not apply: every failed host rolls back
@@ -345,6 +358,7 @@ type inherited struct {
 func (in inherited) with(s *spec.Step) inherited {
 	out := in
 	out.when = append(slices.Clip(in.when), s.When...)
+	out.tags = append(slices.Clip(in.tags), s.Tags...)
 	out.noLog = in.noLog || s.NoLog
 	out.runOnce = in.runOnce || s.RunOnce
 	if s.DelegateTo != "" || s.DelegateTemplate != nil {
@@ -357,6 +371,9 @@ func (in inherited) with(s *spec.Step) inherited {
 func (c *checker) steps(ss []*spec.Step, scope *eval.Scope, t *target, in inherited) {
 	for _, s := range ss {
 		eff := in.with(s)
+		if !eff.rollback && !s.IsBlock() && !Selected(eff.tags, c.tags, c.skipTags) {
+			continue // --tags or --skip-tags leave it out
+		}
 		if eff.runOnce && !eff.rollback && !t.ctrl && c.notFirst[t.label] {
 			continue // the first host of its batch runs it for the batch
 		}

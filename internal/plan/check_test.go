@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/runbookhq/runbook/internal/diag"
-	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/inventory"
 	"github.com/runbookhq/runbook/modules"
@@ -50,7 +49,7 @@ const checkInv = `all:
         db3: { pause: soon, limit: "0.5" }
 `
 
-func checkValues(t *testing.T, runbook string, extra map[string]any) diag.Diags {
+func checkValues(t *testing.T, runbook string, extra map[string]any, tags ...string) diag.Diags {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "inv.yml"), []byte(checkInv), 0o644); err != nil {
@@ -71,7 +70,7 @@ func checkValues(t *testing.T, runbook string, extra map[string]any) diag.Diags 
 	if ds.HasErrors() {
 		t.Fatal(ds.Err())
 	}
-	return p.CheckValues(eval.Run{})
+	return p.CheckValues(CheckOptions{Tags: tags})
 }
 
 func TestCheckValues(t *testing.T) {
@@ -79,6 +78,7 @@ func TestCheckValues(t *testing.T) {
 		name  string
 		steps string
 		extra map[string]any
+		tags  []string // --tags
 		want  []string // diagnostics, by their text after the file name
 	}{
 		{
@@ -125,6 +125,21 @@ func TestCheckValues(t *testing.T) {
 			name:  "run_once does not hold in rollback: every host rolls back",
 			steps: "  - settle: { for: 1s }\nrollback:\n  - settle: { for: '{{ pause }}' }\n    run_once: true",
 			want:  []string{`8:20: "for" must be a positive duration like "90s", got "soon"; units are ms, s, m and h; for db2, db3;`},
+		},
+		{
+			name:  "a step tagged never is left out by default, as the run does",
+			steps: "  - settle: { for: '{{ pause }}' }\n    tags: [never, debug]",
+		},
+		{
+			name:  "--tags asks for it",
+			steps: "  - settle: { for: '{{ pause }}' }\n    tags: [never, debug]",
+			tags:  []string{"debug"},
+			want:  []string{`6:20: "for" must be a positive duration like "90s", got "soon"; units are ms, s, m and h; for db2, db3;`},
+		},
+		{
+			name:  "--tags leaves out the others, also inside a block",
+			steps: "  - block:\n      - settle: { for: '{{ pause }}' }\n    tags: [other]",
+			tags:  []string{"debug"},
 		},
 		{
 			name:  "a template that reads facts waits for the run",
@@ -192,7 +207,7 @@ func TestCheckValues(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rb := "runbook: t\nhosts: db\nvars: { base: rel }\nsteps:\n" + tt.steps + "\n"
 			rb = strings.Replace(rb, "steps:\n", "steps:\n  - noop: {}\n", 1)
-			ds := checkValues(t, rb, tt.extra)
+			ds := checkValues(t, rb, tt.extra, tt.tags...)
 			if len(ds) != len(tt.want) {
 				t.Fatalf("got %d diagnostics, want %d:\n%v", len(ds), len(tt.want), ds.Err())
 			}
