@@ -126,15 +126,115 @@ func (d *Decoder) ValuePos(n *yaml.Node) diag.Pos {
 	return p
 }
 
-// FoldedPositions returns the file position of each rune of the value of n
-// when n is a folded block scalar (>), whose value joins its lines with
-// spaces, so that the line and column of a place in the value can only be
-// found by walking the source; nil for every other scalar, whose positions
-// ValuePos gives.
-func (d *Decoder) FoldedPositions(n *yaml.Node) []diag.Pos {
-	if n == nil || n.Kind != yaml.ScalarNode || n.Style&yaml.FoldedStyle == 0 || len(d.Source) == 0 {
+// ValuePositions returns the file position of each rune of the value of
+// scalar n, and one more for where it ends, when its text is not laid out in the file as in the value: a
+// folded block (>), or a plain or quoted scalar over several lines (YAML
+// joins their lines with spaces), or one with escapes ("\t"). Then the line
+// and column of a place in the value can only be found by walking the
+// source. It returns nil when ValuePos and the value's own lines are exact
+// (one line as written, a literal block).
+func (d *Decoder) ValuePositions(n *yaml.Node) []diag.Pos {
+	if n == nil || n.Kind != yaml.ScalarNode || len(d.Source) == 0 || n.Line < 1 {
 		return nil
 	}
+	switch {
+	case n.Style&yaml.FoldedStyle != 0:
+		return d.foldedPositions(n)
+	case n.Style&yaml.LiteralStyle != 0:
+		return nil
+	}
+	return d.flowPositions(n)
+}
+
+// flowPositions walks a plain or quoted scalar's source beside its value.
+func (d *Decoder) flowPositions(n *yaml.Node) []diag.Pos {
+	lines := strings.Split(string(d.Source), "\n")
+	if n.Line > len(lines) {
+		return nil
+	}
+	start := d.ValuePos(n)
+	first := []rune(strings.TrimRight(lines[n.Line-1], "\r"))
+	if start.Col-1 > len(first) {
+		return nil
+	}
+	if strings.HasPrefix(string(first[start.Col-1:]), n.Value) {
+		return nil // on one line, as written
+	}
+	// The source from the value's start, rune by rune, with positions.
+	type at struct {
+		r   rune
+		pos diag.Pos
+	}
+	var src []at
+	for i := n.Line - 1; i < len(lines) && len(src) < 4*len(n.Value)+64; i++ {
+		l := []rune(strings.TrimRight(lines[i], "\r"))
+		from := 0
+		if i == n.Line-1 {
+			from = start.Col - 1
+		}
+		for j := from; j < len(l); j++ {
+			src = append(src, at{l[j], diag.Pos{File: d.File, Line: i + 1, Col: j + 1}})
+		}
+		src = append(src, at{'\n', diag.Pos{File: d.File, Line: i + 1, Col: len(l) + 1}})
+	}
+	double := n.Style&yaml.DoubleQuotedStyle != 0
+	single := n.Style&yaml.SingleQuotedStyle != 0
+	blank := func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' }
+	out := make([]diag.Pos, 0, len(n.Value))
+	k := 0
+	for _, r := range n.Value {
+		if k >= len(src) {
+			out = append(out, src[len(src)-1].pos)
+			continue
+		}
+		c := src[k]
+		out = append(out, c.pos)
+		switch {
+		case double && c.r == '\\':
+			k += 2 + escapeLen(src[min(k+1, len(src)-1)].r)
+		case single && c.r == '\'' && k+1 < len(src) && src[k+1].r == '\'':
+			k += 2
+		case c.r == r && c.r != '\n':
+			k++
+		case blank(r) && blank(c.r):
+			// A line break YAML folded: the breaks and the indentation
+			// around it make one space (or a newline for a blank line).
+			j := k
+			for j < len(src) && blank(src[j].r) && src[j].r != '\n' {
+				j++
+			}
+			if j < len(src) && src[j].r == '\n' {
+				for j < len(src) && blank(src[j].r) {
+					j++
+				}
+				k = j
+			} else {
+				k++
+			}
+		default:
+			k++
+		}
+	}
+	// And where the value ends, for an error at its end ("unexpected EOF").
+	return append(out, src[min(k, len(src)-1)].pos)
+}
+
+// escapeLen is how many characters follow the letter of a YAML escape
+// ("\x41": 2).
+func escapeLen(r rune) int {
+	switch r {
+	case 'x':
+		return 2
+	case 'u':
+		return 4
+	case 'U':
+		return 8
+	}
+	return 0
+}
+
+// foldedPositions walks a folded block's lines beside its value.
+func (d *Decoder) foldedPositions(n *yaml.Node) []diag.Pos {
 	lines := strings.Split(string(d.Source), "\n")
 	indent := d.blockIndent(n.Line)
 	// The block's lines after the header, each without its indentation.
@@ -187,7 +287,8 @@ func (d *Decoder) FoldedPositions(n *yaml.Node) []diag.Pos {
 			ci++
 		}
 	}
-	return out
+	// And where the value ends, for an error at its end ("unexpected EOF").
+	return append(out, pos())
 }
 
 // blockIndent returns the indentation of the first non-blank line after line

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -40,6 +41,49 @@ func TestFoldedPositions(t *testing.T) {
 			want: map[int]string{0: "3:5", 5: "4:5", 7: "4:7"},
 		},
 	}
+	flow := []struct {
+		name string
+		src  string
+		want map[int]string
+	}{
+		{
+			name: "a plain scalar over two lines",
+			src:  "expect: a > 1 &&\n  limit\n",
+			// value: "a > 1 && limit"
+			want: map[int]string{0: "1:9", 7: "1:16", 8: "1:17", 9: "2:3", 14: "2:8"},
+		},
+		{
+			name: "single quotes over two lines, with a doubled quote",
+			src:  "expect: 'a == ''x'' &&\n    b'\n",
+			// value: "a == 'x' && b"
+			want: map[int]string{0: "1:10", 5: "1:15", 7: "1:18", 12: "2:5", 13: "2:6"},
+		},
+		{
+			name: "double quotes with escapes",
+			src:  "expect: \"a in [\\\"x\\\"]\"\n",
+			// value: a in ["x"]
+			want: map[int]string{0: "1:10", 6: "1:16", 7: "1:18", 8: "1:19", 9: "1:21", 10: "1:22"},
+		},
+	}
+	for _, tt := range flow {
+		t.Run(tt.name, func(t *testing.T) {
+			var doc yaml.Node
+			if err := yaml.Unmarshal([]byte(tt.src), &doc); err != nil {
+				t.Fatal(err)
+			}
+			n := doc.Content[0].Content[1]
+			d := &Decoder{File: "rb.yml", Source: []byte(tt.src)}
+			at := d.ValuePositions(n)
+			if len(at) != len([]rune(n.Value))+1 {
+				t.Fatalf("%d positions for %d runes of %q (and its end)", len(at), len([]rune(n.Value)), n.Value)
+			}
+			for off, want := range tt.want {
+				if got := at[off].String(); got != "rb.yml:"+want {
+					t.Errorf("rune %d of %q at %s, want %s", off, n.Value, got, want)
+				}
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var doc yaml.Node
@@ -51,9 +95,9 @@ func TestFoldedPositions(t *testing.T) {
 				t.Fatal("no folded scalar")
 			}
 			d := &Decoder{File: "rb.yml", Source: []byte(tt.src)}
-			at := d.FoldedPositions(n)
-			if len(at) != len([]rune(n.Value)) {
-				t.Fatalf("%d positions for %d runes of %q", len(at), len([]rune(n.Value)), n.Value)
+			at := d.ValuePositions(n)
+			if len(at) != len([]rune(n.Value))+1 {
+				t.Fatalf("%d positions for %d runes of %q (and its end)", len(at), len([]rune(n.Value)), n.Value)
 			}
 			for off, want := range tt.want {
 				p := at[off]
@@ -65,13 +109,13 @@ func TestFoldedPositions(t *testing.T) {
 	}
 	// Every other scalar has no table: ValuePos is exact for it.
 	var doc yaml.Node
-	src := "a: |\n  x\nb: 'y'\n"
+	src := "a: |\n  x\nb: 'y'\nc: z == 1\n"
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
 	d := &Decoder{File: "rb.yml", Source: []byte(src)}
 	for _, n := range doc.Content[0].Content {
-		if d.FoldedPositions(n) != nil {
+		if d.ValuePositions(n) != nil {
 			t.Errorf("a table for %q", n.Value)
 		}
 	}
@@ -87,4 +131,47 @@ func findFolded(n *yaml.Node) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// TestValuePositionsBounded: on any scalar the table has a position for each
+// rune and its end, all inside the file.
+func TestValuePositionsBounded(t *testing.T) {
+	for _, src := range []string{
+		"a: \"x\\\n  y\"\n",
+		"a: \"\\u00e9t\\x41\\U0001F600 z\"\n",
+		"a: 'é\r\n  ü'\r\n",
+		"a: x\n\n  y\n\n  z\n",
+		"a: >\n  x\n\n\n  y\n",
+		"a: >-\n\tx\n",
+		"a: \"\"\n",
+		"a: ''\n",
+		"a: >\n\n",
+		"a:  p  q  \n  r\n",
+		"- \"a\n\n  b\"\n",
+	} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+			continue
+		}
+		lines := strings.Count(src, "\n") + 1
+		var walk func(n *yaml.Node)
+		walk = func(n *yaml.Node) {
+			if n.Kind == yaml.ScalarNode {
+				d := &Decoder{File: "rb.yml", Source: []byte(src)}
+				at := d.ValuePositions(n)
+				if at != nil && len(at) != len([]rune(n.Value))+1 {
+					t.Errorf("%q: %d positions for %q", src, len(at), n.Value)
+				}
+				for _, p := range at {
+					if p.Line < 1 || p.Line > lines || p.Col < 1 {
+						t.Errorf("%q: position %v outside the file", src, p)
+					}
+				}
+			}
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+		walk(&doc)
+	}
 }

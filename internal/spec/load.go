@@ -394,7 +394,7 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 	later := l.later(seq)
 	l.checkLater(n.Value, 0, n.Value, pos, s, later)
 	env = withLater(env, later)
-	p, ds := compileExpr(n.Value, pos, l.d.FoldedPositions(n), env, kind)
+	p, ds := compileExpr(n.Value, pos, l.d.ValuePositions(n), env, kind)
 	l.ds.Append(l.bounded(ds, pos))
 	if p != nil {
 		p.Name = name
@@ -420,7 +420,7 @@ func (l *loader) template(n *yaml.Node, name string, env *eval.Env, s *Step) *ev
 	}
 	var t *eval.Template
 	var ds diag.Diags
-	if at := l.d.FoldedPositions(n); at != nil {
+	if at := l.d.ValuePositions(n); at != nil {
 		t, ds = eval.ParseTemplateMapped(n.Value, at, withLater(env, later))
 	} else {
 		t, ds = eval.ParseTemplate(n.Value, pos, withLater(env, later))

@@ -414,7 +414,7 @@ func (e *Expr) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 		ds.Errorf(d.Pos(n), "%s must be an expression, got an empty string", d.Name())
 		return
 	}
-	*e = Expr{Src: n.Value, Pos: d.ValuePos(n), at: d.FoldedPositions(n)}
+	*e = Expr{Src: n.Value, Pos: d.ValuePos(n), at: d.ValuePositions(n)}
 	if d.OnExpr != nil {
 		d.OnExpr(e, d.Key())
 	}
