@@ -54,11 +54,12 @@ type Decoder struct {
 	// value is copied into its parent.
 	OnExpr func(e *Expr, key string)
 
-	path    string // display path of the value being decoded: "etcd.dest", "tags[1]"
-	key     string // the last mapping key on the path
-	visits  int
-	overrun bool
-	active  map[*yaml.Node]bool // anchors being expanded, to refuse cycles
+	srcLines []string // Source split into lines, once
+	path     string   // display path of the value being decoded: "etcd.dest", "tags[1]"
+	key      string   // the last mapping key on the path
+	visits   int
+	overrun  bool
+	active   map[*yaml.Node]bool // anchors being expanded, to refuse cycles
 }
 
 // Decode fills out, which must be a non-nil pointer, from n.
@@ -148,7 +149,7 @@ func (d *Decoder) ValuePositions(n *yaml.Node) []diag.Pos {
 
 // flowPositions walks a plain or quoted scalar's source beside its value.
 func (d *Decoder) flowPositions(n *yaml.Node) []diag.Pos {
-	lines := strings.Split(string(d.Source), "\n")
+	lines := d.lines()
 	if n.Line > len(lines) {
 		return nil
 	}
@@ -235,7 +236,7 @@ func escapeLen(r rune) int {
 
 // foldedPositions walks a folded block's lines beside its value.
 func (d *Decoder) foldedPositions(n *yaml.Node) []diag.Pos {
-	lines := strings.Split(string(d.Source), "\n")
+	lines := d.lines()
 	indent := d.blockIndent(n.Line)
 	// The block's lines after the header, each without its indentation.
 	type srcLine struct {
@@ -291,10 +292,18 @@ func (d *Decoder) foldedPositions(n *yaml.Node) []diag.Pos {
 	return append(out, pos())
 }
 
+// lines is the source split into lines.
+func (d *Decoder) lines() []string {
+	if d.srcLines == nil {
+		d.srcLines = strings.Split(string(d.Source), "\n")
+	}
+	return d.srcLines
+}
+
 // blockIndent returns the indentation of the first non-blank line after line
 // (1-based) in the source, or a guess when the source is unknown.
 func (d *Decoder) blockIndent(line int) int {
-	lines := strings.Split(string(d.Source), "\n")
+	lines := d.lines()
 	for i := line; i < len(lines); i++ {
 		l := strings.TrimRight(lines[i], "\r")
 		if strings.TrimSpace(l) == "" {

@@ -392,9 +392,10 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 		seq = s.seq
 	}
 	later := l.later(seq)
-	l.checkLater(n.Value, 0, n.Value, pos, s, later)
+	at := l.d.ValuePositions(n)
+	l.checkLater(n.Value, 0, n.Value, textPos{pos, at}, s, later)
 	env = withLater(env, later)
-	p, ds := compileExpr(n.Value, pos, l.d.ValuePositions(n), env, kind)
+	p, ds := compileExpr(n.Value, pos, at, env, kind)
 	l.ds.Append(l.bounded(ds, pos))
 	if p != nil {
 		p.Name = name
@@ -415,12 +416,13 @@ func compileExpr(src string, pos diag.Pos, at []diag.Pos, env *eval.Env, kind ev
 func (l *loader) template(n *yaml.Node, name string, env *eval.Env, s *Step) *eval.Template {
 	pos := l.d.ValuePos(n)
 	later := l.later(s.seq)
+	at := l.d.ValuePositions(n)
 	for _, part := range templateParts(n.Value) {
-		l.checkLater(n.Value, part.off, part.src, pos, s, later)
+		l.checkLater(n.Value, part.off, part.src, textPos{pos, at}, s, later)
 	}
 	var t *eval.Template
 	var ds diag.Diags
-	if at := l.d.ValuePositions(n); at != nil {
+	if at != nil {
 		t, ds = eval.ParseTemplateMapped(n.Value, at, withLater(env, later))
 	} else {
 		t, ds = eval.ParseTemplate(n.Value, pos, withLater(env, later))
@@ -435,7 +437,7 @@ func (l *loader) template(n *yaml.Node, name string, env *eval.Env, s *Step) *ev
 // checkLater reports the names in the expression src that only a later step
 // (or s itself; any step when s is nil) registers. src starts at rune offset off of text, which starts
 // at pos in the file.
-func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *Step, later map[string]registration) {
+func (l *loader) checkLater(text string, off int, src string, pos textPos, s *Step, later map[string]registration) {
 	if len(later) == 0 {
 		return
 	}
@@ -444,9 +446,9 @@ func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *S
 		if !ok {
 			continue
 		}
-		at := offsetPos(text, off+id.off, pos)
+		at := pos.of(text, off+id.off)
 		if at.Line > l.lines {
-			at = pos
+			at = pos.start
 		}
 		if s == nil {
 			l.ds.Add(at, fmt.Sprintf("%q is registered by a step (line %d)", id.name, r.pos.Line),
