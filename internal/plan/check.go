@@ -19,8 +19,11 @@ import (
 // (spec.Step.CheckArgs), so that a value a module would refuse on a host is
 // an error now rather than after hosts were changed. preflight, gates and
 // post are checked once, with the vars the run gives them (the first host's).
-// Templates that read facts, registered results or a step's own names wait
-// for the run. The same error on several hosts is one diagnostic naming them.
+// Templates that read facts, registered results, a step's own names or the
+// clock wait for the run. Steps the run would not reach for a host (left out
+// by tags, run_once on another host, a guard with known inputs that is
+// false) are not checked for it. The same error on several hosts is one
+// diagnostic naming them.
 func (p *Plan) CheckValues(opts CheckOptions) diag.Diags {
 	rb := p.Runbook_
 	if rb == nil {
