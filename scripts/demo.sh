@@ -9,7 +9,7 @@ go build -o bin/demo-app ./cmd/demo-app
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "runbook validate: every key, module argument and expression is checked before anything runs"
-$rb validate runbooks/rolling-restart.yml -i local
+$rb validate runbooks/rolling-restart.yml -i local -e demo_root="$PWD"
 
 say "a broken copy is refused with every error at once, each at its line and column"
 broken=$(mktemp -d)/rolling-restart.yml
@@ -23,7 +23,7 @@ say "runbook plan: hosts, batches, steps, guards and rollback, without connectin
 $rb plan runbooks/rolling-restart.yml -i local -e demo_root="$PWD"
 
 say "the same plan as a Mermaid flowchart for a pull request (first lines)"
-mermaid=$($rb plan runbooks/rolling-restart.yml -i local --format mermaid)
+mermaid=$($rb plan runbooks/rolling-restart.yml -i local -e demo_root="$PWD" --format mermaid)
 printf '%s\n' "$mermaid" | sed -n 1,8p
 
 say "runbook exec: the rolling restart, one instance at a time, health-checked before and after"

@@ -88,7 +88,7 @@ stop now. Output that goes away (| head) does not stop the run.`,
 			}
 			runID := journal.NewRunID()
 			started := time.Now().UTC()
-			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started})
+			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started}, f.tags, f.skipTags)
 			// From here on nothing the command prints may show a secret.
 			a, flush := a.redacting(l.secrets)
 			defer func() { err = a.secrets.Error(err); flush() }()
@@ -151,9 +151,10 @@ stop now. Output that goes away (| head) does not stop the run.`,
 }
 
 // buildPlanRun is buildPlan with the run's identity, so that variables like
-// 'backups/{{ run.id }}.db' render.
-func buildPlanRun(file string, f *inputFlags, seed int64, run eval.Run) (*loaded, *plan.Plan, diag.Diags) {
-	return buildPlanOpts(file, f, plan.Options{Seed: seed, Run: run})
+// 'backups/{{ run.id }}.db' render, and the steps its tags select, which are
+// the ones checked before it starts.
+func buildPlanRun(file string, f *inputFlags, seed int64, run eval.Run, tags, skipTags []string) (*loaded, *plan.Plan, diag.Diags) {
+	return buildPlanOpts(file, f, plan.Options{Seed: seed, Run: run}, plan.CheckOptions{Tags: tags, SkipTags: skipTags})
 }
 
 // confirm asks on the terminal; without one it refuses (exit 3).

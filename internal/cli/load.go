@@ -93,6 +93,7 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 					l.sources[k] = v
 				}
 				opts.Vars = plan.MergeVars(inv.AllVarNames(), extra)
+				opts.VarOrigin = varOrigin(inv, extra)
 			}
 		}
 	}
@@ -115,13 +116,31 @@ func redactDiags(ds diag.Diags, set *redact.Set) {
 	}
 }
 
-// buildPlan loads and plans; the inventory is required.
-func buildPlan(file string, f *inputFlags) (*loaded, *plan.Plan, diag.Diags) {
-	return buildPlanOpts(file, f, plan.Options{})
+// varOrigin says where the value of a var that expressions are checked
+// against was set: -e, or the first host of the inventory that has it (whose
+// value is the sample the loader checks types with). "" for the runbook's.
+func varOrigin(inv *inventory.Inventory, extra map[string]any) func(string) string {
+	return func(name string) string {
+		if _, ok := extra[name]; ok {
+			return "-e"
+		}
+		for _, h := range inv.Hosts() {
+			if p, ok := h.VarPos(name); ok {
+				return p.String()
+			}
+		}
+		return ""
+	}
 }
 
-// buildPlanOpts is buildPlan with more plan options; Limit and ExtraVars come from f.
-func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *plan.Plan, diag.Diags) {
+// buildPlan loads and plans; the inventory is required.
+func buildPlan(file string, f *inputFlags) (*loaded, *plan.Plan, diag.Diags) {
+	return buildPlanOpts(file, f, plan.Options{}, plan.CheckOptions{})
+}
+
+// buildPlanOpts is buildPlan with more plan options; Limit and ExtraVars come
+// from f. check says which steps the run selects; its Run is opts.Run.
+func buildPlanOpts(file string, f *inputFlags, opts plan.Options, check plan.CheckOptions) (*loaded, *plan.Plan, diag.Diags) {
 	l, ds := load(file, f)
 	if ds.HasErrors() || l.rb == nil || l.inv == nil {
 		return l, nil, ds
@@ -135,6 +154,18 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options) (*loaded, *pla
 		_, lds := effectiveLock(p)
 		ds.Append(lds)
 		if lds.HasErrors() {
+			return l, nil, ds
+		}
+	}
+	if p != nil && !pds.HasErrors() {
+		// Every value known before the run, rendered for every host and
+		// decoded as the run would: a bad one is refused here, with nothing
+		// touched, not on the first host after it was changed.
+		check.Run = opts.Run
+		cds := p.CheckValues(check)
+		redactDiags(cds, l.secrets)
+		ds.Append(cds)
+		if cds.HasErrors() {
 			return l, nil, ds
 		}
 	}

@@ -12,7 +12,10 @@ func newPlanCmd(a *app) *cobra.Command {
 		Use:   "plan FILE -i INVENTORY",
 		Short: "Show what a run would do, without connecting anywhere",
 		Long: `Show the hosts in order, the batches, each step with its guard, the rollback,
-the gates and the phases, without connecting to any host.
+the gates and the phases, without connecting to any host. Every value known
+before the run is rendered for every host and checked first, as validate -i
+does; each step lists what can only be checked when it runs ("checked at run
+time: url reads etcd").
 
 --format json gives a machine-readable plan whose top-level "batches" key is a
 list of lists of host names; --format mermaid gives a flowchart to paste into a

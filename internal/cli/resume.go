@@ -49,7 +49,7 @@ so give the same -e again.`,
 			}
 			info := st.Info
 			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra, vault: f.vault}
-			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true})
+			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true}, info.Tags, info.SkipTags)
 			// From here on nothing the command prints may show a secret.
 			a, flush := a.redacting(l.secrets)
 			defer func() { err = a.secrets.Error(err); flush() }()

@@ -18,8 +18,13 @@ func newValidateCmd(a *app) *cobra.Command {
 		Short: "Check runbooks without touching anything",
 		Long: `Check runbooks strictly: YAML, keys, module arguments, durations, batch sizes,
 every expression and template. All errors are reported at once, each as
-FILE:LINE:COL: message. With -i the host pattern is resolved and every name an
-expression uses must exist in the runbook, the inventory or -e.
+FILE:LINE:COL: message. With -i the host pattern is resolved, every name an
+expression uses must exist in the runbook, the inventory or -e, and every
+template whose inputs are known before a run (vars, inventory, -e, host, run)
+is rendered for every host and checked as the module would check it at run
+time: a bad value is reported at its template, with the hosts and where the
+value was set. Templates that read facts or registered results wait for the
+run; 'runbook plan' lists them.
 
 Exit status 0 when every file is valid, 2 when any is not.`,
 		Example: `  runbook validate runbooks/upgrade-etcd.yml

@@ -60,6 +60,10 @@ type Env struct {
 	// a step with loop:. Without it, using either is an error, also when the
 	// env is not strict: they can never come from an inventory.
 	Loop bool
+	// VarOrigin, when set, says where the value of a var in Vars was set:
+	// "-e" for the command line, or a file position. A type error about a
+	// var then names it, where it came from and how to give it the right type.
+	VarOrigin func(name string) string
 }
 
 // Host is how a host looks to expressions: host.name, host.addr, host.groups, host.vars.
@@ -127,6 +131,7 @@ type Program struct {
 
 	prog   *vm.Program
 	origin origin
+	env    *Env // what it was compiled against, for CheckVars
 }
 
 // Compile compiles src, which starts at pos in its file. Positions of errors
@@ -140,6 +145,22 @@ func Compile(src string, pos diag.Pos, env *Env, kind Kind) (*Program, diag.Diag
 	return compile(src, origin{pos: pos, firstCol: pos.Col, laterCol: pos.Col}, env, kind)
 }
 
+// CompileMapped is Compile for a text that is not laid out in the file as it
+// is in src, such as a folded YAML scalar (>), whose lines are joined with
+// spaces: at holds the file position of each rune of src, so that an error
+// points at its place in the file.
+func CompileMapped(src string, at []diag.Pos, env *Env, kind Kind) (*Program, diag.Diags) {
+	return compile(src, mappedOrigin(src, at), env, kind)
+}
+
+// mappedOrigin is the origin of text whose runes are at the positions at.
+func mappedOrigin(text string, at []diag.Pos) origin {
+	if len(at) == 0 {
+		return origin{}
+	}
+	return origin{pos: at[0], firstCol: at[0].Col, laterCol: at[0].Col, mapped: at, text: text}
+}
+
 // origin maps a position inside an expression's text to its file. It differs
 // from a plain Pos for a {{ }} part, whose later lines are indented as the
 // template's, not as the part's first line.
@@ -147,11 +168,22 @@ type origin struct {
 	pos      diag.Pos // pos.Line is the line of the text's first line
 	firstCol int      // file column of the text's first character
 	laterCol int      // file column of column 0 on the text's later lines
+	// mapped, when set, is the file position of each rune of text, for text
+	// laid out otherwise in the file (a folded scalar).
+	mapped []diag.Pos
+	text   string
 }
 
 // at returns the file position of rune column col0 (0-based) on line line0
 // (0-based) of the text.
 func (o origin) at(line0, col0 int) diag.Pos {
+	if o.mapped != nil {
+		off := runeOffset(o.text, line0, col0)
+		if off >= len(o.mapped) {
+			off = len(o.mapped) - 1
+		}
+		return o.mapped[off]
+	}
 	if !o.pos.IsValid() {
 		return o.pos
 	}
@@ -163,6 +195,30 @@ func (o origin) at(line0, col0 int) diag.Pos {
 		p.Col = o.laterCol + col0
 	}
 	return p
+}
+
+// runeOffset returns the rune offset in text of rune column col0 on line line0.
+func runeOffset(text string, line0, col0 int) int {
+	off, line := 0, 0
+	for _, r := range text {
+		if line == line0 {
+			break
+		}
+		if r == '\n' {
+			line++
+		}
+		off++
+	}
+	return off + col0
+}
+
+// sub is the origin of the text that starts at rune offset off of a mapped
+// text.
+func (o origin) sub(off int, text string) origin {
+	if off >= len(o.mapped) {
+		off = len(o.mapped) - 1
+	}
+	return mappedOrigin(text, o.mapped[off:])
 }
 
 // atOffset returns the file position of rune offset off in src.
@@ -205,6 +261,9 @@ func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
 	ds.Append(chk.warnings())
 	if err != nil {
 		d := ce.translate(err, src, o)
+		if md, ok := ce.mismatch(err, src, o, env); ok {
+			d = md
+		}
 		if !chk.reported(d.Pos) {
 			ds = append(ds, d)
 		}
@@ -219,7 +278,7 @@ func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
 		ds.Sort()
 		return nil, ds
 	}
-	return &Program{Src: src, Pos: o.at(0, 0), Kind: kind, prog: prog, origin: o}, ds
+	return &Program{Src: src, Pos: o.at(0, 0), Kind: kind, prog: prog, origin: o, env: env}, ds
 }
 
 // Eval runs the program against s. A nil s is an empty scope.

@@ -39,7 +39,17 @@ func IsTemplate(s string) bool { return strings.Contains(s, "{{") }
 // ParseTemplate splits s into literal text and {{ }} expressions and compiles each;
 // pos is where s starts in the file, mapped as in Compile.
 func ParseTemplate(s string, pos diag.Pos, env *Env) (*Template, diag.Diags) {
-	whole := origin{pos: pos, firstCol: pos.Col, laterCol: pos.Col}
+	return parseTemplate(s, origin{pos: pos, firstCol: pos.Col, laterCol: pos.Col}, env)
+}
+
+// ParseTemplateMapped is ParseTemplate for a text laid out otherwise in the
+// file (a folded scalar); at holds the file position of each rune of s.
+func ParseTemplateMapped(s string, at []diag.Pos, env *Env) (*Template, diag.Diags) {
+	return parseTemplate(s, mappedOrigin(s, at), env)
+}
+
+func parseTemplate(s string, whole origin, env *Env) (*Template, diag.Diags) {
+	pos := whole.pos
 	at := func(off int) diag.Pos {
 		line0, col0 := lineCol(s, off)
 		return whole.at(line0, col0)
@@ -69,7 +79,10 @@ func ParseTemplate(s string, pos diag.Pos, env *Env) (*Template, diag.Diags) {
 		}
 		p := at(start)
 		o := origin{pos: p, firstCol: p.Col, laterCol: pos.Col}
-		if !pos.IsValid() {
+		switch {
+		case whole.mapped != nil:
+			o = whole.sub(utf8.RuneCountInString(s[:start]), trimmed)
+		case !pos.IsValid():
 			o = origin{pos: pos}
 		}
 		prog, pds := compile(trimmed, o, env, Any)

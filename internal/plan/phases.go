@@ -9,36 +9,37 @@ import (
 )
 
 func phases(rb *spec.Runbook, reg *modules.Registry) []Phase {
+	rt := newRunTimeNames(rb, reg)
 	var out []Phase
 	if len(rb.Preflight) > 0 {
-		out = append(out, Phase{Name: string(spec.PhasePreflight), Runs: "once", Steps: steps(rb.Preflight, reg)})
+		out = append(out, Phase{Name: string(spec.PhasePreflight), Runs: "once", Steps: steps(rb.Preflight, rt)})
 	}
-	out = append(out, Phase{Name: string(spec.PhaseSteps), Runs: "per host", Steps: steps(rb.Steps, reg)})
-	out = append(out, rollbackPhase(rb.Rollback, rb.Steps, reg))
+	out = append(out, Phase{Name: string(spec.PhaseSteps), Runs: "per host", Steps: steps(rb.Steps, rt)})
+	out = append(out, rollbackPhase(rb.Rollback, rb.Steps, rt))
 	if len(rb.BetweenBatches) > 0 {
-		out = append(out, Phase{Name: string(spec.PhaseBetweenBatches), Runs: "after each batch", Steps: steps(rb.BetweenBatches, reg)})
+		out = append(out, Phase{Name: string(spec.PhaseBetweenBatches), Runs: "after each batch", Steps: steps(rb.BetweenBatches, rt)})
 	}
 	if len(rb.Post) > 0 {
-		out = append(out, Phase{Name: string(spec.PhasePost), Runs: "once", Steps: steps(rb.Post, reg)})
+		out = append(out, Phase{Name: string(spec.PhasePost), Runs: "once", Steps: steps(rb.Post, rt)})
 	}
 	return out
 }
 
-func rollbackPhase(r spec.Rollback, covered []*spec.Step, reg *modules.Registry) Phase {
+func rollbackPhase(r spec.Rollback, covered []*spec.Step, rt *runTimeNames) Phase {
 	ph := Phase{Name: string(spec.PhaseRollback), Runs: "per failed host"}
 	switch {
 	case r.None:
 		ph.Mode = "none"
 	case len(r.Steps) > 0:
 		ph.Mode = "explicit"
-		ph.Steps = steps(r.Steps, reg)
+		ph.Steps = steps(r.Steps, rt)
 	default:
 		ph.Mode = "automatic"
 	}
 	return ph
 }
 
-func steps(ss []*spec.Step, reg *modules.Registry) []Step {
+func steps(ss []*spec.Step, rt *runTimeNames) []Step {
 	out := make([]Step, 0, len(ss))
 	for _, s := range ss {
 		ps := Step{
@@ -56,6 +57,7 @@ func steps(ss []*spec.Step, reg *modules.Registry) []Step {
 			Become:       s.Become,
 			NoLog:        s.NoLog,
 			Tags:         s.Tags,
+			RunTime:      rt.runTimeChecks(s),
 		}
 		if s.Loop != nil {
 			ps.Loop = s.Loop.Src
@@ -73,13 +75,13 @@ func steps(ss []*spec.Step, reg *modules.Registry) []Step {
 			ps.ChangedWhen = s.ChangedWhen.Src
 		}
 		if s.IsBlock() {
-			ps.Block = steps(s.Block, reg)
+			ps.Block = steps(s.Block, rt)
 			if s.Rollback != nil {
-				rb := rollbackPhase(*s.Rollback, s.Block, reg)
+				rb := rollbackPhase(*s.Rollback, s.Block, rt)
 				rb.Runs = "when a step of the block fails"
 				ps.Rollback = &rb
 			}
-		} else if info, ok := reg.Lookup(s.Module); ok {
+		} else if info, ok := rt.reg.Lookup(s.Module); ok {
 			ps.Undo = firstSentence(info.Doc.Undo)
 			if ps.Undo == "" {
 				ps.Undo = "irreversible"

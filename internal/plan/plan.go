@@ -114,9 +114,13 @@ type Step struct {
 	Tags         []string `json:"tags,omitempty"`
 	// Undo says what the automatic rollback does for this step; "irreversible"
 	// for a module without undo.
-	Undo     string `json:"undo,omitempty"`
-	Block    []Step `json:"block,omitempty"`
-	Rollback *Phase `json:"rollback,omitempty"`
+	Undo string `json:"undo,omitempty"`
+	// RunTime lists the fields that can only be checked when the step runs,
+	// each with the run-time names it reads ("url reads etcd"); everything
+	// else is checked for every host before anything is touched.
+	RunTime  []string `json:"checked_at_run_time,omitempty"`
+	Block    []Step   `json:"block,omitempty"`
+	Rollback *Phase   `json:"rollback,omitempty"`
 }
 
 // Build makes the plan. Problems with the inputs (a pattern that matches no

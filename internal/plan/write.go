@@ -123,6 +123,9 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 		if len(opts) > 0 {
 			ew.printf("%s%s\n", sub, strings.Join(opts, "; "))
 		}
+		if len(s.RunTime) > 0 {
+			ew.printf("%schecked at run time: %s\n", sub, strings.Join(s.RunTime, "; "))
+		}
 		if len(s.Block) > 0 {
 			writeSteps(ew, s.Block, sub)
 			if s.Rollback != nil {

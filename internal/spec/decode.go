@@ -45,16 +45,21 @@ type Decoder struct {
 	// as present), and is passed to OnTemplate so the caller can compile it.
 	// Expr values are exempt: an expression is never a template.
 	OnTemplate func(n *yaml.Node)
+	// Unrendered, when set with OnTemplate, says which templated scalars are
+	// templates left to render; the others are rendered values that happen to
+	// hold "{{", decoded as any value. Nil means every one is a template.
+	Unrendered func(n *yaml.Node) bool
 	// OnExpr, when set, is called after an Expr value is decoded, with the YAML
 	// key that holds it, so the caller can compile it (set e.Program) before the
 	// value is copied into its parent.
 	OnExpr func(e *Expr, key string)
 
-	path    string // display path of the value being decoded: "etcd.dest", "tags[1]"
-	key     string // the last mapping key on the path
-	visits  int
-	overrun bool
-	active  map[*yaml.Node]bool // anchors being expanded, to refuse cycles
+	srcLines []string // Source split into lines, once
+	path     string   // display path of the value being decoded: "etcd.dest", "tags[1]"
+	key      string   // the last mapping key on the path
+	visits   int
+	overrun  bool
+	active   map[*yaml.Node]bool // anchors being expanded, to refuse cycles
 }
 
 // Decode fills out, which must be a non-nil pointer, from n.
@@ -122,10 +127,183 @@ func (d *Decoder) ValuePos(n *yaml.Node) diag.Pos {
 	return p
 }
 
+// ValuePositions returns the file position of each rune of the value of
+// scalar n, and one more for where it ends, when its text is not laid out in the file as in the value: a
+// folded block (>), or a plain or quoted scalar over several lines (YAML
+// joins their lines with spaces), or one with escapes ("\t"). Then the line
+// and column of a place in the value can only be found by walking the
+// source. It returns nil when ValuePos and the value's own lines are exact
+// (one line as written, a literal block).
+func (d *Decoder) ValuePositions(n *yaml.Node) []diag.Pos {
+	if n == nil || n.Kind != yaml.ScalarNode || len(d.Source) == 0 || n.Line < 1 {
+		return nil
+	}
+	switch {
+	case n.Style&yaml.FoldedStyle != 0:
+		return d.foldedPositions(n)
+	case n.Style&yaml.LiteralStyle != 0:
+		return nil
+	}
+	return d.flowPositions(n)
+}
+
+// flowPositions walks a plain or quoted scalar's source beside its value.
+func (d *Decoder) flowPositions(n *yaml.Node) []diag.Pos {
+	lines := d.lines()
+	if n.Line > len(lines) {
+		return nil
+	}
+	start := d.ValuePos(n)
+	first := []rune(strings.TrimRight(lines[n.Line-1], "\r"))
+	if start.Col-1 > len(first) {
+		return nil
+	}
+	if strings.HasPrefix(string(first[start.Col-1:]), n.Value) {
+		return nil // on one line, as written
+	}
+	// The source from the value's start, rune by rune, with positions.
+	type at struct {
+		r   rune
+		pos diag.Pos
+	}
+	var src []at
+	for i := n.Line - 1; i < len(lines) && len(src) < 4*len(n.Value)+64; i++ {
+		l := []rune(strings.TrimRight(lines[i], "\r"))
+		from := 0
+		if i == n.Line-1 {
+			from = start.Col - 1
+		}
+		for j := from; j < len(l); j++ {
+			src = append(src, at{l[j], diag.Pos{File: d.File, Line: i + 1, Col: j + 1}})
+		}
+		src = append(src, at{'\n', diag.Pos{File: d.File, Line: i + 1, Col: len(l) + 1}})
+	}
+	double := n.Style&yaml.DoubleQuotedStyle != 0
+	single := n.Style&yaml.SingleQuotedStyle != 0
+	blank := func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' }
+	out := make([]diag.Pos, 0, len(n.Value))
+	k := 0
+	for _, r := range n.Value {
+		if k >= len(src) {
+			out = append(out, src[len(src)-1].pos)
+			continue
+		}
+		c := src[k]
+		out = append(out, c.pos)
+		switch {
+		case double && c.r == '\\':
+			k += 2 + escapeLen(src[min(k+1, len(src)-1)].r)
+		case single && c.r == '\'' && k+1 < len(src) && src[k+1].r == '\'':
+			k += 2
+		case c.r == r && c.r != '\n':
+			k++
+		case blank(r) && blank(c.r):
+			// A line break YAML folded: the breaks and the indentation
+			// around it make one space (or a newline for a blank line).
+			j := k
+			for j < len(src) && blank(src[j].r) && src[j].r != '\n' {
+				j++
+			}
+			if j < len(src) && src[j].r == '\n' {
+				for j < len(src) && blank(src[j].r) {
+					j++
+				}
+				k = j
+			} else {
+				k++
+			}
+		default:
+			k++
+		}
+	}
+	// And where the value ends, for an error at its end ("unexpected EOF").
+	return append(out, src[min(k, len(src)-1)].pos)
+}
+
+// escapeLen is how many characters follow the letter of a YAML escape
+// ("\x41": 2).
+func escapeLen(r rune) int {
+	switch r {
+	case 'x':
+		return 2
+	case 'u':
+		return 4
+	case 'U':
+		return 8
+	}
+	return 0
+}
+
+// foldedPositions walks a folded block's lines beside its value.
+func (d *Decoder) foldedPositions(n *yaml.Node) []diag.Pos {
+	lines := d.lines()
+	indent := d.blockIndent(n.Line)
+	// The block's lines after the header, each without its indentation.
+	type srcLine struct {
+		no   int // 1-based
+		text []rune
+	}
+	var block []srcLine
+	for i := n.Line; i < len(lines); i++ {
+		l := strings.TrimRight(lines[i], "\r")
+		if strings.TrimSpace(l) != "" && len(l)-len(strings.TrimLeft(l, " ")) < indent {
+			break
+		}
+		text := []rune{}
+		if len(l) > indent {
+			text = []rune(l[indent:])
+		}
+		block = append(block, srcLine{no: i + 1, text: text})
+	}
+	if len(block) == 0 {
+		return nil
+	}
+	out := make([]diag.Pos, 0, len(n.Value))
+	li, ci := 0, 0
+	pos := func() diag.Pos {
+		if li >= len(block) {
+			last := block[len(block)-1]
+			return diag.Pos{File: d.File, Line: last.no, Col: indent + len(last.text) + 1}
+		}
+		return diag.Pos{File: d.File, Line: block[li].no, Col: indent + ci + 1}
+	}
+	for _, r := range n.Value {
+		if li < len(block) && ci < len(block[li].text) && block[li].text[ci] == r {
+			out = append(out, pos())
+			ci++
+			continue
+		}
+		if r == ' ' || r == '\n' {
+			// A line break the folding turned into a space, or kept.
+			out = append(out, pos())
+			li, ci = li+1, 0
+			continue
+		}
+		// Blank lines whose breaks the folding consumed.
+		for li < len(block) && ci >= len(block[li].text) {
+			li, ci = li+1, 0
+		}
+		out = append(out, pos())
+		if li < len(block) && ci < len(block[li].text) && block[li].text[ci] == r {
+			ci++
+		}
+	}
+	// And where the value ends, for an error at its end ("unexpected EOF").
+	return append(out, pos())
+}
+
+// lines is the source split into lines.
+func (d *Decoder) lines() []string {
+	if d.srcLines == nil {
+		d.srcLines = strings.Split(string(d.Source), "\n")
+	}
+	return d.srcLines
+}
+
 // blockIndent returns the indentation of the first non-blank line after line
 // (1-based) in the source, or a guess when the source is unknown.
 func (d *Decoder) blockIndent(line int) int {
-	lines := strings.Split(string(d.Source), "\n")
+	lines := d.lines()
 	for i := line; i < len(lines); i++ {
 		l := strings.TrimRight(lines[i], "\r")
 		if strings.TrimSpace(l) == "" {
@@ -156,11 +334,16 @@ func (d *Decoder) Key() string { return d.key }
 // the decoder is in template mode; if so it hands n to OnTemplate. A value that
 // is templated must be left zero by the caller.
 func (d *Decoder) Templated(n *yaml.Node) bool {
-	if d.OnTemplate == nil || !isTemplateScalar(n) {
+	if !d.template(n) {
 		return false
 	}
 	d.OnTemplate(n)
 	return true
+}
+
+// template reports whether n is a template the decoder leaves to OnTemplate.
+func (d *Decoder) template(n *yaml.Node) bool {
+	return d.OnTemplate != nil && isTemplateScalar(n) && (d.Unrendered == nil || d.Unrendered(n))
 }
 
 // isTemplateScalar reports whether n is a string scalar containing "{{".
@@ -258,7 +441,7 @@ func (d *Decoder) value(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 		v.Set(reflect.ValueOf(n))
 		return
 	}
-	if d.OnTemplate != nil && isTemplateScalar(n) && !reflect.PointerTo(t).Implements(rawScalarType) {
+	if d.template(n) && !reflect.PointerTo(t).Implements(rawScalarType) {
 		d.OnTemplate(n)
 		return
 	}

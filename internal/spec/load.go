@@ -24,6 +24,10 @@ type LoadOptions struct {
 	Vars map[string]any
 	// Extra declares more names for expressions, such as module facts (`etcd`).
 	Extra map[string]any
+	// VarOrigin says where the value of a var in Vars was set ("-e", or a
+	// position in the inventory), for type errors that name the var; "" for
+	// the runbook's own vars, which the loader knows.
+	VarOrigin func(name string) string
 }
 
 // Load reads and loads the runbook at path; see LoadBytes.
@@ -79,6 +83,7 @@ type loader struct {
 
 	lines   int            // lines in the file
 	vars    map[string]any // runbook vars merged with opts.Vars
+	varPos  map[string]diag.Pos
 	seq     int
 	regs    []registration
 	compile []func()
@@ -219,6 +224,7 @@ func (l *loader) loadVars(rb *Runbook, n *yaml.Node) {
 			}
 		}
 	}
+	l.varPos = rb.VarPos
 	l.vars = make(map[string]any, len(rb.Vars)+len(l.opts.Vars))
 	for k, v := range rb.Vars {
 		l.vars[k] = v
@@ -226,6 +232,20 @@ func (l *loader) loadVars(rb *Runbook, n *yaml.Node) {
 	for k, v := range l.opts.Vars {
 		l.vars[k] = v
 	}
+}
+
+// varOrigin says where the value of var name that expressions are compiled
+// against was set.
+func (l *loader) varOrigin(name string) string {
+	if l.opts.VarOrigin != nil {
+		if o := l.opts.VarOrigin(name); o != "" {
+			return o
+		}
+	}
+	if p, ok := l.varPos[name]; ok {
+		return p.String()
+	}
+	return ""
 }
 
 func (l *loader) loadOrder(rb *Runbook, n *yaml.Node) {
@@ -306,7 +326,7 @@ func (l *loader) rollback(n *yaml.Node, key, id string, phase Phase) Rollback {
 // env builds the compile env of the step at seq: every name registered
 // before it is known.
 func (l *loader) env(seq int, failed bool) *eval.Env {
-	env := &eval.Env{Vars: l.vars, Strict: l.opts.Vars != nil, Failed: failed, Extra: l.opts.Extra}
+	env := &eval.Env{Vars: l.vars, Strict: l.opts.Vars != nil, Failed: failed, Extra: l.opts.Extra, VarOrigin: l.varOrigin}
 	seen := map[string]bool{}
 	for _, r := range l.regs {
 		if r.seq < seq && !seen[r.name] {
@@ -374,9 +394,10 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 		seq = s.seq
 	}
 	later := l.later(seq)
-	l.checkLater(n.Value, 0, n.Value, pos, s, later)
+	at := l.d.ValuePositions(n)
+	l.checkLater(n.Value, 0, n.Value, textPos{pos, at}, s, later)
 	env = withLater(env, later)
-	p, ds := eval.Compile(n.Value, pos, env, kind)
+	p, ds := compileExpr(n.Value, pos, at, env, kind)
 	l.ds.Append(l.bounded(ds, pos))
 	if p != nil {
 		p.Name = name
@@ -384,14 +405,30 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 	return p
 }
 
+// compileExpr compiles src, which starts at pos; at, when set, holds the
+// position of each of its runes (a folded scalar).
+func compileExpr(src string, pos diag.Pos, at []diag.Pos, env *eval.Env, kind eval.Kind) (*eval.Program, diag.Diags) {
+	if at != nil {
+		return eval.CompileMapped(src, at, env, kind)
+	}
+	return eval.Compile(src, pos, env, kind)
+}
+
 // template compiles the templated scalar n (whose key is name) for step s.
 func (l *loader) template(n *yaml.Node, name string, env *eval.Env, s *Step) *eval.Template {
 	pos := l.d.ValuePos(n)
 	later := l.later(s.seq)
+	at := l.d.ValuePositions(n)
 	for _, part := range templateParts(n.Value) {
-		l.checkLater(n.Value, part.off, part.src, pos, s, later)
+		l.checkLater(n.Value, part.off, part.src, textPos{pos, at}, s, later)
 	}
-	t, ds := eval.ParseTemplate(n.Value, pos, withLater(env, later))
+	var t *eval.Template
+	var ds diag.Diags
+	if at != nil {
+		t, ds = eval.ParseTemplateMapped(n.Value, at, withLater(env, later))
+	} else {
+		t, ds = eval.ParseTemplate(n.Value, pos, withLater(env, later))
+	}
 	l.ds.Append(l.bounded(ds, pos))
 	if t != nil {
 		t.Name = name
@@ -402,7 +439,7 @@ func (l *loader) template(n *yaml.Node, name string, env *eval.Env, s *Step) *ev
 // checkLater reports the names in the expression src that only a later step
 // (or s itself; any step when s is nil) registers. src starts at rune offset off of text, which starts
 // at pos in the file.
-func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *Step, later map[string]registration) {
+func (l *loader) checkLater(text string, off int, src string, pos textPos, s *Step, later map[string]registration) {
 	if len(later) == 0 {
 		return
 	}
@@ -411,9 +448,9 @@ func (l *loader) checkLater(text string, off int, src string, pos diag.Pos, s *S
 		if !ok {
 			continue
 		}
-		at := offsetPos(text, off+id.off, pos)
+		at := pos.of(text, off+id.off)
 		if at.Line > l.lines {
-			at = pos
+			at = pos.start
 		}
 		if s == nil {
 			l.ds.Add(at, fmt.Sprintf("%q is registered by a step (line %d)", id.name, r.pos.Line),

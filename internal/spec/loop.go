@@ -92,7 +92,7 @@ func (lp *Loop) Names() []string {
 
 // render renders the templates inside n and decodes the copy as plain values.
 func (lp *Loop) render(n *yaml.Node, scope *eval.Scope) (any, error) {
-	node, err := renderCompiled(n, lp.file, lp.templates, scope)
+	node, err := renderCompiled(n, lp.file, lp.templates, scope, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -149,15 +149,19 @@ func oneTemplate(s string) bool {
 
 // loopExpr compiles the expression of loop: '{{ expr }}' as a List.
 func (l *loader) loopExpr(v *yaml.Node, s *Step, failed bool) *eval.Program {
-	start := l.d.ValuePos(v)
+	start := textPos{l.d.ValuePos(v), l.d.ValuePositions(v)}
 	part := templateParts(v.Value)[0]
 	if l.usesLoopNames(v.Value, part.off, part.src, start) {
 		return nil
 	}
 	later := l.later(s.seq)
 	l.checkLater(v.Value, part.off, part.src, start, s, later)
-	pos := offsetPos(v.Value, part.off, start)
-	p, ds := eval.Compile(part.src, pos, withLater(l.env(s.seq, failed), later), eval.List)
+	pos := start.of(v.Value, part.off)
+	var at []diag.Pos
+	if start.at != nil {
+		at = start.at[min(part.off, len(start.at)-1):]
+	}
+	p, ds := compileExpr(part.src, pos, at, withLater(l.env(s.seq, failed), later), eval.List)
 	l.ds.Append(l.bounded(ds, pos))
 	if p != nil {
 		p.Name = "loop"
@@ -167,11 +171,11 @@ func (l *loader) loopExpr(v *yaml.Node, s *Step, failed bool) *eval.Program {
 
 // usesLoopNames reports item or loop_index in the loop's own expression,
 // which makes the items and so cannot see one.
-func (l *loader) usesLoopNames(text string, off int, src string, pos diag.Pos) bool {
+func (l *loader) usesLoopNames(text string, off int, src string, pos textPos) bool {
 	found := false
 	for _, id := range identifiers(src) {
 		if id.name == "item" || id.name == "loop_index" {
-			l.ds.Add(offsetPos(text, off+id.off, pos), fmt.Sprintf("the loop's own expression cannot use %s", id.name),
+			l.ds.Add(pos.of(text, off+id.off), fmt.Sprintf("the loop's own expression cannot use %s", id.name),
 				"it gives the items; item is set in the step's other fields")
 			found = true
 		}
@@ -232,7 +236,7 @@ func (l *loader) loopTemplates(lp *Loop, n *yaml.Node, name string, env *eval.En
 func (l *loader) usesLoopNamesIn(n *yaml.Node) bool {
 	found := false
 	for _, part := range templateParts(n.Value) {
-		if l.usesLoopNames(n.Value, part.off, part.src, l.d.ValuePos(n)) {
+		if l.usesLoopNames(n.Value, part.off, part.src, textPos{l.d.ValuePos(n), l.d.ValuePositions(n)}) {
 			found = true
 		}
 	}

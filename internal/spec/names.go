@@ -79,6 +79,21 @@ func templateParts(s string) []templatePart {
 	return out
 }
 
+// textPos is where a scalar's text is in the file: its start, and when the
+// text is laid out otherwise (Decoder.ValuePositions) each rune's position.
+type textPos struct {
+	start diag.Pos
+	at    []diag.Pos
+}
+
+// of is the file position of rune offset off of text.
+func (t textPos) of(text string, off int) diag.Pos {
+	if t.at != nil {
+		return t.at[min(off, len(t.at)-1)]
+	}
+	return offsetPos(text, off, t.start)
+}
+
 // offsetPos maps rune offset off of text, which starts at pos, to the file:
 // on the first line the column counts from pos; on later lines the line
 // counts from pos and the column from pos's column (a block scalar's indent),

@@ -32,14 +32,23 @@ func RenderNode(n *yaml.Node, render func(s string, pos diag.Pos) (any, error)) 
 }
 
 // renderCompiled renders the templates in n that the loader compiled, found
-// by their position in file; any other string is literal text.
-func renderCompiled(n *yaml.Node, file string, templates map[diag.Pos]*eval.Template, scope *eval.Scope) (*yaml.Node, error) {
+// by their position in file; any other string is literal text. A template
+// for which wait reports true (nil: none) is left as it is written, and its
+// position is added to waiting: before a run, the templates that read what
+// only the run knows.
+func renderCompiled(n *yaml.Node, file string, templates map[diag.Pos]*eval.Template, scope *eval.Scope,
+	wait func(*eval.Template) bool, waiting map[diag.Pos]bool) (*yaml.Node, error) {
 	return RenderNode(n, func(str string, pos diag.Pos) (any, error) {
 		pos.File = file
-		if t := templates[pos]; t != nil {
-			return t.Render(scope)
+		t := templates[pos]
+		switch {
+		case t == nil:
+			return str, nil
+		case wait != nil && wait(t):
+			waiting[pos] = true
+			return str, nil
 		}
-		return str, nil
+		return t.Render(scope)
 	})
 }
 

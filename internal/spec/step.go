@@ -359,8 +359,8 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 func (l *loader) argExpr(e *Expr, key string, args any, s *Step, env *eval.Env) *eval.Program {
 	ee := exprEnv(env, key, args)
 	later := l.later(s.seq)
-	l.checkLater(e.Src, 0, e.Src, e.Pos, s, later)
-	p, ds := eval.Compile(e.Src, e.Pos, withLater(ee, later), eval.Bool)
+	l.checkLater(e.Src, 0, e.Src, textPos{e.Pos, e.at}, s, later)
+	p, ds := compileExpr(e.Src, e.Pos, e.at, withLater(ee, later), eval.Bool)
 	l.ds.Append(l.bounded(ds, e.Pos))
 	if p != nil {
 		p.Name = key

@@ -392,6 +392,8 @@ type Expr struct {
 	Src     string
 	Pos     diag.Pos
 	Program *eval.Program
+	// at is the position of each rune of Src when it is a folded scalar.
+	at []diag.Pos
 }
 
 func (*Expr) rawScalar() {}
@@ -412,7 +414,7 @@ func (e *Expr) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 		ds.Errorf(d.Pos(n), "%s must be an expression, got an empty string", d.Name())
 		return
 	}
-	*e = Expr{Src: n.Value, Pos: d.ValuePos(n)}
+	*e = Expr{Src: n.Value, Pos: d.ValuePos(n), at: d.ValuePositions(n)}
 	if d.OnExpr != nil {
 		d.OnExpr(e, d.Key())
 	}
