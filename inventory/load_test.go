@@ -278,6 +278,9 @@ func TestErrors(t *testing.T) {
 			if err := diag.WriteText(&b, ds, inv.Sources()); err != nil {
 				t.Fatal(err)
 			}
+			if strings.Contains(b.String(), "hunter2") {
+				t.Errorf("a password was printed:\n%s", b.String())
+			}
 			golden(t, path+".golden", b.Bytes())
 		})
 	}
