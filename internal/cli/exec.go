@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -162,6 +164,7 @@ func runInfo(file string, f *runFlags, p *plan.Plan) event.RunInfo {
 		Forks:      f.forks,
 		Check:      f.check,
 		VarsDigest: p.VarsDigest,
+		VarNames:   slices.Sorted(maps.Keys(p.ExtraVars)),
 		PID:        os.Getpid(),
 		Version:    version(),
 		Args:       redactArgs(os.Args),
