@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/input"
 )
 
 // ParseExtraVars reads -e arguments as ansible-playbook does, later ones
@@ -61,7 +61,7 @@ func extraVarsFile(name, baseDir string) (map[string]any, error) {
 	if !filepath.IsAbs(path) && baseDir != "" {
 		path = filepath.Join(baseDir, path)
 	}
-	data, err := os.ReadFile(path)
+	data, err := input.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("-e @%s: cannot read %s: %s", name, path, describeErr(err))
 	}

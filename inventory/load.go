@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/input"
 )
 
 // yamlExts are the extensions Ansible reads as YAML (JSON being YAML).
@@ -21,6 +22,10 @@ var yamlExts = []string{".yml", ".yaml", ".json"}
 // ignoredExts are skipped in an inventory directory: Ansible's default
 // INVENTORY_IGNORE_EXTS (backups, docs, retry files).
 var ignoredExts = []string{".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry"}
+
+// maxInventoryBytes bounds the files of one inventory together (a folder,
+// group_vars, host_vars).
+var maxInventoryBytes int64 = 64 << 20 // a var: tests lower it
 
 // maxDirDepth bounds the walk of an inventory directory (symlinks can loop).
 const maxDirDepth = 20
@@ -75,6 +80,7 @@ type loader struct {
 	inv     *Inventory
 	ds      diag.Diags
 	visited map[string]bool // real paths of directories walked
+	read    int64           // bytes read from every file so far
 }
 
 func newLoader() *loader {
@@ -92,10 +98,17 @@ func newLoader() *loader {
 }
 
 // readSource reads a file and keeps it for Files and Sources.
+// Each file is bounded by input.MaxFileSize, and all of them together by
+// maxInventoryBytes, so a directory of many big files is refused too.
 func (l *loader) readSource(file string, pos diag.Pos) ([]byte, bool) {
-	data, err := os.ReadFile(file)
+	data, err := input.ReadFile(file)
 	if err != nil {
 		l.ds.Add(pos, "cannot read "+file+": "+describeErr(err), "")
+		return nil, false
+	}
+	l.read += int64(len(data))
+	if l.read > maxInventoryBytes {
+		l.ds.Add(pos, fmt.Sprintf("cannot read %s: the inventory's files hold more than %s together, the limit for one inventory", file, input.Size(maxInventoryBytes)), "")
 		return nil, false
 	}
 	l.inv.files = append(l.inv.files, file)
