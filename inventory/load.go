@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -531,38 +532,69 @@ func (l *loader) finish() {
 	for _, g := range inv.groupOrder {
 		g.Depth = depthOf(g, 0)
 	}
+	// Ranks computed once, so that each host's groups are put in order by
+	// sorting small integers: a host of a deep inventory is in thousands of
+	// groups, and comparing them by name and depth for every host was most
+	// of the time of loading one.
+	//   byPrecedence: Ansible's order, deeper groups win, then higher
+	//   priority, then the later name;
+	//   byName: group_names' order.
+	byPrecedence := slices.Clone(inv.groupOrder)
+	sort.SliceStable(byPrecedence, func(i, j int) bool {
+		a, b := byPrecedence[i], byPrecedence[j]
+		if a.Depth != b.Depth {
+			return a.Depth < b.Depth
+		}
+		if a.Priority != b.Priority {
+			return a.Priority < b.Priority
+		}
+		return a.Name < b.Name
+	})
+	byName := slices.Clone(inv.groupOrder)
+	sort.SliceStable(byName, func(i, j int) bool { return byName[i].Name < byName[j].Name })
+	precRank := make(map[*Group]int32, len(byPrecedence))
+	for i, g := range byPrecedence {
+		precRank[g] = int32(i)
+	}
+	nameRank := make(map[*Group]int32, len(byName))
+	for i, g := range byName {
+		nameRank[g] = int32(i)
+	}
+	// seen[rank] == stamp marks the groups of the host being done.
+	seen := make([]int, len(byPrecedence))
+	var stack []*Group
+	var ranks []int32
 	for i, h := range inv.hosts {
 		h.index = i
-		member := map[*Group]bool{all: true}
-		stack := append([]*Group(nil), h.direct...)
+		stamp := i + 1
+		seen[precRank[all]] = stamp
+		ranks = append(ranks[:0], precRank[all])
+		stack = append(stack[:0], h.direct...)
 		for len(stack) > 0 {
 			g := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if !member[g] {
-				member[g] = true
+			if r := precRank[g]; seen[r] != stamp {
+				seen[r] = stamp
+				ranks = append(ranks, r)
 				stack = append(stack, g.parents...)
 			}
 		}
-		var groups []*Group
-		for g := range member {
+		groups := make([]*Group, 0, len(ranks)-1)
+		names := make([]int32, 0, len(ranks))
+		slices.Sort(ranks)
+		for _, r := range ranks {
+			g := byPrecedence[r]
 			g.members = append(g.members, h)
-			h.Groups = append(h.Groups, g.Name)
+			names = append(names, nameRank[g])
 			if g != all {
 				groups = append(groups, g)
 			}
 		}
-		sort.Strings(h.Groups)
-		// Ansible's order: deeper groups win, then higher priority, then the later name.
-		sort.Slice(groups, func(i, j int) bool {
-			a, b := groups[i], groups[j]
-			if a.Depth != b.Depth {
-				return a.Depth < b.Depth
-			}
-			if a.Priority != b.Priority {
-				return a.Priority < b.Priority
-			}
-			return a.Name < b.Name
-		})
+		slices.Sort(names)
+		h.Groups = make([]string, len(names))
+		for j, r := range names {
+			h.Groups[j] = byName[r].Name
+		}
 		// The order of Ansible's VariableManager: inventory-file vars of all, then
 		// of each group; group_vars/all, then group_vars/ of each group; the
 		// host's inventory vars; host_vars/.
