@@ -76,6 +76,8 @@ func TestHostCertificates(t *testing.T) {
 		{name: "another principal", s: wrongName,
 			knownHosts: "@cert-authority [*]:%p " + caPub(ca), problem: rssh.HostKeyBadCertificate,
 			says: []string{"host certificate of 127.0.0.61:", "it is for etcd-9.example, not for \"127.0.0.61\", the name it was dialed by", "ssh-keygen -h -n", "Refusing to connect"}},
+		{name: "another principal, but the plain key is known", s: wrongName,
+			knownHosts: "@cert-authority [*]:%p " + caPub(ca) + "\n" + strings.TrimSpace(wrongName.KnownHostsLines()[0])},
 		{name: "expired", s: expired,
 			knownHosts: "@cert-authority [*]:%p " + caPub(ca), problem: rssh.HostKeyBadCertificate,
 			says: []string{"it expired at 2020-01-02"}},

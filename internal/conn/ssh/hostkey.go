@@ -321,7 +321,32 @@ func (k *hostKeys) record(files []string, addr string, remote net.Addr, key ssh.
 // as dialed among its principals (a certificate naming none is refused: it
 // would be good for every host), within its validity window, and neither it,
 // its key nor its CA @revoked. Each refusal says which rule failed.
+//
+// As OpenSSH does, a certificate that fails (but is not revoked) is then
+// taken for its plain key, which passes when a plain line of known_hosts
+// lists that key for addr: the operator trusted the key itself.
 func checkCert(db *knownDB, addr string, remote net.Addr, cert *ssh.Certificate, now time.Time) error {
+	he := certProblem(db, addr, remote, cert, now)
+	if he == nil {
+		return nil
+	}
+	if he.Problem == HostKeyRevoked {
+		return he
+	}
+	var ke *knownhosts.KeyError
+	if errors.As(db.cb(addr, remote, probeKey{}), &ke) {
+		plain, _ := db.split(ke.Want)
+		for _, w := range plain {
+			if bytes.Equal(w.Key.Marshal(), cert.Key.Marshal()) {
+				return nil
+			}
+		}
+	}
+	return he
+}
+
+// certProblem is what is wrong with a host certificate for addr, or nil.
+func certProblem(db *knownDB, addr string, remote net.Addr, cert *ssh.Certificate, now time.Time) *HostKeyError {
 	bad := func(reason string) *HostKeyError {
 		return &HostKeyError{Problem: HostKeyBadCertificate, Addr: addr, KeyType: cert.Type(),
 			Fingerprint: ssh.FingerprintSHA256(cert.Key), Reason: reason}
@@ -337,7 +362,7 @@ func checkCert(db *knownDB, addr string, remote net.Addr, cert *ssh.Certificate,
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return err
+		return bad(err.Error())
 	}
 	ca := "CA " + cert.SignatureKey.Type() + " " + ssh.FingerprintSHA256(cert.SignatureKey)
 	switch {
