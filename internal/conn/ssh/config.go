@@ -22,7 +22,8 @@ import (
 // JumpVar is the inventory variable that names jump hosts, in ProxyJump's
 // syntax ("[user@]host[:port][,...]", or "none"). Ansible has no variable for
 // it (it passes -J in ansible_ssh_common_args, which runbook does not read),
-// hence a runbook_ name. It wins over ProxyJump from the ssh config.
+// hence a runbook_ name. It wins over ProxyJump and ProxyCommand from the
+// ssh config.
 const JumpVar = "runbook_jump_host"
 
 // unsupportedVars are Ansible connection variables runbook does not honour.
