@@ -58,6 +58,7 @@ func TestHostCertificates(t *testing.T) {
 	good := certSSHD(t, ca, "-n", "127.0.0.61,etcd-1.example", "-V", "-5m:+1h")
 	wrongName := certSSHD(t, ca, "-n", "etcd-9.example")
 	expired := certSSHD(t, ca, "-n", "127.0.0.61", "-V", "20200101:20200102")
+	plain := sshtest.StartSSHD(t, sshtest.SSHDOptions{Addrs: []string{"127.0.0.61"}})
 
 	tests := []struct {
 		name       string
@@ -89,6 +90,10 @@ func TestHostCertificates(t *testing.T) {
 			says: []string{"REVOKED", ":2"}},
 		{name: "the host key revoked", s: good,
 			knownHosts: "@cert-authority [*]:%p " + caPub(ca) + "\n@revoked [*]:%p " + good.HostKeys[0].AuthorizedLine(), problem: rssh.HostKeyRevoked},
+		{name: "a host with no certificate is checked by its plain key", s: plain,
+			knownHosts: "@cert-authority [*]:%p " + caPub(ca) + "\n" + strings.Join(plain.KnownHostsLines(), "\n")},
+		{name: "a host with no certificate and no plain line is unknown", s: plain,
+			knownHosts: "@cert-authority [*]:%p " + caPub(ca), problem: rssh.HostKeyUnknown},
 		{name: "a CA for other hosts only: the plain key is unknown", s: good,
 			knownHosts: "@cert-authority *.example " + caPub(ca), problem: rssh.HostKeyUnknown},
 	}
