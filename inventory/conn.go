@@ -96,6 +96,15 @@ func winner(vars map[string]any, names ...string) (name string, v any, ok bool) 
 	return name, v, ok
 }
 
+// passwordVars are Ansible's password variables. runbook uses none of them,
+// and ignoring one would log in or become root some other way than the
+// inventory says (or fail later, on a host, with sudo asking for it).
+var passwordVars = []string{
+	"ansible_password", "ansible_ssh_pass", "ansible_ssh_password",
+	"ansible_become_password", "ansible_become_pass", "ansible_sudo_pass", "ansible_sudo_password",
+	"ansible_su_pass", "ansible_su_password",
+}
+
 var connectionTypes = map[string]string{
 	"local": "local", "ansible.builtin.local": "local", "ansible.legacy.local": "local",
 	"ssh": "ssh", "ansible.builtin.ssh": "ssh", "ansible.legacy.ssh": "ssh", "smart": "ssh",
@@ -129,6 +138,16 @@ func parseConn(hostName string, vars map[string]any, pos map[string]diag.Pos) (c
 			return ""
 		}
 		return s
+	}
+
+	for _, name := range passwordVars {
+		if v, set := vars[name]; set && v != nil {
+			// The line is not shown: it holds the password.
+			ds.AddSecret(pos[name], name+": passwords in inventories are not supported",
+				"runbook logs in with keys (ansible_ssh_private_key_file, --private-key) or ssh-agent, "+
+					"and becomes another user with sudo -n, which never asks for a password: "+
+					"remove the variable and give the user passwordless sudo")
+		}
 	}
 
 	c.addr = str("ansible_host", "ansible_ssh_host")

@@ -3,7 +3,6 @@ package inventory
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/inventory/vault"
+	"github.com/runbookhq/runbook/internal/input"
 )
 
 // ParseExtraVars reads -e arguments as ansible-playbook does, later ones
@@ -85,7 +85,7 @@ func extraVarsFile(name, baseDir string, v *vaultState) (map[string]any, error) 
 	if !filepath.IsAbs(path) && baseDir != "" {
 		path = filepath.Join(baseDir, path)
 	}
-	data, err := os.ReadFile(path)
+	data, err := input.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("-e @%s: cannot read %s: %s", name, path, describeErr(err))
 	}

@@ -7,12 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/input"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/inventory/vault"
 )
@@ -23,6 +25,10 @@ var yamlExts = []string{".yml", ".yaml", ".json"}
 // ignoredExts are skipped in an inventory directory: Ansible's default
 // INVENTORY_IGNORE_EXTS (backups, docs, retry files).
 var ignoredExts = []string{".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry"}
+
+// maxInventoryBytes bounds the files of one inventory together (a folder,
+// group_vars, host_vars).
+var maxInventoryBytes int64 = 64 << 20 // a var: tests lower it
 
 // maxDirDepth bounds the walk of an inventory directory (symlinks can loop).
 const maxDirDepth = 20
@@ -109,6 +115,7 @@ type loader struct {
 	ds      diag.Diags
 	visited map[string]bool // real paths of directories walked
 	vault   *vaultState
+	read    int64 // bytes read from every file so far
 }
 
 func newLoader(opts Options) *loader {
@@ -127,10 +134,17 @@ func newLoader(opts Options) *loader {
 }
 
 // readSource reads a file and keeps it for Files and Sources.
+// Each file is bounded by input.MaxFileSize, and all of them together by
+// maxInventoryBytes, so a directory of many big files is refused too.
 func (l *loader) readSource(file string, pos diag.Pos) ([]byte, bool) {
-	data, err := os.ReadFile(file)
+	data, err := input.ReadFile(file)
 	if err != nil {
 		l.ds.Add(pos, "cannot read "+file+": "+describeErr(err), "")
+		return nil, false
+	}
+	l.read += int64(len(data))
+	if l.read > maxInventoryBytes {
+		l.ds.Add(pos, fmt.Sprintf("cannot read %s: the inventory's files hold more than %s together, the limit for one inventory", file, input.Size(maxInventoryBytes)), "")
 		return nil, false
 	}
 	l.inv.files = append(l.inv.files, file)
@@ -554,38 +568,69 @@ func (l *loader) finish() {
 	for _, g := range inv.groupOrder {
 		g.Depth = depthOf(g, 0)
 	}
+	// Ranks computed once, so that each host's groups are put in order by
+	// sorting small integers: a host of a deep inventory is in thousands of
+	// groups, and comparing them by name and depth for every host was most
+	// of the time of loading one.
+	//   byPrecedence: Ansible's order, deeper groups win, then higher
+	//   priority, then the later name;
+	//   byName: group_names' order.
+	byPrecedence := slices.Clone(inv.groupOrder)
+	sort.SliceStable(byPrecedence, func(i, j int) bool {
+		a, b := byPrecedence[i], byPrecedence[j]
+		if a.Depth != b.Depth {
+			return a.Depth < b.Depth
+		}
+		if a.Priority != b.Priority {
+			return a.Priority < b.Priority
+		}
+		return a.Name < b.Name
+	})
+	byName := slices.Clone(inv.groupOrder)
+	sort.SliceStable(byName, func(i, j int) bool { return byName[i].Name < byName[j].Name })
+	precRank := make(map[*Group]int32, len(byPrecedence))
+	for i, g := range byPrecedence {
+		precRank[g] = int32(i)
+	}
+	nameRank := make(map[*Group]int32, len(byName))
+	for i, g := range byName {
+		nameRank[g] = int32(i)
+	}
+	// seen[rank] == stamp marks the groups of the host being done.
+	seen := make([]int, len(byPrecedence))
+	var stack []*Group
+	var ranks []int32
 	for i, h := range inv.hosts {
 		h.index = i
-		member := map[*Group]bool{all: true}
-		stack := append([]*Group(nil), h.direct...)
+		stamp := i + 1
+		seen[precRank[all]] = stamp
+		ranks = append(ranks[:0], precRank[all])
+		stack = append(stack[:0], h.direct...)
 		for len(stack) > 0 {
 			g := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if !member[g] {
-				member[g] = true
+			if r := precRank[g]; seen[r] != stamp {
+				seen[r] = stamp
+				ranks = append(ranks, r)
 				stack = append(stack, g.parents...)
 			}
 		}
-		var groups []*Group
-		for g := range member {
+		groups := make([]*Group, 0, len(ranks)-1)
+		names := make([]int32, 0, len(ranks))
+		slices.Sort(ranks)
+		for _, r := range ranks {
+			g := byPrecedence[r]
 			g.members = append(g.members, h)
-			h.Groups = append(h.Groups, g.Name)
+			names = append(names, nameRank[g])
 			if g != all {
 				groups = append(groups, g)
 			}
 		}
-		sort.Strings(h.Groups)
-		// Ansible's order: deeper groups win, then higher priority, then the later name.
-		sort.Slice(groups, func(i, j int) bool {
-			a, b := groups[i], groups[j]
-			if a.Depth != b.Depth {
-				return a.Depth < b.Depth
-			}
-			if a.Priority != b.Priority {
-				return a.Priority < b.Priority
-			}
-			return a.Name < b.Name
-		})
+		slices.Sort(names)
+		h.Groups = make([]string, len(names))
+		for j, r := range names {
+			h.Groups[j] = byName[r].Name
+		}
 		// The order of Ansible's VariableManager: inventory-file vars of all, then
 		// of each group; group_vars/all, then group_vars/ of each group; the
 		// host's inventory vars; host_vars/.

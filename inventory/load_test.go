@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/input"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -278,6 +279,9 @@ func TestErrors(t *testing.T) {
 			if err := diag.WriteText(&b, ds, inv.Sources()); err != nil {
 				t.Fatal(err)
 			}
+			if strings.Contains(b.String(), "hunter2") {
+				t.Errorf("a password was printed:\n%s", b.String())
+			}
 			golden(t, path+".golden", b.Bytes())
 		})
 	}
@@ -367,5 +371,36 @@ func TestLocalExample(t *testing.T) {
 		if h.Vars["app_port"] != 18081+i {
 			t.Errorf("%s app_port = %v", h.Name, h.Vars["app_port"])
 		}
+	}
+}
+
+func TestSizeLimits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, n int) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		body := "[g]\nh1\n" + strings.Repeat("#", n)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("big/inv.ini", input.MaxFileSize)
+	write("many/a.ini", 1000)
+	write("many/b.ini", 1000)
+	write("many/group_vars/g.yml", 0)
+
+	_, ds := Load(filepath.Join(dir, "big/inv.ini"))
+	if err := ds.Err(); err == nil || !strings.Contains(err.Error(), "inv.ini: the file is larger than 4 MiB") {
+		t.Errorf("one big file: %v", err)
+	}
+
+	old := maxInventoryBytes
+	maxInventoryBytes = 1500
+	defer func() { maxInventoryBytes = old }()
+	_, ds = Load(filepath.Join(dir, "many"))
+	if err := ds.Err(); err == nil || !strings.Contains(err.Error(), "b.ini: the inventory's files hold more than 1500 bytes together") {
+		t.Errorf("many files: %v", err)
 	}
 }

@@ -94,34 +94,122 @@ func (inv *Inventory) writeGraph(w io.Writer, group string, vars bool) error {
 	if !ok {
 		return fmt.Errorf("no group %q in the inventory%s", group, prefixIf("; ", diag.Suggest(group, inv.Groups())))
 	}
-	bw := bufio.NewWriter(w)
-	inv.graphGroup(bw, g, 0, vars)
-	return bw.Flush()
+	gw := &graphWriter{inv: inv, w: bufio.NewWriter(w), vars: vars, size: map[*Group]int{}, state: map[*Group]graphState{}}
+	gw.group(g, 0)
+	// Groups nested deeper than maxGraphDepth, each as a tree of its own.
+	for len(gw.queue) > 0 {
+		next := gw.queue[0]
+		gw.queue = gw.queue[1:]
+		gw.state[next] = graphNew
+		gw.group(next, 0)
+	}
+	return gw.w.Flush()
 }
 
-func graphLine(w *bufio.Writer, depth int, s string) {
+// The graph is Ansible's as long as it stays small. Printed naively it is
+// not linear in the inventory: a group reached by many paths (a child of
+// several groups, nested) is printed once per path, which is exponential
+// in the worst case, and each line is indented by its depth, quadratic for
+// a deep chain. So a group already printed whose subtree is longer than
+// graphRepeatLines is printed as a reference, and a group deeper than
+// maxGraphDepth is a reference to its own tree, printed after the main one.
+const (
+	graphRepeatLines = 64
+	maxGraphDepth    = 24
+)
+
+type graphState int
+
+const (
+	graphNew    graphState = iota
+	graphShown             // printed in full above
+	graphQueued            // to be printed below, as a tree of its own
+)
+
+type graphWriter struct {
+	inv   *Inventory
+	w     *bufio.Writer
+	vars  bool
+	size  map[*Group]int // lines of a group's full subtree, capped at graphRepeatLines+1
+	state map[*Group]graphState
+	queue []*Group
+}
+
+func (gw *graphWriter) line(depth int, s string) {
+	for i := 0; i < depth; i++ {
+		gw.w.WriteString("  |")
+	}
 	if depth > 0 {
-		w.WriteString(strings.Repeat("  |", depth) + "--")
+		gw.w.WriteString("--")
 	}
-	w.WriteString(s)
-	w.WriteByte('\n')
+	gw.w.WriteString(s)
+	gw.w.WriteByte('\n')
 }
 
-func (inv *Inventory) graphGroup(w *bufio.Writer, g *Group, depth int, vars bool) {
-	graphLine(w, depth, "@"+g.Name+":")
-	depth++
-	for _, c := range g.children {
-		inv.graphGroup(w, c, depth, vars)
+// fullSize is how many lines g's subtree takes printed in full, counted once
+// per group (memoized) and capped, so it costs linear time overall.
+func (gw *graphWriter) fullSize(g *Group) int {
+	if n, ok := gw.size[g]; ok {
+		return n
 	}
+	gw.size[g] = graphRepeatLines + 1 // a guard; inventories have no cycles
+	n := 1
 	if g.Name != "all" {
-		for _, h := range g.hosts {
-			graphLine(w, depth, h.Name)
-			if vars {
-				inv.graphVars(w, depth+1, h.Vars)
+		n += len(g.hosts)
+		if gw.vars {
+			for _, h := range g.hosts {
+				n += len(h.Vars)
 			}
 		}
 	}
-	if vars {
+	if gw.vars {
+		n += len(g.Vars)
+		if g.Priority != 1 {
+			n++
+		}
+	}
+	for _, c := range g.children {
+		if n > graphRepeatLines {
+			break
+		}
+		n += gw.fullSize(c)
+	}
+	n = min(n, graphRepeatLines+1)
+	gw.size[g] = n
+	return n
+}
+
+func (gw *graphWriter) group(g *Group, depth int) {
+	switch st := gw.state[g]; {
+	case depth > maxGraphDepth && st != graphShown:
+		if st == graphNew {
+			gw.state[g] = graphQueued
+			gw.queue = append(gw.queue, g)
+		}
+		gw.line(depth, "@"+g.Name+": (nested too deep: shown below)")
+		return
+	case st == graphQueued:
+		gw.line(depth, "@"+g.Name+": (shown below)")
+		return
+	case st == graphShown && (depth > maxGraphDepth || gw.fullSize(g) > graphRepeatLines):
+		gw.line(depth, "@"+g.Name+": (shown above)")
+		return
+	}
+	gw.state[g] = graphShown
+	gw.line(depth, "@"+g.Name+":")
+	depth++
+	for _, c := range g.children {
+		gw.group(c, depth)
+	}
+	if g.Name != "all" {
+		for _, h := range g.hosts {
+			gw.line(depth, h.Name)
+			if gw.vars {
+				gw.varLines(depth+1, h.Vars)
+			}
+		}
+	}
+	if gw.vars {
 		gv := g.Vars
 		if g.Priority != 1 {
 			gv = make(map[string]any, len(g.Vars)+1)
@@ -130,13 +218,13 @@ func (inv *Inventory) graphGroup(w *bufio.Writer, g *Group, depth int, vars bool
 			}
 			gv["ansible_group_priority"] = g.Priority
 		}
-		inv.graphVars(w, depth, gv)
+		gw.varLines(depth, gv)
 	}
 }
 
-func (inv *Inventory) graphVars(w *bufio.Writer, depth int, vars map[string]any) {
+func (gw *graphWriter) varLines(depth int, vars map[string]any) {
 	for _, k := range sortedKeys(vars) {
-		graphLine(w, depth, "{"+k+" = "+pyStr(inv.masked(vars[k]))+"}")
+		gw.line(depth, "{"+k+" = "+pyStr(gw.inv.masked(vars[k]))+"}")
 	}
 }
 

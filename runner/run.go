@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/plan"
@@ -80,6 +81,13 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 	}
 	if r.secrets == nil {
 		r.secrets, r.ownSecrets = &redact.Set{}, true
+	}
+	// The inventory's etcd password is a secret of the run wherever it
+	// turns up (a step that echoes it, an error quoting it).
+	for _, h := range p.Hosts {
+		if pw, ok := h.Vars[etcdctl.VarPassword].(string); ok {
+			r.secrets.Add(pw)
+		}
 	}
 	if p.File != "" {
 		if abs, err := filepath.Abs(p.File); err == nil {

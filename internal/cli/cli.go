@@ -45,7 +45,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		diag.WriteText(stderr, ds, nil)
 		return ExitInvalid
 	}
-	fmt.Fprintln(stderr, "runbook: "+err.Error())
+	// Visible: an error can quote a value from the runbook or the inventory.
+	fmt.Fprintln(stderr, "runbook: "+diag.Visible(err.Error(), true))
 	code := codeOf(err)
 	if code == ExitFailed && isUsageError(err) {
 		code = ExitInvalid

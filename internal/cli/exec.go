@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,6 +188,7 @@ func runInfo(cmd *cobra.Command, file string, f *runFlags, p *plan.Plan, key []b
 		Forks:      f.forks,
 		Check:      f.check,
 		VarsDigest: plan.VarsDigest(key, p.ExtraVars),
+		VarNames:   slices.Sorted(maps.Keys(p.ExtraVars)),
 		PID:        os.Getpid(),
 		Version:    version(),
 		Args:       redactArgs(cmd.Flags(), os.Args),

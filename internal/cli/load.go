@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/input"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
@@ -99,7 +100,7 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 	}
 	rb, rds := spec.Load(file, modules.Default, opts)
 	ds.Append(rds)
-	if src, err := os.ReadFile(file); err == nil {
+	if src, err := input.ReadFile(file); err == nil {
 		l.sources[file] = src
 	}
 	l.rb = rb

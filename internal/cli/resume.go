@@ -3,6 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,6 +13,7 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/inventory"
 )
 
 func init() { commands = append(commands, newResumeCmd) }
@@ -24,8 +28,8 @@ and a host that was interrupted goes on from its first step that had not
 completed (the step in flight at the crash runs again).
 
 The runbook and inventory are read again from the paths the run recorded and
-must be unchanged (their digests are checked); -e values are never recorded,
-so give the same -e again.`,
+must be unchanged (their digests are checked); -e values are never recorded
+(only their names, to say which are missing), so give the same -e again.`,
 		Example: "  runbook runs\n  runbook resume 20261124T023955Z-3f9a01 --yes",
 		Args:    cobra.ExactArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -48,6 +52,9 @@ so give the same -e again.`,
 				return withCode(ExitStopped, fmt.Errorf("run %s already ended (%s, exit %d); start a new run with exec", st.RunID, st.Status, st.ExitCode))
 			}
 			info := st.Info
+			if err := checkVarNames(st.RunID, info.VarNames, f.extra, f.vault); err != nil {
+				return err
+			}
 			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra, vault: f.vault}
 			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true}, info.Tags, info.SkipTags)
 			// From here on nothing the command prints may show a secret.
@@ -126,6 +133,59 @@ func varsKey(stateDir, runID, digest string) ([]byte, error) {
 		return journal.CreateKey(stateDir, runID)
 	}
 	return key, err
+}
+
+// checkVarNames compares the names of the -e variables given with those the
+// run was started with (recorded since names are not secret; values are
+// not, so only their digest is checked later). Without this a missing -e
+// showed as an unknown name in the runbook, which says nothing of the fix.
+// Runs recorded before names were kept have none: then the digest decides.
+func checkVarNames(runID string, was []string, extra []string, vf vaultFlags) error {
+	if len(was) == 0 && len(extra) == 0 {
+		return nil
+	}
+	wd, _ := os.Getwd()
+	given, _, err := inventory.ParseExtraVarsWith(extra, wd, inventory.Options{Vault: vf.secrets})
+	if err != nil {
+		// Loading reports it, at its place and with secrets hidden.
+		return nil
+	}
+	if len(was) == 0 {
+		return nil
+	}
+	var missing, added []string
+	for _, n := range was {
+		if _, ok := given[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(given)) {
+		if !slices.Contains(was, n) {
+			added = append(added, n)
+		}
+	}
+	var msgs []string
+	if len(missing) > 0 {
+		msgs = append(msgs, fmt.Sprintf("this run was started with %s; give the same -e again (runbook resume %s %s)",
+			eFlags(missing, "…"), runID, eFlags(was, "VALUE")))
+	}
+	if len(added) > 0 {
+		msgs = append(msgs, fmt.Sprintf("this run was not started with %s; leave it out", eFlags(added, "…")))
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return withCode(ExitInvalid, fmt.Errorf("cannot resume run %s: %s", runID, strings.Join(msgs, "; ")))
+}
+
+// eFlags shows -e names as "-e a=… -e b=…": names only, as values are never
+// recorded.
+func eFlags(names []string, value string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "-e " + n + "=" + value
+	}
+	return strings.Join(out, " ")
 }
 
 // writeResumeSummary says what the journal shows before anything is touched.

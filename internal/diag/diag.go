@@ -53,6 +53,9 @@ type Diag struct {
 	Pos      Pos
 	Summary  string
 	Detail   string
+	// HideSource keeps the source line out of the printed diagnostic: the
+	// line holds a secret (a password in an inventory, say).
+	HideSource bool
 }
 
 // Message is the summary and the detail joined as they are printed after the position.
@@ -81,6 +84,12 @@ type Diags []Diag
 // Add records an error at pos.
 func (ds *Diags) Add(pos Pos, summary, detail string) {
 	*ds = append(*ds, Diag{Severity: Error, Pos: pos, Summary: summary, Detail: detail})
+}
+
+// AddSecret records an error at pos whose source line is not shown: the
+// value there is a secret.
+func (ds *Diags) AddSecret(pos Pos, summary, detail string) {
+	*ds = append(*ds, Diag{Severity: Error, Pos: pos, Summary: summary, Detail: detail, HideSource: true})
 }
 
 // Errorf records an error at pos with a formatted summary and no detail.

@@ -56,6 +56,8 @@ func (cfg Config) Dial(endpoint string) (*Client, error) {
 		Endpoints:   []string{endpoint},
 		DialTimeout: dial,
 		TLS:         tlsCfg,
+		Username:    cfg.Username,
+		Password:    string(cfg.Password),
 		// The client's own logs would go to stderr, under the live view; its
 		// errors come back from each call instead.
 		Logger: zap.NewNop(),
@@ -71,6 +73,10 @@ func (cfg Config) Dial(endpoint string) (*Client, error) {
 		BackoffWaitBetween: 100 * time.Millisecond,
 	})
 	if err != nil {
+		// With a user, etcd's client logs in here, before any request.
+		if hint := authHint(err, cfg.Username); hint != "" {
+			return nil, fmt.Errorf("%s: %w; %s", endpoint, err, hint)
+		}
 		return nil, fmt.Errorf("%s: %w", endpoint, err)
 	}
 	tr := &http.Transport{
@@ -320,7 +326,24 @@ func (c *Client) wrap(what string, rctx context.Context, err error) error {
 	if errors.Is(rctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%s: no answer within %s: %w", what, c.timeout(), err)
 	}
+	if hint := authHint(err, c.cfg.Username); hint != "" {
+		return fmt.Errorf("%s: %w; %s", what, err, hint)
+	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// authHint says what to do about an error of etcd's auth, which names
+// neither the vars nor the fix.
+func authHint(err error, user string) string {
+	switch {
+	case errors.Is(err, rpctypes.ErrUserEmpty):
+		return fmt.Sprintf("the cluster has auth enabled: set vars %s and %s (in the inventory or with -e)", VarUser, VarPassword)
+	case errors.Is(err, rpctypes.ErrAuthFailed):
+		return fmt.Sprintf("check %s (%q) and %s", VarUser, user, VarPassword)
+	case errors.Is(err, rpctypes.ErrPermissionDenied):
+		return fmt.Sprintf("user %q lacks a permission this needs; checks that hash or move the leader need the root role", user)
+	}
+	return ""
 }
 
 func (c *Client) timeout() time.Duration {

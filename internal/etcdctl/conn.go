@@ -27,6 +27,11 @@ const (
 	VarCAFile    = "etcd_ca_file"
 	VarCertFile  = "etcd_cert_file"
 	VarKeyFile   = "etcd_key_file"
+	// VarUser and VarPassword log in to a cluster with auth enabled. They
+	// are vars only, not step arguments: the password belongs in the
+	// inventory or -e (never journaled), not in a runbook.
+	VarUser      = "etcd_user"
+	VarPassword  = "etcd_password"
 	DefaultGroup = "etcd"
 )
 
@@ -126,6 +131,46 @@ type Config struct {
 	TLS         *tls.Config // for https endpoints; nil when no file was given
 	DialTimeout time.Duration
 	Timeout     time.Duration
+	// Username and Password log in to a cluster with auth enabled; empty
+	// for one without.
+	Username string
+	Password Secret
+}
+
+// Secret is a password. It prints as <hidden> however it is formatted
+// (%v, %+v, %#v, JSON), so a Config in a log or an error never shows it.
+type Secret string
+
+func (Secret) String() string   { return "<hidden>" }
+func (Secret) GoString() string { return "<hidden>" }
+
+// MarshalJSON hides the password in JSON too.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"<hidden>"`), nil }
+
+// credentials reads etcd_user and etcd_password: both or neither. Messages
+// never quote the password.
+func credentials(vars map[string]any) (string, Secret, error) {
+	user, userSet := vars[VarUser]
+	pw, pwSet := vars[VarPassword]
+	userSet, pwSet = userSet && user != nil, pwSet && pw != nil
+	if !userSet && !pwSet {
+		return "", "", nil
+	}
+	u, ok := user.(string)
+	if userSet && (!ok || strings.TrimSpace(u) == "") {
+		return "", "", fmt.Errorf("var %s must be a user name (a non-empty string)", VarUser)
+	}
+	p, ok := pw.(string)
+	if pwSet && (!ok || p == "") {
+		return "", "", fmt.Errorf("var %s must be a non-empty string (its value is not shown)", VarPassword)
+	}
+	switch {
+	case !pwSet:
+		return "", "", fmt.Errorf("var %s is set without %s; a cluster with auth enabled needs both", VarUser, VarPassword)
+	case !userSet:
+		return "", "", fmt.Errorf("var %s is set without %s; a cluster with auth enabled needs both", VarPassword, VarUser)
+	}
+	return u, Secret(p), nil
 }
 
 // Resolve fills what the step left out from env, reads the TLS files and
@@ -169,6 +214,9 @@ func (c Conn) Resolve(env Env) (Config, error) {
 		return Config{}, err
 	}
 	cfg.TLS = t
+	if cfg.Username, cfg.Password, err = credentials(env.Vars); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
 }
 

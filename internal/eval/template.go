@@ -112,16 +112,27 @@ func parseTemplate(s string, whole origin, env *Env) (*Template, diag.Diags) {
 	return t, ds
 }
 
+// MaxRendered is the most text one template may render to. A command line,
+// a file's content or a URL built from vars is kilobytes; a string of
+// megabytes is a mistake (a loop over the wrong list, a var holding a whole
+// file), and it would be held in memory, sent to hosts and journaled.
+const MaxRendered = 1 << 20
+
 // Render evaluates the template. A string that is exactly one {{ }} keeps the
 // value's type (a list stays a list, a number a number); otherwise the parts are
-// formatted and joined into a string.
+// formatted and joined into a string. A string longer than MaxRendered is an
+// error at the template's position.
 func (t *Template) Render(s *Scope) (any, error) {
 	var env map[string]any
 	if len(t.parts) > 1 || len(t.parts) == 1 && t.parts[0].prog != nil {
 		env = s.env()
 	}
 	if t.single {
-		v, err := t.parts[0].prog.exec(env, t.Name)
+		p := t.parts[0].prog
+		v, err := p.exec(env, t.Name)
+		if str, ok := v.(string); ok && len(str) > MaxRendered {
+			return nil, t.tooLarge(p, len(str))
+		}
 		if err == nil {
 			s.rendered(v)
 		}
@@ -142,6 +153,9 @@ func (t *Template) Render(s *Scope) (any, error) {
 		if err != nil {
 			return nil, p.prog.errorAt(p.prog.Pos, t.Name, err)
 		}
+		if b.Len()+len(str) > MaxRendered {
+			return nil, t.tooLarge(p.prog, b.Len()+len(str))
+		}
 		b.WriteString(str)
 	}
 	return b.String(), nil
@@ -151,6 +165,10 @@ func (s *Scope) rendered(v any) {
 	if s != nil && s.Rendered != nil {
 		s.Rendered(v)
 	}
+}
+
+func (t *Template) tooLarge(p *Program, n int) error {
+	return p.errorAt(t.Pos, t.Name, fmt.Errorf("the template renders to more than %d bytes (%d so far), the limit for one rendered string; is a var holding more than meant?", MaxRendered, n))
 }
 
 // Format turns a value into the text a template puts in its place: strings as

@@ -4,6 +4,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,6 +239,48 @@ func TestRenderReportsParts(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Rendered saw %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenderBudget(t *testing.T) {
+	big := strings.Repeat("a", MaxRendered/2+1)
+	tests := []struct {
+		name, src string
+		vars      map[string]any
+		err       bool
+	}{
+		{"half fits", "x {{ v }}", map[string]any{"v": big}, false},
+		{"lone part at the limit", "{{ v }}", map[string]any{"v": strings.Repeat("a", MaxRendered)}, false},
+		{"lone part over", "{{ v }}", map[string]any{"v": strings.Repeat("a", MaxRendered+1)}, true},
+		{"two halves over", "{{ v }}{{ v }}", map[string]any{"v": big}, true},
+		{"built by the expression", "{{ v + v }}", map[string]any{"v": big}, true},
+		{"a list written as JSON", "x {{ v }}", map[string]any{"v": []any{big, big}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl, ds := ParseTemplate(tt.src, at, &Env{Extra: map[string]any{"v": nil}, Strict: true})
+			if ds.HasErrors() {
+				t.Fatal(lines(ds))
+			}
+			tpl.Name = "content"
+			_, err := tpl.Render(&Scope{Extra: tt.vars})
+			if !tt.err {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			// The template's own position, and what the limit is.
+			if want := at.String() + ": content: the template renders to more than 1048576 bytes"; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("err = %.200s\nwant prefix %s", err, want)
+			}
+			if len(err.Error()) > 2000 {
+				t.Errorf("the error holds the text: %d bytes", len(err.Error()))
 			}
 		})
 	}

@@ -195,6 +195,9 @@ type RunInfo struct {
 	Seed       int64    `json:"seed,omitempty"`
 	Forks      int      `json:"forks,omitempty"`
 	VarsDigest string   `json:"vars_digest,omitempty"`
+	// VarNames are the names of the -e variables (never their values), so
+	// that a resume without them can say which to give again.
+	VarNames []string `json:"var_names,omitempty"`
 	// Steps is how many step positions (StepIndex values) the steps phase has,
 	// so that a view can say "step 2/6"; 0 when unknown.
 	Steps int `json:"steps,omitempty"`

@@ -3,7 +3,6 @@ package spec
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/input"
 )
 
 // LoadOptions are what the loader knows besides the file.
@@ -32,7 +32,7 @@ type LoadOptions struct {
 
 // Load reads and loads the runbook at path; see LoadBytes.
 func Load(path string, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
-	src, err := os.ReadFile(path)
+	src, err := input.ReadFile(path)
 	if err != nil {
 		var ds diag.Diags
 		ds.Errorf(diag.Pos{File: path}, "cannot read the runbook: %v", err)

@@ -47,8 +47,10 @@ Optional rules: versions (same_minor, min, target, exact), caught_up (raft
 lag over two samples), consistency (HashKV at a common revision),
 cluster_version and storage_version. The endpoints default to the host var
 etcd_endpoints, else the etcd_url var of every host of group etcd (var
-etcd_group), and the TLS files to vars etcd_ca_file, etcd_cert_file and
-etcd_key_file. The result holds what was seen: leader, cluster_id,
+etcd_group), the TLS files to vars etcd_ca_file, etcd_cert_file and
+etcd_key_file, and a cluster with auth enabled is logged in to with vars
+etcd_user and etcd_password (never shown; consistency needs the root role).
+The result holds what was seen: leader, cluster_id,
 cluster_version, server and storage versions, revision, members (name, id,
 versions, leader, raft and applied index, revision, db size), alarms, lag,
 hash and the problems; the error names each failed rule with the member.

@@ -28,7 +28,8 @@ the var etcd_url of every host of the inventory group etcd (var etcd_group
 names another group). https endpoints are verified with the CA in var
 etcd_ca_file (else the system's CAs), and vars etcd_cert_file and
 etcd_key_file give a client certificate; relative files are read from the
-runbook's folder. Each member is asked through its own endpoint (status,
+runbook's folder. A cluster with auth enabled needs vars etcd_user and
+etcd_password (never shown). Each member is asked through its own endpoint (status,
 member list, /version, a linearizable read and the alarms), 2s to connect
 and 5s per request. Gathering fails only when no endpoint answers.
 

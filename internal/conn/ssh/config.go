@@ -22,12 +22,13 @@ import (
 // JumpVar is the inventory variable that names jump hosts, in ProxyJump's
 // syntax ("[user@]host[:port][,...]", or "none"). Ansible has no variable for
 // it (it passes -J in ansible_ssh_common_args, which runbook does not read),
-// hence a runbook_ name. It wins over ProxyJump from the ssh config.
+// hence a runbook_ name. It wins over ProxyJump and ProxyCommand from the
+// ssh config.
 const JumpVar = "runbook_jump_host"
 
 // unsupportedVars are Ansible connection variables runbook does not honour.
 // A host that sets one is refused rather than reached some other way than
-// the inventory says (a ProxyCommand silently skipped, say).
+// the inventory says (options in extra arguments silently skipped, say).
 var unsupportedVars = map[string]string{
 	"ansible_ssh_common_args": "extra ssh command-line arguments are not supported: put the options in the ssh config (--ssh-config), or name jump hosts with " + JumpVar,
 	"ansible_ssh_extra_args":  "extra ssh command-line arguments are not supported: put the options in the ssh config (--ssh-config), or name jump hosts with " + JumpVar,
@@ -51,6 +52,9 @@ type endpoint struct {
 	knownHosts     []string // the first one records new keys
 	hashKnownHosts bool
 	timeout        time.Duration
+	// proxyCommand is the ssh config's ProxyCommand with its tokens
+	// expanded: the connection is its stdin and stdout.
+	proxyCommand string
 }
 
 // identity is a private key file to offer.
@@ -91,6 +95,39 @@ func (c *sshConfig) get(alias, key string) string {
 	}
 	v, _ := c.cfg.Get(alias, key)
 	return strings.TrimSpace(v)
+}
+
+// first returns which of keys comes first for alias, and its value, as
+// OpenSSH reads options: the first value obtained wins, and ProxyJump and
+// ProxyCommand compete, the first one written preventing the other.
+func (c *sshConfig) first(alias string, keys ...string) (string, string) {
+	if c == nil || c.cfg == nil {
+		return "", ""
+	}
+	for _, host := range c.cfg.Hosts {
+		if !host.Matches(alias) {
+			continue
+		}
+		for _, node := range host.Nodes {
+			switch n := node.(type) {
+			case *ssh_config.KV:
+				for _, k := range keys {
+					if strings.EqualFold(n.Key, k) {
+						return k, strings.TrimSpace(n.Value)
+					}
+				}
+			case *ssh_config.Include:
+				// The library keeps an included file's lines to itself: ask
+				// for each key in turn.
+				for _, k := range keys {
+					if v := n.Get(alias, k); v != "" {
+						return k, strings.TrimSpace(v)
+					}
+				}
+			}
+		}
+	}
+	return "", ""
 }
 
 func (c *sshConfig) getAll(alias, key string) []string {
@@ -154,7 +191,7 @@ func (r *resolver) target(t conn.Target) (endpoint, []endpoint, error) {
 		return endpoint{}, nil, err
 	}
 
-	spec := r.cfg.get(alias, "ProxyJump")
+	var spec string
 	from := "ProxyJump in " + r.cfgPath()
 	if v, ok := t.Vars[JumpVar]; ok && v != nil {
 		s, isStr := v.(string)
@@ -162,12 +199,40 @@ func (r *resolver) target(t conn.Target) (endpoint, []endpoint, error) {
 			return endpoint{}, nil, fmt.Errorf("%s: want a string: [user@]host[:port][,...] or none", JumpVar)
 		}
 		spec, from = s, JumpVar
+	} else if ep, spec, err = r.proxy(alias, ep); err != nil {
+		return endpoint{}, nil, err
 	}
 	jumps, err := r.jumps(spec)
 	if err != nil {
 		return endpoint{}, nil, fmt.Errorf("%s: %w", from, err)
 	}
+	// The first jump host is reached by its own ProxyCommand, if it has one,
+	// as OpenSSH reaches it; a later one is reached through the jump host
+	// before it, and no jump host's own ProxyJump is followed.
+	if len(jumps) > 0 {
+		if jumps[0], _, err = r.proxy(jumps[0].alias, jumps[0]); err != nil {
+			return endpoint{}, nil, fmt.Errorf("jump host %s: %w", jumps[0].alias, err)
+		}
+	}
 	return ep, jumps, nil
+}
+
+// proxy reads how the config says to reach alias: a ProxyJump spec to
+// follow, or a ProxyCommand set on e, whichever the config names first (as
+// OpenSSH does); "none" for the first found means directly.
+func (r *resolver) proxy(alias string, e endpoint) (endpoint, string, error) {
+	key, v := r.cfg.first(alias, "ProxyJump", "ProxyCommand")
+	switch {
+	case key == "ProxyJump" || strings.EqualFold(v, "none") || v == "":
+		return e, v, nil
+	case key == "ProxyCommand":
+		cmd, err := expandProxyCommand(v, e)
+		if err != nil {
+			return endpoint{}, "", fmt.Errorf("%s in %s: %w", alias, r.cfgPath(), err)
+		}
+		e.proxyCommand = cmd
+	}
+	return e, "", nil
 }
 
 func (r *resolver) cfgPath() string {

@@ -215,9 +215,16 @@ func (d *Dialer) login(ctx context.Context, e endpoint, via *ssh.Client, viaName
 	defer cancel()
 	var nc net.Conn
 	var err error
-	if via == nil {
+	var proxied *cmdConn
+	switch {
+	case via == nil && e.proxyCommand != "":
+		proxied, err = dialCommand(dialCtx, e.proxyCommand, addr)
+		if err == nil {
+			nc = proxied
+		}
+	case via == nil:
 		nc, err = (&net.Dialer{}).DialContext(dialCtx, "tcp", addr)
-	} else {
+	default:
 		nc, err = via.DialContext(dialCtx, "tcp", addr)
 	}
 	if err != nil {
@@ -295,6 +302,8 @@ func (d *Dialer) login(ctx context.Context, e endpoint, via *ssh.Client, viaName
 		return nil, noCommonType(addr, known, err)
 	case hostKeyOK && isAuthFailure(err):
 		return nil, &AuthError{Addr: addr, User: e.user, Tried: a.tried, Err: errors.New("no key was accepted")}
+	case proxied != nil:
+		return nil, unreachable(proxied.describe(err))
 	}
 	return nil, unreachable(handshakeError(err))
 }

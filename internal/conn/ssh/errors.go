@@ -66,6 +66,9 @@ const (
 	HostKeyChanged
 	// HostKeyRevoked: the key is marked @revoked.
 	HostKeyRevoked
+	// HostKeyBadCertificate: the host showed a certificate that is not
+	// trusted for it (Reason says which rule it fails).
+	HostKeyBadCertificate
 )
 
 // HostKeyError is a host whose key could not be trusted. It is never
@@ -84,6 +87,8 @@ type HostKeyError struct {
 	KnownType, KnownFingerprint string
 	// AddLine is the known_hosts line that would trust the key shown (unknown).
 	AddLine string
+	// Reason says why a certificate is refused (bad certificate).
+	Reason string
 }
 
 func (e *HostKeyError) Error() string {
@@ -101,6 +106,9 @@ func (e *HostKeyError) Error() string {
 	case HostKeyRevoked:
 		return fmt.Sprintf("host key of %s is REVOKED: the host shows %s key %s, marked @revoked in %s:%d. Refusing to connect",
 			e.Addr, e.KeyType, e.Fingerprint, e.File, e.Line)
+	case HostKeyBadCertificate:
+		return fmt.Sprintf("host certificate of %s is not trusted: the host shows %s for key %s, but %s. Refusing to connect",
+			e.Addr, e.KeyType, e.Fingerprint, e.Reason)
 	}
 	return fmt.Sprintf("host key of %s: unknown problem %d", e.Addr, e.Problem)
 }

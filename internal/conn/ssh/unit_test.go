@@ -387,3 +387,80 @@ func TestParseMarker(t *testing.T) {
 		}
 	}
 }
+
+func TestExpandProxyCommand(t *testing.T) {
+	e := endpoint{alias: "web", host: "10.0.0.5", port: 2222, user: "deploy"}
+	tests := []struct {
+		cmd, want, err string
+	}{
+		{cmd: "nc %h %p", want: "nc 10.0.0.5 2222"},
+		{cmd: "ssh -W %h:%p %r@bastion # %n 100%%", want: "ssh -W 10.0.0.5:2222 deploy@bastion # web 100%"},
+		{cmd: "echo %%h", want: "echo %h"},
+		{cmd: "nc %h %p %", err: "ends with a lone %"},
+		{cmd: "nc %C", err: "%C is not supported"},
+	}
+	for _, tt := range tests {
+		got, err := expandProxyCommand(tt.cmd, e)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: err = %v, want %q", tt.cmd, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%q = %q, %v; want %q", tt.cmd, got, err, tt.want)
+		}
+	}
+	for _, bad := range []endpoint{{host: "a;b", port: 22, user: "u"}, {host: "h", port: 22, user: "$(id)"}, {host: "-oX", port: 22, user: "u"}} {
+		if _, err := expandProxyCommand("nc %h %p %r", bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+// TestProxyPrecedence: ProxyJump and ProxyCommand compete, the first
+// written wins; the inventory's jump host var wins over both.
+func TestProxyPrecedence(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(cfgPath, []byte(`
+Host cmd-first
+  ProxyCommand nc %h %p
+  ProxyJump bastion
+Host jump-first
+  ProxyJump bastion
+  ProxyCommand nc %h %p
+Host cmd-none
+  ProxyCommand none
+Host *
+  ProxyCommand nc -x proxy %h %p
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadSSHConfig(cfgPath, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newResolver(cfg, &Options{Home: t.TempDir()})
+	r.localUser = "me"
+	tests := []struct {
+		name, cmd string
+		jumps     int
+		vars      map[string]any
+	}{
+		{"cmd-first", "nc cmd-first 22", 0, nil},
+		{"jump-first", "", 1, nil},
+		{"cmd-none", "", 0, nil},
+		{"other", "nc -x proxy other 22", 0, nil},
+		{"other", "", 1, map[string]any{JumpVar: "bastion2"}},
+	}
+	for _, tt := range tests {
+		ep, jumps, err := r.target(conn.Target{Name: tt.name, Addr: tt.name, Port: 22, Vars: tt.vars})
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if ep.proxyCommand != tt.cmd || len(jumps) != tt.jumps {
+			t.Errorf("%s (%v): ProxyCommand %q, %d jumps; want %q, %d", tt.name, tt.vars, ep.proxyCommand, len(jumps), tt.cmd, tt.jumps)
+		}
+	}
+}
