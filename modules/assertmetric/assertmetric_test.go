@@ -174,7 +174,7 @@ steps:
 	h := testHost(t)
 	h.Scope = scope
 	_, err = m.Run(testCtx(t), h)
-	checkErr(t, err, []string{"rb.yml:7:16: expect `", "` does not hold at the first sample it judges (it must hold for 10s): at " + down.url + ": read etcd_server_has_leader=0"}, "")
+	checkErr(t, err, []string{"rb.yml:7:16: expect does not hold at the first sample it judges (it must hold for 10s): at " + down.url + ": metric(\"etcd_server_has_leader\") == 1: was 0"}, "")
 	if strings.Contains(err.Error(), up.url) {
 		t.Errorf("the message names %s, where expect holds: %v", up.url, err)
 	}

@@ -289,7 +289,8 @@ type outcome struct {
 	holds    bool
 	baseline bool // the URL's first scrape, only taken, for an expression over changes
 	reads    []read
-	err      error // the scrape failed, or expect could not be evaluated
+	why      string // expect's false clause and the values it saw there
+	err      error  // the scrape failed, or expect could not be evaluated
 }
 
 // baselined reports whether every URL's scrape was taken as its baseline.
@@ -322,6 +323,8 @@ func (r *round) details() string {
 			parts = append(parts, fmt.Sprintf("at %s: %v", o.url, o.err))
 		case o.baseline:
 			parts = append(parts, fmt.Sprintf("at %s: first scrape, the baseline of delta and quantile_delta", o.url))
+		case o.why != "":
+			parts = append(parts, fmt.Sprintf("at %s: %s", o.url, o.why))
 		case len(o.reads) > 0:
 			parts = append(parts, fmt.Sprintf("at %s: read %s", o.url, formatReads(o.reads)))
 		default:
@@ -377,6 +380,10 @@ func (g *gate) round(ctx context.Context) (*round, error) {
 		scope.Result = map[string]any{"url": o.url}
 		o.holds, o.err = g.prog.Bool(&scope)
 		o.reads = rd.reads
+		if o.err == nil && !o.holds {
+			// The reads are the same again: Why calls what expect called.
+			o.why = g.prog.Why(&scope)
+		}
 		var ee *eval.Error
 		if errors.As(o.err, &ee) {
 			o.err = ee.Err // the message names the expression itself
@@ -394,11 +401,12 @@ func (g *gate) round(ctx context.Context) (*round, error) {
 // fail is the gate's error: where expect is, what it is, the verdict, and
 // what each URL where it does not hold gave.
 func (g *gate) fail(verdict string, r *round) error {
-	at := ""
+	// The position names the expression; printed whole, a long gate would
+	// push what was false (in details) out of sight.
 	if g.m.Expect.Pos.IsValid() {
-		at = g.m.Expect.Pos.String() + ": "
+		return fmt.Errorf("%s: expect %s: %s", g.m.Expect.Pos, verdict, r.details())
 	}
-	return fmt.Errorf("%sexpect `%s` %s: %s", at, shorten(g.m.Expect.Src), verdict, r.details())
+	return fmt.Errorf("expect `%s` %s: %s", shorten(g.m.Expect.Src), verdict, r.details())
 }
 
 // data is the result: the endpoints, how many samples were taken, and what
