@@ -247,7 +247,7 @@ func scenarios() []struct {
 			controller(event.Preflight, 0, 0, "cluster is healthy", event.OK, 200*time.Millisecond, ""),
 			looped(controller(event.Preflight, 0, 1, "versions allow the upgrade", event.Failed, time.Second,
 				"item etcd-2 (loop_index 1): expect: etcd.version >= \"3.6.11\": got 3.6.4"), 3),
-			one(runEnd(event.Failed, 1, 2*time.Second, "preflight failed; no host was touched", nil)),
+			one(runEnd(event.Refused, 3, 2*time.Second, "preflight did not pass; nothing was touched", nil)),
 		)},
 	}
 }
