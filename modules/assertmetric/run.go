@@ -89,6 +89,10 @@ type gate struct {
 	windowed bool // expect reads changes since the baseline (delta, quantile_delta)
 	samples  int
 	start    time.Time
+	// With settle: when the current window and its baseline started, and
+	// how many times a sample that did not hold started it again.
+	windowStart time.Time
+	restarts    int
 }
 
 func newGate(m *Module, h *modules.Host) (*gate, error) {
@@ -123,6 +127,7 @@ func newGate(m *Module, h *modules.Host) (*gate, error) {
 		g.trackers[u] = newTracker()
 	}
 	g.start = g.clock.Now()
+	g.windowStart = g.start
 	return g, nil
 }
 
@@ -206,21 +211,32 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 			}
 		}
 	} else {
-		if r, err = g.round(ctx); err != nil {
-			return g.data(r, false), err
-		}
-		if !r.ok() {
-			verdict := "does not hold"
-			if d.For > 0 {
-				verdict = fmt.Sprintf("does not hold at the first sample it judges (it must hold for %s)", probe.Dur(d.For.Std()))
+		for {
+			if r, err = g.round(ctx); err != nil {
+				return g.data(r, false), err
 			}
-			return g.data(r, false), g.fail(verdict, r)
+			if r.ok() {
+				break
+			}
+			if restarted, err := g.restart(ctx, r); err != nil || !restarted {
+				if err != nil {
+					return g.data(r, false), err
+				}
+				verdict := "does not hold"
+				if d.For > 0 {
+					verdict = fmt.Sprintf("does not hold at the first sample it judges (it must hold for %s)", probe.Dur(d.For.Std()))
+				}
+				return g.data(r, false), g.fail(g.settleVerdict(verdict), r)
+			}
 		}
 	}
 	heldAt := r.at
 	data := func(r *round, held bool) map[string]any {
 		out := g.data(r, held)
 		out["held_after"] = dur(heldAt.Sub(g.start))
+		if d.Settle > 0 {
+			out["window_restarts"] = g.restarts
+		}
 		return out
 	}
 	if d.For == 0 {
@@ -230,7 +246,7 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 	// changes without within, at the baseline, so that for is the window.
 	from := heldAt
 	if g.windowed && d.Within == 0 {
-		from = g.start
+		from = g.windowStart
 	}
 	end := from.Add(d.For.Std())
 	for r.at.Before(end) {
@@ -241,15 +257,71 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 			return data(r, false), err
 		}
 		if !r.ok() {
+			restarted, err := g.restart(ctx, r)
+			if err != nil {
+				return data(r, false), err
+			}
+			if restarted {
+				from = g.windowStart
+				end = from.Add(d.For.Std())
+				continue
+			}
 			out := data(r, false)
 			out["held_for"] = dur(r.at.Sub(from))
-			return out, g.fail(fmt.Sprintf("stopped holding after %s of the %s it must hold (sample %d)",
-				probe.Dur(r.at.Sub(from)), probe.Dur(d.For.Std()), g.samples), r)
+			return out, g.fail(g.settleVerdict(fmt.Sprintf("stopped holding after %s of the %s it must hold (sample %d)",
+				probe.Dur(r.at.Sub(from)), probe.Dur(d.For.Std()), g.samples)), r)
 		}
 	}
 	out := data(r, true)
 	out["held_for"] = dur(r.at.Sub(from))
 	return out, nil
+}
+
+// restart starts the window again after r, a sample that did not hold,
+// when settle allows it: a whole window from now must still end within
+// settle of the gate's start. The new baseline is a fresh scrape of every
+// URL; the next sample is judged an interval later. It reports false when
+// settle does not allow another window (or is not given).
+func (g *gate) restart(ctx context.Context, r *round) (bool, error) {
+	d := g.m
+	if d.Settle == 0 || !g.windowed || d.Within > 0 {
+		return false, nil
+	}
+	limit := g.start.Add(d.Settle.Std())
+	for {
+		if g.clock.Now().Add(d.For.Std()).After(limit) {
+			return false, nil
+		}
+		g.restarts++
+		g.h.Log.Info().Int("restart", g.restarts).Str("seen", r.details()).
+			Msg("assert-metric: expect did not hold; settle starts the window again from a new baseline")
+		for _, u := range g.urls {
+			g.trackers[u] = newTracker()
+		}
+		base, err := g.round(ctx)
+		if err != nil {
+			return false, err
+		}
+		g.windowStart = base.at
+		if base.baselined() {
+			end := base.at.Add(d.For.Std())
+			return true, g.sleepUntil(ctx, nextTick(base.at, d.Interval.Std(), g.clock.Now(), end), base)
+		}
+		// A URL did not answer: no baseline; try again an interval later.
+		r = base
+		if err := g.sleepUntil(ctx, g.clock.Now().Add(d.Interval.Std()), base); err != nil {
+			return false, err
+		}
+	}
+}
+
+// settleVerdict adds to a verdict how long settle waited for a window.
+func (g *gate) settleVerdict(verdict string) string {
+	if g.m.Settle == 0 || g.restarts == 0 {
+		return verdict
+	}
+	return fmt.Sprintf("%s, and no whole window held within settle %s (%s)", verdict,
+		probe.Dur(g.m.Settle.Std()), plural(g.restarts, "restart"))
 }
 
 // nextTick is the first time after now on the grid origin + k·interval, and

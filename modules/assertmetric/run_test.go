@@ -217,6 +217,15 @@ func withLeader(m member, hasLeader int) member {
 	return m
 }
 
+// leaderChanges is healthy with each of the counts of leader changes, a page each.
+func leaderChanges(counts ...int) []member {
+	out := make([]member, len(counts))
+	for i, c := range counts {
+		out[i] = with(healthy, func(m *member) { m.leaderChanges = c })
+	}
+	return out
+}
+
 func with(m member, f func(*member)) member {
 	f(&m)
 	return m
@@ -395,6 +404,27 @@ func TestRun(t *testing.T) {
 		{name: "the false clause of a long gate", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1 && delta("etcd_server_leader_changes_seen_total") <= 1 && delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) == 0 && metric("etcd_server_has_leader") >= 0`), For: spec.Duration(5 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 3 })), wantSamples: 3,
 			wantErr: []string{`rb.yml:7:13: expect stopped holding after 2s of the 5s it must hold (sample 3): at {URL}: delta("grpc_server_handled_total", {grpc_code: "Unavailable"}) == 0: was 3`}},
+		// settle: a window that does not hold starts again from a new
+		// baseline (here at 1s, the scrape after the one that did not
+		// hold), and passes once a whole window held.
+		{name: "settle starts the window again", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(10 * time.Second)},
+			pages:       pages(healthy, with(healthy, func(m *member) { m.leaderChanges = 2 })),
+			wantSamples: 6, // baseline 0s, 1s not holding, baseline again at 1s, judged at 2, 3 and 4s
+			check: func(t *testing.T, url string, data map[string]any) {
+				if data["window_restarts"] != float64(1) || data["held_for"] != "3s" || data["held"] != true {
+					t.Errorf("data = %v", data)
+				}
+			}},
+		{name: "settle runs out", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(5 * time.Second)},
+			pages:       pages(leaderChanges(1, 2, 3, 4, 5, 6, 7)...),
+			wantSamples: 6, // baselines at 0, 1 and 2s; the sample after each moved
+			wantErr: []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s), and no whole window held within settle 5s (2 restarts): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
+		// settle as long as for: one window, failing at its first sample
+		// that does not hold, as without settle.
+		{name: "settle as long as for", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(3 * time.Second)},
+			pages:       pages(healthy, with(healthy, func(m *member) { m.leaderChanges = 2 })),
+			wantSamples: 2,
+			wantErr: []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
 		{name: "delta within", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) >= 2`), Within: spec.Duration(10 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 1 }), with(healthy, func(m *member) { m.unavailable = 2 })), wantSamples: 4,
 			check: func(t *testing.T, url string, data map[string]any) {
