@@ -418,13 +418,13 @@ func TestRun(t *testing.T) {
 		{name: "settle runs out", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(5 * time.Second)},
 			pages:       pages(leaderChanges(1, 2, 3, 4, 5, 6, 7)...),
 			wantSamples: 6, // baselines at 0, 1 and 2s; the sample after each moved
-			wantErr: []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s), and no whole window held within settle 5s (2 restarts): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
+			wantErr:     []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s), and no whole window held within settle 5s (2 restarts): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
 		// settle as long as for: one window, failing at its first sample
 		// that does not hold, as without settle.
 		{name: "settle as long as for", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(3 * time.Second)},
 			pages:       pages(healthy, with(healthy, func(m *member) { m.leaderChanges = 2 })),
 			wantSamples: 2,
-			wantErr: []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
+			wantErr:     []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
 		{name: "delta within", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) >= 2`), Within: spec.Duration(10 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 1 }), with(healthy, func(m *member) { m.unavailable = 2 })), wantSamples: 4,
 			check: func(t *testing.T, url string, data map[string]any) {
