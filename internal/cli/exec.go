@@ -274,5 +274,12 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	if err != nil {
 		fmt.Fprintf(a.stderr, "runbook: %v\n", err)
 	}
+	if out.PreflightFailed && resume == nil {
+		w := a.stdout
+		if f.output == "json" {
+			w = a.stderr
+		}
+		nameUnfinished(w, f.stateDir, j.RunID(), p.Runbook)
+	}
 	return &silentError{code: out.ExitCode()}
 }
