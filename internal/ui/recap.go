@@ -217,7 +217,7 @@ func (r *Recap) Print(w io.Writer) error {
 			}
 		default:
 			if h.err != "" {
-				fmt.Fprintf(&out, "%s: %s: %s\n", clean(name), hostWord(h.status), clean(h.err))
+				fmt.Fprintf(&out, "%s: %s: %s\n", clean(name), hostWord(h.status), clean(strings.TrimPrefix(h.err, name+": ")))
 			}
 		}
 	}

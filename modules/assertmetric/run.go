@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,9 @@ type gate struct {
 	// how many times a sample that did not hold started it again.
 	windowStart time.Time
 	restarts    int
+	// where names each URL in messages: "on m2 (URL)" when one inventory
+	// host has the URL's address, else "at URL".
+	where map[string]string
 }
 
 func newGate(m *Module, h *modules.Host) (*gate, error) {
@@ -126,6 +130,7 @@ func newGate(m *Module, h *modules.Host) (*gate, error) {
 	for _, u := range g.urls {
 		g.trackers[u] = newTracker()
 	}
+	g.where = hostsOf(g.urls, g.scope.Inventory)
 	g.start = g.clock.Now()
 	g.windowStart = g.start
 	return g, nil
@@ -269,7 +274,7 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 			out := data(r, false)
 			out["held_for"] = dur(r.at.Sub(from))
 			return out, g.fail(g.settleVerdict(fmt.Sprintf("stopped holding after %s of the %s it must hold (sample %d)",
-				probe.Dur(r.at.Sub(from)), probe.Dur(d.For.Std()), g.samples)), r)
+				dur(r.at.Sub(from)), probe.Dur(d.For.Std()), g.samples)), r)
 		}
 	}
 	out := data(r, true)
@@ -349,10 +354,40 @@ func (g *gate) sleepUntil(ctx context.Context, t time.Time, last *round) error {
 	return nil
 }
 
+// hostsOf names each URL by the inventory host whose address it has, when
+// exactly one has it: an operator knows members by name.
+func hostsOf(urls []string, inv eval.Inventory) map[string]string {
+	where := map[string]string{}
+	for _, u := range urls {
+		where[u] = "at " + u
+	}
+	if inv == nil {
+		return where
+	}
+	hosts := inv.Group("all")
+	for _, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil {
+			continue
+		}
+		var names []string
+		for _, h := range hosts {
+			if h.Addr != "" && h.Addr == pu.Hostname() {
+				names = append(names, h.Name)
+			}
+		}
+		if len(names) == 1 {
+			where[u] = "on " + names[0] + " (" + u + ")"
+		}
+	}
+	return where
+}
+
 // round is one sample: every URL scraped and expect evaluated over each.
 type round struct {
-	at   time.Time
-	outs []outcome
+	at    time.Time
+	outs  []outcome
+	where map[string]string // the gate's names of the URLs
 }
 
 // outcome is what one URL gave in a round.
@@ -389,18 +424,22 @@ func (r *round) ok() bool {
 func (r *round) details() string {
 	var parts []string
 	for _, o := range r.outs {
+		where := r.where[o.url]
+		if where == "" {
+			where = "at " + o.url
+		}
 		switch {
 		case o.holds:
 		case o.err != nil:
-			parts = append(parts, fmt.Sprintf("at %s: %v", o.url, o.err))
+			parts = append(parts, fmt.Sprintf("%s: %v", where, o.err))
 		case o.baseline:
-			parts = append(parts, fmt.Sprintf("at %s: first scrape, the baseline of delta and quantile_delta", o.url))
+			parts = append(parts, fmt.Sprintf("%s: first scrape, the baseline of delta and quantile_delta", where))
 		case o.why != "":
-			parts = append(parts, fmt.Sprintf("at %s: %s", o.url, o.why))
+			parts = append(parts, fmt.Sprintf("%s: %s", where, o.why))
 		case len(o.reads) > 0:
-			parts = append(parts, fmt.Sprintf("at %s: read %s", o.url, formatReads(o.reads)))
+			parts = append(parts, fmt.Sprintf("%s: read %s", where, formatReads(o.reads)))
 		default:
-			parts = append(parts, fmt.Sprintf("at %s: false, reading no metric", o.url))
+			parts = append(parts, fmt.Sprintf("%s: false, reading no metric", where))
 		}
 	}
 	if len(parts) == 0 {
@@ -413,7 +452,7 @@ func (r *round) details() string {
 // error ends the gate at once: the step was stopped, or a call in expect can
 // never succeed.
 func (g *gate) round(ctx context.Context) (*round, error) {
-	r := &round{at: g.clock.Now(), outs: make([]outcome, len(g.urls))}
+	r := &round{at: g.clock.Now(), outs: make([]outcome, len(g.urls)), where: g.where}
 	pages := make([]*page, len(g.urls))
 	var wg sync.WaitGroup
 	for i, u := range g.urls {

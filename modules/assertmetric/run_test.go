@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -734,5 +735,23 @@ func TestCheck(t *testing.T) {
 				t.Errorf("Check took %v samples over %s (changed %v); want one scrape, no waiting", res.Data["samples"], clk.Now().Sub(before), res.Changed)
 			}
 		})
+	}
+}
+
+type testInventory []eval.Host
+
+func (inv testInventory) Group(string) []eval.Host { return inv }
+
+// TestHostsOf: a URL is named by the one inventory host with its address.
+func TestHostsOf(t *testing.T) {
+	inv := testInventory{{Name: "m1", Addr: "127.0.0.11"}, {Name: "m2", Addr: "127.0.0.12"}, {Name: "x", Addr: "127.0.0.13"}, {Name: "y", Addr: "127.0.0.13"}}
+	got := hostsOf([]string{"http://127.0.0.12:2381/metrics", "http://127.0.0.13:2381/metrics", "http://10.0.0.1/metrics"}, inv)
+	want := map[string]string{
+		"http://127.0.0.12:2381/metrics": "on m2 (http://127.0.0.12:2381/metrics)",
+		"http://127.0.0.13:2381/metrics": "at http://127.0.0.13:2381/metrics", // two hosts have it
+		"http://10.0.0.1/metrics":        "at http://10.0.0.1/metrics",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("hostsOf = %v\nwant %v", got, want)
 	}
 }
