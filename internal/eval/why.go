@@ -183,7 +183,8 @@ func whyValue(v any) string {
 		if math.IsNaN(x) {
 			return "NaN (no observations)"
 		}
-		s = formatFloat(x, 64)
+		// Six significant digits: 0.07168, not 0.0716800000000003.
+		s = strconv.FormatFloat(x, 'g', 6, 64)
 	case nil:
 		return "nil"
 	default:
