@@ -607,6 +607,20 @@ func checkResumed(t *testing.T, o *outcome) {
 	if n := len(j.of(event.RunResume, "")); n != 1 {
 		t.Errorf("%d run_resume events, want 1", n)
 	}
+	// Both preflights' quiet windows held: the resumed one judged the
+	// cluster from a window of its own (after restarts, when the killed
+	// run's disturbance showed in it).
+	var quiet []event.Event
+	for _, e := range j.of(event.StepEnd, "") {
+		if e.Phase == event.Preflight && e.Step == stepQuiet {
+			quiet = append(quiet, e)
+		}
+	}
+	if len(quiet) != 2 || quiet[1].Status != event.OK {
+		t.Errorf("quiet windows: %v, want two, the resumed one ok", statuses(quiet))
+	} else {
+		t.Logf("the resumed preflight's quiet window: %v window restarts, held for %v", quiet[1].Result["window_restarts"], quiet[1].Result["held_for"])
+	}
 	after := l.members()
 	for _, name := range memberNames {
 		if v := after[name].Versions.Server; v != toVersion {
