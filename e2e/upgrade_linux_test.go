@@ -619,7 +619,9 @@ func checkResumed(t *testing.T, o *outcome) {
 	if len(quiet) != 2 || quiet[1].Status != event.OK {
 		t.Errorf("quiet windows: %v, want two, the resumed one ok", statuses(quiet))
 	} else {
-		t.Logf("the resumed preflight's quiet window: %v window restarts, held for %v", quiet[1].Result["window_restarts"], quiet[1].Result["held_for"])
+		for i, e := range quiet {
+			t.Logf("quiet window %d: %v window restarts, held for %v, last sample %v", i+1, e.Result["window_restarts"], e.Result["held_for"], e.Result["values"])
+		}
 	}
 	after := l.members()
 	for _, name := range memberNames {
