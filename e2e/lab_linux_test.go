@@ -33,8 +33,8 @@ const (
 // labTiming are the upgrade's preflight tolerances the test labs set for
 // their machine (see writeInventory).
 var labTiming = map[string]string{
-	"preflight_max_heartbeat_failures": "100",
-	"preflight_max_slow_applies":       "100",
+	"preflight_max_heartbeat_failures": "50",
+	"preflight_max_slow_applies":       "50",
 	"max_proposals_pending":            "50",
 }
 
