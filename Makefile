@@ -8,17 +8,31 @@ FUZZTIME  ?= 60s
 # The whole suite must stay well under CI's limit; this is a backstop, not a budget.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean
+# Packages that run real etcd clusters, whose gates and waits measure time:
+# on a 2-core machine they must not race each other (or the rest) for the
+# CPU, so they run after the rest, one package at a time.
+HEAVY_PKGS := ./e2e ./internal/labtest ./internal/etcdlab ./internal/etcdload ./internal/etcdctl \
+	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
+MODULE = $(shell $(GO) list -m)
+
+.PHONY: all build deps test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/runbook
 
-## test: the whole suite, with the race detector and the fuzz seed corpora.
-test:
+## deps: what the tests need on a fresh Debian machine (idempotent: a second run does nothing).
+deps:
+	@scripts/deps.sh
+
+## test: the whole suite, with the race detector and the fuzz seed corpora:
+## first every package but the etcd ones, in parallel; then those, one at a time.
+test: deps
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) \
+		$$($(GO) list $(PKGS) | grep -v -x -F $(foreach p,$(HEAVY_PKGS),-e $(MODULE)/$(patsubst ./%,%,$(p))))
+	$(GO) test -race -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(HEAVY_PKGS)
 
 ## lint: formatting and vet.
 lint:

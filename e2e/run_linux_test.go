@@ -133,6 +133,11 @@ func (l *lab) tryJournal() (journal, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.runID != "" {
+		// Other runs share the state dir (a fresh run refused beside a
+		// killed one): the test's run is this one.
+		files = []string{filepath.Join(l.state, "runs", l.runID+".jsonl")}
+	}
 	switch len(files) {
 	case 0:
 		return nil, nil
@@ -160,6 +165,15 @@ func (l *lab) tryJournal() (journal, error) {
 		j = append(j, e)
 	}
 	return j, sc.Err()
+}
+
+// show is what `runbook show` says of the test's run.
+func (l *lab) show(id string) string {
+	t := l.t
+	t.Helper()
+	p := l.start("show", id, "--state-dir", l.state)
+	p.wantExit(t, 0)
+	return p.stdout.String()
 }
 
 // runID is the id of the journal's run.

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 // Step names of runbooks/upgrade-etcd.yml the scenarios look for in the journal.
 const (
 	stepFlags   = "no member uses a flag etcd " + toVersion + " removed"
+	stepQuiet   = "load and disk are quiet enough on every member"
 	stepConfirm = "confirm the last member on the old minor"
 	stepMove    = "hand leadership to an upgraded member"
 	stepStop    = "stop etcd"
@@ -40,6 +44,7 @@ type scenario struct {
 	// own -e values.
 	prepare func(t *testing.T, o *outcome) []string
 	load    bool // etcd-load writes during the run
+	busy    bool // the test keeps every CPU busy during the run (bounded)
 	// run runs the upgrade; nil runs exec once, to its end.
 	run      func(t *testing.T, o *outcome, extra []string)
 	wantExit int
@@ -87,8 +92,26 @@ func TestUpgradeEtcd(t *testing.T) {
 			load:     true,
 			wantExit: 1,
 			check: func(t *testing.T, o *outcome) {
-				// The log tail in the error shows the broken binary's own words.
-				checkRolledBack(t, o, stepStart, "etcd-exits-at-start: this binary is broken on purpose")
+				// The error starts with the broken binary's own words, on one
+				// line, and not with the shutdown log of the etcd before it
+				// (etcd logs JSON lines).
+				words := "etcd exited right after start (pid "
+				said := "), saying: etcd-exits-at-start: this binary is broken on purpose (runbook's e2e tests) (the end of its output in "
+				checkRolledBack(t, o, stepStart, said)
+				end := o.j.stepEnds(o.j.hostOrder()[0], stepStart)[0]
+				if i, j := strings.Index(end.Error, words), strings.Index(end.Error, said); i < 0 || j < i || strings.ContainsAny(end.Error, "\n{") {
+					t.Errorf("the start's error does not give the new process's words first and alone on one line:\n%s", end.Error)
+				}
+				out := o.runs[0].String()
+				if strings.Contains(out, `\n`) || strings.Contains(out, `"level"`) {
+					t.Errorf("the run's output has a literal \\n or an etcd log line")
+				}
+				if !strings.Contains(out, said) {
+					t.Errorf("the run's output does not say %q", said)
+				}
+				if show := o.lab.show(o.j.runID(t)); !strings.Contains(show, said) {
+					t.Errorf("runbook show does not say %q whole:\n%s", said, show)
+				}
 			},
 		},
 		{
@@ -119,13 +142,56 @@ func TestUpgradeEtcd(t *testing.T) {
 				t.Cleanup(func() { o.lab.signal(victim, syscall.SIGCONT) })
 				return nil
 			},
-			wantExit: 1,
+			wantExit: 3,
 			check:    checkRefused,
+		},
+		{
+			// The quiet window refuses, naming the clause that was false
+			// and what it saw, in the output, the journal and show; and a
+			// refusal that touched nothing exits 3.
+			name:  "quiet_window_refused",
+			addrs: []string{"127.0.0.51", "127.0.0.52", "127.0.0.53"},
+			prepare: func(*testing.T, *outcome) []string {
+				return []string{`{"max_proposals_pending": -1}`}
+			},
+			wantExit: 3,
+			check: func(t *testing.T, o *outcome) {
+				checkRefused(t, o)
+				clause := `metric("etcd_server_proposals_pending") <= max_proposals_pending: was 0 <= -1`
+				var ends []event.Event
+				for _, e := range o.j.of(event.StepEnd, "") {
+					if e.Phase == event.Preflight && e.Status == event.Failed {
+						ends = append(ends, e)
+					}
+				}
+				if len(ends) != 1 || ends[0].Step != stepQuiet || !strings.Contains(ends[0].Error, clause) {
+					t.Errorf("failed preflight steps %+v; want %q alone, saying %q", ends, stepQuiet, clause)
+				}
+				out := o.runs[0].stdout.String()
+				for _, want := range []string{clause, "refused: preflight did not pass; nothing was touched"} {
+					if !strings.Contains(out, want) {
+						t.Errorf("the run's output does not say %q", want)
+					}
+				}
+				if show := o.lab.show(o.j.runID(t)); !strings.Contains(show, clause) {
+					t.Errorf("runbook show does not say %q:\n%s", clause, show)
+				}
+			},
 		},
 		{
 			name:     "killed_and_resumed",
 			addrs:    []string{"127.0.0.83", "127.0.0.84", "127.0.0.85"},
 			load:     true,
+			run:      killAndResume,
+			wantExit: 0,
+			check:    checkResumed,
+		},
+		{
+			// The same on a machine whose every CPU is busy.
+			name:     "killed_and_resumed_busy",
+			addrs:    []string{"127.0.0.54", "127.0.0.55", "127.0.0.56"},
+			load:     true,
+			busy:     true,
 			run:      killAndResume,
 			wantExit: 0,
 			check:    checkResumed,
@@ -188,7 +254,7 @@ func TestUpgradeEtcd(t *testing.T) {
 				appendLine(t, filepath.Join(o.lab.memberDir("m1"), "start.sh"), "# --experimental-initial-corrupt-check=true (gone in 3.7)")
 				return nil
 			},
-			wantExit: 1,
+			wantExit: 3,
 			check: func(t *testing.T, o *outcome) {
 				checkRefused(t, o)
 				var ends []event.Event
@@ -232,6 +298,10 @@ func (sc scenario) do(t *testing.T) {
 	if sc.load {
 		ld = l.startLoad()
 	}
+	if sc.busy {
+		stop := burnCPU(runTime)
+		defer stop()
+	}
 	run := sc.run
 	if run == nil {
 		run = func(t *testing.T, o *outcome, extra []string) {
@@ -250,7 +320,7 @@ func (sc scenario) do(t *testing.T) {
 		t.Fatalf("runbook: exit %d, want %d\n%s\njournal:\n%s", code, sc.wantExit, last, o.j)
 	}
 	sc.check(t, o)
-	if t.Failed() {
+	if t.Failed() || testing.Verbose() {
 		t.Logf("runbook:\n%s", last)
 	}
 	if t.Failed() || testing.Verbose() {
@@ -447,8 +517,15 @@ func checkRefusedSwapBack(t *testing.T, o *outcome) {
 	if rb := j.of(event.RollbackEnd, leader); len(rb) != 1 || rb[0].Status != event.RollbackFailed {
 		t.Errorf("%s: rollback ends %v, want one, %s", leader, statuses(rb), event.RollbackFailed)
 	}
-	if out := o.runs[0].String(); !strings.Contains(out, "downgrade") {
-		t.Errorf("the run's output does not name the downgrade path")
+	// The recap's line for the member, and show, give the downgrade path
+	// whole, to its last words.
+	recap := leader + `: ROLLBACK FAILED: rollback step "` + stepRefuse + `" failed: the cluster version moved to `
+	path := wantMsg + ", wait until every member reports that storage version"
+	if out := o.runs[0].stdout.String(); !strings.Contains(out, recap) || !lineHas(out, recap, path, "or restore ") {
+		t.Errorf("the recap does not say %q ... %q in one line", recap, path)
+	}
+	if show := l.show(j.runID(t)); !lineHas(show, stepRefuse, path, "or restore ") {
+		t.Errorf("runbook show does not give the downgrade path whole:\n%s", show)
 	}
 
 	l.waitHealthy()
@@ -508,16 +585,18 @@ func killAndResume(t *testing.T, o *outcome, extra []string) {
 	if code := p.wait(t); code != -1 {
 		t.Fatalf("runbook ended by itself (exit %d) before it was killed\n%s", code, p)
 	}
-	// A new run is refused on the half-upgraded cluster (its own state
-	// dir, so that the test's journal stays the one run's)...
-	fresh := l.start(append([]string{"exec", runbookFile, "-i", l.inv, "--yes", "--state-dir", filepath.Join(l.work, "state-fresh")},
-		l.extraVars(extra...)...)...)
-	fresh.wantExit(t, 1)
-	if want := "an upgrade was interrupted"; !strings.Contains(fresh.stdout.String(), want) {
-		t.Errorf("a new run on the half-upgraded cluster was refused without saying %q\n%s", want, fresh)
+	// A new run is refused on the half-upgraded cluster, touching nothing
+	// (exit 3), and names the run to resume, from the state dir's journals...
+	id := l.readJournal().runID(t)
+	l.runID = id
+	fresh := l.start(l.execArgs(extra...)...)
+	fresh.wantExit(t, 3)
+	for _, want := range []string{"an upgrade was interrupted", "nothing was touched", "continue it with: runbook resume " + id} {
+		if !strings.Contains(fresh.stdout.String(), want) {
+			t.Errorf("a new run on the half-upgraded cluster was refused without saying %q\n%s", want, fresh)
+		}
 	}
 	// ...and the killed one is resumed.
-	id := l.readJournal().runID(t)
 	args := append([]string{"resume", id, "--yes", "--state-dir", l.state}, l.extraVars(extra...)...)
 	o.runs = append(o.runs, l.start(args...))
 }
@@ -527,6 +606,22 @@ func checkResumed(t *testing.T, o *outcome) {
 	l, j := o.lab, o.j
 	if n := len(j.of(event.RunResume, "")); n != 1 {
 		t.Errorf("%d run_resume events, want 1", n)
+	}
+	// Both preflights' quiet windows held: the resumed one judged the
+	// cluster from a window of its own (after restarts, when the killed
+	// run's disturbance showed in it).
+	var quiet []event.Event
+	for _, e := range j.of(event.StepEnd, "") {
+		if e.Phase == event.Preflight && e.Step == stepQuiet {
+			quiet = append(quiet, e)
+		}
+	}
+	if len(quiet) != 2 || quiet[1].Status != event.OK {
+		t.Errorf("quiet windows: %v, want two, the resumed one ok", statuses(quiet))
+	} else {
+		for i, e := range quiet {
+			t.Logf("quiet window %d: %v window restarts, held for %v, last sample %v", i+1, e.Result["window_restarts"], e.Result["held_for"], e.Result["values"])
+		}
 	}
 	after := l.members()
 	for _, name := range memberNames {
@@ -592,3 +687,50 @@ func loggedIn(log, user, addr string) bool {
 	}
 	return false
 }
+
+// lineHas reports whether one line of out has every part, in order.
+func lineHas(out string, parts ...string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		rest, ok := line, true
+		for _, p := range parts {
+			i := strings.Index(rest, p)
+			if i < 0 {
+				ok = false
+				break
+			}
+			rest = rest[i+len(p):]
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// burnCPU keeps every CPU of the machine busy, as the rest of a test suite
+// may, until the returned stop is called or d has passed.
+func burnCPU(d time.Duration) (stop func()) {
+	done := make(chan struct{})
+	deadline := time.Now().Add(d)
+	for range runtime.NumCPU() {
+		go func() {
+			for time.Now().Before(deadline) {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				n := int64(0)
+				for i := range int64(1_000_000) {
+					n += i
+				}
+				spin.Add(n)
+			}
+		}()
+	}
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
+}
+
+// spin is what burnCPU's loops write, so that the compiler keeps them.
+var spin atomic.Int64

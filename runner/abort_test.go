@@ -124,7 +124,7 @@ preflight:
   - name: cluster healthy
     command: { cmd: 'false' }
 steps:` + mark,
-			exit:     1,
+			exit:     3, // refused: nothing was touched, unlike a host that failed (1)
 			statuses: map[string]runner.Status{"h1": "skipped", "h2": "skipped", "h3": "skipped", "h4": "skipped"},
 			check: func(t *testing.T, r result) {
 				if !r.out.PreflightFailed {

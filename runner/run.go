@@ -333,8 +333,10 @@ func (r *runner) emitRunEnd() {
 		reason = "a rollback failed; see the hosts' state"
 	case r.out.Aborted:
 		reason = r.out.AbortReason
+	case r.out.PreflightFailed && r.res != nil:
+		reason = "preflight did not pass on resume; this part touched nothing, the hosts are as the interrupted run left them"
 	case r.out.PreflightFailed:
-		reason = "preflight failed; no host was touched"
+		reason = "preflight did not pass; nothing was touched"
 	case r.out.PostFailed:
 		reason = "a post step failed"
 	case status == event.Failed:

@@ -27,8 +27,9 @@ const DefaultDelay = 5 * time.Second
 // Exit codes of a run, as the CLI documents them.
 const (
 	ExitOK             = 0
-	ExitFailed         = 1 // a host failed (rolled back), the run aborted, preflight or post failed
+	ExitFailed         = 1 // a host failed (rolled back), the run aborted, or post failed
 	ExitInterrupted    = 3 // stopped by the operator, nothing failed
+	ExitRefused        = 3 // preflight did not pass: no host was touched
 	ExitRollbackFailed = 4 // a rollback failed: a host is left half-changed
 )
 
@@ -134,14 +135,18 @@ func (e *StepError) Error() string { return fmt.Sprintf("%s: step %q: %v", e.Hos
 func (e *StepError) Unwrap() error { return e.Err }
 
 // ExitCode is the process exit code for the outcome: 4 when a rollback failed;
-// else 1 when a host failed, the run aborted, or preflight or post failed; else
-// 3 when it was interrupted; else 0.
+// else 1 when a host failed, the run aborted, or post failed; else 3 when
+// preflight refused (nothing was touched, which a script must be able to
+// tell from a host that failed and was rolled back) or the run was
+// interrupted; else 0.
 func (o *Outcome) ExitCode() int {
 	switch {
 	case o.RollbackFailed:
 		return ExitRollbackFailed
 	case o.failed():
 		return ExitFailed
+	case o.PreflightFailed:
+		return ExitRefused
 	case o.Interrupted:
 		return ExitInterrupted
 	}
@@ -149,7 +154,7 @@ func (o *Outcome) ExitCode() int {
 }
 
 func (o *Outcome) failed() bool {
-	if o.Aborted || o.PreflightFailed || o.PostFailed {
+	if o.Aborted || o.PostFailed {
 		return true
 	}
 	for _, h := range o.Hosts {
@@ -170,6 +175,8 @@ func (o *Outcome) runStatus() event.Status {
 		return event.Aborted
 	case o.failed():
 		return event.Failed
+	case o.PreflightFailed:
+		return event.Refused
 	case o.Interrupted:
 		return event.Interrupted
 	}

@@ -139,6 +139,7 @@ type stepOutcome struct {
 	ignored  bool // failed under ignore_errors
 	fatal    bool // not a module failure (bad arguments, a guard that errs): ignore_errors does not apply
 	untilOK  bool
+	untilWhy string // the clause of until that was false, with its values
 	attempts int
 	ranOn    string
 	noLog    bool
@@ -588,6 +589,9 @@ func (h *hostRun) attempts(ctx context.Context, s *spec.Step, eff inherited, mod
 			if s.Until != nil && o.status != event.Failed {
 				o.status, o.changed = event.Failed, false
 				o.err = fmt.Errorf("until `%s` still false after %d %s", s.Until.Src, a, plural(a, "attempt", "attempts"))
+				if o.untilWhy != "" {
+					o.err = fmt.Errorf("%w: %s", o.err, o.untilWhy)
+				}
 				o.result["failed"], o.result["error"], o.result["msg"] = true, h.shownError(o.err, eff.noLog).Error(), h.shownError(o.err, eff.noLog).Error()
 			}
 			o.ignored = eff.ignoreErrors
@@ -713,6 +717,9 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 			return o
 		}
 		o.untilOK = v
+		if !v {
+			o.untilWhy = s.Until.Why(&rs)
+		}
 	}
 	o.changed = changed && !failed
 	switch {

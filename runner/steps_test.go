@@ -167,11 +167,12 @@ func TestStepFields(t *testing.T) {
     command: { cmd: 'echo no' }
     retries: 2
     delay: 1ms
-    until: result.stdout == "yes"`,
+    until: result.rc == 0 && result.stdout == "yes"`,
 			exit: 1,
 			check: func(t *testing.T, e *env, r result) {
 				ev := endOf(t, r, "h1", "never")
-				if ev.Status != event.Failed || ev.Attempt != 3 || !strings.Contains(ev.Error, "until `result.stdout == \"yes\"` still false after 3 attempts") {
+				// The clause that was false, with what it saw.
+				if ev.Status != event.Failed || ev.Attempt != 3 || !strings.Contains(ev.Error, "until `result.rc == 0 && result.stdout == \"yes\"` still false after 3 attempts: result.stdout == \"yes\": was \"no\"") {
 					t.Errorf("step_end %+v", ev)
 				}
 			},

@@ -293,6 +293,13 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		// The only error of a run that started is its journal's.
 		fmt.Fprintf(a.stderr, "runbook: %v\nrunbook: the journal %s is incomplete: what happened from that event on is not in it (no step ran whose start it could not record); check the hosts before resuming\n", err, j.Path())
 	}
+	if out.PreflightFailed && resume == nil {
+		w := a.stdout
+		if f.output == "json" {
+			w = a.stderr
+		}
+		nameUnfinished(w, f.stateDir, j.RunID(), p.Runbook)
+	}
 	return &silentError{code: out.ExitCode()}
 }
 

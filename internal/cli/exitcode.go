@@ -10,7 +10,7 @@ const (
 	ExitOK             = 0 // success
 	ExitFailed         = 1 // a host failed (and was rolled back), or the run aborted because of failures
 	ExitInvalid        = 2 // invalid input: nothing was touched
-	ExitStopped        = 3 // stopped without a failure: refused, interrupted, outside a window, lock held
+	ExitStopped        = 3 // refused or stopped without a failure: preflight did not pass, interrupted, outside a window, lock held
 	ExitRollbackFailed = 4 // a rollback failed: a person must look
 )
 

@@ -131,7 +131,9 @@ type Program struct {
 
 	prog   *vm.Program
 	origin origin
-	env    *Env // what it was compiled against, for CheckVars
+	env    *Env        // what it was compiled against, for CheckVars
+	ce     *compileEnv // for Why, which compiles the expression's parts
+	why    *whyTree
 }
 
 // Compile compiles src, which starts at pos in its file. Positions of errors
@@ -278,7 +280,7 @@ func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
 		ds.Sort()
 		return nil, ds
 	}
-	return &Program{Src: src, Pos: o.at(0, 0), Kind: kind, prog: prog, origin: o, env: env}, ds
+	return &Program{Src: src, Pos: o.at(0, 0), Kind: kind, prog: prog, origin: o, env: env, ce: ce, why: &whyTree{}}, ds
 }
 
 // Eval runs the program against s. A nil s is an empty scope.

@@ -97,6 +97,8 @@ const (
 	RollbackFailed Status = "rollback_failed"
 	Aborted        Status = "aborted"
 	Interrupted    Status = "interrupted"
+	// Refused ends a run whose preflight did not pass: no host was touched by it.
+	Refused Status = "refused"
 )
 
 // Event is one thing that happened in a run. The Bus fills Seq, Time and RunID;

@@ -443,3 +443,15 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+// TestStoryErrorWhole: show keeps an error whole, on one line: what an
+// operator acts on (the downgrade path after the point of no return, a
+// process's last words) often comes at its end.
+func TestStoryErrorWhole(t *testing.T) {
+	msg := "the cluster version moved to 3.7: etcd 3.6.16 no longer starts on this data, so m3 keeps etcd 3.7.3. Fix forward, or downgrade:\netcdctl downgrade validate 3.6, etcdctl downgrade enable 3.6"
+	r, ok := storyRow(event.Event{Kind: event.RollbackStepEnd, Host: "m3", Step: "refuse to swap back", Status: event.Failed, Error: msg}, false)
+	want := "the cluster version moved to 3.7: etcd 3.6.16 no longer starts on this data, so m3 keeps etcd 3.7.3. Fix forward, or downgrade: | etcdctl downgrade validate 3.6, etcdctl downgrade enable 3.6"
+	if !ok || r.err != want {
+		t.Errorf("error column %q\nwant %q", r.err, want)
+	}
+}

@@ -12,9 +12,6 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 )
 
-// maxStoryError bounds the error column; `runbook show --json` has the full text.
-const maxStoryError = 100
-
 // WriteStory writes the story of the run for `runbook show`: a header saying what
 // ran and how it ended, then a table with a row per thing that ended (step,
 // rollback step, gate, host, batch, run) and per step that never did. Times are
@@ -103,7 +100,7 @@ func (s *State) writeHeader(w io.Writer) {
 type row struct{ step, status, duration, err string }
 
 func storyRow(e event.Event, unended bool) (row, bool) {
-	r := row{err: shorten(e.Error)}
+	r := row{err: oneLineAll(e.Error)}
 	if e.Duration > 0 {
 		r.duration = formatDuration(e.Duration)
 	}
@@ -247,12 +244,18 @@ func oneLine(s string) string {
 	return s
 }
 
-func shorten(s string) string {
-	s = oneLine(s)
-	if r := []rune(s); len(r) > maxStoryError {
-		s = string(r[:maxStoryError-1]) + "…"
+// oneLineAll puts an error on one line whole, its lines joined with " | ".
+// The error is the last column, so its length misaligns nothing; cut, it
+// lost what an operator acts on, which often comes last (a process's own
+// last words, the downgrade path after the point of no return).
+func oneLineAll(s string) string {
+	var lines []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
 	}
-	return s
+	return strings.Join(lines, " | ")
 }
 
 // errWriter keeps the first write error, so the printing code above stays

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -138,6 +139,7 @@ log=%[2]s
 mkdir -p -- "$(dirname -- "$f")" "$(dirname -- "$log")" || exit 1
 %[3]s
 : >>"$log" || exit 1
+size=$(wc -c <"$log") || size=0
 if command -v setsid >/dev/null 2>&1; then
   setsid %[4]s >>"$log" 2>&1 </dev/null &
 else
@@ -147,7 +149,7 @@ pid=$!
 if ! { echo "$pid" >"$f.runbook-$$" && mv -f -- "$f.runbook-$$" "$f"; }; then
   kill -s KILL "$pid"; rm -f -- "$f.runbook-$$"; exit 1
 fi
-echo "$pid"
+echo "$pid" $size
 `
 
 func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, error) {
@@ -175,9 +177,19 @@ func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, err
 	if err != nil {
 		return Result{}, scriptError(s.Name+": start", err)
 	}
-	pid, err = strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
-	if err != nil {
-		return Result{Changed: true}, fmt.Errorf("%s: start printed %q, not a pid", s.Name, trimOut(out.Stdout))
+	// The pid, and the size of the log before the process wrote to it: what
+	// it says if it exits at once is after that, not the last words of the
+	// process before it (the log is appended to).
+	var logSize int64
+	fields := strings.Fields(string(out.Stdout))
+	if len(fields) == 2 {
+		logSize, err = strconv.ParseInt(fields[1], 10, 64)
+	}
+	if err == nil && len(fields) == 2 {
+		pid, err = strconv.Atoi(fields[0])
+	}
+	if err != nil || len(fields) != 2 {
+		return Result{Changed: true}, fmt.Errorf("%s: start printed %q, not a pid and the log's size", s.Name, trimOut(out.Stdout))
 	}
 	res := Result{Changed: true, PID: pid}
 
@@ -195,7 +207,7 @@ func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, err
 		return res, fmt.Errorf("%s: checking pid %d after start: %w", s.Name, pid, err)
 	}
 	if exited {
-		err := fmt.Errorf("%s exited right after start (pid %d)%s", s.Name, pid, m.logTail(ctx, c, s))
+		err := fmt.Errorf("%s exited right after start (pid %d)%s", s.Name, pid, m.lastWords(ctx, c, s, logSize))
 		// Tidy only: a stale pidfile is harmless, and the error above matters more.
 		_, _ = c.Run(ctx, s.shell(fmt.Sprintf(removeScript, conn.Quote(s.Pidfile), pid)))
 		return res, err
@@ -203,23 +215,75 @@ func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, err
 	return res, nil
 }
 
-// logTail returns the last lines of the service's log for an error message.
-func (pidfile) logTail(ctx context.Context, c conn.Conn, s Service) string {
+// lastWords says what the process wrote to its log after offset (the log's
+// size before it started), its last lines on one line, for an error
+// message that an operator reads first: the new process's own words, not
+// the shutdown of the process before it.
+func (pidfile) lastWords(ctx context.Context, c conn.Conn, s Service, offset int64) string {
 	if s.LogFile == "" {
 		return "; its output was discarded: set a log file to see why"
 	}
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	tail := s.cmd("tail", "-n", "20", "--", s.LogFile)
-	tail.Dir = "" // LogFile is absolute; Dir is for the service, which may be gone
-	out, err := c.Run(tctx, tail)
+	script := fmt.Sprintf("tail -c +%d -- %s | tail -n %d", offset+1, conn.Quote(s.LogFile), lastWordsLines)
+	out, err := c.Run(tctx, s.shell(script))
 	if err != nil {
 		return fmt.Sprintf("; reading %s failed: %v", s.LogFile, err)
 	}
-	if len(strings.TrimSpace(string(out.Stdout))) == 0 {
-		return "; " + s.LogFile + " is empty"
+	words := LastWords(string(out.Stdout))
+	if words == "" {
+		return ", writing nothing to " + s.LogFile
 	}
-	return "; last lines of " + s.LogFile + ":\n" + strings.TrimRight(string(out.Stdout), "\n")
+	return ", saying: " + words + " (the end of its output in " + s.LogFile + ")"
+}
+
+// lastWordsLines is how many of a process's last lines an error shows.
+const lastWordsLines = 5
+
+// LastWords puts the last lines a process wrote on one line, the newest
+// last: "fatal: failed to verify flags: unknown flag | ...". A line of a
+// JSON log (etcd's, zap's) is shown as its level, message and error.
+func LastWords(out string) string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, cut(jsonLogLine(l), 300))
+		}
+	}
+	if len(lines) > lastWordsLines {
+		lines = lines[len(lines)-lastWordsLines:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// jsonLogLine shows a structured log line as "level: msg: error", or the
+// line as it is when it is not one.
+func jsonLogLine(l string) string {
+	if !strings.HasPrefix(l, "{") {
+		return l
+	}
+	var rec map[string]any
+	if json.Unmarshal([]byte(l), &rec) != nil {
+		return l
+	}
+	msg, ok := rec["msg"].(string)
+	if !ok {
+		return l
+	}
+	if lvl, ok := rec["level"].(string); ok && lvl != "" {
+		msg = lvl + ": " + msg
+	}
+	if e, ok := rec["error"].(string); ok && e != "" {
+		msg += ": " + e
+	}
+	return msg
+}
+
+func cut(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // kill sends sig to pid. A process that is already gone is not an error: the

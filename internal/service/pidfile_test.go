@@ -187,22 +187,32 @@ func TestPidfileKillsAfterKillAfter(t *testing.T) {
 
 func TestPidfileStartFailures(t *testing.T) {
 	tests := []struct {
-		name  string
-		setup func(s *Service)
-		want  []string
+		name    string
+		setup   func(s *Service)
+		want    []string
+		wantNot []string
 	}{
 		{"exits at once", func(s *Service) { *s = helperService(t, "fail") },
-			[]string{"etcd exited right after start (pid ", "last lines of ", "fatal: bad config in /etc/etcd.conf.yml"}},
+			[]string{"etcd exited right after start (pid ", "), saying: fatal: bad config in /etc/etcd.conf.yml (the end of its output in "}, nil},
+		// The log is appended to: what the process before wrote when it
+		// stopped is not the new one's last words.
+		{"the previous process's log is left out", func(s *Service) {
+			*s = helperService(t, "fail")
+			old := strings.Repeat(`{"level":"info","msg":"the previous process stops"}`+"\n", 30)
+			if err := os.WriteFile(s.LogFile, []byte(old), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"), saying: fatal: bad config in /etc/etcd.conf.yml ("}, []string{"previous process", "\n"}},
 		{"missing binary", func(s *Service) { s.StartCmd = []string{"/nonexistent/etcd", "--name", "x"} },
-			[]string{"exited right after start", "/nonexistent/etcd"}},
+			[]string{"exited right after start", "/nonexistent/etcd"}, nil},
 		{"output discarded", func(s *Service) { *s = helperService(t, "fail"); s.LogFile = "" },
-			[]string{"exited right after start", "its output was discarded"}},
+			[]string{"exited right after start", "its output was discarded"}, nil},
 		{"log folder cannot be made", func(s *Service) { s.LogFile = filepath.Join(blocker(t), "sub", "etcd.log") },
-			[]string{"etcd: start: exit status 1: ", "mkdir", "Not a directory"}},
+			[]string{"etcd: start: exit status 1: ", "mkdir", "Not a directory"}, nil},
 		{"dir missing", func(s *Service) { s.Dir = filepath.Join(s.Dir, "nope") },
-			[]string{"etcd: start: exit status ", "nope"}},
+			[]string{"etcd: start: exit status ", "nope"}, nil},
 		{"pidfile folder cannot be made", func(s *Service) { s.Pidfile = filepath.Join(blocker(t), "sub", "etcd.pid") },
-			[]string{"etcd: start: exit status ", "Not a directory"}},
+			[]string{"etcd: start: exit status ", "Not a directory"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,6 +227,11 @@ func TestPidfileStartFailures(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q contains %q", err, w)
 				}
 			}
 			if res.PID > 0 && !gone(res.PID) {
@@ -396,6 +411,23 @@ func TestPidfileStartMakesFolders(t *testing.T) {
 	for _, p := range []string{s.Pidfile, s.LogFile} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
+
+func TestLastWords(t *testing.T) {
+	tests := []struct{ out, want string }{
+		{"", ""},
+		{"\n\n", ""},
+		{"bad flag\n", "bad flag"},
+		{"a\nb\n\nc\nd\ne\nf\n", "b | c | d | e | f"},
+		{`{"level":"fatal","ts":"2026-12-07T12:00:00Z","msg":"discovery failed","error":"cannot fetch cluster info"}` + "\n",
+			"fatal: discovery failed: cannot fetch cluster info"},
+		{`{"not":"a log line"}`, `{"not":"a log line"}`},
+	}
+	for _, tt := range tests {
+		if got := LastWords(tt.out); got != tt.want {
+			t.Errorf("LastWords(%q) = %q, want %q", tt.out, got, tt.want)
 		}
 	}
 }

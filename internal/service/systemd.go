@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,7 +83,7 @@ func (m systemd) change(ctx context.Context, c conn.Conn, s Service, verb string
 	}
 	deadline := time.Now().Add(s.wait())
 	if _, err := runBounded(ctx, c, deadline, s.cmd("systemctl", verb, s.Name)); err != nil {
-		return Result{}, fmt.Errorf("%s: %s failed: %w%s", s.Name, verb, err, m.journal(ctx, c, s))
+		return Result{}, fmt.Errorf("%s: %s failed%s: %w", s.Name, verb, m.journal(ctx, c, s), err)
 	}
 	failed := false
 	done, seen, err := await(ctx, deadline, want, func(ctx context.Context) (State, string, error) {
@@ -99,22 +100,35 @@ func (m systemd) change(ctx context.Context, c conn.Conn, s Service, verb string
 	case err != nil:
 		return Result{Changed: true}, fmt.Errorf("%s: waiting for %s: %w", s.Name, want, err)
 	case failed:
-		return Result{Changed: true}, fmt.Errorf("%s failed to start; %s%s", s.Name, seen, m.journal(ctx, c, s))
+		return Result{Changed: true}, fmt.Errorf("%s failed to start%s; %s", s.Name, m.journal(ctx, c, s), seen)
 	case !done:
-		return Result{Changed: true}, fmt.Errorf("%s did not %s within %s; %s%s", s.Name, verb, dur(s.wait()), seen, m.journal(ctx, c, s))
+		return Result{Changed: true}, fmt.Errorf("%s did not %s within %s%s; %s", s.Name, verb, dur(s.wait()), m.journal(ctx, c, s), seen)
 	}
 	return Result{Changed: true}, nil
 }
 
-// journal returns the unit's last log lines for an error message, or nothing
-// when they cannot be read: they help, but their absence must not hide the
-// error they explain.
+// journal says what the unit's process last wrote, on one line, for an
+// error message: ", saying: ... (journalctl -u NAME)", or nothing when it
+// cannot be read (it helps, but its absence must not hide the error it
+// explains). Only the unit's last invocation counts: the lines before are
+// the previous process's (its shutdown), not why this one failed.
 func (systemd) journal(ctx context.Context, c conn.Conn, s Service) string {
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := c.Run(jctx, s.cmd("journalctl", "-u", s.Name, "-n", "20", "--no-pager", "-q"))
-	if err != nil || len(strings.TrimSpace(string(out.Stdout))) == 0 {
+	args := []string{"journalctl", "-u", s.Name}
+	if out, err := c.Run(jctx, s.cmd("systemctl", "show", "-p", "InvocationID", "--value", s.Name)); err == nil {
+		if id := strings.TrimSpace(string(out.Stdout)); id != "" && strings.Trim(id, "0123456789abcdef") == "" {
+			args = append(args, "_SYSTEMD_INVOCATION_ID="+id)
+		}
+	}
+	args = append(args, "-n", strconv.Itoa(lastWordsLines), "--no-pager", "-q", "-o", "cat")
+	out, err := c.Run(jctx, s.cmd(args...))
+	if err != nil {
 		return ""
 	}
-	return "\nlast lines of journalctl -u " + s.Name + ":\n" + strings.TrimRight(string(out.Stdout), "\n")
+	words := LastWords(string(out.Stdout))
+	if words == "" {
+		return ""
+	}
+	return ", saying: " + words + " (journalctl -u " + s.Name + ")"
 }

@@ -89,11 +89,14 @@ func TestSystemdStartStop(t *testing.T) {
 				isActive(f, "inactive", 3)
 				f.On(conntest.Exact("systemctl", "start", "etcd")).
 					Stderr("Job for etcd.service failed because the control process exited with error code.\n").Exit(1)
-				f.On(conntest.Prefix("journalctl", "-u", "etcd")).Stdout("etcd[12]: bad flag --initial-cluster\n")
+				f.On(conntest.Exact("systemctl", "show", "-p", "InvocationID", "--value", "etcd")).Stdout("8a3f0c\n")
+				f.On(conntest.Prefix("journalctl", "-u", "etcd")).Stdout(`{"level":"info","msg":"starting"}` + "\n" +
+					`{"level":"fatal","msg":"failed to verify flags","error":"unknown flag: --initial-cluster-x"}` + "\n")
 			},
-			errHas: []string{"etcd: start failed", "exit status 1", "Job for etcd.service failed",
-				"last lines of journalctl -u etcd:\netcd[12]: bad flag --initial-cluster"},
-			commands: []string{"systemctl is-active etcd", "systemctl start etcd", "journalctl -u etcd -n 20 --no-pager -q"},
+			errHas: []string{`etcd: start failed, saying: info: starting | fatal: failed to verify flags: unknown flag: --initial-cluster-x (journalctl -u etcd): `,
+				"exit status 1", "Job for etcd.service failed"},
+			commands: []string{"systemctl is-active etcd", "systemctl start etcd", "systemctl show -p InvocationID --value etcd",
+				"journalctl -u etcd _SYSTEMD_INVOCATION_ID=8a3f0c -n 5 --no-pager -q -o cat"},
 		},
 		{
 			name: "unit that fails after starting",
@@ -101,6 +104,7 @@ func TestSystemdStartStop(t *testing.T) {
 				isActive(f, "inactive", 3).Times(1)
 				f.On(conntest.Exact("systemctl", "start", "etcd"))
 				isActive(f, "failed", 3)
+				f.On(conntest.Prefix("systemctl", "show")).Exit(1)
 				f.On(conntest.Prefix("journalctl")).Exit(1) // no journal: the error still stands
 			},
 			changed: true,
@@ -112,6 +116,7 @@ func TestSystemdStartStop(t *testing.T) {
 				isActive(f, "inactive", 3).Times(1)
 				f.On(conntest.Exact("systemctl", "start", "etcd"))
 				isActive(f, "activating", 3)
+				f.On(conntest.Prefix("systemctl", "show")).Stdout("\n")
 				f.On(conntest.Prefix("journalctl")).Stdout("")
 			},
 			changed: true,
@@ -140,6 +145,7 @@ func TestSystemdStartStop(t *testing.T) {
 			setup: func(f *conntest.Fake) {
 				isActive(f, "active", 0).Times(1)
 				f.On(conntest.Exact("systemctl", "stop", "etcd")).Hang()
+				f.On(conntest.Prefix("systemctl", "show")).Stdout("\n")
 				f.On(conntest.Prefix("journalctl")).Stdout("")
 			},
 			errHas: []string{"etcd: stop failed", "did not finish in time"},

@@ -229,9 +229,9 @@ func scenarios() []struct {
 				event.Event{Kind: event.RollbackStart, Batch: 1, Host: "etcd-1"},
 				undo(event.RollbackStepStart, "etcd-1", 1, 1, "stop etcd"),
 				ended(undo(event.RollbackStepEnd, "etcd-1", 1, 1, "stop etcd"), event.Unreachable, 0, "ssh: no route to host"),
-				ended(event.Event{Kind: event.RollbackEnd, Batch: 1, Host: "etcd-1"}, event.RollbackFailed, 0, "undo of \"stop etcd\" failed"),
+				ended(event.Event{Kind: event.RollbackEnd, Batch: 1, Host: "etcd-1"}, event.RollbackFailed, 0, "\"stop etcd\" not undone: ssh: no route to host; etcd stopped, binary not swapped; backup snapshot at backups/etcd-1.db"),
 				hostEnd(1, "etcd-1", event.RollbackFailed, 0,
-					"etcd stopped, binary not swapped; backup snapshot at backups/etcd-1.db; not restarted")),
+					"etcd-1: step \"swap\": ssh: connection reset by peer")),
 			runSteps(1, "etcd-2"),
 			one(hostEnd(1, "etcd-2", event.Changed, 5*time.Second, ""),
 				batchEnd(1, event.Failed, 0, "1 host failed"),
@@ -247,7 +247,7 @@ func scenarios() []struct {
 			controller(event.Preflight, 0, 0, "cluster is healthy", event.OK, 200*time.Millisecond, ""),
 			looped(controller(event.Preflight, 0, 1, "versions allow the upgrade", event.Failed, time.Second,
 				"item etcd-2 (loop_index 1): expect: etcd.version >= \"3.6.11\": got 3.6.4"), 3),
-			one(runEnd(event.Failed, 1, 2*time.Second, "preflight failed; no host was touched", nil)),
+			one(runEnd(event.Refused, 3, 2*time.Second, "preflight did not pass; nothing was touched", nil)),
 		)},
 	}
 }

@@ -87,7 +87,12 @@ func plainLine(e event.Event, t *runTotals) string {
 	case event.HostStart:
 		return clean(e.Host) + " start"
 	case event.HostEnd:
-		return withError(fmt.Sprintf("%s end: %s%s", clean(e.Host), statusOr(e.Status, "ended"), paren(e)), e)
+		line := fmt.Sprintf("%s end: %s%s", clean(e.Host), statusOr(e.Status, "ended"), paren(e))
+		if step, ok := failedStepOf(e); ok {
+			// The step's own line said why, a moment ago: once is enough.
+			return line + ": see step " + clean(strconv.Quote(step)) + " above"
+		}
+		return withError(line, e)
 	case event.RollbackStart:
 		return clean(e.Host) + " rollback start"
 	case event.RollbackEnd:
@@ -206,4 +211,20 @@ func plural(n int, noun string) string {
 		return strconv.Itoa(n) + " " + noun + "es"
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// failedStepOf reports the step a host_end's error is about, when the
+// error is that of a step that failed (`HOST: step "NAME": ...`), whose
+// own end line carried it already.
+func failedStepOf(e event.Event) (string, bool) {
+	rest, ok := strings.CutPrefix(e.Error, e.Host+": step ")
+	if !ok {
+		return "", false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil || !strings.HasPrefix(rest[len(q):], ": ") {
+		return "", false
+	}
+	name, err := strconv.Unquote(q)
+	return name, err == nil
 }

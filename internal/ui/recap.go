@@ -47,6 +47,7 @@ type recapHost struct {
 	took    time.Duration
 	status  event.Status // of host_end, or of rollback_end until host_end comes
 	err     string       // of host_end, else of the failed step
+	rbErr   string       // of a rollback that failed: what a person must act on
 	// Step counts, as Ansible's recap: ok counts every step that succeeded,
 	// changed the ones among them that changed something.
 	ok, changed, skipped, failed, rolledBack, unreachable int
@@ -128,7 +129,7 @@ func (r *Recap) add(e event.Event) {
 		h := r.host(e.Host)
 		h.status = e.Status
 		if e.Status != event.RolledBack && e.Status != event.OK && e.Error != "" {
-			h.err = e.Error
+			h.rbErr = e.Error
 		}
 	case event.StepEnd, event.RollbackStepEnd:
 		if !isHostStep(e) || e.Host == "" {
@@ -203,15 +204,20 @@ func (r *Recap) Print(w io.Writer) error {
 		case event.OK, event.Changed, event.Skipped:
 			continue
 		case event.RollbackFailed:
-			// A person must look at this host: say so first and plainly.
-			fmt.Fprintf(&out, "%s: ROLLBACK FAILED, left as: %s\n", clean(name), orUnknown(h.err))
+			// A person must look at this host: say so first and plainly,
+			// with what the rollback said (such as the downgrade path after
+			// the point of no return), then what it was rolling back from.
+			fmt.Fprintf(&out, "%s: ROLLBACK FAILED: %s\n", clean(name), orUnknown(h.rbErr))
+			if h.err != "" {
+				fmt.Fprintf(&out, "%s: its rollback followed: %s\n", clean(name), clean(strings.TrimPrefix(h.err, name+": ")))
+			}
 		case "":
 			if !h.started.IsZero() {
 				fmt.Fprintf(&out, "%s: did not end; its state is unknown\n", clean(name))
 			}
 		default:
 			if h.err != "" {
-				fmt.Fprintf(&out, "%s: %s: %s\n", clean(name), hostWord(h.status), clean(h.err))
+				fmt.Fprintf(&out, "%s: %s: %s\n", clean(name), hostWord(h.status), clean(strings.TrimPrefix(h.err, name+": ")))
 			}
 		}
 	}

@@ -70,6 +70,13 @@ the bucket, the upper bound of the last finite bucket for ranks in +Inf;
 when labels match several histograms their buckets are added, as
 histogram_quantile(q, sum by (le) (...)) does.
 
+With settle (and for, over changes), a sample where expect does not hold
+does not fail the gate at once: the window starts again from a new baseline,
+and the gate fails when a whole window of for can no longer end within
+settle. It judges a cluster as it is from now on, after a disturbance the
+gate must not count, such as members restarted by an interrupted run. With
+settle equal to for, there is one window, as without it.
+
 The first scrape of each URL is the baseline of delta and quantile_delta:
 an expression that uses them needs for or within, and is judged from the
 next sample on. With for alone, for counts from the baseline, so it is the
@@ -128,6 +135,7 @@ type Module struct {
 	Expect   spec.Expr         `yaml:"expect" runbook:"required" doc:"expression over metric(), delta(), quantile() ... that must hold"`
 	For      spec.Duration     `yaml:"for" doc:"expect must hold on every sample for this long"`
 	Within   spec.Duration     `yaml:"within" doc:"expect must come to hold within this time (then hold for for, when given)"`
+	Settle   spec.Duration     `yaml:"settle" doc:"with for over changes: a sample where expect does not hold starts the window again, until a whole window can no longer end within this time"`
 	Interval spec.Duration     `yaml:"interval" default:"1s" doc:"with for or within: time between two samples"`
 	Timeout  spec.Duration     `yaml:"timeout" default:"5s" doc:"time limit of one scrape: the request and parsing the answer"`
 	Headers  map[string]string `yaml:"headers" doc:"request headers, such as Authorization"`
@@ -188,6 +196,18 @@ func (m *Module) Validate() error {
 		}
 		if f := windowFunc(m.Expect.Program); f != "" {
 			return &modules.FieldError{Field: "expect", Msg: fmt.Sprintf("uses %s, which measures changes since the step's first scrape, and without for or within there is no later one: add for or within", f)}
+		}
+	}
+	if m.Settle != 0 {
+		switch {
+		case m.For == 0:
+			return &modules.FieldError{Field: "settle", Msg: "is how long a window of for may take to hold, and for is not given"}
+		case m.Within != 0:
+			return &modules.FieldError{Field: "settle", Msg: "cannot go with within; give for and settle to wait for a whole window that holds"}
+		case m.Settle < m.For:
+			return &modules.FieldError{Field: "settle", Msg: fmt.Sprintf("%s is shorter than for (%s), so no window could end within it; give at least %s", m.Settle, m.For, m.For)}
+		case m.Expect.Program != nil && windowFunc(m.Expect.Program) == "":
+			return &modules.FieldError{Field: "settle", Msg: "restarts a window over changes, and expect reads none (no delta or quantile_delta); use within to wait for it to hold"}
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(m.Headers)) {

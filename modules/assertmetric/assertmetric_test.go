@@ -39,6 +39,12 @@ func TestValidate(t *testing.T) {
 			Headers: map[string]string{"Authorization": "Bearer x"}}, "", ""},
 		{"within and for", Module{URL: u, Expect: leader, Within: minute, For: minute}, "", ""},
 		{"delta with for", Module{URL: u, Expect: loaded(t, `delta("etcd_server_leader_changes_seen_total") <= 1`), For: minute}, "", ""},
+		{"settle", Module{URL: u, Expect: loaded(t, `delta("etcd_server_leader_changes_seen_total") <= 1`), For: minute, Settle: 3 * minute}, "", ""},
+		{"settle as long as for", Module{URL: u, Expect: loaded(t, `delta("etcd_server_leader_changes_seen_total") <= 1`), For: minute, Settle: minute}, "", ""},
+		{"settle without for", Module{URL: u, Expect: loaded(t, `delta("x") == 0`), Within: minute, Settle: minute}, "settle", "for is not given"},
+		{"settle with within", Module{URL: u, Expect: loaded(t, `delta("x") == 0`), Within: minute, For: minute, Settle: minute}, "settle", "cannot go with within"},
+		{"settle shorter than for", Module{URL: u, Expect: loaded(t, `delta("x") == 0`), For: 2 * minute, Settle: minute}, "settle", "1m0s is shorter than for (2m0s)"},
+		{"settle without changes", Module{URL: u, Expect: loaded(t, `metric("x") == 0`), For: minute, Settle: 2 * minute}, "settle", "expect reads none"},
 
 		{"no endpoint", Module{Expect: leader}, "", "no endpoint given; give url, or urls for several"},
 		{"url and urls", Module{URL: u, URLs: []string{u}, Expect: leader}, "urls", "url is also given"},
@@ -174,7 +180,7 @@ steps:
 	h := testHost(t)
 	h.Scope = scope
 	_, err = m.Run(testCtx(t), h)
-	checkErr(t, err, []string{"rb.yml:7:16: expect `", "` does not hold at the first sample it judges (it must hold for 10s): at " + down.url + ": read etcd_server_has_leader=0"}, "")
+	checkErr(t, err, []string{"rb.yml:7:16: expect does not hold at the first sample it judges (it must hold for 10s): at " + down.url + ": metric(\"etcd_server_has_leader\") == 1: was 0"}, "")
 	if strings.Contains(err.Error(), up.url) {
 		t.Errorf("the message names %s, where expect holds: %v", up.url, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,6 +90,13 @@ type gate struct {
 	windowed bool // expect reads changes since the baseline (delta, quantile_delta)
 	samples  int
 	start    time.Time
+	// With settle: when the current window and its baseline started, and
+	// how many times a sample that did not hold started it again.
+	windowStart time.Time
+	restarts    int
+	// where names each URL in messages: "on m2 (URL)" when one inventory
+	// host has the URL's address, else "at URL".
+	where map[string]string
 }
 
 func newGate(m *Module, h *modules.Host) (*gate, error) {
@@ -122,7 +130,9 @@ func newGate(m *Module, h *modules.Host) (*gate, error) {
 	for _, u := range g.urls {
 		g.trackers[u] = newTracker()
 	}
+	g.where = hostsOf(g.urls, g.scope.Inventory)
 	g.start = g.clock.Now()
+	g.windowStart = g.start
 	return g, nil
 }
 
@@ -206,21 +216,32 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 			}
 		}
 	} else {
-		if r, err = g.round(ctx); err != nil {
-			return g.data(r, false), err
-		}
-		if !r.ok() {
-			verdict := "does not hold"
-			if d.For > 0 {
-				verdict = fmt.Sprintf("does not hold at the first sample it judges (it must hold for %s)", probe.Dur(d.For.Std()))
+		for {
+			if r, err = g.round(ctx); err != nil {
+				return g.data(r, false), err
 			}
-			return g.data(r, false), g.fail(verdict, r)
+			if r.ok() {
+				break
+			}
+			if restarted, err := g.restart(ctx, r); err != nil || !restarted {
+				if err != nil {
+					return g.data(r, false), err
+				}
+				verdict := "does not hold"
+				if d.For > 0 {
+					verdict = fmt.Sprintf("does not hold at the first sample it judges (it must hold for %s)", probe.Dur(d.For.Std()))
+				}
+				return g.data(r, false), g.fail(g.settleVerdict(verdict), r)
+			}
 		}
 	}
 	heldAt := r.at
 	data := func(r *round, held bool) map[string]any {
 		out := g.data(r, held)
 		out["held_after"] = dur(heldAt.Sub(g.start))
+		if d.Settle > 0 {
+			out["window_restarts"] = g.restarts
+		}
 		return out
 	}
 	if d.For == 0 {
@@ -230,7 +251,7 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 	// changes without within, at the baseline, so that for is the window.
 	from := heldAt
 	if g.windowed && d.Within == 0 {
-		from = g.start
+		from = g.windowStart
 	}
 	end := from.Add(d.For.Std())
 	for r.at.Before(end) {
@@ -241,15 +262,71 @@ func (g *gate) run(ctx context.Context) (map[string]any, error) {
 			return data(r, false), err
 		}
 		if !r.ok() {
+			restarted, err := g.restart(ctx, r)
+			if err != nil {
+				return data(r, false), err
+			}
+			if restarted {
+				from = g.windowStart
+				end = from.Add(d.For.Std())
+				continue
+			}
 			out := data(r, false)
 			out["held_for"] = dur(r.at.Sub(from))
-			return out, g.fail(fmt.Sprintf("stopped holding after %s of the %s it must hold (sample %d)",
-				probe.Dur(r.at.Sub(from)), probe.Dur(d.For.Std()), g.samples), r)
+			return out, g.fail(g.settleVerdict(fmt.Sprintf("stopped holding after %s of the %s it must hold (sample %d)",
+				dur(r.at.Sub(from)), probe.Dur(d.For.Std()), g.samples)), r)
 		}
 	}
 	out := data(r, true)
 	out["held_for"] = dur(r.at.Sub(from))
 	return out, nil
+}
+
+// restart starts the window again after r, a sample that did not hold,
+// when settle allows it: a whole window from now must still end within
+// settle of the gate's start. The new baseline is a fresh scrape of every
+// URL; the next sample is judged an interval later. It reports false when
+// settle does not allow another window (or is not given).
+func (g *gate) restart(ctx context.Context, r *round) (bool, error) {
+	d := g.m
+	if d.Settle == 0 || !g.windowed || d.Within > 0 {
+		return false, nil
+	}
+	limit := g.start.Add(d.Settle.Std())
+	for {
+		if g.clock.Now().Add(d.For.Std()).After(limit) {
+			return false, nil
+		}
+		g.restarts++
+		g.h.Log.Info().Int("restart", g.restarts).Str("seen", r.details()).
+			Msg("assert-metric: expect did not hold; settle starts the window again from a new baseline")
+		for _, u := range g.urls {
+			g.trackers[u] = newTracker()
+		}
+		base, err := g.round(ctx)
+		if err != nil {
+			return false, err
+		}
+		g.windowStart = base.at
+		if base.baselined() {
+			end := base.at.Add(d.For.Std())
+			return true, g.sleepUntil(ctx, nextTick(base.at, d.Interval.Std(), g.clock.Now(), end), base)
+		}
+		// A URL did not answer: no baseline; try again an interval later.
+		r = base
+		if err := g.sleepUntil(ctx, g.clock.Now().Add(d.Interval.Std()), base); err != nil {
+			return false, err
+		}
+	}
+}
+
+// settleVerdict adds to a verdict how long settle waited for a window.
+func (g *gate) settleVerdict(verdict string) string {
+	if g.m.Settle == 0 || g.restarts == 0 {
+		return verdict
+	}
+	return fmt.Sprintf("%s, and no whole window held within settle %s (%s)", verdict,
+		probe.Dur(g.m.Settle.Std()), plural(g.restarts, "restart"))
 }
 
 // nextTick is the first time after now on the grid origin + k·interval, and
@@ -277,10 +354,40 @@ func (g *gate) sleepUntil(ctx context.Context, t time.Time, last *round) error {
 	return nil
 }
 
+// hostsOf names each URL by the inventory host whose address it has, when
+// exactly one has it: an operator knows members by name.
+func hostsOf(urls []string, inv eval.Inventory) map[string]string {
+	where := map[string]string{}
+	for _, u := range urls {
+		where[u] = "at " + u
+	}
+	if inv == nil {
+		return where
+	}
+	hosts := inv.Group("all")
+	for _, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil {
+			continue
+		}
+		var names []string
+		for _, h := range hosts {
+			if h.Addr != "" && h.Addr == pu.Hostname() {
+				names = append(names, h.Name)
+			}
+		}
+		if len(names) == 1 {
+			where[u] = "on " + names[0] + " (" + u + ")"
+		}
+	}
+	return where
+}
+
 // round is one sample: every URL scraped and expect evaluated over each.
 type round struct {
-	at   time.Time
-	outs []outcome
+	at    time.Time
+	outs  []outcome
+	where map[string]string // the gate's names of the URLs
 }
 
 // outcome is what one URL gave in a round.
@@ -289,7 +396,8 @@ type outcome struct {
 	holds    bool
 	baseline bool // the URL's first scrape, only taken, for an expression over changes
 	reads    []read
-	err      error // the scrape failed, or expect could not be evaluated
+	why      string // expect's false clause and the values it saw there
+	err      error  // the scrape failed, or expect could not be evaluated
 }
 
 // baselined reports whether every URL's scrape was taken as its baseline.
@@ -316,16 +424,22 @@ func (r *round) ok() bool {
 func (r *round) details() string {
 	var parts []string
 	for _, o := range r.outs {
+		where := r.where[o.url]
+		if where == "" {
+			where = "at " + o.url
+		}
 		switch {
 		case o.holds:
 		case o.err != nil:
-			parts = append(parts, fmt.Sprintf("at %s: %v", o.url, o.err))
+			parts = append(parts, fmt.Sprintf("%s: %v", where, o.err))
 		case o.baseline:
-			parts = append(parts, fmt.Sprintf("at %s: first scrape, the baseline of delta and quantile_delta", o.url))
+			parts = append(parts, fmt.Sprintf("%s: first scrape, the baseline of delta and quantile_delta", where))
+		case o.why != "":
+			parts = append(parts, fmt.Sprintf("%s: %s", where, o.why))
 		case len(o.reads) > 0:
-			parts = append(parts, fmt.Sprintf("at %s: read %s", o.url, formatReads(o.reads)))
+			parts = append(parts, fmt.Sprintf("%s: read %s", where, formatReads(o.reads)))
 		default:
-			parts = append(parts, fmt.Sprintf("at %s: false, reading no metric", o.url))
+			parts = append(parts, fmt.Sprintf("%s: false, reading no metric", where))
 		}
 	}
 	if len(parts) == 0 {
@@ -338,7 +452,7 @@ func (r *round) details() string {
 // error ends the gate at once: the step was stopped, or a call in expect can
 // never succeed.
 func (g *gate) round(ctx context.Context) (*round, error) {
-	r := &round{at: g.clock.Now(), outs: make([]outcome, len(g.urls))}
+	r := &round{at: g.clock.Now(), outs: make([]outcome, len(g.urls)), where: g.where}
 	pages := make([]*page, len(g.urls))
 	var wg sync.WaitGroup
 	for i, u := range g.urls {
@@ -377,6 +491,10 @@ func (g *gate) round(ctx context.Context) (*round, error) {
 		scope.Result = map[string]any{"url": o.url}
 		o.holds, o.err = g.prog.Bool(&scope)
 		o.reads = rd.reads
+		if o.err == nil && !o.holds {
+			// The reads are the same again: Why calls what expect called.
+			o.why = g.prog.Why(&scope)
+		}
 		var ee *eval.Error
 		if errors.As(o.err, &ee) {
 			o.err = ee.Err // the message names the expression itself
@@ -394,11 +512,12 @@ func (g *gate) round(ctx context.Context) (*round, error) {
 // fail is the gate's error: where expect is, what it is, the verdict, and
 // what each URL where it does not hold gave.
 func (g *gate) fail(verdict string, r *round) error {
-	at := ""
+	// The position names the expression; printed whole, a long gate would
+	// push what was false (in details) out of sight.
 	if g.m.Expect.Pos.IsValid() {
-		at = g.m.Expect.Pos.String() + ": "
+		return fmt.Errorf("%s: expect %s: %s", g.m.Expect.Pos, verdict, r.details())
 	}
-	return fmt.Errorf("%sexpect `%s` %s: %s", at, shorten(g.m.Expect.Src), verdict, r.details())
+	return fmt.Errorf("expect `%s` %s: %s", shorten(g.m.Expect.Src), verdict, r.details())
 }
 
 // data is the result: the endpoints, how many samples were taken, and what

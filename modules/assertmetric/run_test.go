@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -217,6 +218,15 @@ func withLeader(m member, hasLeader int) member {
 	return m
 }
 
+// leaderChanges is healthy with each of the counts of leader changes, a page each.
+func leaderChanges(counts ...int) []member {
+	out := make([]member, len(counts))
+	for i, c := range counts {
+		out[i] = with(healthy, func(m *member) { m.leaderChanges = c })
+	}
+	return out
+}
+
 func with(m member, f func(*member)) member {
 	f(&m)
 	return m
@@ -249,7 +259,7 @@ func TestRun(t *testing.T) {
 			}},
 		{name: "false", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1 && metric("etcd_server_leader_changes_seen_total") <= max_changes`)},
 			pages: pages(withLeader(healthy, 0)), wantSamples: 1,
-			wantErr: []string{"rb.yml:7:13: expect `metric(\"etcd_server_has_leader\") == 1 && metric(\"etcd_server_leader_changes_seen_total\") <= max_changes` does not hold: at {URL}: read etcd_server_has_leader=0"},
+			wantErr: []string{"rb.yml:7:13: expect does not hold: at {URL}: metric(\"etcd_server_has_leader\") == 1: was 0"},
 			check: func(t *testing.T, url string, data map[string]any) {
 				if data["held"] != false {
 					t.Errorf("held = %v", data["held"])
@@ -257,7 +267,7 @@ func TestRun(t *testing.T) {
 			}},
 		{name: "the step's vars", m: Module{Expect: compiled(t, `metric("etcd_server_leader_changes_seen_total") <= max_changes`)},
 			pages: pages(with(healthy, func(m *member) { m.leaderChanges = 2 })), wantSamples: 1,
-			wantErr: []string{"does not hold: at {URL}: read etcd_server_leader_changes_seen_total=2"}},
+			wantErr: []string{"does not hold: at {URL}: metric(\"etcd_server_leader_changes_seen_total\") <= max_changes: was 2 <= 1"}},
 		{name: "several series", m: Module{Expect: compiled(t, `metric("etcd_network_active_peers") == 1`)},
 			pages: pages(healthy), wantSamples: 1,
 			wantErr: []string{`at {URL}: metric etcd_network_active_peers has 2 series, and metric() reads one: add labels to pick it ({Local="8e9e05c52164694d",Remote="91bc3c398fb3c146"}, {Local="8e9e05c52164694d",Remote="fd422379fda50e48"}), or use sum or series`}},
@@ -266,7 +276,7 @@ func TestRun(t *testing.T) {
 			wantErr: []string{`metric etcd_network_active_peers has no series with labels {Remote="0000"}; it has {Local=`}},
 		{name: "missing metric", m: Module{Expect: compiled(t, `metric("etcd_server_has_leadr") == 1`)},
 			pages: pages(healthy), wantSamples: 1,
-			wantErr: []string{"rb.yml:7:13: expect `metric(\"etcd_server_has_leadr\") == 1` does not hold: at {URL}: metric etcd_server_has_leadr is missing; did you mean \"etcd_server_has_leader\"?"}},
+			wantErr: []string{"rb.yml:7:13: expect does not hold: at {URL}: metric etcd_server_has_leadr is missing; did you mean \"etcd_server_has_leader\"?"}},
 		{name: "a histogram read as a metric", m: Module{Expect: compiled(t, `metric("etcd_disk_wal_fsync_duration_seconds") < 1`)},
 			pages: pages(healthy), wantSamples: 1,
 			wantErr: []string{`metric etcd_disk_wal_fsync_duration_seconds is missing; etcd_disk_wal_fsync_duration_seconds is a histogram: read it with quantile(q, "etcd_disk_wal_fsync_duration_seconds")`}},
@@ -307,7 +317,7 @@ func TestRun(t *testing.T) {
 			}},
 		{name: "a quantile without observations is NaN, and compares false", m: Module{Expect: compiled(t, `quantile(0.99, "etcd_snap_db_fsync_duration_seconds") < 1`)},
 			pages: pages(healthy), wantSamples: 1,
-			wantErr: []string{"does not hold: at {URL}: read quantile(0.99, etcd_snap_db_fsync_duration_seconds)=NaN"},
+			wantErr: []string{"does not hold: at {URL}: quantile(0.99, \"etcd_snap_db_fsync_duration_seconds\") < 1: was NaN (no observations)"},
 			check: func(t *testing.T, url string, data map[string]any) {
 				if v := readAt(t, data, url, "quantile(0.99, etcd_snap_db_fsync_duration_seconds)"); v != "NaN" {
 					t.Errorf("NaN in the result = %v", v)
@@ -336,7 +346,7 @@ func TestRun(t *testing.T) {
 			}},
 		{name: "for fails when a sample drops", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(20 * time.Second)},
 			pages: pages(healthy, healthy, withLeader(healthy, 0), healthy), wantSamples: 3,
-			wantErr: []string{"rb.yml:7:13: expect `metric(\"etcd_server_has_leader\") == 1` stopped holding after 2s of the 20s it must hold (sample 3): at {URL}: read etcd_server_has_leader=0"},
+			wantErr: []string{"rb.yml:7:13: expect stopped holding after 2s of the 20s it must hold (sample 3): at {URL}: metric(\"etcd_server_has_leader\") == 1: was 0"},
 			check: func(t *testing.T, url string, data map[string]any) {
 				if data["held"] != false || data["held_for"] != "2s" || data["took"] != "2s" {
 					t.Errorf("data = %v", data)
@@ -344,7 +354,7 @@ func TestRun(t *testing.T) {
 			}},
 		{name: "for fails at once", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(20 * time.Second)},
 			pages: pages(withLeader(healthy, 0)), wantSamples: 1,
-			wantErr: []string{"does not hold at the first sample it judges (it must hold for 20s): at {URL}: read etcd_server_has_leader=0"}},
+			wantErr: []string{"does not hold at the first sample it judges (it must hold for 20s): at {URL}: metric(\"etcd_server_has_leader\") == 1: was 0"}},
 		{name: "within holds at the 3rd scrape", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: spec.Duration(10 * time.Second)},
 			pages: pages(withLeader(healthy, 0), withLeader(healthy, 0), healthy), wantSamples: 3,
 			check: func(t *testing.T, url string, data map[string]any) {
@@ -356,7 +366,7 @@ func TestRun(t *testing.T) {
 			pages: []string{"not a metrics page {", healthy.page()}, wantSamples: 2},
 		{name: "within runs out", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: spec.Duration(5 * time.Second), Interval: spec.Duration(2 * time.Second)},
 			pages: pages(withLeader(healthy, 0)), wantSamples: 4, // at 0, 2, 4 and 5 s
-			wantErr: []string{"did not hold within 5s (4 samples): at {URL}: read etcd_server_has_leader=0"},
+			wantErr: []string{"did not hold within 5s (4 samples): at {URL}: metric(\"etcd_server_has_leader\") == 1: was 0"},
 			check: func(t *testing.T, url string, data map[string]any) {
 				if data["took"] != "5s" {
 					t.Errorf("took = %v, want the whole 5s", data["took"])
@@ -386,10 +396,36 @@ func TestRun(t *testing.T) {
 		{name: "delta across a restart too high", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") <= 1`), For: spec.Duration(5 * time.Second)},
 			pages:       pages(with(healthy, func(m *member) { m.leaderChanges = 3 }), with(healthy, func(m *member) { m.leaderChanges = 4 }), restarted),
 			wantSamples: 3,
-			wantErr:     []string{"stopped holding after 2s of the 5s it must hold (sample 3): at {URL}: read delta(etcd_server_leader_changes_seen_total)=2"}},
+			wantErr:     []string{"stopped holding after 2s of the 5s it must hold (sample 3): at {URL}: delta(\"etcd_server_leader_changes_seen_total\") <= 1: was 2"}},
 		{name: "delta of counters that appear", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) == 0`), For: spec.Duration(5 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 3 })), wantSamples: 3,
-			wantErr: []string{`read delta(grpc_server_handled_total{grpc_code="Unavailable"})=3`}},
+			wantErr: []string{`delta("grpc_server_handled_total", {grpc_code: "Unavailable"}) == 0: was 3`}},
+		// A long gate names the one clause that is false, with what it saw,
+		// not the whole expression.
+		{name: "the false clause of a long gate", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1 && delta("etcd_server_leader_changes_seen_total") <= 1 && delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) == 0 && metric("etcd_server_has_leader") >= 0`), For: spec.Duration(5 * time.Second)},
+			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 3 })), wantSamples: 3,
+			wantErr: []string{`rb.yml:7:13: expect stopped holding after 2s of the 5s it must hold (sample 3): at {URL}: delta("grpc_server_handled_total", {grpc_code: "Unavailable"}) == 0: was 3`}},
+		// settle: a window that does not hold starts again from a new
+		// baseline (here at 1s, the scrape after the one that did not
+		// hold), and passes once a whole window held.
+		{name: "settle starts the window again", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(10 * time.Second)},
+			pages:       pages(healthy, with(healthy, func(m *member) { m.leaderChanges = 2 })),
+			wantSamples: 6, // baseline 0s, 1s not holding, baseline again at 1s, judged at 2, 3 and 4s
+			check: func(t *testing.T, url string, data map[string]any) {
+				if data["window_restarts"] != float64(1) || data["held_for"] != "3s" || data["held"] != true {
+					t.Errorf("data = %v", data)
+				}
+			}},
+		{name: "settle runs out", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(5 * time.Second)},
+			pages:       pages(leaderChanges(1, 2, 3, 4, 5, 6, 7)...),
+			wantSamples: 6, // baselines at 0, 1 and 2s; the sample after each moved
+			wantErr:     []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s), and no whole window held within settle 5s (2 restarts): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
+		// settle as long as for: one window, failing at its first sample
+		// that does not hold, as without settle.
+		{name: "settle as long as for", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(3 * time.Second)},
+			pages:       pages(healthy, with(healthy, func(m *member) { m.leaderChanges = 2 })),
+			wantSamples: 2,
+			wantErr:     []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
 		{name: "delta within", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) >= 2`), Within: spec.Duration(10 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 1 }), with(healthy, func(m *member) { m.unavailable = 2 })), wantSamples: 4,
 			check: func(t *testing.T, url string, data map[string]any) {
@@ -488,9 +524,9 @@ func TestURLs(t *testing.T) {
 	}{
 		{"all hold", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, c}, nil},
 		{"one does not", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, b, c},
-			[]string{"does not hold: at " + b.url + ": read etcd_server_has_leader=0"}},
+			[]string{"does not hold: at " + b.url + ": metric(\"etcd_server_has_leader\") == 1: was 0"}},
 		{"one for a while", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(10 * time.Second)}, []*endpoint{a, b},
-			[]string{"does not hold at the first sample it judges (it must hold for 10s): at " + b.url + ": read etcd_server_has_leader=0"}},
+			[]string{"does not hold at the first sample it judges (it must hold for 10s): at " + b.url + ": metric(\"etcd_server_has_leader\") == 1: was 0"}},
 		{"one is down", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, {url: "http://" + closedAddr(t) + "/metrics"}},
 			[]string{"does not hold: at http://", "/metrics: connect: connection refused (scraped from the controller)"}},
 	}
@@ -673,9 +709,9 @@ func TestCheck(t *testing.T) {
 	}{
 		{"holds", Module{URL: up.url, Expect: leader, For: spec.Duration(time.Hour)}, "holds now", nil},
 		{"does not hold", Module{URL: down.url, Expect: leader, For: spec.Duration(time.Hour)}, "",
-			[]string{"does not hold now: at " + down.url + ": read etcd_server_has_leader=0"}},
+			[]string{"does not hold now: at " + down.url + ": metric(\"etcd_server_has_leader\") == 1: was 0"}},
 		{"within reports", Module{URL: down.url, Expect: leader, Within: spec.Duration(time.Minute)},
-			"would wait up to 60s for it to hold; now it does not: at " + down.url + ": read etcd_server_has_leader=0", nil},
+			"would wait up to 60s for it to hold; now it does not: at " + down.url + ": metric(\"etcd_server_has_leader\") == 1: was 0", nil},
 		{"over changes", Module{URL: up.url, Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(time.Minute)},
 			"every endpoint answers; expect reads changes since this first scrape, so the run judges it from its next sample", nil},
 		{"over changes, down", Module{URL: "http://" + closedAddr(t) + "/metrics", Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(time.Minute)}, "",
@@ -699,5 +735,23 @@ func TestCheck(t *testing.T) {
 				t.Errorf("Check took %v samples over %s (changed %v); want one scrape, no waiting", res.Data["samples"], clk.Now().Sub(before), res.Changed)
 			}
 		})
+	}
+}
+
+type testInventory []eval.Host
+
+func (inv testInventory) Group(string) []eval.Host { return inv }
+
+// TestHostsOf: a URL is named by the one inventory host with its address.
+func TestHostsOf(t *testing.T) {
+	inv := testInventory{{Name: "m1", Addr: "127.0.0.11"}, {Name: "m2", Addr: "127.0.0.12"}, {Name: "x", Addr: "127.0.0.13"}, {Name: "y", Addr: "127.0.0.13"}}
+	got := hostsOf([]string{"http://127.0.0.12:2381/metrics", "http://127.0.0.13:2381/metrics", "http://10.0.0.1/metrics"}, inv)
+	want := map[string]string{
+		"http://127.0.0.12:2381/metrics": "on m2 (http://127.0.0.12:2381/metrics)",
+		"http://127.0.0.13:2381/metrics": "at http://127.0.0.13:2381/metrics", // two hosts have it
+		"http://10.0.0.1/metrics":        "at http://10.0.0.1/metrics",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("hostsOf = %v\nwant %v", got, want)
 	}
 }
