@@ -7,8 +7,12 @@ package redact
 import (
 	"encoding/json"
 	"fmt"
+	"iter"
+	"net/url"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +48,7 @@ type Set struct {
 	mu      sync.RWMutex
 	long    map[string]struct{} // replaced as substrings
 	short   map[string]struct{} // replaced only as whole strings
+	forms   map[string]struct{} // long secrets as quoted or escaped text: see encodedForms
 	replace *strings.Replacer   // built lazily from long; nil when stale
 	stream  *streamIndex        // likewise, for Writer
 }
@@ -81,7 +86,45 @@ func (s *Set) addLocked(sec string) {
 	if _, ok := s.long[sec]; !ok {
 		s.long[sec] = struct{}{}
 		s.replace, s.stream = nil, nil
+		for _, f := range encodedForms(sec) {
+			if s.forms == nil {
+				s.forms = map[string]struct{}{}
+			}
+			s.forms[f] = struct{}{}
+		}
 	}
+}
+
+// encodedForms returns the ways sec is written when text quotes or escapes
+// it, besides sec itself: a command line quoted for a shell shows it'\”s
+// for it's, an error made with %q or a JSON document shows \" for ", a URL
+// shows %20 for a space. A password with a quote in it is common, and the
+// message that quotes the command it was given to must not show it.
+func encodedForms(sec string) []string {
+	var forms []string
+	add := func(f string) {
+		if f != sec && len(f) >= MinSubstring && !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	inner := func(q string) string { return q[1 : len(q)-1] }
+	add(inner(strconv.Quote(sec)))        // Go's %q
+	add(inner(strconv.QuoteToASCII(sec))) // Go's %+q
+	if b, err := json.Marshal(sec); err == nil {
+		add(inner(string(b))) // JSON, with <, > and & escaped
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(sec) == nil {
+		add(inner(strings.TrimSuffix(b.String(), "\n")))
+	}
+	add(strings.ReplaceAll(sec, "'", `'\''`)) // POSIX shell, inside '...'
+	py := strings.ReplaceAll(sec, `\`, `\\`)
+	add(strings.ReplaceAll(py, "'", `\'`)) // Python's repr, inside '...'
+	add(url.QueryEscape(sec))
+	add(url.PathEscape(sec))
+	return forms
 }
 
 // Merge adds the secrets of other to s. Either may be nil (a nil s adds
@@ -211,7 +254,7 @@ func (s *Set) cutHead(str string, at int) string {
 	head := str[at:]
 	s.mu.RLock()
 	best := 0
-	for sec := range s.long {
+	for sec := range s.substrings() {
 		for n := len(sec) - 1; n >= MinSubstring && n > best; n-- {
 			if strings.HasPrefix(head, sec[len(sec)-n:]) {
 				best = n
@@ -224,6 +267,26 @@ func (s *Set) cutHead(str string, at int) string {
 		return str
 	}
 	return str[:at] + Placeholder + head[best:]
+}
+
+// substrings yields every text replaced inside longer text: the long secrets
+// and their encoded forms. The caller holds s.mu.
+func (s *Set) substrings() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for sec := range s.long {
+			if !yield(sec) {
+				return
+			}
+		}
+		for f := range s.forms {
+			if _, dup := s.long[f]; dup {
+				continue
+			}
+			if !yield(f) {
+				return
+			}
+		}
+	}
 }
 
 // isSecret reports whether str is, whole, one of the secrets.
@@ -247,8 +310,8 @@ func (s *Set) replacer() *strings.Replacer {
 	if s.replace != nil || len(s.long) == 0 {
 		return s.replace
 	}
-	secrets := make([]string, 0, len(s.long))
-	for sec := range s.long {
+	secrets := make([]string, 0, len(s.long)+len(s.forms))
+	for sec := range s.substrings() {
 		secrets = append(secrets, sec)
 	}
 	sort.Slice(secrets, func(i, j int) bool {

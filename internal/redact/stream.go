@@ -93,7 +93,7 @@ func (s *Set) index() *streamIndex {
 		return s.stream
 	}
 	idx = &streamIndex{byFirst: map[byte][]string{}}
-	for sec := range s.long {
+	for sec := range s.substrings() {
 		idx.byFirst[sec[0]] = append(idx.byFirst[sec[0]], sec)
 		idx.longest = max(idx.longest, len(sec))
 	}
