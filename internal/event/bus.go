@@ -156,7 +156,19 @@ func (e Event) Redacted(s *redact.Set) Event {
 		if e.Error != "" {
 			e.Error = redact.CensoredError
 		}
-		e.Data = nil
+		// Only the engine's fields: whether a failure was ignored, where
+		// the step ran. Without them a resume takes a no_log step that
+		// failed with ignore_errors for a failure and rolls the host back.
+		var kept map[string]any
+		for k, v := range e.Data {
+			if engineFields(k) {
+				if kept == nil {
+					kept = map[string]any{}
+				}
+				kept[k] = v
+			}
+		}
+		e.Data = kept
 		return e
 	}
 	e.Result = redactFields(s, e.Result, func(string) bool { return false }, false)

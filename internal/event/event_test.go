@@ -102,6 +102,14 @@ func TestBusRedaction(t *testing.T) {
 				Error: redact.CensoredError, Result: map[string]any{"censored": redact.CensoredMessage}},
 		},
 		{
+			name: "no_log end keeps the engine's fields",
+			in: Event{Kind: StepEnd, Host: "h1", NoLog: true, Status: Failed, Error: "abc",
+				Data: map[string]any{"ignored": true, "ran_on": "h2", "id": "steps[0]", "msg": "abc"}},
+			want: Event{Kind: StepEnd, Host: "h1", NoLog: true, Status: Failed, Error: redact.CensoredError,
+				Result: map[string]any{"censored": redact.CensoredMessage},
+				Data:   map[string]any{"ignored": true, "ran_on": "h2", "id": "steps[0]"}},
+		},
+		{
 			name: "no_log end without result still censored",
 			in:   Event{Kind: RollbackStepEnd, Host: "h1", NoLog: true, Status: OK},
 			want: Event{Kind: RollbackStepEnd, Host: "h1", NoLog: true, Status: OK,
