@@ -124,6 +124,7 @@ func encodedForms(sec string) []string {
 	add(strings.ReplaceAll(py, "'", `\'`)) // Python's repr, inside '...'
 	add(url.QueryEscape(sec))
 	add(url.PathEscape(sec))
+	add(strings.Join(strings.Fields(sec), " ")) // a label on one line (a loop item)
 	return forms
 }
 
@@ -231,16 +232,13 @@ func (s *Set) Redact(str string) string {
 	if isShort {
 		return Placeholder
 	}
-	if i := strings.Index(str, truncatedMark); i >= 0 {
-		str = s.cutHead(str, i+len(truncatedMark))
-	}
 	if stale {
 		r = s.replacer()
 	}
-	if r == nil {
-		return str
+	if r != nil {
+		str = r.Replace(str)
 	}
-	return r.Replace(str)
+	return s.redactCuts(str)
 }
 
 // truncatedMark ends the line that a capture of command output (conn.Tail)
@@ -248,10 +246,36 @@ func (s *Set) Redact(str string) string {
 // begin in the middle of a secret, with only its end left to see.
 const truncatedMark = " earlier bytes dropped]\n"
 
-// cutHead replaces, at offset at of str, the longest end of a secret (of
-// MinSubstring bytes or more) that the text there begins with.
-func (s *Set) cutHead(str string, at int) string {
-	head := str[at:]
+// cutMarks are what text cut short shows where it was cut: the line of
+// conn.Tail, and the ellipses of a message that quotes only the start of a
+// value (the last line of a command's stderr, a loop item) or only its end.
+// Next to one, a secret may show only in part.
+var cutMarks = []string{truncatedMark, "…", "..."}
+
+// redactCuts replaces, beside each cut mark in str, the longest start of a
+// secret that ends at the mark and the longest end of one that begins after
+// it (of MinSubstring bytes or more).
+func (s *Set) redactCuts(str string) string {
+	for _, m := range cutMarks {
+		if !strings.Contains(str, m) {
+			continue
+		}
+		parts := strings.Split(str, m)
+		for j := range parts {
+			if j > 0 {
+				parts[j] = s.cutHead(parts[j])
+			}
+			if j < len(parts)-1 {
+				parts[j] = s.cutTail(parts[j])
+			}
+		}
+		str = strings.Join(parts, m)
+	}
+	return str
+}
+
+// cutHead replaces the longest end of a secret that head begins with.
+func (s *Set) cutHead(head string) string {
 	s.mu.RLock()
 	best := 0
 	for sec := range s.substrings() {
@@ -264,9 +288,28 @@ func (s *Set) cutHead(str string, at int) string {
 	}
 	s.mu.RUnlock()
 	if best == 0 {
-		return str
+		return head
 	}
-	return str[:at] + Placeholder + head[best:]
+	return Placeholder + head[best:]
+}
+
+// cutTail replaces the longest start of a secret that tail ends with.
+func (s *Set) cutTail(tail string) string {
+	s.mu.RLock()
+	best := 0
+	for sec := range s.substrings() {
+		for n := len(sec) - 1; n >= MinSubstring && n > best; n-- {
+			if strings.HasSuffix(tail, sec[:n]) {
+				best = n
+				break
+			}
+		}
+	}
+	s.mu.RUnlock()
+	if best == 0 {
+		return tail
+	}
+	return tail[:len(tail)-best] + Placeholder
 }
 
 // substrings yields every text replaced inside longer text: the long secrets

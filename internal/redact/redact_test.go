@@ -292,3 +292,28 @@ func TestRedactEncodedForms(t *testing.T) {
 		t.Errorf("stream: %q", out.String())
 	}
 }
+
+// A message that quotes only the start of a text (and says so with an
+// ellipsis) may cut a secret short: what is left of it is hidden too, as is
+// the end of one after a cut at the start.
+func TestRedactCut(t *testing.T) {
+	s := &Set{}
+	s.Add("Zq9-0123456789-tail", "multi  space\tsecret")
+	tests := []struct{ name, in, want string }{
+		{"start before …", "item Zq9-01234… (loop_index 0)", "item <redacted>… (loop_index 0)"},
+		{"start before ...", "stderr: 0000Zq9-0123...", "stderr: 0000<redacted>..."},
+		{"end after ...", "...89-tail: exit 1", "...<redacted>: exit 1"},
+		{"end after a dropped start", "[runbook: output truncated, 9 earlier bytes dropped]\n456789-tail\n", "[runbook: output truncated, 9 earlier bytes dropped]\n<redacted>\n"},
+		{"whole and cut", "Zq9-0123456789-tail Zq9-0…", "<redacted> <redacted>…"},
+		{"too short a part is kept", "Zq9… and ...ail", "Zq9… and ...ail"},
+		{"not at a cut", "Zq9-0123 and 89-tail", "Zq9-0123 and 89-tail"},
+		{"on one line", "item multi space secret", "item <redacted>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.Redact(tt.in); got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
