@@ -276,40 +276,33 @@ func (s *Set) redactCuts(str string) string {
 
 // cutHead replaces the longest end of a secret that head begins with.
 func (s *Set) cutHead(head string) string {
-	s.mu.RLock()
-	best := 0
-	for sec := range s.substrings() {
-		for n := len(sec) - 1; n >= MinSubstring && n > best; n-- {
-			if strings.HasPrefix(head, sec[len(sec)-n:]) {
-				best = n
-				break
-			}
-		}
-	}
-	s.mu.RUnlock()
-	if best == 0 {
+	idx := s.index()
+	if idx == nil || idx.longest <= MinSubstring {
 		return head
 	}
-	return Placeholder + head[best:]
+	// The start of head reversed, so that an end of a secret is a start
+	// of one of idx.reversed.
+	rh := reverse(head[:min(len(head), idx.longest-1)])
+	for n := len(rh); n >= MinSubstring; n-- {
+		if idx.last[head[n-1]] && extends(idx.reversed, rh[len(rh)-n:]) {
+			return Placeholder + head[n:]
+		}
+	}
+	return head
 }
 
 // cutTail replaces the longest start of a secret that tail ends with.
 func (s *Set) cutTail(tail string) string {
-	s.mu.RLock()
-	best := 0
-	for sec := range s.substrings() {
-		for n := len(sec) - 1; n >= MinSubstring && n > best; n-- {
-			if strings.HasSuffix(tail, sec[:n]) {
-				best = n
-				break
-			}
-		}
-	}
-	s.mu.RUnlock()
-	if best == 0 {
+	idx := s.index()
+	if idx == nil {
 		return tail
 	}
-	return tail[:len(tail)-best] + Placeholder
+	for p := max(0, len(tail)-idx.longest+1); p <= len(tail)-MinSubstring; p++ {
+		if len(idx.byFirst[tail[p]]) > 0 && extends(idx.sorted, tail[p:]) {
+			return tail[:p] + Placeholder
+		}
+	}
+	return tail
 }
 
 // substrings yields every text replaced inside longer text: the long secrets
