@@ -180,9 +180,9 @@ func (e Event) Redacted(s *redact.Set) Event {
 // and module, which process): never an argument or an output.
 func engineFields(k string) bool {
 	switch k {
-	case "hosts", "batches", "id", "module", "ran_on", "on", "reason", "failed_index", "ignored",
-		"loop_index", "block_rollback", "action", "pgid", "start", "boot", "become", "become_user",
-		"mode", "on_abort", "exit_code":
+	case "hosts", "batches", "id", "module", "ran_on", "on", "delegate_to", "reason", "failed_index",
+		"ignored", "items", "loop_index", "block_rollback", "action", "pgid", "start", "boot", "become",
+		"become_user", "mode", "on_abort", "exit_code":
 		return true
 	}
 	return false
