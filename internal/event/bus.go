@@ -171,8 +171,31 @@ func (e Event) Redacted(s *redact.Set) Event {
 		e.Data = kept
 		return e
 	}
-	e.Result = redactFields(s, e.Result, func(string) bool { return false }, false)
+	e.Result = redactResult(s, e.Result)
 	return e
+}
+
+func keepNone(string) bool { return false }
+
+// redactResult redacts a step's result without its keys, which are the
+// module's names, and those of each item of a loop's results (changed,
+// failed, loop_index: what a resume reads to undo the items).
+func redactResult(s *redact.Set, m map[string]any) map[string]any {
+	items, isLoop := m["results"].([]any)
+	out := redactFields(s, m, keepNone, false)
+	if !isLoop {
+		return out
+	}
+	list := make([]any, len(items))
+	for i, it := range items {
+		if im, ok := it.(map[string]any); ok {
+			list[i] = redactFields(s, im, keepNone, false)
+		} else {
+			list[i] = s.RedactValue(it)
+		}
+	}
+	out["results"] = list
+	return out
 }
 
 // engineFields are the Data fields the engine writes from its own state and

@@ -102,6 +102,14 @@ func TestBusRedaction(t *testing.T) {
 				Error: redact.CensoredError, Result: map[string]any{"censored": redact.CensoredMessage}},
 		},
 		{
+			// A loop's items are read back by resume to undo them.
+			name: "a loop item's keys are kept",
+			in: Event{Kind: StepEnd, Host: "h1", Result: map[string]any{"results": []any{
+				map[string]any{"hunter2": true, "item": "hunter2", "loop_index": 0, "n": map[string]any{"hunter2": 1}}}}},
+			want: Event{Kind: StepEnd, Host: "h1", Result: map[string]any{"results": []any{
+				map[string]any{"hunter2": true, "item": "<redacted>", "loop_index": 0, "n": map[string]any{"<redacted>": 1}}}}},
+		},
+		{
 			name: "no_log end keeps the engine's fields",
 			in: Event{Kind: StepEnd, Host: "h1", NoLog: true, Status: Failed, Error: "abc",
 				Data: map[string]any{"ignored": true, "ran_on": "h2", "id": "steps[0]", "msg": "abc"}},

@@ -82,10 +82,12 @@ func TestUndoRedactedPaths(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other := &Module{Src: "dist/etcd-3.7.3", Dest: filepath.Join(w.bin, "other")}
-		err = other.Undo(testCtx(t), w.h, redacted(t, res, secret))
-		if err == nil || !strings.Contains(err.Error(), "hides a secret of the run") {
-			t.Fatalf("undo with another dest: %v", err)
+		for _, dest := range []string{"other", "etcd-" + redact.Placeholder} {
+			other := &Module{Src: "dist/etcd-3.7.3", Dest: filepath.Join(w.bin, dest)}
+			err = other.Undo(testCtx(t), w.h, redacted(t, res, secret))
+			if err == nil || !strings.Contains(err.Error(), "hides a secret of the run") {
+				t.Fatalf("undo with dest %s: %v", dest, err)
+			}
 		}
 		if _, err := os.Lstat(m.Dest); err != nil {
 			t.Errorf("the swapped file was touched: %v", err)

@@ -613,7 +613,9 @@ func (m *Module) unredact(data map[string]any) (map[string]any, error) {
 		if !strings.Contains(rec, redact.Placeholder) {
 			return nil
 		}
-		if actual == "" || !matchesRedacted(rec, actual) {
+		// Arguments rendered from a loop item the journal gave back
+		// redacted are no better than the record.
+		if actual == "" || strings.Contains(actual, redact.Placeholder) || !matchesRedacted(rec, actual) {
 			return fmt.Errorf("cannot undo the swap: its recorded %s %q hides a secret of the run, and the step's own path does not match it; put the previous file back by hand from its backup (by default DEST%s)", key, rec, BackupSuffix)
 		}
 		if out == nil {
