@@ -45,7 +45,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		diag.WriteText(stderr, ds, nil)
 		return ExitInvalid
 	}
-	fmt.Fprintln(stderr, "runbook: "+err.Error())
+	// A command that failed before it read its -e (a mistyped flag, -e
+	// given to a command without it) may quote one as typed.
+	fmt.Fprintln(stderr, "runbook: "+typedExtraVars(args).Redact(err.Error()))
 	code := codeOf(err)
 	if code == ExitFailed && isUsageError(err) {
 		code = ExitInvalid
@@ -99,4 +101,29 @@ func isUsageError(err error) bool {
 func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// typedExtraVars returns what args give as -e values, read loosely: every
+// word after -e or --extra-vars, and what follows the e of a word of
+// shorthands (-ek=v, -yek=v, -e=k=v). A word taken for one by mistake is
+// only hidden from an error message.
+func typedExtraVars(args []string) *redact.Set {
+	s := &redact.Set{}
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return s
+		case a == "-e" || a == "--extra-vars":
+			if i+1 < len(args) {
+				s.Add(args[i+1])
+			}
+		case strings.HasPrefix(a, "--extra-vars="):
+			s.Add(strings.TrimPrefix(a, "--extra-vars="))
+		case len(a) > 2 && a[0] == '-' && a[1] != '-':
+			if j := strings.IndexByte(a, 'e'); j > 0 && j+1 < len(a) {
+				s.Add(strings.TrimPrefix(a[j+1:], "="))
+			}
+		}
+	}
+	return s
 }
