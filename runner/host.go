@@ -144,6 +144,28 @@ func (r *runner) markRendered(v any) {
 	r.secrets.AddValue(plainData(reflect.ValueOf(v), 0))
 }
 
+// outputFields are the fields of a result that hold what a step read or
+// printed, rather than the module's own words about it (state, msg, path).
+var outputFields = []string{"stdout", "stderr", "stdout_lines", "stderr_lines", "body", "json"}
+
+// markOutput records the output of a no_log step that registers its result
+// (and of each of its loop items): a later step that quotes it in a
+// template ('{{ token.stdout }}') is not no_log, and would show it.
+func (r *runner) markOutput(result map[string]any) {
+	for _, k := range outputFields {
+		if v, ok := result[k]; ok {
+			r.secrets.AddValue(plainData(reflect.ValueOf(v), 0))
+		}
+	}
+	if items, ok := result["results"].([]any); ok {
+		for _, it := range items {
+			if m, ok := it.(map[string]any); ok {
+				r.markOutput(m)
+			}
+		}
+	}
+}
+
 func plainData(v reflect.Value, depth int) any {
 	if !v.IsValid() || depth > 32 {
 		return nil

@@ -323,3 +323,38 @@ steps:
 		t.Errorf("the resumed step's error %q", ev.Error)
 	}
 }
+
+// TestNoLogRegisteredOutput: what a no_log step printed and registered (a
+// token it fetched) stays hidden when a later step, not no_log, quotes it
+// in a template, also from a loop's items; the module's own words about it
+// do not become secrets.
+func TestNoLogRegisteredOutput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: nolog
+hosts: h1
+steps:
+  - name: fetch a token
+    shell: { cmd: 'echo Fetched-T0ken-4471; echo Err-Line-5582 >&2' }
+    no_log: true
+    register: tok
+  - name: fetch per item
+    shell: { cmd: 'echo Item-T0ken-{{ item }}' }
+    loop: [a1, b2]
+    no_log: true
+    register: toks
+  - name: use them
+    shell: { cmd: 'echo using {{ tok.stdout }} {{ tok.stderr }} {{ toks.results[1].stdout }}; exit 1' }
+`, "")
+	r := e.run(runOpts{})
+	checkExit(t, r, 1)
+	for _, sec := range []string{"Fetched-T0ken-4471", "Err-Line-5582", "Item-T0ken-b2"} {
+		if bytes.Contains(r.raw, []byte(sec)) {
+			t.Errorf("the journal holds %s:\n%s", sec, r.raw)
+		}
+	}
+	ev := endOf(t, r, "h1", "use them")
+	if ev.Result["stdout"] != "using <redacted> <redacted> <redacted>" {
+		t.Errorf("use them: %v", ev.Result)
+	}
+}

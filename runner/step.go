@@ -228,6 +228,9 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 	}
 	if s.Register != "" && o.status != event.Interrupted && o.result != nil {
 		h.registered[s.Register] = o.result
+		if eff.noLog {
+			h.r.markOutput(o.result)
+		}
 	}
 	if main {
 		switch o.status {

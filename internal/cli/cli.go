@@ -45,8 +45,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		diag.WriteText(stderr, ds, nil)
 		return ExitInvalid
 	}
-	// Visible: an error can quote a value from the runbook or the inventory.
-	fmt.Fprintln(stderr, "runbook: "+diag.Visible(err.Error(), true))
+	// A command that failed before it read its -e (a mistyped flag, -e
+	// given to a command without it) may quote one as typed; Visible: an
+	// error can quote a value from the runbook or the inventory.
+	fmt.Fprintln(stderr, "runbook: "+diag.Visible(typedExtraVars(args).Redact(err.Error()), true))
 	code := codeOf(err)
 	if code == ExitFailed && isUsageError(err) {
 		code = ExitInvalid
@@ -100,4 +102,40 @@ func isUsageError(err error) bool {
 func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// typedExtraVars returns what args give as -e values, read loosely: every
+// word after -e or --extra-vars, and what follows the e of a word of
+// shorthands (-ek=v, -yek=v, -e=k=v). A word taken for one by mistake is
+// only hidden from an error message.
+// addTyped adds one typed -e: of k=v only the value is secret (the name is
+// the runbook's own word, and a message naming it must stay readable);
+// anything else (JSON, @file) whole.
+func addTyped(s *redact.Set, e string) {
+	if k, v, ok := strings.Cut(e, "="); ok && k != "" && !strings.ContainsAny(k, " {\"[@") {
+		s.Add(v)
+		return
+	}
+	s.Add(e)
+}
+
+func typedExtraVars(args []string) *redact.Set {
+	s := &redact.Set{}
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return s
+		case a == "-e" || a == "--extra-vars":
+			if i+1 < len(args) {
+				addTyped(s, args[i+1])
+			}
+		case strings.HasPrefix(a, "--extra-vars="):
+			addTyped(s, strings.TrimPrefix(a, "--extra-vars="))
+		case len(a) > 2 && a[0] == '-' && a[1] != '-':
+			if j := strings.IndexByte(a, 'e'); j > 0 && j+1 < len(a) {
+				addTyped(s, strings.TrimPrefix(a[j+1:], "="))
+			}
+		}
+	}
+	return s
 }

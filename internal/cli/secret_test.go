@@ -98,3 +98,23 @@ func TestDiagnosticsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// TestTypedExtraVarsInErrors: a command line refused before it was read, as
+// cobra quotes it, does not show what was given as -e.
+func TestTypedExtraVarsInErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"show", "-epw=S3cret-typo1"},
+		{"runs", "-yepw=S3cret-typo1"},
+		{"exec", "rb.yml", "--extra-vars=pw=S3cret-typo1", "--bogus"},
+		{"exec", "rb.yml", "-e", "pw=S3cret-typo1", "--forks=x"},
+	} {
+		var out, errw bytes.Buffer
+		code := Main(args, strings.NewReader(""), &out, &errw)
+		if code != ExitInvalid {
+			t.Errorf("%q: exit %d, want %d", args, code, ExitInvalid)
+		}
+		if strings.Contains(errw.String(), "S3cret-typo1") || !strings.Contains(errw.String(), "runbook: ") {
+			t.Errorf("%q: stderr %q", args, errw.String())
+		}
+	}
+}

@@ -127,25 +127,27 @@ func (b *Bus) Emit(e Event) error {
 func (b *Bus) redact(e Event) Event { return e.Redacted(b.secrets) }
 
 // Redacted returns e with the secrets of s replaced in every field that may
-// carry an argument or an output, and a no_log step censored. Names that
-// identify (host, kind, status, and the hosts and batches of a run) come from
-// the inventory and the engine, never from a module, and stay as they are so
-// that a replay can still match events; the numbers of a run's own records
-// (pid, seed, exit code) keep their type for the same reason.
+// carry an argument or an output, and a no_log step censored. What the engine
+// reads back from the journal is kept as it is, so that a -e value equal to a
+// word of it (-e env=stage -i stage, -e leader=etcd-1) cannot make a run
+// impossible to resume or hide where its leftover commands run: the hosts and
+// names that identify (host, kind, status, step ids), a run's record (its
+// paths, pattern, tags, digests: only the recorded command line is redacted,
+// after the flag parser hid its -e values), a command's process record, the
+// engine's fields (engineFields), the keys of Data and of a result (the
+// engine's and the modules' names), and the numbers of a run's own records.
 func (e Event) Redacted(s *redact.Set) Event {
 	e.Step = s.Redact(e.Step)
 	e.Error = s.Redact(e.Error)
 	switch e.Kind {
-	case RunStart, RunResume, RunEnd:
-		data := s.RedactMapText(e.Data)
-		for _, k := range []string{"hosts", "batches"} {
-			if v, ok := e.Data[k]; ok {
-				data[k] = v
-			}
-		}
-		e.Data = data
+	case RunStart, RunResume:
+		e.Data = redactFields(s, e.Data, func(k string) bool { return k != "args" }, true)
+	case RunEnd:
+		e.Data = redactFields(s, e.Data, func(k string) bool { return k == "exit_code" || k == "hosts" }, true)
+	case StepProcess:
+		e.Data = redactFields(s, e.Data, func(string) bool { return true }, false)
 	default:
-		e.Data = s.RedactMap(e.Data)
+		e.Data = redactFields(s, e.Data, engineFields, false)
 	}
 	if e.NoLog {
 		if e.Result != nil || isEnd(e.Kind) {
@@ -154,11 +156,80 @@ func (e Event) Redacted(s *redact.Set) Event {
 		if e.Error != "" {
 			e.Error = redact.CensoredError
 		}
-		e.Data = nil
+		// Only the engine's fields: whether a failure was ignored, where
+		// the step ran. Without them a resume takes a no_log step that
+		// failed with ignore_errors for a failure and rolls the host back.
+		var kept map[string]any
+		for k, v := range e.Data {
+			if engineFields(k) {
+				if kept == nil {
+					kept = map[string]any{}
+				}
+				kept[k] = v
+			}
+		}
+		e.Data = kept
 		return e
 	}
-	e.Result = s.RedactMap(e.Result)
+	e.Result = redactResult(s, e.Result)
 	return e
+}
+
+func keepNone(string) bool { return false }
+
+// redactResult redacts a step's result without its keys, which are the
+// module's names, and those of each item of a loop's results (changed,
+// failed, loop_index: what a resume reads to undo the items).
+func redactResult(s *redact.Set, m map[string]any) map[string]any {
+	items, isLoop := m["results"].([]any)
+	out := redactFields(s, m, keepNone, false)
+	if !isLoop {
+		return out
+	}
+	list := make([]any, len(items))
+	for i, it := range items {
+		if im, ok := it.(map[string]any); ok {
+			list[i] = redactFields(s, im, keepNone, false)
+		} else {
+			list[i] = s.RedactValue(it)
+		}
+	}
+	out["results"] = list
+	return out
+}
+
+// engineFields are the Data fields the engine writes from its own state and
+// reads back on a resume (where a step ran, why a rollback began, which step
+// and module, which process): never an argument or an output.
+func engineFields(k string) bool {
+	switch k {
+	case "hosts", "batches", "id", "module", "ran_on", "on", "delegate_to", "reason", "failed_index",
+		"ignored", "items", "loop_index", "block_rollback", "action", "pgid", "start", "boot", "become",
+		"become_user", "mode", "on_abort", "exit_code":
+		return true
+	}
+	return false
+}
+
+// redactFields returns a copy of m whose values are redacted, except those
+// of the keys keep says to keep as they are; the keys themselves are kept.
+// textOnly redacts only text (see redact.Set.RedactMapText).
+func redactFields(s *redact.Set, m map[string]any, keep func(string) bool, textOnly bool) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		switch {
+		case keep(k):
+			out[k] = v
+		case textOnly:
+			out[k] = s.RedactMapText(map[string]any{k: v})[k]
+		default:
+			out[k] = s.RedactValue(v)
+		}
+	}
+	return out
 }
 
 func isEnd(k Kind) bool { return k == StepEnd || k == RollbackStepEnd || k == StepRetry }

@@ -102,6 +102,22 @@ func TestBusRedaction(t *testing.T) {
 				Error: redact.CensoredError, Result: map[string]any{"censored": redact.CensoredMessage}},
 		},
 		{
+			// A loop's items are read back by resume to undo them.
+			name: "a loop item's keys are kept",
+			in: Event{Kind: StepEnd, Host: "h1", Result: map[string]any{"results": []any{
+				map[string]any{"hunter2": true, "item": "hunter2", "loop_index": 0, "n": map[string]any{"hunter2": 1}}}}},
+			want: Event{Kind: StepEnd, Host: "h1", Result: map[string]any{"results": []any{
+				map[string]any{"hunter2": true, "item": "<redacted>", "loop_index": 0, "n": map[string]any{"<redacted>": 1}}}}},
+		},
+		{
+			name: "no_log end keeps the engine's fields",
+			in: Event{Kind: StepEnd, Host: "h1", NoLog: true, Status: Failed, Error: "abc",
+				Data: map[string]any{"ignored": true, "ran_on": "h2", "id": "steps[0]", "msg": "abc"}},
+			want: Event{Kind: StepEnd, Host: "h1", NoLog: true, Status: Failed, Error: redact.CensoredError,
+				Result: map[string]any{"censored": redact.CensoredMessage},
+				Data:   map[string]any{"ignored": true, "ran_on": "h2", "id": "steps[0]"}},
+		},
+		{
 			name: "no_log end without result still censored",
 			in:   Event{Kind: RollbackStepEnd, Host: "h1", NoLog: true, Status: OK},
 			want: Event{Kind: RollbackStepEnd, Host: "h1", NoLog: true, Status: OK,
@@ -114,12 +130,39 @@ func TestBusRedaction(t *testing.T) {
 		},
 		{
 			// A run's record keeps what identifies it and the types of its
-			// numbers, so that resume and `runs` can read it back.
-			name: "run record keeps hosts, batches and numbers",
-			in: Event{Kind: RunStart, Data: RunInfo{Runbook: "hunter2.yml", Hosts: []string{"hunter2"},
-				Batches: [][]string{{"hunter2"}}, PID: 2222, Args: []string{"-e", "pw=hunter2"}}.Data()},
-			want: Event{Kind: RunStart, Data: map[string]any{"runbook": "<redacted>.yml", "hosts": []any{"hunter2"},
-				"batches": []any{[]any{"hunter2"}}, "pid": float64(2222), "args": []any{"-e", "pw=<redacted>"}}},
+			// numbers, so that resume and `runs` can read it back: a -e
+			// value that is also a word of the inventory's path (-e
+			// env=stage -i stage) must not make the run impossible to resume.
+			name: "run record keeps what resume reads",
+			in: Event{Kind: RunStart, Data: RunInfo{Runbook: "hunter2.yml", Inventory: "inv/hunter2", Limit: "hunter2",
+				Hosts: []string{"hunter2"}, Batches: [][]string{{"hunter2"}}, PID: 2222, Tags: []string{"hunter2"},
+				RunbookDigest: "sha256:2222", VarsDigest: "hmac-sha256:2222", Args: []string{"-e", "pw=hunter2"}}.Data()},
+			want: Event{Kind: RunStart, Data: map[string]any{"runbook": "hunter2.yml", "inventory": "inv/hunter2",
+				"limit": "hunter2", "hosts": []any{"hunter2"}, "batches": []any{[]any{"hunter2"}}, "pid": float64(2222),
+				"tags": []any{"hunter2"}, "runbook_digest": "sha256:2222", "vars_digest": "hmac-sha256:2222",
+				"args": []any{"-e", "pw=<redacted>"}}},
+		},
+		{
+			// Where a command runs and what identifies its process group are
+			// read back by resume to find a command the run left behind.
+			name: "a command's process record is kept",
+			in: Event{Kind: StepProcess, Host: "h1", Step: "x hunter2", Data: map[string]any{"pgid": 2222, "start": 2222,
+				"boot": "b-2222-x", "on": "hunter2", "become_user": "hunter2", "id": "steps[0]", "module": "command"}},
+			want: Event{Kind: StepProcess, Host: "h1", Step: "x <redacted>", Data: map[string]any{"pgid": 2222,
+				"start": 2222, "boot": "b-2222-x", "on": "hunter2", "become_user": "hunter2", "id": "steps[0]",
+				"module": "command"}},
+		},
+		{
+			// The keys of data and of a result are the engine's and the
+			// modules' names (stdout, reason), which a -e value equal to
+			// one must not hide; their values are redacted.
+			name: "keys and engine fields are kept",
+			in: Event{Kind: RollbackStart, Host: "h1", Data: map[string]any{"reason": "hunter2", "failed_index": 2222,
+				"failed_step": "hunter2", "hunter2": "hunter2", "ran_on": "hunter2"},
+				Result: map[string]any{"hunter2": "hunter2", "json": map[string]any{"hunter2": 1}}},
+			want: Event{Kind: RollbackStart, Host: "h1", Data: map[string]any{"reason": "hunter2", "failed_index": 2222,
+				"failed_step": "<redacted>", "hunter2": "<redacted>", "ran_on": "hunter2"},
+				Result: map[string]any{"hunter2": "<redacted>", "json": map[string]any{"<redacted>": 1}}},
 		},
 		{
 			name: "run end keeps its numbers",

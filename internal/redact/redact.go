@@ -7,8 +7,12 @@ package redact
 import (
 	"encoding/json"
 	"fmt"
+	"iter"
+	"net/url"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +48,7 @@ type Set struct {
 	mu      sync.RWMutex
 	long    map[string]struct{} // replaced as substrings
 	short   map[string]struct{} // replaced only as whole strings
+	forms   map[string]struct{} // long secrets as quoted or escaped text: see encodedForms
 	replace *strings.Replacer   // built lazily from long; nil when stale
 	stream  *streamIndex        // likewise, for Writer
 }
@@ -81,7 +86,46 @@ func (s *Set) addLocked(sec string) {
 	if _, ok := s.long[sec]; !ok {
 		s.long[sec] = struct{}{}
 		s.replace, s.stream = nil, nil
+		for _, f := range encodedForms(sec) {
+			if s.forms == nil {
+				s.forms = map[string]struct{}{}
+			}
+			s.forms[f] = struct{}{}
+		}
 	}
+}
+
+// encodedForms returns the ways sec is written when text quotes or escapes
+// it, besides sec itself: a command line quoted for a shell shows it'\”s
+// for it's, an error made with %q or a JSON document shows \" for ", a URL
+// shows %20 for a space. A password with a quote in it is common, and the
+// message that quotes the command it was given to must not show it.
+func encodedForms(sec string) []string {
+	var forms []string
+	add := func(f string) {
+		if f != sec && len(f) >= MinSubstring && !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	inner := func(q string) string { return q[1 : len(q)-1] }
+	add(inner(strconv.Quote(sec)))        // Go's %q
+	add(inner(strconv.QuoteToASCII(sec))) // Go's %+q
+	if b, err := json.Marshal(sec); err == nil {
+		add(inner(string(b))) // JSON, with <, > and & escaped
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(sec) == nil {
+		add(inner(strings.TrimSuffix(b.String(), "\n")))
+	}
+	add(strings.ReplaceAll(sec, "'", `'\''`)) // POSIX shell, inside '...'
+	py := strings.ReplaceAll(sec, `\`, `\\`)
+	add(strings.ReplaceAll(py, "'", `\'`)) // Python's repr, inside '...'
+	add(url.QueryEscape(sec))
+	add(url.PathEscape(sec))
+	add(strings.Join(strings.Fields(sec), " ")) // a label on one line (a loop item)
+	return forms
 }
 
 // Merge adds the secrets of other to s. Either may be nil (a nil s adds
@@ -188,16 +232,13 @@ func (s *Set) Redact(str string) string {
 	if isShort {
 		return Placeholder
 	}
-	if i := strings.Index(str, truncatedMark); i >= 0 {
-		str = s.cutHead(str, i+len(truncatedMark))
-	}
 	if stale {
 		r = s.replacer()
 	}
-	if r == nil {
-		return str
+	if r != nil {
+		str = r.Replace(str)
 	}
-	return r.Replace(str)
+	return s.redactCuts(str)
 }
 
 // truncatedMark ends the line that a capture of command output (conn.Tail)
@@ -205,25 +246,83 @@ func (s *Set) Redact(str string) string {
 // begin in the middle of a secret, with only its end left to see.
 const truncatedMark = " earlier bytes dropped]\n"
 
-// cutHead replaces, at offset at of str, the longest end of a secret (of
-// MinSubstring bytes or more) that the text there begins with.
-func (s *Set) cutHead(str string, at int) string {
-	head := str[at:]
-	s.mu.RLock()
-	best := 0
-	for sec := range s.long {
-		for n := len(sec) - 1; n >= MinSubstring && n > best; n-- {
-			if strings.HasPrefix(head, sec[len(sec)-n:]) {
-				best = n
-				break
+// cutMarks are what text cut short shows where it was cut: the line of
+// conn.Tail, and the ellipses of a message that quotes only the start of a
+// value (the last line of a command's stderr, a loop item) or only its end.
+// Next to one, a secret may show only in part.
+var cutMarks = []string{truncatedMark, "…", "..."}
+
+// redactCuts replaces, beside each cut mark in str, the longest start of a
+// secret that ends at the mark and the longest end of one that begins after
+// it (of MinSubstring bytes or more).
+func (s *Set) redactCuts(str string) string {
+	for _, m := range cutMarks {
+		if !strings.Contains(str, m) {
+			continue
+		}
+		parts := strings.Split(str, m)
+		for j := range parts {
+			if j > 0 {
+				parts[j] = s.cutHead(parts[j])
+			}
+			if j < len(parts)-1 {
+				parts[j] = s.cutTail(parts[j])
+			}
+		}
+		str = strings.Join(parts, m)
+	}
+	return str
+}
+
+// cutHead replaces the longest end of a secret that head begins with.
+func (s *Set) cutHead(head string) string {
+	idx := s.index()
+	if idx == nil || idx.longest <= MinSubstring {
+		return head
+	}
+	// The start of head reversed, so that an end of a secret is a start
+	// of one of idx.reversed.
+	rh := reverse(head[:min(len(head), idx.longest-1)])
+	for n := len(rh); n >= MinSubstring; n-- {
+		if idx.last[head[n-1]] && extends(idx.reversed, rh[len(rh)-n:]) {
+			return Placeholder + head[n:]
+		}
+	}
+	return head
+}
+
+// cutTail replaces the longest start of a secret that tail ends with.
+func (s *Set) cutTail(tail string) string {
+	idx := s.index()
+	if idx == nil {
+		return tail
+	}
+	for p := max(0, len(tail)-idx.longest+1); p <= len(tail)-MinSubstring; p++ {
+		if len(idx.byFirst[tail[p]]) > 0 && extends(idx.sorted, tail[p:]) {
+			return tail[:p] + Placeholder
+		}
+	}
+	return tail
+}
+
+// substrings yields every text replaced inside longer text: the long secrets
+// and their encoded forms. The caller holds s.mu.
+func (s *Set) substrings() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for sec := range s.long {
+			if !yield(sec) {
+				return
+			}
+		}
+		for f := range s.forms {
+			if _, dup := s.long[f]; dup {
+				continue
+			}
+			if !yield(f) {
+				return
 			}
 		}
 	}
-	s.mu.RUnlock()
-	if best == 0 {
-		return str
-	}
-	return str[:at] + Placeholder + head[best:]
 }
 
 // isSecret reports whether str is, whole, one of the secrets.
@@ -247,8 +346,8 @@ func (s *Set) replacer() *strings.Replacer {
 	if s.replace != nil || len(s.long) == 0 {
 		return s.replace
 	}
-	secrets := make([]string, 0, len(s.long))
-	for sec := range s.long {
+	secrets := make([]string, 0, len(s.long)+len(s.forms))
+	for sec := range s.substrings() {
 		secrets = append(secrets, sec)
 	}
 	sort.Slice(secrets, func(i, j int) bool {

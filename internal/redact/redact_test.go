@@ -1,9 +1,11 @@
 package redact
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -236,5 +238,82 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	if got := s.Redact("secret-7-99 secret-0-0"); got != "<redacted> <redacted>" {
 		t.Errorf("after concurrent adds: %q", got)
+	}
+}
+
+// A secret is hidden also as the text that quotes or escapes it shows it: a
+// command line quoted for a shell, an error made with %q, a JSON document, a
+// URL. Passwords hold quotes, backslashes and spaces.
+func TestRedactEncodedForms(t *testing.T) {
+	const sec = `it's "q" \ <&> é`
+	s := &Set{}
+	s.Add(sec, "plainword")
+	shell := "'" + strings.ReplaceAll(sec, "'", `'\''`) + "'"
+	jsonHTML, _ := json.Marshal("pw=" + sec)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]string{"pw": sec})
+	tests := []struct{ name, in string }{
+		{"as is", "pw=" + sec},
+		{"shell-quoted", "sh -c 'echo \"$0\"' " + shell},
+		{"shell-quoted inside a word", "'--password=" + strings.ReplaceAll(sec, "'", `'\''`) + "'"},
+		{"Go %q", fmt.Sprintf("left as they are: %q", "step "+sec)},
+		{"Go %+q", fmt.Sprintf("%+q", sec)},
+		{"JSON", string(jsonHTML)},
+		{"JSON without HTML escapes", b.String()},
+		{"URL query", "GET /?pw=" + url.QueryEscape(sec)},
+		{"URL path", "GET /" + url.PathEscape(sec)},
+		{"Python repr", `{'pw': 'it\'s "q" \\ <&> é'}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.Redact(tt.in)
+			if !strings.Contains(got, Placeholder) || strings.Contains(got, "<&>") || strings.Contains(got, `\u003c`) || strings.Contains(got, "%3C") {
+				t.Errorf("Redact(%s) = %s: the secret shows", tt.in, got)
+			}
+		})
+	}
+	// A secret without characters to escape has no other form.
+	if got := s.Redact(`"plainword" plainword%20`); got != `"<redacted>" <redacted>%20` {
+		t.Errorf("plain secret: %s", got)
+	}
+	if got, want := s.Len(), 2; got != want {
+		t.Errorf("Len() = %d, want %d: the encoded forms are not secrets of their own", got, want)
+	}
+	// The stream redacts the encoded forms too, split across writes.
+	var out strings.Builder
+	w := NewWriter(&out, s)
+	q := fmt.Sprintf("%q\n", sec)
+	_, _ = w.Write([]byte(q[:6]))
+	_, _ = w.Write([]byte(q[6:]))
+	_ = w.Flush()
+	if out.String() != "\"<redacted>\"\n" {
+		t.Errorf("stream: %q", out.String())
+	}
+}
+
+// A message that quotes only the start of a text (and says so with an
+// ellipsis) may cut a secret short: what is left of it is hidden too, as is
+// the end of one after a cut at the start.
+func TestRedactCut(t *testing.T) {
+	s := &Set{}
+	s.Add("Zq9-0123456789-tail", "multi  space\tsecret")
+	tests := []struct{ name, in, want string }{
+		{"start before …", "item Zq9-01234… (loop_index 0)", "item <redacted>… (loop_index 0)"},
+		{"start before ...", "stderr: 0000Zq9-0123...", "stderr: 0000<redacted>..."},
+		{"end after ...", "...89-tail: exit 1", "...<redacted>: exit 1"},
+		{"end after a dropped start", "[runbook: output truncated, 9 earlier bytes dropped]\n456789-tail\n", "[runbook: output truncated, 9 earlier bytes dropped]\n<redacted>\n"},
+		{"whole and cut", "Zq9-0123456789-tail Zq9-0…", "<redacted> <redacted>…"},
+		{"too short a part is kept", "Zq9… and ...ail", "Zq9… and ...ail"},
+		{"not at a cut", "Zq9-0123 and 89-tail", "Zq9-0123 and 89-tail"},
+		{"on one line", "item multi space secret", "item <redacted>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.Redact(tt.in); got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }

@@ -3,7 +3,9 @@ package redact
 import (
 	"bytes"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -75,6 +77,11 @@ func (w *Writer) Fd() uintptr {
 type streamIndex struct {
 	byFirst map[byte][]string
 	longest int
+	// For the part of a secret left beside a cut (Set.cutTail, cutHead):
+	// the secrets sorted, and each reversed (byte by byte), sorted, so that
+	// a start or an end of one is found by a binary search.
+	sorted, reversed []string
+	last             [256]bool // the last bytes of the secrets
 }
 
 func (s *Set) index() *streamIndex {
@@ -93,10 +100,15 @@ func (s *Set) index() *streamIndex {
 		return s.stream
 	}
 	idx = &streamIndex{byFirst: map[byte][]string{}}
-	for sec := range s.long {
+	for sec := range s.substrings() {
 		idx.byFirst[sec[0]] = append(idx.byFirst[sec[0]], sec)
 		idx.longest = max(idx.longest, len(sec))
+		idx.sorted = append(idx.sorted, sec)
+		idx.reversed = append(idx.reversed, reverse(sec))
+		idx.last[sec[len(sec)-1]] = true
 	}
+	sort.Strings(idx.sorted)
+	sort.Strings(idx.reversed)
 	for _, list := range idx.byFirst {
 		sort.Slice(list, func(i, j int) bool {
 			if len(list[i]) != len(list[j]) {
@@ -156,6 +168,25 @@ func (s *Set) scan(buf []byte, final bool) (out, keep []byte) {
 func couldGrow(secrets []string, rest []byte) bool {
 	for _, sec := range secrets {
 		if len(sec) > len(rest) && sec[:len(rest)] == string(rest) {
+			return true
+		}
+	}
+	return false
+}
+
+// reverse returns s with its bytes in the opposite order.
+func reverse(s string) string {
+	b := []byte(s)
+	slices.Reverse(b)
+	return string(b)
+}
+
+// extends reports whether a string of sorted, which is sorted, begins with
+// p and is longer.
+func extends(sorted []string, p string) bool {
+	i := sort.SearchStrings(sorted, p)
+	for j := i; j < len(sorted) && j <= i+1; j++ {
+		if len(sorted[j]) > len(p) && strings.HasPrefix(sorted[j], p) {
 			return true
 		}
 	}

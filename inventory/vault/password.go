@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/redact"
 )
 
 // ScriptTimeout bounds a password script: it may ask a person (a pinentry),
@@ -94,6 +96,9 @@ func runScript(ctx context.Context, id, path string, stdin io.Reader, stderr io.
 		abs = path
 	}
 	cmd := exec.CommandContext(ctx, abs, args...)
+	// The script is a command like any other the controller runs: the
+	// passphrase of the operator's SSH key is not its business.
+	cmd.Env = redact.ChildEnv(os.Environ())
 	var out, errOut bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stdin = stdin

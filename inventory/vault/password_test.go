@@ -25,6 +25,9 @@ func TestSplitID(t *testing.T) {
 }
 
 func TestFromFile(t *testing.T) {
+	t.Setenv("RUNBOOK_SSH_PASSPHRASE", "pp-secret")
+	t.Setenv("RUNBOOK_X_TOKEN", "tok-secret")
+	t.Setenv("VISIBLE_1", "seen")
 	dir := t.TempDir()
 	write := func(name, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
@@ -46,6 +49,9 @@ func TestFromFile(t *testing.T) {
 		{name: "script", id: "prod", file: "pw.sh", content: "#!/bin/sh\necho '  script pw'\n", mode: 0o700, want: "  script pw"},
 		{name: "script fails", id: DefaultID, file: "fail.sh", content: "#!/bin/sh\nexit 3\n", mode: 0o700, err: "the vault password script failed (exit status 3)"},
 		{name: "client script", id: "prod", file: "keyring-client.sh", content: "#!/bin/sh\n[ \"$1\" = --vault-id ] && echo \"pw-for-$2\"\n", mode: 0o700, want: "pw-for-prod"},
+		// The controller's own secrets stay with the controller; the rest
+		// of the environment reaches the script.
+		{name: "script environment", id: DefaultID, file: "env.sh", content: "#!/bin/sh\necho \"pw-${RUNBOOK_SSH_PASSPHRASE}-${RUNBOOK_X_TOKEN}-$VISIBLE_1\"\n", mode: 0o700, want: "pw---seen"},
 		{name: "client script without the id", id: "prod", file: "none-client", content: "#!/bin/sh\necho no such id >&2\nexit 2\n", mode: 0o700, err: `has no password for vault id "prod": no such id`},
 	}
 	for _, c := range cases {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -489,18 +491,23 @@ func verify(ctx context.Context, h *modules.Host, p, want string) error {
 }
 
 // Undo puts back the file the swap replaced, or removes the file it created.
-// It works from done.Data alone, as the journal gives it back after a resume,
-// and refuses rather than destroy a file it does not know: a dest changed
+// It works from done.Data, as the journal gives it back after a resume (a
+// path the journal shows with a secret redacted is taken from the step's
+// arguments when they match it), and refuses rather than destroy a file it does not know: a dest changed
 // since the swap, or a backup that is no longer the replaced file (another
 // swap of the same path kept its own file there since).
 func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result) error {
 	if !done.Changed {
 		return nil
 	}
-	if prepared, _ := done.Data["prepare"].(bool); prepared || m.Prepare {
-		return undoPrepare(ctx, h, done.Data)
+	data, err := m.unredact(done.Data)
+	if err != nil {
+		return err
 	}
-	r, err := readResult(done.Data)
+	if prepared, _ := data["prepare"].(bool); prepared || m.Prepare {
+		return undoPrepare(ctx, h, data)
+	}
+	r, err := readResult(data)
 	if err != nil {
 		return err
 	}
@@ -593,6 +600,72 @@ func undoPrepare(ctx context.Context, h *modules.Host, data map[string]any) erro
 // legacyStage is where versions before random staging names staged a file
 // for dest; a journal written by one may name it.
 func legacyStage(dest string) string { return tempPrefix(dest, ".runbook-new") }
+
+// unredact gives back the paths of a result read from the journal in which a
+// secret of the run was replaced (a -e value in dest: /opt/etcd-{{ version }}):
+// from the step's own arguments, rendered again, when they match what the
+// journal shows around each <redacted>. Undoing at the redacted path would
+// find nothing there and take the swap for undone already.
+func (m *Module) unredact(data map[string]any) (map[string]any, error) {
+	var out map[string]any
+	set := func(key, actual string) error {
+		rec, _ := data[key].(string)
+		if !strings.Contains(rec, redact.Placeholder) {
+			return nil
+		}
+		// Arguments rendered from a loop item the journal gave back
+		// redacted are no better than the record.
+		if actual == "" || strings.Contains(actual, redact.Placeholder) || !matchesRedacted(rec, actual) {
+			return fmt.Errorf("cannot undo the swap: its recorded %s %q hides a secret of the run, and the step's own path does not match it; put the previous file back by hand from its backup (by default DEST%s)", key, rec, BackupSuffix)
+		}
+		if out == nil {
+			out = maps.Clone(data)
+		}
+		out[key] = actual
+		return nil
+	}
+	dest := m.Dest
+	if m.Restore != "" {
+		dest = m.Restore
+	}
+	backup := m.Backup
+	if backup == "" && dest != "" {
+		backup = dest + BackupSuffix
+	}
+	stage := ""
+	if rec, _ := data["staged_path"].(string); dest != "" {
+		// The random end of a staged name is the swap's, never a secret.
+		if i := strings.LastIndex(rec, ".runbook-new."); i >= 0 && !strings.ContainsAny(rec[i:], "/<") {
+			stage = stagePrefix(dest) + rec[i+len(".runbook-new."):]
+		}
+	}
+	if err := errors.Join(set("dest", dest), set("backup", backup), set("staged_path", stage)); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return data, nil
+	}
+	return out, nil
+}
+
+// matchesRedacted reports whether actual is rec with each <redacted> in rec
+// standing for some text.
+func matchesRedacted(rec, actual string) bool {
+	parts := strings.Split(rec, redact.Placeholder)
+	first, last := parts[0], parts[len(parts)-1]
+	if !strings.HasPrefix(actual, first) || !strings.HasSuffix(actual[len(first):], last) {
+		return false
+	}
+	mid := actual[len(first) : len(actual)-len(last)]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(mid[min(1, len(mid)):], p)
+		if i < 0 {
+			return false
+		}
+		mid = mid[min(1, len(mid))+i+len(p):]
+	}
+	return mid != ""
+}
 
 // result is a swap's Result.Data as Undo needs it.
 type result struct {
