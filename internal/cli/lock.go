@@ -235,9 +235,8 @@ func etcdUnreachable(lk *spec.Lock, runbookFile string) string {
 		return ""
 	}
 	e := lk.Etcd
-	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
-		DialTimeout: spec.Duration(e.DialTimeout)}
-	cfg, err := conn.Resolve(etcdctl.Env{Dir: runbookDir(runbookFile)})
+	cfg, err := etcdctl.Resolve(etcdctl.Settings{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
+		DialTimeout: e.DialTimeout}, etcdctl.Env{Dir: runbookDir(runbookFile)})
 	if err != nil {
 		return err.Error()
 	}
@@ -274,9 +273,8 @@ func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, 
 		return runlock.NewFileStore(stateDir), nil
 	}
 	e := lk.Etcd
-	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
-		DialTimeout: spec.Duration(e.DialTimeout)}
-	cfg, err := conn.Resolve(etcdctl.Env{Dir: runbookDir(runbookFile)})
+	cfg, err := etcdctl.Resolve(etcdctl.Settings{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
+		DialTimeout: e.DialTimeout}, etcdctl.Env{Dir: runbookDir(runbookFile)})
 	if err != nil {
 		return nil, fmt.Errorf("lock.etcd: %w", err)
 	}
