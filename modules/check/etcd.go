@@ -53,9 +53,6 @@ func Names(names ...string) MemberSet { return MemberSet{names: names, set: true
 // Count returns a MemberSet of n members.
 func Count(n int) MemberSet { return MemberSet{count: n, set: true} }
 
-// IsSet reports whether the step gave expect_members.
-func (s MemberSet) IsSet() bool { return s.set }
-
 // DocType names the type in `runbook doc`.
 func (MemberSet) DocType() string { return "list of names, or int" }
 

@@ -131,7 +131,6 @@ func TestCheckSaysWhoWouldLead(t *testing.T) {
 	c := lab.Get(t)
 	l := leader(t, c)
 	h := host(c, l)
-	h.Check = true
 	res, err := (&Module{}).Check(testCtx(t), h)
 	if err != nil {
 		t.Fatal(err)

@@ -149,7 +149,6 @@ func TestSnapshotFromAMember(t *testing.T) {
 func TestSnapshotCheckSavesNothing(t *testing.T) {
 	c := lab.Get(t)
 	h := host(t, c)
-	h.Check = true
 	res, err := (&Module{Etcd: &Etcd{Dest: "b/etcd.db"}}).Check(testCtx(t), h)
 	if err != nil {
 		t.Fatal(err)
