@@ -43,7 +43,6 @@ lint:
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
-## demo: build and run the example runbook on this machine.
 ## demo: the flagship: a 3-member etcd lab under write load, upgraded 3.6.16 → 3.7.3 by runbooks/upgrade-etcd.yml, with a report.
 demo: build
 	@scripts/demo-etcd.sh

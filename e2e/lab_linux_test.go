@@ -257,7 +257,7 @@ func (l *lab) etcdConfig() etcdctl.Config {
 
 // check runs the etcd check of cc (its topology, agreement and health
 // rules always) against the lab.
-func (l *lab) check(cc *etcdctl.CheckConfig) (*etcdctl.Report, error) {
+func (l *lab) check(cc *etcdctl.Rules) (*etcdctl.Report, error) {
 	ctx, cancel := context.WithTimeout(l.t.Context(), 30*time.Second)
 	defer cancel()
 	return etcdctl.Check(ctx, l.etcdConfig(), cc)
@@ -270,7 +270,7 @@ func (l *lab) waitHealthy() *etcdctl.Report {
 	l.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		r, err := l.check(&etcdctl.CheckConfig{})
+		r, err := l.check(&etcdctl.Rules{})
 		if err == nil {
 			return r
 		}

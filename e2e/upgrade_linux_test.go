@@ -355,7 +355,7 @@ func checkFullUpgrade(t *testing.T, o *outcome) {
 
 	// HashKV at a common revision, by the test itself once the writes
 	// stopped, and by the runbook's last step.
-	r, err := l.check(&etcdctl.CheckConfig{Consistency: true})
+	r, err := l.check(&etcdctl.Rules{Consistency: true})
 	if err != nil || r.Hash == nil || !r.Hash.Equal {
 		t.Errorf("consistency after the upgrade: %v (%+v)", err, r)
 	}

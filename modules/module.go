@@ -99,12 +99,11 @@ func (e *FieldError) FieldName() string { return e.Field }
 
 // Host is what a module sees of the host it runs on.
 type Host struct {
-	Name  string
-	Addr  string
-	Vars  map[string]any
-	Conn  conn.Conn
-	Log   zerolog.Logger
-	Check bool // --check: read, never write
+	Name string
+	Addr string
+	Vars map[string]any
+	Conn conn.Conn
+	Log  zerolog.Logger
 	// Become and BecomeUser come from the step (or the inventory) and are to be
 	// set on every conn.Cmd the module runs.
 	Become     bool

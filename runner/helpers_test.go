@@ -395,7 +395,7 @@ type probeMod struct {
 func (m *probeMod) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	return modules.Result{Data: map[string]any{
 		"value": m.Value, "become": h.Become, "become_user": h.BecomeUser, "conn": h.Conn.String(),
-		"host": h.Name, "check": h.Check, "yes": h.Yes,
+		"host": h.Name, "yes": h.Yes,
 	}}, nil
 }
 

@@ -96,7 +96,8 @@ func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun 
 }
 
 // newControllerRun is the controller as preflight, gates and post see it: host
-// is {name: "controller"}, vars are the runbook's and -e.
+// is {name: "controller"}, vars are the run's first host's (the runbook's and
+// -e when there is no host), as newRun sets ctrlVars.
 func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 	h := &hostRun{
 		r: r, name: spec.Controller, batch: batch, phase: phase, addr: "localhost",

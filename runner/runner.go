@@ -12,6 +12,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
@@ -23,15 +24,6 @@ const DefaultForks = 5
 // DefaultDelay is the wait between attempts of a step with retries and no
 // delay, as in Ansible: retrying at once rarely gives a service time to change.
 const DefaultDelay = 5 * time.Second
-
-// Exit codes of a run, as the CLI documents them.
-const (
-	ExitOK             = 0
-	ExitFailed         = 1 // a host failed (rolled back), the run aborted, or post failed
-	ExitInterrupted    = 3 // stopped by the operator, nothing failed
-	ExitRefused        = 3 // preflight did not pass: no host was touched
-	ExitRollbackFailed = 4 // a rollback failed: a host is left half-changed
-)
 
 // Options are how a run is made. Dialer is required.
 type Options struct {
@@ -142,15 +134,15 @@ func (e *StepError) Unwrap() error { return e.Err }
 func (o *Outcome) ExitCode() int {
 	switch {
 	case o.RollbackFailed:
-		return ExitRollbackFailed
+		return exitcode.RollbackFailed
 	case o.failed():
-		return ExitFailed
+		return exitcode.Failed
 	case o.PreflightFailed:
-		return ExitRefused
+		return exitcode.Stopped
 	case o.Interrupted:
-		return ExitInterrupted
+		return exitcode.Stopped
 	}
-	return ExitOK
+	return exitcode.OK
 }
 
 func (o *Outcome) failed() bool {

@@ -772,7 +772,7 @@ func (h *hostRun) moduleHost(c conn.Conn, target connTarget, eff inherited, s *s
 	}
 	return &modules.Host{
 		Name: h.name, Addr: h.addr, Vars: h.vars, Conn: c, Log: log,
-		Check: r.opts.Check, Become: become, BecomeUser: user,
+		Become: become, BecomeUser: user,
 		StateDir: r.opts.StateDir, RunbookDir: r.runbookDir, Yes: r.opts.Yes,
 		Confirm:    r.confirmFunc(),
 		Controller: &lazyConn{pool: r.pool, t: controllerTarget()},

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/redact"
 )
 
@@ -35,7 +36,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
-		return ExitOK
+		return exitcode.OK
 	}
 	var silent *silentError
 	if errors.As(err, &silent) {
@@ -43,15 +44,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if ds, ok := diag.As(err); ok {
 		diag.WriteText(stderr, ds, nil)
-		return ExitInvalid
+		return exitcode.Invalid
 	}
 	// A command that failed before it read its -e (a mistyped flag, -e
 	// given to a command without it) may quote one as typed; Visible: an
 	// error can quote a value from the runbook or the inventory.
 	fmt.Fprintln(stderr, "runbook: "+diag.Visible(typedExtraVars(args).Redact(err.Error()), true))
 	code := codeOf(err)
-	if code == ExitFailed && isUsageError(err) {
-		code = ExitInvalid
+	if code == exitcode.Failed && isUsageError(err) {
+		code = exitcode.Invalid
 	}
 	return code
 }
@@ -72,7 +73,7 @@ Nothing is touched unless the whole runbook is valid.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return withCode(ExitInvalid, fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath()))
+		return withCode(exitcode.Invalid, fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath()))
 	})
 	root.AddCommand(
 		newVersionCmd(a),

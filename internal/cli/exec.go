@@ -22,6 +22,7 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
@@ -77,7 +78,7 @@ stop now. Output that goes away (| head) does not stop the run.`,
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			ignoreSIGPIPE()
 			if err := checkFormat(f.output, "text", "json"); err != nil {
-				return withCode(ExitInvalid, fmt.Errorf("--output: %w", errors.Unwrap(err)))
+				return withCode(exitcode.Invalid, fmt.Errorf("--output: %w", errors.Unwrap(err)))
 			}
 			if f.inventory == "" {
 				return invalidf("exec needs an inventory: -i PATH or -i NAME (inventory/NAME.yml next to the runbook)")
@@ -96,12 +97,12 @@ stop now. Output that goes away (| head) does not stop the run.`,
 			defer func() { err = a.secrets.Error(err); flush() }()
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
-					err = &silentError{code: ExitInvalid}
+					err = &silentError{code: exitcode.Invalid}
 				}
 				return err
 			}
 			if err := orderAtStart(context.Background(), p, f.stateDir); err != nil {
-				return withCode(ExitStopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
+				return withCode(exitcode.Stopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
 			}
 			summary := a.stdout
 			if f.output == "json" {
@@ -122,7 +123,7 @@ stop now. Output that goes away (| head) does not stop the run.`,
 				}
 				if !ok {
 					fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
-					return &silentError{code: ExitStopped}
+					return &silentError{code: exitcode.Stopped}
 				}
 			}
 			lk, err := a.lockRun(p, args[0], f.inventory, runID, &f)
@@ -132,12 +133,12 @@ stop now. Output that goes away (| head) does not stop the run.`,
 			defer lk.release()
 			j, err := journal.Open(f.stateDir, runID)
 			if err != nil {
-				return withCode(ExitStopped, err)
+				return withCode(exitcode.Stopped, err)
 			}
 			defer j.Close()
 			key, err := journal.CreateKey(f.stateDir, runID)
 			if err != nil {
-				return withCode(ExitStopped, fmt.Errorf("%w; nothing was touched", err))
+				return withCode(exitcode.Stopped, fmt.Errorf("%w; nothing was touched", err))
 			}
 			info := runInfo(cmd, args[0], &f, p, key)
 			info.Lock, f.lock = lk.record(), lk
@@ -162,7 +163,7 @@ func buildPlanRun(file string, f *inputFlags, seed int64, run eval.Run, tags, sk
 // confirm asks on the terminal; without one it refuses (exit 3).
 func (a *app) confirm(prompt string) (bool, error) {
 	if !isTerminal(a.stdin) {
-		return false, withCode(ExitStopped, errors.New("refusing to run without confirmation: standard input is not a terminal; pass --yes to run anyway"))
+		return false, withCode(exitcode.Stopped, errors.New("refusing to run without confirmation: standard input is not a terminal; pass --yes to run anyway"))
 	}
 	fmt.Fprint(a.stderr, prompt)
 	line, err := bufio.NewReader(a.stdin).ReadString('\n')
@@ -256,7 +257,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	dialer, err := a.dialer(cmd, &f.sshFlags, a.logger(sshLevel, view))
 	if err != nil {
 		view.close()
-		return withCode(ExitInvalid, err)
+		return withCode(exitcode.Invalid, err)
 	}
 
 	var confirm func(context.Context, string) (bool, error)
@@ -287,7 +288,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		if err == nil {
 			err = errors.New("the run did not start")
 		}
-		return withCode(ExitStopped, err)
+		return withCode(exitcode.Stopped, err)
 	}
 	if err != nil {
 		// The only error of a run that started is its journal's.

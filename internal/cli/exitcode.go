@@ -3,15 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
-)
 
-// Exit codes, documented in the README. Every command uses this one table.
-const (
-	ExitOK             = 0 // success
-	ExitFailed         = 1 // a host failed (and was rolled back), or the run aborted because of failures
-	ExitInvalid        = 2 // invalid input: nothing was touched
-	ExitStopped        = 3 // refused or stopped without a failure: preflight did not pass, interrupted, outside a window, lock held
-	ExitRollbackFailed = 4 // a rollback failed: a person must look
+	"github.com/runbookhq/runbook/internal/exitcode"
 )
 
 // coder is implemented by errors that know their exit code (diag.DiagsError, run outcomes).
@@ -37,19 +30,19 @@ func withCode(code int, err error) error {
 
 // invalidf is a usage or input error: exit 2.
 func invalidf(format string, args ...any) error {
-	return withCode(ExitInvalid, fmt.Errorf(format, args...))
+	return withCode(exitcode.Invalid, fmt.Errorf(format, args...))
 }
 
 // codeOf returns the exit code an error asks for; errors that do not say are failures.
 func codeOf(err error) int {
 	if err == nil {
-		return ExitOK
+		return exitcode.OK
 	}
 	var c coder
 	if errors.As(err, &c) {
 		return c.ExitCode()
 	}
-	return ExitFailed
+	return exitcode.Failed
 }
 
 // silentError ends the program with a code after the command already printed

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/inventory"
 )
@@ -49,7 +50,7 @@ ansible-inventory uses: --list prints JSON, --graph a tree of groups,
 			wd, _ := os.Getwd()
 			path, err := inventory.Resolve(inv, wd)
 			if err != nil {
-				return withCode(ExitInvalid, err)
+				return withCode(exitcode.Invalid, err)
 			}
 			i, ds := inventory.LoadWith(path, inventory.Options{Vault: vf.secrets})
 			// Values from encrypted sources are shown as secrets are: redacted.
@@ -61,7 +62,7 @@ ansible-inventory uses: --list prints JSON, --graph a tree of groups,
 			defer flush()
 			if err := a.report(ds, sourcesOf(i), "text"); err != nil || i == nil {
 				if err == nil {
-					err = &silentError{code: ExitInvalid}
+					err = &silentError{code: exitcode.Invalid}
 				}
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/sshtest"
 )
 
@@ -89,7 +90,7 @@ steps:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the resume did not end")
 	}
-	if r.code != ExitOK {
+	if r.code != exitcode.OK {
 		t.Fatalf("resume exit %d:\n%s\n%s\nfirst part:\n%s", r.code, r.stdout, r.stderr, out.String())
 	}
 	for _, want := range []string{"leftover kill: killing the command the stopped run started", "on h1): the step has no timeout", "leftover killed"} {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/input"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
@@ -184,7 +185,7 @@ func (a *app) report(ds diag.Diags, src diag.Sources, format string) error {
 		diag.WriteText(a.stderr, ds, src)
 	}
 	if ds.HasErrors() {
-		return &silentError{code: ExitInvalid}
+		return &silentError{code: exitcode.Invalid}
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/runlock"
 	"github.com/runbookhq/runbook/internal/spec"
@@ -50,11 +51,11 @@ func (a *app) lockRun(p *plan.Plan, file, inv, runID string, f *runFlags) (*runL
 	lk, ds := effectiveLock(p)
 	if ds.HasErrors() {
 		// buildPlan reported these already; a plan reaches here only without them.
-		return nil, withCode(ExitInvalid, ds.Err())
+		return nil, withCode(exitcode.Invalid, ds.Err())
 	}
 	store, err := openLockStore(lk, p.File, f.stateDir)
 	if err != nil {
-		return nil, withCode(ExitStopped, fmt.Errorf("run lock: %w; nothing was touched", err))
+		return nil, withCode(exitcode.Stopped, fmt.Errorf("run lock: %w; nothing was touched", err))
 	}
 	keys := make([]string, 0, len(p.Hosts)+1)
 	for _, h := range p.Hosts {
@@ -74,12 +75,12 @@ func (a *app) lockRun(p *plan.Plan, file, inv, runID string, f *runFlags) (*runL
 		store.Close()
 		var he *runlock.HeldError
 		if errors.As(err, &he) {
-			return nil, withCode(ExitStopped, errors.New(heldMessage(he, lk, file, inv, f.stateDir)))
+			return nil, withCode(exitcode.Stopped, errors.New(heldMessage(he, lk, file, inv, f.stateDir)))
 		}
 		if why := etcdUnreachable(lk, file); why != "" {
 			err = fmt.Errorf("%w (%s)", err, why)
 		}
-		return nil, withCode(ExitStopped, fmt.Errorf("run lock: %w; nothing was touched", err))
+		return nil, withCode(exitcode.Stopped, fmt.Errorf("run lock: %w; nothing was touched", err))
 	}
 	return &runLock{store: store, held: held}, nil
 }
@@ -234,9 +235,8 @@ func etcdUnreachable(lk *spec.Lock, runbookFile string) string {
 		return ""
 	}
 	e := lk.Etcd
-	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
-		DialTimeout: spec.Duration(e.DialTimeout)}
-	cfg, err := conn.Resolve(etcdctl.Env{Dir: runbookDir(runbookFile)})
+	cfg, err := etcdctl.Resolve(etcdctl.Settings{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
+		DialTimeout: e.DialTimeout}, etcdctl.Env{Dir: runbookDir(runbookFile)})
 	if err != nil {
 		return err.Error()
 	}
@@ -273,9 +273,8 @@ func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, 
 		return runlock.NewFileStore(stateDir), nil
 	}
 	e := lk.Etcd
-	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
-		DialTimeout: spec.Duration(e.DialTimeout)}
-	cfg, err := conn.Resolve(etcdctl.Env{Dir: runbookDir(runbookFile)})
+	cfg, err := etcdctl.Resolve(etcdctl.Settings{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
+		DialTimeout: e.DialTimeout}, etcdctl.Env{Dir: runbookDir(runbookFile)})
 	if err != nil {
 		return nil, fmt.Errorf("lock.etcd: %w", err)
 	}
@@ -298,7 +297,7 @@ func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
 		l, p, ds := buildPlan(file, &inputFlags{inventory: inv})
 		if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 			if err == nil {
-				err = &silentError{code: ExitInvalid}
+				err = &silentError{code: exitcode.Invalid}
 			}
 			return nil, err
 		}
@@ -313,13 +312,13 @@ func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
 			if err := a.report(ds, src, "text"); err != nil {
 				return nil, err
 			}
-			return nil, &silentError{code: ExitInvalid}
+			return nil, &silentError{code: exitcode.Invalid}
 		}
 		lk = rb.Lock
 	}
 	s, err := openLockStore(lk, file, stateDir)
 	if err != nil {
-		return nil, withCode(ExitInvalid, err)
+		return nil, withCode(exitcode.Invalid, err)
 	}
 	return s, nil
 }
@@ -354,7 +353,7 @@ inventory's runbook_lock var names. Reading takes no lock.`,
 			defer cancel()
 			locks, err := store.List(ctx)
 			if err != nil {
-				return withCode(ExitStopped, err)
+				return withCode(exitcode.Stopped, err)
 			}
 			if format == "json" {
 				if locks == nil {
@@ -442,7 +441,7 @@ goes into the store's audit log and is printed.`,
 			if runID != "" {
 				locks, err := store.List(ctx)
 				if err != nil {
-					return withCode(ExitStopped, err)
+					return withCode(exitcode.Stopped, err)
 				}
 				for _, l := range locks {
 					if l.Holder.RunID == runID {
@@ -463,7 +462,7 @@ goes into the store's audit log and is printed.`,
 				}
 			}
 			if err != nil {
-				return withCode(ExitStopped, err)
+				return withCode(exitcode.Stopped, err)
 			}
 			if len(broken) == 0 {
 				fmt.Fprintf(a.stdout, "nothing to unlock: no lock held on %s (%s)\n", describeKeys(keys, runID), store)

@@ -37,7 +37,7 @@ func orderAtStart(ctx context.Context, p *plan.Plan, stateDir string) error {
 			// connection to the hosts is opened.
 			v, err := f.Gather(ctx, &modules.Host{
 				Name: h.Name, Addr: h.Addr, Vars: h.Vars, Conn: ctrl, Controller: ctrl,
-				Log: zerolog.Nop(), StateDir: stateDir, Check: true,
+				Log: zerolog.Nop(), StateDir: stateDir,
 				Scope: &eval.Scope{Vars: h.Vars, Host: plan.EvalHost(h.Inventory, h.Vars), Inventory: inv},
 			})
 			if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +39,7 @@ pull request.`,
 			defer flush()
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
-					err = &silentError{code: ExitInvalid}
+					err = &silentError{code: exitcode.Invalid}
 				}
 				return err
 			}

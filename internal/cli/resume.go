@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/inventory"
@@ -45,11 +46,11 @@ must be unchanged (their digests are checked); -e values are never recorded
 			}
 			j, st, err := journal.OpenAppend(f.stateDir, args[0])
 			if err != nil {
-				return withCode(ExitStopped, err)
+				return withCode(exitcode.Stopped, err)
 			}
 			defer j.Close()
 			if st.Finished && !st.Interrupted {
-				return withCode(ExitStopped, fmt.Errorf("run %s already ended (%s, exit %d); start a new run with exec", st.RunID, st.Status, st.ExitCode))
+				return withCode(exitcode.Stopped, fmt.Errorf("run %s already ended (%s, exit %d); start a new run with exec", st.RunID, st.Status, st.ExitCode))
 			}
 			info := st.Info
 			if err := checkVarNames(st.RunID, info.VarNames, f.extra, f.vault); err != nil {
@@ -62,14 +63,14 @@ must be unchanged (their digests are checked); -e values are never recorded
 			defer func() { err = a.secrets.Error(err); flush() }()
 			if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
 				if err == nil {
-					err = &silentError{code: ExitInvalid}
+					err = &silentError{code: exitcode.Invalid}
 				}
 				return err
 			}
 			if p.OrderAtStart {
 				// The first part of the run decided the order from facts; keep it.
 				if err := p.Reorder(info.Hosts); err != nil {
-					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
+					return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
 				}
 			}
 			for _, c := range []struct{ what, was, is string }{
@@ -77,15 +78,15 @@ must be unchanged (their digests are checked); -e values are never recorded
 				{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
 			} {
 				if c.was != "" && c.was != c.is {
-					return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what))
+					return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what))
 				}
 			}
 			key, err := varsKey(f.stateDir, st.RunID, info.VarsDigest)
 			if err != nil {
-				return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: the -e variables cannot be checked: %w", st.RunID, err))
+				return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: the -e variables cannot be checked: %w", st.RunID, err))
 			}
 			if info.VarsDigest != "" && !plan.VarsDigestMatches(key, p.ExtraVars, info.VarsDigest) {
-				return withCode(ExitStopped, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID))
+				return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID))
 			}
 			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
 			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
@@ -102,7 +103,7 @@ must be unchanged (their digests are checked); -e values are never recorded
 				}
 				if !ok {
 					fmt.Fprintln(a.stderr, "runbook: not confirmed; nothing was touched")
-					return &silentError{code: ExitStopped}
+					return &silentError{code: exitcode.Stopped}
 				}
 			}
 			// The same run may take its own locks again; another run's refuse.
@@ -175,7 +176,7 @@ func checkVarNames(runID string, was []string, extra []string, vf vaultFlags) er
 	if len(msgs) == 0 {
 		return nil
 	}
-	return withCode(ExitInvalid, fmt.Errorf("cannot resume run %s: %s", runID, strings.Join(msgs, "; ")))
+	return withCode(exitcode.Invalid, fmt.Errorf("cannot resume run %s: %s", runID, strings.Join(msgs, "; ")))
 }
 
 // eFlags shows -e names as "-e a=… -e b=…": names only, as values are never

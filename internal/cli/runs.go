@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/journal"
 )
 
@@ -73,7 +74,7 @@ func newShowCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := journal.Load(stateDir, args[0])
 			if err != nil {
-				return withCode(ExitInvalid, err)
+				return withCode(exitcode.Invalid, err)
 			}
 			return st.WriteStory(a.stdout)
 		},

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/runbookhq/runbook/internal/exitcode"
 )
 
 // TestRedactArgs: the recorded command line hides the value of -e however the
@@ -86,8 +88,8 @@ func TestDiagnosticsRedacted(t *testing.T) {
 		t.Run(tt.extra, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := Main([]string{"plan", rb, "-i", inv, "-e", tt.extra}, strings.NewReader(""), &out, &errb)
-			if code != ExitInvalid {
-				t.Fatalf("exit %d, want %d\n%s%s", code, ExitInvalid, out.String(), errb.String())
+			if code != exitcode.Invalid {
+				t.Fatalf("exit %d, want %d\n%s%s", code, exitcode.Invalid, out.String(), errb.String())
 			}
 			if strings.Contains(out.String()+errb.String(), "S3CR3T-tok-1") {
 				t.Errorf("the diagnostics show the -e value:\n%s", errb.String())
@@ -110,8 +112,8 @@ func TestTypedExtraVarsInErrors(t *testing.T) {
 	} {
 		var out, errw bytes.Buffer
 		code := Main(args, strings.NewReader(""), &out, &errw)
-		if code != ExitInvalid {
-			t.Errorf("%q: exit %d, want %d", args, code, ExitInvalid)
+		if code != exitcode.Invalid {
+			t.Errorf("%q: exit %d, want %d", args, code, exitcode.Invalid)
 		}
 		if strings.Contains(errw.String(), "S3cret-typo1") || !strings.Contains(errw.String(), "runbook: ") {
 			t.Errorf("%q: stderr %q", args, errw.String())

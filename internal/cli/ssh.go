@@ -15,6 +15,7 @@ import (
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/conn/local"
 	"github.com/runbookhq/runbook/internal/conn/ssh"
+	"github.com/runbookhq/runbook/internal/exitcode"
 )
 
 // sshFlags are how exec and resume reach hosts over SSH. They do not shape
@@ -63,11 +64,11 @@ func (f *sshFlags) check(cmd *cobra.Command) error {
 	}
 	for _, k := range f.privateKeys {
 		if _, err := os.Stat(k); err != nil {
-			return withCode(ExitInvalid, fmt.Errorf("--private-key: %w", err))
+			return withCode(exitcode.Invalid, fmt.Errorf("--private-key: %w", err))
 		}
 	}
 	if _, err := ssh.NewDialer(f.options(cmd, zerolog.Nop(), nil)); err != nil {
-		return withCode(ExitInvalid, err)
+		return withCode(exitcode.Invalid, err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/runbookhq/runbook/internal/conn"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/sshtest"
 )
 
@@ -48,7 +49,7 @@ steps:
 	}
 
 	code, stdout, stderr := run(base...)
-	if code == ExitOK {
+	if code == exitcode.OK {
 		t.Fatalf("an unknown host was reached:\n%s\n%s", stdout, stderr)
 	}
 	if !strings.Contains(stdout+stderr, "unreachable") || !strings.Contains(stdout+stderr, "SHA256:") {
@@ -59,7 +60,7 @@ steps:
 	}
 
 	code, stdout, stderr = run(append(base, "--accept-new-host-keys")...)
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
 	if !strings.Contains(stderr, "recorded the host key") {
@@ -77,7 +78,7 @@ steps:
 	}
 
 	// Known now: a plain run works and records nothing more.
-	if code, stdout, stderr = run(base...); code != ExitOK {
+	if code, stdout, stderr = run(base...); code != exitcode.OK {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
 	if again, _ := os.ReadFile(kh); !bytes.Equal(again, data) {
@@ -100,8 +101,8 @@ func TestSSHFlagErrors(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"exec", rb, "-i", inv, "--yes", "--state-dir", filepath.Join(dir, "state")}, tt.flags...)
 		code := Main(args, strings.NewReader(""), &stdout, &stderr)
-		if code != ExitInvalid || !strings.Contains(stderr.String(), tt.want) {
-			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.flags, code, stderr.String(), ExitInvalid, tt.want)
+		if code != exitcode.Invalid || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.flags, code, stderr.String(), exitcode.Invalid, tt.want)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
 			t.Errorf("%v: a journal was started", tt.flags)

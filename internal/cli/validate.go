@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/redact"
 )
 
@@ -61,7 +62,7 @@ Exit status 0 when every file is valid, 2 when any is not.`,
 			if f.format == "json" {
 				diag.WriteJSON(a.stdout, all, src)
 				if all.HasErrors() {
-					return &silentError{code: ExitInvalid}
+					return &silentError{code: exitcode.Invalid}
 				}
 				return nil
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/inventory/vault"
 )
 
@@ -67,7 +68,7 @@ func (f *vaultFlags) resolve(ctx context.Context, stdin io.Reader, stderr io.Wri
 			s, err = vault.FromFile(ctx, label, source, stdin, stderr)
 		}
 		if err != nil {
-			return withCode(ExitInvalid, err)
+			return withCode(exitcode.Invalid, err)
 		}
 		f.secrets = append(f.secrets, s)
 		return nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/runbookhq/runbook/internal/exitcode"
 )
 
 // Severity says whether a diagnostic stops the run (Error) or only informs (Warning).
@@ -173,7 +175,7 @@ func (e *DiagsError) Error() string {
 }
 
 // ExitCode is 2: invalid input.
-func (e *DiagsError) ExitCode() int { return 2 }
+func (e *DiagsError) ExitCode() int { return exitcode.Invalid }
 
 // As returns the diagnostics held by err, if it is or wraps a *DiagsError.
 func As(err error) (Diags, bool) {

@@ -37,11 +37,11 @@ func TestCheckWithAuth(t *testing.T) {
 	cli.Close()
 
 	check := func(vars map[string]any) (*Report, error) {
-		cfg, err := Conn{Endpoints: c.Endpoints(), Timeout: 0}.Resolve(Env{Vars: vars})
+		cfg, err := Resolve(Settings{Endpoints: c.Endpoints(), Timeout: 0}, Env{Vars: vars})
 		if err != nil {
 			return nil, err
 		}
-		return Check(ctx, cfg, &CheckConfig{ExpectMembers: Names("m1"), AllowSmall: true, Consistency: true})
+		return Check(ctx, cfg, &Rules{ExpectMembers: Names("m1"), AllowSmall: true, Consistency: true})
 	}
 	tests := []struct {
 		name string
@@ -91,7 +91,7 @@ func TestCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Conn{Endpoints: []string{"http://127.0.0.1:2379"}}.Resolve(Env{Vars: tt.vars})
+			cfg, err := Resolve(Settings{Endpoints: []string{"http://127.0.0.1:2379"}}, Env{Vars: tt.vars})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)

@@ -2,7 +2,6 @@ package etcdctl
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,41 +11,31 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
-	"gopkg.in/yaml.v3"
-
-	"github.com/runbookhq/runbook/internal/diag"
-	"github.com/runbookhq/runbook/internal/spec"
-	"github.com/runbookhq/runbook/modules"
 )
 
-// CheckConfig is the check module's `etcd:` probe: the cluster's topology,
-// agreement and health, always; versions, catch-up, consistency, cluster and
-// storage versions when asked.
-type CheckConfig struct {
-	Conn           `yaml:",inline"`
-	ExpectMembers  MemberSet     `yaml:"expect_members" default:"<one member per endpoint>" doc:"the members there must be: a list of names, or their count"`
-	AllowSmall     bool          `yaml:"allow_small" doc:"accept fewer than 3 voting members, or an even number of them"`
-	Versions       *VersionRules `yaml:"versions" doc:"rules on the members' server versions"`
-	CaughtUp       *int          `yaml:"caught_up" doc:"the highest raft index minus the lowest applied index, over all members, is at most this, in two samples 1s apart"`
-	Consistency    bool          `yaml:"consistency" doc:"every member's HashKV at one common revision is equal (among members with the same compact revision)"`
-	ClusterVersion string        `yaml:"cluster_version" doc:"the cluster version (GET /version etcdcluster) has this major.minor, such as \"3.6\""`
-	StorageVersion string        `yaml:"storage_version" doc:"every member's storage version (3.6+) has this major.minor"`
+// Rules are what Check asks of a cluster: its topology, agreement and
+// health, always; versions, catch-up, consistency, cluster and storage
+// versions when set. The check module's etcd: arguments lead here.
+type Rules struct {
+	ExpectMembers  MemberSet     // the zero value expects one member per endpoint
+	AllowSmall     bool          // accept fewer than 3 voting members, or an even number of them
+	Versions       *VersionRules // rules on the members' server versions
+	CaughtUp       *int          // the largest raft lag over all members, in two samples CaughtUpInterval apart
+	Consistency    bool          // every member's HashKV at one common revision is equal
+	ClusterVersion string        // the cluster version's major.minor
+	StorageVersion string        // every member's storage version's major.minor
 }
 
-// VersionRules are rules on the members' server versions. The floor a source
-// version must reach before an upgrade changes with etcd's releases: keep it
-// in the runbook's vars, with its source, not in code.
+// VersionRules are rules on the members' server versions; an empty field
+// asks nothing.
 type VersionRules struct {
-	SameMinor bool   `yaml:"same_minor" doc:"every member runs the same major.minor (a mix means an upgrade was interrupted)"`
-	Min       string `yaml:"min" doc:"every member runs at least this version, such as the documented floor before the next minor"`
-	Target    string `yaml:"target" doc:"the version being upgraded to: every member runs it, or an older patch of its minor or of the minor before; never newer, never two minors behind"`
-	Exact     string `yaml:"exact" doc:"every member runs exactly this version"`
+	SameMinor bool   // every member runs the same major.minor
+	Min       string // every member runs at least this version
+	Target    string // every member runs it, or an older patch of its minor or of the minor before
+	Exact     string // every member runs exactly this version
 }
 
-// CaughtUpInterval is the time between the two samples of caught_up.
-const CaughtUpInterval = time.Second
-
-// MemberSet is expect_members: a list of member names or their count.
+// MemberSet is the members a cluster must have: these names, or this many.
 type MemberSet struct {
 	names []string
 	count int
@@ -59,102 +48,8 @@ func Names(names ...string) MemberSet { return MemberSet{names: names, set: true
 // Count returns a MemberSet of n members.
 func Count(n int) MemberSet { return MemberSet{count: n, set: true} }
 
-// IsSet reports whether the step gave expect_members.
-func (s MemberSet) IsSet() bool { return s.set }
-
-// DocType names the type in `runbook doc`.
-func (MemberSet) DocType() string { return "list of names, or int" }
-
-// MarshalJSON writes the set as written: a list of names or a count.
-func (s MemberSet) MarshalJSON() ([]byte, error) {
-	switch {
-	case !s.set:
-		return []byte("null"), nil
-	case s.names != nil:
-		return json.Marshal(s.names)
-	}
-	return json.Marshal(s.count)
-}
-
-// DecodeNode implements spec.NodeDecoder: a count of at least 1, or a
-// non-empty list of distinct names.
-func (s *MemberSet) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		c, err := strconv.Atoi(n.Value)
-		if n.ShortTag() != "!!int" || err != nil || c < 1 {
-			ds.Errorf(d.Pos(n), "%s must be a count of members (at least 1) or a list of their names, got %q", d.Name(), n.Value)
-			return
-		}
-		*s = Count(c)
-	case yaml.SequenceNode:
-		if len(n.Content) == 0 {
-			ds.Errorf(d.Pos(n), "%s is an empty list; give the members' names, or leave it out to expect one member per endpoint", d.Name())
-			return
-		}
-		var names []string
-		templated := false
-		for _, c := range n.Content {
-			c = spec.Resolve(c)
-			if d.Templated(c) {
-				templated = true
-				continue
-			}
-			if c.Kind != yaml.ScalarNode || c.ShortTag() == "!!null" || c.Value == "" {
-				ds.Errorf(d.Pos(c), "%s must list member names (strings)", d.Name())
-				return
-			}
-			if slices.Contains(names, c.Value) {
-				ds.Errorf(d.Pos(c), "%s lists %q twice", d.Name(), c.Value)
-				return
-			}
-			names = append(names, c.Value)
-		}
-		if !templated { // else it is decoded again once rendered
-			*s = Names(names...)
-		}
-	default:
-		ds.Errorf(d.Pos(n), "%s must be a count of members or a list of their names", d.Name())
-	}
-}
-
-var _ spec.NodeDecoder = (*MemberSet)(nil)
-
-// Validate checks the probe's arguments as written; prefix names the section
-// in errors ("etcd.").
-func (c *CheckConfig) Validate(prefix string) error {
-	if err := c.Conn.Validate(prefix); err != nil {
-		return err
-	}
-	if c.ExpectMembers.set && c.ExpectMembers.names == nil && c.ExpectMembers.count < 1 {
-		return &modules.FieldError{Field: prefix + "expect_members", Msg: "must be at least 1"}
-	}
-	if c.CaughtUp != nil && *c.CaughtUp < 0 {
-		return &modules.FieldError{Field: prefix + "caught_up", Msg: fmt.Sprintf("%d is negative; give the largest lag in raft entries that passes, such as 1000", *c.CaughtUp)}
-	}
-	if v := c.Versions; v != nil {
-		if !v.SameMinor && v.Min == "" && v.Target == "" && v.Exact == "" {
-			return &modules.FieldError{Field: prefix + "versions", Msg: "has no rule; give same_minor, min, target or exact"}
-		}
-		for _, f := range []struct{ name, v string }{{"min", v.Min}, {"target", v.Target}, {"exact", v.Exact}} {
-			if f.v == "" || templated(f.v) {
-				continue
-			}
-			if _, err := ParseVersion(f.v); err != nil {
-				return &modules.FieldError{Field: prefix + "versions." + f.name, Msg: err.Error()}
-			}
-		}
-	}
-	for _, f := range []struct{ name, v string }{{"cluster_version", c.ClusterVersion}, {"storage_version", c.StorageVersion}} {
-		if f.v == "" || templated(f.v) {
-			continue
-		}
-		if _, err := parseMinor(f.v); err != nil {
-			return &modules.FieldError{Field: prefix + f.name, Msg: err.Error()}
-		}
-	}
-	return nil
-}
+// CaughtUpInterval is the time between the two samples of caught_up.
+const CaughtUpInterval = time.Second
 
 // ParseVersion reads a full etcd version: 3.6.16 (or v3.6.16).
 func ParseVersion(s string) (*semver.Version, error) {
@@ -165,8 +60,8 @@ func ParseVersion(s string) (*semver.Version, error) {
 	return v, nil
 }
 
-// parseMinor reads a major.minor, with or without its .0: "3.6" or "3.6.0".
-func parseMinor(s string) (string, error) {
+// ParseMinor reads a major.minor, with or without its .0: "3.6" or "3.6.0".
+func ParseMinor(s string) (string, error) {
 	parts := strings.Split(strings.TrimPrefix(s, "v"), ".")
 	ok := len(parts) == 2 || (len(parts) == 3 && parts[2] == "0")
 	for _, p := range parts {
@@ -189,27 +84,10 @@ func minorOf(s string) string {
 	return parts[0] + "." + parts[1]
 }
 
-// Probe runs the check for the host h: the connection defaults come from its
-// vars and the inventory. It returns the report as JSON-safe data (also when
-// a rule fails) and an error naming every failed rule.
-func (c *CheckConfig) Probe(ctx context.Context, h *modules.Host) (map[string]any, error) {
-	d := modules.WithDefaults(c)
-	cfg, err := d.Conn.Resolve(HostEnv(h))
-	if err != nil {
-		return nil, fmt.Errorf("etcd: %w", err)
-	}
-	r, err := Check(ctx, cfg, d)
-	var data map[string]any
-	if r != nil {
-		data = r.Data()
-	}
-	return data, err
-}
-
 // Check gathers the cluster through cfg's endpoints and applies the rules of
 // cc. The report holds everything seen, also when a rule fails; the error
 // names each failure, with the member and what was seen.
-func Check(ctx context.Context, cfg Config, cc *CheckConfig) (*Report, error) {
+func Check(ctx context.Context, cfg Config, cc *Rules) (*Report, error) {
 	cl, err := Gather(ctx, cfg, GatherOptions{Health: true})
 	if err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)
@@ -561,7 +439,7 @@ func lagDetail(cl *Cluster) string {
 }
 
 func clusterVersion(cl *Cluster, want string, p *problems) {
-	w, _ := parseMinor(want)
+	w, _ := ParseMinor(want)
 	for _, e := range cl.Endpoints {
 		switch {
 		case !e.Answered():
@@ -576,7 +454,7 @@ func clusterVersion(cl *Cluster, want string, p *problems) {
 }
 
 func storageVersion(cl *Cluster, want string, p *problems) {
-	w, _ := parseMinor(want)
+	w, _ := ParseMinor(want)
 	for _, m := range cl.Members {
 		st := m.Status()
 		switch {

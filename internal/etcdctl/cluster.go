@@ -91,8 +91,6 @@ type Cluster struct {
 	ListLinearizable bool
 	// ClusterID is the cluster ID that most endpoints answered with.
 	ClusterID uint64
-
-	cfg Config
 }
 
 // GatherOptions says what to read beyond status, member lists and versions.
@@ -108,7 +106,7 @@ func Gather(ctx context.Context, cfg Config, opts GatherOptions) (*Cluster, erro
 	if len(cfg.Endpoints) == 0 {
 		return nil, fmt.Errorf("no endpoints")
 	}
-	c := &Cluster{cfg: cfg}
+	c := &Cluster{}
 	for _, u := range cfg.Endpoints {
 		cli, err := cfg.Dial(u)
 		if err != nil {
@@ -304,9 +302,6 @@ func (c *Cluster) Voting() []*Member {
 	}
 	return out
 }
-
-// Config is the configuration the cluster was gathered with.
-func (c *Cluster) Config() Config { return c.cfg }
 
 // HostMember returns the member that is the inventory host called name: the
 // member advertising (or answering at) the host's var etcd_url, else the

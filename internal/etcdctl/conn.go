@@ -1,5 +1,8 @@
-// Package etcdctl is what the etcd modules and facts share over etcd's own Go client:
-// clients pinned to one member each, TLS, deadlines, the cluster view, checks, snapshots, leader moves.
+// Package etcdctl is an etcd client over etcd's own Go client, what the etcd
+// modules, facts and the etcd lock store share: clients pinned to one member
+// each, TLS, deadlines, the cluster view, checks, snapshots, leader moves.
+// The modules' arguments that lead here are in modules/etcdarg (the
+// connection) and modules/check (the check's rules).
 package etcdctl
 
 import (
@@ -14,8 +17,6 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/eval"
-	"github.com/runbookhq/runbook/internal/spec"
-	"github.com/runbookhq/runbook/modules"
 )
 
 // Host variables read when a step leaves the connection arguments out; the
@@ -41,57 +42,9 @@ const (
 	DefaultTimeout     = 5 * time.Second
 )
 
-// Conn is how a step reaches the cluster; every etcd section embeds it inline.
-type Conn struct {
-	Endpoints   spec.StringList `yaml:"endpoints" default:"<var etcd_endpoints, else etcd_url of each host of group etcd>" doc:"client URLs of the members (one URL or a list), such as '{{ group(\"etcd\") | map(#.vars.etcd_url) }}'"`
-	CAFile      string          `yaml:"ca_file" default:"<var etcd_ca_file>" doc:"PEM file on the controller, relative to the runbook's folder, with the CA of the members' certificates; https endpoints without it are checked against the system's CAs"`
-	CertFile    string          `yaml:"cert_file" default:"<var etcd_cert_file>" doc:"client certificate (PEM) on the controller, for members that require one"`
-	KeyFile     string          `yaml:"key_file" default:"<var etcd_key_file>" doc:"private key (PEM) of cert_file"`
-	DialTimeout spec.Duration   `yaml:"dial_timeout" default:"2s" doc:"time limit to connect to one member"`
-	Timeout     spec.Duration   `yaml:"timeout" default:"5s" doc:"time limit of each request to one member"`
-}
-
-// Validate checks the connection arguments as written; prefix names the
-// section in errors ("etcd.").
-func (c *Conn) Validate(prefix string) error {
-	https := false
-	for _, ep := range c.Endpoints {
-		if templated(ep) {
-			https = true // unknown until rendered: do not refuse TLS files yet
-			continue
-		}
-		if err := checkEndpoint(ep); err != nil {
-			return &modules.FieldError{Field: prefix + "endpoints", Msg: err.Error()}
-		}
-		https = https || strings.HasPrefix(ep, "https://")
-	}
-	if c.Endpoints != nil && len(c.Endpoints) == 0 {
-		return &modules.FieldError{Field: prefix + "endpoints", Msg: "is an empty list; give the client URL of every member, or leave endpoints out to use var " + VarEndpoints}
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		field, other := "cert_file", "key_file"
-		if c.CertFile == "" {
-			field, other = "key_file", "cert_file"
-		}
-		return &modules.FieldError{Field: prefix + field, Msg: "is given without " + other + "; a client certificate needs both"}
-	}
-	if len(c.Endpoints) > 0 && !https {
-		for _, f := range []struct{ name, v string }{{"ca_file", c.CAFile}, {"cert_file", c.CertFile}} {
-			if f.v != "" {
-				return &modules.FieldError{Field: prefix + f.name, Msg: "is only used with https:// endpoints, and every endpoint is http://"}
-			}
-		}
-	}
-	return nil
-}
-
-// templated reports whether s still holds a {{ }} part, which Validate leaves
-// to the check made after rendering.
-func templated(s string) bool { return strings.Contains(s, "{{") }
-
-// checkEndpoint accepts what etcd advertises as a client URL: http or https,
+// CheckEndpoint accepts what etcd advertises as a client URL: http or https,
 // host and port, no path.
-func checkEndpoint(ep string) error {
+func CheckEndpoint(ep string) error {
 	u, err := url.Parse(ep)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https"):
@@ -106,6 +59,17 @@ func checkEndpoint(ep string) error {
 	return nil
 }
 
+// Settings are the connection arguments a step or the lock store gives;
+// Resolve fills what they leave out.
+type Settings struct {
+	Endpoints   []string // client URLs; none for the defaults of the vars and inventory
+	CAFile      string
+	CertFile    string
+	KeyFile     string
+	DialTimeout time.Duration // DefaultDialTimeout when 0
+	Timeout     time.Duration // DefaultTimeout when 0
+}
+
 // Env is what a step's connection defaults are read from.
 type Env struct {
 	// Vars are the host's vars (etcd_endpoints, etcd_group, etcd_ca_file...).
@@ -114,15 +78,6 @@ type Env struct {
 	Inventory eval.Inventory
 	// Dir is the folder relative files are read from: the runbook's.
 	Dir string
-}
-
-// HostEnv is the Env of the host a step runs on.
-func HostEnv(h *modules.Host) Env {
-	env := Env{Vars: h.Vars, Dir: h.RunbookDir}
-	if h.Scope != nil {
-		env.Inventory = h.Scope.Inventory
-	}
-	return env
 }
 
 // Config is a resolved connection: what clients are made from.
@@ -173,17 +128,17 @@ func credentials(vars map[string]any) (string, Secret, error) {
 	return u, Secret(p), nil
 }
 
-// Resolve fills what the step left out from env, reads the TLS files and
+// Resolve fills what c leaves out from env, reads the TLS files and
 // returns the configuration clients are made from.
-func (c Conn) Resolve(env Env) (Config, error) {
-	cfg := Config{DialTimeout: c.DialTimeout.Std(), Timeout: c.Timeout.Std()}
+func Resolve(c Settings, env Env) (Config, error) {
+	cfg := Config{DialTimeout: c.DialTimeout, Timeout: c.Timeout}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	eps := []string(c.Endpoints)
+	eps := c.Endpoints
 	if len(eps) == 0 {
 		var err error
 		if eps, err = DefaultEndpoints(env); err != nil {
@@ -193,7 +148,7 @@ func (c Conn) Resolve(env Env) (Config, error) {
 	seen := map[string]bool{}
 	for _, ep := range eps {
 		ep = strings.TrimSuffix(ep, "/")
-		if err := checkEndpoint(ep); err != nil {
+		if err := CheckEndpoint(ep); err != nil {
 			return Config{}, fmt.Errorf("endpoints: %w", err)
 		}
 		if seen[ep] {

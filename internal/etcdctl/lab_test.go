@@ -33,7 +33,7 @@ func TestCheckHealthyCluster(t *testing.T) {
 	c := shared(t)
 	put(t, c, 50)
 	caught := 1000
-	cc := &CheckConfig{
+	cc := &Rules{
 		ExpectMembers:  Names("m1", "m2", "m3"),
 		Versions:       &VersionRules{SameMinor: true, Min: "3.6.11", Target: "3.7.3"},
 		CaughtUp:       &caught,
@@ -77,7 +77,7 @@ func TestCheckHealthyCluster(t *testing.T) {
 
 func TestCheckVersionFloor(t *testing.T) {
 	c := shared(t)
-	r, err := Check(testCtx(t), labConfig(c), &CheckConfig{Versions: &VersionRules{Min: "3.6.20"}})
+	r, err := Check(testCtx(t), labConfig(c), &Rules{Versions: &VersionRules{Min: "3.6.20"}})
 	if err == nil {
 		t.Fatal("Check with a floor above the running version passed")
 	}
@@ -106,7 +106,7 @@ func TestCheckMemberStopped(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	r, err := Check(testCtx(t), labConfig(c), &CheckConfig{})
+	r, err := Check(testCtx(t), labConfig(c), &Rules{})
 	if err == nil {
 		t.Fatal("Check passed with m2 stopped")
 	}
@@ -132,7 +132,7 @@ func TestCheckMemberStopped(t *testing.T) {
 	if err := c.Restart(testCtx(t), "m2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Check(testCtx(t), labConfig(c), &CheckConfig{}); err != nil {
+	if _, err := Check(testCtx(t), labConfig(c), &Rules{}); err != nil {
 		t.Errorf("Check after m2's restart: %v", err)
 	}
 }
@@ -141,7 +141,7 @@ func TestCheckUnknownEndpoint(t *testing.T) {
 	c := shared(t)
 	cfg := labConfig(c)
 	cfg.Endpoints = append(cfg.Endpoints, "http://127.0.0.29:1")
-	_, err := Check(testCtx(t), cfg, &CheckConfig{})
+	_, err := Check(testCtx(t), cfg, &Rules{})
 	if err == nil || !strings.Contains(err.Error(), "endpoint http://127.0.0.29:1 does not answer") {
 		t.Errorf("Check = %v, want the endpoint that does not answer named", err)
 	}
@@ -283,22 +283,22 @@ func TestTLS(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		conn    Conn
+		conn    Settings
 		wantErr string
 	}{
-		{"right CA and client certificate", Conn{CAFile: good.CAFile, CertFile: good.ClientCert, KeyFile: good.ClientKey}, ""},
-		{"wrong CA", Conn{CAFile: other.CAFile, CertFile: good.ClientCert, KeyFile: good.ClientKey}, "certificate signed by unknown authority"},
-		{"system CAs", Conn{}, "certificate signed by unknown authority"},
-		{"no client certificate", Conn{CAFile: good.CAFile}, "certificate required"},
+		{"right CA and client certificate", Settings{CAFile: good.CAFile, CertFile: good.ClientCert, KeyFile: good.ClientKey}, ""},
+		{"wrong CA", Settings{CAFile: other.CAFile, CertFile: good.ClientCert, KeyFile: good.ClientKey}, "certificate signed by unknown authority"},
+		{"system CAs", Settings{}, "certificate signed by unknown authority"},
+		{"no client certificate", Settings{CAFile: good.CAFile}, "certificate required"},
 		// The server names the CAs it accepts, so the client sends no certificate.
-		{"client certificate of another CA", Conn{CAFile: good.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey}, "certificate required"},
+		{"client certificate of another CA", Settings{CAFile: good.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey}, "certificate required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.conn.Endpoints = eps
-			cfg, err := tt.conn.Resolve(Env{})
+			cfg, err := Resolve(tt.conn, Env{})
 			must(t, err)
-			r, err := Check(testCtx(t), cfg, &CheckConfig{AllowSmall: true, ClusterVersion: "3.6"})
+			r, err := Check(testCtx(t), cfg, &Rules{AllowSmall: true, ClusterVersion: "3.6"})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -165,3 +165,34 @@ func attempt(e event.Event, n int) event.Event         { e.Attempt = n; return e
 func undo(kind event.Kind, host string, index int, name string) event.Event {
 	return event.Event{Kind: kind, Phase: event.Rollback, Batch: 2, Host: host, StepIndex: index, Step: name, Undo: true}
 }
+
+// last returns the latest record of the step at index (Undo false), if it ended.
+func last(s Steps, index int) (StepRecord, bool) {
+	for i := len(s.Done) - 1; i >= 0; i-- {
+		if r := s.Done[i]; r.Index == index && !r.Undo {
+			return r, true
+		}
+	}
+	return StepRecord{}, false
+}
+
+// succeeded returns the latest record of each step whose latest run ended ok
+// or changed, in the order they ended.
+func succeeded(s Steps) []StepRecord {
+	latest := map[int]int{}
+	for i, r := range s.Done {
+		if !r.Undo {
+			latest[r.Index] = i
+		}
+	}
+	var out []StepRecord
+	for i, r := range s.Done {
+		if r.Undo || latest[r.Index] != i {
+			continue
+		}
+		if r.Status == event.OK || r.Status == event.Changed {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -89,38 +89,6 @@ type Steps struct {
 	InFlight *StepRecord
 }
 
-// Last returns the latest record of the step at index (Undo false), if it ended.
-func (s Steps) Last(index int) (StepRecord, bool) {
-	for i := len(s.Done) - 1; i >= 0; i-- {
-		if r := s.Done[i]; r.Index == index && !r.Undo {
-			return r, true
-		}
-	}
-	return StepRecord{}, false
-}
-
-// Succeeded returns the latest record of each step whose latest run ended ok or
-// changed, in the order they ended: what an automatic rollback undoes, newest
-// first, after a resume.
-func (s Steps) Succeeded() []StepRecord {
-	latest := map[int]int{}
-	for i, r := range s.Done {
-		if !r.Undo {
-			latest[r.Index] = i
-		}
-	}
-	var out []StepRecord
-	for i, r := range s.Done {
-		if r.Undo || latest[r.Index] != i {
-			continue
-		}
-		if r.Status == event.OK || r.Status == event.Changed {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // HostState is one host's part of a run.
 type HostState struct {
 	Name        string

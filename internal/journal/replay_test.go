@@ -60,12 +60,12 @@ func TestReplayCrashedRun(t *testing.T) {
 	if e1.Status != HostDone || e1.Batch != 1 || len(e1.Steps.Done) != 4 || e1.Steps.InFlight != nil {
 		t.Errorf("etcd-1: %+v", e1)
 	}
-	swap, ok := e1.Steps.Last(2)
+	swap, ok := last(e1.Steps, 2)
 	if !ok || swap.Attempts != 2 || swap.Status != event.Changed || swap.Result["backup"] != "/usr/local/bin/etcd.runbook-bak" ||
 		swap.Duration != 2100*time.Millisecond {
 		t.Errorf("etcd-1 swap: %+v", swap)
 	}
-	if tok, _ := e1.Steps.Last(1); !tok.NoLog || !reflect.DeepEqual(tok.Result, redact.Censored()) {
+	if tok, _ := last(e1.Steps, 1); !tok.NoLog || !reflect.DeepEqual(tok.Result, redact.Censored()) {
 		t.Errorf("no_log step replayed as %+v", tok)
 	}
 
@@ -73,10 +73,10 @@ func TestReplayCrashedRun(t *testing.T) {
 	if e2.Status != HostRunning || e2.Steps.InFlight == nil || e2.Steps.InFlight.Index != 2 || e2.Steps.InFlight.Name != "swap" {
 		t.Errorf("etcd-2 must be running with swap in flight: %+v", e2)
 	}
-	if snap, ok := e2.Steps.Last(0); !ok || snap.Result["path"] != "backups/etcd-2.db" {
+	if snap, ok := last(e2.Steps, 0); !ok || snap.Result["path"] != "backups/etcd-2.db" {
 		t.Errorf("etcd-2 snapshot result: %+v", snap)
 	}
-	if _, ok := e2.Steps.Last(2); ok {
+	if _, ok := last(e2.Steps, 2); ok {
 		t.Error("etcd-2 swap never ended but Last found it")
 	}
 
@@ -85,7 +85,7 @@ func TestReplayCrashedRun(t *testing.T) {
 		len(e3.Rollback.Done) != 1 || !e3.Rollback.Done[0].Undo || e3.Rollback.Done[0].Index != 0 {
 		t.Errorf("etcd-3: %+v", e3)
 	}
-	if got := e3.Steps.Succeeded(); len(got) != 1 || got[0].Name != "snapshot" {
+	if got := succeeded(e3.Steps); len(got) != 1 || got[0].Name != "snapshot" {
 		t.Errorf("etcd-3 succeeded steps: %+v", got)
 	}
 
@@ -154,7 +154,7 @@ func TestResume(t *testing.T) {
 			st.Finished, st.ExitCode, st.Status, st.Reason, st.Aborted, st.Resumes)
 	}
 	e2 := st.Hosts["etcd-2"]
-	if e2.Status != HostDone || e2.Steps.InFlight != nil || len(e2.Steps.Succeeded()) != 3 {
+	if e2.Status != HostDone || e2.Steps.InFlight != nil || len(succeeded(e2.Steps)) != 3 {
 		t.Errorf("etcd-2 after resume: %+v", e2)
 	}
 	if st.Batches[1].Status != BatchFailed {
@@ -321,37 +321,6 @@ func TestReplayEmpty(t *testing.T) {
 		if _, err := Replay(strings.NewReader(data)); !errors.Is(err, ErrEmpty) {
 			t.Errorf("Replay(%q) = %v, want ErrEmpty", data, err)
 		}
-	}
-}
-
-func TestStepsQueries(t *testing.T) {
-	rec := func(index int, st event.Status, undo bool) StepRecord {
-		return StepRecord{Index: index, Status: st, Undo: undo, Name: string(st)}
-	}
-	s := Steps{Done: []StepRecord{
-		rec(0, event.Changed, false),
-		rec(1, event.Failed, false),
-		rec(2, event.Skipped, false),
-		rec(1, event.OK, false), // retried by a resume
-		rec(3, event.OK, false),
-		rec(3, event.Failed, false), // ran again and failed: not done any more
-		rec(0, event.OK, true),
-	}}
-	var got []int
-	for _, r := range s.Succeeded() {
-		got = append(got, r.Index)
-	}
-	if !reflect.DeepEqual(got, []int{0, 1}) {
-		t.Errorf("Succeeded indexes %v, want [0 1]", got)
-	}
-	if r, ok := s.Last(0); !ok || r.Undo || r.Status != event.Changed {
-		t.Errorf("Last(0) = %+v; an undo record is not the step", r)
-	}
-	if r, ok := s.Last(3); !ok || r.Status != event.Failed {
-		t.Errorf("Last(3) = %+v", r)
-	}
-	if _, ok := s.Last(9); ok {
-		t.Error("Last(9) found a step that never ran")
 	}
 }
 

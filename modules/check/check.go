@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
@@ -86,11 +85,11 @@ when only time, a port or a path matters.`,
 
 // Module holds the check module's arguments: exactly one of the probes.
 type Module struct {
-	Command spec.Argv            `yaml:"command" doc:"run this program on the host (no shell) and judge its result"`
-	Expect  spec.Expr            `yaml:"expect" default:"result.rc == 0" doc:"with command: expression over result.rc, result.stdout, result.stderr that must hold"`
-	HTTP    *HTTP                `yaml:"http" doc:"send an HTTP request and judge the response"`
-	TCP     *TCP                 `yaml:"tcp" doc:"connect to a TCP port"`
-	Etcd    *etcdctl.CheckConfig `yaml:"etcd" doc:"check an etcd cluster's topology, health, versions and consistency"`
+	Command spec.Argv    `yaml:"command" doc:"run this program on the host (no shell) and judge its result"`
+	Expect  spec.Expr    `yaml:"expect" default:"result.rc == 0" doc:"with command: expression over result.rc, result.stdout, result.stderr that must hold"`
+	HTTP    *HTTP        `yaml:"http" doc:"send an HTTP request and judge the response"`
+	TCP     *TCP         `yaml:"tcp" doc:"connect to a TCP port"`
+	Etcd    *CheckConfig `yaml:"etcd" doc:"check an etcd cluster's topology, health, versions and consistency"`
 }
 
 // HTTP is the http probe.

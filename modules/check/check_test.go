@@ -3,7 +3,6 @@ package check
 import (
 	"testing"
 
-	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
@@ -24,7 +23,7 @@ func TestValidate(t *testing.T) {
 		{"http templated url", Module{HTTP: &HTTP{URL: "{{ url }}", CAFile: "ca.pem"}}, "", ""},
 		{"tcp", Module{TCP: &TCP{Addr: "[::1]:2379", Closed: true}}, "", ""},
 		{"tcp templated", Module{TCP: &TCP{Addr: "{{ host.addr }}:2379"}}, "", ""},
-		{"etcd", Module{Etcd: &etcdctl.CheckConfig{ExpectMembers: etcdctl.Count(3), Consistency: true}}, "", ""},
+		{"etcd", Module{Etcd: &CheckConfig{ExpectMembers: Count(3), Consistency: true}}, "", ""},
 
 		{"no probe", Module{}, "", "no probe given; give one of command, http, tcp or etcd"},
 		{"expect alone", Module{Expect: expr("result.rc == 0")}, "expect", "no command is given"},
@@ -44,9 +43,9 @@ func TestValidate(t *testing.T) {
 		{"tcp without port", Module{TCP: &TCP{Addr: "10.0.0.1"}}, "tcp.addr", "is not host:port"},
 		{"tcp port out of range", Module{TCP: &TCP{Addr: "10.0.0.1:70000"}}, "tcp.addr", "not a number from 1 to 65535"},
 		{"tcp without host", Module{TCP: &TCP{Addr: ":2379"}}, "tcp.addr", "has no host"},
-		{"etcd and tcp", Module{TCP: &TCP{Addr: "a:1"}, Etcd: &etcdctl.CheckConfig{}}, "etcd", "tcp is also given"},
-		{"expect with etcd", Module{Expect: expr("true"), Etcd: &etcdctl.CheckConfig{}}, "expect", "the etcd probe has rules of its own"},
-		{"etcd rule", Module{Etcd: &etcdctl.CheckConfig{Versions: &etcdctl.VersionRules{Min: "3.6"}}}, "etcd.versions.min", "not an etcd version"},
+		{"etcd and tcp", Module{TCP: &TCP{Addr: "a:1"}, Etcd: &CheckConfig{}}, "etcd", "tcp is also given"},
+		{"expect with etcd", Module{Expect: expr("true"), Etcd: &CheckConfig{}}, "expect", "the etcd probe has rules of its own"},
+		{"etcd rule", Module{Etcd: &CheckConfig{Versions: &VersionRules{Min: "3.6"}}}, "etcd.versions.min", "not an etcd version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,7 +29,6 @@ import (
 	"github.com/runbookhq/runbook/internal/conn/conntest"
 	"github.com/runbookhq/runbook/internal/conn/local"
 	"github.com/runbookhq/runbook/internal/diag"
-	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
@@ -374,7 +373,7 @@ func TestTCP(t *testing.T) {
 func TestEtcd(t *testing.T) {
 	h := localHost(t)
 	h.Vars = map[string]any{"etcd_endpoints": []any{"http://127.0.0.29:1"}}
-	res, err := (&Module{Etcd: &etcdctl.CheckConfig{}}).Run(testCtx(t), h)
+	res, err := (&Module{Etcd: &CheckConfig{}}).Run(testCtx(t), h)
 	if err == nil || !strings.Contains(err.Error(), "etcd: 2 problems: endpoint http://127.0.0.29:1 does not answer") {
 		t.Fatalf("Run = %v", err)
 	}
@@ -383,7 +382,7 @@ func TestEtcd(t *testing.T) {
 		t.Errorf("data = %v, want what the probe saw of the endpoint", res.Data)
 	}
 	h.Vars = nil
-	if _, err := (&Module{Etcd: &etcdctl.CheckConfig{}}).Run(testCtx(t), h); err == nil || !strings.Contains(err.Error(), "var etcd_endpoints") {
+	if _, err := (&Module{Etcd: &CheckConfig{}}).Run(testCtx(t), h); err == nil || !strings.Contains(err.Error(), "var etcd_endpoints") {
 		t.Errorf("Run without endpoints = %v", err)
 	}
 }

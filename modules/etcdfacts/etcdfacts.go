@@ -8,6 +8,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/etcdarg"
 )
 
 func init() {
@@ -75,7 +76,7 @@ type Member struct {
 
 // Gather reads the facts for host h.
 func Gather(ctx context.Context, h *modules.Host) (Facts, error) {
-	cfg, err := (etcdctl.Conn{}).Resolve(etcdctl.HostEnv(h))
+	cfg, err := (etcdarg.Conn{}).Resolve(etcdarg.HostEnv(h))
 	if err != nil {
 		return Facts{}, fmt.Errorf("etcd facts: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/etcdarg"
 )
 
 func init() {
@@ -51,7 +52,7 @@ leader.`,
 
 // Module holds the etcd-move-leader module's arguments.
 type Module struct {
-	etcdctl.Conn `yaml:",inline"`
+	etcdarg.Conn `yaml:",inline"`
 	To           string        `yaml:"to" doc:"name of the member to hand leadership to; by default the best healthy, caught-up follower"`
 	Prefer       string        `yaml:"prefer" default:"upgraded" doc:"upgraded: a member already running version first; any: no preference"`
 	Version      string        `yaml:"version" doc:"the version prefer: upgraded looks for, such as the upgrade's target"`
@@ -102,7 +103,7 @@ func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, er
 
 func (m *Module) run(ctx context.Context, h *modules.Host, check bool) (modules.Result, error) {
 	d := m.Defaults()
-	cfg, err := d.Conn.Resolve(etcdctl.HostEnv(h))
+	cfg, err := d.Conn.Resolve(etcdarg.HostEnv(h))
 	if err != nil {
 		return modules.Result{}, fmt.Errorf("etcd: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/service"
+	"github.com/runbookhq/runbook/internal/svcmgr"
 )
 
 // helperEnv makes the test binary act as the daemon of the pidfile tests, a
@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	case "":
 		// Watching a started daemon for a second is right for etcd and slow
 		// for a test binary that fails at once if it fails at all.
-		service.StartSettle = 100 * time.Millisecond
+		svcmgr.StartSettle = 100 * time.Millisecond
 		os.Exit(m.Run())
 	case "serve", "ignore-term":
 		sigs := make(chan os.Signal, 1)

@@ -11,8 +11,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
-	"github.com/runbookhq/runbook/internal/service"
 	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/svcmgr"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/internal/probe"
 )
@@ -25,7 +25,7 @@ const readyTry = 5 * time.Second
 
 // placeholder stands for a command the manager's Validate requires but the
 // action never runs (start_cmd to stop a pidfile service, stop_cmd to start a
-// command service): service.Manager validates a whole definition, and a stop
+// command service): svcmgr.Manager validates a whole definition, and a stop
 // step need not say how to start. Should it ever run, it fails with a name
 // that says what happened.
 var placeholder = []string{"runbook-unused-command-not-given"}
@@ -34,8 +34,8 @@ var placeholder = []string{"runbook-unused-command-not-given"}
 // host's services entry, with the manager that drives it.
 type unit struct {
 	name    string // the manager's name
-	mgr     service.Manager
-	svc     service.Service
+	mgr     svcmgr.Manager
+	svc     svcmgr.Service
 	ready   *Ready
 	wait    time.Duration
 	context string // where the definition came from, for messages
@@ -81,7 +81,7 @@ func (m *Module) resolve(h *modules.Host, act action) (*unit, error) {
 	}
 	d := merged.Defaults()
 	u := &unit{name: d.Manager, ready: d.Ready, wait: d.Wait.Std(), context: what}
-	u.svc = service.Service{Name: d.Service, Wait: d.Wait.Std(), Become: h.Become, BecomeUser: h.BecomeUser}
+	u.svc = svcmgr.Service{Name: d.Service, Wait: d.Wait.Std(), Become: h.Become, BecomeUser: h.BecomeUser}
 	switch d.Manager {
 	case "pidfile":
 		u.svc.Pidfile = d.Pidfile
@@ -94,7 +94,7 @@ func (m *Module) resolve(h *modules.Host, act action) (*unit, error) {
 		u.svc.StopCmd = orPlaceholder(d.StopCmd)
 		u.svc.StatusCmd = d.StatusCmd
 	}
-	if u.mgr, err = service.Get(d.Manager); err != nil {
+	if u.mgr, err = svcmgr.Get(d.Manager); err != nil {
 		return nil, fmt.Errorf("%s: manager: %w", what, err)
 	}
 	if err := u.mgr.Validate(u.svc); err != nil {
@@ -110,7 +110,7 @@ func orPlaceholder(argv spec.Argv) []string {
 	return argv
 }
 
-// keys maps service.Service fields to the arguments that set them.
+// keys maps svcmgr.Service fields to the arguments that set them.
 var keys = map[string]string{
 	"Name": "service", "Pidfile": "pidfile", "StartCmd": "start_cmd", "StopCmd": "stop_cmd",
 	"StatusCmd": "status_cmd", "Signal": "signal", "KillAfter": "kill_after", "Wait": "wait", "LogFile": "log_file",
@@ -121,7 +121,7 @@ var keys = map[string]string{
 func managerError(err error) error {
 	var msgs []string
 	for _, e := range unjoin(err) {
-		var fe *service.FieldError
+		var fe *svcmgr.FieldError
 		if errors.As(e, &fe) {
 			if k, ok := keys[fe.Field]; ok {
 				msgs = append(msgs, k+": "+fe.Msg)
@@ -212,7 +212,7 @@ func mergeUnder(step, entry *Definition) {
 }
 
 // data is the result that expressions and the journal see.
-func (u *unit) data(before service.State, res service.Result) map[string]any {
+func (u *unit) data(before svcmgr.State, res svcmgr.Result) map[string]any {
 	return map[string]any{
 		"service":      u.svc.Name,
 		"manager":      u.name,
@@ -223,7 +223,7 @@ func (u *unit) data(before service.State, res service.Result) map[string]any {
 }
 
 // status reads the state before the change, for the result.
-func (u *unit) status(ctx context.Context, h *modules.Host) (service.State, error) {
+func (u *unit) status(ctx context.Context, h *modules.Host) (svcmgr.State, error) {
 	st, err := u.mgr.Status(ctx, h.Conn, u.svc)
 	if err != nil {
 		return st, fmt.Errorf("%s: %w", u.context, err)
@@ -345,16 +345,16 @@ func (m *Module) check(ctx context.Context, h *modules.Host, act action) (module
 	if err != nil {
 		return modules.Result{}, err
 	}
-	data := u.data(st, service.Result{})
+	data := u.data(st, svcmgr.Result{})
 	var changed bool
 	switch act {
 	case restart:
 		changed = true
 		data["msg"] = fmt.Sprintf("would restart %s (now %s)", u.svc.Name, st)
 	case start:
-		changed = st != service.Running
+		changed = st != svcmgr.Running
 	default:
-		changed = st != service.Stopped
+		changed = st != svcmgr.Stopped
 	}
 	if act != restart {
 		if changed {

@@ -12,6 +12,7 @@ import (
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/etcdarg"
 )
 
 func init() {
@@ -70,7 +71,7 @@ type Module struct {
 
 // Etcd is the etcd section.
 type Etcd struct {
-	etcdctl.Conn    `yaml:",inline"`
+	etcdarg.Conn    `yaml:",inline"`
 	Dest            string        `yaml:"dest" runbook:"required" doc:"file on the controller to write, relative to the runbook's folder"`
 	From            string        `yaml:"from" default:"leader" doc:"leader, or the name of the member to save from"`
 	TransferTimeout spec.Duration `yaml:"transfer_timeout" default:"10m" doc:"time limit of the whole transfer; raise it for a large database"`
@@ -115,7 +116,7 @@ func (m *Module) run(ctx context.Context, h *modules.Host, check bool) (modules.
 		return modules.Result{}, errors.New("no store given; give etcd")
 	}
 	e := d.Etcd
-	cfg, err := e.Conn.Resolve(etcdctl.HostEnv(h))
+	cfg, err := e.Conn.Resolve(etcdarg.HostEnv(h))
 	if err != nil {
 		return modules.Result{}, fmt.Errorf("etcd: %w", err)
 	}

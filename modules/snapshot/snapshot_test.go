@@ -16,6 +16,7 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/etcdarg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
 
@@ -38,14 +39,14 @@ func TestValidate(t *testing.T) {
 		wantMsg   string
 	}{
 		{"dest only", Module{Etcd: &Etcd{Dest: "backups/etcd.db"}}, "", ""},
-		{"every argument", Module{Etcd: &Etcd{Dest: "/var/backups/etcd.db", From: "etcd-2", Conn: etcdctl.Conn{Endpoints: eps}}}, "", ""},
+		{"every argument", Module{Etcd: &Etcd{Dest: "/var/backups/etcd.db", From: "etcd-2", Conn: etcdarg.Conn{Endpoints: eps}}}, "", ""},
 		{"templated dest", Module{Etcd: &Etcd{Dest: "backups/{{ host.name }}.db"}}, "", ""},
 
 		{"no store", Module{}, "", "no store given; give etcd"},
 		{"empty dest", Module{Etcd: &Etcd{}}, "etcd.dest", "is empty"},
 		{"folder dest", Module{Etcd: &Etcd{Dest: "backups/"}}, "etcd.dest", `"backups/" is a folder; name the file, like backups/etcd.db`},
-		{"bad endpoint", Module{Etcd: &Etcd{Dest: "a.db", Conn: etcdctl.Conn{Endpoints: spec.StringList{"10.0.0.1"}}}}, "etcd.endpoints", "not a client URL"},
-		{"ca with http", Module{Etcd: &Etcd{Dest: "a.db", Conn: etcdctl.Conn{Endpoints: eps, CAFile: "ca.pem"}}}, "etcd.ca_file", "only used with https://"},
+		{"bad endpoint", Module{Etcd: &Etcd{Dest: "a.db", Conn: etcdarg.Conn{Endpoints: spec.StringList{"10.0.0.1"}}}}, "etcd.endpoints", "not a client URL"},
+		{"ca with http", Module{Etcd: &Etcd{Dest: "a.db", Conn: etcdarg.Conn{Endpoints: eps, CAFile: "ca.pem"}}}, "etcd.ca_file", "only used with https://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,7 +132,7 @@ func TestSnapshotFromAMember(t *testing.T) {
 	c := lab.Get(t)
 	h := host(t, c)
 	m := &Module{Etcd: &Etcd{Dest: filepath.Join(h.RunbookDir, "m3.db"), From: "m3",
-		Conn: etcdctl.Conn{Endpoints: spec.StringList(c.Endpoints())}}}
+		Conn: etcdarg.Conn{Endpoints: spec.StringList(c.Endpoints())}}}
 	res, err := m.Run(testCtx(t), h)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,6 @@ func TestSnapshotFromAMember(t *testing.T) {
 func TestSnapshotCheckSavesNothing(t *testing.T) {
 	c := lab.Get(t)
 	h := host(t, c)
-	h.Check = true
 	res, err := (&Module{Etcd: &Etcd{Dest: "b/etcd.db"}}).Check(testCtx(t), h)
 	if err != nil {
 		t.Fatal(err)

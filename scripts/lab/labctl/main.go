@@ -103,7 +103,6 @@ type member struct {
 }
 
 func (m member) clientURL() string { return fmt.Sprintf("http://%s:%d", m.Addr, clientPort) }
-func (m member) peerURL() string   { return fmt.Sprintf("http://%s:%d", m.Addr, peerPort) }
 func (m member) pidfile() string   { return filepath.Join(m.Dir, "etcd.pid") }
 func (m member) dataDir() string   { return filepath.Join(m.Dir, "data") }
 

@@ -1,6 +1,6 @@
-// Package service starts, stops and inspects services on a host through any
+// Package svcmgr starts, stops and inspects services on a host through any
 // conn.Conn, with one stateless Manager per kind: systemd, pidfile, command.
-package service
+package svcmgr
 
 import (
 	"context"

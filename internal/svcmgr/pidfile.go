@@ -1,4 +1,4 @@
-package service
+package svcmgr
 
 import (
 	"context"
