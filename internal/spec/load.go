@@ -13,6 +13,7 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/input"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // LoadOptions are what the loader knows besides the file.
@@ -118,10 +119,10 @@ func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
 
 // decodeKey decodes n into out, naming it key in messages.
 func (l *loader) decodeKey(n *yaml.Node, out any, key string) {
-	l.d.within(key, true, func() {
+	l.d.Within(key, func() {
 		savedCtx := l.d.Context
 		l.d.Context = ""
-		l.d.value(n, reflectPointer(out), &l.ds)
+		l.d.DecodeValue(n, out, &l.ds)
 		l.d.Context = savedCtx
 	})
 }
@@ -129,7 +130,7 @@ func (l *loader) decodeKey(n *yaml.Node, out any, key string) {
 func (l *loader) runbook(root *yaml.Node) *Runbook {
 	rb := &Runbook{File: l.file, Source: l.src, Pos: l.pos(root), Order: Order{Kind: OrderInventory}, OnAbort: OnAbortStop}
 	if root.Kind != yaml.MappingNode {
-		l.ds.Add(l.pos(root), fmt.Sprintf("a runbook must be a mapping, got %s", describe(root)),
+		l.ds.Add(l.pos(root), fmt.Sprintf("a runbook must be a mapping, got %s", arg.Describe(root)),
 			"start with the keys runbook, hosts and steps")
 		return rb
 	}
@@ -168,7 +169,7 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 			rb.OnAbort = OnAbort(s)
 		default:
 			if n.Kind == yaml.ScalarNode {
-				l.ds.Add(rb.OnAbortPos, fmt.Sprintf("\"on_abort\" must be stop or rollback_completed, got %s", describe(n)),
+				l.ds.Add(rb.OnAbortPos, fmt.Sprintf("\"on_abort\" must be stop or rollback_completed, got %s", arg.Describe(n)),
 					diag.Suggest(s, []string{string(OnAbortStop), string(OnAbortRollbackCompleted)}))
 			}
 		}
@@ -200,27 +201,27 @@ func (l *loader) loadVars(rb *Runbook, n *yaml.Node) {
 	rb.VarPos = map[string]diag.Pos{}
 	if n != nil && n.ShortTag() != "!!null" {
 		if n.Kind != yaml.MappingNode {
-			l.ds.Errorf(l.pos(n), "\"vars\" must be a mapping of names to values, got %s", describe(n))
+			l.ds.Errorf(l.pos(n), "\"vars\" must be a mapping of names to values, got %s", arg.Describe(n))
 		} else {
-			for _, p := range l.d.pairs(n, &l.ds) {
-				name, ok := l.d.keyText(p.key, &l.ds)
+			for _, p := range l.d.Entries(n, &l.ds) {
+				name, ok := l.d.KeyText(p.Key, &l.ds)
 				if !ok {
 					continue
 				}
 				switch {
 				case !identRe.MatchString(name):
-					l.ds.Add(l.pos(p.key), fmt.Sprintf("var name %q is not a valid name", name),
+					l.ds.Add(l.pos(p.Key), fmt.Sprintf("var name %q is not a valid name", name),
 						"use letters, digits and _, not starting with a digit, so expressions can use it")
 					continue
 				case contains(builtinNames, name):
-					l.ds.Add(l.pos(p.key), fmt.Sprintf("var name %q is reserved", name),
+					l.ds.Add(l.pos(p.Key), fmt.Sprintf("var name %q is reserved", name),
 						"expressions already give it a meaning; choose another name")
 					continue
 				}
 				var v any
-				l.decodeKey(p.value, &v, "vars."+name)
+				l.decodeKey(p.Value, &v, "vars."+name)
 				rb.Vars[name] = v
-				rb.VarPos[name] = l.pos(p.key)
+				rb.VarPos[name] = l.pos(p.Key)
 			}
 		}
 	}
@@ -254,7 +255,7 @@ func (l *loader) loadOrder(rb *Runbook, n *yaml.Node) {
 	}
 	rb.Order.Pos = l.pos(n)
 	if n.Kind != yaml.ScalarNode {
-		l.ds.Add(l.pos(n), fmt.Sprintf("\"order\" must be inventory, reverse, shuffle or an expression, got %s", describe(n)), "")
+		l.ds.Add(l.pos(n), fmt.Sprintf("\"order\" must be inventory, reverse, shuffle or an expression, got %s", arg.Describe(n)), "")
 		return
 	}
 	switch OrderKind(n.Value) {
@@ -286,7 +287,7 @@ func (l *loader) stepList(n *yaml.Node, key string, phase Phase, id string, fail
 		return nil
 	}
 	if r.Kind != yaml.SequenceNode {
-		l.ds.Add(l.pos(r), fmt.Sprintf("%q must be a list of steps, got %s", key, describe(r)), "start each step with \"- \"")
+		l.ds.Add(l.pos(r), fmt.Sprintf("%q must be a list of steps, got %s", key, arg.Describe(r)), "start each step with \"- \"")
 		return nil
 	}
 	if len(r.Content) == 0 {
@@ -317,7 +318,7 @@ func (l *loader) rollback(n *yaml.Node, key, id string, phase Phase) Rollback {
 	case r.Kind == yaml.SequenceNode:
 		rb.Steps = l.stepList(r, key, phase, id, true, false)
 	default:
-		l.ds.Add(rb.Pos, fmt.Sprintf("%q must be a list of steps or none, got %s", key, describe(r)),
+		l.ds.Add(rb.Pos, fmt.Sprintf("%q must be a list of steps or none, got %s", key, arg.Describe(r)),
 			"leave it out for the automatic undo of completed steps")
 	}
 	return rb
@@ -378,7 +379,7 @@ func withLater(env *eval.Env, later map[string]registration) *eval.Env {
 func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, s *Step) *eval.Program {
 	n = Resolve(n)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
-		l.ds.Errorf(l.pos(n), "%q must be an expression, got %s", name, describe(n))
+		l.ds.Errorf(l.pos(n), "%q must be an expression, got %s", name, arg.Describe(n))
 		return nil
 	}
 	if strings.HasPrefix(strings.TrimSpace(n.Value), "{{") {

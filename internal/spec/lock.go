@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Lock is a runbook's `lock:`: where its runs keep their run lock, and a lock
@@ -73,7 +74,7 @@ func (l *loader) loadLock(rb *Runbook, n *yaml.Node) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		l.ds.Add(l.pos(n), fmt.Sprintf("\"lock\" must be a mapping, got %s", describe(n)),
+		l.ds.Add(l.pos(n), fmt.Sprintf("\"lock\" must be a mapping, got %s", arg.Describe(n)),
 			"for example: lock: { name: etcd-prod }, or lock: { etcd: { endpoints: [https://10.0.0.1:2379] } }")
 		return
 	}
@@ -125,7 +126,7 @@ func badLockName(s string) string {
 func (l *loader) loadEtcdLock(n *yaml.Node) *EtcdLock {
 	e := &EtcdLock{Pos: l.pos(n), Prefix: DefaultLockPrefix, TTL: DefaultLockTTL}
 	if n.Kind != yaml.MappingNode {
-		l.ds.Add(l.pos(n), fmt.Sprintf("\"lock.etcd\" must be a mapping, got %s", describe(n)),
+		l.ds.Add(l.pos(n), fmt.Sprintf("\"lock.etcd\" must be a mapping, got %s", arg.Describe(n)),
 			"for example: etcd: { endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379], ttl: 15s }")
 		return e
 	}

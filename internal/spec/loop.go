@@ -10,6 +10,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Loop is a step's `loop:`, as Ansible's: the step runs once per item, with
@@ -116,10 +117,10 @@ func (l *loader) loop(v *yaml.Node, s *Step, failed bool) *Loop {
 	case v.Kind == yaml.SequenceNode:
 		lp.Src = flowText(v)
 		l.compile = append(l.compile, func() { l.loopList(lp, v, s, failed) })
-	case isTemplateScalar(v) && oneTemplate(v.Value):
+	case arg.IsTemplateScalar(v) && oneTemplate(v.Value):
 		lp.Src = strings.TrimSpace(v.Value)
 		l.compile = append(l.compile, func() { lp.Expr = l.loopExpr(v, s, failed) })
-	case isTemplateScalar(v):
+	case arg.IsTemplateScalar(v):
 		l.ds.Add(lp.Pos, loopShapes+", got text around {{ }}, which makes a string",
 			`write the whole value as one {{ }}, such as loop: '{{ group("etcd") }}'`)
 	default:
@@ -131,7 +132,7 @@ func (l *loader) loop(v *yaml.Node, s *Step, failed bool) *Loop {
 				detail = fmt.Sprintf(`write loop: '{{ %s }}' for a var, or loop: '{{ group("%s") }}' for the hosts of a group`, v.Value, v.Value)
 			}
 		}
-		l.ds.Add(lp.Pos, fmt.Sprintf("%s, got %s", loopShapes, describe(v)), detail)
+		l.ds.Add(lp.Pos, fmt.Sprintf("%s, got %s", loopShapes, arg.Describe(v)), detail)
 	}
 	// Returned also when it is wrong, so that item in the other fields is
 	// not reported again.
@@ -191,7 +192,7 @@ func (l *loader) loopList(lp *Loop, v *yaml.Node, s *Step, failed bool) {
 		c = Resolve(c)
 		name := fmt.Sprintf("loop[%d]", i)
 		switch {
-		case isTemplateScalar(c):
+		case arg.IsTemplateScalar(c):
 			if l.usesLoopNamesIn(c) {
 				continue
 			}
@@ -215,7 +216,7 @@ func (l *loader) loopTemplates(lp *Loop, n *yaml.Node, name string, env *eval.En
 	if n == nil || depth > 64 {
 		return
 	}
-	if isTemplateScalar(n) {
+	if arg.IsTemplateScalar(n) {
 		if l.usesLoopNamesIn(n) {
 			return
 		}
@@ -249,7 +250,7 @@ func hasTemplate(n *yaml.Node, depth int) bool {
 	if n == nil || depth > 64 {
 		return false
 	}
-	if isTemplateScalar(n) {
+	if arg.IsTemplateScalar(n) {
 		return true
 	}
 	for _, c := range n.Content {

@@ -3,13 +3,13 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // FieldError is a Validate error about one argument, named by its YAML key
@@ -30,13 +30,11 @@ var stepFields = []string{
 // notOnBlock are the fields about one module's result, which mean nothing on a block.
 var notOnBlock = []string{"register", "retries", "delay", "until", "failed_when", "changed_when", "timeout"}
 
-func reflectPointer(out any) reflect.Value { return reflect.ValueOf(out).Elem() }
-
 // step reads one step. It returns nil when the node is not a mapping at all.
 func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 	r := Resolve(n)
 	if r.Kind != yaml.MappingNode {
-		l.ds.Add(l.pos(r), fmt.Sprintf("a step must be a mapping, got %s", describe(r)),
+		l.ds.Add(l.pos(r), fmt.Sprintf("a step must be a mapping, got %s", arg.Describe(r)),
 			"write a module and its arguments, such as - stop: { service: etcd }")
 		return nil
 	}
@@ -49,11 +47,11 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		block    *yaml.Node
 		rollback *yaml.Node
 		rbKey    *yaml.Node
-		fields   = map[string]pair{}
+		fields   = map[string]arg.Pair{}
 		unknown  []*yaml.Node
 	)
-	for _, p := range l.d.pairs(r, &l.ds) {
-		k, ok := l.d.keyText(p.key, &l.ds)
+	for _, p := range l.d.Entries(r, &l.ds) {
+		k, ok := l.d.KeyText(p.Key, &l.ds)
 		if !ok {
 			continue
 		}
@@ -61,14 +59,14 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		case contains(stepFields, k):
 			fields[k] = p
 		case k == "block":
-			block = p.value
+			block = p.Value
 		case k == "rollback":
-			rollback, rbKey = p.value, p.key
+			rollback, rbKey = p.Value, p.Key
 		case l.modules[k]:
-			modules = append(modules, p.key)
-			args = append(args, p.value)
+			modules = append(modules, p.Key)
+			args = append(args, p.Value)
 		default:
-			unknown = append(unknown, p.key)
+			unknown = append(unknown, p.Key)
 		}
 	}
 	l.unknownStepKeys(unknown, modules, fields)
@@ -102,14 +100,14 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		s.Args = Resolve(args[0])
 	}
 	if p, ok := fields["loop"]; ok && block != nil {
-		l.ds.Add(l.pos(p.key), "\"loop\" is for steps", "put it on each step of the block")
+		l.ds.Add(l.pos(p.Key), "\"loop\" is for steps", "put it on each step of the block")
 		delete(fields, "loop")
 	}
 	l.commonFields(s, fields, failed)
 	if block != nil {
 		for _, f := range notOnBlock {
 			if p, ok := fields[f]; ok {
-				l.ds.Add(l.pos(p.key), fmt.Sprintf("%q cannot be used on a block", f), "put it on a step inside the block")
+				l.ds.Add(l.pos(p.Key), fmt.Sprintf("%q cannot be used on a block", f), "put it on a step inside the block")
 			}
 		}
 		s.Block = l.stepList(block, "block", phase, id+".block", failed, true)
@@ -129,7 +127,7 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 
 // unknownStepKeys reports keys that are neither a field nor a module, with a
 // suggestion drawn from both (only from fields once the step has a module).
-func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[string]pair) {
+func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[string]arg.Pair) {
 	var unusedFields []string
 	for _, f := range stepFields {
 		if _, set := fields[f]; !set {
@@ -149,7 +147,7 @@ func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[strin
 		switch {
 		case s == "" && len(unknown) == 1:
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown module %q", name), "expected one of: "+strings.Join(names, ", "))
-		case s == "" || contains(names, suggested(s)):
+		case s == "" || contains(names, arg.Suggested(s)):
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown module %q", name), s)
 		default:
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown key %q in step", name), s)
@@ -159,13 +157,13 @@ func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[strin
 
 // commonFields reads the fields every step may have. Expressions are queued
 // for compiling once every registered name is known.
-func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
+func (l *loader) commonFields(s *Step, fields map[string]arg.Pair, failed bool) {
 	get := func(name string) (*yaml.Node, *yaml.Node, bool) {
 		p, ok := fields[name]
 		if !ok {
 			return nil, nil, false
 		}
-		return p.key, Resolve(p.value), true
+		return p.Key, Resolve(p.Value), true
 	}
 	// First: the other fields see item when the step has a loop.
 	if _, v, ok := get("loop"); ok {
@@ -174,7 +172,7 @@ func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
 	if _, v, ok := get("name"); ok {
 		s.NamePos = l.pos(v)
 		l.decodeKey(v, &s.Name, "name")
-		if isTemplateScalar(v) {
+		if arg.IsTemplateScalar(v) {
 			l.compile = append(l.compile, func() { s.NameTemplate = l.template(v, "name", l.stepEnv(s, failed), s) })
 		}
 	}
@@ -223,7 +221,7 @@ func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
 		s.DelegatePos = l.pos(v)
 		l.decodeKey(v, &s.DelegateTo, "delegate_to")
 		switch {
-		case isTemplateScalar(v):
+		case arg.IsTemplateScalar(v):
 			l.compile = append(l.compile, func() { s.DelegateTemplate = l.template(v, "delegate_to", l.stepEnv(s, failed), s) })
 		case v.Kind == yaml.ScalarNode && strings.TrimSpace(s.DelegateTo) == "" && v.ShortTag() != "!!null":
 			l.ds.Add(s.DelegatePos, "\"delegate_to\" must name a host, got an empty string", "use controller for this machine")
@@ -286,7 +284,7 @@ func (l *loader) resultExpr(v *yaml.Node, name string, s *Step, failed bool) *ev
 func (l *loader) register(s *Step, v *yaml.Node) {
 	s.RegisterPos = l.pos(v)
 	if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" {
-		l.ds.Errorf(s.RegisterPos, "\"register\" must be a name, got %s", describe(v))
+		l.ds.Errorf(s.RegisterPos, "\"register\" must be a name, got %s", arg.Describe(v))
 		return
 	}
 	name := v.Value
@@ -320,7 +318,7 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 	d := &Decoder{File: l.file, Source: l.src, Context: s.Module}
 	d.OnTemplate = func(n *yaml.Node) {
 		templated = true
-		name := d.path
+		name := d.Path()
 		if name == "" {
 			name = s.Module
 		}
@@ -359,8 +357,8 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 func (l *loader) argExpr(e *Expr, key string, args any, s *Step, env *eval.Env) *eval.Program {
 	ee := exprEnv(env, key, args)
 	later := l.later(s.seq)
-	l.checkLater(e.Src, 0, e.Src, textPos{e.Pos, e.at}, s, later)
-	p, ds := compileExpr(e.Src, e.Pos, e.at, withLater(ee, later), eval.Bool)
+	l.checkLater(e.Src, 0, e.Src, textPos{e.Pos, e.Positions()}, s, later)
+	p, ds := compileExpr(e.Src, e.Pos, e.Positions(), withLater(ee, later), eval.Bool)
 	l.ds.Append(l.bounded(ds, e.Pos))
 	if p != nil {
 		p.Name = key
@@ -421,9 +419,9 @@ func findKey(d *Decoder, n *yaml.Node, path string) *yaml.Node {
 			return nil
 		}
 		found := false
-		for _, p := range d.pairs(n, &ignored) {
-			if r := Resolve(p.key); r != nil && r.Value == part {
-				key, n, found = p.key, p.value, true
+		for _, p := range d.Entries(n, &ignored) {
+			if r := Resolve(p.Key); r != nil && r.Value == part {
+				key, n, found = p.Key, p.Value, true
 				break
 			}
 		}
