@@ -24,6 +24,7 @@ import (
 	"github.com/runbookhq/runbook/internal/runlock"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 func init() { commands = append(commands, newLocksCmd, newUnlockCmd) }
@@ -235,7 +236,7 @@ func etcdUnreachable(lk *spec.Lock, runbookFile string) string {
 	}
 	e := lk.Etcd
 	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
-		DialTimeout: spec.Duration(e.DialTimeout)}
+		DialTimeout: arg.Duration(e.DialTimeout)}
 	cfg, err := conn.Resolve(etcdctl.Env{Dir: runbookDir(runbookFile)})
 	if err != nil {
 		return err.Error()
@@ -274,7 +275,7 @@ func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, 
 	}
 	e := lk.Etcd
 	conn := etcdctl.Conn{Endpoints: e.Endpoints, CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile,
-		DialTimeout: spec.Duration(e.DialTimeout)}
+		DialTimeout: arg.Duration(e.DialTimeout)}
 	cfg, err := conn.Resolve(etcdctl.Env{Dir: runbookDir(runbookFile)})
 	if err != nil {
 		return nil, fmt.Errorf("lock.etcd: %w", err)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/runbookhq/runbook/internal/etcdlab"
 	"github.com/runbookhq/runbook/internal/eval"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 func TestConnValidate(t *testing.T) {
@@ -23,20 +23,20 @@ func TestConnValidate(t *testing.T) {
 		wantMsg   string
 	}{
 		{"nothing: defaults from vars", Conn{}, "", ""},
-		{"http endpoints", Conn{Endpoints: spec.StringList{"http://10.0.0.1:2379", "http://10.0.0.2:2379/"}}, "", ""},
-		{"https with tls", Conn{Endpoints: spec.StringList{"https://a:2379"}, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"}, "", ""},
-		{"templated", Conn{Endpoints: spec.StringList{"{{ url }}"}, CAFile: "ca.pem"}, "", ""},
+		{"http endpoints", Conn{Endpoints: arg.StringList{"http://10.0.0.1:2379", "http://10.0.0.2:2379/"}}, "", ""},
+		{"https with tls", Conn{Endpoints: arg.StringList{"https://a:2379"}, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"}, "", ""},
+		{"templated", Conn{Endpoints: arg.StringList{"{{ url }}"}, CAFile: "ca.pem"}, "", ""},
 		{"tls files with endpoints from vars", Conn{CAFile: "ca.pem"}, "", ""},
 
-		{"empty list", Conn{Endpoints: spec.StringList{}}, "etcd.endpoints", "empty list"},
-		{"no scheme", Conn{Endpoints: spec.StringList{"10.0.0.1:2379"}}, "etcd.endpoints", "not a client URL"},
-		{"grpc scheme", Conn{Endpoints: spec.StringList{"unix://x"}}, "etcd.endpoints", "not a client URL"},
-		{"no port", Conn{Endpoints: spec.StringList{"http://10.0.0.1"}}, "etcd.endpoints", "no port; etcd's client port is usually 2379: http://10.0.0.1:2379"},
-		{"path", Conn{Endpoints: spec.StringList{"http://a:2379/health"}}, "etcd.endpoints", "has a path"},
-		{"no host", Conn{Endpoints: spec.StringList{"http://:2379"}}, "etcd.endpoints", "no host"},
+		{"empty list", Conn{Endpoints: arg.StringList{}}, "etcd.endpoints", "empty list"},
+		{"no scheme", Conn{Endpoints: arg.StringList{"10.0.0.1:2379"}}, "etcd.endpoints", "not a client URL"},
+		{"grpc scheme", Conn{Endpoints: arg.StringList{"unix://x"}}, "etcd.endpoints", "not a client URL"},
+		{"no port", Conn{Endpoints: arg.StringList{"http://10.0.0.1"}}, "etcd.endpoints", "no port; etcd's client port is usually 2379: http://10.0.0.1:2379"},
+		{"path", Conn{Endpoints: arg.StringList{"http://a:2379/health"}}, "etcd.endpoints", "has a path"},
+		{"no host", Conn{Endpoints: arg.StringList{"http://:2379"}}, "etcd.endpoints", "no host"},
 		{"cert without key", Conn{CertFile: "c.pem"}, "etcd.cert_file", "without key_file"},
 		{"key without cert", Conn{KeyFile: "k.pem"}, "etcd.key_file", "without cert_file"},
-		{"ca with http only", Conn{Endpoints: spec.StringList{"http://a:2379"}, CAFile: "ca.pem"}, "etcd.ca_file", "only used with https://"},
+		{"ca with http only", Conn{Endpoints: arg.StringList{"http://a:2379"}, CAFile: "ca.pem"}, "etcd.ca_file", "only used with https://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestResolveEndpoints(t *testing.T) {
 		want    []string
 		wantErr string
 	}{
-		{"given", Conn{Endpoints: spec.StringList{"http://a:1/"}}, Env{Inventory: inv}, []string{"http://a:1"}, ""},
+		{"given", Conn{Endpoints: arg.StringList{"http://a:1/"}}, Env{Inventory: inv}, []string{"http://a:1"}, ""},
 		{"var list", Conn{}, Env{Vars: map[string]any{"etcd_endpoints": []any{"http://a:1", "http://b:1"}}, Inventory: inv}, []string{"http://a:1", "http://b:1"}, ""},
 		{"var string", Conn{}, Env{Vars: map[string]any{"etcd_endpoints": "http://a:1"}}, []string{"http://a:1"}, ""},
 		{"group etcd", Conn{}, Env{Inventory: inv}, []string{"http://10.0.0.1:2379", "http://10.0.0.2:2379"}, ""},
@@ -92,7 +92,7 @@ func TestResolveEndpoints(t *testing.T) {
 		{"empty group", Conn{}, Env{Vars: map[string]any{"etcd_group": "none"}, Inventory: inv}, nil, "group none has no hosts"},
 		{"host without url", Conn{}, Env{Vars: map[string]any{"etcd_group": "broken"}, Inventory: inv}, nil, "host b1 of group broken has no var etcd_url (its client URL, like http://10.2.0.1:2379)"},
 		{"bad url in var", Conn{}, Env{Vars: map[string]any{"etcd_endpoints": []any{"10.0.0.1:2379"}}}, nil, "not a client URL"},
-		{"twice", Conn{Endpoints: spec.StringList{"http://a:1", "http://a:1/"}}, Env{}, nil, "listed twice"},
+		{"twice", Conn{Endpoints: arg.StringList{"http://a:1", "http://a:1/"}}, Env{}, nil, "listed twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestResolveTLS(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "junk.pem"), []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eps := spec.StringList{"https://127.0.0.1:2379"}
+	eps := arg.StringList{"https://127.0.0.1:2379"}
 	tests := []struct {
 		name     string
 		c        Conn
@@ -144,7 +144,7 @@ func TestResolveTLS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.c.DialTimeout = spec.Duration(time.Second)
+			tt.c.DialTimeout = arg.Duration(time.Second)
 			cfg, err := tt.c.Resolve(Env{Vars: tt.vars, Dir: dir})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

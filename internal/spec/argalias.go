@@ -1,5 +1,6 @@
 // The argument types moved to modules/arg; these aliases keep the loader
 // building while its callers move over.
+
 package spec
 
 import "github.com/runbookhq/runbook/modules/arg"
