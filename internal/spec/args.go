@@ -8,6 +8,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // NewArgs returns the step's arguments for one host: the templates rendered
@@ -50,12 +51,12 @@ func (s *Step) newArgs(reg Registry, scope *eval.Scope, wait func(*eval.Template
 		}
 	}
 	var ds diag.Diags
-	d := &Decoder{File: s.file, Source: s.src, Context: s.Module}
+	d := &arg.Decoder{File: s.file, Source: s.src, Context: s.Module}
 	if len(waiting) > 0 {
 		d.OnTemplate = func(*yaml.Node) {}
 		d.Unrendered = func(n *yaml.Node) bool { return waiting[d.Pos(n)] }
 	}
-	d.OnExpr = func(e *Expr, key string) {
+	d.OnExpr = func(e *arg.Expr, key string) {
 		if p := s.exprs[e.Pos]; p != nil {
 			e.Program = p
 			return

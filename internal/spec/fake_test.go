@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // fakeRegistry holds a few small argument structs shaped like the real modules.
@@ -31,15 +32,15 @@ func (r fakeRegistry) Names() []string {
 }
 
 type serviceArgs struct {
-	Service string   `yaml:"service" runbook:"required"`
-	Wait    Duration `yaml:"wait"`
+	Service string       `yaml:"service" runbook:"required"`
+	Wait    arg.Duration `yaml:"wait"`
 }
 
 type swapArgs struct {
-	Src     string   `yaml:"src"`
-	Dest    string   `yaml:"dest"`
-	Mode    FileMode `yaml:"mode"`
-	Restore string   `yaml:"restore"`
+	Src     string       `yaml:"src"`
+	Dest    string       `yaml:"dest"`
+	Mode    arg.FileMode `yaml:"mode"`
+	Restore string       `yaml:"restore"`
 }
 
 type fieldErr struct{ field, msg string }
@@ -60,14 +61,14 @@ func (a *swapArgs) Validate() error {
 }
 
 type commandArgs struct {
-	Cmd     Argv              `yaml:"cmd" runbook:"required"`
+	Cmd     arg.Argv          `yaml:"cmd" runbook:"required"`
 	Env     map[string]string `yaml:"env"`
 	Retries int               `yaml:"retries"`
 	Creates string            `yaml:"creates"`
 }
 
 // DecodeNode accepts the shorthand `command: "etcdctl endpoint health"`.
-func (a *commandArgs) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
+func (a *commandArgs) DecodeNode(d *arg.Decoder, n *yaml.Node, ds *diag.Diags) {
 	if n.Kind == yaml.ScalarNode {
 		d.DecodeValue(n, &a.Cmd, ds)
 		return
@@ -84,13 +85,13 @@ type etcdCheck struct {
 
 type checkArgs struct {
 	Etcd   *etcdCheck `yaml:"etcd"`
-	Expect Expr       `yaml:"expect"`
+	Expect arg.Expr   `yaml:"expect"`
 }
 
 type metricArgs struct {
-	URL    string   `yaml:"url" runbook:"required"`
-	Expect Expr     `yaml:"expect" runbook:"required"`
-	For    Duration `yaml:"for"`
+	URL    string       `yaml:"url" runbook:"required"`
+	Expect arg.Expr     `yaml:"expect" runbook:"required"`
+	For    arg.Duration `yaml:"for"`
 }
 
 func (*metricArgs) ExprNames(field string) map[string]any {

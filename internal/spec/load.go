@@ -53,7 +53,7 @@ func LoadBytes(file string, src []byte, reg Registry, opts LoadOptions) (*Runboo
 	}
 	l := &loader{
 		file: file, src: src, reg: reg, opts: opts,
-		d:       &Decoder{File: file, Source: src},
+		d:       &arg.Decoder{File: file, Source: src},
 		modules: map[string]bool{},
 		lines:   bytes.Count(src, []byte("\n")) + 1,
 	}
@@ -78,7 +78,7 @@ type loader struct {
 	src     []byte
 	reg     Registry
 	opts    LoadOptions
-	d       *Decoder
+	d       *arg.Decoder
 	ds      diag.Diags
 	modules map[string]bool
 
@@ -138,29 +138,29 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 	l.d.Decode(root, &k, &l.ds)
 	rb.Description = k.Description
 
-	if n := Resolve(k.Runbook); n != nil {
+	if n := arg.Resolve(k.Runbook); n != nil {
 		rb.NamePos = l.pos(n)
 		l.decodeKey(n, &rb.Name, "runbook")
 		if n.Kind == yaml.ScalarNode && strings.TrimSpace(rb.Name) == "" && n.ShortTag() != "!!null" {
 			l.ds.Errorf(rb.NamePos, "\"runbook\" must be a name, got an empty string")
 		}
 	}
-	if n := Resolve(k.Hosts); n != nil {
+	if n := arg.Resolve(k.Hosts); n != nil {
 		rb.HostsPos = l.pos(n)
 		l.decodeKey(n, &rb.Hosts, "hosts")
 		if n.Kind == yaml.ScalarNode && strings.TrimSpace(rb.Hosts) == "" && n.ShortTag() != "!!null" {
 			l.ds.Add(rb.HostsPos, "\"hosts\" must be an inventory pattern, got an empty string", "for example: etcd, or all")
 		}
 	}
-	l.loadVars(rb, Resolve(k.Vars))
-	if n := Resolve(k.Serial); n != nil {
+	l.loadVars(rb, arg.Resolve(k.Vars))
+	if n := arg.Resolve(k.Serial); n != nil {
 		rb.SerialPos = l.pos(n)
 		l.decodeKey(n, &rb.Serial, "serial")
 	}
-	if n := Resolve(k.MaxFail); n != nil {
+	if n := arg.Resolve(k.MaxFail); n != nil {
 		l.decodeKey(n, &rb.MaxFail, "max_fail")
 	}
-	if n := Resolve(k.OnAbort); n != nil && n.ShortTag() != "!!null" {
+	if n := arg.Resolve(k.OnAbort); n != nil && n.ShortTag() != "!!null" {
 		rb.OnAbortPos = l.pos(n)
 		var s string
 		l.decodeKey(n, &s, "on_abort")
@@ -174,8 +174,8 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 			}
 		}
 	}
-	l.loadOrder(rb, Resolve(k.Order))
-	l.loadLock(rb, Resolve(k.Lock))
+	l.loadOrder(rb, arg.Resolve(k.Order))
+	l.loadLock(rb, arg.Resolve(k.Lock))
 
 	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
 	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)
@@ -279,7 +279,7 @@ func (l *loader) stepList(n *yaml.Node, key string, phase Phase, id string, fail
 	if n == nil {
 		return nil
 	}
-	r := Resolve(n)
+	r := arg.Resolve(n)
 	if r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
 		if required {
 			l.ds.Errorf(l.pos(r), "%q must not be empty", key)
@@ -307,7 +307,7 @@ func (l *loader) stepList(n *yaml.Node, key string, phase Phase, id string, fail
 
 // rollback reads a `rollback:` value: a list of steps or `none`.
 func (l *loader) rollback(n *yaml.Node, key, id string, phase Phase) Rollback {
-	r := Resolve(n)
+	r := arg.Resolve(n)
 	rb := Rollback{Pos: l.pos(r)}
 	switch {
 	case r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" && r.Value == "none":
@@ -377,7 +377,7 @@ func withLater(env *eval.Env, later map[string]registration) *eval.Env {
 // expr compiles the expression in scalar n (whose key is name) for step s
 // (nil outside steps). A bool scalar is a constant expression.
 func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, s *Step) *eval.Program {
-	n = Resolve(n)
+	n = arg.Resolve(n)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
 		l.ds.Errorf(l.pos(n), "%q must be an expression, got %s", name, arg.Describe(n))
 		return nil

@@ -99,7 +99,7 @@ func (lp *Loop) render(n *yaml.Node, scope *eval.Scope) (any, error) {
 	}
 	var v any
 	var ds diag.Diags
-	(&Decoder{File: lp.file, Source: lp.src}).Decode(node, &v, &ds)
+	(&arg.Decoder{File: lp.file, Source: lp.src}).Decode(node, &v, &ds)
 	if err := ds.Err(); err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func (l *loader) usesLoopNames(text string, off int, src string, pos textPos) bo
 func (l *loader) loopList(lp *Loop, v *yaml.Node, s *Step, failed bool) {
 	env := l.env(s.seq, failed)
 	for i, c := range v.Content {
-		c = Resolve(c)
+		c = arg.Resolve(c)
 		name := fmt.Sprintf("loop[%d]", i)
 		switch {
 		case arg.IsTemplateScalar(c):
@@ -212,7 +212,7 @@ func (l *loader) loopList(lp *Loop, v *yaml.Node, s *Step, failed bool) {
 
 // loopTemplates compiles the templates nested in element n.
 func (l *loader) loopTemplates(lp *Loop, n *yaml.Node, name string, env *eval.Env, s *Step, depth int) {
-	n = Resolve(n)
+	n = arg.Resolve(n)
 	if n == nil || depth > 64 {
 		return
 	}
@@ -246,7 +246,7 @@ func (l *loader) usesLoopNamesIn(n *yaml.Node) bool {
 
 // hasTemplate reports whether n holds a templated string at any depth.
 func hasTemplate(n *yaml.Node, depth int) bool {
-	n = Resolve(n)
+	n = arg.Resolve(n)
 	if n == nil || depth > 64 {
 		return false
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Runbook is a loaded, checked runbook file. Every value a later stage may
@@ -25,12 +26,12 @@ type Runbook struct {
 	Vars   map[string]any
 	VarPos map[string]diag.Pos
 	// Serial is the list of batch sizes; empty means all hosts in one batch.
-	Serial    Serial
+	Serial    arg.Serial
 	SerialPos diag.Pos
 	Order     Order
 	// MaxFail is how many failed hosts are tolerated before the run aborts
 	// (zero: none). It aborts when failures exceed MaxFail.Of(hosts).
-	MaxFail    Quota
+	MaxFail    arg.Quota
 	OnAbort    OnAbort
 	OnAbortPos diag.Pos
 	// Lock is `lock:`; nil means host locks in the state folder's file store.
@@ -145,9 +146,9 @@ type Step struct {
 
 	When        []*eval.Program // all must hold; empty means always
 	Retries     int
-	Delay       Duration
+	Delay       arg.Duration
 	Until       *eval.Program // sees result
-	Timeout     Duration      // per attempt; zero means none
+	Timeout     arg.Duration  // per attempt; zero means none
 	Register    string
 	RegisterPos diag.Pos
 	FailedWhen  *eval.Program // sees result

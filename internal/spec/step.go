@@ -32,7 +32,7 @@ var notOnBlock = []string{"register", "retries", "delay", "until", "failed_when"
 
 // step reads one step. It returns nil when the node is not a mapping at all.
 func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
-	r := Resolve(n)
+	r := arg.Resolve(n)
 	if r.Kind != yaml.MappingNode {
 		l.ds.Add(l.pos(r), fmt.Sprintf("a step must be a mapping, got %s", arg.Describe(r)),
 			"write a module and its arguments, such as - stop: { service: etcd }")
@@ -75,7 +75,7 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 	case len(modules) > 1:
 		names := make([]string, len(modules))
 		for i, m := range modules {
-			names[i] = fmt.Sprintf("%q", Resolve(m).Value)
+			names[i] = fmt.Sprintf("%q", arg.Resolve(m).Value)
 		}
 		what := "two"
 		if len(names) > 2 {
@@ -84,7 +84,7 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		l.ds.Add(s.Pos, fmt.Sprintf("step has %s modules, %s and %s", what, strings.Join(names[:len(names)-1], ", "), names[len(names)-1]),
 			"a step runs exactly one module; make one step for each")
 	case len(modules) == 1 && block != nil:
-		l.ds.Add(s.Pos, fmt.Sprintf("step has both a module (%q) and a block", Resolve(modules[0]).Value),
+		l.ds.Add(s.Pos, fmt.Sprintf("step has both a module (%q) and a block", arg.Resolve(modules[0]).Value),
 			"move the module into the block as a step of its own")
 	case len(modules) == 0 && block == nil && len(unknown) == 0:
 		l.ds.Add(s.Pos, "step has no module", "expected one of: "+strings.Join(l.reg.Names(), ", "))
@@ -95,9 +95,9 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 	}
 
 	if len(modules) > 0 {
-		s.Module = Resolve(modules[0]).Value
+		s.Module = arg.Resolve(modules[0]).Value
 		s.ModulePos = l.pos(modules[0])
-		s.Args = Resolve(args[0])
+		s.Args = arg.Resolve(args[0])
 	}
 	if p, ok := fields["loop"]; ok && block != nil {
 		l.ds.Add(l.pos(p.Key), "\"loop\" is for steps", "put it on each step of the block")
@@ -136,7 +136,7 @@ func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[strin
 	}
 	names := l.reg.Names()
 	for _, k := range unknown {
-		name := Resolve(k).Value
+		name := arg.Resolve(k).Value
 		if len(modules) > 0 {
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown key %q in step", name), diag.Suggest(name, unusedFields))
 			continue
@@ -163,7 +163,7 @@ func (l *loader) commonFields(s *Step, fields map[string]arg.Pair, failed bool) 
 		if !ok {
 			return nil, nil, false
 		}
-		return p.Key, Resolve(p.Value), true
+		return p.Key, arg.Resolve(p.Value), true
 	}
 	// First: the other fields see item when the step has a loop.
 	if _, v, ok := get("loop"); ok {
@@ -228,7 +228,7 @@ func (l *loader) commonFields(s *Step, fields map[string]arg.Pair, failed bool) 
 		}
 	}
 	if _, v, ok := get("tags"); ok {
-		var tags StringList
+		var tags arg.StringList
 		l.decodeKey(v, &tags, "tags")
 		for i, t := range tags {
 			if strings.TrimSpace(t) == "" {
@@ -315,7 +315,7 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 	env := l.stepEnv(s, failed)
 	s.env = env
 	templated := false
-	d := &Decoder{File: l.file, Source: l.src, Context: s.Module}
+	d := &arg.Decoder{File: l.file, Source: l.src, Context: s.Module}
 	d.OnTemplate = func(n *yaml.Node) {
 		templated = true
 		name := d.Path()
@@ -329,7 +329,7 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 			s.Templates[l.pos(n)] = t
 		}
 	}
-	d.OnExpr = func(e *Expr, key string) {
+	d.OnExpr = func(e *arg.Expr, key string) {
 		e.Program = l.argExpr(e, key, args, s, env)
 		if e.Program != nil {
 			if s.exprs == nil {
@@ -354,7 +354,7 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 
 // argExpr compiles an Expr argument: a Bool that sees result and the names the
 // module declares for that key.
-func (l *loader) argExpr(e *Expr, key string, args any, s *Step, env *eval.Env) *eval.Program {
+func (l *loader) argExpr(e *arg.Expr, key string, args any, s *Step, env *eval.Env) *eval.Program {
 	ee := exprEnv(env, key, args)
 	later := l.later(s.seq)
 	l.checkLater(e.Src, 0, e.Src, textPos{e.Pos, e.Positions()}, s, later)
@@ -371,7 +371,7 @@ func (l *loader) argExpr(e *Expr, key string, args any, s *Step, env *eval.Env) 
 func exprEnv(env *eval.Env, key string, args any) *eval.Env {
 	e := *env
 	e.Result = true
-	if namer, ok := args.(ExprNamer); ok {
+	if namer, ok := args.(arg.ExprNamer); ok {
 		if names := namer.ExprNames(key); len(names) > 0 {
 			e.Extra = make(map[string]any, len(env.Extra)+len(names))
 			for k, v := range env.Extra {
@@ -387,7 +387,7 @@ func exprEnv(env *eval.Env, key string, args any) *eval.Env {
 
 // validateArgs runs the arguments' Validate, if any, and points an error at
 // the key it names.
-func validateArgs(d *Decoder, s *Step, args any, ds *diag.Diags) {
+func validateArgs(d *arg.Decoder, s *Step, args any, ds *diag.Diags) {
 	v, ok := args.(interface{ Validate() error })
 	if !ok {
 		return
@@ -410,17 +410,17 @@ func validateArgs(d *Decoder, s *Step, args any, ds *diag.Diags) {
 }
 
 // findKey returns the key node at a dotted path in mapping n, or nil.
-func findKey(d *Decoder, n *yaml.Node, path string) *yaml.Node {
+func findKey(d *arg.Decoder, n *yaml.Node, path string) *yaml.Node {
 	var key *yaml.Node
 	var ignored diag.Diags
 	for _, part := range strings.Split(path, ".") {
-		n = Resolve(n)
+		n = arg.Resolve(n)
 		if n == nil || n.Kind != yaml.MappingNode {
 			return nil
 		}
 		found := false
 		for _, p := range d.Entries(n, &ignored) {
-			if r := Resolve(p.Key); r != nil && r.Value == part {
+			if r := arg.Resolve(p.Key); r != nil && r.Value == part {
 				key, n, found = p.Key, p.Value, true
 				break
 			}
@@ -440,12 +440,12 @@ func defaultName(s *Step) string {
 		return "block"
 	}
 	main := ""
-	if a := Resolve(s.Args); a != nil {
+	if a := arg.Resolve(s.Args); a != nil {
 		switch {
 		case a.Kind == yaml.ScalarNode:
 			main = a.Value
 		case a.Kind == yaml.MappingNode && len(a.Content) >= 2:
-			if v := Resolve(a.Content[1]); v != nil && v.Kind == yaml.ScalarNode {
+			if v := arg.Resolve(a.Content[1]); v != nil && v.Kind == yaml.ScalarNode {
 				main = v.Value
 			}
 		}
