@@ -13,6 +13,7 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/input"
+	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
 )
 
@@ -32,7 +33,7 @@ type LoadOptions struct {
 }
 
 // Load reads and loads the runbook at path; see LoadBytes.
-func Load(path string, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
+func Load(path string, reg *modules.Registry, opts LoadOptions) (*Runbook, diag.Diags) {
 	src, err := input.ReadFile(path)
 	if err != nil {
 		var ds diag.Diags
@@ -44,8 +45,9 @@ func Load(path string, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
 
 // LoadBytes loads the runbook src, named file in diagnostics. It reports every
 // problem of the file at once, sorted by position, and returns the runbook
-// only when there is no error (warnings may come with it).
-func LoadBytes(file string, src []byte, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
+// only when there is no error (warnings may come with it). Each step's
+// arguments are decoded into a fresh module from reg.
+func LoadBytes(file string, src []byte, reg *modules.Registry, opts LoadOptions) (*Runbook, diag.Diags) {
 	root, ds := Parse(file, src)
 	if root == nil || ds.HasErrors() {
 		ds.Sort()
@@ -76,7 +78,7 @@ func LoadBytes(file string, src []byte, reg Registry, opts LoadOptions) (*Runboo
 type loader struct {
 	file    string
 	src     []byte
-	reg     Registry
+	reg     *modules.Registry
 	opts    LoadOptions
 	d       *arg.Decoder
 	ds      diag.Diags

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
 )
 
@@ -137,9 +138,9 @@ type Step struct {
 	ModulePos diag.Pos
 	// Args is the raw argument node, rendered and decoded per host (NewArgs).
 	Args *yaml.Node
-	// Literal is the decoded and validated argument value when no argument is
-	// templated; nil otherwise.
-	Literal any
+	// Literal is the module with its decoded and validated arguments when no
+	// argument is templated; nil otherwise.
+	Literal modules.Module
 	// Templates holds the compiled templates of the arguments, by the position
 	// of their scalar (with File set).
 	Templates map[diag.Pos]*eval.Template

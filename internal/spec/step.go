@@ -9,16 +9,9 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
 )
-
-// FieldError is a Validate error about one argument, named by its YAML key
-// (modules.FieldError implements it). The loader points its diagnostic at that
-// key. A dotted name ("etcd.dest") names a nested key.
-type FieldError interface {
-	error
-	FieldName() string
-}
 
 // stepFields are the keys every step may have besides its module.
 var stepFields = []string{
@@ -354,7 +347,7 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 
 // argExpr compiles an Expr argument: a Bool that sees result and the names the
 // module declares for that key.
-func (l *loader) argExpr(e *arg.Expr, key string, args any, s *Step, env *eval.Env) *eval.Program {
+func (l *loader) argExpr(e *arg.Expr, key string, args modules.Module, s *Step, env *eval.Env) *eval.Program {
 	ee := exprEnv(env, key, args)
 	later := l.later(s.seq)
 	l.checkLater(e.Src, 0, e.Src, textPos{e.Pos, e.Positions()}, s, later)
@@ -368,10 +361,10 @@ func (l *loader) argExpr(e *arg.Expr, key string, args any, s *Step, env *eval.E
 
 // exprEnv is the env of an Expr argument: the step's, with result and the
 // names the module declares.
-func exprEnv(env *eval.Env, key string, args any) *eval.Env {
+func exprEnv(env *eval.Env, key string, args modules.Module) *eval.Env {
 	e := *env
 	e.Result = true
-	if namer, ok := args.(arg.ExprNamer); ok {
+	if namer, ok := args.(modules.ExprNamer); ok {
 		if names := namer.ExprNames(key); len(names) > 0 {
 			e.Extra = make(map[string]any, len(env.Extra)+len(names))
 			for k, v := range env.Extra {
@@ -386,9 +379,10 @@ func exprEnv(env *eval.Env, key string, args any) *eval.Env {
 }
 
 // validateArgs runs the arguments' Validate, if any, and points an error at
-// the key it names.
-func validateArgs(d *arg.Decoder, s *Step, args any, ds *diag.Diags) {
-	v, ok := args.(interface{ Validate() error })
+// the key a *modules.FieldError names (a dotted name, "etcd.dest", names a
+// nested key).
+func validateArgs(d *arg.Decoder, s *Step, args modules.Module, ds *diag.Diags) {
+	v, ok := args.(modules.Validator)
 	if !ok {
 		return
 	}
@@ -400,9 +394,9 @@ func validateArgs(d *arg.Decoder, s *Step, args any, ds *diag.Diags) {
 	if s.Args == nil || s.Args.ShortTag() == "!!null" {
 		pos = s.ModulePos
 	}
-	var fe FieldError
+	var fe *modules.FieldError
 	if errors.As(err, &fe) {
-		if k := findKey(d, s.Args, fe.FieldName()); k != nil {
+		if k := findKey(d, s.Args, fe.Field); k != nil {
 			pos = d.Pos(k)
 		}
 	}

@@ -387,7 +387,7 @@ func (l *StringList) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 
 // Expr is an expr-lang expression that a module evaluates itself (check's
 // `expect`, assert-metric's `expect`). The loader compiles it as a Bool with
-// `result` in scope plus the names the module declares (ExprNamer).
+// `result` in scope plus the names the module declares (modules.ExprNamer).
 type Expr struct {
 	Src     string
 	Pos     diag.Pos
@@ -423,10 +423,4 @@ func (e *Expr) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 	if d.OnExpr != nil {
 		d.OnExpr(e, d.Key())
 	}
-}
-
-// ExprNamer is implemented by module argument structs whose Expr fields see
-// more names than a step's usual scope (metric look-ups in assert-metric).
-type ExprNamer interface {
-	ExprNames(field string) map[string]any
 }

@@ -255,5 +255,5 @@ type Series struct {
 var (
 	_ modules.Validator = (*Module)(nil)
 	_ modules.Checker   = (*Module)(nil)
-	_ arg.ExprNamer     = (*Module)(nil)
+	_ modules.ExprNamer = (*Module)(nil)
 )
