@@ -1,5 +1,7 @@
 // Package spec loads a runbook file into a checked syntax tree with positions:
-// strict YAML decoding, typed values, module arguments and compiled expressions.
+// strict YAML decoding (modules/arg's Decoder), typed values, each step's
+// module from the modules registry with its arguments decoded and validated,
+// and compiled expressions.
 package spec
 
 import (
