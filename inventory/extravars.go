@@ -12,8 +12,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
-	"github.com/runbookhq/runbook/inventory/vault"
 	"github.com/runbookhq/runbook/internal/input"
+	"github.com/runbookhq/runbook/inventory/vault"
 )
 
 // ParseExtraVars reads -e arguments as ansible-playbook does, later ones

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // WithDefaults returns a copy of args, a pointer to a module's argument struct, in
@@ -45,14 +45,14 @@ func checkArgs(m Module) error {
 }
 
 var (
-	durationType = reflect.TypeFor[spec.Duration]()
-	fileModeType = reflect.TypeFor[spec.FileMode]()
-	exprType     = reflect.TypeFor[spec.Expr]()
-	quotaType    = reflect.TypeFor[spec.Quota]()
+	durationType = reflect.TypeFor[arg.Duration]()
+	fileModeType = reflect.TypeFor[arg.FileMode]()
+	exprType     = reflect.TypeFor[arg.Expr]()
+	quotaType    = reflect.TypeFor[arg.Quota]()
 )
 
 // isSection reports whether t is a pointer to a struct of arguments, as opposed to
-// a typed value that the loader decodes as one (spec.Expr, spec.Quota).
+// a typed value that the loader decodes as one (arg.Expr, arg.Quota).
 func isSection(t reflect.Type) bool {
 	return t.Kind() == reflect.Pointer && isArgStruct(t.Elem())
 }

@@ -6,26 +6,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 type inner struct {
-	Method string        `yaml:"method" default:"GET"`
-	Wait   spec.Duration `yaml:"wait" default:"10s"`
+	Method string       `yaml:"method" default:"GET"`
+	Wait   arg.Duration `yaml:"wait" default:"10s"`
 }
 
 type sample struct {
-	Name    string        `yaml:"name" default:"etcd"`
-	Count   int           `yaml:"count" default:"3"`
-	On      bool          `yaml:"on" default:"true"`
-	Wait    spec.Duration `yaml:"wait" default:"1m30s"`
-	Mode    spec.FileMode `yaml:"mode" default:"0755"`
-	Codes   []int         `yaml:"codes" default:"200, 204"`
-	Backup  string        `yaml:"backup" default:"<dest>.prev"`
-	Expect  spec.Expr     `yaml:"expect" default:"result.rc == 0"`
-	Plain   string        `yaml:"plain"`
-	Section *inner        `yaml:"section"`
-	Absent  *inner        `yaml:"absent"`
+	Name    string       `yaml:"name" default:"etcd"`
+	Count   int          `yaml:"count" default:"3"`
+	On      bool         `yaml:"on" default:"true"`
+	Wait    arg.Duration `yaml:"wait" default:"1m30s"`
+	Mode    arg.FileMode `yaml:"mode" default:"0755"`
+	Codes   []int        `yaml:"codes" default:"200, 204"`
+	Backup  string       `yaml:"backup" default:"<dest>.prev"`
+	Expect  arg.Expr     `yaml:"expect" default:"result.rc == 0"`
+	Plain   string       `yaml:"plain"`
+	Section *inner       `yaml:"section"`
+	Absent  *inner       `yaml:"absent"`
 }
 
 func (*sample) Run(context.Context, *Host) (Result, error) { return Result{}, nil }
@@ -36,10 +36,10 @@ func TestWithDefaults(t *testing.T) {
 
 	want := sample{
 		Name: "given", Count: 3, On: true,
-		Wait:    spec.Duration(90 * time.Second),
+		Wait:    arg.Duration(90 * time.Second),
 		Mode:    0o755,
 		Codes:   []int{200, 204},
-		Section: &inner{Method: "POST", Wait: spec.Duration(10 * time.Second)},
+		Section: &inner{Method: "POST", Wait: arg.Duration(10 * time.Second)},
 	}
 	if got.Name != want.Name || got.Count != want.Count || got.On != want.On ||
 		got.Wait != want.Wait || got.Mode != want.Mode || len(got.Codes) != 2 ||
@@ -68,33 +68,33 @@ func TestWithDefaults(t *testing.T) {
 }
 
 type badDuration struct {
-	Wait spec.Duration `yaml:"wait" default:"60"`
+	Wait arg.Duration `yaml:"wait" default:"60"`
 }
 
 func (*badDuration) Run(context.Context, *Host) (Result, error) { return Result{}, nil }
 
 type badNested struct {
 	Section *struct {
-		Mode spec.FileMode `yaml:"mode" default:"0999"`
+		Mode arg.FileMode `yaml:"mode" default:"0999"`
 	} `yaml:"section"`
 }
 
 func (*badNested) Run(context.Context, *Host) (Result, error) { return Result{}, nil }
 
 type badArgv struct {
-	Cmd spec.Argv `yaml:"cmd" default:"true"`
+	Cmd arg.Argv `yaml:"cmd" default:"true"`
 }
 
 func (*badArgv) Run(context.Context, *Host) (Result, error) { return Result{}, nil }
 
 type zeroDuration struct {
-	Wait spec.Duration `yaml:"wait" default:"0s"`
+	Wait arg.Duration `yaml:"wait" default:"0s"`
 }
 
 func (*zeroDuration) Run(context.Context, *Host) (Result, error) { return Result{}, nil }
 
 type computedArgv struct {
-	Cmd spec.Argv `yaml:"cmd" default:"<the start command>"`
+	Cmd arg.Argv `yaml:"cmd" default:"<the start command>"`
 }
 
 func (*computedArgv) Run(context.Context, *Host) (Result, error) { return Result{}, nil }
@@ -114,7 +114,7 @@ func TestRegisterChecksArgs(t *testing.T) {
 		{"duration without unit", func() Module { return new(badDuration) }, `Wait: default "60"`},
 		{"zero duration", func() Module { return new(zeroDuration) }, "must be positive"},
 		{"bad mode inside a nil section", func() Module { return new(badNested) }, `Mode: default "0999"`},
-		{"default on a command", func() Module { return new(badArgv) }, "no literal default for spec.Argv"},
+		{"default on a command", func() Module { return new(badArgv) }, "no literal default for arg.Argv"},
 		{"not a pointer", func() Module { return valueModule{} }, "want a pointer to an argument struct"},
 	}
 	for _, tt := range tests {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Arg documents one argument of a module, as `runbook doc MODULE` shows it.
@@ -104,9 +104,9 @@ func typeName(t reflect.Type) string {
 		return "expression"
 	case quotaType:
 		return "count or percent"
-	case reflect.TypeFor[spec.Argv]():
+	case reflect.TypeFor[arg.Argv]():
 		return "command (string or list)"
-	case reflect.TypeFor[spec.StringList]():
+	case reflect.TypeFor[arg.StringList]():
 		return "string or list of strings"
 	}
 	switch t.Kind() {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	_ "github.com/runbookhq/runbook/modules/builtin"
 )
 
@@ -146,7 +146,7 @@ func checkTags(t *testing.T, st reflect.Type, prefix string) {
 		if ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
-		if ft.Kind() == reflect.Struct && ft.PkgPath() != "github.com/runbookhq/runbook/internal/spec" {
+		if ft.Kind() == reflect.Struct && ft.PkgPath() != "github.com/runbookhq/runbook/modules/arg" {
 			checkTags(t, ft, key+".")
 		}
 	}
@@ -185,7 +185,7 @@ func allocSections(v reflect.Value) {
 		f := v.Field(i)
 		switch {
 		case !f.CanSet():
-		case f.Kind() == reflect.Struct && f.Type().PkgPath() != "github.com/runbookhq/runbook/internal/spec":
+		case f.Kind() == reflect.Struct && f.Type().PkgPath() != "github.com/runbookhq/runbook/modules/arg":
 			allocSections(f)
 		case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Struct && f.IsNil():
 			f.Set(reflect.New(f.Type().Elem()))
@@ -231,12 +231,12 @@ type everyType struct {
 	S       string            `yaml:"s"`
 	B       bool              `yaml:"b"`
 	I       int               `yaml:"i"`
-	D       spec.Duration     `yaml:"d" default:"5s"`
-	M       spec.FileMode     `yaml:"m"`
-	E       spec.Expr         `yaml:"e"`
-	Q       spec.Quota        `yaml:"q"`
-	A       spec.Argv         `yaml:"a"`
-	L       spec.StringList   `yaml:"l"`
+	D       arg.Duration      `yaml:"d" default:"5s"`
+	M       arg.FileMode      `yaml:"m"`
+	E       arg.Expr          `yaml:"e"`
+	Q       arg.Quota         `yaml:"q"`
+	A       arg.Argv          `yaml:"a"`
+	L       arg.StringList    `yaml:"l"`
 	Strs    []string          `yaml:"strs"`
 	Env     map[string]string `yaml:"env"`
 	St      status            `yaml:"st"`

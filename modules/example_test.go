@@ -10,6 +10,7 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // stepFields are the common fields of a step (runbook-format.md), which an
@@ -40,7 +41,7 @@ func TestExamplesDecode(t *testing.T) {
 				stepInfo, _ := modules.Default.Lookup(name)
 				m := stepInfo.New()
 				templated := false
-				d := &spec.Decoder{File: file, Source: src, Context: name,
+				d := &arg.Decoder{File: file, Source: src, Context: name,
 					OnTemplate: func(*yaml.Node) { templated = true }}
 				var ds diag.Diags
 				d.Decode(args, m, &ds)
@@ -119,7 +120,7 @@ func TestDecodeArgs(t *testing.T) {
 				t.Fatal(ds.Err())
 			}
 			info, _ := modules.Default.Lookup(tt.module)
-			d := &spec.Decoder{File: "args.yml", Context: tt.module, OnTemplate: func(*yaml.Node) {}}
+			d := &arg.Decoder{File: "args.yml", Context: tt.module, OnTemplate: func(*yaml.Node) {}}
 			d.Decode(root, info.New(), &ds)
 			got := ""
 			if len(ds) > 0 {

@@ -71,6 +71,13 @@ type Module interface {
 // *FieldError points the diagnostic at that argument.
 type Validator interface{ Validate() error }
 
+// ExprNamer is implemented by modules whose arg.Expr arguments see more names
+// than a step's usual scope (metric look-ups in assert-metric). The loader
+// compiles the expression of argument field with these names beside result.
+type ExprNamer interface {
+	ExprNames(field string) map[string]any
+}
+
 // Checker reports what Run would change without changing anything (--check).
 // A module that is not a Checker is reported as "would run; effect unknown".
 type Checker interface {
@@ -93,9 +100,6 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// FieldName names the argument, so the loader can point its diagnostic at that key.
-func (e *FieldError) FieldName() string { return e.Field }
 
 // Host is what a module sees of the host it runs on.
 type Host struct {
@@ -198,9 +202,9 @@ func (r *Registry) Names() []string {
 	return names
 }
 
-// NewArgs returns a fresh argument value for the module name. It lets the loader
-// (internal/spec) decode and validate arguments without importing this package.
-func (r *Registry) NewArgs(name string) (any, bool) {
+// NewArgs returns a fresh module value for name, zero but for its type: the
+// loader decodes the step's arguments into it and validates them.
+func (r *Registry) NewArgs(name string) (Module, bool) {
 	info, ok := r.Lookup(name)
 	if !ok {
 		return nil, false

@@ -389,8 +389,8 @@ func (h *hostRun) undoItem(ctx context.Context, d *doneStep, eff inherited, it *
 	return h.runUndo(ctx, d.step, eff, u, target, it.result)
 }
 
-func isUndoer(args any) bool {
-	_, ok := args.(modules.Undoer)
+func isUndoer(m modules.Module) bool {
+	_, ok := m.(modules.Undoer)
 	return ok
 }
 

@@ -273,13 +273,9 @@ func (h *hostRun) undoModule(s *spec.Step, scope *eval.Scope, ran modules.Module
 	if ran != nil {
 		return ran, nil
 	}
-	args, err := s.NewArgs(h.r.reg, scope)
+	m, err := s.NewArgs(h.r.reg, scope)
 	if err != nil {
 		return nil, argsError(s, err)
-	}
-	m, ok := args.(modules.Module)
-	if !ok {
-		return nil, fmt.Errorf("module %s: its arguments are a %T", s.Module, args)
 	}
 	return m, nil
 }

@@ -535,18 +535,12 @@ func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *e
 	}
 	o.target = &target
 
-	args, err := s.NewArgs(r.reg, scope)
-	if err == nil {
-		if _, ok := args.(modules.Module); !ok {
-			err = fmt.Errorf("module %s: its arguments are a %T, which cannot run", s.Module, args)
-		}
-	}
+	mod, err := s.NewArgs(r.reg, scope)
 	if err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, argsError(s, err)
 		o.result = resultMap(nil, false, true, h.shownError(o.err, eff.noLog).Error())
 		return o, nil
 	}
-	mod := args.(modules.Module)
 	o.module = mod
 
 	if r.opts.Check {

@@ -12,13 +12,14 @@ import (
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/inventory"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // settle is a test module with arguments a run would refuse: a duration, and
 // a path that must be absolute.
 type settle struct {
-	For  spec.Duration `yaml:"for"`
-	Path string        `yaml:"path"`
+	For  arg.Duration `yaml:"for"`
+	Path string       `yaml:"path"`
 }
 
 func (*settle) Run(context.Context, *modules.Host) (modules.Result, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 func phases(rb *spec.Runbook, reg *modules.Registry) []Phase {
@@ -92,7 +93,7 @@ func steps(ss []*spec.Step, rt *runTimeNames) []Step {
 	return out
 }
 
-func dur(d spec.Duration) string {
+func dur(d arg.Duration) string {
 	if d == 0 {
 		return ""
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/inventory"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Options are the command-line inputs that shape a plan.
@@ -78,7 +79,7 @@ type Plan struct {
 	ExtraVars map[string]any       `json:"-"`
 
 	registry *modules.Registry
-	serial   spec.Serial
+	serial   arg.Serial
 }
 
 // Phase is one part of a run, in the order phases run.

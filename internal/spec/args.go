@@ -8,14 +8,16 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
-// NewArgs returns the step's arguments for one host: the templates rendered
-// in scope, decoded strictly into a fresh value of the module's type, Expr
-// arguments given their compiled programs, and validated. Errors (a rendered
+// NewArgs returns the step's module for one host: the templates of its
+// arguments rendered in scope, decoded strictly into a fresh value of the
+// module, Expr arguments given their compiled programs, and validated. Errors (a rendered
 // value of the wrong type, a failed Validate) come as a *diag.DiagsError
 // pointing at the argument, or as the template's run-time error.
-func (s *Step) NewArgs(reg Registry, scope *eval.Scope) (any, error) {
+func (s *Step) NewArgs(reg *modules.Registry, scope *eval.Scope) (modules.Module, error) {
 	args, _, err := s.newArgs(reg, scope, nil)
 	return args, err
 }
@@ -28,11 +30,11 @@ func (s *Step) NewArgs(reg Registry, scope *eval.Scope) (any, error) {
 // is touched. Validate, which needs every argument, runs only when no
 // template waits. complete reports whether it did: then args is what the
 // run would get for this scope.
-func (s *Step) CheckArgs(reg Registry, scope *eval.Scope, wait func(*eval.Template) bool) (args any, complete bool, err error) {
+func (s *Step) CheckArgs(reg *modules.Registry, scope *eval.Scope, wait func(*eval.Template) bool) (args modules.Module, complete bool, err error) {
 	return s.newArgs(reg, scope, wait)
 }
 
-func (s *Step) newArgs(reg Registry, scope *eval.Scope, wait func(*eval.Template) bool) (any, bool, error) {
+func (s *Step) newArgs(reg *modules.Registry, scope *eval.Scope, wait func(*eval.Template) bool) (modules.Module, bool, error) {
 	if s.IsBlock() {
 		return nil, false, fmt.Errorf("%s: a block has no arguments", s.ID)
 	}
@@ -50,12 +52,12 @@ func (s *Step) newArgs(reg Registry, scope *eval.Scope, wait func(*eval.Template
 		}
 	}
 	var ds diag.Diags
-	d := &Decoder{File: s.file, Source: s.src, Context: s.Module}
+	d := &arg.Decoder{File: s.file, Source: s.src, Context: s.Module}
 	if len(waiting) > 0 {
 		d.OnTemplate = func(*yaml.Node) {}
 		d.Unrendered = func(n *yaml.Node) bool { return waiting[d.Pos(n)] }
 	}
-	d.OnExpr = func(e *Expr, key string) {
+	d.OnExpr = func(e *arg.Expr, key string) {
 		if p := s.exprs[e.Pos]; p != nil {
 			e.Program = p
 			return

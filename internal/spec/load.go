@@ -13,6 +13,8 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/input"
+	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // LoadOptions are what the loader knows besides the file.
@@ -31,7 +33,7 @@ type LoadOptions struct {
 }
 
 // Load reads and loads the runbook at path; see LoadBytes.
-func Load(path string, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
+func Load(path string, reg *modules.Registry, opts LoadOptions) (*Runbook, diag.Diags) {
 	src, err := input.ReadFile(path)
 	if err != nil {
 		var ds diag.Diags
@@ -43,8 +45,9 @@ func Load(path string, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
 
 // LoadBytes loads the runbook src, named file in diagnostics. It reports every
 // problem of the file at once, sorted by position, and returns the runbook
-// only when there is no error (warnings may come with it).
-func LoadBytes(file string, src []byte, reg Registry, opts LoadOptions) (*Runbook, diag.Diags) {
+// only when there is no error (warnings may come with it). Each step's
+// arguments are decoded into a fresh module from reg.
+func LoadBytes(file string, src []byte, reg *modules.Registry, opts LoadOptions) (*Runbook, diag.Diags) {
 	root, ds := Parse(file, src)
 	if root == nil || ds.HasErrors() {
 		ds.Sort()
@@ -52,7 +55,7 @@ func LoadBytes(file string, src []byte, reg Registry, opts LoadOptions) (*Runboo
 	}
 	l := &loader{
 		file: file, src: src, reg: reg, opts: opts,
-		d:       &Decoder{File: file, Source: src},
+		d:       &arg.Decoder{File: file, Source: src},
 		modules: map[string]bool{},
 		lines:   bytes.Count(src, []byte("\n")) + 1,
 	}
@@ -75,9 +78,9 @@ func LoadBytes(file string, src []byte, reg Registry, opts LoadOptions) (*Runboo
 type loader struct {
 	file    string
 	src     []byte
-	reg     Registry
+	reg     *modules.Registry
 	opts    LoadOptions
-	d       *Decoder
+	d       *arg.Decoder
 	ds      diag.Diags
 	modules map[string]bool
 
@@ -118,10 +121,10 @@ func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
 
 // decodeKey decodes n into out, naming it key in messages.
 func (l *loader) decodeKey(n *yaml.Node, out any, key string) {
-	l.d.within(key, true, func() {
+	l.d.Within(key, func() {
 		savedCtx := l.d.Context
 		l.d.Context = ""
-		l.d.value(n, reflectPointer(out), &l.ds)
+		l.d.DecodeValue(n, out, &l.ds)
 		l.d.Context = savedCtx
 	})
 }
@@ -129,7 +132,7 @@ func (l *loader) decodeKey(n *yaml.Node, out any, key string) {
 func (l *loader) runbook(root *yaml.Node) *Runbook {
 	rb := &Runbook{File: l.file, Source: l.src, Pos: l.pos(root), Order: Order{Kind: OrderInventory}, OnAbort: OnAbortStop}
 	if root.Kind != yaml.MappingNode {
-		l.ds.Add(l.pos(root), fmt.Sprintf("a runbook must be a mapping, got %s", describe(root)),
+		l.ds.Add(l.pos(root), fmt.Sprintf("a runbook must be a mapping, got %s", arg.Describe(root)),
 			"start with the keys runbook, hosts and steps")
 		return rb
 	}
@@ -137,29 +140,29 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 	l.d.Decode(root, &k, &l.ds)
 	rb.Description = k.Description
 
-	if n := Resolve(k.Runbook); n != nil {
+	if n := arg.Resolve(k.Runbook); n != nil {
 		rb.NamePos = l.pos(n)
 		l.decodeKey(n, &rb.Name, "runbook")
 		if n.Kind == yaml.ScalarNode && strings.TrimSpace(rb.Name) == "" && n.ShortTag() != "!!null" {
 			l.ds.Errorf(rb.NamePos, "\"runbook\" must be a name, got an empty string")
 		}
 	}
-	if n := Resolve(k.Hosts); n != nil {
+	if n := arg.Resolve(k.Hosts); n != nil {
 		rb.HostsPos = l.pos(n)
 		l.decodeKey(n, &rb.Hosts, "hosts")
 		if n.Kind == yaml.ScalarNode && strings.TrimSpace(rb.Hosts) == "" && n.ShortTag() != "!!null" {
 			l.ds.Add(rb.HostsPos, "\"hosts\" must be an inventory pattern, got an empty string", "for example: etcd, or all")
 		}
 	}
-	l.loadVars(rb, Resolve(k.Vars))
-	if n := Resolve(k.Serial); n != nil {
+	l.loadVars(rb, arg.Resolve(k.Vars))
+	if n := arg.Resolve(k.Serial); n != nil {
 		rb.SerialPos = l.pos(n)
 		l.decodeKey(n, &rb.Serial, "serial")
 	}
-	if n := Resolve(k.MaxFail); n != nil {
+	if n := arg.Resolve(k.MaxFail); n != nil {
 		l.decodeKey(n, &rb.MaxFail, "max_fail")
 	}
-	if n := Resolve(k.OnAbort); n != nil && n.ShortTag() != "!!null" {
+	if n := arg.Resolve(k.OnAbort); n != nil && n.ShortTag() != "!!null" {
 		rb.OnAbortPos = l.pos(n)
 		var s string
 		l.decodeKey(n, &s, "on_abort")
@@ -168,13 +171,13 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 			rb.OnAbort = OnAbort(s)
 		default:
 			if n.Kind == yaml.ScalarNode {
-				l.ds.Add(rb.OnAbortPos, fmt.Sprintf("\"on_abort\" must be stop or rollback_completed, got %s", describe(n)),
+				l.ds.Add(rb.OnAbortPos, fmt.Sprintf("\"on_abort\" must be stop or rollback_completed, got %s", arg.Describe(n)),
 					diag.Suggest(s, []string{string(OnAbortStop), string(OnAbortRollbackCompleted)}))
 			}
 		}
 	}
-	l.loadOrder(rb, Resolve(k.Order))
-	l.loadLock(rb, Resolve(k.Lock))
+	l.loadOrder(rb, arg.Resolve(k.Order))
+	l.loadLock(rb, arg.Resolve(k.Lock))
 
 	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
 	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)
@@ -200,27 +203,27 @@ func (l *loader) loadVars(rb *Runbook, n *yaml.Node) {
 	rb.VarPos = map[string]diag.Pos{}
 	if n != nil && n.ShortTag() != "!!null" {
 		if n.Kind != yaml.MappingNode {
-			l.ds.Errorf(l.pos(n), "\"vars\" must be a mapping of names to values, got %s", describe(n))
+			l.ds.Errorf(l.pos(n), "\"vars\" must be a mapping of names to values, got %s", arg.Describe(n))
 		} else {
-			for _, p := range l.d.pairs(n, &l.ds) {
-				name, ok := l.d.keyText(p.key, &l.ds)
+			for _, p := range l.d.Entries(n, &l.ds) {
+				name, ok := l.d.KeyText(p.Key, &l.ds)
 				if !ok {
 					continue
 				}
 				switch {
 				case !identRe.MatchString(name):
-					l.ds.Add(l.pos(p.key), fmt.Sprintf("var name %q is not a valid name", name),
+					l.ds.Add(l.pos(p.Key), fmt.Sprintf("var name %q is not a valid name", name),
 						"use letters, digits and _, not starting with a digit, so expressions can use it")
 					continue
 				case contains(builtinNames, name):
-					l.ds.Add(l.pos(p.key), fmt.Sprintf("var name %q is reserved", name),
+					l.ds.Add(l.pos(p.Key), fmt.Sprintf("var name %q is reserved", name),
 						"expressions already give it a meaning; choose another name")
 					continue
 				}
 				var v any
-				l.decodeKey(p.value, &v, "vars."+name)
+				l.decodeKey(p.Value, &v, "vars."+name)
 				rb.Vars[name] = v
-				rb.VarPos[name] = l.pos(p.key)
+				rb.VarPos[name] = l.pos(p.Key)
 			}
 		}
 	}
@@ -254,7 +257,7 @@ func (l *loader) loadOrder(rb *Runbook, n *yaml.Node) {
 	}
 	rb.Order.Pos = l.pos(n)
 	if n.Kind != yaml.ScalarNode {
-		l.ds.Add(l.pos(n), fmt.Sprintf("\"order\" must be inventory, reverse, shuffle or an expression, got %s", describe(n)), "")
+		l.ds.Add(l.pos(n), fmt.Sprintf("\"order\" must be inventory, reverse, shuffle or an expression, got %s", arg.Describe(n)), "")
 		return
 	}
 	switch OrderKind(n.Value) {
@@ -278,7 +281,7 @@ func (l *loader) stepList(n *yaml.Node, key string, phase Phase, id string, fail
 	if n == nil {
 		return nil
 	}
-	r := Resolve(n)
+	r := arg.Resolve(n)
 	if r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
 		if required {
 			l.ds.Errorf(l.pos(r), "%q must not be empty", key)
@@ -286,7 +289,7 @@ func (l *loader) stepList(n *yaml.Node, key string, phase Phase, id string, fail
 		return nil
 	}
 	if r.Kind != yaml.SequenceNode {
-		l.ds.Add(l.pos(r), fmt.Sprintf("%q must be a list of steps, got %s", key, describe(r)), "start each step with \"- \"")
+		l.ds.Add(l.pos(r), fmt.Sprintf("%q must be a list of steps, got %s", key, arg.Describe(r)), "start each step with \"- \"")
 		return nil
 	}
 	if len(r.Content) == 0 {
@@ -306,7 +309,7 @@ func (l *loader) stepList(n *yaml.Node, key string, phase Phase, id string, fail
 
 // rollback reads a `rollback:` value: a list of steps or `none`.
 func (l *loader) rollback(n *yaml.Node, key, id string, phase Phase) Rollback {
-	r := Resolve(n)
+	r := arg.Resolve(n)
 	rb := Rollback{Pos: l.pos(r)}
 	switch {
 	case r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" && r.Value == "none":
@@ -317,7 +320,7 @@ func (l *loader) rollback(n *yaml.Node, key, id string, phase Phase) Rollback {
 	case r.Kind == yaml.SequenceNode:
 		rb.Steps = l.stepList(r, key, phase, id, true, false)
 	default:
-		l.ds.Add(rb.Pos, fmt.Sprintf("%q must be a list of steps or none, got %s", key, describe(r)),
+		l.ds.Add(rb.Pos, fmt.Sprintf("%q must be a list of steps or none, got %s", key, arg.Describe(r)),
 			"leave it out for the automatic undo of completed steps")
 	}
 	return rb
@@ -376,9 +379,9 @@ func withLater(env *eval.Env, later map[string]registration) *eval.Env {
 // expr compiles the expression in scalar n (whose key is name) for step s
 // (nil outside steps). A bool scalar is a constant expression.
 func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, s *Step) *eval.Program {
-	n = Resolve(n)
+	n = arg.Resolve(n)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
-		l.ds.Errorf(l.pos(n), "%q must be an expression, got %s", name, describe(n))
+		l.ds.Errorf(l.pos(n), "%q must be an expression, got %s", name, arg.Describe(n))
 		return nil
 	}
 	if strings.HasPrefix(strings.TrimSpace(n.Value), "{{") {

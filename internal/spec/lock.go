@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Lock is a runbook's `lock:`: where its runs keep their run lock, and a lock
@@ -57,13 +58,13 @@ type lockKeys struct {
 }
 
 type etcdLockKeys struct {
-	Endpoints   *yaml.Node `yaml:"endpoints" runbook:"required"`
-	Prefix      *yaml.Node `yaml:"prefix"`
-	TTL         *yaml.Node `yaml:"ttl"`
-	CAFile      string     `yaml:"ca_file"`
-	CertFile    string     `yaml:"cert_file"`
-	KeyFile     string     `yaml:"key_file"`
-	DialTimeout Duration   `yaml:"dial_timeout"`
+	Endpoints   *yaml.Node   `yaml:"endpoints" runbook:"required"`
+	Prefix      *yaml.Node   `yaml:"prefix"`
+	TTL         *yaml.Node   `yaml:"ttl"`
+	CAFile      string       `yaml:"ca_file"`
+	CertFile    string       `yaml:"cert_file"`
+	KeyFile     string       `yaml:"key_file"`
+	DialTimeout arg.Duration `yaml:"dial_timeout"`
 }
 
 // loadLock reads `lock:`. Its values are plain text: the lock is taken before
@@ -73,14 +74,14 @@ func (l *loader) loadLock(rb *Runbook, n *yaml.Node) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		l.ds.Add(l.pos(n), fmt.Sprintf("\"lock\" must be a mapping, got %s", describe(n)),
+		l.ds.Add(l.pos(n), fmt.Sprintf("\"lock\" must be a mapping, got %s", arg.Describe(n)),
 			"for example: lock: { name: etcd-prod }, or lock: { etcd: { endpoints: [https://10.0.0.1:2379] } }")
 		return
 	}
 	lk := &Lock{Pos: l.pos(n)}
 	var k lockKeys
 	l.decodeKey(n, &k, "lock")
-	if v := Resolve(k.Name); v != nil {
+	if v := arg.Resolve(k.Name); v != nil {
 		l.decodeKey(v, &lk.Name, "lock.name")
 		if v.Kind == yaml.ScalarNode && lk.Name != "" {
 			if msg := badLockName(lk.Name); msg != "" {
@@ -90,7 +91,7 @@ func (l *loader) loadLock(rb *Runbook, n *yaml.Node) {
 			l.ds.Errorf(l.pos(v), "\"lock.name\" must be a name, got an empty string")
 		}
 	}
-	if v := Resolve(k.Dir); v != nil && v.ShortTag() != "!!null" {
+	if v := arg.Resolve(k.Dir); v != nil && v.ShortTag() != "!!null" {
 		l.decodeKey(v, &lk.Dir, "lock.dir")
 		if v.Kind == yaml.ScalarNode && (!filepath.IsAbs(lk.Dir) || strings.Contains(lk.Dir, "{{")) {
 			l.ds.Add(l.pos(v), fmt.Sprintf("\"lock.dir\" must be an absolute folder, got %q", lk.Dir),
@@ -98,7 +99,7 @@ func (l *loader) loadLock(rb *Runbook, n *yaml.Node) {
 			lk.Dir = ""
 		}
 	}
-	if v := Resolve(k.Etcd); v != nil && v.ShortTag() != "!!null" {
+	if v := arg.Resolve(k.Etcd); v != nil && v.ShortTag() != "!!null" {
 		lk.Etcd = l.loadEtcdLock(v)
 		if lk.Dir != "" {
 			l.ds.Add(l.pos(v), "\"lock\" has both dir and etcd", "the locks live in one store: files in dir, or leases in etcd")
@@ -125,7 +126,7 @@ func badLockName(s string) string {
 func (l *loader) loadEtcdLock(n *yaml.Node) *EtcdLock {
 	e := &EtcdLock{Pos: l.pos(n), Prefix: DefaultLockPrefix, TTL: DefaultLockTTL}
 	if n.Kind != yaml.MappingNode {
-		l.ds.Add(l.pos(n), fmt.Sprintf("\"lock.etcd\" must be a mapping, got %s", describe(n)),
+		l.ds.Add(l.pos(n), fmt.Sprintf("\"lock.etcd\" must be a mapping, got %s", arg.Describe(n)),
 			"for example: etcd: { endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379], ttl: 15s }")
 		return e
 	}
@@ -134,8 +135,8 @@ func (l *loader) loadEtcdLock(n *yaml.Node) *EtcdLock {
 	e.CAFile, e.CertFile, e.KeyFile, e.DialTimeout = k.CAFile, k.CertFile, k.KeyFile, k.DialTimeout.Std()
 
 	https, http := false, false
-	if v := Resolve(k.Endpoints); v != nil {
-		var eps StringList
+	if v := arg.Resolve(k.Endpoints); v != nil {
+		var eps arg.StringList
 		l.decodeKey(v, &eps, "lock.etcd.endpoints")
 		if v.Kind == yaml.SequenceNode && len(v.Content) == 0 || v.ShortTag() == "!!null" {
 			l.ds.Add(l.pos(v), "\"lock.etcd.endpoints\" is empty",
@@ -162,7 +163,7 @@ func (l *loader) loadEtcdLock(n *yaml.Node) *EtcdLock {
 			e.Endpoints = append(e.Endpoints, ep)
 		}
 	}
-	if v := Resolve(k.Prefix); v != nil {
+	if v := arg.Resolve(k.Prefix); v != nil {
 		var p string
 		l.decodeKey(v, &p, "lock.etcd.prefix")
 		if v.Kind == yaml.ScalarNode {
@@ -174,8 +175,8 @@ func (l *loader) loadEtcdLock(n *yaml.Node) *EtcdLock {
 			}
 		}
 	}
-	if v := Resolve(k.TTL); v != nil {
-		var d Duration
+	if v := arg.Resolve(k.TTL); v != nil {
+		var d arg.Duration
 		l.decodeKey(v, &d, "lock.etcd.ttl")
 		if d != 0 && (d.Std() < MinLockTTL || d.Std() > MaxLockTTL) {
 			l.ds.Add(l.pos(v), fmt.Sprintf("\"lock.etcd.ttl\" must be between %s and %s, got %s", MinLockTTL, MaxLockTTL, d),
@@ -238,7 +239,7 @@ func DecodeLock(v any) (*Lock, diag.Diags) {
 		ds.Errorf(diag.Pos{}, "cannot read it: %v", err)
 		return nil, ds
 	}
-	l := &loader{d: &Decoder{}}
+	l := &loader{d: &arg.Decoder{}}
 	rb := &Runbook{}
 	l.loadLock(rb, &n)
 	if l.ds.HasErrors() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Loop is a step's `loop:`, as Ansible's: the step runs once per item, with
@@ -98,7 +99,7 @@ func (lp *Loop) render(n *yaml.Node, scope *eval.Scope) (any, error) {
 	}
 	var v any
 	var ds diag.Diags
-	(&Decoder{File: lp.file, Source: lp.src}).Decode(node, &v, &ds)
+	(&arg.Decoder{File: lp.file, Source: lp.src}).Decode(node, &v, &ds)
 	if err := ds.Err(); err != nil {
 		return nil, err
 	}
@@ -116,10 +117,10 @@ func (l *loader) loop(v *yaml.Node, s *Step, failed bool) *Loop {
 	case v.Kind == yaml.SequenceNode:
 		lp.Src = flowText(v)
 		l.compile = append(l.compile, func() { l.loopList(lp, v, s, failed) })
-	case isTemplateScalar(v) && oneTemplate(v.Value):
+	case arg.IsTemplateScalar(v) && oneTemplate(v.Value):
 		lp.Src = strings.TrimSpace(v.Value)
 		l.compile = append(l.compile, func() { lp.Expr = l.loopExpr(v, s, failed) })
-	case isTemplateScalar(v):
+	case arg.IsTemplateScalar(v):
 		l.ds.Add(lp.Pos, loopShapes+", got text around {{ }}, which makes a string",
 			`write the whole value as one {{ }}, such as loop: '{{ group("etcd") }}'`)
 	default:
@@ -131,7 +132,7 @@ func (l *loader) loop(v *yaml.Node, s *Step, failed bool) *Loop {
 				detail = fmt.Sprintf(`write loop: '{{ %s }}' for a var, or loop: '{{ group("%s") }}' for the hosts of a group`, v.Value, v.Value)
 			}
 		}
-		l.ds.Add(lp.Pos, fmt.Sprintf("%s, got %s", loopShapes, describe(v)), detail)
+		l.ds.Add(lp.Pos, fmt.Sprintf("%s, got %s", loopShapes, arg.Describe(v)), detail)
 	}
 	// Returned also when it is wrong, so that item in the other fields is
 	// not reported again.
@@ -188,10 +189,10 @@ func (l *loader) usesLoopNames(text string, off int, src string, pos textPos) bo
 func (l *loader) loopList(lp *Loop, v *yaml.Node, s *Step, failed bool) {
 	env := l.env(s.seq, failed)
 	for i, c := range v.Content {
-		c = Resolve(c)
+		c = arg.Resolve(c)
 		name := fmt.Sprintf("loop[%d]", i)
 		switch {
-		case isTemplateScalar(c):
+		case arg.IsTemplateScalar(c):
 			if l.usesLoopNamesIn(c) {
 				continue
 			}
@@ -211,11 +212,11 @@ func (l *loader) loopList(lp *Loop, v *yaml.Node, s *Step, failed bool) {
 
 // loopTemplates compiles the templates nested in element n.
 func (l *loader) loopTemplates(lp *Loop, n *yaml.Node, name string, env *eval.Env, s *Step, depth int) {
-	n = Resolve(n)
+	n = arg.Resolve(n)
 	if n == nil || depth > 64 {
 		return
 	}
-	if isTemplateScalar(n) {
+	if arg.IsTemplateScalar(n) {
 		if l.usesLoopNamesIn(n) {
 			return
 		}
@@ -245,11 +246,11 @@ func (l *loader) usesLoopNamesIn(n *yaml.Node) bool {
 
 // hasTemplate reports whether n holds a templated string at any depth.
 func hasTemplate(n *yaml.Node, depth int) bool {
-	n = Resolve(n)
+	n = arg.Resolve(n)
 	if n == nil || depth > 64 {
 		return false
 	}
-	if isTemplateScalar(n) {
+	if arg.IsTemplateScalar(n) {
 		return true
 	}
 	for _, c := range n.Content {

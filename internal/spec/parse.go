@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Parse reads src as one YAML document and returns its root node (not the
@@ -79,7 +80,7 @@ func secondDocPos(file string, src []byte, first, second *yaml.Node) diag.Pos {
 			return diag.Pos{File: file, Line: i + 1, Col: 1}
 		}
 	}
-	n := Resolve(second)
+	n := arg.Resolve(second)
 	if n != nil && n.Line > 0 {
 		return diag.Pos{File: file, Line: n.Line, Col: n.Column}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // RenderNode returns a deep copy of n in which every templated string scalar
@@ -86,7 +87,7 @@ func (r *renderer) copy(n *yaml.Node) (*yaml.Node, error) {
 	if c, ok := r.done[n]; ok {
 		return c, nil // an anchor already copied
 	}
-	if isTemplateScalar(n) {
+	if arg.IsTemplateScalar(n) {
 		pos := diag.Pos{Line: n.Line, Col: n.Column}
 		v, err := r.render(n.Value, pos)
 		if err != nil {

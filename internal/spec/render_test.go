@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 func TestRenderNode(t *testing.T) {
@@ -58,10 +59,10 @@ k: '{{ d }}'
 		H []string       `yaml:"h"`
 		I []string       `yaml:"i"`
 		J int            `yaml:"j"`
-		K Duration       `yaml:"k"`
+		K arg.Duration   `yaml:"k"`
 	}
 	var dds diag.Diags
-	(&Decoder{File: "f.yml"}).Decode(out, &got, &dds)
+	(&arg.Decoder{File: "f.yml"}).Decode(out, &got, &dds)
 	if dds.HasErrors() {
 		t.Fatal(dds.Err())
 	}

@@ -1,5 +1,7 @@
 // Package spec loads a runbook file into a checked syntax tree with positions:
-// strict YAML decoding, typed values, module arguments and compiled expressions.
+// strict YAML decoding (modules/arg's Decoder), typed values, each step's
+// module from the modules registry with its arguments decoded and validated,
+// and compiled expressions.
 package spec
 
 import (
@@ -7,6 +9,8 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Runbook is a loaded, checked runbook file. Every value a later stage may
@@ -25,12 +29,12 @@ type Runbook struct {
 	Vars   map[string]any
 	VarPos map[string]diag.Pos
 	// Serial is the list of batch sizes; empty means all hosts in one batch.
-	Serial    Serial
+	Serial    arg.Serial
 	SerialPos diag.Pos
 	Order     Order
 	// MaxFail is how many failed hosts are tolerated before the run aborts
 	// (zero: none). It aborts when failures exceed MaxFail.Of(hosts).
-	MaxFail    Quota
+	MaxFail    arg.Quota
 	OnAbort    OnAbort
 	OnAbortPos diag.Pos
 	// Lock is `lock:`; nil means host locks in the state folder's file store.
@@ -136,18 +140,18 @@ type Step struct {
 	ModulePos diag.Pos
 	// Args is the raw argument node, rendered and decoded per host (NewArgs).
 	Args *yaml.Node
-	// Literal is the decoded and validated argument value when no argument is
-	// templated; nil otherwise.
-	Literal any
+	// Literal is the module with its decoded and validated arguments when no
+	// argument is templated; nil otherwise.
+	Literal modules.Module
 	// Templates holds the compiled templates of the arguments, by the position
 	// of their scalar (with File set).
 	Templates map[diag.Pos]*eval.Template
 
 	When        []*eval.Program // all must hold; empty means always
 	Retries     int
-	Delay       Duration
+	Delay       arg.Duration
 	Until       *eval.Program // sees result
-	Timeout     Duration      // per attempt; zero means none
+	Timeout     arg.Duration  // per attempt; zero means none
 	Register    string
 	RegisterPos diag.Pos
 	FailedWhen  *eval.Program // sees result

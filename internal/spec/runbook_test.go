@@ -7,6 +7,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 func loadValid(t *testing.T, name string) *Runbook {
@@ -63,7 +64,7 @@ func TestEveryField(t *testing.T) {
 		pre.DelegateTo != Controller || pre.ChangedWhen == nil || pre.Name != "command" {
 		t.Errorf("preflight[0] = %+v", pre)
 	}
-	if args, ok := pre.Literal.(*commandArgs); !ok || !reflect.DeepEqual(args.Cmd, Argv{"etcdctl", "endpoint", "health"}) {
+	if args, ok := pre.Literal.(*commandArgs); !ok || !reflect.DeepEqual(args.Cmd, arg.Argv{"etcdctl", "endpoint", "health"}) {
 		t.Errorf("preflight[0] literal = %#v", pre.Literal)
 	}
 
@@ -85,7 +86,7 @@ func TestEveryField(t *testing.T) {
 		!snap.NoLog || !reflect.DeepEqual(snap.Tags, []string{"snapshot"}) {
 		t.Errorf("steps[1] = %+v", snap)
 	}
-	if args, ok := snap.Literal.(*commandArgs); !ok || !reflect.DeepEqual(args.Cmd, Argv{"etcdctl", "snapshot", "save", "/var/backups/etcd 1.db"}) {
+	if args, ok := snap.Literal.(*commandArgs); !ok || !reflect.DeepEqual(args.Cmd, arg.Argv{"etcdctl", "snapshot", "save", "/var/backups/etcd 1.db"}) {
 		t.Errorf("steps[1] literal = %#v", snap.Literal)
 	}
 	if snap.Name != "command etcdctl snapshot save '/var/backups/etcd 1.db'" {

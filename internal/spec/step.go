@@ -3,22 +3,15 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
-
-// FieldError is a Validate error about one argument, named by its YAML key
-// (modules.FieldError implements it). The loader points its diagnostic at that
-// key. A dotted name ("etcd.dest") names a nested key.
-type FieldError interface {
-	error
-	FieldName() string
-}
 
 // stepFields are the keys every step may have besides its module.
 var stepFields = []string{
@@ -30,13 +23,11 @@ var stepFields = []string{
 // notOnBlock are the fields about one module's result, which mean nothing on a block.
 var notOnBlock = []string{"register", "retries", "delay", "until", "failed_when", "changed_when", "timeout"}
 
-func reflectPointer(out any) reflect.Value { return reflect.ValueOf(out).Elem() }
-
 // step reads one step. It returns nil when the node is not a mapping at all.
 func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
-	r := Resolve(n)
+	r := arg.Resolve(n)
 	if r.Kind != yaml.MappingNode {
-		l.ds.Add(l.pos(r), fmt.Sprintf("a step must be a mapping, got %s", describe(r)),
+		l.ds.Add(l.pos(r), fmt.Sprintf("a step must be a mapping, got %s", arg.Describe(r)),
 			"write a module and its arguments, such as - stop: { service: etcd }")
 		return nil
 	}
@@ -49,11 +40,11 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		block    *yaml.Node
 		rollback *yaml.Node
 		rbKey    *yaml.Node
-		fields   = map[string]pair{}
+		fields   = map[string]arg.Pair{}
 		unknown  []*yaml.Node
 	)
-	for _, p := range l.d.pairs(r, &l.ds) {
-		k, ok := l.d.keyText(p.key, &l.ds)
+	for _, p := range l.d.Entries(r, &l.ds) {
+		k, ok := l.d.KeyText(p.Key, &l.ds)
 		if !ok {
 			continue
 		}
@@ -61,14 +52,14 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		case contains(stepFields, k):
 			fields[k] = p
 		case k == "block":
-			block = p.value
+			block = p.Value
 		case k == "rollback":
-			rollback, rbKey = p.value, p.key
+			rollback, rbKey = p.Value, p.Key
 		case l.modules[k]:
-			modules = append(modules, p.key)
-			args = append(args, p.value)
+			modules = append(modules, p.Key)
+			args = append(args, p.Value)
 		default:
-			unknown = append(unknown, p.key)
+			unknown = append(unknown, p.Key)
 		}
 	}
 	l.unknownStepKeys(unknown, modules, fields)
@@ -77,7 +68,7 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 	case len(modules) > 1:
 		names := make([]string, len(modules))
 		for i, m := range modules {
-			names[i] = fmt.Sprintf("%q", Resolve(m).Value)
+			names[i] = fmt.Sprintf("%q", arg.Resolve(m).Value)
 		}
 		what := "two"
 		if len(names) > 2 {
@@ -86,7 +77,7 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		l.ds.Add(s.Pos, fmt.Sprintf("step has %s modules, %s and %s", what, strings.Join(names[:len(names)-1], ", "), names[len(names)-1]),
 			"a step runs exactly one module; make one step for each")
 	case len(modules) == 1 && block != nil:
-		l.ds.Add(s.Pos, fmt.Sprintf("step has both a module (%q) and a block", Resolve(modules[0]).Value),
+		l.ds.Add(s.Pos, fmt.Sprintf("step has both a module (%q) and a block", arg.Resolve(modules[0]).Value),
 			"move the module into the block as a step of its own")
 	case len(modules) == 0 && block == nil && len(unknown) == 0:
 		l.ds.Add(s.Pos, "step has no module", "expected one of: "+strings.Join(l.reg.Names(), ", "))
@@ -97,19 +88,19 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 	}
 
 	if len(modules) > 0 {
-		s.Module = Resolve(modules[0]).Value
+		s.Module = arg.Resolve(modules[0]).Value
 		s.ModulePos = l.pos(modules[0])
-		s.Args = Resolve(args[0])
+		s.Args = arg.Resolve(args[0])
 	}
 	if p, ok := fields["loop"]; ok && block != nil {
-		l.ds.Add(l.pos(p.key), "\"loop\" is for steps", "put it on each step of the block")
+		l.ds.Add(l.pos(p.Key), "\"loop\" is for steps", "put it on each step of the block")
 		delete(fields, "loop")
 	}
 	l.commonFields(s, fields, failed)
 	if block != nil {
 		for _, f := range notOnBlock {
 			if p, ok := fields[f]; ok {
-				l.ds.Add(l.pos(p.key), fmt.Sprintf("%q cannot be used on a block", f), "put it on a step inside the block")
+				l.ds.Add(l.pos(p.Key), fmt.Sprintf("%q cannot be used on a block", f), "put it on a step inside the block")
 			}
 		}
 		s.Block = l.stepList(block, "block", phase, id+".block", failed, true)
@@ -129,7 +120,7 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 
 // unknownStepKeys reports keys that are neither a field nor a module, with a
 // suggestion drawn from both (only from fields once the step has a module).
-func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[string]pair) {
+func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[string]arg.Pair) {
 	var unusedFields []string
 	for _, f := range stepFields {
 		if _, set := fields[f]; !set {
@@ -138,7 +129,7 @@ func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[strin
 	}
 	names := l.reg.Names()
 	for _, k := range unknown {
-		name := Resolve(k).Value
+		name := arg.Resolve(k).Value
 		if len(modules) > 0 {
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown key %q in step", name), diag.Suggest(name, unusedFields))
 			continue
@@ -149,7 +140,7 @@ func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[strin
 		switch {
 		case s == "" && len(unknown) == 1:
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown module %q", name), "expected one of: "+strings.Join(names, ", "))
-		case s == "" || contains(names, suggested(s)):
+		case s == "" || contains(names, arg.Suggested(s)):
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown module %q", name), s)
 		default:
 			l.ds.Add(l.pos(k), fmt.Sprintf("unknown key %q in step", name), s)
@@ -159,13 +150,13 @@ func (l *loader) unknownStepKeys(unknown, modules []*yaml.Node, fields map[strin
 
 // commonFields reads the fields every step may have. Expressions are queued
 // for compiling once every registered name is known.
-func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
+func (l *loader) commonFields(s *Step, fields map[string]arg.Pair, failed bool) {
 	get := func(name string) (*yaml.Node, *yaml.Node, bool) {
 		p, ok := fields[name]
 		if !ok {
 			return nil, nil, false
 		}
-		return p.key, Resolve(p.value), true
+		return p.Key, arg.Resolve(p.Value), true
 	}
 	// First: the other fields see item when the step has a loop.
 	if _, v, ok := get("loop"); ok {
@@ -174,7 +165,7 @@ func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
 	if _, v, ok := get("name"); ok {
 		s.NamePos = l.pos(v)
 		l.decodeKey(v, &s.Name, "name")
-		if isTemplateScalar(v) {
+		if arg.IsTemplateScalar(v) {
 			l.compile = append(l.compile, func() { s.NameTemplate = l.template(v, "name", l.stepEnv(s, failed), s) })
 		}
 	}
@@ -223,14 +214,14 @@ func (l *loader) commonFields(s *Step, fields map[string]pair, failed bool) {
 		s.DelegatePos = l.pos(v)
 		l.decodeKey(v, &s.DelegateTo, "delegate_to")
 		switch {
-		case isTemplateScalar(v):
+		case arg.IsTemplateScalar(v):
 			l.compile = append(l.compile, func() { s.DelegateTemplate = l.template(v, "delegate_to", l.stepEnv(s, failed), s) })
 		case v.Kind == yaml.ScalarNode && strings.TrimSpace(s.DelegateTo) == "" && v.ShortTag() != "!!null":
 			l.ds.Add(s.DelegatePos, "\"delegate_to\" must name a host, got an empty string", "use controller for this machine")
 		}
 	}
 	if _, v, ok := get("tags"); ok {
-		var tags StringList
+		var tags arg.StringList
 		l.decodeKey(v, &tags, "tags")
 		for i, t := range tags {
 			if strings.TrimSpace(t) == "" {
@@ -286,7 +277,7 @@ func (l *loader) resultExpr(v *yaml.Node, name string, s *Step, failed bool) *ev
 func (l *loader) register(s *Step, v *yaml.Node) {
 	s.RegisterPos = l.pos(v)
 	if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" {
-		l.ds.Errorf(s.RegisterPos, "\"register\" must be a name, got %s", describe(v))
+		l.ds.Errorf(s.RegisterPos, "\"register\" must be a name, got %s", arg.Describe(v))
 		return
 	}
 	name := v.Value
@@ -317,10 +308,10 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 	env := l.stepEnv(s, failed)
 	s.env = env
 	templated := false
-	d := &Decoder{File: l.file, Source: l.src, Context: s.Module}
+	d := &arg.Decoder{File: l.file, Source: l.src, Context: s.Module}
 	d.OnTemplate = func(n *yaml.Node) {
 		templated = true
-		name := d.path
+		name := d.Path()
 		if name == "" {
 			name = s.Module
 		}
@@ -331,7 +322,7 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 			s.Templates[l.pos(n)] = t
 		}
 	}
-	d.OnExpr = func(e *Expr, key string) {
+	d.OnExpr = func(e *arg.Expr, key string) {
 		e.Program = l.argExpr(e, key, args, s, env)
 		if e.Program != nil {
 			if s.exprs == nil {
@@ -356,11 +347,11 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 
 // argExpr compiles an Expr argument: a Bool that sees result and the names the
 // module declares for that key.
-func (l *loader) argExpr(e *Expr, key string, args any, s *Step, env *eval.Env) *eval.Program {
+func (l *loader) argExpr(e *arg.Expr, key string, args modules.Module, s *Step, env *eval.Env) *eval.Program {
 	ee := exprEnv(env, key, args)
 	later := l.later(s.seq)
-	l.checkLater(e.Src, 0, e.Src, textPos{e.Pos, e.at}, s, later)
-	p, ds := compileExpr(e.Src, e.Pos, e.at, withLater(ee, later), eval.Bool)
+	l.checkLater(e.Src, 0, e.Src, textPos{e.Pos, e.Positions()}, s, later)
+	p, ds := compileExpr(e.Src, e.Pos, e.Positions(), withLater(ee, later), eval.Bool)
 	l.ds.Append(l.bounded(ds, e.Pos))
 	if p != nil {
 		p.Name = key
@@ -370,10 +361,10 @@ func (l *loader) argExpr(e *Expr, key string, args any, s *Step, env *eval.Env) 
 
 // exprEnv is the env of an Expr argument: the step's, with result and the
 // names the module declares.
-func exprEnv(env *eval.Env, key string, args any) *eval.Env {
+func exprEnv(env *eval.Env, key string, args modules.Module) *eval.Env {
 	e := *env
 	e.Result = true
-	if namer, ok := args.(ExprNamer); ok {
+	if namer, ok := args.(modules.ExprNamer); ok {
 		if names := namer.ExprNames(key); len(names) > 0 {
 			e.Extra = make(map[string]any, len(env.Extra)+len(names))
 			for k, v := range env.Extra {
@@ -388,9 +379,10 @@ func exprEnv(env *eval.Env, key string, args any) *eval.Env {
 }
 
 // validateArgs runs the arguments' Validate, if any, and points an error at
-// the key it names.
-func validateArgs(d *Decoder, s *Step, args any, ds *diag.Diags) {
-	v, ok := args.(interface{ Validate() error })
+// the key a *modules.FieldError names (a dotted name, "etcd.dest", names a
+// nested key).
+func validateArgs(d *arg.Decoder, s *Step, args modules.Module, ds *diag.Diags) {
+	v, ok := args.(modules.Validator)
 	if !ok {
 		return
 	}
@@ -402,9 +394,9 @@ func validateArgs(d *Decoder, s *Step, args any, ds *diag.Diags) {
 	if s.Args == nil || s.Args.ShortTag() == "!!null" {
 		pos = s.ModulePos
 	}
-	var fe FieldError
+	var fe *modules.FieldError
 	if errors.As(err, &fe) {
-		if k := findKey(d, s.Args, fe.FieldName()); k != nil {
+		if k := findKey(d, s.Args, fe.Field); k != nil {
 			pos = d.Pos(k)
 		}
 	}
@@ -412,18 +404,18 @@ func validateArgs(d *Decoder, s *Step, args any, ds *diag.Diags) {
 }
 
 // findKey returns the key node at a dotted path in mapping n, or nil.
-func findKey(d *Decoder, n *yaml.Node, path string) *yaml.Node {
+func findKey(d *arg.Decoder, n *yaml.Node, path string) *yaml.Node {
 	var key *yaml.Node
 	var ignored diag.Diags
 	for _, part := range strings.Split(path, ".") {
-		n = Resolve(n)
+		n = arg.Resolve(n)
 		if n == nil || n.Kind != yaml.MappingNode {
 			return nil
 		}
 		found := false
-		for _, p := range d.pairs(n, &ignored) {
-			if r := Resolve(p.key); r != nil && r.Value == part {
-				key, n, found = p.key, p.value, true
+		for _, p := range d.Entries(n, &ignored) {
+			if r := arg.Resolve(p.Key); r != nil && r.Value == part {
+				key, n, found = p.Key, p.Value, true
 				break
 			}
 		}
@@ -442,12 +434,12 @@ func defaultName(s *Step) string {
 		return "block"
 	}
 	main := ""
-	if a := Resolve(s.Args); a != nil {
+	if a := arg.Resolve(s.Args); a != nil {
 		switch {
 		case a.Kind == yaml.ScalarNode:
 			main = a.Value
 		case a.Kind == yaml.MappingNode && len(a.Content) >= 2:
-			if v := Resolve(a.Content[1]); v != nil && v.Kind == yaml.ScalarNode {
+			if v := arg.Resolve(a.Content[1]); v != nil && v.Kind == yaml.ScalarNode {
 				main = v.Value
 			}
 		}

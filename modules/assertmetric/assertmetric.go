@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/runbookhq/runbook/internal/eval"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
 )
 
@@ -132,12 +132,12 @@ one over changes, which only shows that the endpoints answer.`,
 type Module struct {
 	URL      string            `yaml:"url" doc:"metrics endpoint to scrape from the controller, http:// or https://"`
 	URLs     []string          `yaml:"urls" doc:"several endpoints instead of url: expect must hold for each"`
-	Expect   spec.Expr         `yaml:"expect" runbook:"required" doc:"expression over metric(), delta(), quantile() ... that must hold"`
-	For      spec.Duration     `yaml:"for" doc:"expect must hold on every sample for this long"`
-	Within   spec.Duration     `yaml:"within" doc:"expect must come to hold within this time (then hold for for, when given)"`
-	Settle   spec.Duration     `yaml:"settle" doc:"with for over changes: a sample where expect does not hold starts the window again, until a whole window can no longer end within this time"`
-	Interval spec.Duration     `yaml:"interval" default:"1s" doc:"with for or within: time between two samples"`
-	Timeout  spec.Duration     `yaml:"timeout" default:"5s" doc:"time limit of one scrape: the request and parsing the answer"`
+	Expect   arg.Expr          `yaml:"expect" runbook:"required" doc:"expression over metric(), delta(), quantile() ... that must hold"`
+	For      arg.Duration      `yaml:"for" doc:"expect must hold on every sample for this long"`
+	Within   arg.Duration      `yaml:"within" doc:"expect must come to hold within this time (then hold for for, when given)"`
+	Settle   arg.Duration      `yaml:"settle" doc:"with for over changes: a sample where expect does not hold starts the window again, until a whole window can no longer end within this time"`
+	Interval arg.Duration      `yaml:"interval" default:"1s" doc:"with for or within: time between two samples"`
+	Timeout  arg.Duration      `yaml:"timeout" default:"5s" doc:"time limit of one scrape: the request and parsing the answer"`
 	Headers  map[string]string `yaml:"headers" doc:"request headers, such as Authorization"`
 	CAFile   string            `yaml:"ca_file" doc:"PEM file on the controller, relative to the runbook's folder, with the CA that signs the endpoint's certificate"`
 	CertFile string            `yaml:"cert_file" doc:"PEM client certificate for endpoints that ask for one (with key_file)"`
@@ -275,5 +275,5 @@ type Series struct {
 var (
 	_ modules.Validator = (*Module)(nil)
 	_ modules.Checker   = (*Module)(nil)
-	_ spec.ExprNamer    = (*Module)(nil)
+	_ modules.ExprNamer = (*Module)(nil)
 )

@@ -15,17 +15,18 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the want sections of testdata/load/*.txtar")
 
-func src(s string) spec.Expr { return spec.Expr{Src: s} }
+func src(s string) arg.Expr { return arg.Expr{Src: s} }
 
 func TestValidate(t *testing.T) {
 	const u = "http://10.0.0.11:2381/metrics"
 	leader := src(`metric("etcd_server_has_leader") == 1`)
-	minute := spec.Duration(time.Minute)
+	minute := arg.Duration(time.Minute)
 	tests := []struct {
 		name      string
 		m         Module
@@ -33,7 +34,7 @@ func TestValidate(t *testing.T) {
 		wantMsg   string
 	}{
 		{"url", Module{URL: u, Expect: leader}, "", ""},
-		{"urls", Module{URLs: []string{u, "http://10.0.0.12:2381/metrics"}, Expect: leader, For: minute, Interval: spec.Duration(5 * time.Second)}, "", ""},
+		{"urls", Module{URLs: []string{u, "http://10.0.0.12:2381/metrics"}, Expect: leader, For: minute, Interval: arg.Duration(5 * time.Second)}, "", ""},
 		{"templated url", Module{URL: "{{ metrics_url }}", Expect: leader, CAFile: "ca.pem"}, "", ""},
 		{"https with files", Module{URL: "https://10.0.0.11:2379/metrics", Expect: leader, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem",
 			Headers: map[string]string{"Authorization": "Bearer x"}}, "", ""},
@@ -53,7 +54,7 @@ func TestValidate(t *testing.T) {
 		{"bad url in urls", Module{URLs: []string{u, "http:///metrics"}, Expect: leader}, "urls", "has no host"},
 		{"url twice", Module{URLs: []string{u, u}, Expect: leader}, "urls", `"` + u + `" is given twice`},
 		{"no expect", Module{URL: u}, "expect", "is required"},
-		{"interval alone", Module{URL: u, Expect: leader, Interval: spec.Duration(time.Second)}, "interval", "neither is given"},
+		{"interval alone", Module{URL: u, Expect: leader, Interval: arg.Duration(time.Second)}, "interval", "neither is given"},
 		{"delta without a window", Module{URL: u, Expect: loaded(t, `delta("etcd_server_leader_changes_seen_total") <= 1`)}, "expect", "uses delta, which measures changes since the step's first scrape, and without for or within there is no later one: add for or within"},
 		{"quantile_delta without a window", Module{URL: u, Expect: loaded(t, `quantile_delta(0.99, "etcd_disk_wal_fsync_duration_seconds") < 0.01`)}, "expect", "uses quantile_delta"},
 		{"bad header", Module{URL: u, Expect: leader, Headers: map[string]string{"X-Ok": "", "Bad Name": ""}}, "headers", `"Bad Name" is not a header name`},
@@ -71,13 +72,13 @@ func TestValidate(t *testing.T) {
 
 // loaded is expect as the loader leaves it: compiled, so Validate can see
 // which functions it calls.
-func loaded(t *testing.T, s string) spec.Expr {
+func loaded(t *testing.T, s string) arg.Expr {
 	t.Helper()
 	p, ds := eval.Compile(s, diag.Pos{}, &eval.Env{Result: true, Extra: new(Module).ExprNames("expect")}, eval.Bool)
 	if err := ds.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return spec.Expr{Src: s, Program: p}
+	return arg.Expr{Src: s, Program: p}
 }
 
 func TestDefaults(t *testing.T) {

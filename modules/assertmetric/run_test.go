@@ -19,8 +19,8 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // fakeClock moves only when the gate sleeps, so for and within run at once
@@ -64,14 +64,14 @@ func testHost(t *testing.T) *modules.Host {
 
 // compiled is expect as the loader leaves it: compiled at rb.yml:7:13 with
 // the module's names in scope.
-func compiled(t *testing.T, src string) spec.Expr {
+func compiled(t *testing.T, src string) arg.Expr {
 	t.Helper()
 	p, ds := eval.Compile(src, diag.Pos{File: "rb.yml", Line: 7, Col: 13},
 		&eval.Env{Result: true, Vars: map[string]any{"max_changes": 0}, Extra: new(Module).ExprNames("expect")}, eval.Bool)
 	if err := ds.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return spec.Expr{Src: src, Pos: p.Pos, Program: p}
+	return arg.Expr{Src: src, Pos: p.Pos, Program: p}
 }
 
 // member is the state of an etcd member that the hand-written pages show;
@@ -327,24 +327,24 @@ func TestRun(t *testing.T) {
 			pages: pages(healthy), wantSamples: 1,
 			wantErr: []string{`histogram etcd_disk_wal_fsync_duration_second is missing; did you mean "etcd_disk_wal_fsync_duration_seconds"?`}},
 		// A call that can never succeed ends the gate at once, within or not.
-		{name: "quantile of a summary", m: Module{Expect: compiled(t, `quantile(0.99, "etcd_debugging_rpc_seconds") < 1`), Within: spec.Duration(time.Minute)},
+		{name: "quantile of a summary", m: Module{Expect: compiled(t, `quantile(0.99, "etcd_debugging_rpc_seconds") < 1`), Within: arg.Duration(time.Minute)},
 			pages: pages(healthy), wantSamples: 1,
 			wantErr: []string{"cannot be evaluated: at {URL}: quantile: etcd_debugging_rpc_seconds is a summary, not a histogram; a summary exports its quantiles: metric(\"etcd_debugging_rpc_seconds\", {\"quantile\": \"0.99\"})"}},
-		{name: "q out of range", m: Module{Expect: compiled(t, `quantile(99, "etcd_disk_wal_fsync_duration_seconds") < 1`), Within: spec.Duration(time.Minute)},
+		{name: "q out of range", m: Module{Expect: compiled(t, `quantile(99, "etcd_disk_wal_fsync_duration_seconds") < 1`), Within: arg.Duration(time.Minute)},
 			pages: pages(healthy), wantSamples: 1,
 			wantErr: []string{"cannot be evaluated: at {URL}: quantile: q must be from 0 to 1 (0.99 for the 99th percentile), got 99"}},
-		{name: "label value that is not a string", m: Module{Expect: compiled(t, `metric("etcd_network_active_peers", {"Remote": 1}) == 1`), Within: spec.Duration(time.Minute)},
+		{name: "label value that is not a string", m: Module{Expect: compiled(t, `metric("etcd_network_active_peers", {"Remote": 1}) == 1`), Within: arg.Duration(time.Minute)},
 			pages: pages(healthy), wantSamples: 1,
 			wantErr: []string{`metric: label Remote must be a string, got 1 (int); quote it: {"Remote": "1"}`}},
 
-		{name: "for holds on every sample", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(3 * time.Second)},
+		{name: "for holds on every sample", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: arg.Duration(3 * time.Second)},
 			pages: pages(healthy), wantSamples: 4,
 			check: func(t *testing.T, url string, data map[string]any) {
 				if data["held_for"] != "3s" || data["took"] != "3s" || data["held"] != true {
 					t.Errorf("data = %v", data)
 				}
 			}},
-		{name: "for fails when a sample drops", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(20 * time.Second)},
+		{name: "for fails when a sample drops", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: arg.Duration(20 * time.Second)},
 			pages: pages(healthy, healthy, withLeader(healthy, 0), healthy), wantSamples: 3,
 			wantErr: []string{"rb.yml:7:13: expect stopped holding after 2s of the 20s it must hold (sample 3): at {URL}: metric(\"etcd_server_has_leader\") == 1: was 0"},
 			check: func(t *testing.T, url string, data map[string]any) {
@@ -352,19 +352,19 @@ func TestRun(t *testing.T) {
 					t.Errorf("data = %v", data)
 				}
 			}},
-		{name: "for fails at once", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(20 * time.Second)},
+		{name: "for fails at once", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: arg.Duration(20 * time.Second)},
 			pages: pages(withLeader(healthy, 0)), wantSamples: 1,
 			wantErr: []string{"does not hold at the first sample it judges (it must hold for 20s): at {URL}: metric(\"etcd_server_has_leader\") == 1: was 0"}},
-		{name: "within holds at the 3rd scrape", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: spec.Duration(10 * time.Second)},
+		{name: "within holds at the 3rd scrape", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: arg.Duration(10 * time.Second)},
 			pages: pages(withLeader(healthy, 0), withLeader(healthy, 0), healthy), wantSamples: 3,
 			check: func(t *testing.T, url string, data map[string]any) {
 				if data["held_after"] != "2s" || data["held"] != true {
 					t.Errorf("data = %v", data)
 				}
 			}},
-		{name: "within waits out a scrape that fails", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: spec.Duration(10 * time.Second)},
+		{name: "within waits out a scrape that fails", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: arg.Duration(10 * time.Second)},
 			pages: []string{"not a metrics page {", healthy.page()}, wantSamples: 2},
-		{name: "within runs out", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: spec.Duration(5 * time.Second), Interval: spec.Duration(2 * time.Second)},
+		{name: "within runs out", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: arg.Duration(5 * time.Second), Interval: arg.Duration(2 * time.Second)},
 			pages: pages(withLeader(healthy, 0)), wantSamples: 4, // at 0, 2, 4 and 5 s
 			wantErr: []string{"did not hold within 5s (4 samples): at {URL}: metric(\"etcd_server_has_leader\") == 1: was 0"},
 			check: func(t *testing.T, url string, data map[string]any) {
@@ -372,19 +372,19 @@ func TestRun(t *testing.T) {
 					t.Errorf("took = %v, want the whole 5s", data["took"])
 				}
 			}},
-		{name: "within, then for", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: spec.Duration(10 * time.Second), For: spec.Duration(2 * time.Second)},
+		{name: "within, then for", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: arg.Duration(10 * time.Second), For: arg.Duration(2 * time.Second)},
 			pages: pages(withLeader(healthy, 0), healthy), wantSamples: 4, // 0 false, 1 held, 2, 3
 			check: func(t *testing.T, url string, data map[string]any) {
 				if data["held_after"] != "1s" || data["held_for"] != "2s" || data["took"] != "3s" {
 					t.Errorf("data = %v", data)
 				}
 			}},
-		{name: "within, then for that drops", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: spec.Duration(10 * time.Second), For: spec.Duration(5 * time.Second)},
+		{name: "within, then for that drops", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), Within: arg.Duration(10 * time.Second), For: arg.Duration(5 * time.Second)},
 			pages: pages(withLeader(healthy, 0), healthy, withLeader(healthy, 0)), wantSamples: 3,
 			wantErr: []string{"stopped holding after 1s of the 5s it must hold (sample 3)"}},
 
 		// leader changes 3, 4, then a restart at 1: 1 + 1 since the baseline.
-		{name: "delta across a restart", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") <= 2`), For: spec.Duration(2 * time.Second)},
+		{name: "delta across a restart", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") <= 2`), For: arg.Duration(2 * time.Second)},
 			pages:       pages(with(healthy, func(m *member) { m.leaderChanges = 3 }), with(healthy, func(m *member) { m.leaderChanges = 4 }), restarted),
 			wantSamples: 3, // the baseline at 0, judged at 1 and 2 s
 			check: func(t *testing.T, url string, data map[string]any) {
@@ -393,22 +393,22 @@ func TestRun(t *testing.T) {
 					t.Errorf("held_for = %v, want the whole window from the baseline", data["held_for"])
 				}
 			}},
-		{name: "delta across a restart too high", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") <= 1`), For: spec.Duration(5 * time.Second)},
+		{name: "delta across a restart too high", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") <= 1`), For: arg.Duration(5 * time.Second)},
 			pages:       pages(with(healthy, func(m *member) { m.leaderChanges = 3 }), with(healthy, func(m *member) { m.leaderChanges = 4 }), restarted),
 			wantSamples: 3,
 			wantErr:     []string{"stopped holding after 2s of the 5s it must hold (sample 3): at {URL}: delta(\"etcd_server_leader_changes_seen_total\") <= 1: was 2"}},
-		{name: "delta of counters that appear", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) == 0`), For: spec.Duration(5 * time.Second)},
+		{name: "delta of counters that appear", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) == 0`), For: arg.Duration(5 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 3 })), wantSamples: 3,
 			wantErr: []string{`delta("grpc_server_handled_total", {grpc_code: "Unavailable"}) == 0: was 3`}},
 		// A long gate names the one clause that is false, with what it saw,
 		// not the whole expression.
-		{name: "the false clause of a long gate", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1 && delta("etcd_server_leader_changes_seen_total") <= 1 && delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) == 0 && metric("etcd_server_has_leader") >= 0`), For: spec.Duration(5 * time.Second)},
+		{name: "the false clause of a long gate", m: Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1 && delta("etcd_server_leader_changes_seen_total") <= 1 && delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) == 0 && metric("etcd_server_has_leader") >= 0`), For: arg.Duration(5 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 3 })), wantSamples: 3,
 			wantErr: []string{`rb.yml:7:13: expect stopped holding after 2s of the 5s it must hold (sample 3): at {URL}: delta("grpc_server_handled_total", {grpc_code: "Unavailable"}) == 0: was 3`}},
 		// settle: a window that does not hold starts again from a new
 		// baseline (here at 1s, the scrape after the one that did not
 		// hold), and passes once a whole window held.
-		{name: "settle starts the window again", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(10 * time.Second)},
+		{name: "settle starts the window again", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: arg.Duration(3 * time.Second), Settle: arg.Duration(10 * time.Second)},
 			pages:       pages(healthy, with(healthy, func(m *member) { m.leaderChanges = 2 })),
 			wantSamples: 6, // baseline 0s, 1s not holding, baseline again at 1s, judged at 2, 3 and 4s
 			check: func(t *testing.T, url string, data map[string]any) {
@@ -416,17 +416,17 @@ func TestRun(t *testing.T) {
 					t.Errorf("data = %v", data)
 				}
 			}},
-		{name: "settle runs out", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(5 * time.Second)},
+		{name: "settle runs out", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: arg.Duration(3 * time.Second), Settle: arg.Duration(5 * time.Second)},
 			pages:       pages(leaderChanges(1, 2, 3, 4, 5, 6, 7)...),
 			wantSamples: 6, // baselines at 0, 1 and 2s; the sample after each moved
 			wantErr:     []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s), and no whole window held within settle 5s (2 restarts): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
 		// settle as long as for: one window, failing at its first sample
 		// that does not hold, as without settle.
-		{name: "settle as long as for", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(3 * time.Second), Settle: spec.Duration(3 * time.Second)},
+		{name: "settle as long as for", m: Module{Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: arg.Duration(3 * time.Second), Settle: arg.Duration(3 * time.Second)},
 			pages:       pages(healthy, with(healthy, func(m *member) { m.leaderChanges = 2 })),
 			wantSamples: 2,
 			wantErr:     []string{`rb.yml:7:13: expect does not hold at the first sample it judges (it must hold for 3s): at {URL}: delta("etcd_server_leader_changes_seen_total") == 0: was 1`}},
-		{name: "delta within", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) >= 2`), Within: spec.Duration(10 * time.Second)},
+		{name: "delta within", m: Module{Expect: compiled(t, `delta("grpc_server_handled_total", {"grpc_code": "Unavailable"}) >= 2`), Within: arg.Duration(10 * time.Second)},
 			pages: pages(healthy, healthy, with(healthy, func(m *member) { m.unavailable = 1 }), with(healthy, func(m *member) { m.unavailable = 2 })), wantSamples: 4,
 			check: func(t *testing.T, url string, data map[string]any) {
 				if data["held_after"] != "3s" {
@@ -434,7 +434,7 @@ func TestRun(t *testing.T) {
 				}
 			}},
 		// 10 more fsyncs since the baseline: 8 in (8, 16] ms, 2 above.
-		{name: "quantile_delta", m: Module{Expect: compiled(t, `quantile_delta(0.5, "etcd_disk_wal_fsync_duration_seconds") < 0.015 && quantile(0.5, "etcd_disk_wal_fsync_duration_seconds") < 0.003`), For: spec.Duration(time.Second)},
+		{name: "quantile_delta", m: Module{Expect: compiled(t, `quantile_delta(0.5, "etcd_disk_wal_fsync_duration_seconds") < 0.015 && quantile(0.5, "etcd_disk_wal_fsync_duration_seconds") < 0.003`), For: arg.Duration(time.Second)},
 			pages: pages(healthy, with(healthy, func(m *member) { m.fsync = [6]int{10, 40, 90, 98, 108, 110} })), wantSamples: 2,
 			check: func(t *testing.T, url string, data map[string]any) {
 				// Window: rank 5 of 10 is the 5th of 8 in (8, 16] ms. All: rank 55 is the 15th of 50 in (2, 4] ms.
@@ -442,7 +442,7 @@ func TestRun(t *testing.T) {
 				near(t, "p50", readAt(t, data, url, "quantile(0.5, etcd_disk_wal_fsync_duration_seconds)"), 0.002+0.002*15/50)
 			}},
 		{name: "quantile_delta of a quiet window", m: Module{Expect: compiled(t,
-			`delta("etcd_disk_wal_fsync_duration_seconds_count") == 0 || quantile_delta(0.99, "etcd_disk_wal_fsync_duration_seconds") < 0.01`), For: spec.Duration(2 * time.Second)},
+			`delta("etcd_disk_wal_fsync_duration_seconds_count") == 0 || quantile_delta(0.99, "etcd_disk_wal_fsync_duration_seconds") < 0.01`), For: arg.Duration(2 * time.Second)},
 			pages: pages(healthy), wantSamples: 3},
 
 		{name: "openmetrics", m: Module{Expect: compiled(t, `metric("etcd_server_leader_changes_seen_total") == 2 && quantile(1, "etcd_network_peer_round_trip_time_seconds") == 0.001`)},
@@ -525,7 +525,7 @@ func TestURLs(t *testing.T) {
 		{"all hold", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, c}, nil},
 		{"one does not", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, b, c},
 			[]string{"does not hold: at " + b.url + ": metric(\"etcd_server_has_leader\") == 1: was 0"}},
-		{"one for a while", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(10 * time.Second)}, []*endpoint{a, b},
+		{"one for a while", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: arg.Duration(10 * time.Second)}, []*endpoint{a, b},
 			[]string{"does not hold at the first sample it judges (it must hold for 10s): at " + b.url + ": metric(\"etcd_server_has_leader\") == 1: was 0"}},
 		{"one is down", Module{Expect: compiled(t, `metric("etcd_server_has_leader") == 1`)}, []*endpoint{a, {url: "http://" + closedAddr(t) + "/metrics"}},
 			[]string{"does not hold: at http://", "/metrics: connect: connection refused (scraped from the controller)"}},
@@ -607,11 +607,11 @@ func TestScrape(t *testing.T) {
 			Expect: compiled(t, `metric("seen", {"auth": "Bearer t0k", "host": "etcd.example", "accept_text": "true"}) == 1`)}, 0, nil},
 		{"status", Module{URL: srv.URL + "/nope", Expect: compiled(t, `metric("up") == 1`)}, 0,
 			[]string{"at " + srv.URL + "/nope: status 404, want 200 (\"no such page: /nope\")"}},
-		{"timeout", Module{URL: srv.URL + "/slow", Timeout: spec.Duration(100 * time.Millisecond), Expect: compiled(t, `metric("up") == 1`)}, 0,
+		{"timeout", Module{URL: srv.URL + "/slow", Timeout: arg.Duration(100 * time.Millisecond), Expect: compiled(t, `metric("up") == 1`)}, 0,
 			[]string{"at " + srv.URL + "/slow: no answer within 100ms (timeout)"}},
 		{"too big", Module{URL: srv.URL + "/big", Expect: compiled(t, `metric("up") == 1`)}, 1 << 10,
 			[]string{"the answer is larger than 1024 bytes; is this a metrics endpoint?"}},
-		{"parsing takes too long", Module{URL: srv.URL + "/slow-to-parse", Timeout: spec.Duration(300 * time.Millisecond), Expect: compiled(t, `metric("g0") == 1`)}, 0,
+		{"parsing takes too long", Module{URL: srv.URL + "/slow-to-parse", Timeout: arg.Duration(300 * time.Millisecond), Expect: compiled(t, `metric("g0") == 1`)}, 0,
 			[]string{`parsing the answer (Content-Type "application/openmetrics-text") took longer than the timeout (300ms)`}},
 	}
 	for _, tt := range tests {
@@ -638,11 +638,11 @@ func TestScrape(t *testing.T) {
 // compiles it with the module's names and the host's vars.
 func TestHandBuilt(t *testing.T) {
 	e := serve(t, textFormat, healthy.page())
-	m := &Module{URL: e.url, Expect: spec.Expr{Src: `metric("etcd_server_leader_changes_seen_total") <= max_changes`}}
+	m := &Module{URL: e.url, Expect: arg.Expr{Src: `metric("etcd_server_leader_changes_seen_total") <= max_changes`}}
 	if _, err := m.Run(testCtx(t), testHost(t)); err != nil {
 		t.Fatal(err)
 	}
-	m.Expect = spec.Expr{Src: `metric(1) == 1`}
+	m.Expect = arg.Expr{Src: `metric(1) == 1`}
 	if _, err := m.Run(testCtx(t), testHost(t)); err == nil || !strings.Contains(err.Error(), "expect: ") || !strings.Contains(err.Error(), "cannot use int as an argument of type string") {
 		t.Fatalf("err = %v, want the compile error", err)
 	}
@@ -659,7 +659,7 @@ func TestStepScope(t *testing.T) {
 	h := testHost(t)
 	h.Scope = &eval.Scope{Registered: map[string]any{"before": map[string]any{"json": map[string]any{"changes": 1}}},
 		Extra: map[string]any{"etcd": map[string]any{"leader": "etcd-2"}}}
-	m := &Module{URL: e.url, Expect: spec.Expr{Src: src, Program: p}}
+	m := &Module{URL: e.url, Expect: arg.Expr{Src: src, Program: p}}
 	if _, err := m.Run(testCtx(t), h); err != nil {
 		t.Fatal(err)
 	}
@@ -673,7 +673,7 @@ func TestStepScope(t *testing.T) {
 func TestStopped(t *testing.T) {
 	e := serve(t, textFormat, healthy.page())
 	ctx, cancel := context.WithCancel(testCtx(t))
-	m := &Module{URL: e.url, Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: spec.Duration(time.Hour)}
+	m := &Module{URL: e.url, Expect: compiled(t, `metric("etcd_server_has_leader") == 1`), For: arg.Duration(time.Hour)}
 	m.clock = &stoppingClock{fakeClock: newFakeClock(), stopAfter: 3, cancel: cancel}
 	res, err := m.Run(ctx, testHost(t))
 	checkErr(t, err, []string{"expect `metric(\"etcd_server_has_leader\") == 1`: stopped after 3s (4 samples): context canceled; last sample holds"}, "")
@@ -707,14 +707,14 @@ func TestCheck(t *testing.T) {
 		wantMsg string
 		wantErr []string
 	}{
-		{"holds", Module{URL: up.url, Expect: leader, For: spec.Duration(time.Hour)}, "holds now", nil},
-		{"does not hold", Module{URL: down.url, Expect: leader, For: spec.Duration(time.Hour)}, "",
+		{"holds", Module{URL: up.url, Expect: leader, For: arg.Duration(time.Hour)}, "holds now", nil},
+		{"does not hold", Module{URL: down.url, Expect: leader, For: arg.Duration(time.Hour)}, "",
 			[]string{"does not hold now: at " + down.url + ": metric(\"etcd_server_has_leader\") == 1: was 0"}},
-		{"within reports", Module{URL: down.url, Expect: leader, Within: spec.Duration(time.Minute)},
+		{"within reports", Module{URL: down.url, Expect: leader, Within: arg.Duration(time.Minute)},
 			"would wait up to 60s for it to hold; now it does not: at " + down.url + ": metric(\"etcd_server_has_leader\") == 1: was 0", nil},
-		{"over changes", Module{URL: up.url, Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(time.Minute)},
+		{"over changes", Module{URL: up.url, Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: arg.Duration(time.Minute)},
 			"every endpoint answers; expect reads changes since this first scrape, so the run judges it from its next sample", nil},
-		{"over changes, down", Module{URL: "http://" + closedAddr(t) + "/metrics", Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: spec.Duration(time.Minute)}, "",
+		{"over changes, down", Module{URL: "http://" + closedAddr(t) + "/metrics", Expect: compiled(t, `delta("etcd_server_leader_changes_seen_total") == 0`), For: arg.Duration(time.Minute)}, "",
 			[]string{"does not hold now: at http://", "connection refused"}},
 	}
 	for _, tt := range tests {

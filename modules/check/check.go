@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
 )
 
@@ -85,8 +85,8 @@ when only time, a port or a path matters.`,
 
 // Module holds the check module's arguments: exactly one of the probes.
 type Module struct {
-	Command spec.Argv    `yaml:"command" doc:"run this program on the host (no shell) and judge its result"`
-	Expect  spec.Expr    `yaml:"expect" default:"result.rc == 0" doc:"with command: expression over result.rc, result.stdout, result.stderr that must hold"`
+	Command arg.Argv     `yaml:"command" doc:"run this program on the host (no shell) and judge its result"`
+	Expect  arg.Expr     `yaml:"expect" default:"result.rc == 0" doc:"with command: expression over result.rc, result.stdout, result.stderr that must hold"`
 	HTTP    *HTTP        `yaml:"http" doc:"send an HTTP request and judge the response"`
 	TCP     *TCP         `yaml:"tcp" doc:"connect to a TCP port"`
 	Etcd    *CheckConfig `yaml:"etcd" doc:"check an etcd cluster's topology, health, versions and consistency"`
@@ -98,17 +98,17 @@ type HTTP struct {
 	Method       string            `yaml:"method" default:"GET" doc:"request method"`
 	Status       Statuses          `yaml:"status" default:"200" doc:"status codes that pass"`
 	BodyContains string            `yaml:"body_contains" doc:"text the response body must contain"`
-	Expect       spec.Expr         `yaml:"expect" doc:"expression over result.status, result.body, result.json, result.headers that must hold"`
+	Expect       arg.Expr          `yaml:"expect" doc:"expression over result.status, result.body, result.json, result.headers that must hold"`
 	Headers      map[string]string `yaml:"headers" doc:"request headers"`
 	CAFile       string            `yaml:"ca_file" doc:"PEM file on the controller, relative to the runbook's folder, with the CA that signs the server's certificate"`
-	Timeout      spec.Duration     `yaml:"timeout" default:"10s" doc:"time limit for the whole request"`
+	Timeout      arg.Duration      `yaml:"timeout" default:"10s" doc:"time limit for the whole request"`
 }
 
 // TCP is the tcp probe.
 type TCP struct {
-	Addr    string        `yaml:"addr" runbook:"required" doc:"host:port to connect to"`
-	Timeout spec.Duration `yaml:"timeout" default:"5s" doc:"time limit for the connect"`
-	Closed  bool          `yaml:"closed" doc:"pass when the port is closed instead of open"`
+	Addr    string       `yaml:"addr" runbook:"required" doc:"host:port to connect to"`
+	Timeout arg.Duration `yaml:"timeout" default:"5s" doc:"time limit for the connect"`
+	Closed  bool         `yaml:"closed" doc:"pass when the port is closed instead of open"`
 }
 
 // Statuses is one HTTP status code or a list of them: 200 or [200, 204].

@@ -3,11 +3,11 @@ package check
 import (
 	"testing"
 
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
 
-func expr(src string) spec.Expr { return spec.Expr{Src: src} }
+func expr(src string) arg.Expr { return arg.Expr{Src: src} }
 
 func TestValidate(t *testing.T) {
 	tests := []struct {
@@ -16,8 +16,8 @@ func TestValidate(t *testing.T) {
 		wantField string
 		wantMsg   string
 	}{
-		{"command", Module{Command: spec.Argv{"etcdctl", "endpoint", "health"}}, "", ""},
-		{"command with expect", Module{Command: spec.Argv{"etcd", "--version"}, Expect: expr(`result.stdout contains "3.7"`)}, "", ""},
+		{"command", Module{Command: arg.Argv{"etcdctl", "endpoint", "health"}}, "", ""},
+		{"command with expect", Module{Command: arg.Argv{"etcd", "--version"}, Expect: expr(`result.stdout contains "3.7"`)}, "", ""},
 		{"http", Module{HTTP: &HTTP{URL: "https://10.0.0.1:2379/health", Method: "GET", Status: Statuses{200, 204},
 			Headers: map[string]string{"Authorization": "Bearer x"}, CAFile: "ca.pem"}}, "", ""},
 		{"http templated url", Module{HTTP: &HTTP{URL: "{{ url }}", CAFile: "ca.pem"}}, "", ""},
@@ -27,10 +27,10 @@ func TestValidate(t *testing.T) {
 
 		{"no probe", Module{}, "", "no probe given; give one of command, http, tcp or etcd"},
 		{"expect alone", Module{Expect: expr("result.rc == 0")}, "expect", "no command is given"},
-		{"two probes", Module{Command: spec.Argv{"true"}, TCP: &TCP{Addr: "a:1"}}, "tcp", "command is also given"},
-		{"three probes", Module{Command: spec.Argv{"true"}, HTTP: &HTTP{URL: "http://a"}, TCP: &TCP{Addr: "a:1"}}, "http", "command is also given"},
+		{"two probes", Module{Command: arg.Argv{"true"}, TCP: &TCP{Addr: "a:1"}}, "tcp", "command is also given"},
+		{"three probes", Module{Command: arg.Argv{"true"}, HTTP: &HTTP{URL: "http://a"}, TCP: &TCP{Addr: "a:1"}}, "http", "command is also given"},
 		{"top-level expect with http", Module{Expect: expr("true"), HTTP: &HTTP{URL: "http://a"}}, "expect", "put expect inside it"},
-		{"empty command", Module{Command: spec.Argv{""}}, "command", "is empty"},
+		{"empty command", Module{Command: arg.Argv{""}}, "command", "is empty"},
 		{"http without scheme", Module{HTTP: &HTTP{URL: "10.0.0.1:2379/health"}}, "http.url", "want an http:// or https:// URL"},
 		{"http without host", Module{HTTP: &HTTP{URL: "http:///health"}}, "http.url", "has no host"},
 		{"http lower-case method", Module{HTTP: &HTTP{URL: "http://a", Method: "get"}}, "http.method", `did you mean "GET"?`},

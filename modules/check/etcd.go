@@ -11,8 +11,8 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/etcdctl"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/etcdarg"
 )
 
@@ -67,9 +67,9 @@ func (s MemberSet) MarshalJSON() ([]byte, error) {
 	return json.Marshal(s.count)
 }
 
-// DecodeNode implements spec.NodeDecoder: a count of at least 1, or a
+// DecodeNode implements arg.NodeDecoder: a count of at least 1, or a
 // non-empty list of distinct names.
-func (s *MemberSet) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
+func (s *MemberSet) DecodeNode(d *arg.Decoder, n *yaml.Node, ds *diag.Diags) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		c, err := strconv.Atoi(n.Value)
@@ -86,7 +86,7 @@ func (s *MemberSet) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
 		var names []string
 		templated := false
 		for _, c := range n.Content {
-			c = spec.Resolve(c)
+			c = arg.Resolve(c)
 			if d.Templated(c) {
 				templated = true
 				continue
@@ -109,7 +109,7 @@ func (s *MemberSet) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
 	}
 }
 
-var _ spec.NodeDecoder = (*MemberSet)(nil)
+var _ arg.NodeDecoder = (*MemberSet)(nil)
 
 // Validate checks the probe's arguments as written; prefix names the section
 // in errors ("etcd.").

@@ -11,6 +11,7 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/etcdarg"
 )
 
@@ -27,7 +28,7 @@ func TestCheckConfigValidate(t *testing.T) {
 			StorageVersion: "3.6.0", Versions: &VersionRules{SameMinor: true, Min: "3.6.11", Target: "v3.7.3", Exact: "3.7.3"}}, "", ""},
 		{"templated versions", CheckConfig{Versions: &VersionRules{Min: "{{ floor }}"}, ClusterVersion: "{{ x }}"}, "", ""},
 
-		{"bad endpoint", CheckConfig{Conn: etcdarg.Conn{Endpoints: spec.StringList{"a:1"}}}, "etcd.endpoints", "not a client URL"},
+		{"bad endpoint", CheckConfig{Conn: etcdarg.Conn{Endpoints: arg.StringList{"a:1"}}}, "etcd.endpoints", "not a client URL"},
 		{"negative caught_up", CheckConfig{CaughtUp: n(-1)}, "etcd.caught_up", "-1 is negative"},
 		{"empty versions", CheckConfig{Versions: &VersionRules{}}, "etcd.versions", "has no rule"},
 		{"bad min", CheckConfig{Versions: &VersionRules{Min: "3.6"}}, "etcd.versions.min", `"3.6" is not an etcd version like 3.6.16`},
@@ -66,7 +67,7 @@ func TestMemberSetDecode(t *testing.T) {
 				t.Fatal(ds.Err())
 			}
 			var c CheckConfig
-			d := &spec.Decoder{File: "args.yml", Context: "etcd", OnTemplate: func(*yaml.Node) {}}
+			d := &arg.Decoder{File: "args.yml", Context: "etcd", OnTemplate: func(*yaml.Node) {}}
 			var got diag.Diags
 			d.Decode(root, &c, &got)
 			if tt.wantErr != "" {

@@ -18,8 +18,8 @@ import (
 
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/eval"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/probe"
 )
 
@@ -211,7 +211,7 @@ func (p *TCP) probe(ctx context.Context) (map[string]any, error) {
 // vars, host), and says what the probe saw when it does not hold. An
 // expression the loader did not compile (a module built by hand) is compiled
 // here.
-func expect(h *modules.Host, name string, e spec.Expr, result map[string]any, saw func() string) error {
+func expect(h *modules.Host, name string, e arg.Expr, result map[string]any, saw func() string) error {
 	prog := e.Program
 	if prog == nil {
 		p, ds := eval.Compile(e.Src, e.Pos, &eval.Env{Result: true, Vars: h.Vars}, eval.Bool)
@@ -238,7 +238,7 @@ func expect(h *modules.Host, name string, e spec.Expr, result map[string]any, sa
 }
 
 // at is the expression's position as a message prefix, when it is known.
-func at(e spec.Expr) string {
+func at(e arg.Expr) string {
 	if !e.Pos.IsValid() {
 		return ""
 	}

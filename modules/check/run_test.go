@@ -30,8 +30,8 @@ import (
 	"github.com/runbookhq/runbook/internal/conn/local"
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -47,13 +47,13 @@ func localHost(t *testing.T) *modules.Host {
 }
 
 // compiled is an Expr as the loader leaves it: compiled with result in scope.
-func compiled(t *testing.T, src string) spec.Expr {
+func compiled(t *testing.T, src string) arg.Expr {
 	t.Helper()
 	p, ds := eval.Compile(src, diag.Pos{File: "rb.yml", Line: 7, Col: 13}, &eval.Env{Result: true, Vars: map[string]any{"want": ""}}, eval.Bool)
 	if err := ds.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return spec.Expr{Src: src, Pos: p.Pos, Program: p}
+	return arg.Expr{Src: src, Pos: p.Pos, Program: p}
 }
 
 // roundTrip returns data as the journal gives it back after a resume.
@@ -77,21 +77,21 @@ func TestCommand(t *testing.T) {
 		wantErr  string
 		wantData map[string]any
 	}{
-		{"exit 0 passes by default", Module{Command: spec.Argv{"sh", "-c", "echo hello; echo warn >&2"}}, "",
+		{"exit 0 passes by default", Module{Command: arg.Argv{"sh", "-c", "echo hello; echo warn >&2"}}, "",
 			map[string]any{"rc": 0, "stdout": "hello", "stderr": "warn"}},
-		{"exit 1 fails by default", Module{Command: spec.Argv{"sh", "-c", "echo nope >&2; exit 1"}},
+		{"exit 1 fails by default", Module{Command: arg.Argv{"sh", "-c", "echo nope >&2; exit 1"}},
 			"expect `result.rc == 0` (the default) is false: sh -c 'echo nope >&2; exit 1' gave rc 1, stdout \"\", stderr \"nope\"",
 			map[string]any{"rc": 1, "stdout": "", "stderr": "nope"}},
-		{"missing program is rc 127", Module{Command: spec.Argv{"/nonexistent/etcd", "--version"}}, "gave rc 127", nil},
-		{"compiled expect holds", Module{Command: spec.Argv{"echo", "etcd Version: 3.7.3"}, Expect: compiled(t, `result.stdout contains want`)}, "", nil},
-		{"compiled expect fails with position and values", Module{Command: spec.Argv{"echo", "etcd Version: 3.6.0"}, Expect: compiled(t, `result.stdout contains "3.7.3"`)},
+		{"missing program is rc 127", Module{Command: arg.Argv{"/nonexistent/etcd", "--version"}}, "gave rc 127", nil},
+		{"compiled expect holds", Module{Command: arg.Argv{"echo", "etcd Version: 3.7.3"}, Expect: compiled(t, `result.stdout contains want`)}, "", nil},
+		{"compiled expect fails with position and values", Module{Command: arg.Argv{"echo", "etcd Version: 3.6.0"}, Expect: compiled(t, `result.stdout contains "3.7.3"`)},
 			"rb.yml:7:13: expect `result.stdout contains \"3.7.3\"` is false: echo 'etcd Version: 3.6.0' gave rc 0, stdout \"etcd Version: 3.6.0\"", nil},
-		{"expect may accept a failure", Module{Command: spec.Argv{"sh", "-c", "exit 3"}, Expect: compiled(t, `result.rc == 3`)}, "", nil},
-		{"uncompiled expect is compiled here", Module{Command: spec.Argv{"echo", "x"}, Expect: spec.Expr{Src: `result.stdout == "y"`}},
+		{"expect may accept a failure", Module{Command: arg.Argv{"sh", "-c", "exit 3"}, Expect: compiled(t, `result.rc == 3`)}, "", nil},
+		{"uncompiled expect is compiled here", Module{Command: arg.Argv{"echo", "x"}, Expect: arg.Expr{Src: `result.stdout == "y"`}},
 			"expect `result.stdout == \"y\"` is false", nil},
-		{"uncompiled expect that does not compile", Module{Command: spec.Argv{"echo", "x"}, Expect: spec.Expr{Src: `result.stdout ==`}},
+		{"uncompiled expect that does not compile", Module{Command: arg.Argv{"echo", "x"}, Expect: arg.Expr{Src: `result.stdout ==`}},
 			"expect: ", nil},
-		{"expect error names the values", Module{Command: spec.Argv{"echo", "x"}, Expect: compiled(t, `result.nothing.deeper == 1`)},
+		{"expect error names the values", Module{Command: arg.Argv{"echo", "x"}, Expect: compiled(t, `result.nothing.deeper == 1`)},
 			"gave rc 0, stdout \"x\"", nil},
 	}
 	for _, tt := range tests {
@@ -140,7 +140,7 @@ func TestExpectSeesTheStepScope(t *testing.T) {
 	scope := &eval.Scope{Vars: map[string]any{"suffix": "new"}, Registered: map[string]any{"before": map[string]any{"stdout": "3.7.3"}}}
 	h := localHost(t)
 	h.Scope = scope
-	m := &Module{Command: spec.Argv{"echo", "3.7.3-new"}, Expect: spec.Expr{Src: p.Src, Program: p}}
+	m := &Module{Command: arg.Argv{"echo", "3.7.3-new"}, Expect: arg.Expr{Src: p.Src, Program: p}}
 	if _, err := m.Run(testCtx(t), h); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestCommandThroughConn(t *testing.T) {
 		f := conntest.New(t)
 		f.On(conntest.Exact("etcdctl", "endpoint", "health")).Stdout("healthy\n")
 		h := &modules.Host{Name: "etcd-1", Conn: f, Become: true, BecomeUser: "etcd", Log: zerolog.Nop()}
-		if _, err := (&Module{Command: spec.Argv{"etcdctl", "endpoint", "health"}}).Run(testCtx(t), h); err != nil {
+		if _, err := (&Module{Command: arg.Argv{"etcdctl", "endpoint", "health"}}).Run(testCtx(t), h); err != nil {
 			t.Fatal(err)
 		}
 		c := f.Calls()[0].Cmd
@@ -166,7 +166,7 @@ func TestCommandThroughConn(t *testing.T) {
 		f := conntest.New(t)
 		f.FailAfter(0, nil)
 		h := &modules.Host{Name: "etcd-1", Conn: f, Log: zerolog.Nop()}
-		res, err := (&Module{Command: spec.Argv{"true"}, Expect: compiled(t, "result.rc != 0")}).Run(testCtx(t), h)
+		res, err := (&Module{Command: arg.Argv{"true"}, Expect: compiled(t, "result.rc != 0")}).Run(testCtx(t), h)
 		if !conn.IsTransport(err) || res.Data != nil {
 			t.Fatalf("Run = %v, %v; want a transport error and no result", res, err)
 		}
@@ -261,7 +261,7 @@ func TestHTTP(t *testing.T) {
 			}
 		}},
 		{"nothing listens", HTTP{URL: "http://" + closedAddr(t) + "/health"}, "connection refused", nil},
-		{"timeout", HTTP{URL: slowServer(t) + "/", Timeout: spec.Duration(100 * time.Millisecond)}, "no answer in time", nil},
+		{"timeout", HTTP{URL: slowServer(t) + "/", Timeout: arg.Duration(100 * time.Millisecond)}, "no answer in time", nil},
 		{"tls with ca_file", HTTP{URL: tlsSrv.URL + "/health", CAFile: "ca.pem"}, "", nil},
 		{"tls without ca_file is not trusted", HTTP{URL: tlsSrv.URL + "/health"}, "certificate signed by unknown authority", nil},
 		{"tls with another CA", HTTP{URL: tlsSrv.URL + "/health", CAFile: "other.pem"}, "certificate signed by unknown authority", nil},

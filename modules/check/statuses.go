@@ -6,12 +6,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // DecodeNode accepts one status code or a list of them, each reported at its
 // own line and column when it is not a code.
-func (s *Statuses) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
+func (s *Statuses) DecodeNode(d *arg.Decoder, n *yaml.Node, ds *diag.Diags) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if code, ok := statusCode(d, n, d.Name(), ds); ok {
@@ -24,7 +24,7 @@ func (s *Statuses) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
 		}
 		out := make(Statuses, 0, len(n.Content))
 		for i, c := range n.Content {
-			c = spec.Resolve(c)
+			c = arg.Resolve(c)
 			if d.Templated(c) {
 				continue
 			}
@@ -47,7 +47,7 @@ func itemName(name string, i int) string {
 	return name + "[" + strconv.Itoa(i) + "]"
 }
 
-func statusCode(d *spec.Decoder, n *yaml.Node, name string, ds *diag.Diags) (int, bool) {
+func statusCode(d *arg.Decoder, n *yaml.Node, name string, ds *diag.Diags) (int, bool) {
 	code, err := strconv.Atoi(n.Value)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || err != nil || code < 100 || code > 599 {
 		ds.Errorf(d.Pos(n), "%s must be an HTTP status code from 100 to 599, got %q", name, n.Value)
@@ -56,4 +56,4 @@ func statusCode(d *spec.Decoder, n *yaml.Node, name string, ds *diag.Diags) (int
 	return code, true
 }
 
-var _ spec.NodeDecoder = (*Statuses)(nil)
+var _ arg.NodeDecoder = (*Statuses)(nil)

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/runbookhq/runbook/internal/conn"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/runcmd"
 )
 
@@ -45,7 +45,7 @@ result has rc, stdout and stderr (trailing newlines cut), skipped and msg.`,
 
 // Module holds the command module's arguments.
 type Module struct {
-	Cmd     spec.Argv         `yaml:"cmd" doc:"program and arguments: one string split into words, or a list"`
+	Cmd     arg.Argv          `yaml:"cmd" doc:"program and arguments: one string split into words, or a list"`
 	Argv    []string          `yaml:"argv" doc:"program and arguments as a list, each word as it is (instead of cmd)"`
 	Chdir   string            `yaml:"chdir" doc:"folder on the host to run in"`
 	Env     map[string]string `yaml:"env" doc:"environment variables added for the command"`

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/runbookhq/runbook/internal/conn"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
 
@@ -83,7 +83,7 @@ func TestRun(t *testing.T) {
 	}{
 		{
 			name:        "argv is passed word by word, never joined for a shell",
-			m:           Module{Cmd: spec.Argv{"echo", "a b", "$HOME", "; rm -rf /"}},
+			m:           Module{Cmd: arg.Argv{"echo", "a b", "$HOME", "; rm -rf /"}},
 			run:         ok("a b $HOME ; rm -rf /\n"),
 			wantCmds:    []conn.Cmd{{Argv: []string{"echo", "a b", "$HOME", "; rm -rf /"}}},
 			wantChanged: true,
@@ -91,7 +91,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "env, chdir, stdin and become reach the command",
-			m: Module{Cmd: spec.Argv{"etcdctl", "put", "k"}, Chdir: "/var/lib/etcd",
+			m: Module{Cmd: arg.Argv{"etcdctl", "put", "k"}, Chdir: "/var/lib/etcd",
 				Env: map[string]string{"ETCDCTL_API": "3"}, Stdin: "value\n"},
 			host: modules.Host{Become: true, BecomeUser: "etcd"},
 			run:  ok("OK\r\n\n"),
@@ -103,7 +103,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name:     "creates skips when the path exists",
-			m:        Module{Cmd: spec.Argv{"tar", "-xzf", "etcd.tgz"}, Chdir: "/opt", Creates: "etcd/etcd"},
+			m:        Module{Cmd: arg.Argv{"tar", "-xzf", "etcd.tgz"}, Chdir: "/opt", Creates: "etcd/etcd"},
 			host:     modules.Host{Become: true},
 			existing: []string{"etcd/etcd"},
 			wantCmds: []conn.Cmd{{Argv: []string{"test", "-e", "etcd/etcd"}, Dir: "/opt", Become: true}},
@@ -111,7 +111,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "creates runs the command when the path is absent",
-			m:    Module{Cmd: spec.Argv{"touch", "/done"}, Creates: "/done"},
+			m:    Module{Cmd: arg.Argv{"touch", "/done"}, Creates: "/done"},
 			run:  ok(""),
 			wantCmds: []conn.Cmd{
 				{Argv: []string{"test", "-e", "/done"}},
@@ -122,13 +122,13 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name:     "removes skips when the path is absent",
-			m:        Module{Cmd: spec.Argv{"rm", "/x"}, Removes: "/x"},
+			m:        Module{Cmd: arg.Argv{"rm", "/x"}, Removes: "/x"},
 			wantCmds: []conn.Cmd{{Argv: []string{"test", "-e", "/x"}}},
 			wantData: map[string]any{"rc": 0, "stdout": "", "stderr": "", "skipped": true, "msg": "skipped: /x does not exist (removes)"},
 		},
 		{
 			name:     "removes runs the command when the path exists",
-			m:        Module{Cmd: spec.Argv{"rm", "/x"}, Removes: "/x"},
+			m:        Module{Cmd: arg.Argv{"rm", "/x"}, Removes: "/x"},
 			existing: []string{"/x"},
 			run:      ok(""),
 			wantCmds: []conn.Cmd{
@@ -140,7 +140,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "a failed command keeps its output in the result",
-			m:    Module{Cmd: spec.Argv{"false"}},
+			m:    Module{Cmd: arg.Argv{"false"}},
 			run: func(c conn.Cmd) (conn.Output, error) {
 				return conn.Output{ExitCode: 3, Stdout: []byte("partial\n"), Stderr: []byte("boom\n")},
 					&conn.ExitError{Cmd: c.String(), ExitCode: 3, Stderr: []byte("boom\n")}
@@ -152,7 +152,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "a lost connection is not a result",
-			m:    Module{Cmd: spec.Argv{"true"}},
+			m:    Module{Cmd: arg.Argv{"true"}},
 			run: func(conn.Cmd) (conn.Output, error) {
 				return conn.Output{}, &conn.TransportError{Host: "etcd1", Err: errors.New("connection reset")}
 			},
@@ -161,7 +161,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "test failing on its own is an error, not an absent path",
-			m:    Module{Cmd: spec.Argv{"true"}, Creates: "/x"},
+			m:    Module{Cmd: arg.Argv{"true"}, Creates: "/x"},
 			answer: func(c conn.Cmd) (conn.Output, error) {
 				return conn.Output{ExitCode: 2}, &conn.ExitError{Cmd: c.String(), ExitCode: 2}
 			},
@@ -214,7 +214,7 @@ func TestCheckNeverRunsTheCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fc := &fakeConn{answer: paths(tt.existing, nil)}
-			m := Module{Cmd: spec.Argv{"tar", "-xzf", "a b.tgz"}, Creates: "/opt/etcd"}
+			m := Module{Cmd: arg.Argv{"tar", "-xzf", "a b.tgz"}, Creates: "/opt/etcd"}
 			res, err := m.Check(context.Background(), &modules.Host{Name: "h1", Conn: fc})
 			if err != nil {
 				t.Fatal(err)
@@ -236,12 +236,12 @@ func TestValidate(t *testing.T) {
 		wantField string // "" means valid
 		wantMsg   string
 	}{
-		{"list", Module{Cmd: spec.Argv{"etcdctl", "endpoint", "health"}}, "", ""},
-		{"env", Module{Cmd: spec.Argv{"env"}, Env: map[string]string{"ETCDCTL_API": "3", "_x1": ""}}, "", ""},
-		{"empty command", Module{Cmd: spec.Argv{}}, "cmd", "is empty"},
-		{"empty program", Module{Cmd: spec.Argv{" ", "x"}}, "cmd", "is empty"},
-		{"env name with a dash", Module{Cmd: spec.Argv{"env"}, Env: map[string]string{"OK": "", "ETCD-API": "3"}}, "env", `"ETCD-API" is not a variable name`},
-		{"env name with a digit first", Module{Cmd: spec.Argv{"env"}, Env: map[string]string{"1X": ""}}, "env", `"1X"`},
+		{"list", Module{Cmd: arg.Argv{"etcdctl", "endpoint", "health"}}, "", ""},
+		{"env", Module{Cmd: arg.Argv{"env"}, Env: map[string]string{"ETCDCTL_API": "3", "_x1": ""}}, "", ""},
+		{"empty command", Module{Cmd: arg.Argv{}}, "cmd", "is empty"},
+		{"empty program", Module{Cmd: arg.Argv{" ", "x"}}, "cmd", "is empty"},
+		{"env name with a dash", Module{Cmd: arg.Argv{"env"}, Env: map[string]string{"OK": "", "ETCD-API": "3"}}, "env", `"ETCD-API" is not a variable name`},
+		{"env name with a digit first", Module{Cmd: arg.Argv{"env"}, Env: map[string]string{"1X": ""}}, "env", `"1X"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,18 +8,18 @@ import (
 	"strings"
 
 	"github.com/runbookhq/runbook/internal/etcdctl"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // Conn is how a step reaches the cluster; every etcd section embeds it inline.
 type Conn struct {
-	Endpoints   spec.StringList `yaml:"endpoints" default:"<var etcd_endpoints, else etcd_url of each host of group etcd>" doc:"client URLs of the members (one URL or a list), such as '{{ group(\"etcd\") | map(#.vars.etcd_url) }}'"`
-	CAFile      string          `yaml:"ca_file" default:"<var etcd_ca_file>" doc:"PEM file on the controller, relative to the runbook's folder, with the CA of the members' certificates; https endpoints without it are checked against the system's CAs"`
-	CertFile    string          `yaml:"cert_file" default:"<var etcd_cert_file>" doc:"client certificate (PEM) on the controller, for members that require one"`
-	KeyFile     string          `yaml:"key_file" default:"<var etcd_key_file>" doc:"private key (PEM) of cert_file"`
-	DialTimeout spec.Duration   `yaml:"dial_timeout" default:"2s" doc:"time limit to connect to one member"`
-	Timeout     spec.Duration   `yaml:"timeout" default:"5s" doc:"time limit of each request to one member"`
+	Endpoints   arg.StringList `yaml:"endpoints" default:"<var etcd_endpoints, else etcd_url of each host of group etcd>" doc:"client URLs of the members (one URL or a list), such as '{{ group(\"etcd\") | map(#.vars.etcd_url) }}'"`
+	CAFile      string         `yaml:"ca_file" default:"<var etcd_ca_file>" doc:"PEM file on the controller, relative to the runbook's folder, with the CA of the members' certificates; https endpoints without it are checked against the system's CAs"`
+	CertFile    string         `yaml:"cert_file" default:"<var etcd_cert_file>" doc:"client certificate (PEM) on the controller, for members that require one"`
+	KeyFile     string         `yaml:"key_file" default:"<var etcd_key_file>" doc:"private key (PEM) of cert_file"`
+	DialTimeout arg.Duration   `yaml:"dial_timeout" default:"2s" doc:"time limit to connect to one member"`
+	Timeout     arg.Duration   `yaml:"timeout" default:"5s" doc:"time limit of each request to one member"`
 }
 
 // Validate checks the connection arguments as written; prefix names the

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 func TestConnValidate(t *testing.T) {
@@ -17,20 +17,20 @@ func TestConnValidate(t *testing.T) {
 		wantMsg   string
 	}{
 		{"nothing: defaults from vars", Conn{}, "", ""},
-		{"http endpoints", Conn{Endpoints: spec.StringList{"http://10.0.0.1:2379", "http://10.0.0.2:2379/"}}, "", ""},
-		{"https with tls", Conn{Endpoints: spec.StringList{"https://a:2379"}, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"}, "", ""},
-		{"templated", Conn{Endpoints: spec.StringList{"{{ url }}"}, CAFile: "ca.pem"}, "", ""},
+		{"http endpoints", Conn{Endpoints: arg.StringList{"http://10.0.0.1:2379", "http://10.0.0.2:2379/"}}, "", ""},
+		{"https with tls", Conn{Endpoints: arg.StringList{"https://a:2379"}, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"}, "", ""},
+		{"templated", Conn{Endpoints: arg.StringList{"{{ url }}"}, CAFile: "ca.pem"}, "", ""},
 		{"tls files with endpoints from vars", Conn{CAFile: "ca.pem"}, "", ""},
 
-		{"empty list", Conn{Endpoints: spec.StringList{}}, "etcd.endpoints", "empty list"},
-		{"no scheme", Conn{Endpoints: spec.StringList{"10.0.0.1:2379"}}, "etcd.endpoints", "not a client URL"},
-		{"grpc scheme", Conn{Endpoints: spec.StringList{"unix://x"}}, "etcd.endpoints", "not a client URL"},
-		{"no port", Conn{Endpoints: spec.StringList{"http://10.0.0.1"}}, "etcd.endpoints", "no port; etcd's client port is usually 2379: http://10.0.0.1:2379"},
-		{"path", Conn{Endpoints: spec.StringList{"http://a:2379/health"}}, "etcd.endpoints", "has a path"},
-		{"no host", Conn{Endpoints: spec.StringList{"http://:2379"}}, "etcd.endpoints", "no host"},
+		{"empty list", Conn{Endpoints: arg.StringList{}}, "etcd.endpoints", "empty list"},
+		{"no scheme", Conn{Endpoints: arg.StringList{"10.0.0.1:2379"}}, "etcd.endpoints", "not a client URL"},
+		{"grpc scheme", Conn{Endpoints: arg.StringList{"unix://x"}}, "etcd.endpoints", "not a client URL"},
+		{"no port", Conn{Endpoints: arg.StringList{"http://10.0.0.1"}}, "etcd.endpoints", "no port; etcd's client port is usually 2379: http://10.0.0.1:2379"},
+		{"path", Conn{Endpoints: arg.StringList{"http://a:2379/health"}}, "etcd.endpoints", "has a path"},
+		{"no host", Conn{Endpoints: arg.StringList{"http://:2379"}}, "etcd.endpoints", "no host"},
 		{"cert without key", Conn{CertFile: "c.pem"}, "etcd.cert_file", "without key_file"},
 		{"key without cert", Conn{KeyFile: "k.pem"}, "etcd.key_file", "without cert_file"},
-		{"ca with http only", Conn{Endpoints: spec.StringList{"http://a:2379"}, CAFile: "ca.pem"}, "etcd.ca_file", "only used with https://"},
+		{"ca with http only", Conn{Endpoints: arg.StringList{"http://a:2379"}, CAFile: "ca.pem"}, "etcd.ca_file", "only used with https://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

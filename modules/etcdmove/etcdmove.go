@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/etcdctl"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/etcdarg"
 )
 
@@ -53,10 +53,10 @@ leader.`,
 // Module holds the etcd-move-leader module's arguments.
 type Module struct {
 	etcdarg.Conn `yaml:",inline"`
-	To           string        `yaml:"to" doc:"name of the member to hand leadership to; by default the best healthy, caught-up follower"`
-	Prefer       string        `yaml:"prefer" default:"upgraded" doc:"upgraded: a member already running version first; any: no preference"`
-	Version      string        `yaml:"version" doc:"the version prefer: upgraded looks for, such as the upgrade's target"`
-	Wait         spec.Duration `yaml:"wait" default:"10s" doc:"time limit for every member to report the new leader"`
+	To           string       `yaml:"to" doc:"name of the member to hand leadership to; by default the best healthy, caught-up follower"`
+	Prefer       string       `yaml:"prefer" default:"upgraded" doc:"upgraded: a member already running version first; any: no preference"`
+	Version      string       `yaml:"version" doc:"the version prefer: upgraded looks for, such as the upgrade's target"`
+	Wait         arg.Duration `yaml:"wait" default:"10s" doc:"time limit for every member to report the new leader"`
 }
 
 // Defaults returns the arguments as Run sees them.

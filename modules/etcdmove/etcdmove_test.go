@@ -11,8 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/runbookhq/runbook/internal/etcdlab"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/etcdarg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
@@ -45,7 +45,7 @@ func TestValidate(t *testing.T) {
 		{"to and version", Module{To: "a", Version: "3.7.3"}, "version", "to names it"},
 		{"version with any", Module{Version: "3.7.3", Prefer: "any"}, "version", "only used with prefer: upgraded"},
 		{"bad version", Module{Version: "3.7"}, "version", "not an etcd version"},
-		{"bad endpoint", Module{Conn: etcdarg.Conn{Endpoints: spec.StringList{"10.0.0.1:2379"}}}, "endpoints", "not a client URL"},
+		{"bad endpoint", Module{Conn: etcdarg.Conn{Endpoints: arg.StringList{"10.0.0.1:2379"}}}, "endpoints", "not a client URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

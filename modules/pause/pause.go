@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/probe"
 )
 
@@ -38,8 +38,8 @@ In --check, pause neither asks nor waits.`,
 
 // Module holds the pause module's arguments.
 type Module struct {
-	Prompt string        `yaml:"prompt" default:"Continue?" doc:"text shown to the operator"`
-	For    spec.Duration `yaml:"for" doc:"pause this long without asking"`
+	Prompt string       `yaml:"prompt" default:"Continue?" doc:"text shown to the operator"`
+	For    arg.Duration `yaml:"for" doc:"pause this long without asking"`
 }
 
 // Defaults returns the arguments as Run sees them.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
 
@@ -22,7 +22,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"nothing: ask the default question", Module{}, "", ""},
 		{"prompt", Module{Prompt: "Canary upgraded; dashboards green?"}, "", ""},
-		{"for with a message", Module{For: spec.Duration(2 * time.Minute), Prompt: "soaking"}, "", ""},
+		{"for with a message", Module{For: arg.Duration(2 * time.Minute), Prompt: "soaking"}, "", ""},
 		{"blank prompt", Module{Prompt: " \n"}, "prompt", "is blank"},
 	}
 	for _, tt := range tests {
@@ -57,7 +57,7 @@ func TestRun(t *testing.T) {
 			map[string]any{"confirmed": false}, 1},
 		{"asking fails", Module{}, false, asker(false, errAsk), `pause: asking "Continue?": terminal closed`, nil, 1},
 		{"no terminal and no --yes", Module{}, false, nil, `pause needs confirmation: run on a terminal or pass --yes (it asks "Continue?")`, nil, 0},
-		{"for does not ask", Module{For: spec.Duration(20 * time.Millisecond), Prompt: "soaking"}, false, nil, "",
+		{"for does not ask", Module{For: arg.Duration(20 * time.Millisecond), Prompt: "soaking"}, false, nil, "",
 			map[string]any{"paused": "20ms", "prompt": "soaking"}, 0},
 	}
 	for _, tt := range tests {
@@ -100,7 +100,7 @@ func asker(ok bool, err error) func(context.Context, string) (bool, error) {
 func TestRunCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := (&Module{For: spec.Duration(time.Hour)}).Run(ctx, &modules.Host{Log: zerolog.Nop()})
+	_, err := (&Module{For: arg.Duration(time.Hour)}).Run(ctx, &modules.Host{Log: zerolog.Nop()})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run on a cancelled context = %v", err)
 	}
@@ -115,7 +115,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range []struct {
 		m    Module
 		want string
-	}{{Module{Prompt: "Go?"}, `would ask "Go?"`}, {Module{For: spec.Duration(time.Hour)}, "would pause 3600s"}} {
+	}{{Module{Prompt: "Go?"}, `would ask "Go?"`}, {Module{For: arg.Duration(time.Hour)}, "would pause 3600s"}} {
 		res, err := tt.m.Check(context.Background(), h)
 		if err != nil || res.Changed || res.Data["msg"] != tt.want {
 			t.Errorf("Check(%+v) = %+v, %v; want msg %q", tt.m, res, err, tt.want)

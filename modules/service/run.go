@@ -11,9 +11,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/internal/svcmgr"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/probe"
 )
 
@@ -103,7 +103,7 @@ func (m *Module) resolve(h *modules.Host, act action) (*unit, error) {
 	return u, nil
 }
 
-func orPlaceholder(argv spec.Argv) []string {
+func orPlaceholder(argv arg.Argv) []string {
 	if len(argv) == 0 {
 		return placeholder
 	}
@@ -166,7 +166,7 @@ func hostEntry(h *modules.Host, name string) (*Definition, error) {
 	var def Definition
 	var ds diag.Diags
 	where := "host var services." + name
-	d := &spec.Decoder{Context: where}
+	d := &arg.Decoder{Context: where}
 	d.Decode(&node, &def, &ds)
 	if ds.HasErrors() {
 		// The values have no position in a file (the inventory was merged),

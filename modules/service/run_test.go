@@ -18,8 +18,8 @@ import (
 
 	"github.com/runbookhq/runbook/internal/conn/conntest"
 	"github.com/runbookhq/runbook/internal/conn/local"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -33,7 +33,7 @@ func testCtx(t *testing.T) context.Context {
 type daemon struct {
 	dir      string
 	pidfile  string
-	startCmd spec.Argv
+	startCmd arg.Argv
 }
 
 func newDaemon(t *testing.T, mode string, env ...string) *daemon {
@@ -45,7 +45,7 @@ func newDaemon(t *testing.T, mode string, env ...string) *daemon {
 	d := &daemon{dir: t.TempDir()}
 	d.pidfile = filepath.Join(d.dir, "etcd.pid")
 	// GORACE: a -race binary otherwise sleeps a second before it exits.
-	d.startCmd = append(spec.Argv{"/usr/bin/env", helperEnv + "=" + mode, "GORACE=atexit_sleep_ms=0"}, env...)
+	d.startCmd = append(arg.Argv{"/usr/bin/env", helperEnv + "=" + mode, "GORACE=atexit_sleep_ms=0"}, env...)
 	d.startCmd = append(d.startCmd, self)
 	// Whatever a test leaves running, it ends with the test.
 	t.Cleanup(func() {
@@ -356,7 +356,7 @@ func TestStopKills(t *testing.T) {
 		b, _ := os.ReadFile(def.LogFile)
 		return strings.Contains(string(b), "ready: ignore-term")
 	})
-	def.KillAfter = spec.Duration(200 * time.Millisecond)
+	def.KillAfter = arg.Duration(200 * time.Millisecond)
 	res, err := mod(stop, Module{Service: "etcd", Definition: def, Wait: sec(5)}).Run(testCtx(t), h)
 	if err != nil {
 		t.Fatal(err)

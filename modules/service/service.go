@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
 )
 
@@ -117,7 +117,7 @@ applies to each half. A restart always reports a change.
 type Module struct {
 	Service    string `yaml:"service" runbook:"required" doc:"name of the service: the systemd unit, or a key of the host var services"`
 	Definition `yaml:",inline"`
-	Wait       spec.Duration `yaml:"wait" default:"60s" doc:"how long to wait for the service to reach the state"`
+	Wait       arg.Duration `yaml:"wait" default:"60s" doc:"how long to wait for the service to reach the state"`
 
 	action action
 }
@@ -126,15 +126,15 @@ type Module struct {
 // step, and one entry of the host var services, where a step's own arguments
 // win over it.
 type Definition struct {
-	Manager   string        `yaml:"manager" default:"<from the host, else systemd>" doc:"how the service is run: systemd, pidfile or command"`
-	Pidfile   string        `yaml:"pidfile" doc:"pidfile: file holding the process id"`
-	StartCmd  spec.Argv     `yaml:"start_cmd" doc:"pidfile, command: the command that starts the service"`
-	StopCmd   spec.Argv     `yaml:"stop_cmd" doc:"command: the command that stops the service"`
-	StatusCmd spec.Argv     `yaml:"status_cmd" doc:"command: the command that exits 0 while the service runs"`
-	Signal    string        `yaml:"signal" default:"TERM" doc:"pidfile: the signal that asks the process to stop"`
-	KillAfter spec.Duration `yaml:"kill_after" default:"<half of wait>" doc:"pidfile: send KILL when the process still runs this long after signal"`
-	LogFile   string        `yaml:"log_file" doc:"pidfile: file on the host that gets the process's output"`
-	Ready     *Ready        `yaml:"ready" doc:"start, restart: a probe that must answer before the start counts as done"`
+	Manager   string       `yaml:"manager" default:"<from the host, else systemd>" doc:"how the service is run: systemd, pidfile or command"`
+	Pidfile   string       `yaml:"pidfile" doc:"pidfile: file holding the process id"`
+	StartCmd  arg.Argv     `yaml:"start_cmd" doc:"pidfile, command: the command that starts the service"`
+	StopCmd   arg.Argv     `yaml:"stop_cmd" doc:"command: the command that stops the service"`
+	StatusCmd arg.Argv     `yaml:"status_cmd" doc:"command: the command that exits 0 while the service runs"`
+	Signal    string       `yaml:"signal" default:"TERM" doc:"pidfile: the signal that asks the process to stop"`
+	KillAfter arg.Duration `yaml:"kill_after" default:"<half of wait>" doc:"pidfile: send KILL when the process still runs this long after signal"`
+	LogFile   string       `yaml:"log_file" doc:"pidfile: file on the host that gets the process's output"`
+	Ready     *Ready       `yaml:"ready" doc:"start, restart: a probe that must answer before the start counts as done"`
 }
 
 // Ready is the readiness probe: exactly one of its fields.
@@ -216,7 +216,7 @@ func (m *Module) validateReady() error {
 // validateManager checks the arguments the named manager needs and refuses those
 // it would not use, so that no argument is silently ignored.
 func (m *Module) validateManager() error {
-	type arg struct {
+	type argUse struct {
 		field    string
 		given    bool
 		managers []string // the managers that use it
@@ -224,7 +224,7 @@ func (m *Module) validateManager() error {
 	}
 	starts := m.action != stop
 	stops := m.action != start
-	args := []arg{
+	args := []argUse{
 		{"pidfile", m.Pidfile != "", []string{"pidfile"}, m.Manager == "pidfile"},
 		{"start_cmd", len(m.StartCmd) > 0, []string{"pidfile", "command"}, starts && m.Manager != "systemd"},
 		{"stop_cmd", len(m.StopCmd) > 0, []string{"command"}, stops && m.Manager == "command"},
@@ -247,7 +247,7 @@ func (m *Module) validateManager() error {
 	}
 	for _, a := range []struct {
 		field string
-		argv  spec.Argv
+		argv  arg.Argv
 	}{{"start_cmd", m.StartCmd}, {"stop_cmd", m.StopCmd}, {"status_cmd", m.StatusCmd}} {
 		if len(a.argv) > 0 && strings.TrimSpace(a.argv[0]) == "" {
 			return &modules.FieldError{Field: a.field, Msg: "is empty; give the program to run and its arguments"}

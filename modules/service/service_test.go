@@ -4,15 +4,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
 
-func sec(n int) spec.Duration { return spec.Duration(time.Duration(n) * time.Second) }
+func sec(n int) arg.Duration { return arg.Duration(time.Duration(n) * time.Second) }
 
 func TestValidate(t *testing.T) {
-	pidStart := spec.Argv{"/usr/local/bin/etcd", "--config-file", "/etc/etcd.yml"}
+	pidStart := arg.Argv{"/usr/local/bin/etcd", "--config-file", "/etc/etcd.yml"}
 	tests := []struct {
 		name      string
 		action    action
@@ -24,8 +24,8 @@ func TestValidate(t *testing.T) {
 		{"systemd", start, Module{Service: "etcd.service", Definition: Definition{Manager: "systemd"}, Wait: sec(120)}, "", ""},
 		{"pidfile stop", stop, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid", Signal: "SIGINT", KillAfter: sec(30)}}, "", ""},
 		{"pidfile start", start, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid", StartCmd: pidStart, LogFile: "/var/log/etcd.log", Ready: &Ready{HTTP: "http://127.0.0.1:2379/readyz"}}}, "", ""},
-		{"command restart", restart, Module{Service: "etcd", Definition: Definition{Manager: "command", StartCmd: spec.Argv{"start-etcd"}, StopCmd: spec.Argv{"stop-etcd"}, StatusCmd: spec.Argv{"pgrep", "etcd"}, Ready: &Ready{TCP: "127.0.0.1:2379"}}}, "", ""},
-		{"inline fields without a manager are checked on the host", start, Module{Service: "etcd", Definition: Definition{StopCmd: spec.Argv{"x"}}}, "", ""},
+		{"command restart", restart, Module{Service: "etcd", Definition: Definition{Manager: "command", StartCmd: arg.Argv{"start-etcd"}, StopCmd: arg.Argv{"stop-etcd"}, StatusCmd: arg.Argv{"pgrep", "etcd"}, Ready: &Ready{TCP: "127.0.0.1:2379"}}}, "", ""},
+		{"inline fields without a manager are checked on the host", start, Module{Service: "etcd", Definition: Definition{StopCmd: arg.Argv{"x"}}}, "", ""},
 
 		{"blank service", stop, Module{Service: " "}, "service", "is not a service name"},
 		{"service with a space", stop, Module{Service: "etcd member"}, "service", "is not a service name"},
@@ -43,14 +43,14 @@ func TestValidate(t *testing.T) {
 		{"bad ready http", start, Module{Service: "etcd", Definition: Definition{Ready: &Ready{HTTP: "a:1/readyz"}}}, "ready.http", "want an http://"},
 		{"pidfile without pidfile", stop, Module{Service: "etcd", Definition: Definition{Manager: "pidfile"}}, "pidfile", "required to stop a service with manager pidfile"},
 		{"pidfile start without start_cmd", start, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid"}}, "start_cmd", "required to start"},
-		{"pidfile with stop_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid", StopCmd: spec.Argv{"x"}}}, "stop_cmd", "not used by manager pidfile (only by command)"},
+		{"pidfile with stop_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid", StopCmd: arg.Argv{"x"}}}, "stop_cmd", "not used by manager pidfile (only by command)"},
 		{"systemd with pidfile", start, Module{Service: "etcd", Definition: Definition{Manager: "systemd", Pidfile: "/run/etcd.pid"}}, "pidfile", "not used by manager systemd"},
 		{"systemd with signal", stop, Module{Service: "etcd", Definition: Definition{Manager: "systemd", Signal: "TERM"}}, "signal", "not used by manager systemd"},
-		{"command without status_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: spec.Argv{"x"}}}, "status_cmd", "required to stop"},
-		{"command stop without stop_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StatusCmd: spec.Argv{"x"}}}, "stop_cmd", "required to stop"},
-		{"command restart without start_cmd", restart, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{"x"}}}, "start_cmd", "required to restart"},
-		{"command with kill_after", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{"x"}, KillAfter: sec(5)}}, "kill_after", "only by pidfile"},
-		{"command with an empty status_cmd", start, Module{Service: "etcd", Definition: Definition{Manager: "command", StartCmd: spec.Argv{"x"}, StatusCmd: spec.Argv{""}}}, "status_cmd", "is empty"},
+		{"command without status_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: arg.Argv{"x"}}}, "status_cmd", "required to stop"},
+		{"command stop without stop_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StatusCmd: arg.Argv{"x"}}}, "stop_cmd", "required to stop"},
+		{"command restart without start_cmd", restart, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: arg.Argv{"x"}, StatusCmd: arg.Argv{"x"}}}, "start_cmd", "required to restart"},
+		{"command with kill_after", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: arg.Argv{"x"}, StatusCmd: arg.Argv{"x"}, KillAfter: sec(5)}}, "kill_after", "only by pidfile"},
+		{"command with an empty status_cmd", start, Module{Service: "etcd", Definition: Definition{Manager: "command", StartCmd: arg.Argv{"x"}, StatusCmd: arg.Argv{""}}}, "status_cmd", "is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,13 +4,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/runbookhq/runbook/internal/diag"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // DecodeNode accepts the short form `shell: "etcdctl member list | wc -l"` as cmd;
 // a mapping is decoded as usual.
-func (m *Module) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
-	if r := spec.Resolve(n); r != nil && r.Kind == yaml.ScalarNode {
+func (m *Module) DecodeNode(d *arg.Decoder, n *yaml.Node, ds *diag.Diags) {
+	if r := arg.Resolve(n); r != nil && r.Kind == yaml.ScalarNode {
 		d.DecodeValue(n, &m.Cmd, ds)
 		return
 	}
@@ -18,4 +18,4 @@ func (m *Module) DecodeNode(d *spec.Decoder, n *yaml.Node, ds *diag.Diags) {
 	d.DecodeValue(n, (*plain)(m), ds)
 }
 
-var _ spec.NodeDecoder = (*Module)(nil)
+var _ arg.NodeDecoder = (*Module)(nil)

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/etcdctl"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/etcdarg"
 )
 
@@ -72,9 +72,9 @@ type Module struct {
 // Etcd is the etcd section.
 type Etcd struct {
 	etcdarg.Conn    `yaml:",inline"`
-	Dest            string        `yaml:"dest" runbook:"required" doc:"file on the controller to write, relative to the runbook's folder"`
-	From            string        `yaml:"from" default:"leader" doc:"leader, or the name of the member to save from"`
-	TransferTimeout spec.Duration `yaml:"transfer_timeout" default:"10m" doc:"time limit of the whole transfer; raise it for a large database"`
+	Dest            string       `yaml:"dest" runbook:"required" doc:"file on the controller to write, relative to the runbook's folder"`
+	From            string       `yaml:"from" default:"leader" doc:"leader, or the name of the member to save from"`
+	TransferTimeout arg.Duration `yaml:"transfer_timeout" default:"10m" doc:"time limit of the whole transfer; raise it for a large database"`
 }
 
 // Leader is the from value that means the current leader.

@@ -14,8 +14,8 @@ import (
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/etcdlab"
 	"github.com/runbookhq/runbook/internal/eval"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/etcdarg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestValidate(t *testing.T) {
-	eps := spec.StringList{"http://10.0.0.1:2379"}
+	eps := arg.StringList{"http://10.0.0.1:2379"}
 	tests := []struct {
 		name      string
 		m         Module
@@ -45,7 +45,7 @@ func TestValidate(t *testing.T) {
 		{"no store", Module{}, "", "no store given; give etcd"},
 		{"empty dest", Module{Etcd: &Etcd{}}, "etcd.dest", "is empty"},
 		{"folder dest", Module{Etcd: &Etcd{Dest: "backups/"}}, "etcd.dest", `"backups/" is a folder; name the file, like backups/etcd.db`},
-		{"bad endpoint", Module{Etcd: &Etcd{Dest: "a.db", Conn: etcdarg.Conn{Endpoints: spec.StringList{"10.0.0.1"}}}}, "etcd.endpoints", "not a client URL"},
+		{"bad endpoint", Module{Etcd: &Etcd{Dest: "a.db", Conn: etcdarg.Conn{Endpoints: arg.StringList{"10.0.0.1"}}}}, "etcd.endpoints", "not a client URL"},
 		{"ca with http", Module{Etcd: &Etcd{Dest: "a.db", Conn: etcdarg.Conn{Endpoints: eps, CAFile: "ca.pem"}}}, "etcd.ca_file", "only used with https://"},
 	}
 	for _, tt := range tests {
@@ -132,7 +132,7 @@ func TestSnapshotFromAMember(t *testing.T) {
 	c := lab.Get(t)
 	h := host(t, c)
 	m := &Module{Etcd: &Etcd{Dest: filepath.Join(h.RunbookDir, "m3.db"), From: "m3",
-		Conn: etcdarg.Conn{Endpoints: spec.StringList(c.Endpoints())}}}
+		Conn: etcdarg.Conn{Endpoints: arg.StringList(c.Endpoints())}}}
 	res, err := m.Run(testCtx(t), h)
 	if err != nil {
 		t.Fatal(err)

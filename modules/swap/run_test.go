@@ -23,8 +23,8 @@ import (
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/conn/conntest"
 	"github.com/runbookhq/runbook/internal/conn/local"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 var (
@@ -447,7 +447,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"different content", w.module(), true, "replaces " + w.dest},
 		{"same content", &Module{Src: filepath.Join(w.h.RunbookDir, "same"), Dest: w.dest}, false, "already has the content of src"},
-		{"same content, other mode", &Module{Src: filepath.Join(w.h.RunbookDir, "same"), Dest: w.dest, Mode: spec.FileMode(0o700)}, true, "not the mode or owner asked for"},
+		{"same content, other mode", &Module{Src: filepath.Join(w.h.RunbookDir, "same"), Dest: w.dest, Mode: arg.FileMode(0o700)}, true, "not the mode or owner asked for"},
 		{"new file", &Module{Src: "dist/etcd-3.7.3", Dest: w.dest + "-new"}, true, "creates " + w.dest + "-new"},
 	}
 	w.write(t, filepath.Join(w.h.RunbookDir, "same"), oldBin, 0o600)

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
 )
 
@@ -83,15 +83,15 @@ A restore step has no undo.`,
 // Module holds the swap module's arguments: src and dest (and prepare), or
 // restore.
 type Module struct {
-	Src     string        `yaml:"src" doc:"file on the controller, relative to the runbook's folder, to install"`
-	Dest    string        `yaml:"dest" doc:"absolute path of the file on the host to replace"`
-	Mode    spec.FileMode `yaml:"mode" default:"<mode of the replaced file, else 0644>" doc:"permissions of the new file, in octal"`
-	SHA256  string        `yaml:"sha256" doc:"sha256 of src in hex; the swap fails before touching dest when src differs"`
-	Owner   string        `yaml:"owner" default:"<owner of the replaced file>" doc:"user that owns the new file"`
-	Group   string        `yaml:"group" default:"<group of the replaced file>" doc:"group of the new file"`
-	Backup  string        `yaml:"backup" default:"<dest>.runbook-prev" doc:"where the previous file is kept on the host"`
-	Restore string        `yaml:"restore" doc:"put back the file that the last swap of this path kept at backup"`
-	Prepare bool          `yaml:"prepare" doc:"stage src beside dest and keep dest at backup, but do not replace dest; a later swap only renames"`
+	Src     string       `yaml:"src" doc:"file on the controller, relative to the runbook's folder, to install"`
+	Dest    string       `yaml:"dest" doc:"absolute path of the file on the host to replace"`
+	Mode    arg.FileMode `yaml:"mode" default:"<mode of the replaced file, else 0644>" doc:"permissions of the new file, in octal"`
+	SHA256  string       `yaml:"sha256" doc:"sha256 of src in hex; the swap fails before touching dest when src differs"`
+	Owner   string       `yaml:"owner" default:"<owner of the replaced file>" doc:"user that owns the new file"`
+	Group   string       `yaml:"group" default:"<group of the replaced file>" doc:"group of the new file"`
+	Backup  string       `yaml:"backup" default:"<dest>.runbook-prev" doc:"where the previous file is kept on the host"`
+	Restore string       `yaml:"restore" doc:"put back the file that the last swap of this path kept at backup"`
+	Prepare bool         `yaml:"prepare" doc:"stage src beside dest and keep dest at backup, but do not replace dest; a later swap only renames"`
 }
 
 // BackupSuffix is what the default backup path adds to dest.

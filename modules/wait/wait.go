@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
 )
 
@@ -48,12 +48,12 @@ In --check, for does not wait, and port and path are tried once and reported.`,
 
 // Module holds the wait module's arguments: exactly one of for, port and path.
 type Module struct {
-	For      spec.Duration `yaml:"for" doc:"wait exactly this long"`
-	Port     string        `yaml:"port" doc:"host:port to wait for, from the host"`
-	Path     string        `yaml:"path" doc:"absolute path on the host to wait for"`
-	State    string        `yaml:"state" default:"<open for port, present for path>" doc:"port: open or closed; path: present or absent"`
-	Timeout  spec.Duration `yaml:"timeout" default:"60s" doc:"port, path: fail when the state is not reached in this time"`
-	Interval spec.Duration `yaml:"interval" default:"1s" doc:"port, path: time between two tries"`
+	For      arg.Duration `yaml:"for" doc:"wait exactly this long"`
+	Port     string       `yaml:"port" doc:"host:port to wait for, from the host"`
+	Path     string       `yaml:"path" doc:"absolute path on the host to wait for"`
+	State    string       `yaml:"state" default:"<open for port, present for path>" doc:"port: open or closed; path: present or absent"`
+	Timeout  arg.Duration `yaml:"timeout" default:"60s" doc:"port, path: fail when the state is not reached in this time"`
+	Interval arg.Duration `yaml:"interval" default:"1s" doc:"port, path: time between two tries"`
 }
 
 // Defaults returns the arguments as Run sees them, state chosen by the form.

@@ -4,11 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
 
-func dur(d time.Duration) spec.Duration { return spec.Duration(d) }
+func dur(d time.Duration) arg.Duration { return arg.Duration(d) }
 
 func TestValidate(t *testing.T) {
 	tests := []struct {

@@ -1,4 +1,4 @@
-package spec
+package arg
 
 import (
 	"encoding/json"
@@ -39,7 +39,7 @@ func (v Duration) MarshalText() ([]byte, error) { return []byte(v.String()), nil
 
 // DecodeNode implements NodeDecoder.
 func (v *Duration) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
-	want := fmt.Sprintf("%s must be a positive duration like \"90s\", got %s", d.Name(), describe(n))
+	want := fmt.Sprintf("%s must be a positive duration like \"90s\", got %s", d.Name(), Describe(n))
 	if n.Kind != yaml.ScalarNode {
 		ds.Add(d.Pos(n), want, "")
 		return
@@ -77,7 +77,7 @@ func (v FileMode) MarshalText() ([]byte, error) { return []byte(v.String()), nil
 // DecodeNode implements NodeDecoder.
 func (v *FileMode) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 	bad := func() {
-		ds.Errorf(d.Pos(n), "%s must be an octal file mode like \"0755\", at most \"7777\", got %s", d.Name(), describe(n))
+		ds.Errorf(d.Pos(n), "%s must be an octal file mode like \"0755\", at most \"7777\", got %s", d.Name(), Describe(n))
 	}
 	tag := n.ShortTag()
 	if n.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!str") {
@@ -140,7 +140,7 @@ func (q *Quota) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 func decodeQuota(d *Decoder, n *yaml.Node, min int, ds *diag.Diags) (Quota, bool) {
 	pos := d.Pos(n)
 	shape := func() {
-		ds.Errorf(pos, "%s must be a number of hosts or a percentage like \"25%%\", got %s", d.Name(), describe(n))
+		ds.Errorf(pos, "%s must be a number of hosts or a percentage like \"25%%\", got %s", d.Name(), Describe(n))
 	}
 	tag := n.ShortTag()
 	if n.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!str") {
@@ -154,7 +154,7 @@ func decodeQuota(d *Decoder, n *yaml.Node, min int, ds *diag.Diags) (Quota, bool
 			return Quota{}, false
 		}
 		if f <= 0 || f > 100 {
-			ds.Errorf(pos, "%s must be a percentage above 0%% and at most 100%%, got %s", d.Name(), describe(n))
+			ds.Errorf(pos, "%s must be a percentage above 0%% and at most 100%%, got %s", d.Name(), Describe(n))
 			return Quota{}, false
 		}
 		return Quota{Percent: f, IsPercent: true, Pos: pos}, true
@@ -387,7 +387,7 @@ func (l *StringList) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 
 // Expr is an expr-lang expression that a module evaluates itself (check's
 // `expect`, assert-metric's `expect`). The loader compiles it as a Bool with
-// `result` in scope plus the names the module declares (ExprNamer).
+// `result` in scope plus the names the module declares (modules.ExprNamer).
 type Expr struct {
 	Src     string
 	Pos     diag.Pos
@@ -397,6 +397,11 @@ type Expr struct {
 }
 
 func (*Expr) rawScalar() {}
+
+// Positions is where each rune of Src is in the file when it is a folded
+// scalar (nil otherwise), so that an error inside the expression points at its
+// text.
+func (e *Expr) Positions() []diag.Pos { return e.at }
 
 func (e Expr) String() string { return e.Src }
 
@@ -418,10 +423,4 @@ func (e *Expr) DecodeNode(d *Decoder, n *yaml.Node, ds *diag.Diags) {
 	if d.OnExpr != nil {
 		d.OnExpr(e, d.Key())
 	}
-}
-
-// ExprNamer is implemented by module argument structs whose Expr fields see
-// more names than a step's usual scope (metric look-ups in assert-metric).
-type ExprNamer interface {
-	ExprNames(field string) map[string]any
 }

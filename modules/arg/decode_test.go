@@ -1,4 +1,4 @@
-package spec
+package arg
 
 import (
 	"reflect"
@@ -14,7 +14,7 @@ import (
 // as FILE:LINE:COL lines.
 func decodeString(t *testing.T, d *Decoder, src string, out any) []string {
 	t.Helper()
-	n, ds := Parse("f.yml", []byte(src))
+	n, ds := parse("f.yml", []byte(src))
 	if ds.HasErrors() {
 		t.Fatalf("parse: %v", ds.Err())
 	}
@@ -277,7 +277,7 @@ func TestDecodeAliasBomb(t *testing.T) {
 
 func TestDecodeErrorsOnBadTarget(t *testing.T) {
 	var ds diag.Diags
-	n, _ := Parse("f.yml", []byte("a: 1\n"))
+	n, _ := parse("f.yml", []byte("a: 1\n"))
 	(&Decoder{File: "f.yml"}).Decode(n, map[string]any{}, &ds)
 	if !ds.HasErrors() {
 		t.Error("a non-pointer target must be reported")

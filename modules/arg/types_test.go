@@ -1,4 +1,4 @@
-package spec
+package arg
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package spec
+package arg
 
 import (
 	"fmt"
@@ -330,6 +330,15 @@ func (d *Decoder) Name() string {
 // Key is the last mapping key on the path to the value being decoded.
 func (d *Decoder) Key() string { return d.key }
 
+// Path is the display path of the value being decoded ("etcd.dest",
+// "tags[1]"), empty at the root.
+func (d *Decoder) Path() string { return d.path }
+
+// Within runs f with key appended to the path, so that messages about the
+// values f decodes name them under key (the loader decodes a runbook's
+// sections this way).
+func (d *Decoder) Within(key string, f func()) { d.within(key, true, f) }
+
 // Templated reports whether n is a string scalar holding a {{ }} template while
 // the decoder is in template mode; if so it hands n to OnTemplate. A value that
 // is templated must be left zero by the caller.
@@ -343,11 +352,11 @@ func (d *Decoder) Templated(n *yaml.Node) bool {
 
 // template reports whether n is a template the decoder leaves to OnTemplate.
 func (d *Decoder) template(n *yaml.Node) bool {
-	return d.OnTemplate != nil && isTemplateScalar(n) && (d.Unrendered == nil || d.Unrendered(n))
+	return d.OnTemplate != nil && IsTemplateScalar(n) && (d.Unrendered == nil || d.Unrendered(n))
 }
 
-// isTemplateScalar reports whether n is a string scalar containing "{{".
-func isTemplateScalar(n *yaml.Node) bool {
+// IsTemplateScalar reports whether n is a string scalar containing "{{".
+func IsTemplateScalar(n *yaml.Node) bool {
 	return n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && strings.Contains(n.Value, "{{")
 }
 
@@ -545,9 +554,9 @@ func (d *Decoder) knownTag(n *yaml.Node, ds *diag.Diags) bool {
 	return false
 }
 
-// describe is how a message shows what was found: a list, a mapping, nothing,
+// Describe is how a message shows what was found: a list, a mapping, nothing,
 // or the scalar itself.
-func describe(n *yaml.Node) string {
+func Describe(n *yaml.Node) string {
 	n = Resolve(n)
 	if n == nil {
 		return "nothing"
@@ -572,7 +581,7 @@ func describe(n *yaml.Node) string {
 }
 
 func (d *Decoder) mismatch(n *yaml.Node, want string, ds *diag.Diags) {
-	ds.Errorf(d.Pos(n), "%s must be %s, got %s", d.Name(), want, describe(n))
+	ds.Errorf(d.Pos(n), "%s must be %s, got %s", d.Name(), want, Describe(n))
 }
 
 // plain converts n to the plain Go values expressions and JSON understand.
@@ -602,12 +611,12 @@ func (d *Decoder) plain(n *yaml.Node, ds *diag.Diags) any {
 		return out
 	case yaml.MappingNode:
 		out := map[string]any{}
-		for _, p := range d.pairs(n, ds) {
-			k, ok := d.keyText(p.key, ds)
+		for _, p := range d.Entries(n, ds) {
+			k, ok := d.KeyText(p.Key, ds)
 			if !ok {
 				continue
 			}
-			d.within(k, true, func() { out[k] = d.plain(p.value, ds) })
+			d.within(k, true, func() { out[k] = d.plain(p.Value, ds) })
 		}
 		return out
 	}
@@ -645,24 +654,24 @@ func (d *Decoder) plain(n *yaml.Node, ds *diag.Diags) any {
 	return n.Value
 }
 
-// keyText returns a mapping key as a string; keys must be scalars.
-func (d *Decoder) keyText(k *yaml.Node, ds *diag.Diags) (string, bool) {
+// KeyText returns a mapping key as a string; keys must be scalars.
+func (d *Decoder) KeyText(k *yaml.Node, ds *diag.Diags) (string, bool) {
 	r := Resolve(k)
 	if r == nil || r.Kind != yaml.ScalarNode {
-		ds.Errorf(d.Pos(k), "a key must be a plain name, got %s", describe(k))
+		ds.Errorf(d.Pos(k), "a key must be a plain name, got %s", Describe(k))
 		return "", false
 	}
 	return r.Value, true
 }
 
-// pair is one key and its value in a mapping, after merge keys are applied.
-type pair struct{ key, value *yaml.Node }
+// Pair is one key and its value in a mapping, after merge keys are applied.
+type Pair struct{ Key, Value *yaml.Node }
 
-// pairs returns the entries of mapping n in document order, with `<<` merge
+// Entries returns the entries of mapping n in document order, with `<<` merge
 // keys expanded (explicit keys win over merged ones, and earlier merged
 // mappings over later ones, as YAML's merge spec says) and duplicate explicit
 // keys reported at their second occurrence.
-func (d *Decoder) pairs(n *yaml.Node, ds *diag.Diags) []pair {
+func (d *Decoder) Entries(n *yaml.Node, ds *diag.Diags) []Pair {
 	explicit := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
@@ -680,12 +689,12 @@ func (d *Decoder) pairs(n *yaml.Node, ds *diag.Diags) []pair {
 		explicit[r.Value] = k
 	}
 	seen := map[string]bool{}
-	var out []pair
+	var out []Pair
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if isMergeKey(k) {
 			for _, p := range d.merged(v, ds) {
-				name := Resolve(p.key).Value
+				name := Resolve(p.Key).Value
 				if explicit[name] != nil || seen[name] {
 					continue
 				}
@@ -701,7 +710,7 @@ func (d *Decoder) pairs(n *yaml.Node, ds *diag.Diags) []pair {
 			}
 			seen[r.Value] = true
 		}
-		out = append(out, pair{k, v})
+		out = append(out, Pair{k, v})
 	}
 	if len(n.Content)%2 != 0 {
 		ds.Errorf(d.Pos(n), "malformed mapping")
@@ -715,8 +724,8 @@ func isMergeKey(k *yaml.Node) bool {
 
 // merged returns the entries a `<<:` value brings in: a mapping, or a list of
 // mappings of which the first wins.
-func (d *Decoder) merged(v *yaml.Node, ds *diag.Diags) []pair {
-	var out []pair
+func (d *Decoder) merged(v *yaml.Node, ds *diag.Diags) []Pair {
+	var out []Pair
 	var from func(m *yaml.Node, top bool)
 	from = func(m *yaml.Node, top bool) {
 		if m.Kind == yaml.AliasNode {
@@ -728,13 +737,13 @@ func (d *Decoder) merged(v *yaml.Node, ds *diag.Diags) []pair {
 		}
 		switch {
 		case m.Kind == yaml.MappingNode:
-			out = append(out, d.pairs(m, ds)...)
+			out = append(out, d.Entries(m, ds)...)
 		case m.Kind == yaml.SequenceNode && top:
 			for _, c := range m.Content {
 				from(c, false)
 			}
 		default:
-			ds.Add(d.Pos(m), fmt.Sprintf("merge key << needs a mapping, got %s", describe(m)),
+			ds.Add(d.Pos(m), fmt.Sprintf("merge key << needs a mapping, got %s", Describe(m)),
 				"write <<: *anchor or <<: [*a, *b]")
 		}
 	}
@@ -743,7 +752,7 @@ func (d *Decoder) merged(v *yaml.Node, ds *diag.Diags) []pair {
 	seen := map[string]bool{}
 	kept := out[:0]
 	for _, p := range out {
-		r := Resolve(p.key)
+		r := Resolve(p.Key)
 		if r == nil || r.Kind != yaml.ScalarNode || seen[r.Value] {
 			continue
 		}
@@ -756,9 +765,9 @@ func (d *Decoder) merged(v *yaml.Node, ds *diag.Diags) []pair {
 // Pairs returns the entries of mapping n (merge keys applied, duplicates
 // reported), for callers that walk a mapping themselves.
 func (d *Decoder) Pairs(n *yaml.Node, ds *diag.Diags) (keys, values []*yaml.Node) {
-	for _, p := range d.pairs(n, ds) {
-		keys = append(keys, p.key)
-		values = append(values, p.value)
+	for _, p := range d.Entries(n, ds) {
+		keys = append(keys, p.Key)
+		values = append(values, p.Value)
 	}
 	return keys, values
 }
@@ -842,10 +851,10 @@ func Keys(t reflect.Type) []string {
 
 func (d *Decoder) structValue(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 	si := structFields(v.Type())
-	var ps []pair
+	var ps []Pair
 	switch {
 	case n.Kind == yaml.MappingNode:
-		ps = d.pairs(n, ds)
+		ps = d.Entries(n, ds)
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null":
 		// `swap:` with nothing: an empty mapping, so required keys are reported.
 	default:
@@ -854,12 +863,12 @@ func (d *Decoder) structValue(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 	}
 	present, meant := map[string]bool{}, map[string]bool{}
 	for _, p := range ps {
-		if r := Resolve(p.key); r != nil && r.Kind == yaml.ScalarNode {
+		if r := Resolve(p.Key); r != nil && r.Kind == yaml.ScalarNode {
 			present[r.Value] = true
 		}
 	}
 	for _, p := range ps {
-		name, ok := d.keyText(p.key, ds)
+		name, ok := d.KeyText(p.Key, ds)
 		if !ok {
 			continue
 		}
@@ -867,7 +876,7 @@ func (d *Decoder) structValue(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 		if !known {
 			if si.inlineMap != nil {
 				m := v.FieldByIndex(si.inlineMap)
-				d.within(name, true, func() { d.mapEntry(m, name, p.value, ds) })
+				d.within(name, true, func() { d.mapEntry(m, name, p.Value, ds) })
 				continue
 			}
 			var unused []string
@@ -877,20 +886,20 @@ func (d *Decoder) structValue(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 				}
 			}
 			detail := suggestKey(name, unused)
-			if s := suggested(detail); s != "" {
+			if s := Suggested(detail); s != "" {
 				// The misspelt key stands for this one: reporting it missing
 				// as well would be noise.
 				meant[s] = true
 			}
-			ds.Add(d.Pos(p.key), fmt.Sprintf("unknown key %q %s", name, d.where()), detail)
+			ds.Add(d.Pos(p.Key), fmt.Sprintf("unknown key %q %s", name, d.where()), detail)
 			continue
 		}
 		f := si.fields[i]
-		if r := Resolve(p.value); f.required && r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
-			ds.Errorf(d.Pos(p.key), "missing value for required key %q %s", name, d.where())
+		if r := Resolve(p.Value); f.required && r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
+			ds.Errorf(d.Pos(p.Key), "missing value for required key %q %s", name, d.where())
 			continue
 		}
-		d.within(name, true, func() { d.value(p.value, v.FieldByIndex(f.index), ds) })
+		d.within(name, true, func() { d.value(p.Value, v.FieldByIndex(f.index), ds) })
 	}
 	for _, f := range si.fields {
 		if f.required && !present[f.name] && !meant[f.name] {
@@ -916,8 +925,8 @@ func suggestKey(got string, unused []string) string {
 	return "expected one of: " + strings.Join(sorted, ", ")
 }
 
-// suggested returns the name a `did you mean "X"?` detail suggests, or "".
-func suggested(detail string) string {
+// Suggested returns the name a `did you mean "X"?` detail suggests, or "".
+func Suggested(detail string) string {
 	q, ok := strings.CutPrefix(detail, "did you mean ")
 	if !ok {
 		return ""
@@ -941,12 +950,12 @@ func (d *Decoder) mapValue(n *yaml.Node, v reflect.Value, ds *diag.Diags) {
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
-	for _, p := range d.pairs(n, ds) {
-		k, ok := d.keyText(p.key, ds)
+	for _, p := range d.Entries(n, ds) {
+		k, ok := d.KeyText(p.Key, ds)
 		if !ok {
 			continue
 		}
-		d.within(k, true, func() { d.mapEntry(v, k, p.value, ds) })
+		d.within(k, true, func() { d.mapEntry(v, k, p.Value, ds) })
 	}
 }
 
@@ -1044,7 +1053,7 @@ func (d *Decoder) numberMismatch(n *yaml.Node, want string, ds *diag.Diags) {
 			detail = "write " + n.Value + " without quotes"
 		}
 	}
-	ds.Add(d.Pos(n), fmt.Sprintf("%s must be %s, got %s", d.Name(), want, describe(n)), detail)
+	ds.Add(d.Pos(n), fmt.Sprintf("%s must be %s, got %s", d.Name(), want, Describe(n)), detail)
 }
 
 // parseBool accepts YAML's true/false, and the yes/no/on/off words of YAML 1.1
