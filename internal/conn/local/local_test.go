@@ -263,8 +263,11 @@ func TestCancelKillsProcessTree(t *testing.T) {
 			defer cancel()
 			go func() {
 				defer cancel()
+				// Cancel once the pid is written whole: the shell creates the
+				// file before echo writes to it, and a cancel in between kills
+				// the echo and leaves it empty (seen under the suite's load).
 				for i := 0; i < 1000; i++ {
-					if _, err := os.Stat(pidf); err == nil {
+					if b, err := os.ReadFile(pidf); err == nil && bytes.HasSuffix(b, []byte("\n")) {
 						return
 					}
 					time.Sleep(10 * time.Millisecond)
