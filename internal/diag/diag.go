@@ -48,6 +48,17 @@ func (p Pos) String() string {
 // IsValid reports whether the position names a line.
 func (p Pos) IsValid() bool { return p.Line > 0 }
 
+// Before reports whether p comes before q: by file, then line, then column.
+func (p Pos) Before(q Pos) bool {
+	if p.File != q.File {
+		return p.File < q.File
+	}
+	if p.Line != q.Line {
+		return p.Line < q.Line
+	}
+	return p.Col < q.Col
+}
+
 // Diag is one problem: where it is, what is wrong (Summary) and, when we know,
 // what would be right (Detail).
 type Diag struct {
@@ -131,16 +142,7 @@ func (ds Diags) Errors() Diags {
 // Sort orders diagnostics by file, line and column, keeping the order of equal ones,
 // and drops exact duplicates (the same message at the same place).
 func (ds *Diags) Sort() {
-	sort.SliceStable(*ds, func(i, j int) bool {
-		a, b := (*ds)[i].Pos, (*ds)[j].Pos
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
+	sort.SliceStable(*ds, func(i, j int) bool { return (*ds)[i].Pos.Before((*ds)[j].Pos) })
 	out := (*ds)[:0]
 	for i, d := range *ds {
 		if i > 0 && d == (*ds)[i-1] {

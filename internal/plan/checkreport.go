@@ -134,7 +134,7 @@ func templateNames(s *spec.Step, pos diag.Pos, inside bool) []string {
 		var in *eval.Template
 		for _, t := range s.Templates {
 			last := t.Pos.Line + strings.Count(t.Src, "\n")
-			if t.Pos.File == pos.File && !before(pos, t.Pos) && pos.Line <= last && (in == nil || before(in.Pos, t.Pos)) {
+			if t.Pos.File == pos.File && !pos.Before(t.Pos) && pos.Line <= last && (in == nil || in.Pos.Before(t.Pos)) {
 				in = t
 			}
 		}
@@ -149,10 +149,10 @@ func templateNames(s *spec.Step, pos diag.Pos, inside bool) []string {
 	var best *eval.Template
 	var bestPos diag.Pos
 	for p, t := range s.Templates {
-		if p.File != pos.File || before(p, pos) {
+		if p.File != pos.File || p.Before(pos) {
 			continue
 		}
-		if best == nil || before(p, bestPos) {
+		if best == nil || p.Before(bestPos) {
 			best, bestPos = t, p
 		}
 	}
@@ -160,14 +160,6 @@ func templateNames(s *spec.Step, pos diag.Pos, inside bool) []string {
 		return nil
 	}
 	return best.Names()
-}
-
-// before reports whether a comes before b in their file.
-func before(a, b diag.Pos) bool {
-	if a.Line != b.Line {
-		return a.Line < b.Line
-	}
-	return a.Col < b.Col
 }
 
 // errDiags turns an error of rendering or decoding into diagnostics at their

@@ -122,12 +122,6 @@ func sortedTemplates(s *spec.Step) []*eval.Template {
 	for _, t := range s.Templates {
 		out = append(out, t)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Pos, out[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Pos.Before(out[j].Pos) })
 	return out
 }

@@ -89,12 +89,6 @@ func (s *Step) ArgExprs() []*eval.Program {
 	for _, p := range s.exprs {
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Pos, out[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Pos.Before(out[j].Pos) })
 	return out
 }
