@@ -135,6 +135,11 @@ func (inv *Inventory) Sources() diag.Sources { return inv.sources }
 func (inv *Inventory) AllVarNames() map[string]any {
 	out := map[string]any{}
 	for _, h := range inv.hosts {
+		for k, v := range h.MagicVars() {
+			if _, seen := out[k]; !seen {
+				out[k] = v
+			}
+		}
 		for k, v := range h.Vars {
 			if _, seen := out[k]; !seen {
 				out[k] = v

@@ -253,8 +253,34 @@ func TestAllVarNames(t *testing.T) {
 		"ansible_become": true, "etcd_port": 2379, "etcd_role": "member",
 		"http_port": 8080, "tags": []any{"a", "b"}, "canary": true, "ansible_port": 2222,
 	}
+	// Ansible's magic vars, absolute wherever the test runs from.
+	abs, err := filepath.Abs("testdata/basic/hosts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want["inventory_file"], want["inventory_dir"] = abs, filepath.Dir(abs)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("AllVarNames() = %#v\nwant %#v", got, want)
+	}
+}
+
+// TestMagicVars: every host gets the file that declared it and its folder,
+// absolute, below every variable the inventory sets (inventory --list shows
+// only what the inventory sets, as ansible-inventory does).
+func TestMagicVars(t *testing.T) {
+	inv := mustLoad(t, "testdata/basic/hosts.yml")
+	h, ok := inv.Host("web01")
+	if !ok {
+		t.Fatal("no web01")
+	}
+	m := h.MagicVars()
+	dir, _ := m["inventory_dir"].(string)
+	file, _ := m["inventory_file"].(string)
+	if !filepath.IsAbs(dir) || !filepath.IsAbs(file) || filepath.Dir(file) != dir || filepath.Base(file) != "hosts.yml" {
+		t.Errorf("MagicVars() = %v", m)
+	}
+	if _, set := h.Vars["inventory_dir"]; set {
+		t.Errorf("inventory_dir is in the host's own vars: %v", h.Vars)
 	}
 }
 

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -68,6 +69,18 @@ var functions = []*function{
 			return p[0], nil
 		},
 		types: []any{new(func(any, any) any)},
+	},
+	{
+		doc: FuncDoc{Name: "dirname", Signature: "dirname(path string) string",
+			Doc: "the folder of a path, cleaned (Ansible's dirname filter)", Example: `dirname("/opt/etcd/bin/etcd") == "/opt/etcd/bin"`},
+		fn: func(p ...any) (any, error) {
+			s, ok := p[0].(string)
+			if !ok {
+				return nil, fmt.Errorf("dirname needs a string, got %T", p[0])
+			}
+			return filepath.Dir(s), nil
+		},
+		types: []any{new(func(string) string)},
 	},
 	{
 		doc: FuncDoc{Name: "group", Signature: "group(name string) []host",

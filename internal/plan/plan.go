@@ -177,7 +177,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 			}
 			h = over
 		}
-		vars := MergeVars(rb.Vars, h.Vars, opts.ExtraVars)
+		vars := MergeVars(h.MagicVars(), rb.Vars, h.Vars, opts.ExtraVars)
 		vars, vds := vr.render(vars, EvalHost(h, vars), varPos(rb, h, opts.ExtraVars))
 		ds.Append(vds)
 		p.Hosts = append(p.Hosts, &Host{
