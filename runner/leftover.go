@@ -163,8 +163,8 @@ func (h *hostRun) leftover(ctx context.Context, lp procRecord) error {
 	say := func(action, msg string) {
 		r.log.Warn().Str("host", h.name).Int("pgid", lp.proc.PGID).Str("action", action).Msg(msg)
 		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.phase, Batch: h.batch, Host: h.name, Step: lp.step,
-			StepIndex: lp.index, Undo: lp.undo, Error: msg,
-			Data: map[string]any{"action": action, "pgid": lp.proc.PGID, "on": lp.on}})
+			StepIndex: lp.index, Undo: lp.undo, Error: msg, Engine: event.Engine{Action: action},
+			Data: map[string]any{"pgid": lp.proc.PGID, "on": lp.on}})
 	}
 
 	running, err := check("0")

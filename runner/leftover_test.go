@@ -118,7 +118,7 @@ steps:
 			var actions []string
 			for _, ev := range r.events {
 				if ev.Kind == event.Leftover {
-					actions = append(actions, ev.Data["action"].(string))
+					actions = append(actions, ev.Action)
 					if !strings.Contains(ev.Error, fmt.Sprintf("process group %d on h1", pgid)) {
 						t.Errorf("leftover says %q", ev.Error)
 					}

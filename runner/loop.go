@@ -49,7 +49,7 @@ func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, eff inherited, scop
 			return startErr
 		}
 		started = true
-		startErr = h.emitStart(s, base, m, rerun, map[string]any{"items": len(items)})
+		startErr = h.emitStart(s, base, m, rerun, nil, event.IntPtr(len(items)))
 		return startErr
 	}
 	lr := &loopRun{h: h}
@@ -333,7 +333,7 @@ func (h *hostRun) restoredItems(data map[string]any) (items []*doneItem, lost bo
 // middle undoes its items again: undos allow that (swap finds its file put
 // back already).
 func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
-	begin func(map[string]any) error, end func(event.Status, error) (event.Status, error)) (event.Status, error) {
+	begin func(items *int) error, end func(event.Status, error) (event.Status, error)) (event.Status, error) {
 	if args, ok := h.r.reg.NewArgs(d.step.Module); !ok || !isUndoer(args) {
 		st, _ := end(event.Skipped, fmt.Errorf("%s has no undo: not undone", d.step.Module))
 		return st, nil
@@ -347,7 +347,7 @@ func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
 			todo = append(todo, d.items[i])
 		}
 	}
-	if err := begin(map[string]any{"items": len(todo)}); err != nil {
+	if err := begin(event.IntPtr(len(todo))); err != nil {
 		return end(event.Failed, err)
 	}
 	for n, it := range todo {

@@ -40,7 +40,7 @@ steps:
 					t.Errorf("h1 wrote %q, want %q", got, want)
 				}
 				starts := find(r.events, func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Step == "each member" })
-				if len(starts) != 1 || starts[0].Data["items"] != float64(3) {
+				if len(starts) != 1 || starts[0].Items == nil || *starts[0].Items != 3 {
 					t.Fatalf("step_start events %+v, want one with items 3", starts)
 				}
 				ev := endOf(t, r, "h1", "each member")
@@ -395,7 +395,7 @@ steps:
 		t.Errorf("h1 wrote %q, want both items again", got)
 	}
 	starts := find(r.events[len(st.Events):], func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Step == "members" })
-	if len(starts) != 1 || starts[0].Data["rerun"] == nil || starts[0].Data["items"] != float64(2) {
+	if len(starts) != 1 || starts[0].Data["rerun"] == nil || starts[0].Items == nil || *starts[0].Items != 2 {
 		t.Errorf("resumed step_start %+v, want one that says it runs again", starts)
 	}
 }

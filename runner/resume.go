@@ -142,17 +142,14 @@ func completedEvent(e event.Event) bool {
 	case event.OK, event.Changed, event.Skipped:
 		return true
 	case event.Failed:
-		ignored, _ := e.Data["ignored"].(bool)
-		return ignored
+		return e.Ignored
 	}
 	return false
 }
 
 func recordOf(e event.Event) doneRecord {
 	rec := doneRecord{index: e.StepIndex, name: e.Step, status: e.Status, changed: e.Changed, err: e.Error, result: e.Result}
-	if on, ok := e.Data["ran_on"].(string); ok {
-		rec.ranOn = on
-	}
+	rec.ranOn = e.RanOn
 	return rec
 }
 
@@ -212,10 +209,9 @@ func (res *resumeState) apply(e event.Event) {
 		hr.failedAt = nil
 		if hr.rollback == nil {
 			rr := &rollbackResume{failedIndex: -1, err: e.Error}
-			rr.reason, _ = e.Data["reason"].(string)
-			rr.failedName, _ = e.Data["failed_step"].(string)
-			if f, ok := e.Data["failed_index"].(float64); ok {
-				rr.failedIndex = int(f)
+			rr.reason, rr.failedName = e.Reason, e.FailedStep
+			if e.FailedIndex != nil {
+				rr.failedIndex = *e.FailedIndex
 			}
 			switch rr.reason {
 			case "interrupted":

@@ -71,15 +71,16 @@ func (h *hostRun) beginRollback(f *failure) {
 	if !h.isHost {
 		return
 	}
-	data := map[string]any{"reason": f.reason(), "error": f.errText()}
+	data := map[string]any{"error": f.errText()}
+	g := event.Engine{Reason: f.reason()}
 	if f.kind != failAbort {
-		data["failed_step"], data["failed_index"] = f.name, f.index
+		g.FailedStep, g.FailedIndex = f.name, event.IntPtr(f.index)
 	}
 	if h.resume != nil && h.resume.rollback != nil {
 		data["resumed"] = "the rollback was in flight when the run stopped; it goes on"
 	}
 	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.name, Step: f.name,
-		StepIndex: max(f.index, 0), Error: f.errText(), Data: data})
+		StepIndex: max(f.index, 0), Error: f.errText(), Data: data, Engine: g})
 }
 
 // endRollback records how the rollback ended. A rollback stopped by the
@@ -227,10 +228,11 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 		r.emit(e)
 		return status, err
 	}
-	begin := func(data map[string]any) error {
+	begin := func(items *int) error {
 		start := base
 		start.Kind = event.RollbackStepStart
-		start.Data = mergeData(map[string]any{"id": d.step.ID, "module": d.step.Module}, data)
+		start.Data = map[string]any{"id": d.step.ID, "module": d.step.Module}
+		start.Items = items
 		if err := r.emit(start); err != nil {
 			return fmt.Errorf("not run: the journal could not record its start: %w", err)
 		}

@@ -390,7 +390,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		rerun = true
 	}
 	started := time.Now()
-	finish := func(o stepOutcome, extra map[string]any) stepOutcome {
+	finish := func(o stepOutcome, extra map[string]any, g event.Engine) stepOutcome {
 		e := base
 		e.Kind = m.end
 		e.Status, e.Changed, e.Duration = o.status, o.changed, time.Since(started)
@@ -402,9 +402,8 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		}
 		e.Result = o.data
 		e.Data = mergeData(m.data, extra)
-		if o.ignored {
-			e.Data = mergeData(e.Data, map[string]any{"ignored": true})
-		}
+		e.Engine = g
+		e.Ignored = o.ignored
 		r.emit(e)
 		h.logStep(o, eff)
 		return o
@@ -414,7 +413,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		o.status = event.Skipped
 		o.data = map[string]any{"skipped": true, "msg": "not selected by --tags or --skip-tags"}
 		// Ansible does not register a step that tags leave out.
-		return finish(o, map[string]any{"reason": "tags"})
+		return finish(o, nil, event.Engine{Reason: "tags"})
 	}
 
 	if eff.runOnce && h.once != nil && !m.rollback {
@@ -432,7 +431,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 				o.err = fmt.Errorf("run_once step ran on %s, which was unreachable: %w", shared.host, o.err)
 			}
 			o.ignored = o.status == event.Failed && !o.fatal && eff.ignoreErrors
-			return finish(o, map[string]any{"ran_on": shared.host})
+			return finish(o, nil, event.Engine{RanOn: shared.host})
 		}
 		defer func() { h.once.publish(idx, h.name, o) }()
 	}
@@ -448,28 +447,28 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 			o.status = event.Unreachable
 		}
 		o.result = resultMap(nil, false, true, h.shownError(err, eff.noLog).Error())
-		return finish(o, nil)
+		return finish(o, nil, event.Engine{})
 	}
 	var extra map[string]any
 	if s.Loop != nil {
 		o, extra = h.runLoop(ctx, s, eff, scope, judged, base, m, o, rerun)
-		return finish(o, extra)
+		return finish(o, extra, event.Engine{})
 	}
 	begin := func(target connTarget) error {
 		var data map[string]any
 		if target.key != h.own.key {
 			data = map[string]any{"delegate_to": target.key}
 		}
-		return h.emitStart(s, base, m, rerun, data)
+		return h.emitStart(s, base, m, rerun, data, nil)
 	}
 	o, extra = h.one(ctx, s, eff, scope, judged, base, m, o, begin)
-	return finish(o, extra)
+	return finish(o, extra, event.Engine{})
 }
 
 // emitStart emits the start of step s: its id and module, what data adds
 // (where it runs, how many items), and after a resume that it runs again. An
 // error means the journal did not record it, and the step must not act.
-func (h *hostRun) emitStart(s *spec.Step, base event.Event, m *seqMode, rerun bool, data map[string]any) error {
+func (h *hostRun) emitStart(s *spec.Step, base event.Event, m *seqMode, rerun bool, data map[string]any, items *int) error {
 	start := base
 	start.Kind = m.start
 	if s.Retries > 0 {
@@ -483,6 +482,7 @@ func (h *hostRun) emitStart(s *spec.Step, base event.Event, m *seqMode, rerun bo
 		d["rerun"] = "it was in flight when the run stopped, so whether it acted is unknown: it runs again"
 	}
 	start.Data = mergeData(m.data, d)
+	start.Items = items
 	if err := h.r.emit(start); err != nil {
 		return err
 	}

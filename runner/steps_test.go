@@ -229,7 +229,7 @@ func TestStepFields(t *testing.T) {
 					t.Errorf("h1 wrote %q", got)
 				}
 				ev := endOf(t, r, "h1", "broken")
-				if ev.Status != event.Failed || ev.Data["ignored"] != true {
+				if ev.Status != event.Failed || !ev.Ignored {
 					t.Errorf("step_end %+v", ev)
 				}
 				if h := r.out.Hosts["h1"]; h.Status != runner.StatusOK || h.Failed != 1 {
@@ -255,7 +255,7 @@ func TestStepFields(t *testing.T) {
 						t.Errorf("%s did not see h1's result: %q", h, lines)
 					}
 				}
-				if ev := endOf(t, r, "h3", "once"); ev.Data["ran_on"] != "h1" {
+				if ev := endOf(t, r, "h3", "once"); ev.RanOn != "h1" {
 					t.Errorf("h3's record %+v", ev)
 				}
 			},
@@ -403,7 +403,7 @@ func TestStepFields(t *testing.T) {
 				if !slices.Equal(got, want) {
 					t.Errorf("h1 ran %q, want %q", got, want)
 				}
-				if ev := endOf(t, r, "h1", "other"); ev.Status != event.Skipped || ev.Data["reason"] != "tags" {
+				if ev := endOf(t, r, "h1", "other"); ev.Status != event.Skipped || ev.Reason != "tags" {
 					t.Errorf("other: %+v", ev)
 				}
 			},

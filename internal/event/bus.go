@@ -139,6 +139,8 @@ func (b *Bus) redact(e Event) Event { return e.Redacted(b.secrets) }
 func (e Event) Redacted(s *redact.Set) Event {
 	e.Step = s.Redact(e.Step)
 	e.Error = s.Redact(e.Error)
+	// The typed engine fields are kept, but for the name of a failed step.
+	e.FailedStep = s.Redact(e.FailedStep)
 	switch e.Kind {
 	case RunStart, RunResume:
 		e.Data = redactFields(s, e.Data, func(k string) bool { return k != "args" }, true)
@@ -169,6 +171,7 @@ func (e Event) Redacted(s *redact.Set) Event {
 			}
 		}
 		e.Data = kept
+		e.FailedStep = ""
 		return e
 	}
 	e.Result = redactResult(s, e.Result)
@@ -240,6 +243,7 @@ func copyEvent(e Event) Event {
 	var none *redact.Set
 	e.Result = none.RedactMap(e.Result)
 	e.Data = none.RedactMap(e.Data)
+	e.Engine = e.Engine.clone()
 	return e
 }
 

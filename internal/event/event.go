@@ -126,6 +126,122 @@ type Event struct {
 	Result   map[string]any `json:"result,omitempty"`
 	Duration time.Duration  `json:"-"`
 	Data     map[string]any `json:"data,omitempty"`
+	// Engine holds the fields of Data that the engine writes from its own
+	// state and reads back (resume, the views), typed. In JSON they stay
+	// keys of "data", as they always were, so journals read both ways.
+	Engine `json:"-"`
+}
+
+// Engine are the typed engine fields of a step-level event. Each is written
+// in JSON as the key of "data" its tag names. Run-level events (RunStart,
+// RunResume, RunEnd) and StepProcess keep all of Data as a map: see
+// RunInfo, RunEndInfo.
+type Engine struct {
+	// Ignored: a StepEnd that failed under ignore_errors.
+	Ignored bool `json:"ignored,omitempty"`
+	// RanOn: the host a run_once step ran on, on the StepEnd of the others.
+	RanOn string `json:"ran_on,omitempty"`
+	// Reason: why a RollbackStart began ("failed", "interrupted", "abort",
+	// ...), or why a StepEnd was skipped ("tags").
+	Reason string `json:"reason,omitempty"`
+	// FailedStep and FailedIndex: the step whose failure began a rollback,
+	// on RollbackStart. FailedStep is a step's name and is redacted as Step.
+	FailedStep  string `json:"failed_step,omitempty"`
+	FailedIndex *int   `json:"failed_index,omitempty"`
+	// Items: how many items a loop's StepStart or RollbackStepStart runs.
+	Items *int `json:"items,omitempty"`
+	// Action: what a resume did about a Leftover command (wait, waited,
+	// kill, killed, gone).
+	Action string `json:"action,omitempty"`
+}
+
+// IntPtr returns &n, for Engine's optional numbers.
+func IntPtr(n int) *int { return &n }
+
+// fields are the keys of Data that Engine's fields are written as; each
+// entry gives the field to decode the key's value into.
+func (g *Engine) fields() []struct {
+	key string
+	ptr any
+} {
+	return []struct {
+		key string
+		ptr any
+	}{
+		{"ignored", &g.Ignored}, {"ran_on", &g.RanOn}, {"reason", &g.Reason},
+		{"failed_step", &g.FailedStep}, {"failed_index", &g.FailedIndex},
+		{"items", &g.Items}, {"action", &g.Action},
+	}
+}
+
+// typedEngine says whether an event of kind k carries Engine fields; the
+// others keep every key of Data in the map (RunEnd's "reason" is RunEndInfo's).
+func typedEngine(k Kind) bool {
+	switch k {
+	case RunStart, RunResume, RunEnd, StepProcess:
+		return false
+	}
+	return true
+}
+
+// clone gives g its own numbers, so that two copies of an event share nothing.
+func (g Engine) clone() Engine {
+	if g.FailedIndex != nil {
+		g.FailedIndex = IntPtr(*g.FailedIndex)
+	}
+	if g.Items != nil {
+		g.Items = IntPtr(*g.Items)
+	}
+	return g
+}
+
+// dataWithEngine returns Data with the Engine fields added as their keys.
+func (e Event) dataWithEngine() map[string]any {
+	if !typedEngine(e.Kind) || e.Engine == (Engine{}) {
+		return e.Data
+	}
+	out := make(map[string]any, len(e.Data)+2)
+	for k, v := range e.Data {
+		out[k] = v
+	}
+	for k, v := range toData(e.Engine) {
+		out[k] = v
+	}
+	return out
+}
+
+// takeEngine moves the Engine keys of Data into the typed fields. A value of
+// the wrong type (a journal edited by hand) stays in Data and leaves its
+// field zero, as the map's readers, which asserted its type, did.
+func (e *Event) takeEngine() {
+	if !typedEngine(e.Kind) || len(e.Data) == 0 {
+		return
+	}
+	var data map[string]any
+	for _, f := range e.Engine.fields() {
+		v, ok := e.Data[f.key]
+		if !ok {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil || v == nil || json.Unmarshal(b, f.ptr) != nil {
+			continue
+		}
+		if data == nil {
+			data = make(map[string]any, len(e.Data))
+			for k, v := range e.Data {
+				data[k] = v
+			}
+		}
+		delete(data, f.key)
+	}
+	if data == nil {
+		return
+	}
+	if len(data) == 0 {
+		data = nil
+	}
+	e.Data = data
 }
 
 // wire is Event as written: the same fields, with Duration as text.
@@ -144,6 +260,7 @@ type eventFields Event
 // the journal does (json.Marshal escapes them again).
 func (e Event) MarshalJSON() ([]byte, error) {
 	w := wire{eventFields: eventFields(e)}
+	w.Data = e.dataWithEngine()
 	if e.Duration != 0 {
 		w.Duration = e.Duration.String()
 	}
@@ -163,6 +280,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*e = Event(w.eventFields)
+	e.takeEngine()
 	if w.Duration != "" {
 		d, err := time.ParseDuration(w.Duration)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -306,5 +308,102 @@ func TestData(t *testing.T) {
 	}
 	if err := DecodeData(map[string]any{"exit_code": "one"}, &endBack); err == nil {
 		t.Error("a wrong type in Data was accepted")
+	}
+}
+
+// TestEngineFieldsJournal reads lines as journals have always held them: the
+// engine's fields decode into Engine, leave Data, and are written back as the
+// same bytes, so old journals replay and new ones read in older versions.
+func TestEngineFieldsJournal(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "engine-fields.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	tests := []struct {
+		name string
+		kind Kind
+		eng  Engine
+		data map[string]any // what is left in Data
+	}{
+		{"loop start", StepStart, Engine{Items: IntPtr(3)}, map[string]any{"id": "steps[1]", "module": "command",
+			"rerun": "it was in flight when the run stopped, so whether it acted is unknown: it runs again"}},
+		{"ignored failure", StepEnd, Engine{Ignored: true}, nil},
+		{"run_once elsewhere", StepEnd, Engine{RanOn: "etcd-1"}, nil},
+		{"skipped by tags", StepEnd, Engine{Reason: "tags"}, nil},
+		{"rollback of the first step", RollbackStart, Engine{Reason: "failed", FailedStep: "swap", FailedIndex: IntPtr(0)},
+			map[string]any{"error": "exit status 1"}},
+		{"rollback after abort", RollbackStart, Engine{Reason: "abort"}, map[string]any{"error": "run aborted"}},
+		{"undo of no items", RollbackStepStart, Engine{Items: IntPtr(0)}, map[string]any{"id": "steps[1]", "module": "command"}},
+		{"leftover", Leftover, Engine{Action: "killed"}, map[string]any{"on": "etcd-1", "pgid": float64(4242)}},
+		// A value of the wrong type is not the engine's: it stays in Data,
+		// as the readers that asserted its type ignored it.
+		{"edited by hand", StepEnd, Engine{}, map[string]any{"ignored": "yes"}},
+		// RunEnd's reason is RunEndInfo's, redacted as text: it stays in Data.
+		{"run end", RunEnd, Engine{}, map[string]any{"exit_code": float64(1), "hosts": map[string]any{"failed": float64(1)},
+			"reason": "etcd-1 failed"}},
+	}
+	if len(lines) != len(tests) {
+		t.Fatalf("%d lines for %d cases", len(lines), len(tests))
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e Event
+			if err := json.Unmarshal([]byte(lines[i]), &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.Kind != tt.kind || !reflect.DeepEqual(e.Engine, tt.eng) || !reflect.DeepEqual(e.Data, tt.data) {
+				t.Errorf("decoded %s %+v data %v\nwant    %s %+v data %v", e.Kind, e.Engine, e.Data, tt.kind, tt.eng, tt.data)
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(e); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(buf.String()); got != lines[i] {
+				t.Errorf("written back differently:\n got %s\nwant %s", got, lines[i])
+			}
+		})
+	}
+}
+
+// TestEngineFieldsRedacted: the typed fields are the engine's, kept as they
+// are, but for the name of a failed step, which is redacted as Step is, and
+// dropped from a no_log event as it was from its Data.
+func TestEngineFieldsRedacted(t *testing.T) {
+	s := &redact.Set{}
+	s.Add("hunter2", "2222")
+	in := Event{Kind: RollbackStart, Host: "h1", Engine: Engine{Reason: "hunter2", FailedStep: "x hunter2",
+		FailedIndex: IntPtr(2222), RanOn: "hunter2", Action: "hunter2", Items: IntPtr(2222), Ignored: true}}
+	want := in
+	want.FailedStep = "x <redacted>"
+	if got := in.Redacted(s); !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got.Engine, want.Engine)
+	}
+	in.Kind, in.NoLog, in.Status = StepEnd, true, Failed
+	got := in.Redacted(s)
+	want = in
+	want.FailedStep = ""
+	if !reflect.DeepEqual(got.Engine, want.Engine) {
+		t.Errorf("no_log: got %+v\nwant %+v", got.Engine, want.Engine)
+	}
+}
+
+func TestBusSinksGetOwnEngineFields(t *testing.T) {
+	bus := NewBus("r1", Options{})
+	mutator := SinkFunc(func(e Event) error {
+		*e.Items = 99
+		return nil
+	})
+	var rec Recorder
+	bus.Require(mutator)
+	bus.Attach(&rec)
+	n := 3
+	if err := bus.Emit(Event{Kind: StepStart, Engine: Engine{Items: &n}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := *rec.Events()[0].Items; got != 3 || n != 3 {
+		t.Errorf("one sink's change reached another or the caller: %d, %d", got, n)
 	}
 }

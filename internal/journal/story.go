@@ -134,8 +134,7 @@ func storyRow(e event.Event, unended bool) (row, bool) {
 	case event.StepEnd, event.RollbackStepEnd:
 		r.step, r.status = stepLabel(e), status
 	case event.Leftover:
-		action, _ := e.Data["action"].(string)
-		r.step, r.status = stepLabel(e), "leftover "+action
+		r.step, r.status = stepLabel(e), "leftover "+e.Action
 	case event.StepStart, event.RollbackStepStart:
 		if !unended {
 			return row{}, false

@@ -134,7 +134,7 @@ func withKind(e event.Event, k event.Kind) event.Event { e.Kind = k; return e }
 // looped makes a controller step one with loop: over n items, as the
 // engine's start event says.
 func looped(evs []event.Event, n int) []event.Event {
-	evs[0].Data = map[string]any{"items": n}
+	evs[0].Items = event.IntPtr(n)
 	return evs
 }
 

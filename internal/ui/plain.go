@@ -72,8 +72,7 @@ func plainLine(e event.Event, t *runTotals) string {
 	case event.StepProcess:
 		return ""
 	case event.Leftover:
-		action, _ := e.Data["action"].(string)
-		return withError(join(stepSubject(e, *t), "leftover "+action), e)
+		return withError(join(stepSubject(e, *t), "leftover "+e.Action), e)
 
 	case event.BatchStart:
 		return fmt.Sprintf("%s start: %s", t.batch(e.Batch), strings.Join(batchHosts(e), ", "))
@@ -130,15 +129,10 @@ func stepSubject(e event.Event, t runTotals) string {
 // loopItems is " (3 items)" for the start of a step with loop:, which
 // runs once per item under one start and one end.
 func loopItems(e event.Event) string {
-	var n int
-	switch v := e.Data["items"].(type) {
-	case int:
-		n = v
-	case float64: // read back from a journal
-		n = int(v)
-	default:
+	if e.Items == nil {
 		return ""
 	}
+	n := *e.Items
 	if n == 1 {
 		return " (1 item)"
 	}
