@@ -73,11 +73,11 @@ func (r *runner) notStarted(batches [][]string, why string) {
 // runBatch runs the hosts of batch bn, up to Forks at a time, in batch order.
 // Once failures exceed max_fail, or the run halts, no new host starts.
 func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
-	data := map[string]any{"hosts": names}
+	var data map[string]any
 	if r.res != nil {
-		data["resumed"] = true
+		data = map[string]any{"resumed": true}
 	}
-	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Data: data})
+	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Data: data, Engine: event.Engine{Hosts: names}})
 	once := newBatchOnce(ctx, r.stop, names, func() haltKind { return r.halted(ctx) })
 	defer once.close()
 	forks := make(chan struct{}, r.opts.Forks)

@@ -32,24 +32,8 @@ type procRecord struct {
 }
 
 func procOf(e event.Event) (procRecord, bool) {
-	num := func(k string) uint64 {
-		switch v := e.Data[k].(type) {
-		case float64:
-			return uint64(v)
-		case int:
-			return uint64(v)
-		case uint64:
-			return v
-		}
-		return 0
-	}
-	p := procRecord{at: e.Time, index: e.StepIndex, phase: e.Phase, undo: e.Undo, step: e.Step}
-	p.proc.PGID = int(num("pgid"))
-	p.proc.Start = num("start")
-	p.proc.Boot, _ = e.Data["boot"].(string)
-	p.proc.Become, _ = e.Data["become"].(bool)
-	p.proc.BecomeUser, _ = e.Data["become_user"].(string)
-	p.on, _ = e.Data["on"].(string)
+	p := procRecord{at: e.Time, index: e.StepIndex, phase: e.Phase, undo: e.Undo, step: e.Step, on: e.On}
+	p.proc = conn.Proc{PGID: e.PGID, Start: e.Start, Boot: e.Boot, Become: e.Become, BecomeUser: e.BecomeUser}
 	return p, p.proc.PGID > 1 && p.on != ""
 }
 
@@ -68,20 +52,11 @@ func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[str
 		if p.On != "" {
 			on = p.On
 		}
-		d := map[string]any{"pgid": p.PGID, "on": on}
-		if p.Start != 0 {
-			d["start"] = p.Start
-		}
-		if p.Boot != "" {
-			d["boot"] = p.Boot
-		}
+		e.Engine = event.Engine{PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become}
 		if p.Become {
-			d["become"] = true
-			if p.BecomeUser != "" {
-				d["become_user"] = p.BecomeUser
-			}
+			e.BecomeUser = p.BecomeUser
 		}
-		e.Data = mergeData(data, d)
+		e.Data = mergeData(data, nil)
 		_ = h.r.emit(e)
 	})
 }
@@ -163,8 +138,8 @@ func (h *hostRun) leftover(ctx context.Context, lp procRecord) error {
 	say := func(action, msg string) {
 		r.log.Warn().Str("host", h.name).Int("pgid", lp.proc.PGID).Str("action", action).Msg(msg)
 		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.phase, Batch: h.batch, Host: h.name, Step: lp.step,
-			StepIndex: lp.index, Undo: lp.undo, Error: msg, Engine: event.Engine{Action: action},
-			Data: map[string]any{"pgid": lp.proc.PGID, "on": lp.on}})
+			StepIndex: lp.index, Undo: lp.undo, Error: msg,
+			Engine: event.Engine{Action: action, PGID: lp.proc.PGID, On: lp.on}})
 	}
 
 	running, err := check("0")

@@ -54,11 +54,7 @@ steps:
 			}
 			var batches [][]string
 			for _, ev := range find(r.events, func(e event.Event) bool { return e.Kind == event.BatchStart }) {
-				var hosts []string
-				for _, h := range ev.Data["hosts"].([]any) {
-					hosts = append(hosts, h.(string))
-				}
-				batches = append(batches, hosts)
+				batches = append(batches, ev.Hosts)
 			}
 			if !slices.EqualFunc(batches, tt.wantBatches, slices.Equal[[]string]) {
 				t.Errorf("batches %q, want %q", batches, tt.wantBatches)

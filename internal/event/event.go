@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
 	"time"
 )
 
@@ -23,8 +25,8 @@ const (
 	// RunEnd; Status is ok, failed, aborted, interrupted or rollback_failed.
 	RunEnd Kind = "run_end"
 
-	// BatchStart and BatchEnd bracket one batch of hosts (Batch is 1-based; Data
-	// of BatchStart holds "hosts").
+	// BatchStart and BatchEnd bracket one batch of hosts (Batch is 1-based;
+	// Hosts of BatchStart lists them).
 	BatchStart Kind = "batch_start"
 	BatchEnd   Kind = "batch_end"
 
@@ -62,13 +64,13 @@ const (
 	Interrupt Kind = "interrupt"
 
 	// StepProcess records a command a step (or rollback step) started, as
-	// soon as it started: Data names its process group on the host it ran on
-	// ("pgid", "start", "boot", "on", "become", "become_user"; see
+	// soon as it started: its Engine fields name its process group on the
+	// host it ran on (PGID, Start, Boot, On, Become, BecomeUser; see
 	// conn.Proc), so that a resume after the controller died can tell
 	// whether it still runs.
 	StepProcess Kind = "step_process"
 	// Leftover is what a resume did about a command the stopped run left
-	// running, before the step runs again: Data "action" is wait, waited,
+	// running, before the step runs again: Action is wait, waited,
 	// kill, killed or gone; Error says why, in words.
 	Leftover Kind = "leftover"
 )
@@ -134,8 +136,7 @@ type Event struct {
 
 // Engine are the typed engine fields of a step-level event. Each is written
 // in JSON as the key of "data" its tag names. Run-level events (RunStart,
-// RunResume, RunEnd) and StepProcess keep all of Data as a map: see
-// RunInfo, RunEndInfo.
+// RunResume, RunEnd) keep all of Data as a map: see RunInfo, RunEndInfo.
 type Engine struct {
 	// Ignored: a StepEnd that failed under ignore_errors.
 	Ignored bool `json:"ignored,omitempty"`
@@ -153,6 +154,17 @@ type Engine struct {
 	// Action: what a resume did about a Leftover command (wait, waited,
 	// kill, killed, gone).
 	Action string `json:"action,omitempty"`
+	// Hosts: the hosts of a BatchStart, in batch order.
+	Hosts []string `json:"hosts,omitempty"`
+	// The process group a StepProcess records (see conn.Proc), and On, the
+	// connection it ran over (an inventory host, or controller); a Leftover
+	// names its PGID and On too.
+	PGID       int    `json:"pgid,omitempty"`
+	Start      uint64 `json:"start,omitempty"`
+	Boot       string `json:"boot,omitempty"`
+	Become     bool   `json:"become,omitempty"`
+	BecomeUser string `json:"become_user,omitempty"`
+	On         string `json:"on,omitempty"`
 }
 
 // IntPtr returns &n, for Engine's optional numbers.
@@ -170,7 +182,9 @@ func (g *Engine) fields() []struct {
 	}{
 		{"ignored", &g.Ignored}, {"ran_on", &g.RanOn}, {"reason", &g.Reason},
 		{"failed_step", &g.FailedStep}, {"failed_index", &g.FailedIndex},
-		{"items", &g.Items}, {"action", &g.Action},
+		{"items", &g.Items}, {"action", &g.Action}, {"hosts", &g.Hosts},
+		{"pgid", &g.PGID}, {"start", &g.Start}, {"boot", &g.Boot}, {"become", &g.Become},
+		{"become_user", &g.BecomeUser}, {"on", &g.On},
 	}
 }
 
@@ -178,14 +192,19 @@ func (g *Engine) fields() []struct {
 // others keep every key of Data in the map (RunEnd's "reason" is RunEndInfo's).
 func typedEngine(k Kind) bool {
 	switch k {
-	case RunStart, RunResume, RunEnd, StepProcess:
+	case RunStart, RunResume, RunEnd:
 		return false
 	}
 	return true
 }
 
-// clone gives g its own numbers, so that two copies of an event share nothing.
+// IsZero says whether no field of g is set.
+func (g Engine) IsZero() bool { return reflect.ValueOf(g).IsZero() }
+
+// clone gives g its own numbers and list, so that two copies of an event
+// share nothing.
 func (g Engine) clone() Engine {
+	g.Hosts = slices.Clone(g.Hosts)
 	if g.FailedIndex != nil {
 		g.FailedIndex = IntPtr(*g.FailedIndex)
 	}
@@ -197,14 +216,26 @@ func (g Engine) clone() Engine {
 
 // dataWithEngine returns Data with the Engine fields added as their keys.
 func (e Event) dataWithEngine() map[string]any {
-	if !typedEngine(e.Kind) || e.Engine == (Engine{}) {
+	if !typedEngine(e.Kind) || e.Engine.IsZero() {
 		return e.Data
 	}
 	out := make(map[string]any, len(e.Data)+2)
 	for k, v := range e.Data {
 		out[k] = v
 	}
-	for k, v := range toData(e.Engine) {
+	// json.Number, not float64: Start is a uint64 and must be written exactly.
+	b, err := json.Marshal(e.Engine)
+	if err != nil {
+		// Only plain fields in Engine: Marshal cannot fail on them.
+		panic(fmt.Sprintf("event: encoding Engine: %v", err))
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var g map[string]any
+	if err := dec.Decode(&g); err != nil {
+		panic(fmt.Sprintf("event: decoding Engine: %v", err))
+	}
+	for k, v := range g {
 		out[k] = v
 	}
 	return out

@@ -335,13 +335,16 @@ func TestEngineFieldsJournal(t *testing.T) {
 			map[string]any{"error": "exit status 1"}},
 		{"rollback after abort", RollbackStart, Engine{Reason: "abort"}, map[string]any{"error": "run aborted"}},
 		{"undo of no items", RollbackStepStart, Engine{Items: IntPtr(0)}, map[string]any{"id": "steps[1]", "module": "command"}},
-		{"leftover", Leftover, Engine{Action: "killed"}, map[string]any{"on": "etcd-1", "pgid": float64(4242)}},
+		{"leftover", Leftover, Engine{Action: "killed", PGID: 4242, On: "etcd-1"}, nil},
 		// A value of the wrong type is not the engine's: it stays in Data,
 		// as the readers that asserted its type ignored it.
 		{"edited by hand", StepEnd, Engine{}, map[string]any{"ignored": "yes"}},
 		// RunEnd's reason is RunEndInfo's, redacted as text: it stays in Data.
 		{"run end", RunEnd, Engine{}, map[string]any{"exit_code": float64(1), "hosts": map[string]any{"failed": float64(1)},
 			"reason": "etcd-1 failed"}},
+		{"batch", BatchStart, Engine{Hosts: []string{"etcd-2", "etcd-3"}}, map[string]any{"resumed": true}},
+		{"process", StepProcess, Engine{PGID: 4242, Start: 123456789, Boot: "5d1c", Become: true,
+			BecomeUser: "etcd", On: "etcd-1"}, map[string]any{"id": "steps[1]", "module": "command"}},
 	}
 	if len(lines) != len(tests) {
 		t.Fatalf("%d lines for %d cases", len(lines), len(tests))

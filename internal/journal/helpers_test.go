@@ -105,7 +105,7 @@ func firstPart() []event.Event {
 	return []event.Event{
 		runStart(hosts, batches),
 		pre, ended(withKind(pre, event.StepEnd), event.OK, 200*time.Millisecond, map[string]any{"members": 3.0}, ""),
-		{Kind: event.BatchStart, Batch: 1, Data: map[string]any{"hosts": []any{"etcd-1"}}},
+		{Kind: event.BatchStart, Batch: 1, Engine: event.Engine{Hosts: []string{"etcd-1"}}},
 		{Kind: event.HostStart, Batch: 1, Host: "etcd-1"},
 		step(event.StepStart, "etcd-1", 1, 0, "snapshot"),
 		ended(step(event.StepEnd, "etcd-1", 1, 0, "snapshot"), event.Changed, 1500*time.Millisecond, map[string]any{"path": "backups/etcd-1.db"}, ""),
@@ -121,7 +121,7 @@ func firstPart() []event.Event {
 		{Kind: event.GateStart, Batch: 1},
 		gate, ended(withKind(gate, event.StepEnd), event.OK, 20*time.Second, nil, ""),
 		ended(event.Event{Kind: event.GateEnd, Batch: 1}, event.OK, 0, nil, ""),
-		{Kind: event.BatchStart, Batch: 2, Data: map[string]any{"hosts": []any{"etcd-2", "etcd-3"}}},
+		{Kind: event.BatchStart, Batch: 2, Engine: event.Engine{Hosts: []string{"etcd-2", "etcd-3"}}},
 		{Kind: event.HostStart, Batch: 2, Host: "etcd-2"},
 		{Kind: event.HostStart, Batch: 2, Host: "etcd-3"},
 		step(event.StepStart, "etcd-2", 2, 0, "snapshot"),

@@ -337,13 +337,8 @@ func (s *State) apply(e event.Event) error {
 	case event.BatchStart:
 		b := s.batch(e.Batch)
 		b.Status, b.Started = BatchRunning, e.Time
-		if hosts, ok := e.Data["hosts"].([]any); ok {
-			b.Hosts = b.Hosts[:0:0]
-			for _, h := range hosts {
-				if name, ok := h.(string); ok {
-					b.Hosts = append(b.Hosts, name)
-				}
-			}
+		if e.Hosts != nil {
+			b.Hosts = append(b.Hosts[:0:0], e.Hosts...)
 		}
 	case event.BatchEnd:
 		b := s.batch(e.Batch)

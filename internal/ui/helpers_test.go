@@ -85,11 +85,7 @@ func runEnd(st event.Status, code int, d time.Duration, reason string, hosts map
 }
 
 func batchStart(i int, hosts ...string) event.Event {
-	list := make([]any, len(hosts))
-	for j, h := range hosts {
-		list[j] = h
-	}
-	return event.Event{Kind: event.BatchStart, Batch: i, Data: map[string]any{"hosts": list}}
+	return event.Event{Kind: event.BatchStart, Batch: i, Engine: event.Engine{Hosts: hosts}}
 }
 
 func batchEnd(i int, st event.Status, d time.Duration, err string) event.Event {

@@ -158,12 +158,9 @@ func describeRun(info event.RunInfo) string {
 }
 
 func batchHosts(e event.Event) []string {
-	list, _ := e.Data["hosts"].([]any)
-	out := make([]string, 0, len(list))
-	for _, h := range list {
-		if s, ok := h.(string); ok {
-			out = append(out, clean(s))
-		}
+	out := make([]string, 0, len(e.Hosts))
+	for _, h := range e.Hosts {
+		out = append(out, clean(h))
 	}
 	return out
 }
