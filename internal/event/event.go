@@ -393,6 +393,16 @@ func toData(v any) map[string]any {
 	return m
 }
 
+// EndInfo reads the RunEndInfo of a RunEnd event. ok is false when its Data
+// holds no exit code, so that a view does not show one the run never gave,
+// or does not decode; end holds what did.
+func (e Event) EndInfo() (end RunEndInfo, ok bool) {
+	if _, has := e.Data["exit_code"]; !has {
+		return end, false
+	}
+	return end, DecodeData(e.Data, &end) == nil
+}
+
 // DecodeData reads an event's Data into out (a *RunInfo, a *RunEndInfo).
 func DecodeData(data map[string]any, out any) error {
 	b, err := json.Marshal(data)

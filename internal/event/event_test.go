@@ -309,6 +309,14 @@ func TestData(t *testing.T) {
 	if err := DecodeData(map[string]any{"exit_code": "one"}, &endBack); err == nil {
 		t.Error("a wrong type in Data was accepted")
 	}
+	if got, ok := (Event{Kind: RunEnd, Data: end.Data()}).EndInfo(); !ok || !reflect.DeepEqual(got, end) {
+		t.Errorf("EndInfo: %+v, %v", got, ok)
+	}
+	for _, data := range []map[string]any{nil, {"reason": "x"}, {"exit_code": "one"}} {
+		if _, ok := (Event{Kind: RunEnd, Data: data}).EndInfo(); ok {
+			t.Errorf("EndInfo of %v claims an exit code", data)
+		}
+	}
 }
 
 // TestEngineFieldsJournal reads lines as journals have always held them: the

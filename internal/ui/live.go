@@ -439,9 +439,9 @@ func (l *Live) say(format string, args ...any) {
 }
 
 func (l *Live) sayRunEnd(e event.Event) {
-	var end event.RunEndInfo
 	code := ""
-	if _, ok := e.Data["exit_code"]; ok && event.DecodeData(e.Data, &end) == nil {
+	end, ok := e.EndInfo()
+	if ok {
 		code = ", exit " + strconv.Itoa(end.ExitCode)
 	}
 	s := fmt.Sprintf("%s run %s %s%s", l.symbol(e.Status), e.RunID, statusOr(e.Status, "ended"), code)

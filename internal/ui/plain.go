@@ -57,9 +57,9 @@ func plainLine(e event.Event, t *runTotals) string {
 		}
 		return fmt.Sprintf("run %s %s: %s", e.RunID, verb, describeRun(info))
 	case event.RunEnd:
-		var end event.RunEndInfo
 		s := fmt.Sprintf("run %s end: %s", e.RunID, statusOr(e.Status, "ended"))
-		if _, ok := e.Data["exit_code"]; ok && event.DecodeData(e.Data, &end) == nil {
+		end, ok := e.EndInfo()
+		if ok {
 			s += ", exit " + strconv.Itoa(end.ExitCode)
 		}
 		s += paren(e)

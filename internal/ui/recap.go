@@ -97,10 +97,7 @@ func (r *Recap) add(e event.Event) {
 		r.ended, r.status, r.end, r.hasCode, r.aborted = false, "", event.RunEndInfo{}, false, ""
 	case event.RunEnd:
 		r.ended, r.status = true, e.Status
-		_, r.hasCode = e.Data["exit_code"]
-		if r.hasCode && event.DecodeData(e.Data, &r.end) != nil {
-			r.hasCode = false
-		}
+		r.end, r.hasCode = e.EndInfo()
 	case event.Abort:
 		r.aborted = e.Error
 		if r.aborted == "" {
