@@ -134,7 +134,7 @@ func (b *Bus) redact(e Event) Event { return e.Redacted(b.secrets) }
 // names that identify (host, kind, status, step ids), a run's record (its
 // paths, pattern, tags, digests: only the recorded command line is redacted,
 // after the flag parser hid its -e values), a command's process record, the
-// engine's fields (engineFields), the keys of Data and of a result (the
+// engine's fields (Engine but FailedStep, and engineFields of Data), the keys of Data and of a result (the
 // engine's and the modules' names), and the numbers of a run's own records.
 func (e Event) Redacted(s *redact.Set) Event {
 	e.Step = s.Redact(e.Step)
