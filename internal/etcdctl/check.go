@@ -48,6 +48,15 @@ func Names(names ...string) MemberSet { return MemberSet{names: names, set: true
 // Count returns a MemberSet of n members.
 func Count(n int) MemberSet { return MemberSet{count: n, set: true} }
 
+// Listed returns the expected names; nil when a count, or nothing, is expected.
+func (s MemberSet) Listed() []string { return s.names }
+
+// Size returns the expected count; 0 when names, or nothing, are expected.
+func (s MemberSet) Size() int { return s.count }
+
+// Given reports whether any expectation was set.
+func (s MemberSet) Given() bool { return s.set }
+
 // CaughtUpInterval is the time between the two samples of caught_up.
 const CaughtUpInterval = time.Second
 

@@ -40,18 +40,15 @@ type VersionRules struct {
 	Exact     string `yaml:"exact" doc:"every member runs exactly this version"`
 }
 
-// MemberSet is expect_members: a list of member names or their count.
-type MemberSet struct {
-	names []string
-	count int
-	set   bool
-}
+// MemberSet is expect_members: a list of member names or their count. It is
+// the etcd client's own set, with the decoding and docs of an argument.
+type MemberSet struct{ want etcdctl.MemberSet }
 
 // Names returns a MemberSet of these names.
-func Names(names ...string) MemberSet { return MemberSet{names: names, set: true} }
+func Names(names ...string) MemberSet { return MemberSet{want: etcdctl.Names(names...)} }
 
 // Count returns a MemberSet of n members.
-func Count(n int) MemberSet { return MemberSet{count: n, set: true} }
+func Count(n int) MemberSet { return MemberSet{want: etcdctl.Count(n)} }
 
 // DocType names the type in `runbook doc`.
 func (MemberSet) DocType() string { return "list of names, or int" }
@@ -59,12 +56,12 @@ func (MemberSet) DocType() string { return "list of names, or int" }
 // MarshalJSON writes the set as written: a list of names or a count.
 func (s MemberSet) MarshalJSON() ([]byte, error) {
 	switch {
-	case !s.set:
+	case !s.want.Given():
 		return []byte("null"), nil
-	case s.names != nil:
-		return json.Marshal(s.names)
+	case s.want.Listed() != nil:
+		return json.Marshal(s.want.Listed())
 	}
-	return json.Marshal(s.count)
+	return json.Marshal(s.want.Size())
 }
 
 // DecodeNode implements arg.NodeDecoder: a count of at least 1, or a
@@ -117,7 +114,7 @@ func (c *CheckConfig) Validate(prefix string) error {
 	if err := c.Conn.Validate(prefix); err != nil {
 		return err
 	}
-	if c.ExpectMembers.set && c.ExpectMembers.names == nil && c.ExpectMembers.count < 1 {
+	if m := c.ExpectMembers.want; m.Given() && m.Listed() == nil && m.Size() < 1 {
 		return &modules.FieldError{Field: prefix + "expect_members", Msg: "must be at least 1"}
 	}
 	if c.CaughtUp != nil && *c.CaughtUp < 0 {
@@ -167,13 +164,7 @@ func (c *CheckConfig) Probe(ctx context.Context, h *modules.Host) (map[string]an
 // rules are the arguments as the etcd client's check takes them.
 func (c *CheckConfig) rules() *etcdctl.Rules {
 	r := &etcdctl.Rules{AllowSmall: c.AllowSmall, Versions: (*etcdctl.VersionRules)(c.Versions), CaughtUp: c.CaughtUp,
-		Consistency: c.Consistency, ClusterVersion: c.ClusterVersion, StorageVersion: c.StorageVersion}
-	switch m := c.ExpectMembers; {
-	case !m.set:
-	case m.names != nil:
-		r.ExpectMembers = etcdctl.Names(m.names...)
-	default:
-		r.ExpectMembers = etcdctl.Count(m.count)
-	}
+		Consistency: c.Consistency, ClusterVersion: c.ClusterVersion, StorageVersion: c.StorageVersion,
+		ExpectMembers: c.ExpectMembers.want}
 	return r
 }
