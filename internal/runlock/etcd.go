@@ -290,6 +290,23 @@ func (h *etcdHeld) Keys() []string { return h.keys }
 // unlock, or a resume of this run elsewhere).
 func (h *etcdHeld) watch(ctx context.Context, rev int64) {
 	defer close(h.done)
+	// The lease is watched on its own: while the cluster is unreachable a
+	// new Watch call blocks until it answers, and the lease ending must
+	// still be seen then, and must stop that call.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-h.sess.Done():
+			h.lost.set(fmt.Errorf("the lease of the run lock ended: %s did not answer its keep-alives for %s", h.store, h.store.ttl))
+			stop()
+		}
+	}()
 	ours := map[string]bool{}
 	for _, k := range h.keys {
 		ours[h.store.lockKey(k)] = true
@@ -298,9 +315,6 @@ func (h *etcdHeld) watch(ctx context.Context, rev int64) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-h.sess.Done():
-			h.lost.set(fmt.Errorf("the lease of the run lock ended: %s did not answer its keep-alives for %s", h.store, h.store.ttl))
 			return
 		case wr, ok := <-wch:
 			if !ok {
