@@ -43,6 +43,13 @@ func newCompileEnv(env *Env) *compileEnv {
 	for k, v := range env.Vars {
 		set(k, v)
 	}
+	for k, p := range env.Params {
+		if p.Template != nil {
+			set(k, nil)
+		} else {
+			set(k, p.Value)
+		}
+	}
 	for _, k := range env.Registered {
 		set(k, resultSample)
 	}

@@ -64,6 +64,9 @@ type Env struct {
 	// "-e" for the command line, or a file position. A type error about a
 	// var then names it, where it came from and how to give it the right type.
 	VarOrigin func(name string) string
+	// Params are the names an import binds for the imported steps; each use
+	// is replaced by its value when compiled (see Param). They shadow Vars.
+	Params map[string]Param
 }
 
 // Host is how a host looks to expressions: host.name, host.addr, host.groups, host.vars.
@@ -257,6 +260,7 @@ func compile(src string, o origin, env *Env, kind Kind) (*Program, diag.Diags) {
 	// turns nil into false at run time: a guard over a name that turns out to be
 	// undefined would then skip its step silently instead of failing.
 	opts := append(ce.options(), expr.Patch(chk))
+	opts = append(opts, paramOptions(env)...)
 	prog, err := expr.Compile(src, opts...)
 	chk.finish()
 	ds.Append(chk.diags)
