@@ -183,6 +183,7 @@ func runInfo(cmd *cobra.Command, file string, f *runFlags, p *plan.Plan, key []b
 		Runbook:    file,
 		Inventory:  f.inventory,
 		Limit:      f.limit,
+		ImportPath: f.importPath,
 		Tags:       f.tags,
 		SkipTags:   f.skipTags,
 		Seed:       p.Seed,

@@ -25,6 +25,8 @@ type inputFlags struct {
 	extra     []string
 	format    string
 	vault     vaultFlags
+	// importPath are the -I folders searched for imports.
+	importPath []string
 }
 
 func (f *inputFlags) register(cmd *cobra.Command, withLimit bool) {
@@ -35,6 +37,7 @@ func (f *inputFlags) register(cmd *cobra.Command, withLimit bool) {
 		cmd.Flags().StringVarP(&f.limit, "limit", "l", "", "further limit the hosts with a pattern (\"m1:m2\", \"etcd:!m3\", @file)")
 	}
 	f.vault.registerVault(cmd)
+	cmd.Flags().StringArrayVarP(&f.importPath, "import-path", "I", nil, "a folder searched for imported files, after the importing file's folder and lib/ beside the runbook (repeatable)")
 }
 
 // loaded is a runbook read together with its inventory and vars.
@@ -80,7 +83,7 @@ func load(file string, f *inputFlags) (*loaded, diag.Diags) {
 	}
 	l.secrets.AddValue(extra)
 
-	opts := spec.LoadOptions{Extra: modules.Default.FactSamples()}
+	opts := spec.LoadOptions{Extra: modules.Default.FactSamples(), ImportPath: f.importPath, Sources: l.sources}
 	if f.inventory != "" {
 		path, err := inventory.Resolve(f.inventory, filepath.Dir(file))
 		if err != nil {

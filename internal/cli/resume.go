@@ -56,7 +56,7 @@ must be unchanged (their digests are checked); -e values are never recorded
 			if err := checkVarNames(st.RunID, info.VarNames, f.extra, f.vault); err != nil {
 				return err
 			}
-			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra, vault: f.vault}
+			in := inputFlags{inventory: info.Inventory, limit: info.Limit, extra: f.extra, vault: f.vault, importPath: info.ImportPath}
 			l, p, ds := buildPlanRun(info.Runbook, &in, info.Seed, eval.Run{ID: st.RunID, Started: st.Started, Resumed: true}, info.Tags, info.SkipTags)
 			// From here on nothing the command prints may show a secret.
 			a, flush := a.redacting(l.secrets)
@@ -114,6 +114,7 @@ must be unchanged (their digests are checked); -e values are never recorded
 			defer lk.release()
 			rinfo := runInfo(cmd, info.Runbook, &f, p, key)
 			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
+			rinfo.ImportPath = info.ImportPath
 			rinfo.Lock, f.lock = lk.record(), lk
 			return a.execute(cmd, p, j, st, rinfo, &f)
 		},

@@ -69,6 +69,18 @@ type Diag struct {
 	// HideSource keeps the source line out of the printed diagnostic: the
 	// line holds a secret (a password in an inventory, say).
 	HideSource bool
+	// ImportedFrom is the chain of imports that led to the file of Pos, the
+	// nearest first: where each file was imported, as FILE:LINE:COL lines.
+	// A string, so that a Diag stays comparable.
+	ImportedFrom string
+}
+
+// Chain returns the positions of ImportedFrom.
+func (d Diag) Chain() []string {
+	if d.ImportedFrom == "" {
+		return nil
+	}
+	return strings.Split(d.ImportedFrom, "\n")
 }
 
 // Message is the summary and the detail joined as they are printed after the position.

@@ -31,6 +31,9 @@ func WriteText(w io.Writer, ds Diags, src Sources) error {
 		}
 		line, ok := sourceLine(src, d)
 		if !ok {
+			if err := writeChain(w, d); err != nil {
+				return err
+			}
 			continue
 		}
 		gutter := fmt.Sprintf("%5d | ", d.Pos.Line)
@@ -45,6 +48,18 @@ func WriteText(w io.Writer, ds Diags, src Sources) error {
 				}
 			}
 			fmt.Fprintf(w, "%s%s^\n", strings.Repeat(" ", len(gutter)-2)+"| ", string(pad))
+		}
+		if err := writeChain(w, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeChain(w io.Writer, d Diag) error {
+	for _, p := range d.Chain() {
+		if _, err := fmt.Fprintf(w, "      imported at %s\n", Visible(p, false)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -136,6 +151,8 @@ type jsonDiag struct {
 	Detail   string     `json:"detail,omitempty"`
 	Range    *jsonRange `json:"range,omitempty"`
 	Snippet  *snippet   `json:"snippet,omitempty"`
+	// ImportedFrom is Diag.ImportedFrom as FILE:LINE:COL.
+	ImportedFrom []string `json:"imported_from,omitempty"`
 }
 
 type snippet struct {
@@ -162,6 +179,7 @@ func WriteJSON(w io.Writer, ds Diags, src Sources) error {
 		if d.Pos.File != "" || d.Pos.Line > 0 {
 			jd.Range = &jsonRange{Filename: d.Pos.File, Start: jsonPos{Line: d.Pos.Line, Column: d.Pos.Col}}
 		}
+		jd.ImportedFrom = d.Chain()
 		if line, ok := sourceLine(src, d); ok {
 			jd.Snippet = &snippet{Code: line, StartLine: d.Pos.Line}
 		}

@@ -341,6 +341,7 @@ type RunInfo struct {
 	// recorded, only their digest: they may hold secrets, so `resume` asks for
 	// the same -e again and checks it against VarsDigest.
 	Limit      string   `json:"limit,omitempty"`
+	ImportPath []string `json:"import_path,omitempty"` // -I folders
 	Tags       []string `json:"tags,omitempty"`
 	SkipTags   []string `json:"skip_tags,omitempty"`
 	Seed       int64    `json:"seed,omitempty"`

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -82,6 +84,14 @@ func steps(ss []*spec.Step, rt *runTimeNames) []Step {
 				rb.Runs = "when a step of the block fails"
 				ps.Rollback = &rb
 			}
+			if s.Import != nil {
+				ps.Import = s.Import.File
+				ps.Params = importParams(s.Import)
+				inFile(ps.Block, s.Import.File)
+				if ps.Rollback != nil {
+					inFile(ps.Rollback.Steps, s.Import.File)
+				}
+			}
 		} else if info, ok := rt.reg.Lookup(s.Module); ok {
 			ps.Undo = firstSentence(info.Doc.Undo)
 			if ps.Undo == "" {
@@ -91,6 +101,39 @@ func steps(ss []*spec.Step, rt *runTimeNames) []Step {
 		out = append(out, ps)
 	}
 	return out
+}
+
+// importParams shows what an import binds: a value as JSON, a template as written.
+func importParams(imp *spec.Import) map[string]string {
+	if len(imp.Params) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(imp.Params))
+	for k, p := range imp.Params {
+		if p.Template != nil {
+			out[k] = p.Template.Src
+			continue
+		}
+		b, err := json.Marshal(p.Value)
+		if err != nil {
+			b = []byte(fmt.Sprint(p.Value))
+		}
+		out[k] = string(b)
+	}
+	return out
+}
+
+// inFile records file on steps read from it; a nested import has set its own.
+func inFile(ss []Step, file string) {
+	for i := range ss {
+		if ss[i].File == "" {
+			ss[i].File = file
+		}
+		inFile(ss[i].Block, file)
+		if ss[i].Rollback != nil {
+			inFile(ss[i].Rollback.Steps, file)
+		}
+	}
 }
 
 func dur(d arg.Duration) string {

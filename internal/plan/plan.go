@@ -97,6 +97,12 @@ type Step struct {
 	Name   string `json:"name"`
 	Module string `json:"module,omitempty"`
 	Line   int    `json:"line"`
+	// File is the imported file the step was read from; "" for the runbook.
+	File string `json:"file,omitempty"`
+	// Import is the file an import step imported; its steps are in Block.
+	Import string `json:"import,omitempty"`
+	// Params are the values the import binds: JSON, or a template as written.
+	Params map[string]string `json:"params,omitempty"`
 	// Loop is the step's loop as written: it runs once per item.
 	Loop         string   `json:"loop,omitempty"`
 	When         []string `json:"when,omitempty"`
@@ -147,7 +153,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 	if p.OnAbort == "" {
 		p.OnAbort = string(spec.OnAbortStop)
 	}
-	p.RunbookDigest = digest(rb.Source)
+	p.RunbookDigest = runbookDigest(rb)
 	p.InventoryDigest = inventoryDigest(inv)
 
 	selected, err := inv.Select(rb.Hosts)
@@ -413,6 +419,28 @@ func number(v any) (float64, bool) {
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// runbookDigest covers the runbook and, when it imports files, each of them
+// by content and name as imported, in reading order: a resume must refuse an
+// imported file that changed as it refuses a changed runbook.
+func runbookDigest(rb *spec.Runbook) string {
+	if len(rb.Imports) == 0 {
+		return digest(rb.Source)
+	}
+	h := sha256.New()
+	h.Write(rb.Source)
+	for _, s := range rb.Imports {
+		// Named from the runbook's folder, so that another working folder
+		// gives the same digest.
+		name := s.File
+		if rel, err := filepath.Rel(filepath.Dir(rb.File), s.File); err == nil {
+			name = rel
+		}
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", filepath.ToSlash(name), len(s.Source))
+		h.Write(s.Source)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // inventoryDigest covers every file the inventory was read from, by content and

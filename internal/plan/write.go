@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -71,10 +73,24 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 		if len(s.Block) > 0 || mod == "" {
 			mod = "block"
 		}
-		ew.printf("%s%d. %s [%s] line %d\n", indent, i+1, s.Name, mod, s.Line)
+		if s.Import != "" {
+			mod = "import " + s.Import
+		}
+		where := fmt.Sprintf("line %d", s.Line)
+		if s.File != "" {
+			where = fmt.Sprintf("%s:%d", s.File, s.Line)
+		}
+		ew.printf("%s%d. %s [%s] %s\n", indent, i+1, s.Name, mod, where)
 		sub := indent + "   "
 		if s.Loop != "" {
 			ew.printf("%sloop: %s\n", sub, s.Loop)
+		}
+		if len(s.Params) > 0 {
+			var kv []string
+			for _, k := range slices.Sorted(maps.Keys(s.Params)) {
+				kv = append(kv, k+"="+s.Params[k])
+			}
+			ew.printf("%swith: %s\n", sub, strings.Join(kv, ", "))
 		}
 		for _, w := range s.When {
 			ew.printf("%swhen: %s\n", sub, w)

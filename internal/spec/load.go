@@ -3,6 +3,7 @@ package spec
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -30,6 +31,12 @@ type LoadOptions struct {
 	// position in the inventory), for type errors that name the var; "" for
 	// the runbook's own vars, which the loader knows.
 	VarOrigin func(name string) string
+	// ImportPath lists folders searched for imports (-I), after the
+	// importing file's folder and the lib folder beside the runbook.
+	ImportPath []string
+	// Sources, when set, receives every imported file read, for printing
+	// diagnostics, also when the load fails.
+	Sources diag.Sources
 }
 
 // Load reads and loads the runbook at path; see LoadBytes.
@@ -55,14 +62,21 @@ func LoadBytes(file string, src []byte, reg *modules.Registry, opts LoadOptions)
 	}
 	l := &loader{
 		file: file, src: src, reg: reg, opts: opts,
-		d:       &arg.Decoder{File: file, Source: src},
-		modules: map[string]bool{},
-		lines:   bytes.Count(src, []byte("\n")) + 1,
+		d:        &arg.Decoder{File: file, Source: src},
+		modules:  map[string]bool{},
+		lines:    bytes.Count(src, []byte("\n")) + 1,
+		rootFile: file,
+		chains:   map[string][]diag.Pos{},
+	}
+	if abs, err := filepath.Abs(file); err == nil {
+		l.stack, l.stackNames = []string{abs}, []string{file}
 	}
 	for _, name := range reg.Names() {
 		l.modules[name] = true
 	}
 	rb := l.runbook(root)
+	rb.Imports = l.imports
+	l.addChains(l.ds)
 	ds.Append(l.ds)
 	ds.Sort()
 	if ds.HasErrors() {
@@ -90,6 +104,18 @@ type loader struct {
 	seq     int
 	regs    []registration
 	compile []func()
+
+	// imports: the runbook's file, the files being imported (absolute, and
+	// as named), the positions of the imports that led to the file being
+	// read (nearest first), the first such chain of each imported file, the
+	// params of the imports being read (outermost first), and every file read.
+	rootFile   string
+	stack      []string
+	stackNames []string
+	chain      []diag.Pos
+	chains     map[string][]diag.Pos
+	params     []map[string]eval.Param
+	imports    []Source
 }
 
 // registration is a register: name and the step that sets it.

@@ -45,10 +45,19 @@ type Runbook struct {
 	Rollback       Rollback
 	BetweenBatches []*Step // gates after each batch
 	Post           []*Step // once, after the last batch
+
+	// Imports are the files imported, in reading order.
+	Imports []Source
 }
 
 // Sources returns the runbook's source for diagnostic printers.
-func (rb *Runbook) Sources() diag.Sources { return diag.Sources{rb.File: rb.Source} }
+func (rb *Runbook) Sources() diag.Sources {
+	src := diag.Sources{rb.File: rb.Source}
+	for _, s := range rb.Imports {
+		src[s.File] = s.Source
+	}
+	return src
+}
 
 // AllSteps returns every step in document order (preflight, steps, rollback,
 // between_batches, post), a block before the steps inside it and its rollback
@@ -175,12 +184,15 @@ type Step struct {
 	// Block holds the steps of a block; Rollback, the block's own rollback.
 	Block    []*Step
 	Rollback *Rollback
+	// Import is set on the block an import: became.
+	Import *Import
 
-	seq   int                        // document order, for registered names
-	file  string                     // for NewArgs
-	src   []byte                     // for NewArgs
-	exprs map[diag.Pos]*eval.Program // compiled Expr arguments, by Expr.Pos
-	env   *eval.Env                  // for Expr arguments only a rendered value can reach
+	params []map[string]eval.Param    // of the imports around the step, outermost first
+	seq    int                        // document order, for registered names
+	file   string                     // for NewArgs
+	src    []byte                     // for NewArgs
+	exprs  map[diag.Pos]*eval.Program // compiled Expr arguments, by Expr.Pos
+	env    *eval.Env                  // for Expr arguments only a rendered value can reach
 }
 
 // IsBlock reports whether the step is a block.

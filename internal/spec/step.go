@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -31,7 +32,7 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 			"write a module and its arguments, such as - stop: { service: etcd }")
 		return nil
 	}
-	s := &Step{ID: id, Phase: phase, Pos: l.pos(r), seq: l.seq, file: l.file, src: l.src}
+	s := &Step{ID: id, Phase: phase, Pos: l.pos(r), seq: l.seq, file: l.file, src: l.src, params: l.params}
 	l.seq++
 
 	var (
@@ -40,6 +41,8 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		block    *yaml.Node
 		rollback *yaml.Node
 		rbKey    *yaml.Node
+		imp      *arg.Pair
+		impVars  *arg.Pair
 		fields   = map[string]arg.Pair{}
 		unknown  []*yaml.Node
 	)
@@ -55,6 +58,10 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 			block = p.Value
 		case k == "rollback":
 			rollback, rbKey = p.Value, p.Key
+		case k == "import":
+			imp = &p
+		case k == "vars" && hasKey(r, "import"):
+			impVars = &p
 		case l.modules[k]:
 			modules = append(modules, p.Key)
 			args = append(args, p.Value)
@@ -79,10 +86,17 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 	case len(modules) == 1 && block != nil:
 		l.ds.Add(s.Pos, fmt.Sprintf("step has both a module (%q) and a block", arg.Resolve(modules[0]).Value),
 			"move the module into the block as a step of its own")
-	case len(modules) == 0 && block == nil && len(unknown) == 0:
+	case imp != nil && (len(modules) > 0 || block != nil):
+		l.ds.Add(s.Pos, "step has both an import and a module or block",
+			"an import is a step of its own")
+		imp = nil
+	case len(modules) == 0 && block == nil && imp == nil && len(unknown) == 0:
 		l.ds.Add(s.Pos, "step has no module", "expected one of: "+strings.Join(l.reg.Names(), ", "))
 	}
-	if rollback != nil && block == nil {
+	if rollback != nil && block == nil && imp != nil {
+		l.ds.Add(l.pos(rbKey), "\"rollback\" cannot be on an import",
+			"put the rollback in the imported file (rollback: beside its steps)")
+	} else if rollback != nil && block == nil {
 		l.ds.Add(l.pos(rbKey), "\"rollback\" is only allowed on a block",
 			"the runbook's own rollback: goes at the top level")
 	}
@@ -92,17 +106,26 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		s.ModulePos = l.pos(modules[0])
 		s.Args = arg.Resolve(args[0])
 	}
-	if p, ok := fields["loop"]; ok && block != nil {
+	if p, ok := fields["loop"]; ok && (block != nil || imp != nil) {
 		l.ds.Add(l.pos(p.Key), "\"loop\" is for steps", "put it on each step of the block")
 		delete(fields, "loop")
 	}
 	l.commonFields(s, fields, failed)
-	if block != nil {
+	if block != nil || imp != nil {
 		for _, f := range notOnBlock {
 			if p, ok := fields[f]; ok {
 				l.ds.Add(l.pos(p.Key), fmt.Sprintf("%q cannot be used on a block", f), "put it on a step inside the block")
 			}
 		}
+	}
+	if imp != nil {
+		var vars *yaml.Node
+		if impVars != nil {
+			vars = impVars.Value
+		}
+		l.importStep(s, imp.Key, imp.Value, vars, phase, id, failed)
+	}
+	if block != nil {
 		s.Block = l.stepList(block, "block", phase, id+".block", failed, true)
 		if rollback != nil {
 			rb := l.rollback(rollback, "rollback", id+".rollback", phase)
@@ -237,6 +260,7 @@ func (l *loader) commonFields(s *Step, fields map[string]arg.Pair, failed bool) 
 func (l *loader) stepEnv(s *Step, failed bool) *eval.Env {
 	env := l.env(s.seq, failed)
 	env.Loop = s.Loop != nil
+	env.Params = mergeParams(s.params)
 	return env
 }
 
@@ -430,6 +454,9 @@ func findKey(d *arg.Decoder, n *yaml.Node, path string) *yaml.Node {
 // argument when that is a plain scalar ("stop etcd"), else the module, or
 // "block".
 func defaultName(s *Step) string {
+	if s.Module == "" && s.Import != nil {
+		return "import " + filepath.Base(s.Import.File)
+	}
 	if s.Module == "" {
 		return "block"
 	}
@@ -452,4 +479,14 @@ func defaultName(s *Step) string {
 		main = string(r[:49]) + "…"
 	}
 	return s.Module + " " + main
+}
+
+// hasKey reports whether mapping n has key.
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := arg.Resolve(n.Content[i]); k != nil && k.Value == key {
+			return true
+		}
+	}
+	return false
 }
