@@ -17,6 +17,8 @@ command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v pgrep >/dev/null || missing+=(procps)
 command -v ansible-vault >/dev/null || missing+=(ansible-core)
+# The redis facts and the Redis runbook's tests run real redis-server processes on loopback.
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
 	as_root=()
 	if [ "$(id -u)" -ne 0 ]; then

@@ -10,9 +10,11 @@ import (
 	_ "github.com/runbookhq/runbook/modules/etcdmove"
 	_ "github.com/runbookhq/runbook/modules/fail"
 	_ "github.com/runbookhq/runbook/modules/pause"
+	_ "github.com/runbookhq/runbook/modules/redisfacts"
 	_ "github.com/runbookhq/runbook/modules/service"
 	_ "github.com/runbookhq/runbook/modules/shell"
 	_ "github.com/runbookhq/runbook/modules/snapshot"
 	_ "github.com/runbookhq/runbook/modules/swap"
+	_ "github.com/runbookhq/runbook/modules/systemdfacts"
 	_ "github.com/runbookhq/runbook/modules/wait"
 )
