@@ -62,11 +62,27 @@ func steps(ss []*spec.Step, rt *runTimeNames) []Step {
 			Tags:         s.Tags,
 			RunTime:      rt.runTimeChecks(s),
 		}
+		if s.Pos.File != rt.file && s.Pos.File != "" {
+			ps.File = s.Pos.File
+		}
 		if s.Loop != nil {
 			ps.Loop = s.Loop.Src
 		}
 		for _, w := range s.When {
+			if s.Handler != nil && w.Name == spec.NotifiedProgram {
+				continue // said by NotifiedBy
+			}
 			ps.When = append(ps.When, w.Src)
+		}
+		if spec.IsHiddenRegister(ps.Register) {
+			ps.Register = ""
+		}
+		ps.Notify = s.Notify
+		if s.Handler != nil {
+			ps.Handler = true
+			for _, n := range s.Handler.NotifiedBy {
+				ps.NotifiedBy = append(ps.NotifiedBy, n.Name)
+			}
 		}
 		if s.Until != nil {
 			ps.Until = s.Until.Src

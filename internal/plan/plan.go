@@ -101,6 +101,11 @@ type Step struct {
 	File string `json:"file,omitempty"`
 	// Import is the file an import step imported; its steps are in Block.
 	Import string `json:"import,omitempty"`
+	// Notify names the handlers the step notifies; Handler marks a handler,
+	// run after the host's steps when one of NotifiedBy changed something.
+	Notify     []string `json:"notify,omitempty"`
+	Handler    bool     `json:"handler,omitempty"`
+	NotifiedBy []string `json:"notified_by,omitempty"`
 	// Params are the values the import binds: JSON, or a template as written.
 	Params map[string]string `json:"params,omitempty"`
 	// Loop is the step's loop as written: it runs once per item.

@@ -21,6 +21,8 @@ type runTimeNames struct {
 	// items: item and loop_index are known, in a step whose loop's inputs
 	// are; it is then checked once per item.
 	items bool
+	// file is the runbook's: a step read from another file names it.
+	file string
 }
 
 // withItems is rt for the fields of a step whose loop items are known.
@@ -47,7 +49,7 @@ var ownNames = []string{"result", "item", "loop_index", "failed", "completed"}
 var clockNames = []string{"now", "in_window"}
 
 func newRunTimeNames(rb *spec.Runbook, reg *modules.Registry) *runTimeNames {
-	rt := &runTimeNames{registered: map[string]bool{}, reg: reg}
+	rt := &runTimeNames{registered: map[string]bool{}, reg: reg, file: rb.File}
 	for _, s := range rb.AllSteps() {
 		if s.Register != "" {
 			rt.registered[s.Register] = true
@@ -84,6 +86,9 @@ func (rt *runTimeNames) runTimeChecks(s *spec.Step) []string {
 		}
 	}
 	for i, w := range s.When {
+		if w.Name == spec.NotifiedProgram {
+			continue // the plan says "when notified by"
+		}
 		field := "when"
 		if len(s.When) > 1 {
 			field = fmt.Sprintf("when[%d]", i)

@@ -76,6 +76,9 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 		if s.Import != "" {
 			mod = "import " + s.Import
 		}
+		if s.Handler {
+			mod = "handler, " + mod
+		}
 		where := fmt.Sprintf("line %d", s.Line)
 		if s.File != "" {
 			where = fmt.Sprintf("%s:%d", s.File, s.Line)
@@ -91,6 +94,9 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 				kv = append(kv, k+"="+s.Params[k])
 			}
 			ew.printf("%swith: %s\n", sub, strings.Join(kv, ", "))
+		}
+		if s.Handler {
+			ew.printf("%swhen notified by: %s\n", sub, strings.Join(s.NotifiedBy, "; "))
 		}
 		for _, w := range s.When {
 			ew.printf("%swhen: %s\n", sub, w)
@@ -111,6 +117,9 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 		}
 		if s.Register != "" {
 			opts = append(opts, "register "+s.Register)
+		}
+		if len(s.Notify) > 0 {
+			opts = append(opts, "notify "+strings.Join(s.Notify, ", "))
 		}
 		if s.FailedWhen != "" {
 			opts = append(opts, "failed_when "+s.FailedWhen)

@@ -49,6 +49,7 @@ type importKeys struct {
 	Params      *yaml.Node `yaml:"params"`
 	Steps       *yaml.Node `yaml:"steps" runbook:"required"`
 	Rollback    *yaml.Node `yaml:"rollback"`
+	Handlers    *yaml.Node `yaml:"handlers"`
 }
 
 // paramDecl is one entry of an imported file's params:.
@@ -167,11 +168,22 @@ func (l *loader) importStep(s *Step, k, v, vars *yaml.Node, phase Phase, id stri
 	l.stack = append(l.stack, abs)
 	l.stackNames = append(l.stackNames, path)
 	start := len(l.compile)
+	savedScope := l.handlerScope
+	l.handlerScope = &handlerScope{parent: savedScope, file: path}
 	s.Block = l.stepList(stepsNode, "steps", phase, id+".import", failed, true)
 	if keys.Rollback != nil {
 		rb := l.rollback(keys.Rollback, "rollback", id+".import.rollback", phase)
 		s.Rollback = &rb
 	}
+	if keys.Handlers != nil {
+		if phase != PhaseSteps || failed {
+			l.ds.Add(l.pos(keys.Handlers), fmt.Sprintf("handlers of a file imported in %s never run", phase),
+				"import it from steps:, or leave its handlers out")
+		} else {
+			l.handlerList(keys.Handlers, id+".import.handlers", l.handlerScope)
+		}
+	}
+	l.handlerScope = savedScope
 	// What the imported steps queued compiles against their own file.
 	for i := start; i < len(l.compile); i++ {
 		f := l.compile[i]

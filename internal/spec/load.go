@@ -68,6 +68,7 @@ func LoadBytes(file string, src []byte, reg *modules.Registry, opts LoadOptions)
 		rootFile: file,
 		chains:   map[string][]diag.Pos{},
 	}
+	l.handlerScope = &handlerScope{file: file}
 	if abs, err := filepath.Abs(file); err == nil {
 		l.stack, l.stackNames = []string{abs}, []string{file}
 	}
@@ -116,6 +117,14 @@ type loader struct {
 	chains     map[string][]diag.Pos
 	params     []map[string]eval.Param
 	imports    []Source
+
+	// handlers: the scope of the file being read, every scope with
+	// handlers in reading order, the notify: of steps, and whether the
+	// steps being read are handlers.
+	handlerScope  *handlerScope
+	allHandlers   []*handlerScope
+	notifications []notification
+	inHandlers    bool
 }
 
 // registration is a register: name and the step that sets it.
@@ -141,6 +150,7 @@ type fileKeys struct {
 	BetweenBatches *yaml.Node `yaml:"between_batches"`
 	Post           *yaml.Node `yaml:"post"`
 	Lock           *yaml.Node `yaml:"lock"`
+	Handlers       *yaml.Node `yaml:"handlers"`
 }
 
 func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
@@ -212,6 +222,8 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 	}
 	rb.BetweenBatches = l.stepList(k.BetweenBatches, "between_batches", PhaseBetweenBatches, "between_batches", false, false)
 	rb.Post = l.stepList(k.Post, "post", PhasePost, "post", false, false)
+	l.handlerList(k.Handlers, "handlers", l.handlerScope)
+	l.resolveHandlers(rb)
 
 	for _, f := range l.compile {
 		f()

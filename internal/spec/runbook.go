@@ -186,6 +186,10 @@ type Step struct {
 	Rollback *Rollback
 	// Import is set on the block an import: became.
 	Import *Import
+	// Notify names the handlers the step notifies when it changes something.
+	Notify []string
+	// Handler is set on the step a handler became (see handlers.go).
+	Handler *Handler
 
 	params []map[string]eval.Param    // of the imports around the step, outermost first
 	seq    int                        // document order, for registered names

@@ -18,11 +18,11 @@ import (
 var stepFields = []string{
 	"name", "when", "retries", "delay", "until", "timeout", "register", "failed_when",
 	"changed_when", "ignore_errors", "run_once", "delegate_to", "become", "become_user",
-	"no_log", "tags", "loop",
+	"no_log", "tags", "loop", "notify",
 }
 
 // notOnBlock are the fields about one module's result, which mean nothing on a block.
-var notOnBlock = []string{"register", "retries", "delay", "until", "failed_when", "changed_when", "timeout"}
+var notOnBlock = []string{"register", "retries", "delay", "until", "failed_when", "changed_when", "timeout", "notify"}
 
 // step reads one step. It returns nil when the node is not a mapping at all.
 func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
@@ -216,6 +216,9 @@ func (l *loader) commonFields(s *Step, fields map[string]arg.Pair, failed bool) 
 	}
 	if _, v, ok := get("register"); ok {
 		l.register(s, v)
+	}
+	if _, v, ok := get("notify"); ok {
+		l.readNotify(s, v, failed)
 	}
 	if _, v, ok := get("failed_when"); ok {
 		l.compile = append(l.compile, func() { s.FailedWhen = l.resultExpr(v, "failed_when", s, failed) })
