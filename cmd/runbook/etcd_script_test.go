@@ -25,6 +25,8 @@ func TestScriptsEtcd(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REPO", root)
 			env.Setenv("ETCD", strings.Join(lab.Endpoints(), ","))
+			// The members as a --state etcd:// URL names them.
+			env.Setenv("ETCD_HOSTS", strings.ReplaceAll(strings.Join(lab.Endpoints(), ","), "http://", ""))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -44,6 +44,16 @@ must be unchanged (their digests are checked); -e values are never recorded
 			if err := f.sshFlags.check(cmd); err != nil {
 				return err
 			}
+			stateArg, err := f.state.get()
+			if err != nil {
+				return err
+			}
+			if stateArg != nil {
+				// Another controller may have started or continued the run.
+				if err := a.fetchShared(f.stateDir, args[0], stateArg); err != nil {
+					return err
+				}
+			}
 			j, st, err := journal.OpenAppend(f.stateDir, args[0])
 			if err != nil {
 				return withCode(exitcode.Stopped, err)
@@ -67,6 +77,7 @@ must be unchanged (their digests are checked); -e values are never recorded
 				}
 				return err
 			}
+			f.shared = runState(p, stateArg)
 			if p.OrderAtStart {
 				// The first part of the run decided the order from facts; keep it.
 				if err := p.Reorder(info.Hosts); err != nil {
@@ -112,6 +123,9 @@ must be unchanged (their digests are checked); -e values are never recorded
 				return err
 			}
 			defer lk.release()
+			if err := a.shareResumed(j, st, f.shared); err != nil {
+				return err
+			}
 			rinfo := runInfo(cmd, info.Runbook, &f, p, key)
 			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
 			rinfo.Lock, f.lock = lk.record(), lk
