@@ -36,8 +36,11 @@ const (
 	// DefaultWait bounds how long an event waits for an unreachable cluster
 	// before the run stops: no step starts whose start is not recorded.
 	DefaultWait = 30 * time.Second
-	// requestTimeout bounds each request.
-	requestTimeout = 5 * time.Second
+	// requestTimeout bounds each try of a request: an answer takes
+	// milliseconds, and a try that timed out is tried again.
+	requestTimeout = 2 * time.Second
+	// minTry is the least a try is given, even at the end of the wait.
+	minTry = 500 * time.Millisecond
 	// retryEvery is the pause between two tries of an event.
 	retryEvery = 250 * time.Millisecond
 	seqDigits  = 20
@@ -229,32 +232,27 @@ func (l *log) Append(seq int64, line []byte) error {
 
 func (l *log) Close() error { return nil }
 
-// retry runs op, each try bounded, until it succeeds, ctx ends, or the
-// store's wait has passed since the first failure. The first failure is
-// told to OnWait.
+// retry runs op until it succeeds, ctx ends, or the store's wait has
+// passed since it began; each try is bounded, so that a cluster that does
+// not answer is told to OnWait (once) within seconds, not after the wait.
 func (s *Store) retry(ctx context.Context, op func(context.Context) error) error {
-	var deadline time.Time
+	deadline := time.Now().Add(s.wait)
+	told := false
 	for {
-		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		rctx, cancel := context.WithTimeout(ctx, min(requestTimeout, max(time.Until(deadline)/2, minTry)))
 		err := op(rctx)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !retryable(err) {
 			return err
 		}
-		if !retryable(err) {
-			return err
+		if !told && s.onWait != nil {
+			told = true
+			s.onWait(err, s.wait)
 		}
-		now := time.Now()
-		if deadline.IsZero() {
-			deadline = now.Add(s.wait)
-			if s.onWait != nil {
-				s.onWait(err, s.wait)
-			}
-		}
-		if !now.Before(deadline) {
+		if !time.Now().Before(deadline) {
 			return fmt.Errorf("the cluster did not answer for %s: %w", s.wait, err)
 		}
 		select {
