@@ -148,7 +148,7 @@ stop now. Output that goes away (| head) does not stop the run.`,
 			if err != nil {
 				return withCode(exitcode.Stopped, fmt.Errorf("%w; nothing was touched", err))
 			}
-			if err := a.shareNew(j, key, f.shared); err != nil {
+			if err := a.shareNew(j, f.stateDir, key, f.shared); err != nil {
 				return err
 			}
 			info := runInfo(cmd, args[0], &f, p, key)

@@ -113,7 +113,9 @@ func heldMessage(he *runlock.HeldError, lk *spec.Lock, file, inv, where string) 
 		run = runlock.Clean(l.Holder.RunID)
 	}
 	fmt.Fprintf(&b, "  see the locks:    runbook locks %s\n", list)
-	if run != "" {
+	if run != "" && strings.HasPrefix(where, "--state ") {
+		fmt.Fprintf(&b, "  see that run:     runbook runs %s / runbook show %s %s\n", where, shellQuote(run), where)
+	} else if run != "" {
 		fmt.Fprintf(&b, "  see that run:     runbook runs / runbook show %s (on its controller)\n", shellQuote(run))
 	}
 	fmt.Fprintf(&b, "  if that run is dead and its lock stale: runbook unlock %s --reason '...' %s", strings.Join(hosts, " "), unlock)

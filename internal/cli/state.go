@@ -290,7 +290,7 @@ func runState(p *plan.Plan, flag *sharedState) *sharedState {
 // shareNew records a new run in the shared store, when there is one, before
 // anything is touched: its journal copies every event there from run_start
 // on.
-func (a *app) shareNew(j *journal.Journal, key []byte, sh *sharedState) error {
+func (a *app) shareNew(j *journal.Journal, stateDir string, key []byte, sh *sharedState) error {
 	if sh == nil {
 		return nil
 	}
@@ -303,6 +303,11 @@ func (a *app) shareNew(j *journal.Journal, key []byte, sh *sharedState) error {
 	l, err := st.Create(ctx, j.RunID(), key)
 	if err != nil {
 		st.Close()
+		// The run never started: leave no empty journal for runs to list
+		// as damaged.
+		_ = j.Close()
+		_ = os.Remove(j.Path())
+		_ = os.Remove(journal.KeyPath(stateDir, j.RunID()))
 		return withCode(exitcode.Stopped, fmt.Errorf("%w; nothing was touched", err))
 	}
 	j.Share(&closingLog{Log: l, close: st.Close})
@@ -387,15 +392,7 @@ func (a *app) listRuns(stateDir string, sh *sharedState) ([]journal.Summary, err
 	if err != nil {
 		return nil, withCode(exitcode.Stopped, err)
 	}
-	holders := map[string]runlock.Holder{}
-	if ls, err := sh.lockStore(); err == nil {
-		if locks, err := ls.List(ctx); err == nil {
-			for _, l := range locks {
-				holders[l.Holder.RunID] = l.Holder
-			}
-		}
-		ls.Close()
-	}
+	holders := sh.holders(ctx)
 	byID := map[string]journal.Summary{}
 	for _, s := range local {
 		byID[s.ID] = s
@@ -443,6 +440,9 @@ func (a *app) loadRun(stateDir, runID string, sh *sharedState) (*journal.State, 
 		defer cancel()
 		s, err := st.Load(ctx, runID)
 		if err == nil {
+			if h, ok := sh.holders(ctx)[runID]; ok && !s.Finished && !deadHere(h) {
+				s.Live, s.PID = true, h.PID
+			}
 			return s, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -450,6 +450,24 @@ func (a *app) loadRun(stateDir, runID string, sh *sharedState) (*journal.State, 
 		}
 	}
 	return journal.Load(stateDir, runID)
+}
+
+// holders are the runs that hold run locks in the cluster, by run id: a
+// run's journal cannot say whether its process lives, its lease can. A
+// failure to read them leaves every run as its journal says.
+func (s *sharedState) holders(ctx context.Context) map[string]runlock.Holder {
+	out := map[string]runlock.Holder{}
+	ls, err := s.lockStore()
+	if err != nil {
+		return out
+	}
+	defer ls.Close()
+	if locks, err := ls.List(ctx); err == nil {
+		for _, l := range locks {
+			out[l.Holder.RunID] = l.Holder
+		}
+	}
+	return out
 }
 
 // deadHere reports whether the holder of a lock is a process of this
