@@ -171,8 +171,9 @@ func (s *sharedState) config() (runlock.EtcdConfig, error) {
 }
 
 // open connects to the shared journal. Waits for an unreachable cluster are
-// told on w.
-func (s *sharedState) open(w io.Writer) (*etcdjournal.Store, error) {
+// told on w; run says whether a run waits (no step starts meanwhile) or
+// only a command that reads.
+func (s *sharedState) open(w io.Writer, run bool) (*etcdjournal.Store, error) {
 	cfg, err := s.config()
 	if err != nil {
 		return nil, withCode(exitcode.Invalid, err)
@@ -183,7 +184,11 @@ func (s *sharedState) open(w io.Writer) (*etcdjournal.Store, error) {
 	}
 	st, err := etcdjournal.New(etcdjournal.Config{Client: cli, Prefix: s.prefix, Name: s.raw, Wait: s.wait,
 		OnWait: func(err error, wait time.Duration) {
-			fmt.Fprintf(w, "runbook: the shared journal %s does not answer (%v): no new step starts; waiting up to %s for it, then the run stops\n", s, err, wait)
+			if run {
+				fmt.Fprintf(w, "runbook: the shared journal %s does not answer (%v): no new step starts; waiting up to %s for it, then the run stops\n", s, err, wait)
+			} else {
+				fmt.Fprintf(w, "runbook: the shared journal %s does not answer (%v); trying for up to %s\n", s, err, wait)
+			}
 		}})
 	if err != nil {
 		cli.Close()
@@ -294,7 +299,7 @@ func (a *app) shareNew(j *journal.Journal, stateDir string, key []byte, sh *shar
 	if sh == nil {
 		return nil
 	}
-	st, err := sh.open(a.stderr)
+	st, err := sh.open(a.stderr, true)
 	if err != nil {
 		return err
 	}
@@ -318,7 +323,7 @@ func (a *app) shareNew(j *journal.Journal, stateDir string, key []byte, sh *shar
 // so that a controller that never saw the run (an empty state folder)
 // resumes it as its own.
 func (a *app) fetchShared(stateDir, runID string, sh *sharedState) error {
-	st, err := sh.open(a.stderr)
+	st, err := sh.open(a.stderr, false)
 	if err != nil {
 		return err
 	}
@@ -344,7 +349,7 @@ func (a *app) shareResumed(j *journal.Journal, st *journal.State, sh *sharedStat
 	if sh == nil {
 		return nil
 	}
-	store, err := sh.open(a.stderr)
+	store, err := sh.open(a.stderr, true)
 	if err != nil {
 		return err
 	}
@@ -381,7 +386,7 @@ func (a *app) listRuns(stateDir string, sh *sharedState) ([]journal.Summary, err
 	if sh == nil {
 		return local, lerr
 	}
-	st, err := sh.open(a.stderr)
+	st, err := sh.open(a.stderr, false)
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +436,7 @@ func sortSummaries(out []journal.Summary) {
 // run, else the state folder's.
 func (a *app) loadRun(stateDir, runID string, sh *sharedState) (*journal.State, error) {
 	if sh != nil {
-		st, err := sh.open(a.stderr)
+		st, err := sh.open(a.stderr, false)
 		if err != nil {
 			return nil, err
 		}

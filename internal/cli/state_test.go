@@ -67,7 +67,7 @@ func TestParseState(t *testing.T) {
 // useShared records a run in the store of sh and reads it back.
 func useShared(t *testing.T, sh *sharedState) error {
 	t.Helper()
-	st, err := sh.open(os.Stderr)
+	st, err := sh.open(os.Stderr, false)
 	if err != nil {
 		return err
 	}
