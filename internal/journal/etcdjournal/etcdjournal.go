@@ -5,6 +5,7 @@
 //	P/index/RUN_ID               the run index: who started the run, where, when
 //	P/runs/RUN_ID/key            the run's key (see journal.KeyPath)
 //	P/runs/RUN_ID/events/SEQ     event SEQ (20 digits), the line the state folder's file has
+//	P/runs/RUN_ID/parts/SEQ/W/N  the pieces of a line too large for one request
 //
 // An event is put by a transaction that requires the event before it and
 // not the event itself, so two processes continuing one run cannot both
@@ -15,6 +16,8 @@ package etcdjournal
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +47,15 @@ const (
 	// retryEvery is the pause between two tries of an event.
 	retryEvery = 250 * time.Millisecond
 	seqDigits  = 20
+	// partSize is the largest piece of a line put in one request: etcd
+	// refuses requests over --max-request-bytes, 1.5 MiB by default, and a
+	// step's output may be larger.
+	partSize = 512 << 10
 )
+
+// partsMark begins the value of an event whose line is kept in pieces: no
+// journal line begins with a NUL.
+const partsMark = "\x00parts "
 
 // Config is where a Store keeps the journals.
 type Config struct {
@@ -101,6 +112,7 @@ func (s *Store) runKey(runID string) string   { return s.prefix + "runs/" + runI
 func (s *Store) eventsPrefix(runID string) string {
 	return s.prefix + "runs/" + runID + "/events/"
 }
+func (s *Store) partsPrefix(runID string) string { return s.prefix + "runs/" + runID + "/parts/" }
 func (s *Store) eventKey(runID string, seq int64) string {
 	return fmt.Sprintf("%s%0*d", s.eventsPrefix(runID), seqDigits, seq)
 }
@@ -202,6 +214,13 @@ func (l *log) Append(seq int64, line []byte) error {
 	}
 	s := l.s
 	key := s.eventKey(l.runID, seq)
+	value := line
+	if len(line) > partSize {
+		var err error
+		if value, err = l.putParts(seq, line); err != nil {
+			return err
+		}
+	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
 	elses := []clientv3.Op{clientv3.OpGet(key)}
 	if seq > 1 {
@@ -212,7 +231,7 @@ func (l *log) Append(seq int64, line []byte) error {
 	var tr *clientv3.TxnResponse
 	err := s.retry(context.Background(), func(ctx context.Context) error {
 		var err error
-		tr, err = s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(line))).Else(elses...).Commit()
+		tr, err = s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(value))).Else(elses...).Commit()
 		return err
 	})
 	if err != nil {
@@ -222,12 +241,61 @@ func (l *log) Append(seq int64, line []byte) error {
 		return nil
 	}
 	if kvs := tr.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
-		if bytes.Equal(kvs[0].Value, line) {
+		if bytes.Equal(kvs[0].Value, value) {
 			return nil
 		}
 		return fmt.Errorf("%s: run %s has another event %d: %w", s, l.runID, seq, ErrConflict)
 	}
 	return fmt.Errorf("%s: run %s has no event %d to follow: %w", s, l.runID, seq-1, ErrConflict)
+}
+
+// putParts puts a large line in pieces under a name of this writer's own
+// (a writer that loses the event to another cannot overwrite the winner's
+// pieces), before the event itself, which names them: a reader sees the
+// event only once its pieces are there.
+func (l *log) putParts(seq int64, line []byte) ([]byte, error) {
+	var w [6]byte
+	_, _ = rand.Read(w[:])
+	prefix := fmt.Sprintf("%s%0*d/%s/", l.s.partsPrefix(l.runID), seqDigits, seq, hex.EncodeToString(w[:]))
+	n := 0
+	for off := 0; off < len(line); off += partSize {
+		piece := line[off:min(off+partSize, len(line))]
+		key := fmt.Sprintf("%s%06d", prefix, n)
+		if err := l.s.retry(context.Background(), func(ctx context.Context) error {
+			_, err := l.s.cli.Put(ctx, key, string(piece))
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("%s: event %d, piece %d: %w", l.s, seq, n, err)
+		}
+		n++
+	}
+	return fmt.Appendf(nil, "%s%s %d", partsMark, prefix, n), nil
+}
+
+// joinParts reads the line an event kept in pieces names.
+func (s *Store) joinParts(ctx context.Context, runID string, mark []byte) ([]byte, error) {
+	var prefix string
+	var n int
+	if _, err := fmt.Sscanf(string(mark[len(partsMark):]), "%s %d", &prefix, &n); err != nil || !strings.HasPrefix(prefix, s.partsPrefix(runID)) {
+		return nil, fmt.Errorf("bad pieces record %q", mark)
+	}
+	var resp *clientv3.GetResponse
+	err := s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		resp, err = s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) != n {
+		return nil, fmt.Errorf("%d of its %d pieces are there", len(resp.Kvs), n)
+	}
+	var line []byte
+	for _, kv := range resp.Kvs {
+		line = append(line, kv.Value...)
+	}
+	return line, nil
 }
 
 func (l *log) Close() error { return nil }
@@ -307,10 +375,17 @@ func (s *Store) Read(ctx context.Context, runID string) ([]byte, []byte, error) 
 		if string(kv.Key) != want {
 			return nil, nil, fmt.Errorf("%s: run %s: event %d is missing (found %s)", s, runID, i+1, kv.Key)
 		}
-		if len(kv.Value) == 0 || kv.Value[len(kv.Value)-1] != '\n' {
+		line := kv.Value
+		if bytes.HasPrefix(line, []byte(partsMark)) {
+			var err error
+			if line, err = s.joinParts(ctx, runID, line); err != nil {
+				return nil, nil, fmt.Errorf("%s: run %s: event %d: %w", s, runID, i+1, err)
+			}
+		}
+		if len(line) == 0 || line[len(line)-1] != '\n' {
 			return nil, nil, fmt.Errorf("%s: run %s: event %d is not a journal line", s, runID, i+1)
 		}
-		data.Write(kv.Value)
+		data.Write(line)
 	}
 	return data.Bytes(), key, nil
 }

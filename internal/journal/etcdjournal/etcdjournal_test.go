@@ -89,6 +89,35 @@ func TestAppendInOrderAndReadBack(t *testing.T) {
 	}
 }
 
+// A line larger than etcd takes in one request (a step's big output) is
+// kept in pieces and read back whole, in its place.
+func TestLargeEventInPieces(t *testing.T) {
+	ctx := testCtx(t)
+	s := open(t, lab.Get(t), 0, nil)
+	const id = "20261207T120000Z-abcdef"
+	l, err := s.Create(ctx, id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := []byte(`{"seq":2,"run_id":"` + id + `","kind":"step_end","result":{"stdout":"` + strings.Repeat("x0123456789", 300_000) + `"}}` + "\n")
+	lines := [][]byte{line(id, 1, event.RunStart), big, line(id, 3, event.HostEnd)}
+	for i, ln := range lines {
+		if err := l.Append(int64(i+1), ln); err != nil {
+			t.Fatalf("append %d (%d bytes): %v", i+1, len(ln), err)
+		}
+	}
+	if _, err := s.Continue(ctx, id, 3); err != nil {
+		t.Errorf("continue after the large event: %v", err)
+	}
+	data, _, err := s.Read(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := bytes.Join(lines, nil); !bytes.Equal(data, want) {
+		t.Errorf("read back %d bytes, want %d, the same", len(data), len(want))
+	}
+}
+
 // Two processes continuing one run: the second one's events are refused,
 // so the record never interleaves them; a gap is refused too.
 func TestAppendRefusesConflictsAndGaps(t *testing.T) {
