@@ -30,7 +30,11 @@ completed (the step in flight at the crash runs again).
 
 The runbook and inventory are read again from the paths the run recorded and
 must be unchanged (their digests are checked); -e values are never recorded
-(only their names, to say which are missing), so give the same -e again.`,
+(only their names, to say which are missing), so give the same -e again.
+
+With --state etcd://..., the run's journal is read from the shared store
+into --state-dir first: a run started or continued on another controller
+goes on here, in the same journal.`,
 		Example: "  runbook runs\n  runbook resume 20261124T023955Z-3f9a01 --yes",
 		Args:    cobra.ExactArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
