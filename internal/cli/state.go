@@ -332,7 +332,15 @@ func (a *app) fetchShared(stateDir, runID string, sh *sharedState) error {
 	defer cancel()
 	data, key, err := st.Read(ctx, runID)
 	if errors.Is(err, fs.ErrNotExist) {
-		return withCode(exitcode.Stopped, fmt.Errorf("run %s is not in the shared journal %s; resume it on the controller that has it, without --state", runID, sh))
+		if _, lerr := os.Stat(journal.Path(stateDir, runID)); lerr != nil {
+			return withCode(exitcode.Stopped, fmt.Errorf("run %s is not in the shared journal %s, nor under %s", runID, sh, stateDir))
+		}
+		// Started here without the store: it is shared from now on.
+		if err := journal.Export(ctx, stateDir, runID, st); err != nil {
+			return withCode(exitcode.Stopped, fmt.Errorf("share run %s in %s: %w; nothing was touched", runID, sh, err))
+		}
+		fmt.Fprintf(a.stderr, "runbook: run %s is now shared in %s\n", runID, sh)
+		return nil
 	}
 	if err != nil {
 		return withCode(exitcode.Stopped, fmt.Errorf("%w; nothing was touched", err))

@@ -176,3 +176,41 @@ func importKey(dir, runID string, key []byte) error {
 	_, err = storeKey(dir, runID, key)
 	return err
 }
+
+// Export copies the journal and key of run runID from the state folder dir
+// to the shared store to, which must not have the run yet, under the run's
+// lock: a run started without a shared store becomes shared when it is
+// resumed with one.
+func Export(ctx context.Context, dir, runID string, to Shared) error {
+	if err := ValidRunID(runID); err != nil {
+		return err
+	}
+	if _, err := os.Stat(Path(dir, runID)); err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
+	lock, err := acquire(lockPath(dir, runID), runID)
+	if err != nil {
+		return err
+	}
+	defer release(lock)
+	data, key, err := Dir(dir).Read(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if _, err := Replay(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
+	l, err := to.Create(ctx, runID, key)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	for seq := int64(1); len(data) > 0; seq++ {
+		n := bytes.IndexByte(data, '\n') + 1
+		if err := l.Append(seq, data[:n]); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}

@@ -362,3 +362,48 @@ func TestDurableAndUnreachable(t *testing.T) {
 		t.Errorf("append once the cluster is back: %v", err)
 	}
 }
+
+// A run started without the store is copied to it whole, key included,
+// once; the copy then goes on like any shared run.
+func TestExportLocalRun(t *testing.T) {
+	ctx := testCtx(t)
+	s := open(t, lab.Get(t), 0, nil)
+	dir := t.TempDir()
+	id := journal.NewRunID()
+	j, err := journal.Open(dir, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := journal.CreateKey(dir, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := event.NewBus(id, event.Options{})
+	bus.Require(j)
+	for _, e := range []event.Event{
+		{Kind: event.RunStart, Data: event.RunInfo{Runbook: "rb.yml", Hosts: []string{"h1"}, Batches: [][]string{{"h1"}}}.Data()},
+		{Kind: event.BatchStart, Batch: 1},
+	} {
+		if err := bus.Emit(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	if err := journal.Export(ctx, dir, id, s); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := os.ReadFile(journal.Path(dir, id))
+	data, gotKey, err := s.Read(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, file) || !bytes.Equal(gotKey, key) {
+		t.Errorf("exported %q key %x, want %q key %x", data, gotKey, file, key)
+	}
+	if err := journal.Export(ctx, dir, id, s); !errors.Is(err, journal.ErrExists) {
+		t.Errorf("second export: %v, want ErrExists", err)
+	}
+	if _, err := s.Continue(ctx, id, 2); err != nil {
+		t.Errorf("continue the exported run: %v", err)
+	}
+}
