@@ -42,6 +42,8 @@ type runFlags struct {
 	stateDir       string
 	logLevel       string
 	lock           *runLock // the run lock exec or resume took; execute drains the run if it is lost
+	state          stateFlag
+	shared         *sharedState // where the journal is shared: --state, else the inventory's runbook_state
 }
 
 func (f *runFlags) registerRun(cmd *cobra.Command) {
@@ -49,6 +51,7 @@ func (f *runFlags) registerRun(cmd *cobra.Command) {
 	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "run without asking, and pass pause gates")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text (live view on a terminal, plain lines otherwise) or json (the journal events)")
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", ".runbook", "folder for journals")
+	f.state.register(cmd.Flags())
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "engine logs: debug, info, warn (off by default)")
 	f.sshFlags.registerSSH(cmd)
 }
@@ -89,6 +92,10 @@ stop now. Output that goes away (| head) does not stop the run.`,
 			if err := f.sshFlags.check(cmd); err != nil {
 				return err
 			}
+			stateArg, err := f.state.get()
+			if err != nil {
+				return err
+			}
 			runID := journal.NewRunID()
 			started := time.Now().UTC()
 			l, p, ds := buildPlanRun(args[0], &f.inputFlags, 0, eval.Run{ID: runID, Started: started}, f.tags, f.skipTags)
@@ -101,6 +108,7 @@ stop now. Output that goes away (| head) does not stop the run.`,
 				}
 				return err
 			}
+			f.shared = runState(p, stateArg)
 			if err := orderAtStart(context.Background(), p, f.stateDir); err != nil {
 				return withCode(exitcode.Stopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
 			}
@@ -139,6 +147,9 @@ stop now. Output that goes away (| head) does not stop the run.`,
 			key, err := journal.CreateKey(f.stateDir, runID)
 			if err != nil {
 				return withCode(exitcode.Stopped, fmt.Errorf("%w; nothing was touched", err))
+			}
+			if err := a.shareNew(j, f.stateDir, key, f.shared); err != nil {
+				return err
 			}
 			info := runInfo(cmd, args[0], &f, p, key)
 			info.Lock, f.lock = lk.record(), lk

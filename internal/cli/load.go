@@ -158,6 +158,9 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options, check plan.Che
 		// The inventory's runbook_lock is checked with the rest of the input.
 		_, lds := effectiveLock(p)
 		ds.Append(lds)
+		_, sds := effectiveState(p)
+		ds.Append(sds)
+		lds.Append(sds)
 		if lds.HasErrors() {
 			return l, nil, ds
 		}

@@ -53,7 +53,7 @@ func (a *app) lockRun(p *plan.Plan, file, inv, runID string, f *runFlags) (*runL
 		// buildPlan reported these already; a plan reaches here only without them.
 		return nil, withCode(exitcode.Invalid, ds.Err())
 	}
-	store, err := openLockStore(lk, p.File, f.stateDir)
+	store, err := openRunLockStore(lk, p.File, f.stateDir, f.shared)
 	if err != nil {
 		return nil, withCode(exitcode.Stopped, fmt.Errorf("run lock: %w; nothing was touched", err))
 	}
@@ -75,7 +75,11 @@ func (a *app) lockRun(p *plan.Plan, file, inv, runID string, f *runFlags) (*runL
 		store.Close()
 		var he *runlock.HeldError
 		if errors.As(err, &he) {
-			return nil, withCode(exitcode.Stopped, errors.New(heldMessage(he, lk, file, inv, f.stateDir)))
+			where := "--state-dir " + shellQuote(f.stateDir)
+			if f.shared != nil {
+				where = "--state " + shellQuote(f.shared.raw)
+			}
+			return nil, withCode(exitcode.Stopped, errors.New(heldMessage(he, lk, file, inv, where)))
 		}
 		if why := etcdUnreachable(lk, file); why != "" {
 			err = fmt.Errorf("%w (%s)", err, why)
@@ -86,10 +90,10 @@ func (a *app) lockRun(p *plan.Plan, file, inv, runID string, f *runFlags) (*runL
 }
 
 // heldMessage is the refusal: who holds what, and how to see and break it.
-func heldMessage(he *runlock.HeldError, lk *spec.Lock, file, inv, stateDir string) string {
+func heldMessage(he *runlock.HeldError, lk *spec.Lock, file, inv, where string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "refusing to start: %s; nothing was touched\n", he)
-	list := "--state-dir " + shellQuote(stateDir)
+	list := where
 	unlock := list
 	if lk != nil && (lk.Etcd != nil || lk.Dir != "") {
 		list = shellQuote(file)
@@ -109,7 +113,9 @@ func heldMessage(he *runlock.HeldError, lk *spec.Lock, file, inv, stateDir strin
 		run = runlock.Clean(l.Holder.RunID)
 	}
 	fmt.Fprintf(&b, "  see the locks:    runbook locks %s\n", list)
-	if run != "" {
+	if run != "" && strings.HasPrefix(where, "--state ") {
+		fmt.Fprintf(&b, "  see that run:     runbook runs %s / runbook show %s %s\n", where, shellQuote(run), where)
+	} else if run != "" {
 		fmt.Fprintf(&b, "  see that run:     runbook runs / runbook show %s (on its controller)\n", shellQuote(run))
 	}
 	fmt.Fprintf(&b, "  if that run is dead and its lock stale: runbook unlock %s --reason '...' %s", strings.Join(hosts, " "), unlock)
@@ -285,10 +291,17 @@ func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, 
 // storeFor opens the lock store a runbook's runs use: its lock: key, with
 // the inventory's runbook_lock over it when an inventory is given; the file
 // store of the state folder without a runbook.
-func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
+func (a *app) storeFor(file, inv, stateDir string, sf *stateFlag) (runlock.Store, error) {
+	sh, err := sf.get()
+	if err != nil {
+		return nil, err
+	}
 	if file == "" {
 		if inv != "" {
 			return nil, invalidf("-i needs the runbook too: runbook locks RUNBOOK -i %s", inv)
+		}
+		if sh != nil {
+			return sh.lockStore()
 		}
 		return runlock.NewFileStore(stateDir), nil
 	}
@@ -302,6 +315,7 @@ func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
 			return nil, err
 		}
 		lk, _ = effectiveLock(p)
+		sh = runState(p, sh)
 	} else {
 		rb, ds := spec.Load(file, modules.Default, spec.LoadOptions{Extra: modules.Default.FactSamples()})
 		if ds.HasErrors() || rb == nil {
@@ -316,7 +330,7 @@ func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
 		}
 		lk = rb.Lock
 	}
-	s, err := openLockStore(lk, file, stateDir)
+	s, err := openRunLockStore(lk, file, stateDir, sh)
 	if err != nil {
 		return nil, withCode(exitcode.Invalid, err)
 	}
@@ -325,6 +339,7 @@ func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
 
 func newLocksCmd(a *app) *cobra.Command {
 	var stateDir, format, inv string
+	var state stateFlag
 	cmd := &cobra.Command{
 		Use:   "locks [RUNBOOK [-i INVENTORY]]",
 		Short: "List the run locks held now",
@@ -344,7 +359,7 @@ inventory's runbook_lock var names. Reading takes no lock.`,
 			if len(args) == 1 {
 				file = args[0]
 			}
-			store, err := a.storeFor(file, inv, stateDir)
+			store, err := a.storeFor(file, inv, stateDir, &state)
 			if err != nil {
 				return err
 			}
@@ -374,6 +389,7 @@ inventory's runbook_lock var names. Reading takes no lock.`,
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".runbook", "folder for journals and the file lock store")
 	cmd.Flags().StringVar(&format, "format", "text", "text or json")
 	cmd.Flags().StringVarP(&inv, "inventory", "i", "", "the inventory, when its runbook_lock var names the store")
+	state.register(cmd.Flags())
 	return cmd
 }
 
@@ -404,6 +420,7 @@ func dash(s string) string {
 
 func newUnlockCmd(a *app) *cobra.Command {
 	var stateDir, reason, runID, file, inv string
+	var state stateFlag
 	cmd := &cobra.Command{
 		Use:   "unlock [HOST...] --reason TEXT [--run RUN_ID]",
 		Short: "Break a stale run lock",
@@ -427,7 +444,7 @@ goes into the store's audit log and is printed.`,
 			if len(args) == 0 && runID == "" {
 				return invalidf("unlock needs the hosts (or keys, as 'runbook locks' shows them) to unlock, or --run RUN_ID")
 			}
-			store, err := a.storeFor(file, inv, stateDir)
+			store, err := a.storeFor(file, inv, stateDir, &state)
 			if err != nil {
 				return err
 			}
@@ -476,6 +493,7 @@ goes into the store's audit log and is printed.`,
 	cmd.Flags().StringVar(&file, "runbook", "", "the runbook whose lock: key names the store (an etcd cluster); default: the file store under --state-dir")
 	cmd.Flags().StringVarP(&inv, "inventory", "i", "", "with --runbook: the inventory, when its runbook_lock var names the store")
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".runbook", "folder for journals and the file lock store")
+	state.register(cmd.Flags())
 	return cmd
 }
 

@@ -30,7 +30,11 @@ completed (the step in flight at the crash runs again).
 
 The runbook and inventory are read again from the paths the run recorded and
 must be unchanged (their digests are checked); -e values are never recorded
-(only their names, to say which are missing), so give the same -e again.`,
+(only their names, to say which are missing), so give the same -e again.
+
+With --state etcd://..., the run's journal is read from the shared store
+into --state-dir first: a run started or continued on another controller
+goes on here, in the same journal.`,
 		Example: "  runbook runs\n  runbook resume 20261124T023955Z-3f9a01 --yes",
 		Args:    cobra.ExactArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -43,6 +47,16 @@ must be unchanged (their digests are checked); -e values are never recorded
 			}
 			if err := f.sshFlags.check(cmd); err != nil {
 				return err
+			}
+			stateArg, err := f.state.get()
+			if err != nil {
+				return err
+			}
+			if stateArg != nil {
+				// Another controller may have started or continued the run.
+				if err := a.fetchShared(f.stateDir, args[0], stateArg); err != nil {
+					return err
+				}
 			}
 			j, st, err := journal.OpenAppend(f.stateDir, args[0])
 			if err != nil {
@@ -67,6 +81,7 @@ must be unchanged (their digests are checked); -e values are never recorded
 				}
 				return err
 			}
+			f.shared = runState(p, stateArg)
 			if p.OrderAtStart {
 				// The first part of the run decided the order from facts; keep it.
 				if err := p.Reorder(info.Hosts); err != nil {
@@ -112,6 +127,9 @@ must be unchanged (their digests are checked); -e values are never recorded
 				return err
 			}
 			defer lk.release()
+			if err := a.shareResumed(j, st, f.shared); err != nil {
+				return err
+			}
 			rinfo := runInfo(cmd, info.Runbook, &f, p, key)
 			rinfo.Inventory, rinfo.Limit, rinfo.Seed = info.Inventory, info.Limit, info.Seed
 			rinfo.ImportPath = info.ImportPath

@@ -15,6 +15,7 @@ func init() { commands = append(commands, newRunsCmd, newShowCmd) }
 
 func newRunsCmd(a *app) *cobra.Command {
 	var stateDir string
+	var state stateFlag
 	cmd := &cobra.Command{
 		Use:     "runs",
 		Short:   "List runs, newest first",
@@ -22,12 +23,20 @@ func newRunsCmd(a *app) *cobra.Command {
 		Example: "  runbook runs\n  runbook runs --state-dir /var/lib/runbook",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, err := journal.List(stateDir)
+			sh, err := state.get()
+			if err != nil {
+				return err
+			}
+			list, err := a.listRuns(stateDir, sh)
 			if err != nil {
 				return err
 			}
 			if len(list) == 0 {
-				fmt.Fprintf(a.stderr, "no runs under %s\n", stateDir)
+				where := stateDir
+				if sh != nil {
+					where += " nor in " + sh.String()
+				}
+				fmt.Fprintf(a.stderr, "no runs under %s\n", where)
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -57,11 +66,13 @@ func newRunsCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".runbook", "folder for journals")
+	state.register(cmd.Flags())
 	return cmd
 }
 
 func newShowCmd(a *app) *cobra.Command {
 	var stateDir string
+	var state stateFlag
 	cmd := &cobra.Command{
 		Use:     "show RUN_ID",
 		Short:   "Tell the story of a run",
@@ -72,14 +83,22 @@ func newShowCmd(a *app) *cobra.Command {
 			return runIDs(stateDir), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := journal.Load(stateDir, args[0])
+			sh, err := state.get()
 			if err != nil {
+				return err
+			}
+			st, err := a.loadRun(stateDir, args[0], sh)
+			if err != nil {
+				if codeOf(err) != exitcode.Failed {
+					return err
+				}
 				return withCode(exitcode.Invalid, err)
 			}
 			return st.WriteStory(a.stdout)
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".runbook", "folder for journals")
+	state.register(cmd.Flags())
 	return cmd
 }
 

@@ -140,6 +140,8 @@ type Journal struct {
 	// sync is f.Sync; tests replace it to see that every event is synced and
 	// what happens when syncing fails.
 	sync func(*os.File) error
+	// shared, when set (Share), gets every event before the file does.
+	shared Log
 }
 
 var _ event.Sink = (*Journal)(nil)
@@ -264,6 +266,12 @@ func (j *Journal) Emit(e event.Event) error {
 	if err := enc.Encode(e); err != nil {
 		return fmt.Errorf("journal %s: encode event %d: %w", j.path, e.Seq, err)
 	}
+	if j.shared != nil {
+		if err := j.shared.Append(e.Seq, buf.Bytes()); err != nil {
+			j.err = err
+			return fmt.Errorf("journal %s: event %d not recorded: %w", j.path, e.Seq, err)
+		}
+	}
 	n, err := j.f.Write(buf.Bytes())
 	if err != nil {
 		// Take a partial line back off, so the file still replays up to the last
@@ -294,7 +302,10 @@ func (j *Journal) Close() error {
 	}
 	err := j.f.Close()
 	release(j.lock)
-	j.f, j.lock = nil, nil
+	if j.shared != nil {
+		_ = j.shared.Close()
+	}
+	j.f, j.lock, j.shared = nil, nil, nil
 	if err != nil {
 		return fmt.Errorf("close journal %s: %w", j.path, err)
 	}

@@ -37,13 +37,21 @@ func CreateKey(dir, runID string) ([]byte, error) {
 	if err := makeRunsDir(dir); err != nil {
 		return nil, err
 	}
+	key := make([]byte, KeySize)
+	_, _ = rand.Read(key) // never fails: see NewRunID
+	return storeKey(dir, runID, key)
+}
+
+// storeKey writes key as run runID's key file, as CreateKey describes.
+func storeKey(dir, runID string, key []byte) ([]byte, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("the run's key has %d bytes, want %d", len(key), KeySize)
+	}
 	path := KeyPath(dir, runID)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("create the run's key: %w", err)
 	}
-	key := make([]byte, KeySize)
-	_, _ = rand.Read(key) // never fails: see NewRunID
 	err = f.Chmod(fileMode)
 	if err == nil {
 		_, err = f.Write(key)

@@ -39,6 +39,9 @@ type EtcdConfig struct {
 	Prefix string
 	// TTL is the lease's: how long locks outlive a controller that died.
 	TTL time.Duration
+	// Username and Password log in to a cluster with auth enabled; empty
+	// for one without.
+	Username, Password string
 }
 
 // EtcdStore keeps locks as keys attached to a lease that the holding process
@@ -66,19 +69,31 @@ func OpenEtcd(cfg EtcdConfig) (*EtcdStore, error) {
 	if cfg.TTL < MinTTL {
 		return nil, fmt.Errorf("etcd lock store: ttl %s is under %s", cfg.TTL, MinTTL)
 	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 5 * time.Second
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   cfg.Endpoints,
-		TLS:         cfg.TLS,
-		DialTimeout: cfg.DialTimeout,
-		Logger:      zap.NewNop(),
-	})
+	cli, err := Dial(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("etcd lock store %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	return &EtcdStore{cli: cli, prefix: cfg.Prefix, ttl: cfg.TTL, eps: cfg.Endpoints}, nil
+}
+
+// Dial makes a client of the cluster of cfg (its endpoints, TLS, login and
+// dial timeout; Prefix and TTL are the store's). The shared journal talks to
+// the cluster that keeps the locks through it, so both connect alike.
+func Dial(cfg EtcdConfig) (*clientv3.Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("no endpoints")
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	return clientv3.New(clientv3.Config{
+		Endpoints:   cfg.Endpoints,
+		TLS:         cfg.TLS,
+		DialTimeout: cfg.DialTimeout,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		Logger:      zap.NewNop(),
+	})
 }
 
 func (s *EtcdStore) String() string {
