@@ -17,6 +17,9 @@ command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v pgrep >/dev/null || missing+=(procps)
 command -v ansible-vault >/dev/null || missing+=(ansible-core)
+# The report tests draw `runbook show --format html` in a headless browser
+# (scripts/report-screenshot.sh).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
 	as_root=()
 	if [ "$(id -u)" -ne 0 ]; then
