@@ -239,7 +239,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		}
 	}()
 
-	info.Flow = planFlow(p, a.secrets)
+	savePlanFlow(f.stateDir, j.RunID(), p, a.secrets)
 	var seq int64
 	if resume != nil {
 		seq = resume.LastSeq

@@ -90,7 +90,7 @@ secrets already hidden.`,
 			if format == "text" {
 				return st.WriteStory(a.stdout)
 			}
-			return report.Build(st).Write(a.stdout, format)
+			return report.Build(st, readPlanFlow(stateDir, st.RunID)).Write(a.stdout, format)
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".runbook", "folder for journals")

@@ -355,10 +355,6 @@ type RunInfo struct {
 	// Lock is the run lock this process took before it touched anything;
 	// nil for a --check run, which changes nothing and takes none.
 	Lock *RunLock `json:"lock,omitempty"`
-	// Flow is the plan as a Mermaid flowchart (as `runbook plan --format
-	// mermaid` writes it, secrets hidden), so that a report of the run shows
-	// the flow it ran without the runbook and its -e values.
-	Flow string `json:"flow,omitempty"`
 }
 
 // RunLock is the run lock a run (or a resume of it) holds until it ends.

@@ -25,7 +25,7 @@ func TestHostileText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Build(st)
+	r := Build(st, "")
 	if r.Result != "crashed" || len(r.Approvals) != 1 || r.Approvals[0].Decision != "rejected" || r.Approvals[0].User != "<u>eve</u>" {
 		t.Fatalf("report = %s, approvals %+v; want crashed and eve's rejection", r.Result, r.Approvals)
 	}

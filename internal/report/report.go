@@ -147,8 +147,9 @@ type Notice struct {
 	Message string    `json:"message,omitempty"`
 }
 
-// Build makes the report of the run st replays.
-func Build(st *journal.State) *Report {
+// Build makes the report of the run st replays. flow is the plan's Mermaid
+// flowchart kept beside the journal ("" when there is none).
+func Build(st *journal.State, flow string) *Report {
 	r := &Report{
 		Version:    Version,
 		RunID:      st.RunID,
@@ -159,8 +160,8 @@ func Build(st *journal.State) *Report {
 		Check:      st.Info.Check,
 		Started:    st.Started.UTC(),
 		Lock:       st.Info.Lock,
-		Flow:       st.Info.Flow,
 		Torn:       st.Torn,
+		Flow:       flow,
 		Hosts:      []Host{},
 		Controller: []Step{},
 		Approvals:  []Approval{},
@@ -173,9 +174,6 @@ func Build(st *journal.State) *Report {
 	}
 	for _, res := range st.Resumes {
 		r.Resumed = append(r.Resumed, res.Time.UTC())
-		if res.Info.Flow != "" {
-			r.Flow = res.Info.Flow
-		}
 	}
 	switch {
 	case st.Live:

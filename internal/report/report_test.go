@@ -15,7 +15,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// fixture is the report of testdata/run.jsonl (see testdata/README.md).
+// fixture is the report of testdata/run.jsonl and its plan's flow,
+// testdata/run.plan.mmd (see testdata/README.md).
 func fixture(t *testing.T) *Report {
 	t.Helper()
 	f, err := os.Open("testdata/run.jsonl")
@@ -27,7 +28,11 @@ func fixture(t *testing.T) *Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Build(st)
+	flow, err := os.ReadFile("testdata/run.plan.mmd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Build(st, string(flow))
 }
 
 func TestGolden(t *testing.T) {
