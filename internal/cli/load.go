@@ -155,7 +155,10 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options, check plan.Che
 		// The inventory's runbook_lock is checked with the rest of the input.
 		_, lds := effectiveLock(p)
 		ds.Append(lds)
-		if lds.HasErrors() {
+		// And so are the receivers of its notifications.
+		_, nds := notifyTargets(p, opts.Run, l.secrets)
+		ds.Append(nds)
+		if lds.HasErrors() || nds.HasErrors() {
 			return l, nil, ds
 		}
 	}

@@ -115,6 +115,7 @@ type fileKeys struct {
 	BetweenBatches *yaml.Node `yaml:"between_batches"`
 	Post           *yaml.Node `yaml:"post"`
 	Lock           *yaml.Node `yaml:"lock"`
+	Notify         *yaml.Node `yaml:"notify"`
 }
 
 func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
@@ -178,6 +179,7 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 	}
 	l.loadOrder(rb, arg.Resolve(k.Order))
 	l.loadLock(rb, arg.Resolve(k.Lock))
+	l.loadNotify(rb, arg.Resolve(k.Notify))
 
 	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
 	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)
