@@ -88,7 +88,8 @@ type Message struct {
 	Runbook string    `json:"runbook"` // the runbook's name
 	File    string    `json:"file"`    // its path, as the operator gave it
 	User    string    `json:"user,omitempty"`
-	Hosts   []string  `json:"hosts"` // the run's hosts, in run order
+	Check   bool      `json:"check,omitempty"` // a --check run: nothing is changed
+	Hosts   []string  `json:"hosts"`           // the run's hosts, in run order
 	Host    string    `json:"host,omitempty"`
 	Step    string    `json:"step,omitempty"`
 	Status  string    `json:"status,omitempty"`
@@ -227,7 +228,7 @@ func hostStatus(s event.Status) string {
 // message is the notification for e, if e is one people are told about.
 func (n *Notifier) message(e event.Event) (Message, bool) {
 	m := Message{RunID: e.RunID, Seq: e.Seq, Time: e.Time, Runbook: n.info.Name, File: n.info.Runbook, User: n.info.User,
-		Hosts: append([]string{}, n.info.Hosts...), Host: e.Host, Step: e.Step, Status: string(e.Status), Error: e.Error}
+		Check: n.info.Check, Hosts: append([]string{}, n.info.Hosts...), Host: e.Host, Step: e.Step, Status: string(e.Status), Error: e.Error}
 	if m.Runbook == "" {
 		m.Runbook = m.File
 	}
@@ -281,7 +282,11 @@ func text(m Message, order []string) string {
 	if m.User != "" {
 		who = " by " + m.User
 	}
-	run := fmt.Sprintf("runbook %s (run %s%s)", m.Runbook, m.RunID, who)
+	mode := ""
+	if m.Check {
+		mode = ", check mode"
+	}
+	run := fmt.Sprintf("runbook %s (run %s%s%s)", m.Runbook, m.RunID, who, mode)
 	var s string
 	switch m.Event {
 	case RunStart:
@@ -291,7 +296,10 @@ func text(m Message, order []string) string {
 	case ApprovalNeeded:
 		s = fmt.Sprintf("%s is waiting at %q on %s", run, m.Step, m.Host)
 	case HostFailed:
-		s = fmt.Sprintf("%s: host %s %s", run, m.Host, m.Status)
+		s = fmt.Sprintf("%s: host %s failed", run, m.Host)
+		if m.Status != string(event.Failed) {
+			s += " (" + strings.ReplaceAll(m.Status, "_", " ") + ")"
+		}
 	case Rollback:
 		if m.Status == string(event.RolledBack) || m.Status == string(event.OK) {
 			s = fmt.Sprintf("%s: host %s rolled back", run, m.Host)
@@ -425,11 +433,17 @@ func describe(err error, timeout time.Duration) error {
 
 // body is what t receives for m, with every secret hidden.
 func (n *Notifier) body(t Target, m Message) ([]byte, string, error) {
-	var v any = m
 	if t.Kind == Slack {
-		v = map[string]string{"text": m.Text}
+		// Escaped after it is redacted, so that "<redacted>" is escaped too.
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(map[string]string{"text": slackEscape(n.opts.Secrets.Redact(m.Text))}); err != nil {
+			return nil, "", fmt.Errorf("encoding the message: %w", err)
+		}
+		return b.Bytes(), "application/json", nil
 	}
-	raw, err := json.Marshal(v)
+	raw, err := json.Marshal(m)
 	if err != nil {
 		return nil, "", fmt.Errorf("encoding the message: %w", err)
 	}
@@ -449,6 +463,13 @@ func (n *Notifier) body(t Target, m Message) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("encoding the message: %w", err)
 	}
 	return b.Bytes(), "application/json", nil
+}
+
+// slackEscape escapes the three characters Slack reads as markup in a
+// message's text: "<redacted>" shows as it is, and text from the journal
+// cannot become a link or an @channel.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // failed reports a notification that was not delivered.

@@ -100,6 +100,12 @@ func TestKindsInOrder(t *testing.T) {
 	if slack != 6 {
 		t.Errorf("slack got %d messages, want 6", slack)
 	}
+	// Slack reads <, > and & as markup: "<redacted>" is escaped for it.
+	for _, b := range s.got() {
+		if strings.Contains(b, `"text":"`) && !strings.Contains(b, `"event"`) && strings.Contains(b, "<redacted>") {
+			t.Errorf("a Slack text holds <redacted> unescaped: %s", b)
+		}
+	}
 }
 
 // TestCloseDeadline: a receiver that never answers is given up when Close's
