@@ -232,7 +232,7 @@ func Build(st *journal.State, flow string) *Report {
 	}
 	r.Controller = append(r.Controller, seq(st.Post, 0)...)
 
-	r.collectEvents(st.Events)
+	r.collectEvents(st.Events, st.Info.User)
 	r.collectMetrics()
 
 	var recap bytes.Buffer
@@ -249,7 +249,9 @@ func Build(st *journal.State, flow string) *Report {
 }
 
 // collectEvents files the events that are decisions, failures and notices.
-func (r *Report) collectEvents(events []event.Event) {
+// runUser is who started the run: the operator who answers a pause on its
+// terminal.
+func (r *Report) collectEvents(events []event.Event, runUser string) {
 	for _, e := range events {
 		kind := string(e.Kind)
 		switch {
@@ -261,6 +263,9 @@ func (r *Report) collectEvents(events []event.Event) {
 				a.Decision = "approved"
 			}
 			a.Detail, _ = e.Result["msg"].(string)
+			if a.Detail == "confirmed by the operator" || a.Detail == "refused by the operator" {
+				a.User = runUser
+			}
 			if p, _ := e.Result["prompt"].(string); p != "" {
 				a.Detail = strings.TrimSpace(p + " — " + a.Detail)
 			}
