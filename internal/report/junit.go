@@ -12,14 +12,15 @@ import (
 // preflight, gates and post) > testcase (one per step), with failure, error
 // or skipped inside.
 type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
+	XMLName  xml.Name `xml:"testsuites"`
+	Name     string   `xml:"name,attr"`
+	Tests    int      `xml:"tests,attr"`
+	Failures int      `xml:"failures,attr"`
+	Errors   int      `xml:"errors,attr"`
+	// No skipped here: Jenkins' schema (junit-10.xsd) has it only on each
+	// testsuite.
+	Time   string       `xml:"time,attr"`
+	Suites []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
@@ -120,7 +121,6 @@ func (all *junitSuites) add(s junitSuite) {
 	all.Tests += s.Tests
 	all.Failures += s.Failures
 	all.Errors += s.Errors
-	all.Skipped += s.Skipped
 }
 
 func (s *junitSuite) add(class, name string, st Step) {
@@ -129,10 +129,10 @@ func (s *junitSuite) add(class, name string, st Step) {
 	switch st.Status {
 	case "failed", "rollback_failed":
 		s.Failures++
-		c.Failure = &junitProblem{Message: firstLine(st.Error), Type: st.Status, Text: st.Error}
+		c.Failure = &junitProblem{Message: orStatus(firstLine(st.Error), st.Status), Type: st.Status, Text: st.Error}
 	case "unreachable":
 		s.Errors++
-		c.Error = &junitProblem{Message: firstLine(st.Error), Type: st.Status, Text: st.Error}
+		c.Error = &junitProblem{Message: orStatus(firstLine(st.Error), st.Status), Type: st.Status, Text: st.Error}
 	case NeverEnded:
 		s.Errors++
 		c.Error = &junitProblem{Message: "the step started and never ended: the process stopped while it ran", Type: NeverEnded}
@@ -154,6 +154,15 @@ func caseName(st Step) string {
 		name = fmt.Sprintf("gate after batch %d: %s", st.Batch, name)
 	}
 	return name
+}
+
+// orStatus is msg, or the status when there is no message: some JUnit
+// readers require one.
+func orStatus(msg, status string) string {
+	if msg == "" {
+		return status
+	}
+	return msg
 }
 
 func seconds(ms int64) string { return fmt.Sprintf("%.3f", float64(ms)/1000) }

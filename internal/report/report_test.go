@@ -105,20 +105,35 @@ func TestJUnitParses(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 is not installed")
 	}
-	var b bytes.Buffer
-	if err := fixture(t).WriteJUnit(&b); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "junit.xml")
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(py, "testdata/junit_check.py", path).CombinedOutput()
+	st, err := journal.Replay(strings.NewReader(hostile))
 	if err != nil {
-		t.Fatalf("junit_check.py: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	if got, want := strings.TrimSpace(string(out)), "tests=16 failures=1 errors=0 skipped=2"; got != want {
-		t.Errorf("junit_check.py says %q, want %q", got, want)
+	for _, tt := range []struct {
+		name string
+		r    *Report
+		want string
+	}{
+		{"fixture", fixture(t), "tests=16 failures=1 errors=0 skipped=2"},
+		{"hostile", Build(st, ""), "tests=2 failures=1 errors=1 skipped=0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.r.WriteJUnit(&b); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "junit.xml")
+			if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(py, "testdata/junit_check.py", path).CombinedOutput()
+			if err != nil {
+				t.Fatalf("junit_check.py: %v\n%s", err, out)
+			}
+			if got := strings.TrimSpace(string(out)); got != tt.want {
+				t.Errorf("junit_check.py says %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
