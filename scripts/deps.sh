@@ -19,6 +19,9 @@ command -v pgrep >/dev/null || missing+=(procps)
 command -v ansible-vault >/dev/null || missing+=(ansible-core)
 # The redis facts and the Redis runbook's tests run real redis-server processes on loopback.
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The report tests draw `runbook show --format html` in a headless browser
+# (scripts/report-screenshot.sh).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
 	as_root=()
 	if [ "$(id -u)" -ne 0 ]; then

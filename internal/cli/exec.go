@@ -251,6 +251,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		}
 	}()
 
+	savePlanFlow(f.stateDir, j.RunID(), p, a.secrets)
 	var seq int64
 	if resume != nil {
 		seq = resume.LastSeq
@@ -258,6 +259,8 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	bus := event.NewBus(j.RunID(), event.Options{Seq: seq, Secrets: a.secrets, Log: a.logger(f.logLevel, nil)})
 	bus.Require(j)
 	view := a.attachView(bus, f.output, resume)
+	notes := a.attachNotify(bus, p, j.RunID(), resume)
+	defer notes.flush()
 
 	// SSH's own warnings (a host key recorded by --accept-new-host-keys) and
 	// the progress of large transfers (its only info lines, one per tenth of a
@@ -295,6 +298,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		StateDir: filepath.Join(f.stateDir, "runs", j.RunID()+".d"),
 		Log:      a.logger(f.logLevel, view),
 	})
+	notes.flush()
 	view.close()
 	if out == nil {
 		if err == nil {

@@ -161,7 +161,10 @@ func buildPlanOpts(file string, f *inputFlags, opts plan.Options, check plan.Che
 		_, sds := effectiveState(p)
 		ds.Append(sds)
 		lds.Append(sds)
-		if lds.HasErrors() {
+		// And so are the receivers of its notifications.
+		_, nds := notifyTargets(p, opts.Run, l.secrets)
+		ds.Append(nds)
+		if lds.HasErrors() || nds.HasErrors() {
 			return l, nil, ds
 		}
 	}

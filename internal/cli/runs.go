@@ -9,6 +9,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/report"
 )
 
 func init() { commands = append(commands, newRunsCmd, newShowCmd) }
@@ -71,18 +72,28 @@ func newRunsCmd(a *app) *cobra.Command {
 }
 
 func newShowCmd(a *app) *cobra.Command {
-	var stateDir string
+	var stateDir, format string
 	var state stateFlag
 	cmd := &cobra.Command{
-		Use:     "show RUN_ID",
-		Short:   "Tell the story of a run",
-		Long:    "Show every step of a run from its journal as a table: time, batch, host, step, status, duration and error.",
-		Example: "  runbook show 20261124T023955Z-3f9a01",
+		Use:   "show RUN_ID",
+		Short: "Tell the story of a run, or write its report",
+		Long: `Show every step of a run from its journal as a table: time, batch, host, step,
+status, duration and error.
+
+--format writes a report of the run instead: markdown for a pull request or
+a change ticket, html (one self-contained page with a timeline), junit (XML
+for CI systems, a test case per host and step) or json (the same report as
+a documented JSON document). Reports hold only what the journal holds, with
+secrets already hidden.`,
+		Example: "  runbook show 20261124T023955Z-3f9a01\n  runbook show 20261124T023955Z-3f9a01 --format html > run.html",
 		Args:    cobra.ExactArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return runIDs(stateDir), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, append([]string{"text"}, report.Formats...)...); err != nil {
+				return err
+			}
 			sh, err := state.get()
 			if err != nil {
 				return err
@@ -94,11 +105,15 @@ func newShowCmd(a *app) *cobra.Command {
 				}
 				return withCode(exitcode.Invalid, err)
 			}
-			return st.WriteStory(a.stdout)
+			if format == "text" {
+				return st.WriteStory(a.stdout)
+			}
+			return report.Build(st, readPlanFlow(stateDir, st.RunID)).Write(a.stdout, format)
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".runbook", "folder for journals")
 	state.register(cmd.Flags())
+	cmd.Flags().StringVar(&format, "format", "text", "text (the story), markdown, html, junit or json")
 	return cmd
 }
 

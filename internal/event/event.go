@@ -73,7 +73,15 @@ const (
 	// running, before the step runs again: Action is wait, waited,
 	// kill, killed or gone; Error says why, in words.
 	Leftover Kind = "leftover"
+	// NotifyFailed says a notification could not be delivered (Error says
+	// to which receiver, for which event, and why). Deliveries end after
+	// the run does, so it may come after RunEnd.
+	NotifyFailed Kind = "notify_failed"
 )
+
+// AfterEnd says whether an event of kind k may be recorded after a RunEnd
+// (besides RunResume): what became of the run's notifications.
+func AfterEnd(k Kind) bool { return k == NotifyFailed }
 
 // Phase is the part of a runbook a step belongs to.
 type Phase string

@@ -251,7 +251,7 @@ func (c *checker) check(e event.Event) error {
 		return fmt.Errorf("event %d belongs to run %q, not %q", e.Seq, e.RunID, c.runID)
 	case c.lastSeq > 0 && e.Kind == event.RunStart:
 		return fmt.Errorf("event %d is a second %s", e.Seq, event.RunStart)
-	case c.ended && e.Kind != event.RunResume:
+	case c.ended && e.Kind != event.RunResume && !event.AfterEnd(e.Kind):
 		return fmt.Errorf("event %d (%s) comes after %s; only %s may", e.Seq, e.Kind, event.RunEnd, event.RunResume)
 	case e.Host == "" && hostScoped(e):
 		return fmt.Errorf("event %d (%s) names no host", e.Seq, e.Kind)

@@ -151,6 +151,7 @@ type fileKeys struct {
 	Post           *yaml.Node `yaml:"post"`
 	Lock           *yaml.Node `yaml:"lock"`
 	Handlers       *yaml.Node `yaml:"handlers"`
+	Notify         *yaml.Node `yaml:"notify"`
 }
 
 func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
@@ -214,6 +215,7 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 	}
 	l.loadOrder(rb, arg.Resolve(k.Order))
 	l.loadLock(rb, arg.Resolve(k.Lock))
+	l.loadNotify(rb, arg.Resolve(k.Notify))
 
 	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
 	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)

@@ -39,6 +39,8 @@ type Runbook struct {
 	OnAbortPos diag.Pos
 	// Lock is `lock:`; nil means host locks in the state folder's file store.
 	Lock *Lock
+	// Notify is `notify:`: the receivers of the run's notifications.
+	Notify []*Notify
 
 	Preflight      []*Step // once, before any host is touched
 	Steps          []*Step // on every host, batch after batch
