@@ -19,8 +19,8 @@ func (r *runner) batches(ctx context.Context) {
 			return
 		}
 		hostsDone, gatesDone := false, false
-		if r.res != nil {
-			hostsDone, gatesDone = r.res.batchDone(bn)
+		if r.resumed != nil {
+			hostsDone, gatesDone = r.batchDone(bn)
 		}
 		if !hostsDone {
 			r.runBatch(ctx, bn, names)
@@ -74,7 +74,7 @@ func (r *runner) notStarted(batches [][]string, why string) {
 // Once failures exceed max_fail, or the run halts, no new host starts.
 func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 	var data map[string]any
-	if r.res != nil {
+	if r.resumed != nil {
 		data = map[string]any{"resumed": true}
 	}
 	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Data: data, Engine: event.Engine{Hosts: names}})
@@ -83,7 +83,7 @@ func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 	forks := make(chan struct{}, r.opts.Forks)
 	var wg sync.WaitGroup
 	for _, name := range names {
-		if r.res != nil && r.res.finished(name) {
+		if r.finished(name) {
 			once.end(name)
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
@@ -38,7 +39,9 @@ type hostRun struct {
 	notes      []string     // what happened, for HostOutcome.State
 	rb         rollbackState
 	failNoted  bool
-	resume     *hostResume // nil on a fresh run
+	// progress is where the host stood when the run it resumes stopped;
+	// nil on a fresh run.
+	progress *journal.Progress
 }
 
 // doneStep is a completed step, with what its automatic undo needs.
@@ -86,9 +89,7 @@ func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun 
 	r.mu.Lock()
 	maps.Copy(h.registered, r.shared)
 	r.mu.Unlock()
-	if r.res != nil {
-		h.resume = r.res.hosts[ph.Name]
-	}
+	h.progress = r.progress(ph.Name)
 	if h.out == nil {
 		h.out = &HostOutcome{Name: ph.Name, Batch: batch}
 	}
@@ -116,7 +117,7 @@ func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	s := &eval.Scope{
 		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
-		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.res != nil},
+		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.resumed != nil},
 	}
 	if m != nil && m.failed != nil {
 		s.Failed, s.Completed = m.failed, m.completed
@@ -202,15 +203,15 @@ func (r *runner) runID() string {
 	if r.opts.RunID != "" {
 		return r.opts.RunID
 	}
-	if r.res != nil {
-		return r.res.st.RunID
+	if r.resumed != nil {
+		return r.resumed.RunID
 	}
 	return ""
 }
 
 func (r *runner) runStarted() time.Time {
-	if r.res != nil && !r.res.st.Started.IsZero() {
-		return r.res.st.Started
+	if r.resumed != nil && !r.resumed.Started.IsZero() {
+		return r.resumed.Started
 	}
 	return r.started
 }
@@ -236,30 +237,33 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 	defer once.end(ph.Name)
 	start := time.Now()
 	data := map[string]any{}
-	if hr := h.resume; hr != nil {
+	pr := h.progress
+	if pr != nil {
 		data["resumed"] = true
-		if hr.inFlight != nil {
-			data["in_flight"] = hr.inFlight.name
+		if pr.Rerun != nil {
+			data["in_flight"] = pr.Rerun.Name
 		}
-		if hr.restart {
+		if pr.StartedOver {
 			data["restart"] = "rolled back after an interrupt: runs from its first step again"
 		}
 	}
 	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Data: data})
 
 	var f *failure
-	hr := h.resume
-	if hr != nil {
+	if pr != nil {
 		// Before anything runs again: the stopped run's command may still run.
 		f = h.leftovers(ctx)
 	}
-	switch {
-	case f != nil:
+	if f != nil {
 		h.note("nothing was run again or rolled back")
-	case hr != nil && hr.rollback != nil:
-		f = h.continueRollback(ctx, hr)
-	default:
-		f = h.runList(ctx, r.rb.Steps, inherited{}, h.mainMode())
+	} else {
+		m := h.mainMode()
+		f = h.runList(ctx, r.rb.Steps, inherited{}, m)
+		if f == nil && m.failedBefore != nil {
+			// A rollback under way with no step of the list to fail at (an
+			// abort's) goes on all the same.
+			f = h.resumeRollback(m.failedBefore, inherited{})
+		}
 		if f != nil {
 			h.afterFailure(ctx, f)
 		}

@@ -268,13 +268,13 @@ func (h *hostRun) restoredLoop(data map[string]any) map[string]any {
 	return out
 }
 
-// loopItems rebuilds a looped step's completed items from its journaled
-// result, for the undo after a resume. ok is false when the journal does not
+// journaledItems rebuilds a looped step's completed items from its journaled
+// result, for the undo after a resume. lost is true when the journal does not
 // hold them (no_log censors the result).
-func (h *hostRun) loopItems(data map[string]any) (items []*doneItem, ok bool) {
+func (h *hostRun) journaledItems(data map[string]any) (items []*doneItem, lost bool) {
 	list, ok := data["results"].([]any)
 	if !ok {
-		return nil, false
+		return nil, true
 	}
 	for _, x := range list {
 		m, ok := x.(map[string]any)
@@ -291,7 +291,7 @@ func (h *hostRun) loopItems(data map[string]any) (items []*doneItem, ok bool) {
 		items = append(items, &doneItem{index: int(idx), item: h.hostItem(m["item"]), changed: changed,
 			result: modules.Result{Changed: changed, Data: m}})
 	}
-	return items, true
+	return items, false
 }
 
 // readsLoop reports whether names hold item or loop_index.
@@ -317,13 +317,6 @@ func (h *hostRun) keepItems(s *spec.Step, idx int, eff inherited, o stepOutcome)
 	}
 	h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: changed, noLog: eff.noLog,
 		items: o.items, partial: true, lost: o.lost})
-}
-
-// restoredItems are a looped step's completed items from its journaled
-// result; lost when the journal does not hold them.
-func (h *hostRun) restoredItems(data map[string]any) (items []*doneItem, lost bool) {
-	items, ok := h.loopItems(data)
-	return items, !ok
 }
 
 // undoItems undoes a looped step item by item, newest first, each against the

@@ -18,7 +18,7 @@ import (
 
 // blockRollback runs block s's own rollback after failure f inside it. Its
 // steps then count as dealt with: the host's automatic undo leaves them out.
-func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, eff inherited, f *failure, parent *seqMode, done func(int) (doneRecord, bool)) {
+func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, eff inherited, f *failure, parent *seqMode) {
 	rg := h.r.index.blockRange[s]
 	cover := func() {
 		for i := rg[0]; i < rg[1]; i++ {
@@ -38,7 +38,7 @@ func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, eff inherited
 	}
 	h.beginRollback(f)
 	m := &seqMode{phase: parent.phase, rollback: true, failed: f.scopeValue(),
-		completed: h.completedNames(rg[0], rg[1]), data: map[string]any{"block_rollback": s.ID}, done: done}
+		completed: h.completedNames(rg[0], rg[1]), data: map[string]any{"block_rollback": s.ID}, done: h.rollbackDone(event.Steps)}
 	switch {
 	case parent.rollback:
 		m.start, m.end = parent.start, parent.end
@@ -76,7 +76,7 @@ func (h *hostRun) beginRollback(f *failure) {
 	if f.kind != failAbort {
 		g.FailedStep, g.FailedIndex = f.name, event.IntPtr(f.index)
 	}
-	if h.resume != nil && h.resume.rollback != nil {
+	if h.progress != nil && h.progress.Rollback() != nil {
 		data["resumed"] = "the rollback was in flight when the run stopped; it goes on"
 	}
 	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.name, Step: f.name,
@@ -111,9 +111,7 @@ func (h *hostRun) hostRollback(ctx context.Context, f *failure, reason string) {
 		h.beginRollback(f)
 		m := &seqMode{phase: event.Rollback, start: event.RollbackStepStart, end: event.RollbackStepEnd, rollback: true,
 			failed: f.scopeValue(), completed: h.completedNames(0, math.MaxInt)}
-		if hr := h.resume; hr != nil {
-			m.done = hr.rbLookup(event.Rollback)
-		}
+		m.done = h.rollbackDone(event.Rollback)
 		ff := h.runList(ctx, rb.Steps, inherited{}, m)
 		switch {
 		case ff == nil:
@@ -145,11 +143,9 @@ func (h *hostRun) undo(ctx context.Context) {
 		if !d.changed || h.covered[d.index] || d.ranOn != "" {
 			continue
 		}
-		if hr := h.resume; hr != nil {
-			if _, ok := hr.rbDone[rbKey{event.Rollback, d.index, true}]; ok {
-				already = append(already, d.name)
-				continue
-			}
+		if h.undoneBefore(d.index) {
+			already = append(already, d.name)
+			continue
 		}
 		list = append(list, d)
 	}
@@ -375,69 +371,25 @@ func (h *hostRun) rollbackCompleted(ctx context.Context) {
 	h.out.State = strings.Join(h.notes, "; ")
 }
 
-// continueRollback finishes, after a resume, a rollback that was in flight
-// when the run stopped: the steps it already did are not done again.
-func (h *hostRun) continueRollback(ctx context.Context, hr *hostResume) *failure {
-	rr := hr.rollback
-	f := &failure{kind: rr.kind, name: rr.failedName, index: rr.failedIndex, err: errors.New(rr.err)}
-	if idx := rr.failedIndex; idx >= 0 && idx < len(h.r.index.byIndex) {
-		f.step = h.r.index.byIndex[idx]
-	}
-	h.restoreAll()
-	if rr.kind == failStep && f.step != nil {
-		f.result = resultMap(rr.result, false, true, rr.err)
-		if h.effOf(f.step).noLog {
-			f.result = redact.Censored()
-		}
+// resumeRollback is where a resumed host meets, at its step, the failure whose
+// rollback was under way when the run stopped: the step does not run again,
+// and the rollback goes on from there as it would have.
+func (h *hostRun) resumeRollback(f *failure, eff inherited) *failure {
+	if f.kind == failStep && f.step != nil {
 		if f.step.Loop != nil {
-			items, lost := h.restoredItems(rr.result)
-			h.keepItems(f.step, f.index, h.effOf(f.step), stepOutcome{name: f.name, items: items, lost: lost})
+			items, lost := h.journaledItems(f.result)
+			h.keepItems(f.step, f.index, eff, stepOutcome{name: f.name, items: items, lost: lost})
+		}
+		if eff.noLog {
+			f.result = redact.Censored()
 		}
 	}
 	h.noteFailure(f)
-	if h.r.opts.Check {
-		h.note("--check: nothing to roll back")
-		return f
+	if !h.r.opts.Check {
+		h.note("the rollback was in flight when the run stopped; it went on after the resume")
+		h.ran = true
 	}
-	h.note("the rollback was in flight when the run stopped; it went on after the resume")
-	h.ran = true
-	if f.step != nil {
-		blocks := h.r.index.steps[f.step].blocks
-		mainMode := h.mainMode()
-		for i := len(blocks) - 1; i >= 0; i-- {
-			b := blocks[i]
-			if b.Rollback == nil || !h.blockTouched(b, f) {
-				continue
-			}
-			eff := inherited{}
-			for _, outer := range blocks[:i+1] {
-				eff = eff.with(outer)
-			}
-			h.blockRollback(ctx, b, eff, f, mainMode, hr.rbLookup(event.Steps))
-		}
-	}
-	if h.rb.failed || h.rb.interrupted {
-		h.endRollback(ctx)
-		return f
-	}
-	h.hostRollback(ctx, f, f.reason())
 	return f
-}
-
-// restoreAll takes back every step the journal says completed, in order.
-func (h *hostRun) restoreAll() {
-	hr := h.resume
-	if hr == nil {
-		return
-	}
-	for idx, s := range h.r.index.byIndex {
-		if s == nil {
-			continue
-		}
-		if rec, ok := hr.steps[idx]; ok {
-			h.restore(s, idx, h.effOf(s), rec, &seqMode{phase: event.Steps})
-		}
-	}
 }
 
 // remaining names the steps of list after the one that failed, for the state.

@@ -14,6 +14,7 @@ import (
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
@@ -57,7 +58,9 @@ type runner struct {
 	// shared holds what preflight and gates registered: every host starts with it.
 	shared map[string]any
 
-	res *resumeState
+	// resumed is the journal's state of the run this one resumes; nil on a
+	// fresh run.
+	resumed *journal.State
 }
 
 func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) {
@@ -103,11 +106,10 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 		}
 	}
 	if opts.Resume != nil {
-		res, err := newResume(r, opts.Resume)
-		if err != nil {
+		if err := checkResumable(opts.Resume, p); err != nil {
 			return nil, err
 		}
-		r.res = res
+		r.resumed = opts.Resume
 	}
 	return r, nil
 }
@@ -119,14 +121,14 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	}
 	unwatch := r.watch(ctx)
 
-	if r.res != nil {
+	if r.resumed != nil {
 		r.restoreFinished()
 	}
 	switch {
-	case r.res != nil && r.res.st.Aborted:
+	case r.resumed != nil && r.resumed.Aborted:
 		// The decision to abort stands: a resume only finishes what the abort began.
-		r.out.Aborted, r.out.AbortReason = true, r.res.st.AbortReason
-		r.notStarted(r.p.Batches, "not started: the run aborted ("+r.res.st.AbortReason+")")
+		r.out.Aborted, r.out.AbortReason = true, r.resumed.AbortReason
+		r.notStarted(r.p.Batches, "not started: the run aborted ("+r.resumed.AbortReason+")")
 		r.abortRollback(ctx)
 	case r.preflight(ctx):
 		r.batches(ctx)
@@ -311,9 +313,9 @@ func (r *runner) emitRunStart() error {
 	}
 	kind := event.RunStart
 	data := r.runInfo()
-	if r.res != nil {
+	if r.resumed != nil {
 		kind = event.RunResume
-		data["resumed_after_seq"] = r.res.st.LastSeq
+		data["resumed_after_seq"] = r.resumed.LastSeq
 	}
 	if err := r.bus.Emit(event.Event{Kind: kind, Data: data}); err != nil {
 		return err
@@ -333,7 +335,7 @@ func (r *runner) emitRunEnd() {
 		reason = "a rollback failed; see the hosts' state"
 	case r.out.Aborted:
 		reason = r.out.AbortReason
-	case r.out.PreflightFailed && r.res != nil:
+	case r.out.PreflightFailed && r.resumed != nil:
 		reason = "preflight did not pass on resume; this part touched nothing, the hosts are as the interrupted run left them"
 	case r.out.PreflightFailed:
 		reason = "preflight did not pass; nothing was touched"
@@ -394,9 +396,8 @@ func (r *runner) post(ctx context.Context) {
 	}
 	c := r.newControllerRun(event.Post, 0)
 	m := c.mainMode()
-	if r.res != nil {
-		post := r.res.post
-		m.done = func(idx int) (doneRecord, bool) { rec, ok := post[idx]; return rec, ok }
+	if r.resumed != nil {
+		m.done = r.resumed.Post.Completed()
 	}
 	f := c.runList(ctx, r.rb.Post, inherited{}, m)
 	if c.rb.failed {

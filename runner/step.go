@@ -14,6 +14,7 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
@@ -65,16 +66,22 @@ type seqMode struct {
 	data       map[string]any // added to every step event (a block's rollback names its block)
 	failed     map[string]any
 	completed  []string
-	// done returns the record of a step that completed before a resume; it is
-	// not run again.
-	done func(idx int) (doneRecord, bool)
+	// done are the steps that completed before a resume, by index: their
+	// journaled outcome stands, and they do not run again.
+	done map[int]journal.StepRecord
+	// failedBefore is the failure whose rollback was under way when the run
+	// being resumed stopped: the list stops at its step, which does not run
+	// again, and rolls back from there.
+	failedBefore *failure
 }
 
+// mainMode is how the host's steps run: after a resume, from where the
+// journal says it stood.
 func (h *hostRun) mainMode() *seqMode {
 	m := &seqMode{phase: h.phase, start: event.StepStart, end: event.StepEnd}
-	if h.resume != nil {
-		hr := h.resume
-		m.done = func(idx int) (doneRecord, bool) { rec, ok := hr.steps[idx]; return rec, ok }
+	if h.progress != nil {
+		m.done = h.progress.Completed
+		m.failedBefore = h.resumedFailure()
 	}
 	return m
 }
@@ -146,6 +153,7 @@ type stepOutcome struct {
 	halted   haltKind    // the run stopped before the step started, or between the items of its loop
 	items    []*doneItem // a looped step: the items that completed, for the undo
 	lost     bool        // a looped step restored from a journal that does not hold its items
+	replayed bool        // taken from the journal of the run being resumed: it did not run now
 }
 
 // runList runs steps in order and returns why it stopped early, or nil.
@@ -158,16 +166,21 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 				continue
 			}
 			if s.Rollback != nil && (f.kind == failStep || f.kind == failStopped) && !h.r.opts.Check && h.blockTouched(s, f) {
-				h.blockRollback(ctx, s, eff, f, m, nil)
+				h.blockRollback(ctx, s, eff, f, m)
 			}
 			return f
 		}
 		idx := h.r.index.steps[s].index
-		if m.done != nil {
-			if rec, ok := m.done(idx); ok {
-				h.restore(s, idx, eff, rec, m)
-				continue
+		if rec, ok := m.done[idx]; ok {
+			h.replay(s, idx, eff, rec, m)
+			continue
+		}
+		if f := m.failedBefore; f != nil {
+			// Nothing runs again before the rollback goes on.
+			if f.index == idx {
+				return h.resumeRollback(f, eff)
 			}
+			continue
 		}
 		if m.rollback {
 			if ctx.Err() != nil {
@@ -249,7 +262,7 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 	case event.OK, event.Changed:
 		if !m.rollback {
 			h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: o.changed, noLog: eff.noLog,
-				result: o.modRes, module: o.module, target: o.target, ranOn: o.ranOn, items: o.items})
+				result: o.modRes, module: o.module, target: o.target, ranOn: o.ranOn, items: o.items, lost: o.lost})
 		}
 		return nil
 	case event.Skipped:
@@ -259,7 +272,9 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 			h.keepItems(s, idx, eff, o)
 		}
 		if o.ignored {
-			h.note("%q failed and was ignored (ignore_errors)", o.name)
+			if !o.replayed {
+				h.note("%q failed and was ignored (ignore_errors)", o.name)
+			}
 			return nil
 		}
 	}
@@ -276,55 +291,6 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 		f.result = redact.Censored()
 	}
 	return f
-}
-
-// restore takes back a step that completed before a resume: its registered
-// result, and its place in the undo list.
-func (h *hostRun) restore(s *spec.Step, idx int, eff inherited, rec doneRecord, m *seqMode) {
-	if eff.noLog {
-		h.relearn(s)
-	}
-	if eff.runOnce && h.once != nil && !m.rollback {
-		h.once.pass(h.name, idx)
-	}
-	failed := rec.status == event.Failed
-	data := rec.result
-	if s.Loop != nil {
-		data = h.restoredLoop(data)
-	}
-	res := resultMap(data, rec.changed, failed, rec.err)
-	if s.Register != "" {
-		h.registered[s.Register] = res
-	}
-	if m.rollback {
-		return
-	}
-	if h.isHost {
-		switch rec.status {
-		case event.OK, event.Changed:
-			h.out.Ok++
-			if rec.changed {
-				h.out.Changed++
-			}
-		case event.Skipped:
-			h.out.Skipped++
-		case event.Failed:
-			h.out.Failed++
-		}
-	}
-	if rec.status == event.OK || rec.status == event.Changed {
-		d := &doneStep{step: s, index: idx, name: rec.name, changed: rec.changed, noLog: eff.noLog,
-			result: modules.Result{Changed: rec.changed, Data: rec.result}, ranOn: rec.ranOn}
-		if s.Loop != nil {
-			d.items, d.lost = h.restoredItems(rec.result)
-		}
-		h.done = append(h.done, d)
-	} else if rec.status == event.Failed && s.Loop != nil {
-		// Ignored: its completed items are undone like those of a step that
-		// failed.
-		items, lost := h.restoredItems(rec.result)
-		h.keepItems(s, idx, eff, stepOutcome{name: rec.name, items: items, ranOn: rec.ranOn, lost: lost})
-	}
 }
 
 // relearn renders again, only to learn its secrets, a no_log step that ran
@@ -386,7 +352,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 	o = stepOutcome{name: name, noLog: eff.noLog}
 	base := event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: eff.noLog}
 	var rerun bool
-	if hr := h.resume; hr != nil && !m.rollback && hr.inFlight != nil && hr.inFlight.index == idx {
+	if pr := h.progress; pr != nil && !m.rollback && pr.Rerun != nil && pr.Rerun.Index == idx {
 		rerun = true
 	}
 	started := time.Now()
