@@ -17,8 +17,19 @@ import (
 // ended, the one whose outcome is unknown runs again, a rollback under way
 // goes on), finished hosts and batches are not run again.
 
-// checkResumable refuses a state whose hosts or batches differ from the plan's.
-func checkResumable(st *journal.State, p *plan.Plan) error {
+// CheckResume refuses to resume the run st describes with plan p when p is
+// not the plan that run was made of: the runbook or the inventory changed
+// (their digests), or the hosts or batches differ (--limit, serial, order).
+// Run checks it again; `runbook resume` calls it before it asks anything.
+func CheckResume(st *journal.State, p *plan.Plan) error {
+	for _, c := range []struct{ what, was, is string }{
+		{"runbook " + st.Info.Runbook, st.Info.RunbookDigest, p.RunbookDigest},
+		{"inventory " + st.Info.Inventory, st.Info.InventoryDigest, p.InventoryDigest},
+	} {
+		if c.was != "" && c.was != c.is {
+			return fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what)
+		}
+	}
 	if !slices.Equal(st.Info.Hosts, p.HostNames) {
 		return fmt.Errorf("cannot resume run %s: its hosts %v differ from the plan's %v; the inventory or --limit changed", st.RunID, st.Info.Hosts, p.HostNames)
 	}

@@ -106,7 +106,7 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 		}
 	}
 	if opts.Resume != nil {
-		if err := checkResumable(opts.Resume, p); err != nil {
+		if err := CheckResume(opts.Resume, p); err != nil {
 			return nil, err
 		}
 		r.resumed = opts.Resume

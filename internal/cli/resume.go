@@ -15,6 +15,7 @@ import (
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/inventory"
+	"github.com/runbookhq/runbook/runner"
 )
 
 func init() { commands = append(commands, newResumeCmd) }
@@ -73,13 +74,8 @@ must be unchanged (their digests are checked); -e values are never recorded
 					return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
 				}
 			}
-			for _, c := range []struct{ what, was, is string }{
-				{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
-				{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
-			} {
-				if c.was != "" && c.was != c.is {
-					return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what))
-				}
+			if err := runner.CheckResume(st, p); err != nil {
+				return withCode(exitcode.Stopped, err)
 			}
 			key, err := varsKey(f.stateDir, st.RunID, info.VarsDigest)
 			if err != nil {
