@@ -39,7 +39,7 @@ func (r *runner) batches(ctx context.Context) {
 			r.notStarted(r.p.Batches[i+1:], "not started: the run was interrupted")
 			return
 		}
-		if len(r.rb.BetweenBatches) > 0 && !gatesDone {
+		if len(r.runbook.BetweenBatches) > 0 && !gatesDone {
 			if f := r.gates(ctx, bn); f != nil {
 				if f.kind == failInterrupted || f.kind == failStopped {
 					r.notStarted(r.p.Batches[i+1:], "not started: the run was interrupted")
@@ -152,12 +152,12 @@ func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 func (r *runner) gates(ctx context.Context, bn int) *failure {
 	r.emit(event.Event{Kind: event.GateStart, Batch: bn})
 	c := r.newControllerRun(event.BetweenBatches, bn)
-	f := c.runList(ctx, r.rb.BetweenBatches, inherited{}, c.mainMode())
+	f := c.runList(ctx, r.runbook.BetweenBatches, inherited{}, c.mainMode())
 	r.mu.Lock()
 	for k, v := range c.registered {
 		r.shared[k] = v
 	}
-	if c.rb.failed {
+	if c.rollback.failed {
 		r.out.RollbackFailed = true
 	}
 	r.mu.Unlock()

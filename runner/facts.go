@@ -13,7 +13,7 @@ import (
 // read (when, also a block's, until, failed_when, changed_when, delegate_to,
 // arguments, loop), sorted. judged are those read after an attempt: until,
 // failed_when and changed_when.
-func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) {
+func (h *hostRun) factsRead(s *spec.Step, inh inherited) (all, judged []string) {
 	add := func(list *[]string, names []string) {
 		for _, n := range names {
 			if _, ok := h.r.reg.LookupFacts(n); ok && !slices.Contains(*list, n) {
@@ -27,10 +27,10 @@ func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) 
 		}
 	}
 	add(&all, judged)
-	for _, w := range eff.when {
+	for _, w := range inh.when {
 		add(&all, w.Names())
 	}
-	if d := eff.delegate; d != nil && d.DelegateTemplate != nil {
+	if d := inh.delegate; d != nil && d.DelegateTemplate != nil {
 		add(&all, d.DelegateTemplate.Names())
 	}
 	for _, t := range s.Templates {
@@ -46,7 +46,7 @@ func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) 
 
 // gather reads the named facts afresh for this host, over its own connection,
 // into scope.Extra.
-func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope, s *spec.Step, eff inherited) error {
+func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope, s *spec.Step, inh inherited) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -62,7 +62,7 @@ func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope,
 				return nil, err
 			}
 			defer release()
-			mh := h.moduleHost(c, h.own, eff, s)
+			mh := h.moduleHost(c, h.own, inh, s)
 			// Facts read the inventory too (the etcd facts find the members
 			// through group etcd), as a module does through its scope.
 			mh.Scope = scope

@@ -37,7 +37,7 @@ type hostRun struct {
 	covered    map[int]bool // steps a block's own rollback dealt with
 	ran        bool         // a step acted (started), so a drain rolls the host back
 	notes      []string     // what happened, for HostOutcome.State
-	rb         rollbackState
+	rollback   rollbackState
 	failNoted  bool
 	// progress is where the host stood when the run it resumes stopped;
 	// nil on a fresh run.
@@ -258,7 +258,7 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 		h.note("nothing was run again or rolled back")
 	} else {
 		m := h.mainMode()
-		f = h.runList(ctx, r.rb.Steps, inherited{}, m)
+		f = h.runList(ctx, r.runbook.Steps, inherited{}, m)
 		if f == nil && m.failedBefore != nil {
 			// A rollback under way with no step of the list to fail at (an
 			// abort's) goes on all the same.
@@ -277,13 +277,13 @@ func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
 	switch f.kind {
 	case failUnreachable:
 		h.note("nothing was rolled back")
-		if h.rb.started {
+		if h.rollback.started {
 			h.endRollback(ctx)
 		}
 	case failInterrupted:
 		h.note("left as it is")
-		if h.rb.started {
-			h.rb.interrupted = true
+		if h.rollback.started {
+			h.rollback.interrupted = true
 			h.endRollback(ctx)
 		}
 	case failStep, failStopped:
@@ -292,7 +292,7 @@ func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
 			h.note("--check: nothing to roll back")
 		case f.kind == failStopped && !h.ran:
 			h.note("no step had run, nothing to roll back")
-		case h.rb.failed || h.rb.interrupted:
+		case h.rollback.failed || h.rollback.interrupted:
 			h.note("the host's rollback was not run")
 			h.endRollback(ctx)
 		default:
@@ -334,14 +334,14 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 		}
 	case f.kind == failUnreachable:
 		out.Status, countsFailed = StatusUnreachable, true
-	case h.rb.failed:
+	case h.rollback.failed:
 		out.Status, countsFailed = StatusRollbackFailed, true
-	case f.kind == failInterrupted || h.rb.interrupted:
+	case f.kind == failInterrupted || h.rollback.interrupted:
 		out.Status = StatusInterrupted
 		countsFailed = f.kind == failStep
 	case f.kind == failStopped:
 		out.Status = StatusInterrupted
-	case h.rb.started:
+	case h.rollback.started:
 		out.Status, countsFailed = StatusRolledBack, true
 	default:
 		out.Status, countsFailed = StatusFailed, true
@@ -355,7 +355,7 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	if countsFailed {
 		r.failedHosts++
 	}
-	if h.rb.failed {
+	if h.rollback.failed {
 		r.out.RollbackFailed = true
 	}
 	if f == nil {

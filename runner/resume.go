@@ -216,7 +216,7 @@ func (h *hostRun) replayCompleted() {
 			continue
 		}
 		if rec, ok := m.done[idx]; ok {
-			h.replay(s, idx, h.effOf(s), rec, m)
+			h.replay(s, idx, h.inheritedOf(s), rec, m)
 		}
 	}
 }
@@ -224,11 +224,11 @@ func (h *hostRun) replayCompleted() {
 // replay takes back a step that completed before the resume: its journaled
 // outcome is recorded as a run's would be (registered, counted, kept for the
 // undo), and it does not run again.
-func (h *hostRun) replay(s *spec.Step, idx int, eff inherited, rec journal.StepRecord, m *seqMode) {
-	if eff.noLog {
+func (h *hostRun) replay(s *spec.Step, idx int, inh inherited, rec journal.StepRecord, m *seqMode) {
+	if inh.noLog {
 		h.relearn(s)
 	}
-	if eff.runOnce && h.once != nil && !m.rollback {
+	if inh.runOnce && h.once != nil && !m.rollback {
 		h.once.pass(h.name, idx)
 	}
 	data := rec.Result
@@ -242,5 +242,5 @@ func (h *hostRun) replay(s *spec.Step, idx int, eff inherited, rec journal.StepR
 	if s.Loop != nil {
 		o.items, o.lost = h.journaledItems(rec.Result)
 	}
-	h.record(s, idx, eff, o, m)
+	h.record(s, idx, inh, o, m)
 }

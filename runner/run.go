@@ -23,11 +23,11 @@ import (
 
 // runner is one run of a plan.
 type runner struct {
-	p    *plan.Plan
-	rb   *spec.Runbook
-	reg  *modules.Registry
-	opts Options
-	bus  *event.Bus
+	p       *plan.Plan
+	runbook *spec.Runbook
+	reg     *modules.Registry
+	opts    Options
+	bus     *event.Bus
 	// secrets holds the rendered arguments of no_log steps. It is the Bus's own
 	// set when it has one; otherwise the runner redacts events itself.
 	secrets    *redact.Set
@@ -65,7 +65,7 @@ type runner struct {
 
 func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) {
 	r := &runner{
-		p: p, rb: p.Runbook_, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
+		p: p, runbook: p.Runbook_, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
 		stop:     make(chan struct{}),
 		shared:   map[string]any{},
 		ctrlVars: plan.MergeVars(p.Runbook_.Vars, p.ExtraVars),
@@ -97,7 +97,7 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 			r.runbookDir = filepath.Dir(abs)
 		}
 	}
-	r.index = buildIndex(r.rb)
+	r.index = buildIndex(r.runbook)
 	r.pool = newConnPool(opts.Dialer)
 	r.out = &Outcome{Hosts: map[string]*HostOutcome{}}
 	for bi, names := range p.Batches {
@@ -356,16 +356,16 @@ func (r *runner) emitRunEnd() {
 // preflight runs once on the controller before any host is touched. It is run
 // again on a resume: it only reads, and the world may have changed since.
 func (r *runner) preflight(ctx context.Context) bool {
-	if len(r.rb.Preflight) == 0 {
+	if len(r.runbook.Preflight) == 0 {
 		return true
 	}
 	c := r.newControllerRun(event.Preflight, 0)
-	f := c.runList(ctx, r.rb.Preflight, inherited{}, c.mainMode())
+	f := c.runList(ctx, r.runbook.Preflight, inherited{}, c.mainMode())
 	r.mu.Lock()
 	for k, v := range c.registered {
 		r.shared[k] = v
 	}
-	if c.rb.failed {
+	if c.rollback.failed {
 		r.out.RollbackFailed = true
 	}
 	r.mu.Unlock()
@@ -391,7 +391,7 @@ func (r *runner) preflight(ctx context.Context) bool {
 
 // post runs once on the controller after the last batch of a run that did not abort.
 func (r *runner) post(ctx context.Context) {
-	if len(r.rb.Post) == 0 {
+	if len(r.runbook.Post) == 0 {
 		return
 	}
 	c := r.newControllerRun(event.Post, 0)
@@ -399,8 +399,8 @@ func (r *runner) post(ctx context.Context) {
 	if r.resumed != nil {
 		m.done = r.resumed.Post.Completed()
 	}
-	f := c.runList(ctx, r.rb.Post, inherited{}, m)
-	if c.rb.failed {
+	f := c.runList(ctx, r.runbook.Post, inherited{}, m)
+	if c.rollback.failed {
 		r.out.RollbackFailed = true
 	}
 	if f == nil {

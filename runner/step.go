@@ -159,40 +159,40 @@ type stepOutcome struct {
 // runList runs steps in order and returns why it stopped early, or nil.
 func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited, m *seqMode) *failure {
 	for _, s := range steps {
-		eff := in.with(s)
+		inh := in.with(s)
 		if s.IsBlock() {
-			f := h.runList(ctx, s.Block, eff, m)
+			f := h.runList(ctx, s.Block, inh, m)
 			if f == nil {
 				continue
 			}
 			if s.Rollback != nil && (f.kind == failStep || f.kind == failStopped) && !h.r.opts.Check && h.blockTouched(s, f) {
-				h.blockRollback(ctx, s, eff, f, m)
+				h.blockRollback(ctx, s, inh, f, m)
 			}
 			return f
 		}
 		idx := h.r.index.steps[s].index
 		if rec, ok := m.done[idx]; ok {
-			h.replay(s, idx, eff, rec, m)
+			h.replay(s, idx, inh, rec, m)
 			continue
 		}
 		if f := m.failedBefore; f != nil {
 			// Nothing runs again before the rollback goes on.
 			if f.index == idx {
-				return h.resumeRollback(f, eff)
+				return h.resumeRollback(f, inh)
 			}
 			continue
 		}
 		if m.rollback {
 			if ctx.Err() != nil {
-				return &failure{kind: failInterrupted, step: s, name: h.stepName(s, eff.noLog), index: idx, err: errors.New("stopped by the operator")}
+				return &failure{kind: failInterrupted, step: s, name: h.stepName(s, inh.noLog), index: idx, err: errors.New("stopped by the operator")}
 			}
 		} else if k := h.r.halted(ctx); k != notHalted {
 			f := h.haltFailure(k, s, idx)
 			h.noteFailure(f)
 			return f
 		}
-		o := h.runStep(ctx, s, eff, idx, m)
-		if f := h.record(s, idx, eff, o, m); f != nil {
+		o := h.runStep(ctx, s, inh, idx, m)
+		if f := h.record(s, idx, inh, o, m); f != nil {
 			if !m.rollback {
 				h.noteFailure(f)
 			}
@@ -205,13 +205,13 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 func (h *hostRun) haltFailure(k haltKind, s *spec.Step, idx int) *failure {
 	h.r.noteHalt(k)
 	if k == haltStop {
-		return &failure{kind: failInterrupted, step: s, name: h.stepName(s, h.effOf(s).noLog), index: idx, err: errors.New("stopped by the operator")}
+		return &failure{kind: failInterrupted, step: s, name: h.stepName(s, h.inheritedOf(s).noLog), index: idx, err: errors.New("stopped by the operator")}
 	}
 	err := errors.New("interrupted by the operator")
 	if jerr := h.r.journalFailed(); jerr != nil {
 		err = fmt.Errorf("not started: the journal failed: %w", jerr)
 	}
-	return &failure{kind: failStopped, step: s, name: h.stepName(s, h.effOf(s).noLog), index: idx, err: err}
+	return &failure{kind: failStopped, step: s, name: h.stepName(s, h.inheritedOf(s).noLog), index: idx, err: err}
 }
 
 // blockTouched reports whether any step of block s ran, so its rollback has
@@ -231,17 +231,17 @@ func (h *hostRun) blockTouched(s *spec.Step, f *failure) bool {
 
 // record counts o, registers it, keeps completed steps for the undo, and turns
 // a failure that is not ignored into the list's failure.
-func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m *seqMode) *failure {
+func (h *hostRun) record(s *spec.Step, idx int, inh inherited, o stepOutcome, m *seqMode) *failure {
 	main := !m.rollback && h.isHost
 	if o.halted != notHalted {
 		if !m.rollback {
-			h.keepItems(s, idx, eff, o) // a loop stopped between its items
+			h.keepItems(s, idx, inh, o) // a loop stopped between its items
 		}
 		return h.haltFailure(o.halted, s, idx)
 	}
 	if s.Register != "" && o.status != event.Interrupted && o.result != nil {
 		h.registered[s.Register] = o.result
-		if eff.noLog {
+		if inh.noLog {
 			h.r.markOutput(o.result)
 		}
 	}
@@ -261,7 +261,7 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 	switch o.status {
 	case event.OK, event.Changed:
 		if !m.rollback {
-			h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: o.changed, noLog: eff.noLog,
+			h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: o.changed, noLog: inh.noLog,
 				result: o.modRes, module: o.module, target: o.target, ranOn: o.ranOn, items: o.items, lost: o.lost})
 		}
 		return nil
@@ -269,7 +269,7 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 		return nil
 	case event.Failed:
 		if !m.rollback {
-			h.keepItems(s, idx, eff, o)
+			h.keepItems(s, idx, inh, o)
 		}
 		if o.ignored {
 			if !o.replayed {
@@ -286,8 +286,8 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 		f.kind = failInterrupted
 		h.r.noteHalt(haltStop)
 	}
-	f.err = h.shownError(o.err, eff.noLog)
-	if eff.noLog {
+	f.err = h.shownError(o.err, inh.noLog)
+	if inh.noLog {
 		f.result = redact.Censored()
 	}
 	return f
@@ -346,11 +346,11 @@ func (h *hostRun) stepName(s *spec.Step, noLog bool) string {
 // runStep runs one step: tags, run_once, facts, then once or per item of its
 // loop: when, delegate_to, arguments and its attempts. Every path emits the
 // step's end event.
-func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx int, m *seqMode) (o stepOutcome) {
+func (h *hostRun) runStep(ctx context.Context, s *spec.Step, inh inherited, idx int, m *seqMode) (o stepOutcome) {
 	r := h.r
-	name := h.stepName(s, eff.noLog)
-	o = stepOutcome{name: name, noLog: eff.noLog}
-	base := event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: eff.noLog}
+	name := h.stepName(s, inh.noLog)
+	o = stepOutcome{name: name, noLog: inh.noLog}
+	base := event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: inh.noLog}
 	var rerun bool
 	if pr := h.progress; pr != nil && !m.rollback && pr.Rerun != nil && pr.Rerun.Index == idx {
 		rerun = true
@@ -364,47 +364,47 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 			e.Attempt = o.attempts
 		}
 		if o.err != nil && (o.status == event.Failed || o.status == event.Unreachable || o.status == event.Interrupted) {
-			e.Error = h.shownError(o.err, eff.noLog).Error()
+			e.Error = h.shownError(o.err, inh.noLog).Error()
 		}
 		e.Result = o.data
 		e.Data = mergeData(m.data, extra)
 		e.Engine = g
 		e.Ignored = o.ignored
 		r.emit(e)
-		h.logStep(o, eff)
+		h.logStep(o, inh)
 		return o
 	}
 
-	if !m.rollback && !selected(eff.tags, r.opts.Tags, r.opts.SkipTags) {
+	if !m.rollback && !selected(inh.tags, r.opts.Tags, r.opts.SkipTags) {
 		o.status = event.Skipped
 		o.data = map[string]any{"skipped": true, "msg": "not selected by --tags or --skip-tags"}
 		// Ansible does not register a step that tags leave out.
 		return finish(o, nil, event.Engine{Reason: "tags"})
 	}
 
-	if eff.runOnce && h.once != nil && !m.rollback {
+	if inh.runOnce && h.once != nil && !m.rollback {
 		shared, mine, k := h.once.await(h.name, idx)
 		if k != notHalted {
 			return stepOutcome{name: name, halted: k}
 		}
 		if !mine {
 			o = shared.o
-			o.name, o.noLog = name, eff.noLog
+			o.name, o.noLog = name, inh.noLog
 			o.ranOn, o.module, o.target, o.items = shared.host, nil, nil, nil
 			if o.status == event.Unreachable {
 				// The host that ran it was unreachable, not this one.
 				o.status, o.fatal = event.Failed, true
 				o.err = fmt.Errorf("run_once step ran on %s, which was unreachable: %w", shared.host, o.err)
 			}
-			o.ignored = o.status == event.Failed && !o.fatal && eff.ignoreErrors
+			o.ignored = o.status == event.Failed && !o.fatal && inh.ignoreErrors
 			return finish(o, nil, event.Engine{RanOn: shared.host})
 		}
 		defer func() { h.once.publish(idx, h.name, o) }()
 	}
 
-	scope := h.secretScope(h.scope(m), eff.noLog)
-	facts, judged := h.factsRead(s, eff)
-	if err := h.gather(ctx, facts, scope, s, eff); err != nil {
+	scope := h.secretScope(h.scope(m), inh.noLog)
+	facts, judged := h.factsRead(s, inh)
+	if err := h.gather(ctx, facts, scope, s, inh); err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, err
 		switch {
 		case ctx.Err() != nil:
@@ -412,12 +412,12 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		case conn.IsTransport(err):
 			o.status = event.Unreachable
 		}
-		o.result = resultMap(nil, false, true, h.shownError(err, eff.noLog).Error())
+		o.result = resultMap(nil, false, true, h.shownError(err, inh.noLog).Error())
 		return finish(o, nil, event.Engine{})
 	}
 	var extra map[string]any
 	if s.Loop != nil {
-		o, extra = h.runLoop(ctx, s, eff, scope, judged, base, m, o, rerun)
+		o, extra = h.runLoop(ctx, s, inh, scope, judged, base, m, o, rerun)
 		return finish(o, extra, event.Engine{})
 	}
 	begin := func(target connTarget) error {
@@ -427,7 +427,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, eff inherited, idx 
 		}
 		return h.emitStart(s, base, m, rerun, data, nil)
 	}
-	o, extra = h.one(ctx, s, eff, scope, judged, base, m, o, begin)
+	o, extra = h.one(ctx, s, inh, scope, judged, base, m, o, begin)
 	return finish(o, extra, event.Engine{})
 }
 
@@ -474,14 +474,14 @@ func (h *hostRun) notRecorded(o stepOutcome, m *seqMode, err error) stepOutcome 
 // one runs the step once in scope (the step, or one item of its loop): when,
 // delegate_to, arguments, --check, then its attempts. begin is called before
 // the first attempt, with where it runs. extra goes into the step's end event.
-func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *eval.Scope, judged []string,
+func (h *hostRun) one(ctx context.Context, s *spec.Step, inh inherited, scope *eval.Scope, judged []string,
 	base event.Event, m *seqMode, o stepOutcome, begin func(connTarget) error) (stepOutcome, map[string]any) {
 	r := h.r
-	for _, w := range eff.when {
+	for _, w := range inh.when {
 		ok, err := w.Bool(scope)
 		if err != nil {
 			o.status, o.fatal, o.err = event.Failed, true, fmt.Errorf("when: %w", err)
-			o.result = resultMap(nil, false, true, h.shownError(o.err, eff.noLog).Error())
+			o.result = resultMap(nil, false, true, h.shownError(o.err, inh.noLog).Error())
 			return o, nil
 		}
 		if !ok {
@@ -493,10 +493,10 @@ func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *e
 		}
 	}
 
-	target, err := h.delegate(eff, scope)
+	target, err := h.delegate(inh, scope)
 	if err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, err
-		o.result = resultMap(nil, false, true, h.shownError(err, eff.noLog).Error())
+		o.result = resultMap(nil, false, true, h.shownError(err, inh.noLog).Error())
 		return o, nil
 	}
 	o.target = &target
@@ -504,7 +504,7 @@ func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *e
 	mod, err := s.NewArgs(r.reg, scope)
 	if err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, argsError(s, err)
-		o.result = resultMap(nil, false, true, h.shownError(o.err, eff.noLog).Error())
+		o.result = resultMap(nil, false, true, h.shownError(o.err, inh.noLog).Error())
 		return o, nil
 	}
 	o.module = mod
@@ -522,11 +522,11 @@ func (h *hostRun) one(ctx context.Context, s *spec.Step, eff inherited, scope *e
 		return h.notRecorded(o, m, err), nil
 	}
 	ctx = h.watchProcs(ctx, base, m.data, target)
-	return h.attempts(ctx, s, eff, mod, target, scope, judged, base, m, o), nil
+	return h.attempts(ctx, s, inh, mod, target, scope, judged, base, m, o), nil
 }
 
 // attempts runs the module until it succeeds, until holds, or the retries run out.
-func (h *hostRun) attempts(ctx context.Context, s *spec.Step, eff inherited, mod modules.Module, target connTarget,
+func (h *hostRun) attempts(ctx context.Context, s *spec.Step, inh inherited, mod modules.Module, target connTarget,
 	scope *eval.Scope, judged []string, base event.Event, m *seqMode, o stepOutcome) stepOutcome {
 	r := h.r
 	tries := 1 + s.Retries
@@ -535,7 +535,7 @@ func (h *hostRun) attempts(ctx context.Context, s *spec.Step, eff inherited, mod
 		delay = DefaultDelay
 	}
 	for a := 1; ; a++ {
-		next := h.attempt(ctx, s, eff, mod, target, scope, judged)
+		next := h.attempt(ctx, s, inh, mod, target, scope, judged)
 		next.name, next.noLog, next.module, next.target, next.attempts = o.name, o.noLog, o.module, o.target, a
 		o = next
 		if o.status == event.Interrupted || o.status == event.Unreachable || o.fatal {
@@ -555,20 +555,20 @@ func (h *hostRun) attempts(ctx context.Context, s *spec.Step, eff inherited, mod
 				if o.untilWhy != "" {
 					o.err = fmt.Errorf("%w: %s", o.err, o.untilWhy)
 				}
-				o.result["failed"], o.result["error"], o.result["msg"] = true, h.shownError(o.err, eff.noLog).Error(), h.shownError(o.err, eff.noLog).Error()
+				o.result["failed"], o.result["error"], o.result["msg"] = true, h.shownError(o.err, inh.noLog).Error(), h.shownError(o.err, inh.noLog).Error()
 			}
-			o.ignored = eff.ignoreErrors
+			o.ignored = inh.ignoreErrors
 			return o
 		}
 		if k := r.halted(ctx); k != notHalted {
-			return h.stopRetrying(o, k, a, tries, eff)
+			return h.stopRetrying(o, k, a, tries, inh)
 		}
 		retry := base
 		retry.Kind = event.StepRetry
 		retry.Attempt = a
 		retry.Data = m.data
 		if o.err != nil {
-			retry.Error = h.shownError(o.err, eff.noLog).Error()
+			retry.Error = h.shownError(o.err, inh.noLog).Error()
 		} else if s.Until != nil {
 			retry.Error = fmt.Sprintf("until `%s` is false", s.Until.Src)
 		}
@@ -578,17 +578,17 @@ func (h *hostRun) attempts(ctx context.Context, s *spec.Step, eff inherited, mod
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return h.stopRetrying(o, haltStop, a, tries, eff)
+			return h.stopRetrying(o, haltStop, a, tries, inh)
 		case <-r.stop:
 			t.Stop()
-			return h.stopRetrying(o, haltDrain, a, tries, eff)
+			return h.stopRetrying(o, haltDrain, a, tries, inh)
 		}
 	}
 }
 
 // stopRetrying ends a retried step when the run stops between attempts: it
 // failed (a drain rolls the host back), or was interrupted (a stop).
-func (h *hostRun) stopRetrying(o stepOutcome, k haltKind, a, tries int, eff inherited) stepOutcome {
+func (h *hostRun) stopRetrying(o stepOutcome, k haltKind, a, tries int, inh inherited) stepOutcome {
 	h.r.noteHalt(k)
 	cause := "interrupted by the operator"
 	if o.err != nil {
@@ -605,12 +605,12 @@ func (h *hostRun) stopRetrying(o stepOutcome, k haltKind, a, tries int, eff inhe
 }
 
 // attempt runs the module once and judges the result.
-func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod modules.Module, target connTarget, scope *eval.Scope, judged []string) stepOutcome {
+func (h *hostRun) attempt(ctx context.Context, s *spec.Step, inh inherited, mod modules.Module, target connTarget, scope *eval.Scope, judged []string) stepOutcome {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if s.Timeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, s.Timeout.Std())
 	}
-	res, err := h.call(actx, s, eff, mod, target, scope)
+	res, err := h.call(actx, s, inh, mod, target, scope)
 	timedOut := actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
 	cancel()
 	o := stepOutcome{modRes: res, data: cloneMap(res.Data)}
@@ -620,7 +620,7 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 		return o
 	case err != nil && conn.IsTransport(err):
 		o.status, o.err = event.Unreachable, err
-		o.result = resultMap(o.data, false, true, h.shownError(err, eff.noLog).Error())
+		o.result = resultMap(o.data, false, true, h.shownError(err, inh.noLog).Error())
 		return o
 	case timedOut:
 		err = fmt.Errorf("timed out after %s: %w", s.Timeout, errOr(err, context.DeadlineExceeded))
@@ -628,13 +628,13 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 	failed, changed := err != nil, res.Changed
 	msg := ""
 	if err != nil {
-		msg = h.shownError(err, eff.noLog).Error()
+		msg = h.shownError(err, inh.noLog).Error()
 	}
 	o.result = resultMap(o.data, changed, failed, msg)
 	rs := *scope
 	rs.Result = o.result
 	// until, failed_when and changed_when judge the world after the attempt.
-	if err := h.gather(ctx, judged, &rs, s, eff); err != nil {
+	if err := h.gather(ctx, judged, &rs, s, inh); err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, err
 		switch {
 		case ctx.Err() != nil:
@@ -642,14 +642,14 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 		case conn.IsTransport(err):
 			o.status = event.Unreachable
 		}
-		o.result["failed"], o.result["error"] = true, h.shownError(err, eff.noLog).Error()
+		o.result["failed"], o.result["error"] = true, h.shownError(err, inh.noLog).Error()
 		return o
 	}
 	judge := func(p *eval.Program) (bool, bool) {
 		v, jerr := p.Bool(&rs)
 		if jerr != nil {
 			o.status, o.fatal, o.err = event.Failed, true, fmt.Errorf("%s: %w", p.Name, jerr)
-			o.result["failed"], o.result["error"] = true, h.shownError(o.err, eff.noLog).Error()
+			o.result["failed"], o.result["error"] = true, h.shownError(o.err, inh.noLog).Error()
 			return false, false
 		}
 		return v, true
@@ -671,7 +671,7 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 		o.result["failed"] = v
 		if v && err == nil {
 			err = fmt.Errorf("failed_when `%s` is true", s.FailedWhen.Src)
-			o.result["error"], o.result["msg"] = h.shownError(err, eff.noLog).Error(), h.shownError(err, eff.noLog).Error()
+			o.result["error"], o.result["msg"] = h.shownError(err, inh.noLog).Error(), h.shownError(err, inh.noLog).Error()
 		}
 	}
 	if s.Until != nil {
@@ -688,7 +688,7 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 	switch {
 	case failed:
 		o.status, o.err = event.Failed, err
-		o.ignored = eff.ignoreErrors
+		o.ignored = inh.ignoreErrors
 	case o.changed:
 		o.status = event.Changed
 	default:
@@ -699,13 +699,13 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 
 // call runs the module (or its Check) over the target's connection. A panic in
 // a module is a failure of the step, not of the run.
-func (h *hostRun) call(ctx context.Context, s *spec.Step, eff inherited, mod modules.Module, target connTarget, scope *eval.Scope) (res modules.Result, err error) {
+func (h *hostRun) call(ctx context.Context, s *spec.Step, inh inherited, mod modules.Module, target connTarget, scope *eval.Scope) (res modules.Result, err error) {
 	c, release, err := h.r.pool.acquire(ctx, target)
 	if err != nil {
 		return modules.Result{}, err
 	}
 	defer release()
-	mh := h.moduleHost(c, target, eff, s)
+	mh := h.moduleHost(c, target, inh, s)
 	// The module's own expressions (check's expect) see what the step's guards
 	// see: vars, registered results, facts.
 	mh.Scope = scope
@@ -720,13 +720,13 @@ func (h *hostRun) call(ctx context.Context, s *spec.Step, eff inherited, mod mod
 	return mod.Run(ctx, mh)
 }
 
-func (h *hostRun) moduleHost(c conn.Conn, target connTarget, eff inherited, s *spec.Step) *modules.Host {
+func (h *hostRun) moduleHost(c conn.Conn, target connTarget, inh inherited, s *spec.Step) *modules.Host {
 	r := h.r
 	log := zerolog.Nop()
-	if !eff.noLog {
+	if !inh.noLog {
 		log = r.log.With().Str("host", h.name).Str("step", s.Name).Logger()
 	}
-	become, user := eff.become || target.become, eff.becomeUser
+	become, user := inh.become || target.become, inh.becomeUser
 	if user == "" {
 		user = target.becomeUser
 	}
@@ -756,8 +756,8 @@ func (r *runner) confirmFunc() func(context.Context, string) (bool, error) {
 
 // delegate resolves where the step runs: the host itself, the controller, or
 // another inventory host (with the original host's vars).
-func (h *hostRun) delegate(eff inherited, scope *eval.Scope) (connTarget, error) {
-	s := eff.delegate
+func (h *hostRun) delegate(inh inherited, scope *eval.Scope) (connTarget, error) {
+	s := inh.delegate
 	if s == nil {
 		return h.own, nil
 	}
@@ -804,14 +804,14 @@ func argsError(s *spec.Step, err error) error {
 	return fmt.Errorf("%s: arguments of %s: %w", s.Pos, s.Module, err)
 }
 
-func (h *hostRun) logStep(o stepOutcome, eff inherited) {
+func (h *hostRun) logStep(o stepOutcome, inh inherited) {
 	lg := h.r.log.Debug()
 	if o.status == event.Failed || o.status == event.Unreachable {
 		lg = h.r.log.Warn()
 	}
 	lg = lg.Str("host", h.name).Str("step", h.r.secrets.Redact(o.name)).Str("status", string(o.status))
 	if o.err != nil {
-		lg = lg.Str("error", h.shownError(o.err, eff.noLog).Error())
+		lg = lg.Str("error", h.shownError(o.err, inh.noLog).Error())
 	}
 	lg.Msg("step")
 }
