@@ -153,14 +153,7 @@ func (r *runner) gates(ctx context.Context, bn int) *failure {
 	r.emit(event.Event{Kind: event.GateStart, Batch: bn})
 	c := r.newControllerRun(event.BetweenBatches, bn)
 	f := c.runList(ctx, r.runbook.BetweenBatches, inherited{}, c.mainMode())
-	r.mu.Lock()
-	for k, v := range c.registered {
-		r.shared[k] = v
-	}
-	if c.rollback.failed {
-		r.out.RollbackFailed = true
-	}
-	r.mu.Unlock()
+	r.takeShared(c)
 	ev := event.Event{Kind: event.GateEnd, Batch: bn, Status: event.OK}
 	if f != nil {
 		ev.Status, ev.Step, ev.Error = event.Failed, f.name, f.errText()

@@ -46,7 +46,8 @@ func (h *hostRun) factsRead(s *spec.Step, inh inherited) (all, judged []string) 
 
 // gather reads the named facts afresh for this host, over its own connection,
 // into scope.Extra.
-func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope, s *spec.Step, inh inherited) error {
+func (st *stepRun) gather(ctx context.Context, names []string, scope *eval.Scope) error {
+	h := st.h
 	if len(names) == 0 {
 		return nil
 	}
@@ -62,7 +63,7 @@ func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope,
 				return nil, err
 			}
 			defer release()
-			mh := h.moduleHost(c, h.own, inh, s)
+			mh := h.moduleHost(c, h.own, st.inh, st.s)
 			// Facts read the inventory too (the etcd facts find the members
 			// through group etcd), as a module does through its scope.
 			mh.Scope = scope

@@ -28,17 +28,14 @@ type doneItem struct {
 // its own would run (when, delegate_to, arguments, retries, --check). It stops
 // at the first item that fails: after a failure nothing more is touched. The
 // step's start is emitted once, before the first item that runs.
-func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, inh inherited, scope *eval.Scope, judged []string,
-	base event.Event, m *seqMode, o stepOutcome, rerun bool) (stepOutcome, map[string]any) {
-	items, err := s.Loop.Items(scope)
+func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map[string]any) {
+	items, err := st.s.Loop.Items(st.scope)
 	if err != nil {
-		o.status, o.fatal, o.err = event.Failed, true, err
-		o.result = resultMap(nil, false, true, h.shownError(err, inh.noLog).Error())
-		return o, nil
+		return st.failed(o, err), nil
 	}
 	if len(items) == 0 {
-		o.status = event.Skipped
-		o.data = map[string]any{"skipped": true, "msg": "loop over no items", "results": []any{}}
+		o = skipped(o, "loop over no items")
+		o.data["results"] = []any{}
 		o.result = resultMap(o.data, false, false, "")
 		return o, nil
 	}
@@ -49,23 +46,25 @@ func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, inh inherited, scop
 			return startErr
 		}
 		started = true
-		startErr = h.emitStart(s, base, m, rerun, nil, event.IntPtr(len(items)))
+		startErr = st.emitStart(nil, event.IntPtr(len(items)))
 		return startErr
 	}
-	lr := &loopRun{h: h}
+	lr := &loopRun{h: st.h}
 	var extra map[string]any
 	for i, item := range items {
 		if i > 0 {
-			if k := h.betweenItems(ctx, m); k != notHalted {
+			if k := st.h.betweenItems(ctx, st.m); k != notHalted {
 				lr.halt(k, i, item)
 				break
 			}
 		}
-		is := *scope
+		is := *st.scope
 		is.Loop = &eval.Loop{Item: item, Index: i}
-		im := *m
-		im.data = mergeData(m.data, map[string]any{"loop_index": i})
-		io, x := h.one(ctx, s, inh, &is, judged, base, &im, stepOutcome{name: o.name, noLog: o.noLog}, begin)
+		im := *st.m
+		im.data = mergeData(st.m.data, map[string]any{"loop_index": i})
+		one := *st
+		one.scope, one.m = &is, &im
+		io, x := one.execute(ctx, stepOutcome{name: o.name, noLog: o.noLog}, begin)
 		if x != nil {
 			extra = x
 		}
@@ -73,7 +72,7 @@ func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, inh inherited, scop
 			break
 		}
 	}
-	return lr.outcome(o, inh), extra
+	return lr.outcome(o, st.inh), extra
 }
 
 // betweenItems says whether the run stops before the next item, as it stops

@@ -361,14 +361,7 @@ func (r *runner) preflight(ctx context.Context) bool {
 	}
 	c := r.newControllerRun(event.Preflight, 0)
 	f := c.runList(ctx, r.runbook.Preflight, inherited{}, c.mainMode())
-	r.mu.Lock()
-	for k, v := range c.registered {
-		r.shared[k] = v
-	}
-	if c.rollback.failed {
-		r.out.RollbackFailed = true
-	}
-	r.mu.Unlock()
+	r.takeShared(c)
 	if f == nil {
 		return true
 	}
@@ -387,6 +380,19 @@ func (r *runner) preflight(ctx context.Context) bool {
 		h.State = "not started: preflight did not pass"
 	}
 	return false
+}
+
+// takeShared takes what a controller phase (preflight, gates) registered into
+// what every host starts with, and its rollback's failure into the outcome.
+func (r *runner) takeShared(c *hostRun) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, v := range c.registered {
+		r.shared[k] = v
+	}
+	if c.rollback.failed {
+		r.out.RollbackFailed = true
+	}
 }
 
 // post runs once on the controller after the last batch of a run that did not abort.
