@@ -70,9 +70,11 @@ must be unchanged (their digests are checked); -e values are never recorded
 			}
 			if p.OrderAtStart {
 				// The first part of the run decided the order from facts; keep it.
-				if err := p.Reorder(info.Hosts); err != nil {
+				ordered, err := p.Reorder(info.Hosts)
+				if err != nil {
 					return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
 				}
+				p = ordered
 			}
 			if err := runner.CheckResume(st, p); err != nil {
 				return withCode(exitcode.Stopped, err)
