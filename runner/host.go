@@ -367,7 +367,8 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	r.mu.Unlock()
 
 	ev := event.Event{Kind: event.HostEnd, Batch: h.batch, Host: h.name, Status: hostEventStatus(out.Status), Duration: d,
-		Data: map[string]any{"state": out.State, "ok": out.Ok, "changed": out.Changed, "skipped": out.Skipped, "failed": out.Failed}}
+		Data:   map[string]any{"state": out.State},
+		Engine: event.Engine{Counts: &event.Counts{OK: out.Ok, Changed: out.Changed, Skipped: out.Skipped, Failed: out.Failed}}}
 	if out.Err != nil {
 		ev.Error = out.Err.Error()
 	}

@@ -35,7 +35,7 @@ func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[str
 		if p.On != "" {
 			on = p.On
 		}
-		e.Engine = event.Engine{PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become}
+		e.Engine = event.Engine{LoopIndex: base.LoopIndex, PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become}
 		if p.Become {
 			e.BecomeUser = p.BecomeUser
 		}

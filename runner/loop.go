@@ -46,7 +46,7 @@ func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map
 			return startErr
 		}
 		started = true
-		startErr = st.emitStart(nil, event.IntPtr(len(items)))
+		startErr = st.emitStart("", event.IntPtr(len(items)))
 		return startErr
 	}
 	lr := &loopRun{h: st.h}
@@ -60,10 +60,10 @@ func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map
 		}
 		is := *st.scope
 		is.Loop = &eval.Loop{Item: item, Index: i}
-		im := *st.m
-		im.data = mergeData(st.m.data, map[string]any{"loop_index": i})
 		one := *st
-		one.scope, one.m = &is, &im
+		one.scope = &is
+		// The item's retries and processes say which item they are.
+		one.base.LoopIndex = event.IntPtr(i)
 		io, x := one.execute(ctx, stepOutcome{name: o.name, noLog: o.noLog}, begin)
 		if x != nil {
 			extra = x

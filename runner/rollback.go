@@ -227,7 +227,7 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	begin := func(items *int) error {
 		start := base
 		start.Kind = event.RollbackStepStart
-		start.Data = map[string]any{"id": d.step.ID, "module": d.step.Module}
+		start.ID, start.Module = d.step.ID, d.step.Module
 		start.Items = items
 		if err := r.emit(start); err != nil {
 			return fmt.Errorf("not run: the journal could not record its start: %w", err)

@@ -91,11 +91,11 @@ func (st *stepRun) run(ctx context.Context) (o stepOutcome) {
 		return st.finish(o, extra, event.Engine{})
 	}
 	begin := func(target connTarget) error {
-		var data map[string]any
+		delegateTo := ""
 		if target.key != h.own.key {
-			data = map[string]any{"delegate_to": target.key}
+			delegateTo = target.key
 		}
-		return st.emitStart(data, nil)
+		return st.emitStart(delegateTo, nil)
 	}
 	o, extra = st.execute(ctx, o, begin)
 	return st.finish(o, extra, event.Engine{})
@@ -151,23 +151,22 @@ func (st *stepRun) finish(o stepOutcome, extra map[string]any, g event.Engine) s
 	return o
 }
 
-// emitStart emits the start of the step: its id and module, what data adds
-// (where it runs, how many items), and after a resume that it runs again. An
-// error means the journal did not record it, and the step must not act.
-func (st *stepRun) emitStart(data map[string]any, items *int) error {
+// emitStart emits the start of the step: its id and module, where it runs
+// when not on its host, how many items, and after a resume that it runs
+// again. An error means the journal did not record it, and the step must not
+// act.
+func (st *stepRun) emitStart(delegateTo string, items *int) error {
 	start := st.base
 	start.Kind = st.m.start
 	if st.s.Retries > 0 {
 		start.Attempt = 1
 	}
-	d := map[string]any{"id": st.s.ID, "module": st.s.Module}
-	for k, v := range data {
-		d[k] = v
-	}
+	var d map[string]any
 	if st.rerun {
-		d["rerun"] = "it was in flight when the run stopped, so whether it acted is unknown: it runs again"
+		d = map[string]any{"rerun": "it was in flight when the run stopped, so whether it acted is unknown: it runs again"}
 	}
 	start.Data = mergeData(st.m.data, d)
+	start.ID, start.Module, start.DelegateTo = st.s.ID, st.s.Module, delegateTo
 	start.Items = items
 	if err := st.h.r.emit(start); err != nil {
 		return err
