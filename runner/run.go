@@ -65,10 +65,10 @@ type runner struct {
 
 func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) {
 	r := &runner{
-		p: p, runbook: p.Runbook_, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
+		p: p, runbook: p.Spec, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
 		stop:     make(chan struct{}),
 		shared:   map[string]any{},
-		ctrlVars: plan.MergeVars(p.Runbook_.Vars, p.ExtraVars),
+		ctrlVars: plan.MergeVars(p.Spec.Vars, p.ExtraVars),
 	}
 	if len(p.Hosts) > 0 {
 		// The once phases (preflight, gates, post) see the variables of the
@@ -299,7 +299,7 @@ func (r *runner) runInfo() map[string]any {
 	info.Hosts = r.p.HostNames
 	info.Batches = r.p.Batches
 	info.Check = r.opts.Check
-	info.Steps = countLeaves(r.p.Runbook_.Steps)
+	info.Steps = countLeaves(r.p.Spec.Steps)
 	if info.PID == 0 {
 		info.PID = os.Getpid()
 	}

@@ -76,7 +76,7 @@ type Plan struct {
 	OrderFacts []string `json:"order_facts,omitempty"`
 
 	Hosts     []*Host              `json:"-"`
-	Runbook_  *spec.Runbook        `json:"-"`
+	Spec      *spec.Runbook        `json:"-"` // the runbook as loaded, that the plan was built from
 	Inventory *inventory.Inventory `json:"-"`
 	ExtraVars map[string]any       `json:"-"`
 
@@ -141,7 +141,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		Pattern:     rb.Hosts,
 		Limit:       opts.Limit,
 		OnAbort:     string(rb.OnAbort),
-		Runbook_:    rb,
+		Spec:        rb,
 		registry:    reg,
 		Inventory:   inv,
 		ExtraVars:   opts.ExtraVars,
@@ -245,7 +245,7 @@ func (p *Plan) OrderBy(gather func(h *Host) (map[string]any, error)) (*Plan, err
 		if err != nil {
 			return nil, fmt.Errorf("order: facts for host %s: %w", h.Name, err)
 		}
-		v, err := p.Runbook_.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: EvalHost(h.Inventory, h.Vars), Inventory: inv, Extra: facts})
+		v, err := p.Spec.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: EvalHost(h.Inventory, h.Vars), Inventory: inv, Extra: facts})
 		if err != nil {
 			return nil, fmt.Errorf("order key for host %s: %w", h.Name, err)
 		}
