@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/spec"
 )
 
@@ -76,4 +78,16 @@ func (st *stepRun) gather(ctx context.Context, names []string, scope *eval.Scope
 	}
 	scope.Extra = extra
 	return nil
+}
+
+// gatherStatus is how a step ends when its facts could not be read: stopped
+// by the operator, cut off from its host, or failed.
+func gatherStatus(ctx context.Context, err error) event.Status {
+	switch {
+	case ctx.Err() != nil:
+		return event.Interrupted
+	case conn.IsTransport(err):
+		return event.Unreachable
+	}
+	return event.Failed
 }

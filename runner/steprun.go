@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/spec"
@@ -204,18 +203,6 @@ func skipped(o stepOutcome, msg string) stepOutcome {
 	o.data = map[string]any{"skipped": true, "msg": msg}
 	o.result = resultMap(o.data, false, false, "")
 	return o
-}
-
-// gatherStatus is how a step ends when its facts could not be read: stopped
-// by the operator, cut off from its host, or failed.
-func gatherStatus(ctx context.Context, err error) event.Status {
-	switch {
-	case ctx.Err() != nil:
-		return event.Interrupted
-	case conn.IsTransport(err):
-		return event.Unreachable
-	}
-	return event.Failed
 }
 
 // shown is err as the step may show it (see shownError).
