@@ -286,7 +286,7 @@ func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
 			h.rollback.interrupted = true
 			h.endRollback(ctx)
 		}
-	case failStep, failStopped:
+	case failStep, failStopped, failAbort:
 		switch {
 		case h.r.opts.Check:
 			h.note("--check: nothing to roll back")
