@@ -78,11 +78,10 @@ func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun 
 		addr: ph.Addr, vars: ph.Vars, once: once, out: r.out.Hosts[ph.Name],
 		registered: map[string]any{}, covered: map[int]bool{},
 	}
+	h.eval = ph.Eval()
 	if ph.Inventory != nil {
-		h.eval = plan.EvalHost(ph.Inventory, ph.Vars)
 		h.own = inventoryTarget(ph.Inventory, ph.Vars, ph.Connection)
 	} else {
-		h.eval = eval.Host{Name: ph.Name, Addr: ph.Addr, Groups: ph.Groups, Vars: ph.Vars}
 		h.own = connTarget{key: ph.Name}
 		h.own.target.Name, h.own.target.Addr, h.own.target.Connection, h.own.target.Vars = ph.Name, ph.Addr, ph.Connection, ph.Vars
 	}

@@ -39,7 +39,7 @@ func orderAtStart(ctx context.Context, p *plan.Plan, stateDir string) (*plan.Pla
 			v, err := f.Gather(ctx, &modules.Host{
 				Name: h.Name, Addr: h.Addr, Vars: h.Vars, Conn: ctrl, Controller: ctrl,
 				Log: zerolog.Nop(), StateDir: stateDir,
-				Scope: &eval.Scope{Vars: h.Vars, Host: plan.EvalHost(h.Inventory, h.Vars), Inventory: inv},
+				Scope: &eval.Scope{Vars: h.Vars, Host: h.Eval(), Inventory: inv},
 			})
 			if err != nil {
 				return nil, err

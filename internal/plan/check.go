@@ -112,11 +112,7 @@ func (t *target) scope(batch int) *eval.Scope {
 }
 
 func (c *checker) hostTarget(h *Host) *target {
-	host := eval.Host{Name: h.Name, Addr: h.Addr, Groups: h.Groups, Vars: h.Vars}
-	if h.Inventory != nil {
-		host = EvalHost(h.Inventory, h.Vars)
-	}
-	return &target{label: h.Name, vars: h.Vars, raw: c.rawVars(h), host: host, origin: c.origin(h), c: c}
+	return &target{label: h.Name, vars: h.Vars, raw: c.rawVars(h), host: h.Eval(), origin: c.origin(h), c: c}
 }
 
 // controllers are the targets of preflight, gates and post: the controller

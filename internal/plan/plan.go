@@ -245,7 +245,7 @@ func (p *Plan) OrderBy(gather func(h *Host) (map[string]any, error)) (*Plan, err
 		if err != nil {
 			return nil, fmt.Errorf("order: facts for host %s: %w", h.Name, err)
 		}
-		v, err := p.Spec.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: EvalHost(h.Inventory, h.Vars), Inventory: inv, Extra: facts})
+		v, err := p.Spec.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: h.Eval(), Inventory: inv, Extra: facts})
 		if err != nil {
 			return nil, fmt.Errorf("order key for host %s: %w", h.Name, err)
 		}
@@ -351,7 +351,7 @@ func (p *Plan) order(rb *spec.Runbook, seed int64) error {
 		keys := make([]any, len(p.Hosts))
 		inv := EvalInventory(p.Inventory)
 		for i, h := range p.Hosts {
-			v, err := rb.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: EvalHost(h.Inventory, h.Vars), Inventory: inv})
+			v, err := rb.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: h.Eval(), Inventory: inv})
 			if err != nil {
 				return fmt.Errorf("order key for host %s: %v", h.Name, err)
 			}
