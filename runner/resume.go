@@ -180,14 +180,8 @@ func (r *runner) restoreFinished() {
 					Error: hs.Error, Data: map[string]any{"state": out.State}})
 			}
 			for _, rec := range hs.Progress.Completed {
-				switch rec.Status {
-				case event.OK, event.Changed:
-					out.Ok++
-					if rec.Changed {
-						out.Changed++
-					}
-				case event.Skipped:
-					out.Skipped++
+				if rec.Status != event.Failed { // a finished host's counts leave out the failures it ignored
+					out.count(rec.Status, rec.Changed)
 				}
 			}
 		}

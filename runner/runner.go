@@ -116,6 +116,21 @@ type HostOutcome struct {
 	State string
 }
 
+// count adds a step's end to the host's counts.
+func (o *HostOutcome) count(status event.Status, changed bool) {
+	switch status {
+	case event.OK, event.Changed:
+		o.Ok++
+		if changed {
+			o.Changed++
+		}
+	case event.Skipped:
+		o.Skipped++
+	case event.Failed, event.Unreachable:
+		o.Failed++
+	}
+}
+
 // StepError is a step that failed on a host.
 type StepError struct {
 	Host string

@@ -241,17 +241,7 @@ func (h *hostRun) record(s *spec.Step, idx int, inh inherited, o stepOutcome, m 
 		}
 	}
 	if main {
-		switch o.status {
-		case event.OK, event.Changed:
-			h.out.Ok++
-			if o.changed {
-				h.out.Changed++
-			}
-		case event.Skipped:
-			h.out.Skipped++
-		case event.Failed, event.Unreachable:
-			h.out.Failed++
-		}
+		h.out.count(o.status, o.changed)
 	}
 	switch o.status {
 	case event.OK, event.Changed:
