@@ -43,3 +43,26 @@ func TestCheckResume(t *testing.T) {
 		})
 	}
 }
+
+func TestResumePlanVars(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	st := &journal.State{RunID: "r1", Info: event.RunInfo{Hosts: []string{"h1"}, Batches: [][]string{{"h1"}},
+		VarsDigest: plan.VarsDigest(key, map[string]any{"token": "a"})}}
+	for _, tt := range []struct {
+		extra map[string]any
+		ok    bool
+	}{
+		{map[string]any{"token": "a"}, true},
+		{map[string]any{"token": "b"}, false},
+		{nil, false},
+	} {
+		p := &plan.Plan{HostNames: []string{"h1"}, Batches: [][]string{{"h1"}}, ExtraVars: tt.extra}
+		got, err := runner.ResumePlan(st, p, key)
+		switch {
+		case tt.ok && (err != nil || got != p):
+			t.Errorf("-e %v: refused (%v) or another plan", tt.extra, err)
+		case !tt.ok && (err == nil || !strings.Contains(err.Error(), "the -e variables changed since the run started")):
+			t.Errorf("-e %v: got %v, want the -e variables refused", tt.extra, err)
+		}
+	}
+}

@@ -17,10 +17,32 @@ import (
 // ended, the one whose outcome is unknown runs again, a rollback under way
 // goes on), finished hosts and batches are not run again.
 
+// ResumePlan is the plan that resumes the run st describes: p, with its hosts
+// in the order the run's first part decided when its order key read facts,
+// once it is checked to be the plan that run was made of (see CheckResume)
+// with the same -e values: their digest, made with key, the run's own.
+func ResumePlan(st *journal.State, p *plan.Plan, key []byte) (*plan.Plan, error) {
+	if p.OrderAtStart {
+		ordered, err := p.Reorder(st.Info.Hosts)
+		if err != nil {
+			return nil, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err)
+		}
+		p = ordered
+	}
+	if err := CheckResume(st, p); err != nil {
+		return nil, err
+	}
+	if d := st.Info.VarsDigest; d != "" && !plan.VarsDigestMatches(key, p.ExtraVars, d) {
+		return nil, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID)
+	}
+	return p, nil
+}
+
 // CheckResume refuses to resume the run st describes with plan p when p is
 // not the plan that run was made of: the runbook or the inventory changed
 // (their digests), or the hosts or batches differ (--limit, serial, order).
-// Run checks it again; `runbook resume` calls it before it asks anything.
+// Run checks it again; `runbook resume` checks it (ResumePlan) before it
+// asks anything.
 func CheckResume(st *journal.State, p *plan.Plan) error {
 	for _, c := range []struct{ what, was, is string }{
 		{"runbook " + st.Info.Runbook, st.Info.RunbookDigest, p.RunbookDigest},

@@ -13,7 +13,6 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/journal"
-	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/inventory"
 	"github.com/runbookhq/runbook/runner"
 )
@@ -68,24 +67,17 @@ must be unchanged (their digests are checked); -e values are never recorded
 				}
 				return err
 			}
-			if p.OrderAtStart {
-				// The first part of the run decided the order from facts; keep it.
-				ordered, err := p.Reorder(info.Hosts)
-				if err != nil {
-					return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
-				}
-				p = ordered
-			}
-			if err := runner.CheckResume(st, p); err != nil {
-				return withCode(exitcode.Stopped, err)
-			}
 			key, err := varsKey(f.stateDir, st.RunID, info.VarsDigest)
 			if err != nil {
 				return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: the -e variables cannot be checked: %w", st.RunID, err))
 			}
-			if info.VarsDigest != "" && !plan.VarsDigestMatches(key, p.ExtraVars, info.VarsDigest) {
-				return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID))
+			// The plan the run was made of, in the order its first part
+			// decided, or a refusal that says what changed.
+			resumed, err := runner.ResumePlan(st, p, key)
+			if err != nil {
+				return withCode(exitcode.Stopped, err)
 			}
+			p = resumed
 			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
 			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
 				f.forks = info.Forks
