@@ -52,8 +52,9 @@ type Options struct {
 	// batches, check).
 	Info event.RunInfo
 	// Resume continues the run this journal state describes (nil: a fresh
-	// run). The caller checks that the digests match the plan; Run refuses a
-	// state whose hosts or batches differ from it.
+	// run): the run starts from where its Progress says each host stood.
+	// Run refuses a state that CheckResume refuses; the plan should be the
+	// one ResumePlan returns, which checks the -e values too.
 	Resume *journal.State
 	// Drain is closed on the first Ctrl-C: no new step starts, steps in flight
 	// finish, hosts left mid-way are rolled back, and the run ends interrupted.
