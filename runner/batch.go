@@ -19,8 +19,8 @@ func (r *runner) batches(ctx context.Context) {
 			return
 		}
 		hostsDone, gatesDone := false, false
-		if r.res != nil {
-			hostsDone, gatesDone = r.res.batchDone(bn)
+		if r.resumed != nil {
+			hostsDone, gatesDone = r.batchDone(bn)
 		}
 		if !hostsDone {
 			r.runBatch(ctx, bn, names)
@@ -39,7 +39,7 @@ func (r *runner) batches(ctx context.Context) {
 			r.notStarted(r.p.Batches[i+1:], "not started: the run was interrupted")
 			return
 		}
-		if len(r.rb.BetweenBatches) > 0 && !gatesDone {
+		if len(r.runbook.BetweenBatches) > 0 && !gatesDone {
 			if f := r.gates(ctx, bn); f != nil {
 				if f.kind == failInterrupted || f.kind == failStopped {
 					r.notStarted(r.p.Batches[i+1:], "not started: the run was interrupted")
@@ -74,7 +74,7 @@ func (r *runner) notStarted(batches [][]string, why string) {
 // Once failures exceed max_fail, or the run halts, no new host starts.
 func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 	var data map[string]any
-	if r.res != nil {
+	if r.resumed != nil {
 		data = map[string]any{"resumed": true}
 	}
 	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Data: data, Engine: event.Engine{Hosts: names}})
@@ -83,7 +83,7 @@ func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 	forks := make(chan struct{}, r.opts.Forks)
 	var wg sync.WaitGroup
 	for _, name := range names {
-		if r.res != nil && r.res.finished(name) {
+		if r.finished(name) {
 			once.end(name)
 			continue
 		}
@@ -152,15 +152,8 @@ func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 func (r *runner) gates(ctx context.Context, bn int) *failure {
 	r.emit(event.Event{Kind: event.GateStart, Batch: bn})
 	c := r.newControllerRun(event.BetweenBatches, bn)
-	f := c.runList(ctx, r.rb.BetweenBatches, inherited{}, c.mainMode())
-	r.mu.Lock()
-	for k, v := range c.registered {
-		r.shared[k] = v
-	}
-	if c.rb.failed {
-		r.out.RollbackFailed = true
-	}
-	r.mu.Unlock()
+	f := c.runList(ctx, r.runbook.BetweenBatches, inherited{}, c.mainMode())
+	r.takeShared(c)
 	ev := event.Event{Kind: event.GateEnd, Batch: bn, Status: event.OK}
 	if f != nil {
 		ev.Status, ev.Step, ev.Error = event.Failed, f.name, f.errText()

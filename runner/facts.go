@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/spec"
 )
 
@@ -13,7 +15,7 @@ import (
 // read (when, also a block's, until, failed_when, changed_when, delegate_to,
 // arguments, loop), sorted. judged are those read after an attempt: until,
 // failed_when and changed_when.
-func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) {
+func (h *hostRun) factsRead(s *spec.Step, inh inherited) (all, judged []string) {
 	add := func(list *[]string, names []string) {
 		for _, n := range names {
 			if _, ok := h.r.reg.LookupFacts(n); ok && !slices.Contains(*list, n) {
@@ -27,10 +29,10 @@ func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) 
 		}
 	}
 	add(&all, judged)
-	for _, w := range eff.when {
+	for _, w := range inh.when {
 		add(&all, w.Names())
 	}
-	if d := eff.delegate; d != nil && d.DelegateTemplate != nil {
+	if d := inh.delegate; d != nil && d.DelegateTemplate != nil {
 		add(&all, d.DelegateTemplate.Names())
 	}
 	for _, t := range s.Templates {
@@ -46,7 +48,8 @@ func (h *hostRun) factsRead(s *spec.Step, eff inherited) (all, judged []string) 
 
 // gather reads the named facts afresh for this host, over its own connection,
 // into scope.Extra.
-func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope, s *spec.Step, eff inherited) error {
+func (st *stepRun) gather(ctx context.Context, names []string, scope *eval.Scope) error {
+	h := st.h
 	if len(names) == 0 {
 		return nil
 	}
@@ -62,7 +65,7 @@ func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope,
 				return nil, err
 			}
 			defer release()
-			mh := h.moduleHost(c, h.own, eff, s)
+			mh := h.moduleHost(c, h.own, st.inh, st.s)
 			// Facts read the inventory too (the etcd facts find the members
 			// through group etcd), as a module does through its scope.
 			mh.Scope = scope
@@ -75,4 +78,16 @@ func (h *hostRun) gather(ctx context.Context, names []string, scope *eval.Scope,
 	}
 	scope.Extra = extra
 	return nil
+}
+
+// gatherStatus is how a step ends when its facts could not be read: stopped
+// by the operator, cut off from its host, or failed.
+func gatherStatus(ctx context.Context, err error) event.Status {
+	switch {
+	case ctx.Err() != nil:
+		return event.Interrupted
+	case conn.IsTransport(err):
+		return event.Unreachable
+	}
+	return event.Failed
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
@@ -36,9 +37,11 @@ type hostRun struct {
 	covered    map[int]bool // steps a block's own rollback dealt with
 	ran        bool         // a step acted (started), so a drain rolls the host back
 	notes      []string     // what happened, for HostOutcome.State
-	rb         rollbackState
+	rollback   rollbackState
 	failNoted  bool
-	resume     *hostResume // nil on a fresh run
+	// progress is where the host stood when the run it resumes stopped;
+	// nil on a fresh run.
+	progress *journal.Progress
 }
 
 // doneStep is a completed step, with what its automatic undo needs.
@@ -75,20 +78,17 @@ func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun 
 		addr: ph.Addr, vars: ph.Vars, once: once, out: r.out.Hosts[ph.Name],
 		registered: map[string]any{}, covered: map[int]bool{},
 	}
+	h.eval = ph.Eval()
 	if ph.Inventory != nil {
-		h.eval = plan.EvalHost(ph.Inventory, ph.Vars)
 		h.own = inventoryTarget(ph.Inventory, ph.Vars, ph.Connection)
 	} else {
-		h.eval = eval.Host{Name: ph.Name, Addr: ph.Addr, Groups: ph.Groups, Vars: ph.Vars}
 		h.own = connTarget{key: ph.Name}
 		h.own.target.Name, h.own.target.Addr, h.own.target.Connection, h.own.target.Vars = ph.Name, ph.Addr, ph.Connection, ph.Vars
 	}
 	r.mu.Lock()
 	maps.Copy(h.registered, r.shared)
 	r.mu.Unlock()
-	if r.res != nil {
-		h.resume = r.res.hosts[ph.Name]
-	}
+	h.progress = r.progress(ph.Name)
 	if h.out == nil {
 		h.out = &HostOutcome{Name: ph.Name, Batch: batch}
 	}
@@ -116,7 +116,7 @@ func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	s := &eval.Scope{
 		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
-		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.res != nil},
+		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.resumed != nil},
 	}
 	if m != nil && m.failed != nil {
 		s.Failed, s.Completed = m.failed, m.completed
@@ -202,15 +202,15 @@ func (r *runner) runID() string {
 	if r.opts.RunID != "" {
 		return r.opts.RunID
 	}
-	if r.res != nil {
-		return r.res.st.RunID
+	if r.resumed != nil {
+		return r.resumed.RunID
 	}
 	return ""
 }
 
 func (r *runner) runStarted() time.Time {
-	if r.res != nil && !r.res.st.Started.IsZero() {
-		return r.res.st.Started
+	if r.resumed != nil && !r.resumed.Started.IsZero() {
+		return r.resumed.Started
 	}
 	return r.started
 }
@@ -236,30 +236,33 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 	defer once.end(ph.Name)
 	start := time.Now()
 	data := map[string]any{}
-	if hr := h.resume; hr != nil {
+	pr := h.progress
+	if pr != nil {
 		data["resumed"] = true
-		if hr.inFlight != nil {
-			data["in_flight"] = hr.inFlight.name
+		if pr.Rerun != nil {
+			data["in_flight"] = pr.Rerun.Name
 		}
-		if hr.restart {
+		if pr.StartedOver {
 			data["restart"] = "rolled back after an interrupt: runs from its first step again"
 		}
 	}
 	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Data: data})
 
 	var f *failure
-	hr := h.resume
-	if hr != nil {
+	if pr != nil {
 		// Before anything runs again: the stopped run's command may still run.
 		f = h.leftovers(ctx)
 	}
-	switch {
-	case f != nil:
+	if f != nil {
 		h.note("nothing was run again or rolled back")
-	case hr != nil && hr.rollback != nil:
-		f = h.continueRollback(ctx, hr)
-	default:
-		f = h.runList(ctx, r.rb.Steps, inherited{}, h.mainMode())
+	} else {
+		m := h.mainMode()
+		f = h.runList(ctx, r.runbook.Steps, inherited{}, m)
+		if f == nil && m.failedBefore != nil {
+			// A rollback under way with no step of the list to fail at (an
+			// abort's) goes on all the same.
+			f = h.resumeRollback(m.failedBefore, inherited{})
+		}
 		if f != nil {
 			h.afterFailure(ctx, f)
 		}
@@ -273,22 +276,22 @@ func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
 	switch f.kind {
 	case failUnreachable:
 		h.note("nothing was rolled back")
-		if h.rb.started {
+		if h.rollback.started {
 			h.endRollback(ctx)
 		}
 	case failInterrupted:
 		h.note("left as it is")
-		if h.rb.started {
-			h.rb.interrupted = true
+		if h.rollback.started {
+			h.rollback.interrupted = true
 			h.endRollback(ctx)
 		}
-	case failStep, failStopped:
+	case failStep, failStopped, failAbort:
 		switch {
 		case h.r.opts.Check:
 			h.note("--check: nothing to roll back")
 		case f.kind == failStopped && !h.ran:
 			h.note("no step had run, nothing to roll back")
-		case h.rb.failed || h.rb.interrupted:
+		case h.rollback.failed || h.rollback.interrupted:
 			h.note("the host's rollback was not run")
 			h.endRollback(ctx)
 		default:
@@ -330,14 +333,14 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 		}
 	case f.kind == failUnreachable:
 		out.Status, countsFailed = StatusUnreachable, true
-	case h.rb.failed:
+	case h.rollback.failed:
 		out.Status, countsFailed = StatusRollbackFailed, true
-	case f.kind == failInterrupted || h.rb.interrupted:
+	case f.kind == failInterrupted || h.rollback.interrupted:
 		out.Status = StatusInterrupted
 		countsFailed = f.kind == failStep
 	case f.kind == failStopped:
 		out.Status = StatusInterrupted
-	case h.rb.started:
+	case h.rollback.started:
 		out.Status, countsFailed = StatusRolledBack, true
 	default:
 		out.Status, countsFailed = StatusFailed, true
@@ -351,7 +354,7 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	if countsFailed {
 		r.failedHosts++
 	}
-	if h.rb.failed {
+	if h.rollback.failed {
 		r.out.RollbackFailed = true
 	}
 	if f == nil {
@@ -363,7 +366,8 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	r.mu.Unlock()
 
 	ev := event.Event{Kind: event.HostEnd, Batch: h.batch, Host: h.name, Status: hostEventStatus(out.Status), Duration: d,
-		Data: map[string]any{"state": out.State, "ok": out.Ok, "changed": out.Changed, "skipped": out.Skipped, "failed": out.Failed}}
+		Data:   map[string]any{"state": out.State},
+		Engine: event.Engine{Counts: &event.Counts{OK: out.Ok, Changed: out.Changed, Skipped: out.Skipped, Failed: out.Failed}}}
 	if out.Err != nil {
 		ev.Error = out.Err.Error()
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/spec"
 )
 
@@ -18,24 +19,6 @@ const (
 	leftoverGrace = 5 * time.Second // between SIGTERM and SIGKILL, and after SIGKILL
 	leftoverCheck = 30 * time.Second
 )
-
-// procRecord is a command the journal says a step started, whose step did
-// not end in a way that proves it ended (a crash, a stop, a lost connection).
-type procRecord struct {
-	proc  conn.Proc
-	on    string // the connection it ran over: an inventory host, or controller
-	at    time.Time
-	index int
-	phase event.Phase
-	undo  bool
-	step  string
-}
-
-func procOf(e event.Event) (procRecord, bool) {
-	p := procRecord{at: e.Time, index: e.StepIndex, phase: e.Phase, undo: e.Undo, step: e.Step, on: e.On}
-	p.proc = conn.Proc{PGID: e.PGID, Start: e.Start, Boot: e.Boot, Become: e.Become, BecomeUser: e.BecomeUser}
-	return p, p.proc.PGID > 1 && p.on != ""
-}
 
 // watchProcs makes every command started under ctx journal its process
 // group as soon as it started (a step_process event). A failure to record it
@@ -52,7 +35,7 @@ func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[str
 		if p.On != "" {
 			on = p.On
 		}
-		e.Engine = event.Engine{PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become}
+		e.Engine = event.Engine{LoopIndex: base.LoopIndex, PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become}
 		if p.Become {
 			e.BecomeUser = p.BecomeUser
 		}
@@ -70,13 +53,13 @@ func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[str
 // command ended: the host must not go on, and is left as unreachable is,
 // since what the command did is unknown.
 func (h *hostRun) leftovers(ctx context.Context) *failure {
-	for _, lp := range h.resume.procs {
+	for _, lp := range h.progress.Leftovers {
 		if err := h.leftover(ctx, lp); err != nil {
 			kind := failUnreachable
 			if ctx.Err() != nil {
 				kind = failInterrupted
 			}
-			f := &failure{kind: kind, name: lp.step, index: lp.index, err: h.r.secrets.Error(err)}
+			f := &failure{kind: kind, name: lp.Step, index: lp.Index, err: h.r.secrets.Error(err)}
 			h.noteFailure(f)
 			return f
 		}
@@ -84,25 +67,25 @@ func (h *hostRun) leftovers(ctx context.Context) *failure {
 	return nil
 }
 
-func (h *hostRun) leftover(ctx context.Context, lp procRecord) error {
+func (h *hostRun) leftover(ctx context.Context, lp journal.Process) error {
 	r := h.r
-	target, err := h.procTarget(lp.on)
+	target, err := h.procTarget(lp.On)
 	if err != nil {
 		return err
 	}
 	c, release, err := r.pool.acquire(ctx, target)
 	if err != nil {
-		return fmt.Errorf("cannot check whether the command the stopped run left on %s (process group %d) still runs: %w", lp.on, lp.proc.PGID, err)
+		return fmt.Errorf("cannot check whether the command the stopped run left on %s (process group %d) still runs: %w", lp.On, lp.PGID, err)
 	}
 	defer release()
-	where := fmt.Sprintf("process group %d on %s", lp.proc.PGID, lp.on)
+	where := fmt.Sprintf("process group %d on %s", lp.PGID, lp.On)
 	check := func(sig string) (bool, error) {
 		cctx, cancel := context.WithTimeout(ctx, leftoverCheck)
 		defer cancel()
 		out, err := c.Run(cctx, conn.Cmd{
-			Argv: []string{"/bin/sh", "-c", conn.ProcCheckScript, "sh", strconv.Itoa(lp.proc.PGID),
-				strconv.FormatUint(lp.proc.Start, 10), lp.proc.Boot, sig},
-			Become: lp.proc.Become, BecomeUser: lp.proc.BecomeUser,
+			Argv: []string{"/bin/sh", "-c", conn.ProcCheckScript, "sh", strconv.Itoa(lp.PGID),
+				strconv.FormatUint(lp.Start, 10), lp.Boot, sig},
+			Become: lp.Become, BecomeUser: lp.BecomeUser,
 		})
 		if err != nil {
 			return false, fmt.Errorf("checking %s, which the stopped run started: %w", where, err)
@@ -136,10 +119,10 @@ func (h *hostRun) leftover(ctx context.Context, lp procRecord) error {
 		}
 	}
 	say := func(action, msg string) {
-		r.log.Warn().Str("host", h.name).Int("pgid", lp.proc.PGID).Str("action", action).Msg(msg)
-		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.phase, Batch: h.batch, Host: h.name, Step: lp.step,
-			StepIndex: lp.index, Undo: lp.undo, Error: msg,
-			Engine: event.Engine{Action: action, PGID: lp.proc.PGID, On: lp.on}})
+		r.log.Warn().Str("host", h.name).Int("pgid", lp.PGID).Str("action", action).Msg(msg)
+		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.Phase, Batch: h.batch, Host: h.name, Step: lp.Step,
+			StepIndex: lp.Index, Undo: lp.Undo, Error: msg,
+			Engine: event.Engine{Action: action, PGID: lp.PGID, On: lp.On}})
 	}
 
 	running, err := check("0")
@@ -149,11 +132,11 @@ func (h *hostRun) leftover(ctx context.Context, lp procRecord) error {
 	if !running {
 		return nil
 	}
-	started := time.Since(lp.at).Round(time.Second)
+	started := time.Since(lp.At).Round(time.Second)
 	timeout := h.stepTimeout(lp)
 	reason := "the step has no timeout, so there is no bound to wait for it"
 	if timeout > 0 {
-		left := time.Until(lp.at.Add(timeout))
+		left := time.Until(lp.At.Add(timeout))
 		if left > 0 {
 			say("wait", fmt.Sprintf("the command the stopped run started %s ago still runs (%s): waiting up to %s for it to end, within the step's timeout of %s, before the step runs again",
 				started, where, left.Round(time.Second), timeout))
@@ -187,11 +170,11 @@ func (h *hostRun) leftover(ctx context.Context, lp procRecord) error {
 
 // stepTimeout is the timeout of the step a leftover command belongs to, 0
 // when it has none or is not a step of the steps phase.
-func (h *hostRun) stepTimeout(lp procRecord) time.Duration {
-	if lp.phase != event.Steps || lp.undo || lp.index < 0 || lp.index >= len(h.r.index.byIndex) {
+func (h *hostRun) stepTimeout(lp journal.Process) time.Duration {
+	if lp.Phase != event.Steps || lp.Undo || lp.Index < 0 || lp.Index >= len(h.r.index.byIndex) {
 		return 0
 	}
-	if s := h.r.index.byIndex[lp.index]; s != nil {
+	if s := h.r.index.byIndex[lp.Index]; s != nil {
 		return s.Timeout.Std()
 	}
 	return 0

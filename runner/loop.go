@@ -28,17 +28,14 @@ type doneItem struct {
 // its own would run (when, delegate_to, arguments, retries, --check). It stops
 // at the first item that fails: after a failure nothing more is touched. The
 // step's start is emitted once, before the first item that runs.
-func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, eff inherited, scope *eval.Scope, judged []string,
-	base event.Event, m *seqMode, o stepOutcome, rerun bool) (stepOutcome, map[string]any) {
-	items, err := s.Loop.Items(scope)
+func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map[string]any) {
+	items, err := st.s.Loop.Items(st.scope)
 	if err != nil {
-		o.status, o.fatal, o.err = event.Failed, true, err
-		o.result = resultMap(nil, false, true, h.shownError(err, eff.noLog).Error())
-		return o, nil
+		return st.failed(o, err), nil
 	}
 	if len(items) == 0 {
-		o.status = event.Skipped
-		o.data = map[string]any{"skipped": true, "msg": "loop over no items", "results": []any{}}
+		o = skipped(o, "loop over no items")
+		o.data["results"] = []any{}
 		o.result = resultMap(o.data, false, false, "")
 		return o, nil
 	}
@@ -49,23 +46,25 @@ func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, eff inherited, scop
 			return startErr
 		}
 		started = true
-		startErr = h.emitStart(s, base, m, rerun, nil, event.IntPtr(len(items)))
+		startErr = st.emitStart("", event.IntPtr(len(items)))
 		return startErr
 	}
-	lr := &loopRun{h: h}
+	lr := &loopRun{h: st.h}
 	var extra map[string]any
 	for i, item := range items {
 		if i > 0 {
-			if k := h.betweenItems(ctx, m); k != notHalted {
+			if k := st.h.betweenItems(ctx, st.m); k != notHalted {
 				lr.halt(k, i, item)
 				break
 			}
 		}
-		is := *scope
+		is := *st.scope
 		is.Loop = &eval.Loop{Item: item, Index: i}
-		im := *m
-		im.data = mergeData(m.data, map[string]any{"loop_index": i})
-		io, x := h.one(ctx, s, eff, &is, judged, base, &im, stepOutcome{name: o.name, noLog: o.noLog}, begin)
+		one := *st
+		one.scope = &is
+		// The item's retries and processes say which item they are.
+		one.base.LoopIndex = event.IntPtr(i)
+		io, x := one.execute(ctx, stepOutcome{name: o.name, noLog: o.noLog}, begin)
 		if x != nil {
 			extra = x
 		}
@@ -73,7 +72,7 @@ func (h *hostRun) runLoop(ctx context.Context, s *spec.Step, eff inherited, scop
 			break
 		}
 	}
-	return lr.outcome(o, eff), extra
+	return lr.outcome(o, st.inh), extra
 }
 
 // betweenItems says whether the run stops before the next item, as it stops
@@ -145,7 +144,7 @@ func (lr *loopRun) halt(k haltKind, i int, item any) {
 // outcome is the step's outcome from its items, Ansible's way: results lists
 // each item's result with its item and loop_index; changed if any item
 // changed; skipped if every item was; failed, naming the item, if one failed.
-func (lr *loopRun) outcome(o stepOutcome, eff inherited) stepOutcome {
+func (lr *loopRun) outcome(o stepOutcome, inh inherited) stepOutcome {
 	h := lr.h
 	allSkipped := lr.failed == nil && lr.skipped == len(lr.results)
 	data := map[string]any{"changed": lr.changed, "failed": lr.failed != nil, "skipped": allSkipped, "results": lr.journal}
@@ -157,7 +156,7 @@ func (lr *loopRun) outcome(o stepOutcome, eff inherited) stepOutcome {
 		if lr.failedAt >= 0 {
 			o.err = fmt.Errorf("item %s (loop_index %d): %w", shortItem(lr.item), lr.failedAt, f.err)
 		}
-		msg = h.shownError(o.err, eff.noLog).Error()
+		msg = h.shownError(o.err, inh.noLog).Error()
 		data["msg"] = msg
 	case allSkipped:
 		o.status = event.Skipped
@@ -268,13 +267,13 @@ func (h *hostRun) restoredLoop(data map[string]any) map[string]any {
 	return out
 }
 
-// loopItems rebuilds a looped step's completed items from its journaled
-// result, for the undo after a resume. ok is false when the journal does not
+// journaledItems rebuilds a looped step's completed items from its journaled
+// result, for the undo after a resume. lost is true when the journal does not
 // hold them (no_log censors the result).
-func (h *hostRun) loopItems(data map[string]any) (items []*doneItem, ok bool) {
+func (h *hostRun) journaledItems(data map[string]any) (items []*doneItem, lost bool) {
 	list, ok := data["results"].([]any)
 	if !ok {
-		return nil, false
+		return nil, true
 	}
 	for _, x := range list {
 		m, ok := x.(map[string]any)
@@ -291,7 +290,7 @@ func (h *hostRun) loopItems(data map[string]any) (items []*doneItem, ok bool) {
 		items = append(items, &doneItem{index: int(idx), item: h.hostItem(m["item"]), changed: changed,
 			result: modules.Result{Changed: changed, Data: m}})
 	}
-	return items, true
+	return items, false
 }
 
 // readsLoop reports whether names hold item or loop_index.
@@ -301,7 +300,7 @@ func readsLoop(names []string) bool {
 
 // keepItems keeps, for the undo, the items a looped step completed before one
 // of its items failed: the step did not complete, but they changed things.
-func (h *hostRun) keepItems(s *spec.Step, idx int, eff inherited, o stepOutcome) {
+func (h *hostRun) keepItems(s *spec.Step, idx int, inh inherited, o stepOutcome) {
 	switch {
 	case s.Loop == nil || o.ranOn != "":
 		return
@@ -315,15 +314,8 @@ func (h *hostRun) keepItems(s *spec.Step, idx int, eff inherited, o stepOutcome)
 	for _, it := range o.items {
 		changed = changed || it.changed
 	}
-	h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: changed, noLog: eff.noLog,
+	h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: changed, noLog: inh.noLog,
 		items: o.items, partial: true, lost: o.lost})
-}
-
-// restoredItems are a looped step's completed items from its journaled
-// result; lost when the journal does not hold them.
-func (h *hostRun) restoredItems(data map[string]any) (items []*doneItem, lost bool) {
-	items, ok := h.loopItems(data)
-	return items, !ok
 }
 
 // undoItems undoes a looped step item by item, newest first, each against the
@@ -332,7 +324,7 @@ func (h *hostRun) restoredItems(data map[string]any) (items []*doneItem, lost bo
 // rollback start and end, as it had one start and end, so a resume in the
 // middle undoes its items again: undos allow that (swap finds its file put
 // back already).
-func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
+func (h *hostRun) undoItems(ctx context.Context, d *doneStep, inh inherited,
 	begin func(items *int) error, end func(event.Status, error) (event.Status, error)) (event.Status, error) {
 	if args, ok := h.r.reg.NewArgs(d.step.Module); !ok || !isUndoer(args) {
 		st, _ := end(event.Skipped, fmt.Errorf("%s has no undo: not undone", d.step.Module))
@@ -353,7 +345,7 @@ func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
 	for n, it := range todo {
 		err := ctx.Err()
 		if err == nil {
-			err = h.undoItem(ctx, d, eff, it)
+			err = h.undoItem(ctx, d, inh, it)
 		}
 		if err == nil {
 			continue
@@ -371,7 +363,7 @@ func (h *hostRun) undoItems(ctx context.Context, d *doneStep, eff inherited,
 }
 
 // undoItem undoes one item of a looped step.
-func (h *hostRun) undoItem(ctx context.Context, d *doneStep, eff inherited, it *doneItem) error {
+func (h *hostRun) undoItem(ctx context.Context, d *doneStep, inh inherited, it *doneItem) error {
 	scope := h.secretScope(h.scope(nil), d.noLog)
 	scope.Loop = &eval.Loop{Item: it.item, Index: it.index}
 	mod, err := h.undoModule(d.step, scope, it.module)
@@ -382,11 +374,11 @@ func (h *hostRun) undoItem(ctx context.Context, d *doneStep, eff inherited, it *
 	if !ok {
 		return fmt.Errorf("%s has no undo", d.step.Module)
 	}
-	target, err := h.undoTarget(eff, scope, it.target)
+	target, err := h.undoTarget(inh, scope, it.target)
 	if err != nil {
 		return err
 	}
-	return h.runUndo(ctx, d.step, eff, u, target, it.result)
+	return h.runUndo(ctx, d.step, inh, u, target, it.result)
 }
 
 func isUndoer(m modules.Module) bool {

@@ -166,7 +166,7 @@ steps:
 					t.Errorf("h1 wrote %q", got)
 				}
 				retries := find(r.events, func(ev event.Event) bool { return ev.Kind == event.StepRetry })
-				if len(retries) != 2 || retries[0].Data["loop_index"] != float64(0) || retries[1].Data["loop_index"] != float64(1) {
+				if len(retries) != 2 || loopIndex(retries[0]) != 0 || loopIndex(retries[1]) != 1 {
 					t.Errorf("retry events %+v", retries)
 				}
 			},
@@ -435,4 +435,12 @@ steps:
 	if h := r.out.Hosts["h1"]; h.Status != runner.StatusInterrupted || !strings.Contains(h.State, "rolled back") {
 		t.Errorf("h1 %s: %s", h.Status, h.State)
 	}
+}
+
+// loopIndex is the item an event of a looped step belongs to, -1 for none.
+func loopIndex(e event.Event) int {
+	if e.LoopIndex == nil {
+		return -1
+	}
+	return *e.LoopIndex
 }

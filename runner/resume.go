@@ -1,132 +1,100 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/plan"
+	"github.com/runbookhq/runbook/internal/spec"
 )
 
-// doneRecord is a step as the journal recorded its end.
-type doneRecord struct {
-	index   int
-	name    string
-	status  event.Status
-	changed bool
-	err     string
-	result  map[string]any
-	ranOn   string
-}
+// A resume is the runner started from the journal's State: each host goes on
+// from its journal.Progress (the steps that completed are taken as they
+// ended, the one whose outcome is unknown runs again, a rollback under way
+// goes on), finished hosts and batches are not run again.
 
-// rbKey names a rollback step in the journal: its phase (steps for a block's
-// own rollback, rollback for the runbook's), its index, and whether it is an
-// automatic undo (then index is the undone step's).
-type rbKey struct {
-	phase event.Phase
-	index int
-	undo  bool
-}
-
-// hostResume is what the journal says about one host.
-type hostResume struct {
-	name     string
-	status   journal.HostStatus
-	finished bool                 // ended one way or another: not touched again
-	steps    map[int]doneRecord   // steps that completed, by index
-	inFlight *doneRecord          // started, never ended: run again
-	rollback *rollbackResume      // a rollback that began and did not end
-	rbDone   map[rbKey]doneRecord // rollback steps of that rollback that completed
-	restart  bool                 // rolled back after an interrupt: its steps run again from the first
-	failedAt *doneRecord          // a step failed and its rollback had not begun
-	endSeq   int64
-	open     bool // a host_start without its host_end
-	errText  string
-	// procs are the commands the host's last step started, while no end
-	// of that step shows they ended: a resume checks them first.
-	procs []procRecord
-}
-
-type rollbackResume struct {
-	reason      string
-	kind        failKind
-	failedName  string
-	failedIndex int
-	err         string
-	result      map[string]any // of the failed step, when the journal has it
-}
-
-// resumeState is the journal of the run being resumed, read for the runner.
-type resumeState struct {
-	st    *journal.State
-	hosts map[string]*hostResume
-	post  map[int]doneRecord
-}
-
-func newResume(r *runner, st *journal.State) (*resumeState, error) {
-	if !slices.Equal(st.Info.Hosts, r.p.HostNames) {
-		return nil, fmt.Errorf("cannot resume run %s: its hosts %v differ from the plan's %v; the inventory or --limit changed", st.RunID, st.Info.Hosts, r.p.HostNames)
-	}
-	if !slices.EqualFunc(st.Info.Batches, r.p.Batches, slices.Equal[[]string]) {
-		return nil, fmt.Errorf("cannot resume run %s: its batches %v differ from the plan's %v; serial or order changed", st.RunID, st.Info.Batches, r.p.Batches)
-	}
-	res := &resumeState{st: st, hosts: map[string]*hostResume{}, post: map[int]doneRecord{}}
-	for _, n := range r.p.HostNames {
-		res.host(n)
-	}
-	for _, e := range st.Events {
-		res.apply(e)
-	}
-	for name, hr := range res.hosts {
-		hs := st.Hosts[name]
-		if hs == nil {
-			continue
+// ResumePlan is the plan that resumes the run st describes: p, with its hosts
+// in the order the run's first part decided when its order key read facts,
+// once it is checked to be the plan that run was made of (see CheckResume)
+// with the same -e values: their digest, made with key, the run's own.
+func ResumePlan(st *journal.State, p *plan.Plan, key []byte) (*plan.Plan, error) {
+	if p.OrderAtStart {
+		ordered, err := p.Reorder(st.Info.Hosts)
+		if err != nil {
+			return nil, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err)
 		}
-		hr.status = hs.Status
-		hr.errText = hs.Error
-		if f := hr.failedAt; f != nil && hr.rollback == nil {
-			// The failure was decided before the run stopped: its rollback goes
-			// on, rather than the failed step running again.
-			hr.rollback = &rollbackResume{reason: "failed", kind: failStep, failedName: f.name, failedIndex: f.index, err: f.err, result: f.result}
-		}
-		switch hs.Status {
-		case journal.HostDone:
-			// A done host in the middle of a rollback was being rolled back
-			// because the run aborted; the abort path finishes it.
-			hr.finished = true
-		case journal.HostFailed, journal.HostRolledBack, journal.HostRollbackFailed:
-			hr.finished = hr.rollback == nil
+		p = ordered
+	}
+	if err := CheckResume(st, p); err != nil {
+		return nil, err
+	}
+	if d := st.Info.VarsDigest; d != "" && !plan.VarsDigestMatches(key, p.ExtraVars, d) {
+		return nil, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID)
+	}
+	return p, nil
+}
+
+// CheckResume refuses to resume the run st describes with plan p when p is
+// not the plan that run was made of: the runbook or the inventory changed
+// (their digests), or the hosts or batches differ (--limit, serial, order).
+// Run checks it again; `runbook resume` checks it (ResumePlan) before it
+// asks anything.
+func CheckResume(st *journal.State, p *plan.Plan) error {
+	for _, c := range []struct{ what, was, is string }{
+		{"runbook " + st.Info.Runbook, st.Info.RunbookDigest, p.RunbookDigest},
+		{"inventory " + st.Info.Inventory, st.Info.InventoryDigest, p.InventoryDigest},
+	} {
+		if c.was != "" && c.was != c.is {
+			return fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what)
 		}
 	}
-	return res, nil
-}
-
-func (res *resumeState) host(name string) *hostResume {
-	hr := res.hosts[name]
-	if hr == nil {
-		hr = &hostResume{name: name, steps: map[int]doneRecord{}, rbDone: map[rbKey]doneRecord{}}
-		res.hosts[name] = hr
+	if !slices.Equal(st.Info.Hosts, p.HostNames) {
+		return fmt.Errorf("cannot resume run %s: its hosts %v differ from the plan's %v; the inventory or --limit changed", st.RunID, st.Info.Hosts, p.HostNames)
 	}
-	return hr
+	if !slices.EqualFunc(st.Info.Batches, p.Batches, slices.Equal[[]string]) {
+		return fmt.Errorf("cannot resume run %s: its batches %v differ from the plan's %v; serial or order changed", st.RunID, st.Info.Batches, p.Batches)
+	}
+	return nil
 }
 
-func (res *resumeState) finished(name string) bool {
-	hr := res.hosts[name]
-	return hr != nil && hr.finished
+// finished reports whether host name ended before the resume: it is not
+// touched again.
+func (r *runner) finished(name string) bool {
+	if r.resumed == nil {
+		return false
+	}
+	hs := r.resumed.Hosts[name]
+	return hs != nil && hs.Finished()
+}
+
+// progress is where host name stands in the run being resumed, nil on a
+// fresh run.
+func (r *runner) progress(name string) *journal.Progress {
+	if r.resumed == nil {
+		return nil
+	}
+	if hs := r.resumed.Hosts[name]; hs != nil {
+		return &hs.Progress
+	}
+	return nil
 }
 
 // batchDone says whether batch bn's hosts all ended and the batch was closed,
 // and whether its gates passed: a finished batch is not run again, nor are
 // gates that passed.
-func (res *resumeState) batchDone(bn int) (hosts, gates bool) {
-	if bn > len(res.st.Batches) {
+func (r *runner) batchDone(bn int) (hosts, gates bool) {
+	st := r.resumed
+	if st == nil || bn > len(st.Batches) {
 		return false, false
 	}
-	b := res.st.Batches[bn-1]
+	b := st.Batches[bn-1]
 	hosts = b.Status == journal.BatchDone || b.Status == journal.BatchFailed
 	for _, n := range b.Hosts {
-		if !res.finished(n) {
+		if !r.finished(n) {
 			hosts = false
 		}
 	}
@@ -137,157 +105,81 @@ func (res *resumeState) batchDone(bn int) (hosts, gates bool) {
 	return hosts, gates
 }
 
-func completedEvent(e event.Event) bool {
-	switch e.Status {
-	case event.OK, event.Changed, event.Skipped:
-		return true
-	case event.Failed:
-		return e.Ignored
+// rollbackDone are the steps of phase's rollback (steps for a block's own,
+// rollback for the runbook's) that completed before the resume, by index.
+func (h *hostRun) rollbackDone(phase event.Phase) map[int]journal.StepRecord {
+	if h.progress == nil {
+		return nil
 	}
-	return false
-}
-
-func recordOf(e event.Event) doneRecord {
-	rec := doneRecord{index: e.StepIndex, name: e.Step, status: e.Status, changed: e.Changed, err: e.Error, result: e.Result}
-	rec.ranOn = e.RanOn
-	return rec
-}
-
-func (res *resumeState) apply(e event.Event) {
-	switch e.Kind {
-	case event.HostStart:
-		hr := res.host(e.Host)
-		hr.restart, hr.open = false, true
-	case event.StepStart:
-		if e.Phase == event.Steps && e.Host != "" {
-			rec := recordOf(e)
-			hr := res.host(e.Host)
-			hr.inFlight = &rec
-			hr.procs = nil
-		}
-	case event.RollbackStepStart:
-		if hr := res.hosts[e.Host]; hr != nil {
-			hr.procs = nil
-		}
-	case event.StepProcess:
-		if hr := res.hosts[e.Host]; hr != nil {
-			if p, ok := procOf(e); ok {
-				hr.procs = append(hr.procs, p)
-			}
-		}
-	case event.StepEnd:
-		if hr := res.hosts[e.Host]; hr != nil && e.Phase == event.Steps && endedSurely(e) {
-			hr.procs = nil
-		}
-		switch {
-		case e.Phase == event.Steps && e.Host != "":
-			hr := res.host(e.Host)
-			if hr.inFlight != nil && hr.inFlight.index == e.StepIndex {
-				hr.inFlight = nil
-			}
-			hr.failedAt = nil
-			if completedEvent(e) {
-				hr.steps[e.StepIndex] = recordOf(e)
-			} else {
-				delete(hr.steps, e.StepIndex)
-				rec := recordOf(e)
-				switch e.Status {
-				case event.Failed:
-					hr.failedAt = &rec
-				case event.Interrupted, event.Unreachable:
-					// Killed or cut off mid-way: whether it acted is unknown,
-					// as for a step in flight at a crash.
-					hr.inFlight = &rec
-				}
-			}
-		case e.Phase == event.Post && completedEvent(e):
-			res.post[e.StepIndex] = recordOf(e)
-		}
-	case event.RollbackStart:
-		hr := res.host(e.Host)
-		failed := hr.failedAt
-		hr.failedAt = nil
-		if hr.rollback == nil {
-			rr := &rollbackResume{failedIndex: -1, err: e.Error}
-			rr.reason, rr.failedName = e.Reason, e.FailedStep
-			if e.FailedIndex != nil {
-				rr.failedIndex = *e.FailedIndex
-			}
-			switch rr.reason {
-			case "interrupted":
-				rr.kind = failStopped
-			case "abort":
-				rr.kind = failAbort
-			default:
-				rr.kind = failStep
-			}
-			if failed != nil && failed.index == rr.failedIndex {
-				rr.result = failed.result
-			}
-			hr.rollback = rr
-		}
-	case event.RollbackStepEnd:
-		hr := res.host(e.Host)
-		if endedSurely(e) {
-			hr.procs = nil
-		}
-		if hr.rollback != nil && (e.Status == event.OK || e.Status == event.Changed || e.Status == event.Skipped) {
-			hr.rbDone[rbKey{phaseOfEvent(e), e.StepIndex, e.Undo}] = recordOf(e)
-		}
-	case event.RollbackEnd:
-		hr := res.host(e.Host)
-		if hr.rollback != nil && hr.rollback.kind == failStopped && e.Status == event.RolledBack {
-			// Undone after an interrupt: the host starts over.
-			hr.steps = map[int]doneRecord{}
-			hr.restart = true
-		}
-		hr.rollback = nil
-		hr.rbDone = map[rbKey]doneRecord{}
-	case event.HostEnd:
-		hr := res.host(e.Host)
-		hr.endSeq = e.Seq
-		hr.open = false
-		hr.failedAt = nil
+	rb := h.progress.Rollback()
+	if rb == nil {
+		return nil
 	}
-}
-
-// endedSurely reports whether a step's end shows that its commands ended: it
-// was not stopped (its commands killed, perhaps not all) nor cut off from
-// its host (its commands may run on).
-func endedSurely(e event.Event) bool {
-	return e.Status != event.Interrupted && e.Status != event.Unreachable
-}
-
-func phaseOfEvent(e event.Event) event.Phase {
-	if e.Phase != "" {
-		return e.Phase
+	out := map[int]journal.StepRecord{}
+	for k, rec := range rb.Done {
+		if k.Phase == phase && !k.Undo {
+			out[k.Index] = rec
+		}
 	}
-	return event.Rollback
+	return out
 }
 
-func (hr *hostResume) rbLookup(phase event.Phase) func(int) (doneRecord, bool) {
-	return func(idx int) (doneRecord, bool) {
-		rec, ok := hr.rbDone[rbKey{phase, idx, false}]
-		return rec, ok
+// undoneBefore reports whether the automatic undo of step idx completed before
+// the resume.
+func (h *hostRun) undoneBefore(idx int) bool {
+	if h.progress == nil {
+		return false
 	}
+	rb := h.progress.Rollback()
+	if rb == nil {
+		return false
+	}
+	_, ok := rb.Done[journal.RollbackKey{Phase: event.Rollback, Index: idx, Undo: true}]
+	return ok
+}
+
+// resumedFailure is the failure that began the rollback a resume goes on
+// with, as the journal recorded it; nil when there is none.
+func (h *hostRun) resumedFailure() *failure {
+	if h.progress == nil {
+		return nil
+	}
+	rb := h.progress.Rollback()
+	if rb == nil {
+		return nil
+	}
+	f := &failure{kind: failStep, name: rb.FailedStep, index: rb.FailedIndex, err: errors.New(rb.Error)}
+	switch rb.Reason {
+	case "interrupted":
+		f.kind = failStopped
+	case "abort":
+		f.kind = failAbort
+	}
+	if idx := rb.FailedIndex; idx >= 0 && idx < len(h.r.index.byIndex) {
+		f.step = h.r.index.byIndex[idx]
+	}
+	if f.kind == failStep && f.step != nil {
+		f.result = resultMap(rb.Result, false, true, rb.Error)
+	}
+	return f
 }
 
 // restoreFinished takes the hosts that ended before the resume into the
 // outcome: their status, the failures max_fail counts, and the hosts that
 // finished ok, in the order they did, for on_abort: rollback_completed.
 func (r *runner) restoreFinished() {
-	var done []*hostResume
+	var done []*journal.HostState
 	for _, names := range r.p.Batches {
 		for _, name := range names {
-			hr := r.res.hosts[name]
-			if hr == nil || !hr.finished {
+			hs := r.resumed.Hosts[name]
+			if hs == nil || !hs.Finished() {
 				continue
 			}
 			out := r.out.Hosts[name]
-			switch hr.status {
+			switch hs.Status {
 			case journal.HostDone:
 				out.Status = StatusOK
-				done = append(done, hr)
+				done = append(done, hs)
 			case journal.HostFailed:
 				out.Status = StatusFailed
 			case journal.HostRolledBack:
@@ -299,40 +191,72 @@ func (r *runner) restoreFinished() {
 			if out.Status != StatusOK {
 				r.failedHosts++
 			}
-			out.State = fmt.Sprintf("ended %s before the resume", hr.status)
-			if hr.errText != "" {
-				out.State += ": " + hr.errText
+			out.State = fmt.Sprintf("ended %s before the resume", hs.Status)
+			if hs.Error != "" {
+				out.State += ": " + hs.Error
 			}
-			if hr.open {
+			if hs.Progress.Open {
 				// The run stopped between the end of the host's rollback and
 				// its host_end: close the host's story.
 				r.emit(event.Event{Kind: event.HostEnd, Batch: out.Batch, Host: name, Status: hostEventStatus(out.Status),
-					Error: hr.errText, Data: map[string]any{"state": out.State}})
+					Error: hs.Error, Data: map[string]any{"state": out.State}})
 			}
-			for _, rec := range hr.steps {
-				switch rec.status {
-				case event.OK, event.Changed:
-					out.Ok++
-					if rec.changed {
-						out.Changed++
-					}
-				case event.Skipped:
-					out.Skipped++
+			for _, rec := range hs.Progress.Completed {
+				if rec.Status != event.Failed { // a finished host's counts leave out the failures it ignored
+					out.count(rec.Status, rec.Changed)
 				}
 			}
 		}
 	}
-	sort.SliceStable(done, func(i, j int) bool { return done[i].endSeq < done[j].endSeq })
-	for _, hr := range done {
-		ph := r.planHost(hr.name)
+	sort.SliceStable(done, func(i, j int) bool { return done[i].Progress.EndSeq < done[j].Progress.EndSeq })
+	for _, hs := range done {
+		ph := r.planHost(hs.Name)
 		if ph == nil {
 			continue
 		}
-		h := r.newHostRun(ph, r.out.Hosts[hr.name].Batch, nil)
+		h := r.newHostRun(ph, r.out.Hosts[hs.Name].Batch, nil)
 		h.out = &HostOutcome{} // counted above already
-		h.restoreAll()
-		h.out = r.out.Hosts[hr.name]
+		h.replayCompleted()
+		h.out = r.out.Hosts[hs.Name]
 		h.ran = true
 		r.completed = append(r.completed, h)
 	}
+}
+
+// replayCompleted takes back every step the journal says completed, in order,
+// as runList takes them when it meets them.
+func (h *hostRun) replayCompleted() {
+	m := &seqMode{phase: event.Steps, done: h.progress.Completed}
+	for idx, s := range h.r.index.byIndex {
+		if s == nil {
+			continue
+		}
+		if rec, ok := m.done[idx]; ok {
+			h.replay(s, idx, h.inheritedOf(s), rec, m)
+		}
+	}
+}
+
+// replay takes back a step that completed before the resume: its journaled
+// outcome is recorded as a run's would be (registered, counted, kept for the
+// undo), and it does not run again.
+func (h *hostRun) replay(s *spec.Step, idx int, inh inherited, rec journal.StepRecord, m *seqMode) {
+	if inh.noLog {
+		h.relearn(s)
+	}
+	if inh.runOnce && h.once != nil && !m.rollback {
+		h.once.pass(h.name, idx)
+	}
+	data := rec.Result
+	if s.Loop != nil {
+		data = h.restoredLoop(data)
+	}
+	failed := rec.Status == event.Failed
+	o := stepOutcome{name: rec.Name, status: rec.Status, changed: rec.Changed, ignored: failed, replayed: true,
+		result: resultMap(data, rec.Changed, failed, rec.Error), ranOn: rec.RanOn}
+	o.modRes.Changed, o.modRes.Data = rec.Changed, rec.Result
+	if s.Loop != nil {
+		o.items, o.lost = h.journaledItems(rec.Result)
+	}
+	h.record(s, idx, inh, o, m)
 }

@@ -18,7 +18,7 @@ import (
 
 // blockRollback runs block s's own rollback after failure f inside it. Its
 // steps then count as dealt with: the host's automatic undo leaves them out.
-func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, eff inherited, f *failure, parent *seqMode, done func(int) (doneRecord, bool)) {
+func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, inh inherited, f *failure, parent *seqMode) {
 	rg := h.r.index.blockRange[s]
 	cover := func() {
 		for i := rg[0]; i < rg[1]; i++ {
@@ -32,13 +32,13 @@ func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, eff inherited
 		return
 	case len(s.Rollback.Steps) == 0:
 		return
-	case h.rb.failed || h.rb.interrupted:
+	case h.rollback.failed || h.rollback.interrupted:
 		// An inner block's rollback did not complete: stop rolling back.
 		return
 	}
 	h.beginRollback(f)
 	m := &seqMode{phase: parent.phase, rollback: true, failed: f.scopeValue(),
-		completed: h.completedNames(rg[0], rg[1]), data: map[string]any{"block_rollback": s.ID}, done: done}
+		completed: h.completedNames(rg[0], rg[1]), data: map[string]any{"block_rollback": s.ID}, done: h.rollbackDone(event.Steps)}
 	switch {
 	case parent.rollback:
 		m.start, m.end = parent.start, parent.end
@@ -47,27 +47,27 @@ func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, eff inherited
 	default:
 		m.start, m.end = event.StepStart, event.StepEnd
 	}
-	ff := h.runList(ctx, s.Rollback.Steps, eff.forRollback(), m)
+	ff := h.runList(ctx, s.Rollback.Steps, inh.forRollback(), m)
 	cover()
 	switch {
 	case ff == nil:
 		h.note("block %q rolled back", s.Name)
 	case ff.kind == failInterrupted:
-		h.rb.interrupted = true
+		h.rollback.interrupted = true
 		h.note("the rollback of block %q was stopped at %q", s.Name, ff.name)
 	default:
-		h.rb.failed = true
-		h.rb.err = fmt.Sprintf("rollback of block %q failed at %q: %s", s.Name, ff.name, ff.errText())
-		h.note("%s; not run: %s", h.rb.err, listOrNone(remaining(s.Rollback.Steps, ff.step, h)))
+		h.rollback.failed = true
+		h.rollback.err = fmt.Sprintf("rollback of block %q failed at %q: %s", s.Name, ff.name, ff.errText())
+		h.note("%s; not run: %s", h.rollback.err, listOrNone(remaining(s.Rollback.Steps, ff.step, h)))
 	}
 }
 
 // beginRollback records that the host's rollback begins, once.
 func (h *hostRun) beginRollback(f *failure) {
-	if h.rb.started {
+	if h.rollback.started {
 		return
 	}
-	h.rb.started, h.rb.reason = true, f.reason()
+	h.rollback.started, h.rollback.reason = true, f.reason()
 	if !h.isHost {
 		return
 	}
@@ -76,7 +76,7 @@ func (h *hostRun) beginRollback(f *failure) {
 	if f.kind != failAbort {
 		g.FailedStep, g.FailedIndex = f.name, event.IntPtr(f.index)
 	}
-	if h.resume != nil && h.resume.rollback != nil {
+	if h.progress != nil && h.progress.Rollback() != nil {
 		data["resumed"] = "the rollback was in flight when the run stopped; it goes on"
 	}
 	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.name, Step: f.name,
@@ -86,45 +86,43 @@ func (h *hostRun) beginRollback(f *failure) {
 // endRollback records how the rollback ended. A rollback stopped by the
 // operator is left open in the journal, so that a resume finishes it.
 func (h *hostRun) endRollback(ctx context.Context) {
-	if !h.rb.started || h.rb.ended {
+	if !h.rollback.started || h.rollback.ended {
 		return
 	}
-	h.rb.ended = true
-	if !h.isHost || h.rb.interrupted && !h.rb.failed {
+	h.rollback.ended = true
+	if !h.isHost || h.rollback.interrupted && !h.rollback.failed {
 		return
 	}
 	status := event.RolledBack
-	if h.rb.failed {
+	if h.rollback.failed {
 		status = event.RollbackFailed
 	}
-	h.r.emit(event.Event{Kind: event.RollbackEnd, Batch: h.batch, Host: h.name, Status: status, Error: h.rb.err})
+	h.r.emit(event.Event{Kind: event.RollbackEnd, Batch: h.batch, Host: h.name, Status: status, Error: h.rollback.err})
 }
 
 // hostRollback runs the host's rollback after f: the runbook's rollback steps,
 // or the automatic undo, or nothing for rollback: none.
 func (h *hostRun) hostRollback(ctx context.Context, f *failure, reason string) {
-	rb := h.r.rb.Rollback
+	declared := h.r.runbook.Rollback
 	switch {
-	case rb.None:
+	case declared.None:
 		h.note("rollback: none, so the host was left as it is")
-	case len(rb.Steps) > 0:
+	case len(declared.Steps) > 0:
 		h.beginRollback(f)
 		m := &seqMode{phase: event.Rollback, start: event.RollbackStepStart, end: event.RollbackStepEnd, rollback: true,
 			failed: f.scopeValue(), completed: h.completedNames(0, math.MaxInt)}
-		if hr := h.resume; hr != nil {
-			m.done = hr.rbLookup(event.Rollback)
-		}
-		ff := h.runList(ctx, rb.Steps, inherited{}, m)
+		m.done = h.rollbackDone(event.Rollback)
+		ff := h.runList(ctx, declared.Steps, inherited{}, m)
 		switch {
 		case ff == nil:
 			h.note("rolled back by the runbook's rollback steps")
 		case ff.kind == failInterrupted:
-			h.rb.interrupted = true
-			h.note("the rollback was stopped at %q; not run: %s", ff.name, listOrNone(remaining(rb.Steps, ff.step, h)))
+			h.rollback.interrupted = true
+			h.note("the rollback was stopped at %q; not run: %s", ff.name, listOrNone(remaining(declared.Steps, ff.step, h)))
 		default:
-			h.rb.failed = true
-			h.rb.err = fmt.Sprintf("rollback step %q failed: %s", ff.name, ff.errText())
-			h.note("%s; not run: %s", h.rb.err, listOrNone(remaining(rb.Steps, ff.step, h)))
+			h.rollback.failed = true
+			h.rollback.err = fmt.Sprintf("rollback step %q failed: %s", ff.name, ff.errText())
+			h.note("%s; not run: %s", h.rollback.err, listOrNone(remaining(declared.Steps, ff.step, h)))
 		}
 	default:
 		h.beginRollback(f)
@@ -145,11 +143,9 @@ func (h *hostRun) undo(ctx context.Context) {
 		if !d.changed || h.covered[d.index] || d.ranOn != "" {
 			continue
 		}
-		if hr := h.resume; hr != nil {
-			if _, ok := hr.rbDone[rbKey{event.Rollback, d.index, true}]; ok {
-				already = append(already, d.name)
-				continue
-			}
+		if h.undoneBefore(d.index) {
+			already = append(already, d.name)
+			continue
 		}
 		list = append(list, d)
 	}
@@ -165,7 +161,7 @@ func (h *hostRun) undo(ctx context.Context) {
 	var undone, irreversible []string
 	for i, d := range list {
 		if ctx.Err() != nil {
-			h.rb.interrupted = true
+			h.rollback.interrupted = true
 			h.note("the rollback was stopped; not undone: %s", quoteList(names(list[i:])))
 			return
 		}
@@ -176,14 +172,14 @@ func (h *hostRun) undo(ctx context.Context) {
 		case event.Skipped:
 			irreversible = append(irreversible, d.name)
 		case event.Interrupted:
-			h.rb.interrupted = true
+			h.rollback.interrupted = true
 			h.notes = append(h.notes, undoReport(undone, irreversible,
 				fmt.Sprintf("the rollback was stopped at %q; not undone: %s", d.name, quoteList(names(list[i:])))))
 			return
 		default:
-			h.rb.failed = true
-			h.rb.err = fmt.Sprintf("%q not undone: %s", d.name, err)
-			msg := h.rb.err
+			h.rollback.failed = true
+			h.rollback.err = fmt.Sprintf("%q not undone: %s", d.name, err)
+			msg := h.rollback.err
 			if rest := names(list[i+1:]); len(rest) > 0 {
 				msg += "; left as they are: " + quoteList(rest)
 			}
@@ -231,16 +227,16 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	begin := func(items *int) error {
 		start := base
 		start.Kind = event.RollbackStepStart
-		start.Data = map[string]any{"id": d.step.ID, "module": d.step.Module}
+		start.ID, start.Module = d.step.ID, d.step.Module
 		start.Items = items
 		if err := r.emit(start); err != nil {
 			return fmt.Errorf("not run: the journal could not record its start: %w", err)
 		}
 		return nil
 	}
-	eff := h.effOf(d.step)
+	inh := h.inheritedOf(d.step)
 	if d.step.Loop != nil {
-		return h.undoItems(ctx, d, eff, begin, end)
+		return h.undoItems(ctx, d, inh, begin, end)
 	}
 	scope := h.secretScope(h.scope(nil), d.noLog)
 	mod, err := h.undoModule(d.step, scope, d.module)
@@ -252,14 +248,14 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 		st, _ := end(event.Skipped, fmt.Errorf("%s has no undo: not undone", d.step.Module))
 		return st, nil
 	}
-	target, err := h.undoTarget(eff, scope, d.target)
+	target, err := h.undoTarget(inh, scope, d.target)
 	if err != nil {
 		return end(event.Failed, err)
 	}
 	if err := begin(nil); err != nil {
 		return end(event.Failed, err)
 	}
-	err = h.runUndo(h.watchProcs(ctx, base, nil, target), d.step, eff, u, target, d.result)
+	err = h.runUndo(h.watchProcs(ctx, base, nil, target), d.step, inh, u, target, d.result)
 	switch {
 	case err == nil:
 		return end(event.OK, nil)
@@ -284,16 +280,16 @@ func (h *hostRun) undoModule(s *spec.Step, scope *eval.Scope, ran modules.Module
 
 // undoTarget is where a completed run went: the target it ran on, or after a
 // resume (nil) its delegate_to resolved again in scope.
-func (h *hostRun) undoTarget(eff inherited, scope *eval.Scope, ran *connTarget) (connTarget, error) {
+func (h *hostRun) undoTarget(inh inherited, scope *eval.Scope, ran *connTarget) (connTarget, error) {
 	if ran != nil {
 		return *ran, nil
 	}
-	return h.delegate(eff, scope)
+	return h.delegate(inh, scope)
 }
 
 // runUndo runs u's Undo of done over target's connection, within the step's
 // timeout. A panic in the module is the undo's failure.
-func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, eff inherited, u modules.Undoer, target connTarget, done modules.Result) error {
+func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, inh inherited, u modules.Undoer, target connTarget, done modules.Result) error {
 	uctx, cancel := ctx, context.CancelFunc(func() {})
 	if s.Timeout > 0 {
 		uctx, cancel = context.WithTimeout(ctx, s.Timeout.Std())
@@ -310,7 +306,7 @@ func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, eff inherited, u mo
 				err = fmt.Errorf("undo of module %s panicked: %v", s.Module, p)
 			}
 		}()
-		return u.Undo(uctx, h.moduleHost(c, target, eff, s), done)
+		return u.Undo(uctx, h.moduleHost(c, target, inh, s), done)
 	}()
 	if err != nil && ctx.Err() == nil && uctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("timed out after %s: %w", s.Timeout, err)
@@ -318,8 +314,8 @@ func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, eff inherited, u mo
 	return err
 }
 
-// effOf is the inherited fields of a steps-phase step, from its enclosing blocks.
-func (h *hostRun) effOf(s *spec.Step) inherited {
+// inheritedOf is the inherited fields of a steps-phase step, from its enclosing blocks.
+func (h *hostRun) inheritedOf(s *spec.Step) inherited {
 	in := inherited{}
 	for _, b := range h.r.index.steps[s].blocks {
 		in = in.with(b)
@@ -358,86 +354,42 @@ func (h *hostRun) rollbackCompleted(ctx context.Context) {
 	r := h.r
 	f := &failure{kind: failAbort, index: -1, err: errors.New("the run aborted: " + r.out.AbortReason)}
 	h.notes = []string{"finished ok, then rolled back because the run aborted (on_abort: rollback_completed)"}
-	h.rb = rollbackState{}
+	h.rollback = rollbackState{}
 	h.hostRollback(ctx, f, "abort")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case h.rb.failed:
+	case h.rollback.failed:
 		h.out.Status = StatusRollbackFailed
 		r.out.RollbackFailed = true
-	case h.rb.interrupted:
+	case h.rollback.interrupted:
 		h.out.Status = StatusInterrupted
 		r.out.Interrupted = true
-	case h.rb.started:
+	case h.rollback.started:
 		h.out.Status = StatusRolledBack
 	}
 	h.out.State = strings.Join(h.notes, "; ")
 }
 
-// continueRollback finishes, after a resume, a rollback that was in flight
-// when the run stopped: the steps it already did are not done again.
-func (h *hostRun) continueRollback(ctx context.Context, hr *hostResume) *failure {
-	rr := hr.rollback
-	f := &failure{kind: rr.kind, name: rr.failedName, index: rr.failedIndex, err: errors.New(rr.err)}
-	if idx := rr.failedIndex; idx >= 0 && idx < len(h.r.index.byIndex) {
-		f.step = h.r.index.byIndex[idx]
-	}
-	h.restoreAll()
-	if rr.kind == failStep && f.step != nil {
-		f.result = resultMap(rr.result, false, true, rr.err)
-		if h.effOf(f.step).noLog {
-			f.result = redact.Censored()
-		}
+// resumeRollback is where a resumed host meets, at its step, the failure whose
+// rollback was under way when the run stopped: the step does not run again,
+// and the rollback goes on from there as it would have.
+func (h *hostRun) resumeRollback(f *failure, inh inherited) *failure {
+	if f.kind == failStep && f.step != nil {
 		if f.step.Loop != nil {
-			items, lost := h.restoredItems(rr.result)
-			h.keepItems(f.step, f.index, h.effOf(f.step), stepOutcome{name: f.name, items: items, lost: lost})
+			items, lost := h.journaledItems(f.result)
+			h.keepItems(f.step, f.index, inh, stepOutcome{name: f.name, items: items, lost: lost})
+		}
+		if inh.noLog {
+			f.result = redact.Censored()
 		}
 	}
 	h.noteFailure(f)
-	if h.r.opts.Check {
-		h.note("--check: nothing to roll back")
-		return f
+	if !h.r.opts.Check {
+		h.note("the rollback was in flight when the run stopped; it went on after the resume")
+		h.ran = true
 	}
-	h.note("the rollback was in flight when the run stopped; it went on after the resume")
-	h.ran = true
-	if f.step != nil {
-		blocks := h.r.index.steps[f.step].blocks
-		mainMode := h.mainMode()
-		for i := len(blocks) - 1; i >= 0; i-- {
-			b := blocks[i]
-			if b.Rollback == nil || !h.blockTouched(b, f) {
-				continue
-			}
-			eff := inherited{}
-			for _, outer := range blocks[:i+1] {
-				eff = eff.with(outer)
-			}
-			h.blockRollback(ctx, b, eff, f, mainMode, hr.rbLookup(event.Steps))
-		}
-	}
-	if h.rb.failed || h.rb.interrupted {
-		h.endRollback(ctx)
-		return f
-	}
-	h.hostRollback(ctx, f, f.reason())
 	return f
-}
-
-// restoreAll takes back every step the journal says completed, in order.
-func (h *hostRun) restoreAll() {
-	hr := h.resume
-	if hr == nil {
-		return
-	}
-	for idx, s := range h.r.index.byIndex {
-		if s == nil {
-			continue
-		}
-		if rec, ok := hr.steps[idx]; ok {
-			h.restore(s, idx, h.effOf(s), rec, &seqMode{phase: event.Steps})
-		}
-	}
 }
 
 // remaining names the steps of list after the one that failed, for the state.
@@ -446,7 +398,7 @@ func remaining(list []*spec.Step, failed *spec.Step, h *hostRun) []string {
 	seen := false
 	for _, s := range list {
 		if seen {
-			out = append(out, h.stepName(s, h.effOf(s).noLog))
+			out = append(out, h.stepName(s, h.inheritedOf(s).noLog))
 		}
 		if s == failed || contains(s, failed) {
 			seen = true

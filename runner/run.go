@@ -14,6 +14,7 @@ import (
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
@@ -22,11 +23,11 @@ import (
 
 // runner is one run of a plan.
 type runner struct {
-	p    *plan.Plan
-	rb   *spec.Runbook
-	reg  *modules.Registry
-	opts Options
-	bus  *event.Bus
+	p       *plan.Plan
+	runbook *spec.Runbook
+	reg     *modules.Registry
+	opts    Options
+	bus     *event.Bus
 	// secrets holds the rendered arguments of no_log steps. It is the Bus's own
 	// set when it has one; otherwise the runner redacts events itself.
 	secrets    *redact.Set
@@ -57,15 +58,17 @@ type runner struct {
 	// shared holds what preflight and gates registered: every host starts with it.
 	shared map[string]any
 
-	res *resumeState
+	// resumed is the journal's state of the run this one resumes; nil on a
+	// fresh run.
+	resumed *journal.State
 }
 
 func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) {
 	r := &runner{
-		p: p, rb: p.Runbook_, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
+		p: p, runbook: p.Spec, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
 		stop:     make(chan struct{}),
 		shared:   map[string]any{},
-		ctrlVars: plan.MergeVars(p.Runbook_.Vars, p.ExtraVars),
+		ctrlVars: plan.MergeVars(p.Spec.Vars, p.ExtraVars),
 	}
 	if len(p.Hosts) > 0 {
 		// The once phases (preflight, gates, post) see the variables of the
@@ -94,7 +97,7 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 			r.runbookDir = filepath.Dir(abs)
 		}
 	}
-	r.index = buildIndex(r.rb)
+	r.index = buildIndex(r.runbook)
 	r.pool = newConnPool(opts.Dialer)
 	r.out = &Outcome{Hosts: map[string]*HostOutcome{}}
 	for bi, names := range p.Batches {
@@ -103,11 +106,10 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 		}
 	}
 	if opts.Resume != nil {
-		res, err := newResume(r, opts.Resume)
-		if err != nil {
+		if err := CheckResume(opts.Resume, p); err != nil {
 			return nil, err
 		}
-		r.res = res
+		r.resumed = opts.Resume
 	}
 	return r, nil
 }
@@ -119,14 +121,14 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 	}
 	unwatch := r.watch(ctx)
 
-	if r.res != nil {
+	if r.resumed != nil {
 		r.restoreFinished()
 	}
 	switch {
-	case r.res != nil && r.res.st.Aborted:
+	case r.resumed != nil && r.resumed.Aborted:
 		// The decision to abort stands: a resume only finishes what the abort began.
-		r.out.Aborted, r.out.AbortReason = true, r.res.st.AbortReason
-		r.notStarted(r.p.Batches, "not started: the run aborted ("+r.res.st.AbortReason+")")
+		r.out.Aborted, r.out.AbortReason = true, r.resumed.AbortReason
+		r.notStarted(r.p.Batches, "not started: the run aborted ("+r.resumed.AbortReason+")")
 		r.abortRollback(ctx)
 	case r.preflight(ctx):
 		r.batches(ctx)
@@ -297,7 +299,7 @@ func (r *runner) runInfo() map[string]any {
 	info.Hosts = r.p.HostNames
 	info.Batches = r.p.Batches
 	info.Check = r.opts.Check
-	info.Steps = countLeaves(r.p.Runbook_.Steps)
+	info.Steps = countLeaves(r.p.Spec.Steps)
 	if info.PID == 0 {
 		info.PID = os.Getpid()
 	}
@@ -311,9 +313,9 @@ func (r *runner) emitRunStart() error {
 	}
 	kind := event.RunStart
 	data := r.runInfo()
-	if r.res != nil {
+	if r.resumed != nil {
 		kind = event.RunResume
-		data["resumed_after_seq"] = r.res.st.LastSeq
+		data["resumed_after_seq"] = r.resumed.LastSeq
 	}
 	if err := r.bus.Emit(event.Event{Kind: kind, Data: data}); err != nil {
 		return err
@@ -333,7 +335,7 @@ func (r *runner) emitRunEnd() {
 		reason = "a rollback failed; see the hosts' state"
 	case r.out.Aborted:
 		reason = r.out.AbortReason
-	case r.out.PreflightFailed && r.res != nil:
+	case r.out.PreflightFailed && r.resumed != nil:
 		reason = "preflight did not pass on resume; this part touched nothing, the hosts are as the interrupted run left them"
 	case r.out.PreflightFailed:
 		reason = "preflight did not pass; nothing was touched"
@@ -354,19 +356,12 @@ func (r *runner) emitRunEnd() {
 // preflight runs once on the controller before any host is touched. It is run
 // again on a resume: it only reads, and the world may have changed since.
 func (r *runner) preflight(ctx context.Context) bool {
-	if len(r.rb.Preflight) == 0 {
+	if len(r.runbook.Preflight) == 0 {
 		return true
 	}
 	c := r.newControllerRun(event.Preflight, 0)
-	f := c.runList(ctx, r.rb.Preflight, inherited{}, c.mainMode())
-	r.mu.Lock()
-	for k, v := range c.registered {
-		r.shared[k] = v
-	}
-	if c.rb.failed {
-		r.out.RollbackFailed = true
-	}
-	r.mu.Unlock()
+	f := c.runList(ctx, r.runbook.Preflight, inherited{}, c.mainMode())
+	r.takeShared(c)
 	if f == nil {
 		return true
 	}
@@ -387,19 +382,31 @@ func (r *runner) preflight(ctx context.Context) bool {
 	return false
 }
 
+// takeShared takes what a controller phase (preflight, gates) registered into
+// what every host starts with, and its rollback's failure into the outcome.
+func (r *runner) takeShared(c *hostRun) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, v := range c.registered {
+		r.shared[k] = v
+	}
+	if c.rollback.failed {
+		r.out.RollbackFailed = true
+	}
+}
+
 // post runs once on the controller after the last batch of a run that did not abort.
 func (r *runner) post(ctx context.Context) {
-	if len(r.rb.Post) == 0 {
+	if len(r.runbook.Post) == 0 {
 		return
 	}
 	c := r.newControllerRun(event.Post, 0)
 	m := c.mainMode()
-	if r.res != nil {
-		post := r.res.post
-		m.done = func(idx int) (doneRecord, bool) { rec, ok := post[idx]; return rec, ok }
+	if r.resumed != nil {
+		m.done = r.resumed.Post.Completed()
 	}
-	f := c.runList(ctx, r.rb.Post, inherited{}, m)
-	if c.rb.failed {
+	f := c.runList(ctx, r.runbook.Post, inherited{}, m)
+	if c.rollback.failed {
 		r.out.RollbackFailed = true
 	}
 	if f == nil {

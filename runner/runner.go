@@ -52,8 +52,9 @@ type Options struct {
 	// batches, check).
 	Info event.RunInfo
 	// Resume continues the run this journal state describes (nil: a fresh
-	// run). The caller checks that the digests match the plan; Run refuses a
-	// state whose hosts or batches differ from it.
+	// run): the run starts from where its Progress says each host stood.
+	// Run refuses a state that CheckResume refuses; the plan should be the
+	// one ResumePlan returns, which checks the -e values too.
 	Resume *journal.State
 	// Drain is closed on the first Ctrl-C: no new step starts, steps in flight
 	// finish, hosts left mid-way are rolled back, and the run ends interrupted.
@@ -114,6 +115,21 @@ type HostOutcome struct {
 	// State says plainly what state the host was left in: what failed, what
 	// was rolled back and what was not.
 	State string
+}
+
+// count adds a step's end to the host's counts.
+func (o *HostOutcome) count(status event.Status, changed bool) {
+	switch status {
+	case event.OK, event.Changed:
+		o.Ok++
+		if changed {
+			o.Changed++
+		}
+	case event.Skipped:
+		o.Skipped++
+	case event.Failed, event.Unreachable:
+		o.Failed++
+	}
 }
 
 // StepError is a step that failed on a host.
@@ -212,7 +228,7 @@ func (o *Outcome) runStatus() event.Status {
 // aborted: its resume only finishes the abort's rollbacks.
 func Run(ctx context.Context, p *plan.Plan, reg *modules.Registry, opts Options) (*Outcome, error) {
 	switch {
-	case p == nil || p.Runbook_ == nil:
+	case p == nil || p.Spec == nil:
 		return nil, errors.New("runner: the plan has no runbook")
 	case opts.Dialer == nil:
 		return nil, errors.New("runner: no Dialer to reach the hosts")

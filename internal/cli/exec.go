@@ -109,9 +109,11 @@ stop now. Output that goes away (| head) does not stop the run.`,
 				return err
 			}
 			f.shared = runState(p, stateArg)
-			if err := orderAtStart(context.Background(), p, f.stateDir); err != nil {
+			ordered, err := orderAtStart(context.Background(), p, f.stateDir)
+			if err != nil {
 				return withCode(exitcode.Stopped, fmt.Errorf("ordering the hosts: %w; nothing was touched", err))
 			}
+			p = ordered
 			summary := a.stdout
 			if f.output == "json" {
 				summary = a.stderr

@@ -176,7 +176,7 @@ const LockVar = "runbook_lock"
 // locks in one store); errors point at the variable.
 func effectiveLock(p *plan.Plan) (*spec.Lock, diag.Diags) {
 	var ds diag.Diags
-	rbLock := p.Runbook_.Lock
+	rbLock := p.Spec.Lock
 	var val any
 	var from *plan.Host
 	for _, h := range p.Hosts {
@@ -227,7 +227,7 @@ func lockVarPos(p *plan.Plan, h *plan.Host) diag.Pos {
 	if _, ok := p.ExtraVars[LockVar]; ok {
 		return diag.Pos{File: "-e"}
 	}
-	if pos, ok := p.Runbook_.VarPos[LockVar]; ok {
+	if pos, ok := p.Spec.VarPos[LockVar]; ok {
 		return pos
 	}
 	return diag.Pos{File: p.File}

@@ -42,11 +42,11 @@ func notifyTargets(p *plan.Plan, run eval.Run, secrets *redact.Set) ([]notify.Ta
 	if len(p.Hosts) > 0 {
 		first = p.Hosts[0]
 	}
-	for i, n := range p.Runbook_.Notify {
+	for i, n := range p.Spec.Notify {
 		label := fmt.Sprintf("notify[%d]", i)
 		u := n.URL
 		if n.URLTemplate != nil {
-			scope := &eval.Scope{Vars: plan.MergeVars(p.Runbook_.Vars, p.ExtraVars), Run: run, Inventory: p.EvalInventory()}
+			scope := &eval.Scope{Vars: plan.MergeVars(p.Spec.Vars, p.ExtraVars), Run: run, Inventory: p.EvalInventory()}
 			if first != nil {
 				scope.Vars, scope.Host = first.Vars, eval.Host{Name: first.Name, Addr: first.Addr, Groups: first.Groups, Vars: first.Vars}
 				if first.Inventory != nil {
@@ -109,7 +109,7 @@ func varPos(p *plan.Plan, h *plan.Host, name string) diag.Pos {
 	if _, ok := p.ExtraVars[name]; ok {
 		return diag.Pos{File: "-e"}
 	}
-	if pos, ok := p.Runbook_.VarPos[name]; ok {
+	if pos, ok := p.Spec.VarPos[name]; ok {
 		return pos
 	}
 	return diag.Pos{File: p.File}

@@ -13,13 +13,14 @@ import (
 	"github.com/runbookhq/runbook/modules"
 )
 
-// orderAtStart orders the hosts of a plan whose order key reads facts
-// (`order: 'etcd.leader == host.name ? 1 : 0'` puts the leader last). Facts
-// only read, so this happens before the confirmation; the journal records the
-// order in run_start and a resume keeps it.
-func orderAtStart(ctx context.Context, p *plan.Plan, stateDir string) error {
+// orderAtStart returns the plan the run uses: p, or when its order key reads
+// facts (`order: 'etcd.leader == host.name ? 1 : 0'` puts the leader last) p
+// with its hosts in that order. Facts only read, so this happens before the
+// confirmation; the journal records the order in run_start and a resume
+// keeps it.
+func orderAtStart(ctx context.Context, p *plan.Plan, stateDir string) (*plan.Plan, error) {
 	if !p.OrderAtStart {
-		return nil
+		return p, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -38,7 +39,7 @@ func orderAtStart(ctx context.Context, p *plan.Plan, stateDir string) error {
 			v, err := f.Gather(ctx, &modules.Host{
 				Name: h.Name, Addr: h.Addr, Vars: h.Vars, Conn: ctrl, Controller: ctrl,
 				Log: zerolog.Nop(), StateDir: stateDir,
-				Scope: &eval.Scope{Vars: h.Vars, Host: plan.EvalHost(h.Inventory, h.Vars), Inventory: inv},
+				Scope: &eval.Scope{Vars: h.Vars, Host: h.Eval(), Inventory: inv},
 			})
 			if err != nil {
 				return nil, err

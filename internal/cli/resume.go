@@ -13,8 +13,8 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/exitcode"
 	"github.com/runbookhq/runbook/internal/journal"
-	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/inventory"
+	"github.com/runbookhq/runbook/runner"
 )
 
 func init() { commands = append(commands, newResumeCmd) }
@@ -82,27 +82,17 @@ goes on here, in the same journal.`,
 				return err
 			}
 			f.shared = runState(p, stateArg)
-			if p.OrderAtStart {
-				// The first part of the run decided the order from facts; keep it.
-				if err := p.Reorder(info.Hosts); err != nil {
-					return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: %w", st.RunID, err))
-				}
-			}
-			for _, c := range []struct{ what, was, is string }{
-				{"runbook " + info.Runbook, info.RunbookDigest, p.RunbookDigest},
-				{"inventory " + info.Inventory, info.InventoryDigest, p.InventoryDigest},
-			} {
-				if c.was != "" && c.was != c.is {
-					return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: %s changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID, c.what))
-				}
-			}
 			key, err := varsKey(f.stateDir, st.RunID, info.VarsDigest)
 			if err != nil {
 				return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: the -e variables cannot be checked: %w", st.RunID, err))
 			}
-			if info.VarsDigest != "" && !plan.VarsDigestMatches(key, p.ExtraVars, info.VarsDigest) {
-				return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID))
+			// The plan the run was made of, in the order its first part
+			// decided, or a refusal that says what changed.
+			resumed, err := runner.ResumePlan(st, p, key)
+			if err != nil {
+				return withCode(exitcode.Stopped, err)
 			}
+			p = resumed
 			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
 			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
 				f.forks = info.Forks

@@ -173,6 +173,27 @@ type Engine struct {
 	Become     bool   `json:"become,omitempty"`
 	BecomeUser string `json:"become_user,omitempty"`
 	On         string `json:"on,omitempty"`
+	// ID and Module: the step's id (steps[1]) and module, on the start of a
+	// step or of a rollback step.
+	ID     string `json:"id,omitempty"`
+	Module string `json:"module,omitempty"`
+	// LoopIndex: the item of a looped step that a retry or a process
+	// belongs to.
+	LoopIndex *int `json:"loop_index,omitempty"`
+	// DelegateTo: where a StepStart runs the step, when not on its host.
+	DelegateTo string `json:"delegate_to,omitempty"`
+	// Counts: a HostEnd's step counts.
+	*Counts
+}
+
+// Counts are a host's step counts on its HostEnd, as Ansible's recap: OK
+// counts every step that succeeded, Changed the ones among them that
+// changed something.
+type Counts struct {
+	OK      int `json:"ok"`
+	Changed int `json:"changed"`
+	Skipped int `json:"skipped"`
+	Failed  int `json:"failed"`
 }
 
 // IntPtr returns &n, for Engine's optional numbers.
@@ -192,9 +213,13 @@ func (g *Engine) fields() []struct {
 		{"failed_step", &g.FailedStep}, {"failed_index", &g.FailedIndex},
 		{"items", &g.Items}, {"action", &g.Action}, {"hosts", &g.Hosts},
 		{"pgid", &g.PGID}, {"start", &g.Start}, {"boot", &g.Boot}, {"become", &g.Become},
-		{"become_user", &g.BecomeUser}, {"on", &g.On},
+		{"become_user", &g.BecomeUser}, {"on", &g.On}, {"id", &g.ID}, {"module", &g.Module},
+		{"loop_index", &g.LoopIndex}, {"delegate_to", &g.DelegateTo},
 	}
 }
+
+// countKeys are the keys of Counts in a HostEnd's Data.
+var countKeys = []string{"ok", "changed", "skipped", "failed"}
 
 // typedEngine says whether an event of kind k carries Engine fields; the
 // others keep every key of Data in the map (RunEnd's "reason" is RunEndInfo's).
@@ -218,6 +243,13 @@ func (g Engine) clone() Engine {
 	}
 	if g.Items != nil {
 		g.Items = IntPtr(*g.Items)
+	}
+	if g.LoopIndex != nil {
+		g.LoopIndex = IntPtr(*g.LoopIndex)
+	}
+	if g.Counts != nil {
+		c := *g.Counts
+		g.Counts = &c
 	}
 	return g
 }
@@ -274,6 +306,9 @@ func (e *Event) takeEngine() {
 		}
 		delete(data, f.key)
 	}
+	if e.Kind == HostEnd {
+		data = e.takeCounts(data)
+	}
 	if data == nil {
 		return
 	}
@@ -281,6 +316,38 @@ func (e *Event) takeEngine() {
 		data = nil
 	}
 	e.Data = data
+}
+
+// takeCounts moves a HostEnd's counts from Data (or from data, the copy
+// takeEngine made) into Counts, when all four are there as numbers.
+func (e *Event) takeCounts(data map[string]any) map[string]any {
+	src := data
+	if src == nil {
+		src = e.Data
+	}
+	var c Counts
+	for _, f := range []struct {
+		key string
+		ptr *int
+	}{{"ok", &c.OK}, {"changed", &c.Changed}, {"skipped", &c.Skipped}, {"failed", &c.Failed}} {
+		v, ok := src[f.key]
+		if !ok {
+			return data
+		}
+		b, err := json.Marshal(v)
+		if err != nil || v == nil || json.Unmarshal(b, f.ptr) != nil {
+			return data
+		}
+	}
+	e.Counts = &c
+	out := make(map[string]any, len(src))
+	for k, v := range src {
+		out[k] = v
+	}
+	for _, k := range countKeys {
+		delete(out, k)
+	}
+	return out
 }
 
 // wire is Event as written: the same fields, with Duration as text.

@@ -334,7 +334,7 @@ func TestEngineFieldsJournal(t *testing.T) {
 		eng  Engine
 		data map[string]any // what is left in Data
 	}{
-		{"loop start", StepStart, Engine{Items: IntPtr(3)}, map[string]any{"id": "steps[1]", "module": "command",
+		{"loop start", StepStart, Engine{Items: IntPtr(3), ID: "steps[1]", Module: "command"}, map[string]any{
 			"rerun": "it was in flight when the run stopped, so whether it acted is unknown: it runs again"}},
 		{"ignored failure", StepEnd, Engine{Ignored: true}, nil},
 		{"run_once elsewhere", StepEnd, Engine{RanOn: "etcd-1"}, nil},
@@ -342,7 +342,7 @@ func TestEngineFieldsJournal(t *testing.T) {
 		{"rollback of the first step", RollbackStart, Engine{Reason: "failed", FailedStep: "swap", FailedIndex: IntPtr(0)},
 			map[string]any{"error": "exit status 1"}},
 		{"rollback after abort", RollbackStart, Engine{Reason: "abort"}, map[string]any{"error": "run aborted"}},
-		{"undo of no items", RollbackStepStart, Engine{Items: IntPtr(0)}, map[string]any{"id": "steps[1]", "module": "command"}},
+		{"undo of no items", RollbackStepStart, Engine{Items: IntPtr(0), ID: "steps[1]", Module: "command"}, nil},
 		{"leftover", Leftover, Engine{Action: "killed", PGID: 4242, On: "etcd-1"}, nil},
 		// A value of the wrong type is not the engine's: it stays in Data,
 		// as the readers that asserted its type ignored it.
@@ -352,7 +352,13 @@ func TestEngineFieldsJournal(t *testing.T) {
 			"reason": "etcd-1 failed"}},
 		{"batch", BatchStart, Engine{Hosts: []string{"etcd-2", "etcd-3"}}, map[string]any{"resumed": true}},
 		{"process", StepProcess, Engine{PGID: 4242, Start: 123456789, Boot: "5d1c", Become: true,
-			BecomeUser: "etcd", On: "etcd-1"}, map[string]any{"id": "steps[1]", "module": "command"}},
+			BecomeUser: "etcd", On: "etcd-1", ID: "steps[1]", Module: "command"}, nil},
+		{"delegated start", StepStart, Engine{ID: "steps[0]", Module: "command", DelegateTo: "controller"}, nil},
+		{"retry of the first item", StepRetry, Engine{LoopIndex: IntPtr(0)}, nil},
+		{"host end", HostEnd, Engine{Counts: &Counts{OK: 3, Changed: 2, Skipped: 0, Failed: 1}},
+			map[string]any{"state": "failed at \"swap\""}},
+		// Counts come whole or stay in Data.
+		{"host end edited by hand", HostEnd, Engine{}, map[string]any{"ok": float64(3), "state": "x"}},
 	}
 	if len(lines) != len(tests) {
 		t.Fatalf("%d lines for %d cases", len(lines), len(tests))

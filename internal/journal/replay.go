@@ -74,6 +74,8 @@ type StepRecord struct {
 	Changed  bool
 	Error    string
 	Result   map[string]any // what Undo needs after a resume
+	Ignored  bool           // failed under ignore_errors
+	RanOn    string         // run_once: the host that ran it, when not this one
 	Attempts int
 	Started  time.Time // zero if the journal has no start for it
 	Ended    time.Time
@@ -100,6 +102,8 @@ type HostState struct {
 	Rollback    Steps
 	RollingBack bool   // rollback_start seen and no rollback_end yet
 	Error       string // from host_end, or the failed step's
+	// Progress is where its steps stand, for a resume (progress.go).
+	Progress Progress
 }
 
 // BatchState is one batch's part of a run.
@@ -404,6 +408,7 @@ func (s *State) apply(e event.Event) error {
 		}
 	}
 	// Other kinds, from a newer runbook, are kept in Events and otherwise ignored.
+	s.progress(e)
 	return nil
 }
 
@@ -486,6 +491,7 @@ func (s *Steps) end(e event.Event) {
 	}
 	r.Name = e.Step
 	r.Status, r.Changed, r.Error, r.Result, r.Ended = e.Status, e.Changed, e.Error, e.Result, e.Time
+	r.Ignored, r.RanOn = e.Ignored, e.RanOn
 	if e.Attempt > 0 {
 		r.Attempts = e.Attempt
 	}

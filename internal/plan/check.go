@@ -25,7 +25,7 @@ import (
 // false) are not checked for it. The same error on several hosts is one
 // diagnostic naming them.
 func (p *Plan) CheckValues(opts CheckOptions) diag.Diags {
-	rb := p.Runbook_
+	rb := p.Spec
 	if rb == nil {
 		return nil
 	}
@@ -112,11 +112,7 @@ func (t *target) scope(batch int) *eval.Scope {
 }
 
 func (c *checker) hostTarget(h *Host) *target {
-	host := eval.Host{Name: h.Name, Addr: h.Addr, Groups: h.Groups, Vars: h.Vars}
-	if h.Inventory != nil {
-		host = EvalHost(h.Inventory, h.Vars)
-	}
-	return &target{label: h.Name, vars: h.Vars, raw: c.rawVars(h), host: host, origin: c.origin(h), c: c}
+	return &target{label: h.Name, vars: h.Vars, raw: c.rawVars(h), host: h.Eval(), origin: c.origin(h), c: c}
 }
 
 // controllers are the targets of preflight, gates and post: the controller
@@ -125,7 +121,7 @@ func (c *checker) hostTarget(h *Host) *target {
 func (c *checker) controllers() []*target {
 	hosts := c.p.Hosts
 	if len(hosts) == 0 {
-		vars := MergeVars(c.p.Runbook_.Vars, c.p.ExtraVars)
+		vars := MergeVars(c.p.Spec.Vars, c.p.ExtraVars)
 		return []*target{{label: spec.Controller, ctrl: true, vars: vars, raw: vars, c: c, origin: c.origin(nil),
 			host: eval.Host{Name: spec.Controller, Addr: "localhost", Vars: vars}}}
 	}
@@ -134,7 +130,7 @@ func (c *checker) controllers() []*target {
 	}
 	// Hosts whose values for what these phases read are the same check
 	// alike: one of each (with many hosts and group vars, one in all).
-	read := ctrlNames(c.p.Runbook_)
+	read := ctrlNames(c.p.Spec)
 	seen := map[string]bool{}
 	out := make([]*target, 0, len(hosts))
 	for _, h := range hosts {
@@ -207,19 +203,19 @@ func (c *checker) rawVars(h *Host) map[string]any {
 	if h.Inventory != nil {
 		inv = h.Inventory.Vars
 	}
-	return MergeVars(c.p.Runbook_.Vars, inv, c.p.ExtraVars)
+	return MergeVars(c.p.Spec.Vars, inv, c.p.ExtraVars)
 }
 
 // origin says where the value a host sees for a variable was set.
 func (c *checker) origin(h *Host) func(string) diag.Pos {
 	if h != nil && h.Inventory != nil {
-		return varPos(c.p.Runbook_, h.Inventory, c.p.ExtraVars)
+		return varPos(c.p.Spec, h.Inventory, c.p.ExtraVars)
 	}
 	return func(name string) diag.Pos {
 		if _, ok := c.p.ExtraVars[name]; ok {
 			return diag.Pos{File: "-e " + name}
 		}
-		return c.p.Runbook_.VarPos[name]
+		return c.p.Spec.VarPos[name]
 	}
 }
 

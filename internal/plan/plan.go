@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,14 +68,15 @@ type Plan struct {
 
 	// OrderAtStart is set when the order key reads module facts (etcd.leader):
 	// then the plan cannot order hosts without connecting, and `exec` orders
-	// them with OrderBy when the run starts, before it asks for confirmation.
-	// Until then Hosts and Batches are in inventory order.
+	// them when the run starts, before it asks for confirmation, and runs
+	// the plan OrderBy returns. This plan's Hosts and Batches stay in
+	// inventory order.
 	OrderAtStart bool `json:"order_at_start,omitempty"`
 	// OrderFacts are the facts the order key reads.
 	OrderFacts []string `json:"order_facts,omitempty"`
 
 	Hosts     []*Host              `json:"-"`
-	Runbook_  *spec.Runbook        `json:"-"`
+	Spec      *spec.Runbook        `json:"-"` // the runbook as loaded, that the plan was built from
 	Inventory *inventory.Inventory `json:"-"`
 	ExtraVars map[string]any       `json:"-"`
 
@@ -150,7 +152,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		Pattern:     rb.Hosts,
 		Limit:       opts.Limit,
 		OnAbort:     string(rb.OnAbort),
-		Runbook_:    rb,
+		Spec:        rb,
 		registry:    reg,
 		Inventory:   inv,
 		ExtraVars:   opts.ExtraVars,
@@ -239,39 +241,41 @@ func (p *Plan) batch() {
 	}
 }
 
-// OrderBy orders the hosts by the order key, evaluated per host with the facts
-// that gather returns for it (name → value), and splits them into batches
-// again. exec calls it when the run starts for a plan with OrderAtStart.
-func (p *Plan) OrderBy(gather func(h *Host) (map[string]any, error)) error {
+// OrderBy returns the plan with its hosts ordered by the order key, evaluated
+// per host with the facts that gather returns for it (name → value), and
+// split into batches again. exec calls it when the run starts for a plan
+// with OrderAtStart, and runs the plan it returns; p itself is not changed.
+func (p *Plan) OrderBy(gather func(h *Host) (map[string]any, error)) (*Plan, error) {
 	if !p.OrderAtStart {
-		return nil
+		return p, nil
 	}
 	keys := make([]any, len(p.Hosts))
 	inv := EvalInventory(p.Inventory)
 	for i, h := range p.Hosts {
 		facts, err := gather(h)
 		if err != nil {
-			return fmt.Errorf("order: facts for host %s: %w", h.Name, err)
+			return nil, fmt.Errorf("order: facts for host %s: %w", h.Name, err)
 		}
-		v, err := p.Runbook_.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: EvalHost(h.Inventory, h.Vars), Inventory: inv, Extra: facts})
+		v, err := p.Spec.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: h.Eval(), Inventory: inv, Extra: facts})
 		if err != nil {
-			return fmt.Errorf("order key for host %s: %w", h.Name, err)
+			return nil, fmt.Errorf("order key for host %s: %w", h.Name, err)
 		}
 		keys[i] = v
 	}
-	if err := p.sortBy(keys); err != nil {
-		return err
+	q := p.withHosts(p.Hosts)
+	if err := q.sortBy(keys); err != nil {
+		return nil, err
 	}
-	p.OrderAtStart = false
-	p.batch()
-	return nil
+	q.batch()
+	return q, nil
 }
 
-// Reorder puts the hosts in the given order, as a journal recorded it, so a
-// resumed run keeps the order its first part decided.
-func (p *Plan) Reorder(names []string) error {
+// Reorder returns the plan with its hosts in the given order, as a journal
+// recorded it, so a resumed run keeps the order its first part decided; p
+// itself is not changed.
+func (p *Plan) Reorder(names []string) (*Plan, error) {
 	if len(names) != len(p.Hosts) {
-		return fmt.Errorf("the journal names %d hosts, the plan has %d", len(names), len(p.Hosts))
+		return nil, fmt.Errorf("the journal names %d hosts, the plan has %d", len(names), len(p.Hosts))
 	}
 	by := map[string]*Host{}
 	for _, h := range p.Hosts {
@@ -281,15 +285,23 @@ func (p *Plan) Reorder(names []string) error {
 	for _, n := range names {
 		h, ok := by[n]
 		if !ok {
-			return fmt.Errorf("the journal names host %s, which the plan does not have", n)
+			return nil, fmt.Errorf("the journal names host %s, which the plan does not have", n)
 		}
 		out = append(out, h)
 		delete(by, n)
 	}
-	p.Hosts = out
-	p.OrderAtStart = false
-	p.batch()
-	return nil
+	q := p.withHosts(out)
+	q.batch()
+	return q, nil
+}
+
+// withHosts is a copy of the plan, its order decided, with hosts in their
+// order; its batches are made by batch.
+func (p *Plan) withHosts(hosts []*Host) *Plan {
+	q := *p
+	q.Hosts = slices.Clone(hosts)
+	q.OrderAtStart = false
+	return &q
 }
 
 // MergeVars merges variables by precedence, later layers winning: runbook vars,
@@ -350,7 +362,7 @@ func (p *Plan) order(rb *spec.Runbook, seed int64) error {
 		keys := make([]any, len(p.Hosts))
 		inv := EvalInventory(p.Inventory)
 		for i, h := range p.Hosts {
-			v, err := rb.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: EvalHost(h.Inventory, h.Vars), Inventory: inv})
+			v, err := rb.Order.Expr.Eval(&eval.Scope{Vars: h.Vars, Host: h.Eval(), Inventory: inv})
 			if err != nil {
 				return fmt.Errorf("order key for host %s: %v", h.Name, err)
 			}

@@ -265,22 +265,29 @@ func TestOrderAtStartFromFacts(t *testing.T) {
 	if want := [][]string{{"db1", "db2"}, {"db3", "db4"}, {"db5"}}; !reflect.DeepEqual(p.Batches, want) {
 		t.Errorf("batches before ordering %v, want inventory order", p.Batches)
 	}
-	err := p.OrderBy(func(h *Host) (map[string]any, error) {
+	ordered, err := p.OrderBy(func(h *Host) (map[string]any, error) {
 		return map[string]any{"lab": map[string]any{"leader": "db2"}}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := [][]string{{"db1", "db3"}, {"db4", "db5"}, {"db2"}}; !reflect.DeepEqual(p.Batches, want) {
-		t.Errorf("batches %v, want the leader last: %v", p.Batches, want)
+	if want := [][]string{{"db1", "db3"}, {"db4", "db5"}, {"db2"}}; !reflect.DeepEqual(ordered.Batches, want) {
+		t.Errorf("batches %v, want the leader last: %v", ordered.Batches, want)
 	}
-	if err := p.Reorder([]string{"db5", "db4", "db3", "db2", "db1"}); err != nil {
+	if want := [][]string{{"db1", "db2"}, {"db3", "db4"}, {"db5"}}; !reflect.DeepEqual(p.Batches, want) || !p.OrderAtStart {
+		t.Errorf("OrderBy changed the plan it was given: batches %v", p.Batches)
+	}
+	reordered, err := ordered.Reorder([]string{"db5", "db4", "db3", "db2", "db1"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if want := [][]string{{"db5", "db4"}, {"db3", "db2"}, {"db1"}}; !reflect.DeepEqual(p.Batches, want) {
-		t.Errorf("reordered batches %v, want %v", p.Batches, want)
+	if want := [][]string{{"db5", "db4"}, {"db3", "db2"}, {"db1"}}; !reflect.DeepEqual(reordered.Batches, want) {
+		t.Errorf("reordered batches %v, want %v", reordered.Batches, want)
 	}
-	if err := p.Reorder([]string{"db1"}); err == nil {
+	if want := [][]string{{"db1", "db3"}, {"db4", "db5"}, {"db2"}}; !reflect.DeepEqual(ordered.Batches, want) {
+		t.Errorf("Reorder changed the plan it was given: batches %v", ordered.Batches)
+	}
+	if _, err := ordered.Reorder([]string{"db1"}); err == nil {
 		t.Error("Reorder accepted a different host list")
 	}
 }
