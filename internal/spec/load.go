@@ -115,6 +115,7 @@ type fileKeys struct {
 	BetweenBatches *yaml.Node `yaml:"between_batches"`
 	Post           *yaml.Node `yaml:"post"`
 	Lock           *yaml.Node `yaml:"lock"`
+	Window         *yaml.Node `yaml:"window"`
 }
 
 func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
@@ -178,6 +179,9 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 	}
 	l.loadOrder(rb, arg.Resolve(k.Order))
 	l.loadLock(rb, arg.Resolve(k.Lock))
+	if n := arg.Resolve(k.Window); n != nil {
+		rb.Window = l.window(n, "window")
+	}
 
 	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
 	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)
