@@ -22,6 +22,10 @@ func (r *runner) batches(ctx context.Context) {
 		if r.res != nil {
 			hostsDone, gatesDone = r.res.batchDone(bn)
 		}
+		if !hostsDone && !r.windowOpen(ctx, &bn) {
+			r.notStarted(r.p.Batches[i:], "not started: "+r.out.Stopped)
+			return
+		}
 		if !hostsDone {
 			r.runBatch(ctx, bn, names)
 		}

@@ -312,6 +312,10 @@ func (h *hostRun) noteFailure(f *failure) {
 	case failInterrupted:
 		h.note("stopped at %q", f.name)
 	case failStopped:
+		if f.rejected {
+			h.note("stopped at %q: %s", f.name, f.errText())
+			break
+		}
 		h.note("interrupted before %q", f.name)
 	}
 }

@@ -46,6 +46,8 @@ type runner struct {
 	drainOnce sync.Once
 	hardOnce  sync.Once
 	confirmMu sync.Mutex
+	// windowIgnored journals --ignore-window once.
+	windowIgnored sync.Once
 
 	mu          sync.Mutex
 	out         *Outcome
@@ -128,6 +130,8 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		r.out.Aborted, r.out.AbortReason = true, r.res.st.AbortReason
 		r.notStarted(r.p.Batches, "not started: the run aborted ("+r.res.st.AbortReason+")")
 		r.abortRollback(ctx)
+	case !r.windowOpen(ctx, nil):
+		// Outside the change window: not even preflight runs.
 	case r.preflight(ctx):
 		r.batches(ctx)
 		if !r.out.Aborted {
@@ -341,6 +345,8 @@ func (r *runner) emitRunEnd() {
 		reason = "a post step failed"
 	case status == event.Failed:
 		reason = "a host failed"
+	case r.out.Stopped != "":
+		reason = r.out.Stopped
 	case r.out.Interrupted:
 		reason = "interrupted by the operator"
 		if r.journalErr != nil {

@@ -97,6 +97,9 @@ type failure struct {
 	index  int
 	err    error          // as shown: redacted, censored for no_log
 	result map[string]any // as rollback steps see it in failed.result
+	// rejected: people stopped the run here (an approval rejected or timed
+	// out, a change window closed); a failStopped that is no interrupt.
+	rejected bool
 }
 
 func (f *failure) errText() string {
@@ -152,6 +155,10 @@ type stepOutcome struct {
 func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited, m *seqMode) *failure {
 	for _, s := range steps {
 		eff := in.with(s)
+		if f := h.stepWindow(ctx, s, m); f != nil {
+			h.noteFailure(f)
+			return f
+		}
 		if s.IsBlock() {
 			f := h.runList(ctx, s.Block, eff, m)
 			if f == nil {
@@ -224,7 +231,11 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 		if !m.rollback {
 			h.keepItems(s, idx, eff, o) // a loop stopped between its items
 		}
-		return h.haltFailure(o.halted, s, idx)
+		f := h.haltFailure(o.halted, s, idx)
+		if errors.Is(o.err, modules.ErrRejected) {
+			f.err, f.rejected = h.shownError(o.err, eff.noLog), true
+		}
+		return f
 	}
 	if s.Register != "" && o.status != event.Interrupted && o.result != nil {
 		h.registered[s.Register] = o.result
@@ -652,6 +663,8 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 	case ctx.Err() != nil:
 		o.status, o.err = event.Interrupted, fmt.Errorf("stopped by the operator: %w", errOr(err, ctx.Err()))
 		return o
+	case errors.Is(err, modules.ErrStopWaiting), errors.Is(err, modules.ErrRejected):
+		return h.stoppedByPeople(o, err, eff)
 	case err != nil && conn.IsTransport(err):
 		o.status, o.err = event.Unreachable, err
 		o.result = resultMap(o.data, false, true, h.shownError(err, eff.noLog).Error())
@@ -769,6 +782,7 @@ func (h *hostRun) moduleHost(c conn.Conn, target connTarget, eff inherited, s *s
 		Become: become, BecomeUser: user,
 		StateDir: r.opts.StateDir, RunbookDir: r.runbookDir, Yes: r.opts.Yes,
 		Confirm:    r.confirmFunc(),
+		Approve:    h.approveFunc(s, eff),
 		Controller: &lazyConn{pool: r.pool, t: controllerTarget()},
 	}
 }
