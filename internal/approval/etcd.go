@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // requestTimeout bounds each request to the cluster.
@@ -27,9 +29,27 @@ type EtcdStore struct {
 	eps    []string
 }
 
-// NewEtcdStore uses cli, which the caller closes with Close.
-func NewEtcdStore(cli *clientv3.Client, prefix string, endpoints []string) *EtcdStore {
-	return &EtcdStore{cli: cli, prefix: prefix, eps: endpoints}
+// EtcdConfig is the cluster and prefix of the run lock's etcd store.
+type EtcdConfig struct {
+	Endpoints   []string
+	TLS         *tls.Config // nil for http:// endpoints
+	DialTimeout time.Duration
+	Prefix      string // the lock's: approvals go under Prefix+"approval/"
+}
+
+// OpenEtcd connects to the cluster of cfg (lazily, as etcd's client does).
+func OpenEtcd(cfg EtcdConfig) (*EtcdStore, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("etcd approval store: no endpoints")
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, TLS: cfg.TLS, DialTimeout: cfg.DialTimeout, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("etcd approval store %s: %w", strings.Join(cfg.Endpoints, ","), err)
+	}
+	return &EtcdStore{cli: cli, prefix: cfg.Prefix, eps: cfg.Endpoints}, nil
 }
 
 func (s *EtcdStore) String() string {

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runbookhq/runbook/internal/approval"
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
@@ -42,6 +42,8 @@ type runFlags struct {
 	stateDir       string
 	logLevel       string
 	lock           *runLock // the run lock exec or resume took; execute drains the run if it is lost
+	ignoreWindow   bool
+	reason         string // why --ignore-window
 }
 
 func (f *runFlags) registerRun(cmd *cobra.Command) {
@@ -50,7 +52,30 @@ func (f *runFlags) registerRun(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text (live view on a terminal, plain lines otherwise) or json (the journal events)")
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", ".runbook", "folder for journals")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "engine logs: debug, info, warn (off by default)")
+	cmd.Flags().BoolVar(&f.ignoreWindow, "ignore-window", false, "run outside the change windows (window:); needs --reason, which is journaled")
+	cmd.Flags().StringVar(&f.reason, "reason", "", "why --ignore-window")
 	f.sshFlags.registerSSH(cmd)
+}
+
+// checkWindowFlags wants a reason with --ignore-window: it is the audit of
+// a change made outside its window.
+func (f *runFlags) checkWindowFlags() error {
+	f.reason = strings.TrimSpace(f.reason)
+	switch {
+	case f.ignoreWindow && f.reason == "":
+		return invalidf("--ignore-window needs --reason TEXT: why this change runs outside its window; it is journaled")
+	case !f.ignoreWindow && f.reason != "":
+		return invalidf("--reason goes with --ignore-window")
+	}
+	return nil
+}
+
+// windowReason is runner.Options.IgnoreWindow.
+func (f *runFlags) windowReason() string {
+	if !f.ignoreWindow {
+		return ""
+	}
+	return f.reason
 }
 
 func newExecCmd(a *app) *cobra.Command {
@@ -85,6 +110,9 @@ stop now. Output that goes away (| head) does not stop the run.`,
 			}
 			if f.forks < 1 {
 				return invalidf("--forks must be at least 1, got %d", f.forks)
+			}
+			if err := f.checkWindowFlags(); err != nil {
+				return err
 			}
 			if err := f.sshFlags.check(cmd); err != nil {
 				return err
@@ -194,9 +222,8 @@ func runInfo(cmd *cobra.Command, file string, f *runFlags, p *plan.Plan, key []b
 		Version:    version(),
 		Args:       redactArgs(cmd.Flags(), os.Args),
 	}
-	if u, err := user.Current(); err == nil {
-		info.User = u.Username
-	}
+	// Who started the run, as approvals know people: $USER, else the account.
+	info.User = approval.Identity()
 	return info
 }
 
@@ -260,6 +287,21 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		return withCode(exitcode.Invalid, err)
 	}
 
+	var approve modules.Approve
+	startedBy := info.User
+	if resume != nil && resume.Info.User != "" {
+		startedBy = resume.Info.User
+	}
+	ap, err := newApprovals(p, f, info.Runbook, info.Inventory, bus, j.RunID(), startedBy)
+	if err != nil {
+		view.close()
+		return err
+	}
+	if ap != nil {
+		defer ap.store.Close()
+		approve = ap.await
+	}
+
 	var confirm func(context.Context, string) (bool, error)
 	if isTerminal(a.stdin) {
 		confirm = func(_ context.Context, prompt string) (bool, error) {
@@ -268,20 +310,23 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		}
 	}
 	out, err := runner.Run(ctx, p, modules.Default, runner.Options{
-		Forks:    f.forks,
-		Check:    f.check,
-		Yes:      f.yes,
-		Tags:     f.tags,
-		SkipTags: f.skipTags,
-		Dialer:   dialer,
-		Events:   bus,
-		RunID:    j.RunID(),
-		Info:     info,
-		Resume:   resume,
-		Drain:    drain,
-		Confirm:  confirm,
-		StateDir: filepath.Join(f.stateDir, "runs", j.RunID()+".d"),
-		Log:      a.logger(f.logLevel, view),
+		Forks:        f.forks,
+		Check:        f.check,
+		Yes:          f.yes,
+		Tags:         f.tags,
+		SkipTags:     f.skipTags,
+		Dialer:       dialer,
+		Events:       bus,
+		RunID:        j.RunID(),
+		Info:         info,
+		Resume:       resume,
+		Drain:        drain,
+		Confirm:      confirm,
+		Approve:      approve,
+		Now:          Clock,
+		IgnoreWindow: f.windowReason(),
+		StateDir:     filepath.Join(f.stateDir, "runs", j.RunID()+".d"),
+		Log:          a.logger(f.logLevel, view),
 	})
 	view.close()
 	if out == nil {

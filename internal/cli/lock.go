@@ -286,13 +286,28 @@ func openLockStore(lk *spec.Lock, runbookFile, stateDir string) (runlock.Store, 
 // the inventory's runbook_lock over it when an inventory is given; the file
 // store of the state folder without a runbook.
 func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
+	if file == "" && inv != "" {
+		return nil, invalidf("-i needs the runbook too: runbook locks RUNBOOK -i %s", inv)
+	}
+	lk, err := a.lockFor(file, inv)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openLockStore(lk, file, stateDir)
+	if err != nil {
+		return nil, withCode(exitcode.Invalid, err)
+	}
+	return s, nil
+}
+
+// lockFor reads the lock: a runbook's runs use (nil without a runbook).
+func (a *app) lockFor(file, inv string) (*spec.Lock, error) {
 	if file == "" {
 		if inv != "" {
-			return nil, invalidf("-i needs the runbook too: runbook locks RUNBOOK -i %s", inv)
+			return nil, invalidf("-i needs the runbook too: --runbook RUNBOOK -i %s", shellQuote(inv))
 		}
-		return runlock.NewFileStore(stateDir), nil
+		return nil, nil
 	}
-	var lk *spec.Lock
 	if inv != "" {
 		l, p, ds := buildPlan(file, &inputFlags{inventory: inv})
 		if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
@@ -301,26 +316,21 @@ func (a *app) storeFor(file, inv, stateDir string) (runlock.Store, error) {
 			}
 			return nil, err
 		}
-		lk, _ = effectiveLock(p)
-	} else {
-		rb, ds := spec.Load(file, modules.Default, spec.LoadOptions{Extra: modules.Default.FactSamples()})
-		if ds.HasErrors() || rb == nil {
-			src := map[string][]byte{}
-			if b, err := os.ReadFile(file); err == nil {
-				src[file] = b
-			}
-			if err := a.report(ds, src, "text"); err != nil {
-				return nil, err
-			}
-			return nil, &silentError{code: exitcode.Invalid}
+		lk, _ := effectiveLock(p)
+		return lk, nil
+	}
+	rb, ds := spec.Load(file, modules.Default, spec.LoadOptions{Extra: modules.Default.FactSamples()})
+	if ds.HasErrors() || rb == nil {
+		src := map[string][]byte{}
+		if b, err := os.ReadFile(file); err == nil {
+			src[file] = b
 		}
-		lk = rb.Lock
+		if err := a.report(ds, src, "text"); err != nil {
+			return nil, err
+		}
+		return nil, &silentError{code: exitcode.Invalid}
 	}
-	s, err := openLockStore(lk, file, stateDir)
-	if err != nil {
-		return nil, withCode(exitcode.Invalid, err)
-	}
-	return s, nil
+	return rb.Lock, nil
 }
 
 func newLocksCmd(a *app) *cobra.Command {

@@ -44,6 +44,9 @@ must be unchanged (their digests are checked); -e values are never recorded
 			if err := f.sshFlags.check(cmd); err != nil {
 				return err
 			}
+			if err := f.checkWindowFlags(); err != nil {
+				return err
+			}
 			j, st, err := journal.OpenAppend(f.stateDir, args[0])
 			if err != nil {
 				return withCode(exitcode.Stopped, err)
