@@ -134,6 +134,9 @@ func (w *approvals) await(ctx context.Context, req modules.ApprovalRequest) (mod
 			}
 			e.Data = decisionData(d)
 			e.Data["counted"] = counted
+			// data.reason is an engine field of every step event.
+			delete(e.Data, "reason")
+			e.Reason = d.Reason
 			if why != "" {
 				e.Error = why
 			}

@@ -26,7 +26,7 @@ func approvalLine(e event.Event) (line string, ok bool) {
 		if c := d("controller"); c != "" {
 			s += " on " + c
 		}
-		if r := d("reason"); r != "" {
+		if r := clean(e.Reason); r != "" {
 			s += ": " + strconv.Quote(r)
 		}
 		if counted, _ := e.Data["counted"].(bool); !counted && d("decision") == "approved" {
