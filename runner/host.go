@@ -117,6 +117,7 @@ func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	s := &eval.Scope{
 		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
 		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.res != nil},
+		Now: h.r.opts.Now,
 	}
 	if m != nil && m.failed != nil {
 		s.Failed, s.Completed = m.failed, m.completed

@@ -133,3 +133,36 @@ steps:
 		t.Errorf("Stopped = %q\nwant       %q", r.out.Stopped, want)
 	}
 }
+
+// TestInWindowClock: in_window in a guard reads the run's clock, so a
+// runbook that refuses in preflight outside its hours is tested without
+// waiting for them; the refusal is exit 3.
+func TestInWindowClock(t *testing.T) {
+	t.Parallel()
+	const rb = `
+runbook: guarded
+hosts: web
+serial: 1
+preflight:
+  - fail: { msg: 'outside the change window' }
+    when: '!in_window("Mon-Fri 02:00-05:00 UTC")'
+steps:
+  - { name: a, mark: { path: '{{ dir }}/log', text: a } }
+`
+	for _, tt := range []struct {
+		now  time.Time
+		exit int
+		log  []string
+	}{
+		{monday(3, 0), 0, []string{"h1 a", "h2 a", "h3 a"}},
+		{monday(6, 0), 3, nil},
+	} {
+		e := newEnv(t, rb, "")
+		c := &clock{now: tt.now}
+		r := e.run(runOpts{opts: func(o *runner.Options) { o.Now = c.Now }})
+		checkExit(t, r, tt.exit)
+		if got := e.lines("log"); !slices.Equal(got, tt.log) {
+			t.Errorf("at %s: log %v, want %v", tt.now, got, tt.log)
+		}
+	}
+}
