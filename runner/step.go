@@ -155,11 +155,11 @@ type stepOutcome struct {
 func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited, m *seqMode) *failure {
 	for _, s := range steps {
 		eff := in.with(s)
-		if f := h.stepWindow(ctx, s, m); f != nil {
-			h.noteFailure(f)
-			return f
-		}
 		if s.IsBlock() {
+			if f := h.stepWindow(ctx, s, m); f != nil {
+				h.noteFailure(f)
+				return f
+			}
 			f := h.runList(ctx, s.Block, eff, m)
 			if f == nil {
 				continue
@@ -182,6 +182,9 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 			}
 		} else if k := h.r.halted(ctx); k != notHalted {
 			f := h.haltFailure(k, s, idx)
+			h.noteFailure(f)
+			return f
+		} else if f := h.stepWindow(ctx, s, m); f != nil {
 			h.noteFailure(f)
 			return f
 		}

@@ -309,25 +309,24 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 			return a.confirm(a.secrets.Redact(prompt) + " [y/N] ")
 		}
 	}
-	out, err := runner.Run(ctx, p, modules.Default, runner.Options{
-		Forks:        f.forks,
-		Check:        f.check,
-		Yes:          f.yes,
-		Tags:         f.tags,
-		SkipTags:     f.skipTags,
-		Dialer:       dialer,
-		Events:       bus,
-		RunID:        j.RunID(),
-		Info:         info,
-		Resume:       resume,
-		Drain:        drain,
-		Confirm:      confirm,
-		Approve:      approve,
-		Now:          Clock,
-		IgnoreWindow: f.windowReason(),
-		StateDir:     filepath.Join(f.stateDir, "runs", j.RunID()+".d"),
-		Log:          a.logger(f.logLevel, view),
-	})
+	opts := runner.Options{
+		Forks:    f.forks,
+		Check:    f.check,
+		Yes:      f.yes,
+		Tags:     f.tags,
+		SkipTags: f.skipTags,
+		Dialer:   dialer,
+		Events:   bus,
+		RunID:    j.RunID(),
+		Info:     info,
+		Resume:   resume,
+		Drain:    drain,
+		Confirm:  confirm,
+		StateDir: filepath.Join(f.stateDir, "runs", j.RunID()+".d"),
+		Log:      a.logger(f.logLevel, view),
+	}
+	opts.Approve, opts.Now, opts.IgnoreWindow = approve, Clock, f.windowReason()
+	out, err := runner.Run(ctx, p, modules.Default, opts)
 	view.close()
 	if out == nil {
 		if err == nil {
