@@ -19,7 +19,7 @@ func init() {
 		Name: "pause",
 		New:  func() modules.Module { return new(Module) },
 		Doc: modules.Doc{
-			Summary: "wait for the operator to confirm, or for a set time",
+			Summary: "wait for the operator to confirm, for a set time, or for other people's approval",
 			Description: `Without for, shows prompt and waits until the operator answers yes; any
 other answer fails the step, which stops the host as a failure would. --yes
 answers for the operator, and a run without a terminal and without --yes
