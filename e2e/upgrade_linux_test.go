@@ -404,7 +404,8 @@ func checkFullUpgrade(t *testing.T, o *outcome) {
 		}
 	}
 
-	// The point of no return: passed by --yes, for the last member only.
+	// The point of no return: approved by another process (--yes does not
+	// pass it), for the last member only.
 	confirms := j.stepEnds("", stepConfirm)
 	if len(confirms) != 3 {
 		t.Errorf("%d ends of %q, want one per member", len(confirms), stepConfirm)
@@ -412,11 +413,14 @@ func checkFullUpgrade(t *testing.T, o *outcome) {
 	for _, e := range confirms {
 		last := e.Host == o.leader
 		switch {
-		case last && (e.Status != event.OK || e.Result["confirmed"] != true):
-			t.Errorf("%s, the last member: %q %s, result %v; want passed by --yes", e.Host, stepConfirm, e.Status, e.Result)
+		case last && (e.Status != event.OK || e.Result["approved"] != true):
+			t.Errorf("%s, the last member: %q %s, result %v; want approved", e.Host, stepConfirm, e.Status, e.Result)
 		case !last && e.Status != event.Skipped:
 			t.Errorf("%s is not the last member on the old minor, yet %q was %s", e.Host, stepConfirm, e.Status)
 		}
+	}
+	if approvals := j.of(event.Approval, o.leader); len(approvals) == 0 || approvals[0].Data["decision"] != "approved" {
+		t.Errorf("the approval of %q on %s is not journaled: %v", stepConfirm, o.leader, approvals)
 	}
 }
 

@@ -123,6 +123,12 @@ type Host struct {
 	// Confirm asks the operator a yes/no question on the terminal. Nil when
 	// there is no terminal: a gate that needs an answer then refuses.
 	Confirm func(ctx context.Context, prompt string) (bool, error)
+	// Approve waits until other people approve or reject (runbook approve,
+	// runbook reject) what req asks; --yes never answers it. It returns an
+	// error wrapping ErrRejected on a rejection or a timeout, and
+	// ErrStopWaiting when the run stops meanwhile. Nil when the run has no
+	// approval store: a step that needs approvals then refuses.
+	Approve Approve
 	// Controller is a connection to the machine runbook runs on, for modules
 	// that read controller-side files or probe from there.
 	Controller conn.Conn

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -104,6 +105,8 @@ func (st *stepRun) attempt(ctx context.Context, mod modules.Module, target connT
 	case ctx.Err() != nil:
 		o.status, o.err = event.Interrupted, fmt.Errorf("stopped by the operator: %w", errOr(err, ctx.Err()))
 		return o
+	case errors.Is(err, modules.ErrStopWaiting), errors.Is(err, modules.ErrRejected):
+		return st.h.stoppedByPeople(o, err, st.inh)
 	case err != nil && conn.IsTransport(err):
 		o.status, o.err = event.Unreachable, err
 		o.result = resultMap(o.data, false, true, st.shown(err))

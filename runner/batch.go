@@ -22,6 +22,10 @@ func (r *runner) batches(ctx context.Context) {
 		if r.resumed != nil {
 			hostsDone, gatesDone = r.batchDone(bn)
 		}
+		if !hostsDone && !r.windowOpen(ctx, &bn) {
+			r.notStarted(r.p.Batches[i:], "not started: "+r.out.Stopped)
+			return
+		}
 		if !hostsDone {
 			r.runBatch(ctx, bn, names)
 		}

@@ -50,6 +50,7 @@ func (h *hostRun) moduleHost(c conn.Conn, target connTarget, inh inherited, s *s
 		Become: become, BecomeUser: user,
 		StateDir: r.opts.StateDir, RunbookDir: r.runbookDir, Yes: r.opts.Yes,
 		Confirm:    r.confirmFunc(),
+		Approve:    h.approveFunc(s, inh),
 		Controller: &lazyConn{pool: r.pool, t: controllerTarget()},
 	}
 }

@@ -117,6 +117,7 @@ func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	s := &eval.Scope{
 		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
 		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.resumed != nil},
+		Now: h.r.opts.Now,
 	}
 	if m != nil && m.failed != nil {
 		s.Failed, s.Completed = m.failed, m.completed
@@ -315,6 +316,10 @@ func (h *hostRun) noteFailure(f *failure) {
 	case failInterrupted:
 		h.note("stopped at %q", f.name)
 	case failStopped:
+		if f.rejected {
+			h.note("stopped at %q: %s", f.name, f.errText())
+			break
+		}
 		h.note("interrupted before %q", f.name)
 	}
 }

@@ -47,6 +47,8 @@ type runner struct {
 	drainOnce sync.Once
 	hardOnce  sync.Once
 	confirmMu sync.Mutex
+	// windowIgnored journals --ignore-window once.
+	windowIgnored sync.Once
 
 	mu          sync.Mutex
 	out         *Outcome
@@ -130,6 +132,8 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		r.out.Aborted, r.out.AbortReason = true, r.resumed.AbortReason
 		r.notStarted(r.p.Batches, "not started: the run aborted ("+r.resumed.AbortReason+")")
 		r.abortRollback(ctx)
+	case !r.windowOpen(ctx, nil):
+		// Outside the change window: not even preflight runs.
 	case r.preflight(ctx):
 		r.batches(ctx)
 		if !r.out.Aborted {
@@ -343,6 +347,8 @@ func (r *runner) emitRunEnd() {
 		reason = "a post step failed"
 	case status == event.Failed:
 		reason = "a host failed"
+	case r.out.Stopped != "":
+		reason = r.out.Stopped
 	case r.out.Interrupted:
 		reason = "interrupted by the operator"
 		if r.journalErr != nil {

@@ -64,6 +64,15 @@ type Options struct {
 	// Confirm asks the operator a question for a pause gate; nil when there is
 	// no terminal, and the gate then refuses unless Yes. Calls are serialised.
 	Confirm func(ctx context.Context, prompt string) (bool, error)
+	// Approve waits for approvals (modules.Host.Approve); the runner fills
+	// in the host and step of each request. Nil: a step that needs
+	// approvals refuses.
+	Approve modules.Approve
+	// Now is the clock change windows are judged by; time.Now when nil.
+	Now func() time.Time
+	// IgnoreWindow, when set, is why this run ignores its change windows
+	// (--ignore-window --reason); it is journaled.
+	IgnoreWindow string
 	// StateDir is a folder on the controller for this run's files (modules.Host.StateDir).
 	StateDir string
 	// Log receives what the run does, redacted; the zero Logger discards.
@@ -98,7 +107,14 @@ type Outcome struct {
 	PostFailed bool
 	// RollbackFailed: at least one host's rollback failed.
 	RollbackFailed bool
-	Duration       time.Duration
+	// Stopped says why people or the calendar stopped the run without a
+	// failure: an approval was rejected or timed out, a change window
+	// closed. The run ends as an interrupted one (exit 3).
+	Stopped string
+	// OutsideWindow: the run did not start, being outside its change
+	// window; nothing was touched.
+	OutsideWindow bool
+	Duration      time.Duration
 }
 
 // HostOutcome is what happened to one host.
@@ -155,7 +171,7 @@ func (o *Outcome) ExitCode() int {
 		return exitcode.Failed
 	case o.PreflightFailed:
 		return exitcode.Stopped
-	case o.Interrupted:
+	case o.Interrupted, o.OutsideWindow:
 		return exitcode.Stopped
 	}
 	return exitcode.OK
@@ -183,7 +199,7 @@ func (o *Outcome) runStatus() event.Status {
 		return event.Aborted
 	case o.failed():
 		return event.Failed
-	case o.PreflightFailed:
+	case o.PreflightFailed, o.OutsideWindow:
 		return event.Refused
 	case o.Interrupted:
 		return event.Interrupted

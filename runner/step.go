@@ -99,6 +99,9 @@ type failure struct {
 	index  int
 	err    error          // as shown: redacted, censored for no_log
 	result map[string]any // as rollback steps see it in failed.result
+	// rejected: people stopped the run here (an approval rejected or timed
+	// out, a change window closed); a failStopped that is no interrupt.
+	rejected bool
 }
 
 func (f *failure) errText() string {
@@ -156,6 +159,10 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 	for _, s := range steps {
 		inh := in.with(s)
 		if s.IsBlock() {
+			if f := h.stepWindow(ctx, s, m); f != nil {
+				h.noteFailure(f)
+				return f
+			}
 			f := h.runList(ctx, s.Block, inh, m)
 			if f == nil {
 				continue
@@ -183,6 +190,9 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 			}
 		} else if k := h.r.halted(ctx); k != notHalted {
 			f := h.haltFailure(k, s, idx)
+			h.noteFailure(f)
+			return f
+		} else if f := h.stepWindow(ctx, s, m); f != nil {
 			h.noteFailure(f)
 			return f
 		}
@@ -232,7 +242,11 @@ func (h *hostRun) record(s *spec.Step, idx int, inh inherited, o stepOutcome, m 
 		if !m.rollback {
 			h.keepItems(s, idx, inh, o) // a loop stopped between its items
 		}
-		return h.haltFailure(o.halted, s, idx)
+		f := h.haltFailure(o.halted, s, idx)
+		if errors.Is(o.err, modules.ErrRejected) {
+			f.err, f.rejected = h.shownError(o.err, inh.noLog), true
+		}
+		return f
 	}
 	if s.Register != "" && o.status != event.Interrupted && o.result != nil {
 		h.registered[s.Register] = o.result

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runbookhq/runbook/internal/approval"
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
@@ -44,6 +44,8 @@ type runFlags struct {
 	lock           *runLock // the run lock exec or resume took; execute drains the run if it is lost
 	state          stateFlag
 	shared         *sharedState // where the journal is shared: --state, else the inventory's runbook_state
+	ignoreWindow   bool
+	reason         string // why --ignore-window
 }
 
 func (f *runFlags) registerRun(cmd *cobra.Command) {
@@ -53,7 +55,30 @@ func (f *runFlags) registerRun(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", ".runbook", "folder for journals")
 	f.state.register(cmd.Flags())
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "engine logs: debug, info, warn (off by default)")
+	cmd.Flags().BoolVar(&f.ignoreWindow, "ignore-window", false, "run outside the change windows (window:); needs --reason, which is journaled")
+	cmd.Flags().StringVar(&f.reason, "reason", "", "why --ignore-window")
 	f.sshFlags.registerSSH(cmd)
+}
+
+// checkWindowFlags wants a reason with --ignore-window: it is the audit of
+// a change made outside its window.
+func (f *runFlags) checkWindowFlags() error {
+	f.reason = strings.TrimSpace(f.reason)
+	switch {
+	case f.ignoreWindow && f.reason == "":
+		return invalidf("--ignore-window needs --reason TEXT: why this change runs outside its window; it is journaled")
+	case !f.ignoreWindow && f.reason != "":
+		return invalidf("--reason goes with --ignore-window")
+	}
+	return nil
+}
+
+// windowReason is runner.Options.IgnoreWindow.
+func (f *runFlags) windowReason() string {
+	if !f.ignoreWindow {
+		return ""
+	}
+	return f.reason
 }
 
 func newExecCmd(a *app) *cobra.Command {
@@ -88,6 +113,9 @@ stop now. Output that goes away (| head) does not stop the run.`,
 			}
 			if f.forks < 1 {
 				return invalidf("--forks must be at least 1, got %d", f.forks)
+			}
+			if err := f.checkWindowFlags(); err != nil {
+				return err
 			}
 			if err := f.sshFlags.check(cmd); err != nil {
 				return err
@@ -208,9 +236,8 @@ func runInfo(cmd *cobra.Command, file string, f *runFlags, p *plan.Plan, key []b
 		Version:    version(),
 		Args:       redactArgs(cmd.Flags(), os.Args),
 	}
-	if u, err := user.Current(); err == nil {
-		info.User = u.Username
-	}
+	// Who started the run, as approvals know people: $USER, else the account.
+	info.User = approval.Identity()
 	return info
 }
 
@@ -277,6 +304,21 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		return withCode(exitcode.Invalid, err)
 	}
 
+	var approve modules.Approve
+	startedBy := info.User
+	if resume != nil && resume.Info.User != "" {
+		startedBy = resume.Info.User
+	}
+	ap, err := newApprovals(p, f, info.Runbook, info.Inventory, bus, j.RunID(), startedBy)
+	if err != nil {
+		view.close()
+		return err
+	}
+	if ap != nil {
+		defer ap.store.Close()
+		approve = ap.await
+	}
+
 	var confirm func(context.Context, string) (bool, error)
 	if isTerminal(a.stdin) {
 		confirm = func(_ context.Context, prompt string) (bool, error) {
@@ -284,7 +326,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 			return a.confirm(a.secrets.Redact(prompt) + " [y/N] ")
 		}
 	}
-	out, err := runner.Run(ctx, p, modules.Default, runner.Options{
+	opts := runner.Options{
 		Forks:    f.forks,
 		Check:    f.check,
 		Yes:      f.yes,
@@ -299,7 +341,9 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 		Confirm:  confirm,
 		StateDir: filepath.Join(f.stateDir, "runs", j.RunID()+".d"),
 		Log:      a.logger(f.logLevel, view),
-	})
+	}
+	opts.Approve, opts.Now, opts.IgnoreWindow = approve, Clock, f.windowReason()
+	out, err := runner.Run(ctx, p, modules.Default, opts)
 	notes.flush()
 	view.close()
 	if out == nil {

@@ -296,45 +296,58 @@ func (a *app) storeFor(file, inv, stateDir string, sf *stateFlag) (runlock.Store
 	if err != nil {
 		return nil, err
 	}
-	if file == "" {
-		if inv != "" {
-			return nil, invalidf("-i needs the runbook too: runbook locks RUNBOOK -i %s", inv)
-		}
-		if sh != nil {
-			return sh.lockStore()
-		}
-		return runlock.NewFileStore(stateDir), nil
+	if file == "" && inv != "" {
+		return nil, invalidf("-i needs the runbook too: runbook locks RUNBOOK -i %s", inv)
 	}
-	var lk *spec.Lock
-	if inv != "" {
-		l, p, ds := buildPlan(file, &inputFlags{inventory: inv})
-		if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
-			if err == nil {
-				err = &silentError{code: exitcode.Invalid}
-			}
-			return nil, err
-		}
-		lk, _ = effectiveLock(p)
+	lk, p, err := a.lockFor(file, inv)
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
 		sh = runState(p, sh)
-	} else {
-		rb, ds := spec.Load(file, modules.Default, spec.LoadOptions{Extra: modules.Default.FactSamples()})
-		if ds.HasErrors() || rb == nil {
-			src := map[string][]byte{}
-			if b, err := os.ReadFile(file); err == nil {
-				src[file] = b
-			}
-			if err := a.report(ds, src, "text"); err != nil {
-				return nil, err
-			}
-			return nil, &silentError{code: exitcode.Invalid}
-		}
-		lk = rb.Lock
+	}
+	if file == "" && sh != nil {
+		return sh.lockStore()
 	}
 	s, err := openRunLockStore(lk, file, stateDir, sh)
 	if err != nil {
 		return nil, withCode(exitcode.Invalid, err)
 	}
 	return s, nil
+}
+
+// lockFor reads the lock: a runbook's runs use (nil without a runbook), and
+// the plan when an inventory was given.
+func (a *app) lockFor(file, inv string) (*spec.Lock, *plan.Plan, error) {
+	if file == "" {
+		if inv != "" {
+			return nil, nil, invalidf("-i needs the runbook too: --runbook RUNBOOK -i %s", shellQuote(inv))
+		}
+		return nil, nil, nil
+	}
+	if inv != "" {
+		l, p, ds := buildPlan(file, &inputFlags{inventory: inv})
+		if err := a.report(ds, l.sources, "text"); err != nil || p == nil {
+			if err == nil {
+				err = &silentError{code: exitcode.Invalid}
+			}
+			return nil, nil, err
+		}
+		lk, _ := effectiveLock(p)
+		return lk, p, nil
+	}
+	rb, ds := spec.Load(file, modules.Default, spec.LoadOptions{Extra: modules.Default.FactSamples()})
+	if ds.HasErrors() || rb == nil {
+		src := map[string][]byte{}
+		if b, err := os.ReadFile(file); err == nil {
+			src[file] = b
+		}
+		if err := a.report(ds, src, "text"); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, &silentError{code: exitcode.Invalid}
+	}
+	return rb.Lock, nil, nil
 }
 
 func newLocksCmd(a *app) *cobra.Command {

@@ -48,6 +48,9 @@ goes on here, in the same journal.`,
 			if err := f.sshFlags.check(cmd); err != nil {
 				return err
 			}
+			if err := f.checkWindowFlags(); err != nil {
+				return err
+			}
 			stateArg, err := f.state.get()
 			if err != nil {
 				return err

@@ -113,6 +113,15 @@ type Scope struct {
 	// around it: the runner marks what a no_log step's templates render as
 	// secret, without the words of the runbook.
 	Rendered func(v any)
+	// Now is the run's clock, which in_window reads; time.Now when nil.
+	Now func() time.Time
+}
+
+func (s *Scope) now() time.Time {
+	if s != nil && s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // Loop is what `item` and `loop_index` hold while a step with loop: runs for

@@ -122,26 +122,26 @@ var functions = []*function{
 	},
 	{
 		doc: FuncDoc{Name: "in_window", Signature: "in_window(spec string [, t time]) bool",
-			Doc:     `whether t (default now) falls in the weekly window spec: "DAYS HH:MM-HH:MM ZONE"`,
+			Doc:     `whether t (default now, the run's clock) falls in the weekly window spec: "DAYS HH:MM-HH:MM ZONE"`,
 			Example: `in_window("Mon-Fri 02:00-05:00 UTC")`},
-		fn: func(p ...any) (any, error) {
-			spec, ok := p[0].(string)
-			if !ok {
-				return nil, fmt.Errorf("in_window: want a window string, got %T", p[0])
-			}
-			w, err := parseWindow(spec)
-			if err != nil {
-				return nil, err
-			}
-			t := time.Now()
-			if len(p) > 1 {
-				if t, ok = p[1].(time.Time); !ok {
-					return nil, fmt.Errorf("in_window: want a time, got %T", p[1])
+		// Bound, so that "now" is the run's clock (Scope.Now): the same one
+		// its window: key is judged by, and a test's fake one.
+		sample: (func(string, ...time.Time) (bool, error))(nil),
+		bound: func(s *Scope) any {
+			return func(spec string, at ...time.Time) (bool, error) {
+				w, err := parseWindow(spec)
+				if err != nil {
+					return false, err
 				}
+				switch len(at) {
+				case 0:
+					return w.contains(s.now()), nil
+				case 1:
+					return w.contains(at[0]), nil
+				}
+				return false, fmt.Errorf("in_window: want a window and at most one time, got %d times", len(at))
 			}
-			return w.contains(t), nil
 		},
-		types: []any{new(func(string) bool), new(func(string, time.Time) bool)},
 		literal: func(i int, s string) error {
 			if i != 0 {
 				return nil

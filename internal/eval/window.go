@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -135,4 +136,40 @@ func (w *window) contains(t time.Time) bool {
 
 func twoDigits(s string) bool {
 	return len(s) == 2 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9'
+}
+
+// Window is a weekly change window written as in_window's argument ("Mon-Fri
+// 02:00-05:00 UTC"): the runbook's and a step's window: key use the same
+// parser as the expression function, so the two never disagree.
+type Window struct {
+	w   *window
+	src string
+}
+
+// ParseWindow parses spec as in_window does.
+func ParseWindow(spec string) (*Window, error) {
+	w, err := parseWindow(spec)
+	if err != nil {
+		// The caller names the key; the function's name would mislead.
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "in_window: "))
+	}
+	return &Window{w: w, src: spec}, nil
+}
+
+// String is the window as written.
+func (w *Window) String() string { return w.src }
+
+// Contains reports whether t falls in the window.
+func (w *Window) Contains(t time.Time) bool { return w.w.contains(t) }
+
+// Next returns when the window next opens after t, in the window's zone.
+func (w *Window) Next(t time.Time) time.Time {
+	l := t.In(w.w.loc)
+	for d := 0; d <= 8; d++ {
+		c := time.Date(l.Year(), l.Month(), l.Day()+d, w.w.start/60, w.w.start%60, 0, 0, w.w.loc)
+		if w.w.days[c.Weekday()] && c.After(t) {
+			return c
+		}
+	}
+	return time.Time{} // no day at all: parseDays never allows it
 }

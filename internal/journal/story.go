@@ -140,8 +140,42 @@ func storyRow(e event.Event, unended bool) (row, bool) {
 			return row{}, false
 		}
 		r.step, r.status = stepLabel(e), "never ended"
+	case event.ApprovalWait, event.Approval, event.Window:
+		return approvalRow(e, r)
 	default:
 		return row{}, false
+	}
+	return r, true
+}
+
+// approvalRow is a row for who was asked, who decided and a change window.
+func approvalRow(e event.Event, r row) (row, bool) {
+	str := func(k string) string { s, _ := e.Data[k].(string); return s }
+	switch e.Kind {
+	case event.ApprovalWait:
+		r.step, r.status = "approval of "+stepLabel(e), "waiting"
+	case event.Approval:
+		r.step = "approval of " + stepLabel(e)
+		switch d := str("decision"); d {
+		case "approved", "rejected":
+			r.status = d + " by " + oneLine(str("user"))
+			if c := str("controller"); c != "" {
+				r.status += " on " + oneLine(c)
+			}
+			if counted, _ := e.Data["counted"].(bool); !counted && d == "approved" {
+				r.status += ", not counted"
+			}
+			if why := e.Reason; why != "" && r.err == "" {
+				r.err = "reason: " + oneLineAll(why)
+			}
+		default:
+			r.status = orDash(d)
+		}
+	case event.Window:
+		r.step, r.status = "change window", string(e.Status)
+		if e.Ignored {
+			r.status, r.err = "ignored", "reason: "+oneLineAll(e.Reason)
+		}
 	}
 	return r, true
 }

@@ -152,6 +152,7 @@ type fileKeys struct {
 	Lock           *yaml.Node `yaml:"lock"`
 	Handlers       *yaml.Node `yaml:"handlers"`
 	Notify         *yaml.Node `yaml:"notify"`
+	Window         *yaml.Node `yaml:"window"`
 }
 
 func (l *loader) pos(n *yaml.Node) diag.Pos { return l.d.Pos(n) }
@@ -216,6 +217,9 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 	l.loadOrder(rb, arg.Resolve(k.Order))
 	l.loadLock(rb, arg.Resolve(k.Lock))
 	l.loadNotify(rb, arg.Resolve(k.Notify))
+	if n := arg.Resolve(k.Window); n != nil {
+		rb.Window = l.window(n, "window")
+	}
 
 	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
 	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)

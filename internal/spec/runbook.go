@@ -41,6 +41,9 @@ type Runbook struct {
 	Lock *Lock
 	// Notify is `notify:`: the receivers of the run's notifications.
 	Notify []*Notify
+	// Window is `window:`, the change window: outside it the run does not
+	// start, nor does a new batch. Nil: any time.
+	Window *eval.Window
 
 	Preflight      []*Step // once, before any host is touched
 	Steps          []*Step // on every host, batch after batch
@@ -179,6 +182,8 @@ type Step struct {
 	BecomeUser       string
 	NoLog            bool
 	Tags             []string
+	// Window is the step's `window:`: outside it the step does not start.
+	Window *eval.Window
 	// Loop runs the step once per item (nil: once); `item` and `loop_index`
 	// are in scope in its other fields.
 	Loop *Loop

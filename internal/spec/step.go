@@ -18,7 +18,7 @@ import (
 var stepFields = []string{
 	"name", "when", "retries", "delay", "until", "timeout", "register", "failed_when",
 	"changed_when", "ignore_errors", "run_once", "delegate_to", "become", "become_user",
-	"no_log", "tags", "loop", "notify",
+	"no_log", "tags", "loop", "notify", "window",
 }
 
 // notOnBlock are the fields about one module's result, which mean nothing on a block.
@@ -245,6 +245,9 @@ func (l *loader) commonFields(s *Step, fields map[string]arg.Pair, failed bool) 
 		case v.Kind == yaml.ScalarNode && strings.TrimSpace(s.DelegateTo) == "" && v.ShortTag() != "!!null":
 			l.ds.Add(s.DelegatePos, "\"delegate_to\" must name a host, got an empty string", "use controller for this machine")
 		}
+	}
+	if _, v, ok := get("window"); ok {
+		s.Window = l.window(v, "window")
 	}
 	if _, v, ok := get("tags"); ok {
 		var tags arg.StringList

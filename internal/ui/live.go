@@ -407,6 +407,15 @@ func (l *Live) apply(e event.Event) {
 		}
 	case event.Leftover:
 		l.say("%s %s  %s: %s", l.pal.red("!"), clean(e.Host), liveLabel(e, l.totals), clean(e.Error))
+	case event.ApprovalWait, event.Approval, event.Window:
+		line, _ := approvalLine(e)
+		mark := l.pal.yellow("?")
+		if e.Status == event.OK {
+			mark = l.pal.green("✓")
+		} else if e.Status == event.Failed || e.Status == event.Refused {
+			mark = l.pal.red("✗")
+		}
+		l.say("%s %s", mark, line)
 	case event.StepRetry:
 		s := l.ctrl
 		if hostOwned(e) {

@@ -104,6 +104,9 @@ func plainLine(e event.Event, t *runTotals) string {
 	case event.StepEnd, event.RollbackStepEnd:
 		return withError(fmt.Sprintf("%s %s%s", stepSubject(e, *t), statusOr(e.Status, "ended"), paren(e)), e)
 	}
+	if line, ok := approvalLine(e); ok {
+		return line
+	}
 	// A kind this version does not know, from a newer engine: say what there is.
 	s := join(string(e.Kind), clean(e.Host))
 	if e.Step != "" {

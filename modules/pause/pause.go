@@ -4,8 +4,10 @@ package pause
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
@@ -17,7 +19,7 @@ func init() {
 		Name: "pause",
 		New:  func() modules.Module { return new(Module) },
 		Doc: modules.Doc{
-			Summary: "wait for the operator to confirm, or for a set time",
+			Summary: "wait for the operator to confirm, for a set time, or for other people's approval",
 			Description: `Without for, shows prompt and waits until the operator answers yes; any
 other answer fails the step, which stops the host as a failure would. --yes
 answers for the operator, and a run without a terminal and without --yes
@@ -26,12 +28,27 @@ fails here rather than wait forever.
 With for, shows prompt and waits that long without asking; --yes does not
 shorten it.
 
+With approve, the run stops here until other people approve it with
+'runbook approve RUN_ID --step NAME' (from another shell, or another machine
+that sees the run's store): required distinct users, by default none of them
+the user who started the run (self: true lets that user count too). --yes
+never passes it and no terminal answer does. 'runbook reject' ends the wait,
+as does the timeout: the step fails as a rejection, the run stops, what the
+host did is rolled back as the runbook says, and the exit code is 3. Every
+approval and rejection is journaled with who, where, when and why. An
+interrupted run stops waiting; its resume waits again, and the approvals
+already given still count.
+
 Add run_once: true to ask once per batch instead of once per host.
 In --check, pause neither asks nor waits.`,
 			Example: `- name: look at the canary before going on
   pause: { prompt: 'Canary upgraded; dashboards green?' }
   run_once: true
-- pause: { for: 2m, prompt: 'soaking the new leader' }`,
+- pause: { for: 2m, prompt: 'soaking the new leader' }
+- name: approve the point of no return
+  pause:
+    prompt: the cluster version moves to 3.7 next
+    approve: { required: 1, self: false, timeout: 30m }`,
 		},
 	})
 }
@@ -40,7 +57,23 @@ In --check, pause neither asks nor waits.`,
 type Module struct {
 	Prompt string       `yaml:"prompt" default:"Continue?" doc:"text shown to the operator"`
 	For    arg.Duration `yaml:"for" doc:"pause this long without asking"`
+	// Approve is a section: nil when the step has no approve: key.
+	Approve *Approve `yaml:"approve" doc:"wait for approvals by other people (runbook approve); --yes does not pass it"`
 }
+
+// Approve is pause's approve: section.
+type Approve struct {
+	Required int          `yaml:"required" default:"1" doc:"how many distinct users must approve"`
+	Self     bool         `yaml:"self" doc:"the user who started the run may approve too"`
+	Timeout  arg.Duration `yaml:"timeout" default:"1h" doc:"waiting longer is a rejection"`
+}
+
+// maxApprovers bounds required: more people than that is a typo.
+const maxApprovers = 10
+
+// DefaultApprovalTimeout is approve.timeout when it is not given: a run
+// waits with its hosts locked, so it does not wait forever.
+const DefaultApprovalTimeout = time.Hour
 
 // Defaults returns the arguments as Run sees them.
 func (m *Module) Defaults() *Module { return modules.WithDefaults(m) }
@@ -50,12 +83,58 @@ func (m *Module) Validate() error {
 	if m.Prompt != "" && strings.TrimSpace(m.Prompt) == "" {
 		return &modules.FieldError{Field: "prompt", Msg: "is blank; write what the operator should check, or leave prompt out"}
 	}
+	if a := m.Approve; a != nil {
+		switch {
+		case m.For > 0:
+			return &modules.FieldError{Field: "approve", Msg: "cannot go with for: a pause either waits a set time or waits for approvals; remove one"}
+		case a.Required < 0 || a.Required > maxApprovers:
+			return &modules.FieldError{Field: "approve.required", Msg: fmt.Sprintf("must be from 1 to %d people, got %d", maxApprovers, a.Required)}
+		case a.Timeout < 0:
+			return &modules.FieldError{Field: "approve.timeout", Msg: "must be a positive duration like \"30m\""}
+		}
+	}
 	return nil
+}
+
+// request is the approval the step asks for.
+func (a *Approve) request(prompt string) modules.ApprovalRequest {
+	req := modules.ApprovalRequest{Prompt: prompt, Required: a.Required, Self: a.Self, Timeout: a.Timeout.Std()}
+	if req.Required == 0 {
+		req.Required = 1
+	}
+	if req.Timeout == 0 {
+		req.Timeout = DefaultApprovalTimeout
+	}
+	return req
+}
+
+// awaitApproval waits for the approvals; --yes and the terminal play no part.
+func (m *Module) awaitApproval(ctx context.Context, h *modules.Host, prompt string) (modules.Result, error) {
+	req := m.Approve.request(prompt)
+	data := map[string]any{"prompt": prompt, "approved": false, "required": req.Required}
+	if h.Approve == nil {
+		return modules.Result{Data: data}, errors.New("pause needs approvals, and this run has no approval store to wait on; run it with runbook exec")
+	}
+	out, err := h.Approve(ctx, req)
+	for k, v := range out.Data {
+		data[k] = v
+	}
+	if err != nil {
+		data["msg"] = err.Error()
+		return modules.Result{Data: data}, err
+	}
+	data["approved"] = true
+	data["approvers"] = out.Approvers
+	data["msg"] = "approved by " + strings.Join(out.Approvers, ", ")
+	return modules.Result{Data: data}, nil
 }
 
 // Run pauses for the set time, or until the operator confirms.
 func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	d := m.Defaults()
+	if m.Approve != nil {
+		return m.awaitApproval(ctx, h, d.Prompt)
+	}
 	if d.For > 0 {
 		h.Log.Info().Str("for", probe.Dur(d.For.Std())).Msg(d.Prompt)
 		if err := probe.Sleep(ctx, d.For.Std()); err != nil {
@@ -86,10 +165,21 @@ func (m *Module) Run(ctx context.Context, h *modules.Host) (modules.Result, erro
 func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	d := m.Defaults()
 	msg := fmt.Sprintf("would ask %q", d.Prompt)
+	if m.Approve != nil {
+		req := m.Approve.request(d.Prompt)
+		msg = fmt.Sprintf("would wait for %d %s of %q", req.Required, plural(req.Required, "approval", "approvals"), d.Prompt)
+	}
 	if d.For > 0 {
 		msg = "would pause " + probe.Dur(d.For.Std())
 	}
 	return modules.Result{Data: map[string]any{"prompt": d.Prompt, "msg": msg}}, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 var (
