@@ -768,6 +768,7 @@ func (h *hostRun) moduleHost(c conn.Conn, target connTarget, eff inherited, s *s
 		Name: h.name, Addr: h.addr, Vars: h.vars, Conn: c, Log: log,
 		Become: become, BecomeUser: user,
 		StateDir: r.opts.StateDir, RunbookDir: r.runbookDir, Yes: r.opts.Yes,
+		Diff:       r.opts.Diff || r.opts.Check,
 		Confirm:    r.confirmFunc(),
 		Controller: &lazyConn{pool: r.pool, t: controllerTarget()},
 	}

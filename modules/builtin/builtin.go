@@ -14,5 +14,6 @@ import (
 	_ "github.com/runbookhq/runbook/modules/shell"
 	_ "github.com/runbookhq/runbook/modules/snapshot"
 	_ "github.com/runbookhq/runbook/modules/swap"
+	_ "github.com/runbookhq/runbook/modules/template"
 	_ "github.com/runbookhq/runbook/modules/wait"
 )

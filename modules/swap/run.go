@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"strings"
 
-	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/internal/hostfile"
 )
@@ -409,23 +407,6 @@ func legacyStage(dest string) string { return hostfile.TempPrefix(dest, ".runboo
 // journal shows around each <redacted>. Undoing at the redacted path would
 // find nothing there and take the swap for undone already.
 func (m *Module) unredact(data map[string]any) (map[string]any, error) {
-	var out map[string]any
-	set := func(key, actual string) error {
-		rec, _ := data[key].(string)
-		if !strings.Contains(rec, redact.Placeholder) {
-			return nil
-		}
-		// Arguments rendered from a loop item the journal gave back
-		// redacted are no better than the record.
-		if actual == "" || strings.Contains(actual, redact.Placeholder) || !matchesRedacted(rec, actual) {
-			return fmt.Errorf("cannot undo the swap: its recorded %s %q hides a secret of the run, and the step's own path does not match it; put the previous file back by hand from its backup (by default DEST%s)", key, rec, BackupSuffix)
-		}
-		if out == nil {
-			out = maps.Clone(data)
-		}
-		out[key] = actual
-		return nil
-	}
 	dest := m.Dest
 	if m.Restore != "" {
 		dest = m.Restore
@@ -441,32 +422,11 @@ func (m *Module) unredact(data map[string]any) (map[string]any, error) {
 			stage = hostfile.StagePrefix(dest) + rec[i+len(".runbook-new."):]
 		}
 	}
-	if err := errors.Join(set("dest", dest), set("backup", backup), set("staged_path", stage)); err != nil {
-		return nil, err
-	}
-	if out == nil {
-		return data, nil
-	}
-	return out, nil
+	return hostfile.Unredact("swap", data, map[string]string{"dest": dest, "backup": backup, "staged_path": stage})
 }
 
 // matchesRedacted reports whether actual is rec with each <redacted> in rec
 // standing for some text.
-func matchesRedacted(rec, actual string) bool {
-	parts := strings.Split(rec, redact.Placeholder)
-	first, last := parts[0], parts[len(parts)-1]
-	if !strings.HasPrefix(actual, first) || !strings.HasSuffix(actual[len(first):], last) {
-		return false
-	}
-	mid := actual[len(first) : len(actual)-len(last)]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(mid[min(1, len(mid)):], p)
-		if i < 0 {
-			return false
-		}
-		mid = mid[min(1, len(mid))+i+len(p):]
-	}
-	return mid != ""
-}
+func matchesRedacted(rec, actual string) bool { return hostfile.MatchesRedacted(rec, actual) }
 
 var _ modules.Checker = (*Module)(nil)

@@ -31,6 +31,11 @@ type Want struct {
 	Owner  string
 	Group  string
 	SHA256 string
+	// NoFollow refuses a dest that is a symbolic link instead of reading
+	// (and backing up) the file it points to: a link planted at dest must
+	// not make the diff show, or the backup copy, a file the step never
+	// meant to touch.
+	NoFollow bool
 }
 
 // Plan is what installing a file will do, known before anything is written.
@@ -46,8 +51,16 @@ type Plan struct {
 func Decide(ctx context.Context, h *modules.Host, w Want) (Plan, error) {
 	var p Plan
 	var err error
-	if p.Cur, err = Inspect(ctx, h, w.Dest, true); err != nil {
+	if w.NoFollow {
+		p.Cur, err = InspectFile(ctx, h, w.Dest)
+	} else {
+		p.Cur, err = Inspect(ctx, h, w.Dest, true)
+	}
+	if err != nil {
 		return p, err
+	}
+	if p.Cur.Exists && !p.Cur.Regular && w.NoFollow {
+		return p, fmt.Errorf("dest %s is not a regular file (a symbolic link or a folder); %s does not follow links: give the path of the file itself, or remove what is there", w.Dest, w.Mod)
 	}
 	if p.Cur.Exists && !p.Cur.Regular {
 		return p, fmt.Errorf("dest %s is not a regular file; %s replaces files only", w.Dest, w.Mod)
