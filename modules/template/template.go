@@ -138,8 +138,7 @@ func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result)
 		return nil
 	}
 	d := m.Defaults()
-	w := d.Want("template", "")
-	data, err := hostfile.Unredact("template", done.Data, map[string]string{"dest": w.Dest, "backup": w.Backup})
+	data, err := hostfile.Unredact("template", done.Data, d.UndoPaths(done.Data))
 	if err != nil {
 		return err
 	}

@@ -250,7 +250,8 @@ func TestValidate(t *testing.T) {
 }
 
 // TestPlantedLinks: a link at dest is refused, not read for the diff nor
-// kept; one at the backup is refused before dest is replaced.
+// kept; one at a backup path the step names is refused before dest is
+// replaced (the default backup has a random name nobody can plant).
 func TestPlantedLinks(t *testing.T) {
 	for _, at := range []string{"app.conf", "app.conf.runbook-prev"} {
 		t.Run(at, func(t *testing.T) {
@@ -261,6 +262,7 @@ func TestPlantedLinks(t *testing.T) {
 			write(t, victim, "not yours\n", 0o600)
 			if at != "app.conf" {
 				write(t, m.Dest, "listen 80;\n", 0o644)
+				m.Backup = filepath.Join(w.dir, at)
 			}
 			if err := os.Symlink(victim, filepath.Join(w.dir, at)); err != nil {
 				t.Fatal(err)

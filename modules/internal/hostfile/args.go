@@ -1,6 +1,8 @@
 package hostfile
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 
 	"github.com/runbookhq/runbook/modules"
@@ -15,7 +17,7 @@ type Args struct {
 	Mode        arg.FileMode `yaml:"mode" default:"<mode of the replaced file, else 0644>" doc:"permissions of the file, in octal"`
 	Owner       string       `yaml:"owner" default:"<owner of the replaced file>" doc:"user that owns the file (another than the connecting user's needs become)"`
 	Group       string       `yaml:"group" default:"<group of the replaced file>" doc:"group of the file"`
-	Backup      string       `yaml:"backup" default:"<dest>.runbook-prev" doc:"where the replaced file is kept on the host, for the undo"`
+	Backup      string       `yaml:"backup" default:"<dest>.runbook-prev.RANDOM" doc:"where the replaced file is kept on the host, for the undo"`
 	ValidateCmd arg.Argv     `yaml:"validate" doc:"command run on the staged file before it is installed, %s standing for its path (nginx -t -c %s); when it fails, dest is not touched"`
 }
 
@@ -39,11 +41,40 @@ func (a *Args) Check() error {
 }
 
 // Want is the file the arguments install, for module mod, whose content is
-// of (for messages).
+// of (for messages). Without a backup argument, each change keeps the file
+// it replaces under a name of its own (dest.runbook-prev.RANDOM, recorded
+// in the result): two steps that edit one file (two lineinfile) would
+// otherwise keep their files at one path, and the undo of the first would
+// find the original gone.
 func (a *Args) Want(mod, of string) Want {
 	backup := a.Backup
 	if backup == "" {
-		backup = a.Dest + BackupSuffix
+		backup = a.Dest + BackupSuffix + "." + Random()
 	}
 	return Want{Mod: mod, Of: of, Dest: a.Dest, Backup: backup, Mode: a.Mode.Perm(), Owner: a.Owner, Group: a.Group, NoFollow: true}
+}
+
+// Random is a short random name part nobody can guess, so nobody can plant
+// a link at that name ahead of the step.
+func Random() string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// UndoPaths are the dest and backup to give Unredact for a result of Args:
+// the step's own dest, and its backup, or the default backup with the
+// random end of the recorded one (never a secret).
+func (a *Args) UndoPaths(data map[string]any) map[string]string {
+	backup := a.Backup
+	if backup == "" {
+		rec, _ := data["backup"].(string)
+		const mark = BackupSuffix + "."
+		if i := strings.LastIndex(rec, mark); i >= 0 && !strings.ContainsAny(rec[i+len(mark):], "/<") {
+			backup = a.Dest + mark + rec[i+len(mark):]
+		}
+	}
+	return map[string]string{"dest": a.Dest, "backup": backup}
 }

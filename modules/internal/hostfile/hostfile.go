@@ -347,3 +347,10 @@ func ModeString(m fs.FileMode) string { return fmt.Sprintf("%04o", conn.UnixMode
 
 // tidyTimeout bounds the removal of a temporary file after a failure.
 const tidyTimeout = 10 * time.Second
+
+// IsStageLike reports whether p is named as TempPrefix(of, suffix) and
+// something without a slash: a name a module made beside of.
+func IsStageLike(p, of, suffix string) bool {
+	prefix := TempPrefix(of, suffix)
+	return strings.HasPrefix(p, prefix) && len(p) > len(prefix) && !strings.Contains(p[len(prefix):], "/")
+}
