@@ -667,6 +667,7 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 	o.result = resultMap(o.data, changed, failed, msg)
 	rs := *scope
 	rs.Result = o.result
+	withOwnResult(&rs, s)
 	// until, failed_when and changed_when judge the world after the attempt.
 	if err := h.gather(ctx, judged, &rs, s, eff); err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, err
