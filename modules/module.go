@@ -91,6 +91,20 @@ type Undoer interface {
 	Undo(ctx context.Context, h *Host, done Result) error
 }
 
+// VarSetter is implemented by a module whose step sets variables for the
+// host's later steps (set_fact): SetsVars names them, from the literal
+// arguments, so that the loader compiles the later steps with them; Run
+// returns their values in its Result's Data under FactsKey, which the
+// runner merges into the host's vars (and a resume reads back from the
+// journal).
+type VarSetter interface {
+	SetsVars() []string
+}
+
+// FactsKey is the key of a VarSetter's Result.Data holding the variables it
+// sets, as Ansible's set_fact returns them.
+const FactsKey = "ansible_facts"
+
 // FieldError is a Validate error about one argument, named by its YAML key; an
 // argument inside a section is named by its path ("http.url"). An error about the
 // arguments as a whole (none of the required alternatives given) is a plain error.

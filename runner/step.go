@@ -247,6 +247,7 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 	}
 	switch o.status {
 	case event.OK, event.Changed:
+		h.learnFacts(o.modRes.Data)
 		if !m.rollback {
 			h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: o.changed, noLog: eff.noLog,
 				result: o.modRes, module: o.module, target: o.target, ranOn: o.ranOn, items: o.items})
@@ -295,6 +296,9 @@ func (h *hostRun) restore(s *spec.Step, idx int, eff inherited, rec doneRecord, 
 	res := resultMap(data, rec.changed, failed, rec.err)
 	if s.Register != "" {
 		h.registered[s.Register] = res
+	}
+	if !failed {
+		h.learnFacts(data)
 	}
 	if m.rollback {
 		return

@@ -101,6 +101,9 @@ type registration struct {
 	name string
 	seq  int
 	pos  diag.Pos
+	// fact: a variable a set_fact step sets, seen by later steps as a var
+	// (of any type), not as a registered result.
+	fact bool
 }
 
 // fileKeys are the top-level keys of a runbook.
@@ -335,9 +338,21 @@ func (l *loader) rollback(n *yaml.Node, key, id string, phase Phase) Rollback {
 func (l *loader) env(seq int, failed bool) *eval.Env {
 	env := &eval.Env{Vars: l.vars, Strict: l.opts.Vars != nil, Failed: failed, Extra: l.opts.Extra, VarOrigin: l.varOrigin}
 	seen := map[string]bool{}
+	cloned := false
 	for _, r := range l.regs {
 		if r.seq < seq && !seen[r.name] {
 			seen[r.name] = true
+			if r.fact {
+				if !cloned {
+					env.Vars = make(map[string]any, len(l.vars)+1)
+					for k, v := range l.vars {
+						env.Vars[k] = v
+					}
+					cloned = true
+				}
+				env.Vars[r.name] = nil // any type
+				continue
+			}
 			env.Registered = append(env.Registered, r.name)
 		}
 	}
@@ -465,6 +480,11 @@ func (l *loader) checkLater(text string, off int, src string, pos textPos, s *St
 		if s == nil {
 			l.ds.Add(at, fmt.Sprintf("%q is registered by a step (line %d)", id.name, r.pos.Line),
 				"hosts are ordered before any step runs")
+			continue
+		}
+		if r.fact {
+			l.ds.Add(at, fmt.Sprintf("%q is set by the set_fact at line %d, so it is not known here yet", id.name, r.pos.Line),
+				"a step sees the facts that earlier steps set")
 			continue
 		}
 		if r.seq == s.seq {

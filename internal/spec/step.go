@@ -341,6 +341,12 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 	var ds diag.Diags
 	d.Decode(s.Args, args, &ds)
 	l.ds.Append(ds)
+	if vs, ok := args.(modules.VarSetter); ok && !ds.HasErrors() {
+		for _, name := range vs.SetsVars() {
+			s.SetsVars = append(s.SetsVars, name)
+			l.regs = append(l.regs, registration{name: name, seq: s.seq, pos: l.pos(s.Args), fact: true})
+		}
+	}
 	if ds.HasErrors() || templated {
 		return
 	}
