@@ -156,7 +156,7 @@ type Step struct {
 	RegisterPos diag.Pos
 	// SetsVars are the variables the step sets for the host's later steps
 	// (set_fact: a modules.VarSetter), known from its literal arguments.
-	SetsVars []string
+	SetsVars    []string
 	FailedWhen  *eval.Program // sees result
 	ChangedWhen *eval.Program // sees result
 
