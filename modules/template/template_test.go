@@ -294,6 +294,7 @@ func TestValidateArgs(t *testing.T) {
 		{"no src", Module{Args: hostfile.Args{Dest: "/etc/a"}}, "src", "is empty"},
 		{"relative dest", Module{Src: "a.j2", Args: hostfile.Args{Dest: "etc/a"}}, "dest", "is relative"},
 		{"backup is dest", Module{Src: "a.j2", Args: hostfile.Args{Dest: "/etc/a", Backup: "/etc/a"}}, "backup", "is dest itself"},
+		{"Ansible's backup: yes", Module{Src: "a.j2", Args: hostfile.Args{Dest: "/etc/a", Backup: "true"}}, "backup", "not whether"},
 		{"validate without %s", Module{Src: "a.j2", Args: hostfile.Args{Dest: "/etc/a", ValidateCmd: arg.Argv{"nginx", "-t"}}}, "validate", "has no %s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) { modtest.Validate(t, &tt.m, tt.field, tt.msgIn) })

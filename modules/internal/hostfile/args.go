@@ -26,6 +26,10 @@ func (a *Args) Check() error {
 	if err := argcheck.AbsPath(a.Dest); err != nil {
 		return &modules.FieldError{Field: "dest", Msg: err.Error()}
 	}
+	switch strings.ToLower(a.Backup) {
+	case "yes", "no", "true", "false", "on", "off":
+		return &modules.FieldError{Field: "backup", Msg: "is where the replaced file is kept, not whether: it is always kept (by default at DEST" + BackupSuffix + ".RANDOM); leave backup out, or give an absolute path"}
+	}
 	if a.Backup != "" {
 		if err := argcheck.AbsPath(a.Backup); err != nil {
 			return &modules.FieldError{Field: "backup", Msg: err.Error()}
