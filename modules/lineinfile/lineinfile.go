@@ -5,6 +5,8 @@ package lineinfile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -136,6 +138,11 @@ func (m *Module) do(ctx context.Context, h *modules.Host, dry bool) (modules.Res
 		}
 		if !ok {
 			return modules.Result{}, fmt.Errorf("path %s is over %d KiB; lineinfile edits text files", d.Path, hostfile.MaxDiff>>10)
+		}
+		// What was read is what the digest was taken of: a file that
+		// changed meanwhile, or a read cut short, is never written back.
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != cur.SHA256 {
+			return modules.Result{}, fmt.Errorf("path %s changed while it was read (or was not read whole); nothing was written: run the step again", d.Path)
 		}
 		before = b
 	case d.State == "absent":

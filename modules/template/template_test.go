@@ -284,6 +284,37 @@ func TestPlantedLinks(t *testing.T) {
 	}
 }
 
+// TestPlantedStagingNames: links planted at names like the staged file's
+// and the backup's are never written through: the step makes its files
+// under random names (mktemp), so it installs, and the links' target is
+// untouched.
+func TestPlantedStagingNames(t *testing.T) {
+	w := newWorld(t, local.New())
+	w.h.Become, w.h.BecomeUser = os.Geteuid() == 0, "root"
+	m := w.module()
+	write(t, m.Dest, "listen 80;\n", 0o644)
+	victim := filepath.Join(t.TempDir(), "secret")
+	write(t, victim, "not yours\n", 0o600)
+	for _, name := range []string{".app.conf.runbook-new.AAAAAAAAAA", ".app.conf.runbook-new", "app.conf.runbook-prev", ".app.conf.runbook-prev.runbook-tmp.AAAAAAAAAA"} {
+		if err := os.Symlink(victim, filepath.Join(w.dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := m.Run(testCtx(t), w.h)
+	if err != nil || !res.Changed {
+		t.Fatalf("Run = %+v, %v", res, err)
+	}
+	if err := m.Undo(testCtx(t), w.h, roundTrip(t, res)); err != nil {
+		t.Fatal(err)
+	}
+	if got, mode, _ := read(t, victim); got != "not yours\n" || mode.Perm() != 0o600 {
+		t.Errorf("the links' target is now %q %v", got, mode)
+	}
+	if got, _, _ := read(t, m.Dest); got != "listen 80;\n" {
+		t.Errorf("after undo dest = %q", got)
+	}
+}
+
 func TestValidateArgs(t *testing.T) {
 	for _, tt := range []struct {
 		name         string

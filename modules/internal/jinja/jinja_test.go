@@ -64,6 +64,10 @@ func TestRender(t *testing.T) {
 		{name: "mandatory with a message", src: "{{ missing | mandatory('set missing') }}", err: "set missing"},
 		{name: "the final newline is kept", src: "a\n", want: "a\n"},
 		{name: "a block tag's newline is trimmed", src: "{% if flag %}\nyes\n{% endif %}\n", want: "yes\n"},
+		// Documented difference: lstrip_blocks is on, where Ansible keeps
+		// the indentation before a block tag.
+		{name: "indentation before a block tag is dropped", src: "  {% if flag %}\n  y\n  {% endif %}\n", want: "  y\n"},
+		{name: "an undefined name renders as nothing", src: "[{{ missing }}]", want: "[]"},
 		{name: "an unknown filter", src: "{{ port | nope }}", err: `unknown filter "nope"`},
 		{name: "an unclosed block", src: "{% for x in names %}", err: "unclosed for"},
 		{name: "a var shadows a filter of ours", src: "{{ basename }}", want: "1"},
