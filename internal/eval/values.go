@@ -34,3 +34,33 @@ func (s *Scope) Values() map[string]any {
 	}
 	return m
 }
+
+// GroupNamer is an Inventory that can list its groups.
+type GroupNamer interface{ GroupNames() []string }
+
+// AnsibleInventory is what an Ansible template reads of the inventory:
+// groups (each group's host names, in inventory order) and hostvars (each
+// host's vars), or nils when the scope has no inventory that lists its
+// groups.
+func (s *Scope) AnsibleInventory() (groups map[string]any, hostvars map[string]any) {
+	if s == nil || s.Inventory == nil {
+		return nil, nil
+	}
+	gn, ok := s.Inventory.(GroupNamer)
+	if !ok {
+		return nil, nil
+	}
+	groups, hostvars = map[string]any{}, map[string]any{}
+	for _, g := range gn.GroupNames() {
+		hosts := s.Inventory.Group(g)
+		names := make([]any, len(hosts))
+		for i, h := range hosts {
+			names[i] = h.Name
+			if _, done := hostvars[h.Name]; !done {
+				hostvars[h.Name] = h.Vars
+			}
+		}
+		groups[g] = names
+	}
+	return groups, hostvars
+}

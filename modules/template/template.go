@@ -4,6 +4,7 @@
 package template
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,8 @@ func init() {
 			Description: `Renders src, a Jinja2 template on the controller (relative to the
 runbook's folder), with what the step's {{ }} see: the host's merged vars,
 registered results, facts, host (name, addr, groups, vars), run, and
-item in a loop; inventory_hostname and group_names as Ansible sets them.
+item in a loop; inventory_hostname, group_names, groups (each group's
+host names) and hostvars (each host's vars) as Ansible sets them.
 Jinja2's statements (if, for, set, macro), tests and filters work, with
 Ansible's most used filters besides (mandatory, ternary, bool, to_json,
 to_nice_json, regex_replace, basename, dirname, b64encode, b64decode);
@@ -122,7 +124,17 @@ func (m *Module) render(h *modules.Host) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := t.Render(h.Scope.Values())
+	vals := h.Scope.Values()
+	if bytes.Contains(b, []byte("groups")) || bytes.Contains(b, []byte("hostvars")) {
+		// Built only for a template that may read them: every host's vars.
+		groups, hostvars := h.Scope.AnsibleInventory()
+		for k, v := range map[string]map[string]any{"groups": groups, "hostvars": hostvars} {
+			if _, set := vals[k]; !set && v != nil {
+				vals[k] = v
+			}
+		}
+	}
+	out, err := t.Render(vals)
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"sort"
 	"strings"
 
 	j2 "github.com/ardanlabs/jinja"
@@ -47,7 +48,20 @@ func (t *Template) Render(vars map[string]any) (string, error) {
 			data["inventory_hostname"] = h["name"]
 		}
 		if _, set := data["group_names"]; !set {
-			data["group_names"] = h["groups"]
+			// Ansible's: the host's groups but all, sorted.
+			var names []string
+			gs, _ := h["groups"].([]any)
+			for _, g := range gs {
+				if s, ok := g.(string); ok && s != "all" {
+					names = append(names, s)
+				}
+			}
+			sort.Strings(names)
+			list := make([]any, len(names))
+			for i, n := range names {
+				list[i] = n
+			}
+			data["group_names"] = list
 		}
 	}
 	for name, f := range filters {
