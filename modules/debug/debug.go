@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/internal/anyval"
 )
 
 func init() {
@@ -35,8 +36,8 @@ in --check too.`,
 
 // Module holds the debug module's arguments: msg or var.
 type Module struct {
-	Msg any    `yaml:"msg" doc:"what to print: text, or a value from a lone {{ }}"`
-	Var string `yaml:"var" doc:"a variable or registered result to print, with a path into it: out.stdout"`
+	Msg anyval.Value `yaml:"msg" doc:"what to print: text, or any value (a list of lines, a map, a lone {{ }})"`
+	Var string       `yaml:"var" doc:"a variable or registered result to print, with a path into it: out.stdout"`
 }
 
 // Defaults returns the arguments as Run sees them.
@@ -45,7 +46,7 @@ func (m *Module) Defaults() *Module { return modules.WithDefaults(m) }
 // Validate wants exactly one of msg and var.
 func (m *Module) Validate() error {
 	switch {
-	case m.Msg != nil && m.Var != "":
+	case m.Msg.Get() != nil && m.Var != "":
 		return &modules.FieldError{Field: "var", Msg: "is given with msg; give one of them"}
 	case m.Var != "" && !validPath(m.Var):
 		return &modules.FieldError{Field: "var", Msg: fmt.Sprintf("%q is not a name or a path of names (out.stdout)", m.Var)}
@@ -73,7 +74,7 @@ func (m *Module) Run(_ context.Context, h *modules.Host) (modules.Result, error)
 		}
 		return modules.Result{Data: map[string]any{m.Var: v, "debug": text}}, nil
 	}
-	msg := m.Msg
+	msg := m.Msg.Get()
 	if msg == nil {
 		msg = "Hello world!" // Ansible's default
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
+	"github.com/runbookhq/runbook/modules/internal/anyval"
 )
 
 func init() {
@@ -62,32 +63,8 @@ func (m *Module) DecodeNode(d *arg.Decoder, n *yaml.Node, ds *diag.Diags) {
 			ds.Errorf(d.Pos(k), "set_fact: %q is not a variable name; use letters, digits and _, not starting with a digit", k.Value)
 			continue
 		}
-		d.Within(k.Value, func() { m.Vars[k.Value] = value(d, values[i], ds) })
+		d.Within(k.Value, func() { m.Vars[k.Value] = anyval.Decode(d, values[i], ds) })
 	}
-}
-
-// value decodes n as plain data, scalar by scalar, so that a template
-// nested in a map or a list is seen (and rendered) as one at top level is.
-func value(d *arg.Decoder, n *yaml.Node, ds *diag.Diags) any {
-	n = arg.Resolve(n)
-	switch n.Kind {
-	case yaml.MappingNode:
-		out := map[string]any{}
-		keys, values := d.Pairs(n, ds)
-		for i, k := range keys {
-			d.Within(k.Value, func() { out[k.Value] = value(d, values[i], ds) })
-		}
-		return out
-	case yaml.SequenceNode:
-		out := make([]any, len(n.Content))
-		for i, c := range n.Content {
-			out[i] = value(d, c, ds)
-		}
-		return out
-	}
-	var v any
-	d.DecodeValue(n, &v, ds)
-	return v
 }
 
 // Defaults returns the arguments as Run sees them.
