@@ -15,6 +15,7 @@ import (
 	"github.com/runbookhq/runbook/internal/conn/local"
 	rssh "github.com/runbookhq/runbook/internal/conn/ssh"
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/sshtest"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
@@ -329,5 +330,32 @@ func TestValidateArgs(t *testing.T) {
 		{"validate without %s", Module{Src: "a.j2", Args: hostfile.Args{Dest: "/etc/a", ValidateCmd: arg.Argv{"nginx", "-t"}}}, "validate", "has no %s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) { modtest.Validate(t, &tt.m, tt.field, tt.msgIn) })
+	}
+}
+
+// TestUndoRedactedPaths: after a resume, the journal shows dest (and the
+// default backup) with a -e value redacted; the undo takes the real paths
+// from the step's own arguments and the random end of the recorded backup.
+func TestUndoRedactedPaths(t *testing.T) {
+	const secret = "prod-Zq9x"
+	w := newWorld(t, local.New())
+	m := w.module(func(m *Module) { m.Dest = filepath.Join(w.dir, "app-"+secret+".conf") })
+	write(t, m.Dest, "listen 80;\n", 0o640)
+	res, err := m.Run(testCtx(t), w.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &redact.Set{}
+	s.Add(secret)
+	rec := roundTrip(t, res)
+	rec.Data = s.RedactMap(rec.Data)
+	if d, _ := rec.Data["backup"].(string); !strings.Contains(d, redact.Placeholder) {
+		t.Fatalf("backup %q is not redacted", d)
+	}
+	if err := m.Undo(testCtx(t), w.h, rec); err != nil {
+		t.Fatal(err)
+	}
+	if got, mode, _ := read(t, m.Dest); got != "listen 80;\n" || mode.Perm() != 0o640 {
+		t.Errorf("after undo dest = %q %v", got, mode)
 	}
 }
