@@ -190,6 +190,7 @@ func runInfo(cmd *cobra.Command, file string, f *runFlags, p *plan.Plan, key []b
 		Seed:       p.Seed,
 		Forks:      f.forks,
 		Check:      f.check,
+		Diff:       f.diff,
 		VarsDigest: plan.VarsDigest(key, p.ExtraVars),
 		VarNames:   slices.Sorted(maps.Keys(p.ExtraVars)),
 		PID:        os.Getpid(),

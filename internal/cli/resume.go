@@ -89,6 +89,7 @@ must be unchanged (their digests are checked); -e values are never recorded
 				return withCode(exitcode.Stopped, fmt.Errorf("refusing to resume run %s: the -e variables changed since the run started; resume needs the same inputs (give the same -e again), or start a new run", st.RunID))
 			}
 			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
+			f.diff = info.Diff
 			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
 				f.forks = info.Forks
 			}
