@@ -91,6 +91,20 @@ type Undoer interface {
 	Undo(ctx context.Context, h *Host, done Result) error
 }
 
+// VarSetter is implemented by a module whose step sets variables for the
+// host's later steps (set_fact): SetsVars names them, from the literal
+// arguments, so that the loader compiles the later steps with them; Run
+// returns their values in its Result's Data under FactsKey, which the
+// runner merges into the host's vars (and a resume reads back from the
+// journal).
+type VarSetter interface {
+	SetsVars() []string
+}
+
+// FactsKey is the key of a VarSetter's Result.Data holding the variables it
+// sets, as Ansible's set_fact returns them.
+const FactsKey = "ansible_facts"
+
 // FieldError is a Validate error about one argument, named by its YAML key; an
 // argument inside a section is named by its path ("http.url"). An error about the
 // arguments as a whole (none of the required alternatives given) is a plain error.
@@ -120,6 +134,9 @@ type Host struct {
 	RunbookDir string
 	// Yes is --yes: confirmation gates (pause) pass without asking.
 	Yes bool
+	// Diff asks a module that changes files for the unified diff of what it
+	// changes, in its result's "diff" (--diff, and every --check run).
+	Diff bool
 	// Confirm asks the operator a yes/no question on the terminal. Nil when
 	// there is no terminal: a gate that needs an answer then refuses.
 	Confirm func(ctx context.Context, prompt string) (bool, error)

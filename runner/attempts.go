@@ -122,6 +122,7 @@ func (st *stepRun) attempt(ctx context.Context, mod modules.Module, target connT
 	o.result = resultMap(o.data, changed, failed, msg)
 	rs := *st.scope
 	rs.Result = o.result
+	withOwnResult(&rs, st.s)
 	// until, failed_when and changed_when judge the world after the attempt.
 	if err := st.gather(ctx, st.judged, &rs); err != nil {
 		o.status, o.fatal, o.err = gatherStatus(ctx, err), true, err

@@ -49,6 +49,7 @@ func (h *hostRun) moduleHost(c conn.Conn, target connTarget, inh inherited, s *s
 		Name: h.name, Addr: h.addr, Vars: h.vars, Conn: c, Log: log,
 		Become: become, BecomeUser: user,
 		StateDir: r.opts.StateDir, RunbookDir: r.runbookDir, Yes: r.opts.Yes,
+		Diff:       r.opts.Diff || r.opts.Check,
 		Confirm:    r.confirmFunc(),
 		Approve:    h.approveFunc(s, inh),
 		Controller: &lazyConn{pool: r.pool, t: controllerTarget()},

@@ -259,6 +259,7 @@ func (h *hostRun) record(s *spec.Step, idx int, inh inherited, o stepOutcome, m 
 	}
 	switch o.status {
 	case event.OK, event.Changed:
+		h.learnFacts(o.modRes.Data)
 		if !m.rollback {
 			h.done = append(h.done, &doneStep{step: s, index: idx, name: o.name, changed: o.changed, noLog: inh.noLog,
 				result: o.modRes, module: o.module, target: o.target, ranOn: o.ranOn, items: o.items, lost: o.lost})

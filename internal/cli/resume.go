@@ -97,6 +97,7 @@ goes on here, in the same journal.`,
 			}
 			p = resumed
 			f.tags, f.skipTags, f.check = info.Tags, info.SkipTags, info.Check
+			f.diff = info.Diff
 			if !cmd.Flags().Changed("forks") && info.Forks > 0 {
 				f.forks = info.Forks
 			}

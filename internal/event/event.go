@@ -409,6 +409,7 @@ type RunInfo struct {
 	Batches         [][]string `json:"batches,omitempty"` // the plan's batches
 	Args            []string   `json:"args,omitempty"`    // the command line, after redaction
 	Check           bool       `json:"check,omitempty"`
+	Diff            bool       `json:"diff,omitempty"` // --diff: file modules show their diffs
 	User            string     `json:"user,omitempty"`
 	PID             int        `json:"pid,omitempty"`
 	Version         string     `json:"version,omitempty"` // of runbook

@@ -55,3 +55,7 @@ func (e evalInv) Group(name string) []eval.Host {
 	}
 	return out
 }
+
+// GroupNames lists the inventory's groups (eval.GroupNamer), for the
+// groups and hostvars an Ansible template reads.
+func (e evalInv) GroupNames() []string { return e.inv.Groups() }

@@ -54,6 +54,9 @@ func newRunTimeNames(rb *spec.Runbook, reg *modules.Registry) *runTimeNames {
 		if s.Register != "" {
 			rt.registered[s.Register] = true
 		}
+		for _, v := range s.SetsVars {
+			rt.registered[v] = true // set by set_fact when the run gets there
+		}
 	}
 	return rt
 }

@@ -125,6 +125,11 @@ type loader struct {
 	allHandlers   []*handlerScope
 	notifications []notification
 	inHandlers    bool
+
+	// own is the name the step being compiled registers, while its until,
+	// failed_when or changed_when is compiled: there it is the step's own
+	// result, as in Ansible (register: out, failed_when: out.rc != 0).
+	own string
 }
 
 // registration is a register: name and the step that sets it.
@@ -132,6 +137,9 @@ type registration struct {
 	name string
 	seq  int
 	pos  diag.Pos
+	// fact: a variable a set_fact step sets, seen by later steps as a var
+	// (of any type), not as a registered result.
+	fact bool
 }
 
 // fileKeys are the top-level keys of a runbook.
@@ -375,9 +383,21 @@ func (l *loader) rollback(n *yaml.Node, key, id string, phase Phase) Rollback {
 func (l *loader) env(seq int, failed bool) *eval.Env {
 	env := &eval.Env{Vars: l.vars, Strict: l.opts.Vars != nil, Failed: failed, Extra: l.opts.Extra, VarOrigin: l.varOrigin}
 	seen := map[string]bool{}
+	cloned := false
 	for _, r := range l.regs {
 		if r.seq < seq && !seen[r.name] {
 			seen[r.name] = true
+			if r.fact {
+				if !cloned {
+					env.Vars = make(map[string]any, len(l.vars)+1)
+					for k, v := range l.vars {
+						env.Vars[k] = v
+					}
+					cloned = true
+				}
+				env.Vars[r.name] = nil // any type
+				continue
+			}
 			env.Registered = append(env.Registered, r.name)
 		}
 	}
@@ -441,6 +461,9 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 		seq = s.seq
 	}
 	later := l.later(seq)
+	if l.own != "" {
+		delete(later, l.own)
+	}
 	at := l.d.ValuePositions(n)
 	l.checkLater(n.Value, 0, n.Value, textPos{pos, at}, s, later)
 	env = withLater(env, later)
@@ -504,9 +527,14 @@ func (l *loader) checkLater(text string, off int, src string, pos textPos, s *St
 				"hosts are ordered before any step runs")
 			continue
 		}
+		if r.fact {
+			l.ds.Add(at, fmt.Sprintf("%q is set by the set_fact at line %d, so it is not known here yet", id.name, r.pos.Line),
+				"a step sees the facts that earlier steps set")
+			continue
+		}
 		if r.seq == s.seq {
 			l.ds.Add(at, fmt.Sprintf("%q is registered by this step, so it is not known yet", id.name),
-				"in until, failed_when and changed_when the step's own result is result")
+				"only its until, failed_when and changed_when see it (the result being judged, as result)")
 			continue
 		}
 		l.ds.Add(at, fmt.Sprintf("%q is registered by a later step (line %d)", id.name, r.pos.Line),

@@ -168,6 +168,9 @@ type Step struct {
 	Timeout     arg.Duration  // per attempt; zero means none
 	Register    string
 	RegisterPos diag.Pos
+	// SetsVars are the variables the step sets for the host's later steps
+	// (set_fact: a modules.VarSetter), known from its literal arguments.
+	SetsVars    []string
 	FailedWhen  *eval.Program // sees result
 	ChangedWhen *eval.Program // sees result
 

@@ -301,6 +301,13 @@ func (l *loader) when(v *yaml.Node, s *Step, failed bool) []*eval.Program {
 func (l *loader) resultExpr(v *yaml.Node, name string, s *Step, failed bool) *eval.Program {
 	env := l.stepEnv(s, failed)
 	env.Result = true
+	if s.Register != "" {
+		e := *env
+		e.Registered = append(append([]string(nil), env.Registered...), s.Register)
+		env = &e
+		l.own = s.Register
+		defer func() { l.own = "" }()
+	}
 	return l.expr(v, name, env, eval.Bool, s)
 }
 
@@ -364,6 +371,12 @@ func (l *loader) moduleArgs(s *Step, failed bool) {
 	var ds diag.Diags
 	d.Decode(s.Args, args, &ds)
 	l.ds.Append(ds)
+	if vs, ok := args.(modules.VarSetter); ok && !ds.HasErrors() {
+		for _, name := range vs.SetsVars() {
+			s.SetsVars = append(s.SetsVars, name)
+			l.regs = append(l.regs, registration{name: name, seq: s.seq, pos: l.pos(s.Args), fact: true})
+		}
+	}
 	if ds.HasErrors() || templated {
 		return
 	}
