@@ -238,7 +238,7 @@ func (n *Notifier) message(e event.Event) (Message, bool) {
 		m.Event = RunStart
 	case e.Kind == event.RunResume:
 		m.Event = RunResume
-	case e.Kind == event.StepStart && e.Data["module"] == "pause":
+	case e.Kind == event.StepStart && e.Engine.Module == "pause":
 		// A pause waits for a person (or for its time): say so where they
 		// watch. An approval the engine journals comes below, by its kind.
 		m.Event = ApprovalNeeded

@@ -50,11 +50,11 @@ func run() []event.Event {
 	evs := []event.Event{
 		{Kind: event.RunStart, Data: info.Data()},
 		{Kind: event.HostStart, Host: "h1", Batch: 1},
-		{Kind: event.StepStart, Host: "h1", Batch: 1, Step: "look", Data: map[string]any{"module": "pause"}},
+		{Kind: event.StepStart, Host: "h1", Batch: 1, Step: "look", Engine: event.Engine{Module: "pause"}},
 		{Kind: event.StepEnd, Host: "h1", Batch: 1, Step: "look", Status: event.OK},
 		{Kind: event.HostEnd, Host: "h1", Batch: 1, Status: event.OK},
 		{Kind: event.HostStart, Host: "h2", Batch: 2},
-		{Kind: event.StepStart, Host: "h2", Batch: 2, Step: "break", Data: map[string]any{"module": "shell"}},
+		{Kind: event.StepStart, Host: "h2", Batch: 2, Step: "break", Engine: event.Engine{Module: "shell"}},
 		{Kind: event.StepEnd, Host: "h2", Batch: 2, Step: "break", Status: event.Failed, Error: "token s3cr3t-value leaked"},
 		{Kind: event.RollbackStart, Host: "h2", Batch: 2},
 		{Kind: event.RollbackEnd, Host: "h2", Batch: 2, Status: event.RolledBack},

@@ -389,7 +389,7 @@ func modulesOf(events []event.Event) map[stepKey]string {
 		if e.Kind != event.StepStart && e.Kind != event.RollbackStepStart {
 			continue
 		}
-		m, _ := e.Data["module"].(string)
+		m := e.Engine.Module
 		if m == "" {
 			continue
 		}
