@@ -39,7 +39,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestWriteDoc(t *testing.T) {
-	for _, name := range []string{"check", "swap", "stop"} {
+	for _, name := range []string{"check", "swap", "stop", "template"} {
 		t.Run(name, func(t *testing.T) {
 			info, ok := modules.Default.Lookup(name)
 			if !ok {
@@ -85,7 +85,7 @@ func TestWriteDocReportsWriteErrors(t *testing.T) {
 }
 
 func TestBuiltinRegistersTheCoreModules(t *testing.T) {
-	want := []string{"assert-metric", "check", "command", "etcd-move-leader", "fail", "pause", "restart", "shell", "snapshot", "start", "stop", "swap", "wait"}
+	want := []string{"assert-metric", "check", "command", "copy", "etcd-move-leader", "fail", "file", "lineinfile", "pause", "restart", "shell", "snapshot", "start", "stop", "swap", "template", "wait"}
 	if got := modules.Default.Names(); !slices.Equal(got, want) {
 		t.Errorf("registered modules = %v, want %v", got, want)
 	}

@@ -120,6 +120,9 @@ type Host struct {
 	RunbookDir string
 	// Yes is --yes: confirmation gates (pause) pass without asking.
 	Yes bool
+	// Diff asks a module that changes files for the unified diff of what it
+	// changes, in its result's "diff" (--diff, and every --check run).
+	Diff bool
 	// Confirm asks the operator a yes/no question on the terminal. Nil when
 	// there is no terminal: a gate that needs an answer then refuses.
 	Confirm func(ctx context.Context, prompt string) (bool, error)

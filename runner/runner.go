@@ -33,6 +33,10 @@ type Options struct {
 	// a module without Check is reported as "would run; effect unknown", and
 	// nothing is rolled back.
 	Check bool
+	// Diff has file modules (template, copy, file, lineinfile) put the
+	// unified diff of what they change in their result (--diff); --check
+	// shows it too.
+	Diff bool
 	// Yes lets pause gates pass without asking (--yes).
 	Yes bool
 	// Tags and SkipTags select steps as Ansible's --tags and --skip-tags do,

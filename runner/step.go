@@ -667,6 +667,7 @@ func (h *hostRun) attempt(ctx context.Context, s *spec.Step, eff inherited, mod 
 	o.result = resultMap(o.data, changed, failed, msg)
 	rs := *scope
 	rs.Result = o.result
+	withOwnResult(&rs, s)
 	// until, failed_when and changed_when judge the world after the attempt.
 	if err := h.gather(ctx, judged, &rs, s, eff); err != nil {
 		o.status, o.fatal, o.err = event.Failed, true, err
@@ -768,6 +769,7 @@ func (h *hostRun) moduleHost(c conn.Conn, target connTarget, eff inherited, s *s
 		Name: h.name, Addr: h.addr, Vars: h.vars, Conn: c, Log: log,
 		Become: become, BecomeUser: user,
 		StateDir: r.opts.StateDir, RunbookDir: r.runbookDir, Yes: r.opts.Yes,
+		Diff:       r.opts.Diff || r.opts.Check,
 		Confirm:    r.confirmFunc(),
 		Controller: &lazyConn{pool: r.pool, t: controllerTarget()},
 	}

@@ -38,6 +38,7 @@ type runFlags struct {
 	tags, skipTags []string
 	forks          int
 	check, yes     bool
+	diff           bool // --diff: file modules show what they change
 	output         string
 	stateDir       string
 	logLevel       string
@@ -161,6 +162,7 @@ stop now. Output that goes away (| head) does not stop the run.`,
 	cmd.Flags().StringSliceVarP(&f.tags, "tags", "t", nil, "run only steps with these tags")
 	cmd.Flags().StringSliceVar(&f.skipTags, "skip-tags", nil, "skip steps with these tags")
 	cmd.Flags().BoolVarP(&f.check, "check", "C", false, "show what would change without changing anything")
+	cmd.Flags().BoolVarP(&f.diff, "diff", "D", false, "show the unified diff of each file a step changes (always shown with --check)")
 	return cmd
 }
 
@@ -282,6 +284,7 @@ func (a *app) execute(cmd *cobra.Command, p *plan.Plan, j *journal.Journal, resu
 	out, err := runner.Run(ctx, p, modules.Default, runner.Options{
 		Forks:    f.forks,
 		Check:    f.check,
+		Diff:     f.diff,
 		Yes:      f.yes,
 		Tags:     f.tags,
 		SkipTags: f.skipTags,

@@ -125,6 +125,11 @@ type loader struct {
 	allHandlers   []*handlerScope
 	notifications []notification
 	inHandlers    bool
+
+	// own is the name the step being compiled registers, while its until,
+	// failed_when or changed_when is compiled: there it is the step's own
+	// result, as in Ansible (register: out, failed_when: out.rc != 0).
+	own string
 }
 
 // registration is a register: name and the step that sets it.
@@ -435,6 +440,9 @@ func (l *loader) expr(n *yaml.Node, name string, env *eval.Env, kind eval.Kind, 
 		seq = s.seq
 	}
 	later := l.later(seq)
+	if l.own != "" {
+		delete(later, l.own)
+	}
 	at := l.d.ValuePositions(n)
 	l.checkLater(n.Value, 0, n.Value, textPos{pos, at}, s, later)
 	env = withLater(env, later)
@@ -500,7 +508,7 @@ func (l *loader) checkLater(text string, off int, src string, pos textPos, s *St
 		}
 		if r.seq == s.seq {
 			l.ds.Add(at, fmt.Sprintf("%q is registered by this step, so it is not known yet", id.name),
-				"in until, failed_when and changed_when the step's own result is result")
+				"only its until, failed_when and changed_when see it (the result being judged, as result)")
 			continue
 		}
 		l.ds.Add(at, fmt.Sprintf("%q is registered by a later step (line %d)", id.name, r.pos.Line),

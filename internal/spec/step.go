@@ -298,6 +298,13 @@ func (l *loader) when(v *yaml.Node, s *Step, failed bool) []*eval.Program {
 func (l *loader) resultExpr(v *yaml.Node, name string, s *Step, failed bool) *eval.Program {
 	env := l.stepEnv(s, failed)
 	env.Result = true
+	if s.Register != "" {
+		e := *env
+		e.Registered = append(append([]string(nil), env.Registered...), s.Register)
+		env = &e
+		l.own = s.Register
+		defer func() { l.own = "" }()
+	}
 	return l.expr(v, name, env, eval.Bool, s)
 }
 

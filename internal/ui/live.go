@@ -421,7 +421,7 @@ func (l *Live) apply(e event.Event) {
 		if hostOwned(e) {
 			h := l.host(e.Host, e.Time)
 			h.step, h.last, h.lastEnd = nil, liveLabel(e, l.totals), e.Time
-			if succeeded(e.Status) {
+			if succeeded(e.Status) && shownLines(e) == nil {
 				return // the host's own line says how it ended
 			}
 			who = clean(e.Host)
@@ -430,6 +430,9 @@ func (l *Live) apply(e event.Event) {
 			l.ctrl = nil
 		}
 		l.say("%s %s  %s%s", l.symbol(e.Status), who, liveLabel(e, l.totals), l.outcome(e, time.Time{}))
+		for _, s := range shownLines(e) {
+			l.say("%s", s)
+		}
 	}
 }
 

@@ -38,7 +38,11 @@ func (p *Plain) Emit(e event.Event) error {
 	if line == "" {
 		return nil // a kind with nothing to show (step_process), or a newer one
 	}
-	_, err := io.WriteString(p.w, clock(e.Time)+" "+line+"\n")
+	text := clock(e.Time) + " " + line + "\n"
+	for _, l := range shownLines(e) {
+		text += l + "\n"
+	}
+	_, err := io.WriteString(p.w, text)
 	return err
 }
 

@@ -4,22 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"maps"
-	"path"
-	"strconv"
+	"io"
+	"os"
 	"strings"
-	"time"
 
-	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/internal/hostfile"
 )
-
-// tidyTimeout bounds the removal of a temporary file after a failure.
-const tidyTimeout = 10 * time.Second
-
-// defaultMode is the mode of a file that replaces nothing.
-const defaultMode fs.FileMode = 0o644
 
 // Run replaces dest with src, with prepare stages src and keeps dest without
 // replacing it, or with restore puts the backup back.
@@ -53,13 +44,9 @@ const (
 
 // plan is what the swap of one file will do, known before anything is written.
 type plan struct {
-	src     string // on the controller
-	sum     string // src's sha256
-	cur     hostFile
-	mode    fs.FileMode
-	owner   string // for chown: "user:group", "user", ":group", or "" to keep the uploader's
-	changed bool
-	why     string
+	src string // on the controller
+	sum string // src's sha256
+	hostfile.Plan
 }
 
 func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
@@ -67,20 +54,10 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 	if err != nil {
 		return modules.Result{}, err
 	}
-	data := map[string]any{
-		"src":            m.Src,
-		"dest":           m.Dest,
-		"backup":         m.Backup,
-		"existed_before": p.cur.exists,
-		"sha256_before":  p.cur.sha256,
-		"sha256_after":   p.sum,
-		"mode":           modeString(p.mode),
-		"msg":            p.why,
-		"staged":         "",
-		"backup_kept":    "",
-	}
-	if !p.changed || dry {
-		return modules.Result{Changed: p.changed, Data: data}, nil
+	data := hostfile.Result(m.want(p.sum), p.Plan)
+	data["src"], data["staged"], data["backup_kept"] = m.Src, "", ""
+	if !p.Changed || dry {
+		return modules.Result{Changed: p.Changed, Data: data}, nil
 	}
 
 	stage, staged, kept, err := m.ready(ctx, h, p)
@@ -89,16 +66,11 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 	}
 	data["staged"], data["backup_kept"] = staged, kept
 	if staged == reused {
-		data["msg"] = p.why + "; the file staged at " + stage + " by a prepare is used"
+		data["msg"] = p.Why + "; the file staged at " + stage + " by a prepare is used"
 	}
-	if _, err := ownFile(ctx, h, stage); err != nil {
+	if err := hostfile.Rename(ctx, h, stage, m.Dest); err != nil {
 		return modules.Result{}, err
 	}
-	if _, err := run(ctx, h, "mv", "-f", "--", stage, m.Dest); err != nil {
-		removeTemp(h, stage, true)
-		return modules.Result{}, fmt.Errorf("renaming %s to %s: %w", stage, m.Dest, err)
-	}
-	syncPaths(ctx, h, m.Dest, path.Dir(m.Dest))
 	return modules.Result{Changed: true, Data: data}, nil
 }
 
@@ -121,17 +93,17 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, sta
 		staged = uploaded
 	}
 	fail := func(err error) (string, string, string, error) {
-		removeTemp(h, stage, true)
+		hostfile.RemoveTemp(h, stage, true)
 		return "", "", "", err
 	}
-	if p.cur.exists {
+	if p.Cur.Exists {
 		ok, err := isKept(ctx, h, p, m.Backup)
 		if err != nil {
 			return fail(err)
 		}
 		kept = reused
 		if !ok {
-			if err := keep(ctx, h, m.Dest, m.Backup); err != nil {
+			if err := hostfile.Keep(ctx, h, m.Dest, m.Backup); err != nil {
 				return fail(err)
 			}
 			kept = copied
@@ -140,7 +112,7 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, sta
 	// Files an earlier prepare of another src left: the one staged now
 	// replaces them, as a rename over the one staging name once did.
 	for _, f := range stale {
-		removeTemp(h, f, true)
+		hostfile.RemoveTemp(h, f, true)
 	}
 	return stage, staged, kept, nil
 }
@@ -149,7 +121,7 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, sta
 // the swap would stage it (see isStaged), and lists the others, which are
 // stale: another src, an upload cut short.
 func findStaged(ctx context.Context, h *modules.Host, p plan, dest string) (found string, stale []string, err error) {
-	list, err := staged(ctx, h, dest)
+	list, err := hostfile.Staged(ctx, h, dest)
 	if err != nil {
 		return "", nil, err
 	}
@@ -176,11 +148,11 @@ func findStaged(ctx context.Context, h *modules.Host, p plan, dest string) (foun
 // replaced, never trusted. The digest is read last: a stale file of the
 // wrong mode costs no read of its content.
 func isStaged(ctx context.Context, h *modules.Host, p plan, stage string) (bool, error) {
-	f, err := lstat(ctx, h, stage)
-	if err != nil || !f.exists || !f.regular || permBits(f.perm) != permBits(p.mode) || !sameOwner(p.owner, f) {
+	f, err := hostfile.Lstat(ctx, h, stage)
+	if err != nil || !f.Exists || !f.Regular || hostfile.PermBits(f.Perm) != hostfile.PermBits(p.Mode) || !hostfile.SameOwner(p.Owner, f) {
 		return false, err
 	}
-	sum, err := hostSum(ctx, h, stage)
+	sum, err := hostfile.HostSum(ctx, h, stage)
 	return sum == p.sum, err
 }
 
@@ -189,12 +161,12 @@ func isStaged(ctx context.Context, h *modules.Host, p plan, stage string) (bool,
 // step leaves it so; so does an earlier swap whose file was put back. It was
 // synced when it was written, by keep.
 func isKept(ctx context.Context, h *modules.Host, p plan, backup string) (bool, error) {
-	f, err := lstat(ctx, h, backup)
-	if err != nil || !f.exists || !f.regular || permBits(f.perm) != permBits(p.cur.perm) || f.uid != p.cur.uid || f.gid != p.cur.gid {
+	f, err := hostfile.Lstat(ctx, h, backup)
+	if err != nil || !f.Exists || !f.Regular || hostfile.PermBits(f.Perm) != hostfile.PermBits(p.Cur.Perm) || f.UID != p.Cur.UID || f.GID != p.Cur.GID {
 		return false, err
 	}
-	sum, err := hostSum(ctx, h, backup)
-	return sum == p.cur.sha256, err
+	sum, err := hostfile.HostSum(ctx, h, backup)
+	return sum == p.Cur.SHA256, err
 }
 
 // prepare does all of a swap but the rename (`prepare: true`): src staged
@@ -213,13 +185,13 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 		"prepare":        true,
 		"staged_path":    "",
 		"sha256":         p.sum,
-		"existed_before": p.cur.exists,
-		"sha256_before":  p.cur.sha256,
-		"mode":           modeString(p.mode),
+		"existed_before": p.Cur.Exists,
+		"sha256_before":  p.Cur.SHA256,
+		"mode":           hostfile.ModeString(p.Mode),
 		"staged":         "",
 		"backup_kept":    "",
 	}
-	if !p.changed {
+	if !p.Changed {
 		// The swap would change nothing: there is nothing to stage, and the
 		// backup may hold the file replaced before a crash.
 		data["msg"] = m.Dest + " already has the content of src; nothing to stage, " + m.Backup + " left as it is"
@@ -248,11 +220,11 @@ func (m *Module) checkPrepare(ctx context.Context, h *modules.Host, p plan, data
 	}
 	staged := stage != ""
 	if !staged {
-		stage = stagePrefix(m.Dest) + "*"
+		stage = hostfile.StagePrefix(m.Dest) + "*"
 	}
 	data["staged_path"] = stage
 	kept := true
-	if p.cur.exists {
+	if p.Cur.Exists {
 		if kept, err = isKept(ctx, h, p, m.Backup); err != nil {
 			return modules.Result{}, err
 		}
@@ -276,7 +248,7 @@ func prepareMsg(m *Module, p plan, stage string, staged, kept, dry bool) string 
 		parts = append(parts, verb("staged", "stages")+" src at "+stage)
 	}
 	switch {
-	case !p.cur.exists:
+	case !p.Cur.Exists:
 		parts = append(parts, m.Dest+" does not exist: nothing to keep")
 	case kept:
 		parts = append(parts, m.Backup+" holds "+m.Dest+" already")
@@ -298,170 +270,57 @@ func (m *Module) plan(ctx context.Context, h *modules.Host) (plan, error) {
 		return p, fmt.Errorf("src %s has sha256 %s, not %s as the step's sha256 says; %s was not touched",
 			p.src, p.sum, strings.ToLower(m.SHA256), m.Dest)
 	}
-	if p.cur, err = inspect(ctx, h, m.Dest, true); err != nil {
-		return p, err
-	}
-	if p.cur.exists && !p.cur.regular {
-		return p, fmt.Errorf("dest %s is not a regular file; swap replaces files only", m.Dest)
-	}
-	p.mode = m.Mode.Perm()
-	switch {
-	case p.mode != 0:
-	case p.cur.exists:
-		p.mode = p.cur.perm
-	default:
-		p.mode = defaultMode
-	}
-	p.owner = m.chownSpec(p.cur)
-	switch {
-	case !p.cur.exists:
-		p.changed, p.why = true, "creates "+m.Dest
-	case p.cur.sha256 != p.sum:
-		p.changed, p.why = true, fmt.Sprintf("replaces %s (sha256 %s) and keeps it at %s", m.Dest, short(p.cur.sha256), m.Backup)
-	case permBits(p.cur.perm) != permBits(p.mode) || !m.ownedAsAsked(p.cur):
-		// Same content, other mode or owner: the file is swapped all the same,
-		// so the backup keeps the old mode and owner for an undo.
-		p.changed, p.why = true, fmt.Sprintf("%s has the content of src, but not the mode or owner asked for; replaces it and keeps it at %s", m.Dest, m.Backup)
-	default:
-		// After a crash between the rename and the journal, a re-run lands
-		// here: the backup then holds the file replaced before the crash and
-		// must be left as it is.
-		p.why = m.Dest + " already has the content of src; " + m.Backup + " left as it is"
-	}
-	return p, nil
+	p.Plan, err = hostfile.Decide(ctx, h, m.want(p.sum))
+	return p, err
 }
 
-// permBits are the bits chmod sets, without Go's type bits.
-func permBits(m fs.FileMode) fs.FileMode { return m & 0o7777 }
-
-func short(sum string) string {
-	if len(sum) > 12 {
-		return sum[:12] + "…"
-	}
-	return sum
+// want is the file the swap installs, whose content has digest sum.
+func (m *Module) want(sum string) hostfile.Want {
+	return hostfile.Want{Mod: "swap", Of: "src", Dest: m.Dest, Backup: m.Backup,
+		Mode: m.Mode.Perm(), Owner: m.Owner, Group: m.Group, SHA256: sum}
 }
 
-// chownSpec says what owner the new file must get: the owner and group
-// given, and otherwise those of the file it replaces, by number, since a
-// name may mean another id after the copy (it does not, on one host, but the
-// number is what stat compared).
-func (m *Module) chownSpec(cur hostFile) string {
-	owner, group := m.Owner, m.Group
-	if cur.exists {
-		if owner == "" {
-			owner = strconv.Itoa(cur.uid)
-		}
-		if group == "" {
-			group = strconv.Itoa(cur.gid)
-		}
-	}
-	switch {
-	case owner != "" && group != "":
-		return owner + ":" + group
-	case group != "":
-		return ":" + group
-	}
-	return owner
-}
-
-// ownedAsAsked reports whether f has the owner and group the step gives; an
-// owner left out is the one f has.
-func (m *Module) ownedAsAsked(f hostFile) bool {
-	return sameID(m.Owner, f.user, f.uid) && sameID(m.Group, f.group, f.gid)
-}
-
-func sameID(want, name string, id int) bool {
-	return want == "" || want == name || want == strconv.Itoa(id)
-}
-
-// stage uploads src into a new file beside dest (see makeTemp) and gives it
-// its mode and owner, then checks its digest on the host: a file that did
-// not arrive whole never replaces dest. chown and chmod run only on a file
-// lstat says is a regular file: the one made here, never a link.
-func (m *Module) stage(ctx context.Context, h *modules.Host, p plan) (stage string, err error) {
-	stage, err = makeTemp(ctx, h, stagePrefix(m.Dest), true)
-	if err != nil {
-		return "", err
-	}
-	defer func() {
+// stage uploads src into a new file beside dest, with its mode and owner,
+// and checks its digest on the host (see hostfile.Stage).
+func (m *Module) stage(ctx context.Context, h *modules.Host, p plan) (string, error) {
+	return hostfile.Stage(ctx, h, m.want(p.sum), p.Plan, func() (io.ReadCloser, error) {
+		f, err := os.Open(p.src)
 		if err != nil {
-			removeTemp(h, stage, true)
-			stage = ""
+			return nil, fmt.Errorf("src: %w", err)
 		}
-	}()
-	if err := upload(ctx, h, p.src, stage, p.mode); err != nil {
-		return stage, err
-	}
-	got, err := ownFile(ctx, h, stage)
-	if err != nil {
-		return stage, err
-	}
-	chowned := false
-	if p.owner != "" && !sameOwner(p.owner, got) {
-		if _, err := run(ctx, h, "chown", "--", p.owner, stage); err != nil {
-			hint := ""
-			if !h.Become {
-				hint = "; keeping or giving another owner needs become: true"
-			}
-			return stage, fmt.Errorf("giving %s owner %s: %w%s", stage, p.owner, err, hint)
-		}
-		chowned = true
-	}
-	// chown clears setuid and setgid, and a transport may apply the mode
-	// under a umask: set it whenever it may not be what was asked.
-	if chowned || permBits(got.perm) != permBits(p.mode) {
-		if _, err := ownFile(ctx, h, stage); err != nil {
-			return stage, err
-		}
-		if _, err := run(ctx, h, "chmod", "--", modeString(p.mode), stage); err != nil {
-			return stage, fmt.Errorf("setting mode %s on %s: %w", modeString(p.mode), stage, err)
-		}
-	}
-	sum, err := hostSum(ctx, h, stage)
-	if err != nil {
-		return stage, err
-	}
-	if sum != p.sum {
-		return stage, fmt.Errorf("the file copied to the host has sha256 %s, not %s as src; %s was not touched", sum, p.sum, m.Dest)
-	}
-	return stage, nil
-}
-
-// sameOwner reports whether f already has the owner spec of chown.
-func sameOwner(spec string, f hostFile) bool {
-	owner, group, _ := strings.Cut(spec, ":")
-	return sameID(owner, f.user, f.uid) && sameID(group, f.group, f.gid)
+		return f, nil
+	})
 }
 
 // restore puts the backup back over the target (`swap: { restore: ... }`).
 func (m *Module) restore(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
-	bk, err := inspectFile(ctx, h, m.Backup)
+	bk, err := hostfile.InspectFile(ctx, h, m.Backup)
 	if err != nil {
 		return modules.Result{}, err
 	}
-	if bk.exists && !bk.regular {
+	if bk.Exists && !bk.Regular {
 		return modules.Result{}, fmt.Errorf("the backup %s is not a regular file (a symbolic link or a folder); restore does not follow links: put the file to restore there, or give backup", m.Backup)
 	}
-	if !bk.exists {
+	if !bk.Exists {
 		return modules.Result{}, fmt.Errorf("no backup file at %s to restore %s from; a swap of %s keeps one there (give backup if that swap named another)", m.Backup, m.Restore, m.Restore)
 	}
-	cur, err := inspectFile(ctx, h, m.Restore)
+	cur, err := hostfile.InspectFile(ctx, h, m.Restore)
 	if err != nil {
 		return modules.Result{}, err
 	}
-	if cur.exists && !cur.regular {
+	if cur.Exists && !cur.Regular {
 		return modules.Result{}, fmt.Errorf("%s is not a regular file (a symbolic link or a folder); swap restores files only, and does not follow links", m.Restore)
 	}
 	data := map[string]any{
 		"dest":           m.Restore,
 		"backup":         m.Backup,
 		"restored":       true,
-		"existed_before": cur.exists,
-		"sha256_before":  cur.sha256,
-		"sha256_after":   bk.sha256,
-		"mode":           modeString(bk.perm),
+		"existed_before": cur.Exists,
+		"sha256_before":  cur.SHA256,
+		"sha256_after":   bk.SHA256,
+		"mode":           hostfile.ModeString(bk.Perm),
 	}
-	if cur.exists && cur.sha256 == bk.sha256 {
+	if cur.Exists && cur.SHA256 == bk.SHA256 {
 		data["msg"] = m.Restore + " already has the content of " + m.Backup
 		return modules.Result{Data: data}, nil
 	}
@@ -469,25 +328,13 @@ func (m *Module) restore(ctx context.Context, h *modules.Host, dry bool) (module
 	if dry {
 		return modules.Result{Changed: true, Data: data}, nil
 	}
-	if err := putBack(ctx, h, m.Backup, m.Restore); err != nil {
+	if err := hostfile.PutBack(ctx, h, m.Backup, m.Restore); err != nil {
 		return modules.Result{}, err
 	}
-	if err := verify(ctx, h, m.Restore, bk.sha256); err != nil {
+	if err := hostfile.Verify(ctx, h, m.Restore, bk.SHA256); err != nil {
 		return modules.Result{}, err
 	}
 	return modules.Result{Changed: true, Data: data}, nil
-}
-
-// verify checks that p on the host has the digest want.
-func verify(ctx context.Context, h *modules.Host, p, want string) error {
-	got, err := hostSum(ctx, h, p)
-	if err != nil {
-		return err
-	}
-	if got != want {
-		return fmt.Errorf("%s has sha256 %s after the restore, not %s", p, got, want)
-	}
-	return nil
 }
 
 // Undo puts back the file the swap replaced, or removes the file it created.
@@ -507,54 +354,7 @@ func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result)
 	if prepared, _ := data["prepare"].(bool); prepared || m.Prepare {
 		return undoPrepare(ctx, h, data)
 	}
-	r, err := readResult(data)
-	if err != nil {
-		return err
-	}
-	if r.restored {
-		return fmt.Errorf("a restore of %s cannot be undone: the file it replaced (sha256 %s) was not kept", r.dest, short(r.before))
-	}
-	cur, err := inspect(ctx, h, r.dest, true)
-	if err != nil {
-		return err
-	}
-	if !r.existed {
-		switch {
-		case !cur.exists:
-			return nil
-		case cur.sha256 != r.after:
-			return fmt.Errorf("%s has changed since the swap created it (sha256 %s, not %s); not removing it", r.dest, short(cur.sha256), short(r.after))
-		}
-		if _, err := run(ctx, h, "rm", "-f", "--", r.dest); err != nil {
-			return fmt.Errorf("removing %s, which the swap created: %w", r.dest, err)
-		}
-		syncPaths(ctx, h, path.Dir(r.dest))
-		return nil
-	}
-	switch {
-	case cur.exists && cur.sha256 == r.before:
-		return nil // restored already, by an earlier try of this rollback
-	case cur.exists && cur.sha256 != r.after:
-		return fmt.Errorf("%s has changed since the swap (sha256 %s, neither the installed %s nor the replaced %s); not overwriting it: the replaced file is at %s",
-			r.dest, short(cur.sha256), short(r.after), short(r.before), r.backup)
-	}
-	bk, err := inspectFile(ctx, h, r.backup)
-	if err != nil {
-		return err
-	}
-	switch {
-	case bk.exists && !bk.regular:
-		return fmt.Errorf("the backup %s of %s is not a regular file (a symbolic link or a folder); not following it: put back the replaced file (sha256 %s) by hand", r.backup, r.dest, short(r.before))
-	case !bk.exists:
-		return fmt.Errorf("the backup %s of %s is gone; cannot put back the replaced file (sha256 %s)", r.backup, r.dest, short(r.before))
-	case bk.sha256 != r.before:
-		return fmt.Errorf("the backup %s has sha256 %s, not that of the file the swap replaced (%s): did a later swap of %s keep its own file there? Not restoring",
-			r.backup, short(bk.sha256), short(r.before), r.dest)
-	}
-	if err := putBack(ctx, h, r.backup, r.dest); err != nil {
-		return err
-	}
-	return verify(ctx, h, r.dest, r.before)
+	return hostfile.Undo(ctx, h, "swap", data)
 }
 
 // undoPrepare removes the file a prepare step staged. The backup stays: it
@@ -571,23 +371,23 @@ func undoPrepare(ctx context.Context, h *modules.Host, data map[string]any) erro
 	}
 	// Undo removes only a path of ours: one named as a stage of dest (or the
 	// one fixed name older versions staged at).
-	if !isStageOf(stage, dest) && stage != legacyStage(dest) {
+	if !hostfile.IsStageOf(stage, dest) && stage != legacyStage(dest) {
 		if stage == "" {
 			return nil // the prepare staged nothing
 		}
 		return fmt.Errorf("cannot undo the prepare: its recorded staged_path %q is not a file staged for %s; remove it by hand if it is one", stage, dest)
 	}
-	f, err := lstat(ctx, h, stage)
-	if err != nil || !f.exists {
+	f, err := hostfile.Lstat(ctx, h, stage)
+	if err != nil || !f.Exists {
 		return err
 	}
-	if f.regular {
-		got, err := hostSum(ctx, h, stage)
+	if f.Regular {
+		got, err := hostfile.HostSum(ctx, h, stage)
 		if err != nil {
 			return err
 		}
 		if got == sum {
-			if _, err := run(ctx, h, "rm", "-f", "--", stage); err != nil {
+			if _, err := hostfile.Run(ctx, h, "rm", "-f", "--", stage); err != nil {
 				return fmt.Errorf("removing %s, which the prepare staged: %w", stage, err)
 			}
 			return nil
@@ -599,7 +399,7 @@ func undoPrepare(ctx context.Context, h *modules.Host, data map[string]any) erro
 
 // legacyStage is where versions before random staging names staged a file
 // for dest; a journal written by one may name it.
-func legacyStage(dest string) string { return tempPrefix(dest, ".runbook-new") }
+func legacyStage(dest string) string { return hostfile.TempPrefix(dest, ".runbook-new") }
 
 // unredact gives back the paths of a result read from the journal in which a
 // secret of the run was replaced (a -e value in dest: /opt/etcd-{{ version }}):
@@ -607,23 +407,6 @@ func legacyStage(dest string) string { return tempPrefix(dest, ".runbook-new") }
 // journal shows around each <redacted>. Undoing at the redacted path would
 // find nothing there and take the swap for undone already.
 func (m *Module) unredact(data map[string]any) (map[string]any, error) {
-	var out map[string]any
-	set := func(key, actual string) error {
-		rec, _ := data[key].(string)
-		if !strings.Contains(rec, redact.Placeholder) {
-			return nil
-		}
-		// Arguments rendered from a loop item the journal gave back
-		// redacted are no better than the record.
-		if actual == "" || strings.Contains(actual, redact.Placeholder) || !matchesRedacted(rec, actual) {
-			return fmt.Errorf("cannot undo the swap: its recorded %s %q hides a secret of the run, and the step's own path does not match it; put the previous file back by hand from its backup (by default DEST%s)", key, rec, BackupSuffix)
-		}
-		if out == nil {
-			out = maps.Clone(data)
-		}
-		out[key] = actual
-		return nil
-	}
 	dest := m.Dest
 	if m.Restore != "" {
 		dest = m.Restore
@@ -636,77 +419,14 @@ func (m *Module) unredact(data map[string]any) (map[string]any, error) {
 	if rec, _ := data["staged_path"].(string); dest != "" {
 		// The random end of a staged name is the swap's, never a secret.
 		if i := strings.LastIndex(rec, ".runbook-new."); i >= 0 && !strings.ContainsAny(rec[i:], "/<") {
-			stage = stagePrefix(dest) + rec[i+len(".runbook-new."):]
+			stage = hostfile.StagePrefix(dest) + rec[i+len(".runbook-new."):]
 		}
 	}
-	if err := errors.Join(set("dest", dest), set("backup", backup), set("staged_path", stage)); err != nil {
-		return nil, err
-	}
-	if out == nil {
-		return data, nil
-	}
-	return out, nil
+	return hostfile.Unredact("swap", data, map[string]string{"dest": dest, "backup": backup, "staged_path": stage})
 }
 
 // matchesRedacted reports whether actual is rec with each <redacted> in rec
 // standing for some text.
-func matchesRedacted(rec, actual string) bool {
-	parts := strings.Split(rec, redact.Placeholder)
-	first, last := parts[0], parts[len(parts)-1]
-	if !strings.HasPrefix(actual, first) || !strings.HasSuffix(actual[len(first):], last) {
-		return false
-	}
-	mid := actual[len(first) : len(actual)-len(last)]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(mid[min(1, len(mid)):], p)
-		if i < 0 {
-			return false
-		}
-		mid = mid[min(1, len(mid))+i+len(p):]
-	}
-	return mid != ""
-}
-
-// result is a swap's Result.Data as Undo needs it.
-type result struct {
-	dest, backup  string
-	before, after string
-	existed       bool
-	restored      bool
-}
-
-// readResult reads done.Data, which may come from the journal: every value is
-// a string or a bool there, as Run wrote them.
-func readResult(data map[string]any) (result, error) {
-	var r result
-	var errs []string
-	str := func(key string, required bool) string {
-		s, ok := data[key].(string)
-		if !ok || (required && s == "") {
-			errs = append(errs, key)
-		}
-		return s
-	}
-	flag := func(key string) bool {
-		b, ok := data[key].(bool)
-		if !ok {
-			errs = append(errs, key)
-		}
-		return b
-	}
-	r.dest = str("dest", true)
-	r.after = str("sha256_after", true)
-	r.existed = flag("existed_before")
-	r.restored, _ = data["restored"].(bool)
-	if r.existed {
-		r.backup = str("backup", true)
-		r.before = str("sha256_before", true)
-	}
-	if len(errs) > 0 {
-		return r, errors.New("cannot undo the swap: its recorded result lacks " + strings.Join(errs, ", ") +
-			"; put the previous file back by hand from its backup (by default DEST" + BackupSuffix + ")")
-	}
-	return r, nil
-}
+func matchesRedacted(rec, actual string) bool { return hostfile.MatchesRedacted(rec, actual) }
 
 var _ modules.Checker = (*Module)(nil)

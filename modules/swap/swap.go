@@ -10,6 +10,7 @@ import (
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
+	"github.com/runbookhq/runbook/modules/internal/hostfile"
 )
 
 func init() {
@@ -95,7 +96,7 @@ type Module struct {
 }
 
 // BackupSuffix is what the default backup path adds to dest.
-const BackupSuffix = ".runbook-prev"
+const BackupSuffix = hostfile.BackupSuffix
 
 // Defaults returns the arguments as Run sees them: backup defaults to the
 // replaced path plus BackupSuffix. Mode, owner and group stay unset, because
