@@ -15,7 +15,7 @@ HEAVY_PKGS := ./e2e ./internal/labtest ./internal/etcdlab ./internal/etcdload ./
 	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 
-.PHONY: all build deps test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean
+.PHONY: all build deps test lint fuzz demo demo-restart demo-redis redis-lab redis-lab-down lab-up lab-down lab-status bench bench-upgrade clean
 
 all: build
 
@@ -51,6 +51,17 @@ demo: build
 demo-restart: build
 	@scripts/demo.sh
 
+## demo-redis: a Redis primary and two replicas (127.0.0.51-53) rolled to a new config by runbooks/redis-upgrade.yml under write load; 0 acknowledged writes lost.
+demo-redis: build
+	$(GO) build -o bin/redis-load ./cmd/redis-load
+	@scripts/demo-redis.sh
+
+## redis-lab: the Redis lab alone (idempotent); redis-lab-down stops it and removes its data.
+redis-lab:
+	@scripts/redis-lab.sh up
+redis-lab-down:
+	@scripts/redis-lab.sh down
+
 ## lab-up: a 3-member etcd 3.6.16 cluster on 127.0.0.11-13 (Linux), idempotent; it runs until lab-down.
 lab-up:
 	@scripts/lab.sh up
@@ -74,4 +85,5 @@ bench-upgrade:
 # clean stops the lab first: its members run from .runbook/lab.
 clean:
 	@scripts/lab.sh down
+	@scripts/redis-lab.sh down 2>/dev/null || true
 	rm -rf bin .runbook

@@ -27,7 +27,7 @@ const skipEnv = "RUNBOOK_SKIP_ETCD"
 
 // bins are the commands under test, built once for the test binary.
 var bins struct {
-	runbook, load string
+	runbook, load, redisLoad string
 }
 
 // repoRoot is the repository's folder.
@@ -60,6 +60,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	if err := goBuild(bins.load, "./cmd/etcd-load", false); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	bins.redisLoad = filepath.Join(dir, "redis-load")
+	if err := goBuild(bins.redisLoad, "./cmd/redis-load", false); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
