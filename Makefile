@@ -15,7 +15,8 @@ HEAVY_PKGS := ./e2e ./internal/labtest ./internal/etcdlab ./internal/etcdload ./
 	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 
-.PHONY: all build deps test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean
+.PHONY: all build deps test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean \
+	nginx-lab nginx-lab-down nginx-lab-status nginx-demo
 
 all: build
 
@@ -71,7 +72,27 @@ bench:
 bench-upgrade:
 	@scripts/bench-upgrade.sh
 
+## nginx-lab: three nginx instances on 127.0.0.41-43:8080 serving version 1 (idempotent); they stop by themselves after 2h.
+nginx-lab:
+	@scripts/nginx-lab.sh up
+
+## nginx-lab-down: stop the nginx lab and remove it.
+nginx-lab-down:
+	@scripts/nginx-lab.sh down
+
+## nginx-lab-status: what each nginx lab instance serves.
+nginx-lab-status:
+	@scripts/nginx-lab.sh status
+
+## nginx-demo: push a new nginx.conf (make nginx-demo NGINX_VERSION=3) to the nginx lab with runbooks/nginx-config.yml, canary first.
+NGINX_VERSION ?= 2
+nginx-demo: build
+	@scripts/nginx-lab.sh up
+	$(BIN) exec runbooks/nginx-config.yml -i runbooks/inventory/nginx-lab.yml --yes -e version=$(NGINX_VERSION)
+	@scripts/nginx-lab.sh status
+
 # clean stops the lab first: its members run from .runbook/lab.
 clean:
 	@scripts/lab.sh down
+	@scripts/nginx-lab.sh down
 	rm -rf bin .runbook

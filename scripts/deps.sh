@@ -22,6 +22,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 # The nginx runbook's lab and tests run nginx processes of their own on loopback.
 nginx_missing=
 [ -x /usr/sbin/nginx ] || { missing+=(nginx); nginx_missing=1; }
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
 	as_root=()
 	if [ "$(id -u)" -ne 0 ]; then
