@@ -49,8 +49,8 @@ func TestInvalidConfigIsRefusedOnTheCanary(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
-	if !strings.Contains(out, "validate failed") {
-		t.Errorf("want the validate failure in the output:\n%s", out)
+	if !strings.Contains(out, "validate failed") || !strings.Contains(out, `unknown directive "retrun"`) {
+		t.Errorf("want the validate failure and nginx's reason in the output:\n%s", out)
 	}
 	if !strings.Contains(out, "2 not started") {
 		t.Errorf("want n2 and n3 not started:\n%s", out)
