@@ -1,6 +1,8 @@
 package nginx
 
 import (
+	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,6 +47,7 @@ func TestGoodConfigReachesEveryInstance(t *testing.T) {
 func TestInvalidConfigIsRefusedOnTheCanary(t *testing.T) {
 	t.Parallel()
 	l := startLab(t)
+	workers := l.workers()
 	code, out := l.run("invalid")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
@@ -58,6 +61,9 @@ func TestInvalidConfigIsRefusedOnTheCanary(t *testing.T) {
 	for i := range l.ins {
 		l.wantConfUntouched(i)
 		l.wantServes(i, "1")
+	}
+	if got := l.workers(); !slices.Equal(got, workers) {
+		t.Errorf("workers %v, before the run %v: an instance was reloaded", got, workers)
 	}
 }
 
@@ -92,6 +98,7 @@ func TestUnhealthyConfigIsRolledBack(t *testing.T) {
 func TestCheckDiffChangesNothing(t *testing.T) {
 	t.Parallel()
 	l := startLab(t)
+	workers := l.workers()
 	code, out := l.run("good", "--check", "--diff")
 	if code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, out)
@@ -108,6 +115,9 @@ func TestCheckDiffChangesNothing(t *testing.T) {
 		l.wantConfUntouched(i)
 		l.wantServes(i, "1")
 	}
+	if got := l.workers(); !slices.Equal(got, workers) {
+		t.Errorf("workers %v, before the run %v: an instance was reloaded", got, workers)
+	}
 }
 
 func (l *lab) masterPIDs() []int {
@@ -119,6 +129,21 @@ func (l *lab) masterPIDs() []int {
 			l.t.Fatal(err)
 		}
 		out = append(out, pid)
+	}
+	return out
+}
+
+// workers are the processes of every instance's master, which a reload
+// replaces.
+func (l *lab) workers() []string {
+	l.t.Helper()
+	var out []string
+	for i, pid := range l.masterPIDs() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		out = append(out, l.ins[i].Name+":"+strings.TrimSpace(string(b)))
 	}
 	return out
 }
