@@ -2,7 +2,9 @@ package nginx
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -79,6 +81,42 @@ func TestUnhealthyConfigIsRolledBack(t *testing.T) {
 	}
 	for _, want := range []string{
 		`status 500 is not 200`,
+		`rollback: step 1 "put the previous nginx.conf back" changed`,
+		`n1 rollback end: rolled_back`,
+		"2 not started",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in the output:\n%s", want, out)
+		}
+	}
+	for i := range l.ins {
+		l.wantConfUntouched(i)
+		l.wantServes(i, "1")
+	}
+}
+
+// TestUnloadableConfigIsRolledBack: a config nginx -t accepts but the
+// running nginx cannot load (a listen address taken) leaves the old workers
+// serving; the reload step sees no new ones and fails, and the canary gets
+// its previous file back.
+func TestUnloadableConfigIsRolledBack(t *testing.T) {
+	t.Parallel()
+	l := startLab(t)
+	busy, err := net.Listen("tcp", "127.0.0.41:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	src, err := filepath.Abs(filepath.Join("testdata", "nginx-unloadable.conf.j2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := l.run(src, "-e", "busy_addr="+busy.Addr().String(), "-e", "reload_timeout=3")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	for _, want := range []string{
+		"did not load its config within 3s",
 		`rollback: step 1 "put the previous nginx.conf back" changed`,
 		`n1 rollback end: rolled_back`,
 		"2 not started",

@@ -85,8 +85,12 @@ func startLab(t *testing.T) *lab {
 	return l
 }
 
-// template is a template of runbooks/templates by its variant.
+// template is a template of runbooks/templates by its variant, or the
+// file variant when it is an absolute path.
 func template(variant string) string {
+	if filepath.IsAbs(variant) {
+		return variant
+	}
 	return filepath.Join(repoRoot, "runbooks", "templates", "nginx-lab-"+variant+".conf.j2")
 }
 
