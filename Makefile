@@ -8,14 +8,15 @@ FUZZTIME  ?= 60s
 # The whole suite must stay well under CI's limit; this is a backstop, not a budget.
 TEST_TIMEOUT ?= 15m
 
-# Packages that run real etcd clusters, whose gates and waits measure time:
+# Packages that run real etcd clusters (and the nginx runbook's e2e), whose gates and waits measure time:
 # on a 2-core machine they must not race each other (or the rest) for the
 # CPU, so they run after the rest, one package at a time.
-HEAVY_PKGS := ./e2e ./internal/labtest ./internal/etcdlab ./internal/etcdload ./internal/etcdctl \
+HEAVY_PKGS := ./e2e ./e2e/nginx ./internal/labtest ./internal/etcdlab ./internal/etcdload ./internal/etcdctl \
 	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 
-.PHONY: all build deps test lint fuzz demo demo-restart demo-redis redis-lab redis-lab-down lab-up lab-down lab-status bench bench-upgrade clean
+.PHONY: all build deps test lint fuzz demo demo-restart demo-redis redis-lab redis-lab-down lab-up lab-down lab-status bench bench-upgrade clean \
+	nginx-lab nginx-lab-down nginx-lab-status nginx-demo
 
 all: build
 
@@ -82,8 +83,28 @@ bench:
 bench-upgrade:
 	@scripts/bench-upgrade.sh
 
+## nginx-lab: three nginx instances on 127.0.0.41-43:8080 serving version 1 (idempotent); they stop by themselves after 2h.
+nginx-lab:
+	@scripts/nginx-lab.sh up
+
+## nginx-lab-down: stop the nginx lab and remove it.
+nginx-lab-down:
+	@scripts/nginx-lab.sh down
+
+## nginx-lab-status: what each nginx lab instance serves.
+nginx-lab-status:
+	@scripts/nginx-lab.sh status
+
+## nginx-demo: push a new nginx.conf (make nginx-demo NGINX_VERSION=3) to the nginx lab with runbooks/nginx-config.yml, canary first.
+NGINX_VERSION ?= 2
+nginx-demo: build
+	@scripts/nginx-lab.sh up
+	$(BIN) exec runbooks/nginx-config.yml -i runbooks/inventory/nginx-lab.yml --yes -e version=$(NGINX_VERSION)
+	@scripts/nginx-lab.sh status
+
 # clean stops the lab first: its members run from .runbook/lab.
 clean:
 	@scripts/lab.sh down
 	@scripts/redis-lab.sh down 2>/dev/null || true
+	@scripts/nginx-lab.sh down
 	rm -rf bin .runbook

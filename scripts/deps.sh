@@ -22,6 +22,10 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 # The report tests draw `runbook show --format html` in a headless browser
 # (scripts/report-screenshot.sh).
 command -v chromium >/dev/null || missing+=(chromium)
+# The nginx runbook's lab and tests run nginx processes of their own on loopback.
+nginx_missing=
+[ -x /usr/sbin/nginx ] || { missing+=(nginx); nginx_missing=1; }
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
 	as_root=()
 	if [ "$(id -u)" -ne 0 ]; then
@@ -33,6 +37,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# The tests run their own sshd on loopback with a generated config; the
 	# package's system service is neither needed nor started by them.
 	DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# nginx's package starts the system service on port 80 where the machine
+	# allows it; nothing here uses it, so it is stopped and left disabled.
+	if [ -n "$nginx_missing" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+		"${as_root[@]}" systemctl disable --now nginx >/dev/null 2>&1 || true
+	elif [ -n "$nginx_missing" ] && command -v service >/dev/null; then
+		"${as_root[@]}" service nginx stop >/dev/null 2>&1 || true
+	fi
 fi
 
 # The etcd tests (internal/etcdload, internal/labtest) and the lab run real etcd

@@ -80,7 +80,12 @@ func runValidate(ctx context.Context, h *modules.Host, argv []string, stage stri
 		if msg == "" {
 			msg = strings.TrimSpace(string(out.Stdout))
 		}
-		if msg != "" && !strings.Contains(err.Error(), lastLine(msg)) {
+		// The error ends with the last line of stderr already; the lines
+		// before it often say why (nginx -t: the directive and its line).
+		if last := lastLine(msg); msg != "" && strings.Contains(err.Error(), last) {
+			msg = strings.TrimSpace(strings.TrimSuffix(msg, last))
+		}
+		if msg != "" {
 			return fmt.Errorf("validate failed: %w: %s", err, msg)
 		}
 		return fmt.Errorf("validate failed: %w", err)
