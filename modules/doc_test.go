@@ -85,7 +85,7 @@ func TestWriteDocReportsWriteErrors(t *testing.T) {
 }
 
 func TestBuiltinRegistersTheCoreModules(t *testing.T) {
-	want := []string{"assert-metric", "check", "command", "etcd-move-leader", "fail", "pause", "restart", "shell", "snapshot", "start", "stop", "swap", "wait"}
+	want := []string{"analysis", "assert-metric", "check", "command", "etcd-move-leader", "fail", "pause", "restart", "shell", "snapshot", "start", "stop", "swap", "wait"}
 	if got := modules.Default.Names(); !slices.Equal(got, want) {
 		t.Errorf("registered modules = %v, want %v", got, want)
 	}
