@@ -31,6 +31,9 @@ func (r *runner) batches(ctx context.Context) {
 			return
 		}
 		if n := r.failed(); n > r.p.MaxFail {
+			r.mu.Lock()
+			r.out.HeldAbort = n-r.heldHosts <= r.p.MaxFail
+			r.mu.Unlock()
 			r.abort(ctx, fmt.Sprintf("%d failed %s max_fail %d", n, plural(n, "host exceeds", "hosts exceed"), r.p.MaxFail), r.p.Batches[i+1:])
 			return
 		}

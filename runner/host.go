@@ -350,6 +350,10 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	r.mu.Lock()
 	if countsFailed {
 		r.failedHosts++
+		if f.held {
+			r.heldHosts++
+			out.Held = true
+		}
 	}
 	if h.rb.failed {
 		r.out.RollbackFailed = true

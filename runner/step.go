@@ -97,6 +97,9 @@ type failure struct {
 	index  int
 	err    error          // as shown: redacted, censored for no_log
 	result map[string]any // as rollback steps see it in failed.result
+	// held: the module stopped the host without a verdict of failure
+	// (modules.HoldError): rolled back all the same, but the run exits 3.
+	held bool
 }
 
 func (f *failure) errText() string {
@@ -272,6 +275,8 @@ func (h *hostRun) record(s *spec.Step, idx int, eff inherited, o stepOutcome, m 
 		h.r.noteHalt(haltStop)
 	}
 	f.err = h.shownError(o.err, eff.noLog)
+	var he *modules.HoldError
+	f.held = f.kind == failStep && errors.As(o.err, &he)
 	if eff.noLog {
 		f.result = redact.Censored()
 	}
