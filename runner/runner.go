@@ -100,7 +100,7 @@ type Outcome struct {
 	// HeldAbort: the run aborted only because of hosts that were held
 	// (HostOutcome.Held), which is not a failure.
 	HeldAbort bool
-	Duration       time.Duration
+	Duration  time.Duration
 }
 
 // HostOutcome is what happened to one host.

@@ -17,6 +17,9 @@ command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v pgrep >/dev/null || missing+=(procps)
 command -v ansible-vault >/dev/null || missing+=(ansible-core)
+# The analysis tests and the lab query a real Prometheus server, started on
+# loopback by the tests and scripts/prometheus-lab.sh, never as the package's service.
+command -v prometheus >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
 	as_root=()
 	if [ "$(id -u)" -ne 0 ]; then
