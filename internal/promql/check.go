@@ -3,8 +3,10 @@ package promql
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
@@ -111,4 +113,36 @@ func CheckTemplated(query string) (ok bool, err error) {
 		se.Query = query
 	}
 	return true, err
+}
+
+// MetricNames returns the metric names that query's selectors name, sorted
+// and once each: foo in foo{a="b"}, or {__name__="foo"}.
+func MetricNames(query string) ([]string, error) {
+	e, err := parse.ParseExpr(query)
+	if err != nil {
+		return nil, Check(query)
+	}
+	seen := map[string]bool{}
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		if vs.Name != "" {
+			seen[vs.Name] = true
+			return nil
+		}
+		for _, m := range vs.LabelMatchers {
+			if m.Name == "__name__" && m.Type == labels.MatchEqual {
+				seen[m.Value] = true
+			}
+		}
+		return nil
+	})
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -164,6 +165,63 @@ func (c *Client) Query(ctx context.Context, query string, t time.Time) (*Result,
 		return nil, c.wrap(query, err)
 	}
 	return &Result{Value: v, Warnings: warn, Query: query}, nil
+}
+
+// Number runs an instant query that must give one number. A query that
+// matches no series gives 0 when Prometheus has series of every metric
+// it names: sum(rate(errors_total{code="500"}[1m])) over a service that
+// never failed has no series, and means no errors. A name Prometheus has
+// no series of (a typo, a target not scraped) is an error, so that it
+// never passes unseen.
+func (c *Client) Number(ctx context.Context, query string, t time.Time) (float64, error) {
+	r, err := c.Query(ctx, query, t)
+	if err != nil {
+		return math.NaN(), err
+	}
+	n, err := r.Number()
+	if !errors.Is(err, ErrNoData) {
+		return n, err
+	}
+	names, _ := MetricNames(query)
+	if len(names) == 0 {
+		return math.NaN(), err
+	}
+	missing, merr := c.Missing(ctx, names, t)
+	switch {
+	case merr != nil:
+		return math.NaN(), merr
+	case len(missing) > 0:
+		return math.NaN(), fmt.Errorf("prometheus %s: query %q: no series named %s: a misspelt name, or a target that is not scraped", c.url, shorten(query), strings.Join(missing, ", "))
+	}
+	return 0, nil
+}
+
+// Missing returns those of names that Prometheus has no series of at t
+// (within its lookback of 5 minutes).
+func (c *Client) Missing(ctx context.Context, names []string, t time.Time) ([]string, error) {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = regexp.QuoteMeta(n)
+	}
+	r, err := c.Query(ctx, `count by (__name__) ({__name__=~"`+strings.Join(quoted, "|")+`"})`, t)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Samples()
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, x := range s {
+		have[x.Labels["__name__"]] = true
+	}
+	var missing []string
+	for _, n := range names {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
 }
 
 // Range is the window and resolution of a range query.

@@ -230,3 +230,37 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("query of a server that does not answer: %v, want a deadline error", err)
 	}
 }
+
+// TestNumberOfNoSeries: no series is 0 when every name the query reads
+// exists, and an error naming the missing ones otherwise.
+func TestNumberOfNoSeries(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(r.Form.Get("query"), "count by (__name__)") {
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"http_requests_total"},"value":[1700000000,"4"]}]}}`)
+			return
+		}
+		fmt.Fprint(w, vectorNil)
+	}))
+	defer srv.Close()
+	c, err := New(Config{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.Number(context.Background(), `sum(rate(http_requests_total{code="500"}[1m]))`, time.Time{})
+	if err != nil || n != 0 {
+		t.Errorf("no 500s: %v, %v; want 0", n, err)
+	}
+	_, err = c.Number(context.Background(), `sum(rate(http_request_total{code="500"}[1m])) / sum(rate(http_requests_total[1m]))`, time.Time{})
+	if err == nil || !strings.Contains(err.Error(), "no series named http_request_total: a misspelt name") {
+		t.Errorf("a misspelt name: %v", err)
+	}
+}
+
+func TestMetricNames(t *testing.T) {
+	got, err := MetricNames(`sum(rate(a{x="1"}[1m])) / sum(rate({__name__="b"}[1m])) + a`)
+	if err != nil || strings.Join(got, ",") != "a,b" {
+		t.Errorf("MetricNames = %v, %v; want a, b", got, err)
+	}
+}

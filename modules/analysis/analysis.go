@@ -51,8 +51,11 @@ Each metric in metrics has:
 A measurement is failed when failure holds, successful when success holds
 and failure does not, and inconclusive when neither does. With only success
 given, a measurement that misses it is failed; with only failure given, one
-that misses it is successful. A query that gives no series, or several, is an
-error. A comparison with NaN (0/0: a rate over no requests) is false.
+that misses it is successful. A query that gives several series is an
+error. One that gives none reads 0 when Prometheus has series of every
+metric it names (no series of 500s is no errors), and is an error when a
+name has none at all (a misspelt name, a target not scraped). A comparison
+with NaN (0/0: a rate over no requests) is false.
 
 A metric is Failed when its failed measurements exceed failure_limit, and
 the step fails at once, without waiting for the remaining measurements. It

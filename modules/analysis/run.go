@@ -42,11 +42,7 @@ type querier interface {
 type promQuerier struct{ c *promql.Client }
 
 func (p promQuerier) Query(ctx context.Context, query string, at time.Time) (float64, error) {
-	r, err := p.c.Query(ctx, query, at)
-	if err != nil {
-		return math.NaN(), err
-	}
-	return r.Number()
+	return p.c.Number(ctx, query, at)
 }
 
 // Run measures until every metric is decided and passes or fails the step
