@@ -15,7 +15,7 @@ HEAVY_PKGS := ./e2e ./internal/labtest ./internal/etcdlab ./internal/etcdload ./
 	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 
-.PHONY: all build deps test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean
+.PHONY: all build deps test lint fuzz demo demo-restart lab-up lab-down lab-status prometheus-up prometheus-down bench bench-upgrade clean
 
 all: build
 
@@ -62,6 +62,14 @@ lab-down:
 ## lab-status: each lab member's process, versions, role and health.
 lab-status:
 	@scripts/lab.sh status
+
+## prometheus-up: one Prometheus on 127.0.0.1:19090 scraping the lab and the demo services every 1s (stops by itself after 1h).
+prometheus-up:
+	@scripts/prometheus-lab.sh up
+
+## prometheus-down: stop the lab's Prometheus and remove its data.
+prometheus-down:
+	@scripts/prometheus-lab.sh down
 
 ## bench: runbook over SSH beside raw x/crypto/ssh on 10, 100 and 500 in-process hosts: wall time, tool/floor ratio, peak RSS.
 bench:
