@@ -105,6 +105,9 @@ type Scope struct {
 	Extra      map[string]any
 	// Loop is the item a step with loop: runs for; nil outside a loop.
 	Loop *Loop
+	// PromQL, when set, answers promql() (assert-metric sets it to its own
+	// server and credentials); nil asks the server at the var prometheus_url.
+	PromQL func(query string) (float64, error)
 	// Rendered, when set, is called with the value of every {{ }} part that a
 	// template renders in this scope, and not with the template's own text
 	// around it: the runner marks what a no_log step's templates render as
