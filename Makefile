@@ -15,7 +15,7 @@ HEAVY_PKGS := ./e2e ./internal/labtest ./internal/etcdlab ./internal/etcdload ./
 	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 
-.PHONY: all build deps test lint fuzz demo demo-restart lab-up lab-down lab-status prometheus-up prometheus-down bench bench-upgrade clean
+.PHONY: all build deps test lint fuzz demo demo-canary demo-restart lab-up lab-down lab-status prometheus-up prometheus-down bench bench-upgrade clean
 
 all: build
 
@@ -46,6 +46,10 @@ fuzz:
 ## demo: the flagship: a 3-member etcd lab under write load, upgraded 3.6.16 → 3.7.3 by runbooks/upgrade-etcd.yml, with a report.
 demo: build
 	@scripts/demo-etcd.sh
+
+## demo-canary: a canary rollout judged by a local Prometheus, good (exit 0), bad (exit 1, rolled back) and slow (exit 3, inconclusive).
+demo-canary: build
+	@scripts/demo-canary.sh
 
 ## demo-restart: the rolling restart of three small local services (runbooks/rolling-restart.yml).
 demo-restart: build
