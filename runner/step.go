@@ -573,6 +573,7 @@ func (h *hostRun) attempts(ctx context.Context, s *spec.Step, eff inherited, mod
 	if delay == 0 {
 		delay = DefaultDelay
 	}
+	ctx = withProgress(ctx, r, base)
 	for a := 1; ; a++ {
 		next := h.attempt(ctx, s, eff, mod, target, scope, judged)
 		next.name, next.noLog, next.module, next.target, next.attempts = o.name, o.noLog, o.module, o.target, a
@@ -745,6 +746,7 @@ func (h *hostRun) call(ctx context.Context, s *spec.Step, eff inherited, mod mod
 	}
 	defer release()
 	mh := h.moduleHost(c, target, eff, s)
+	mh.Progress = progressOf(ctx)
 	// The module's own expressions (check's expect) see what the step's guards
 	// see: vars, registered results, facts.
 	mh.Scope = scope

@@ -73,6 +73,10 @@ const (
 	// running, before the step runs again: Action is wait, waited,
 	// kill, killed or gone; Error says why, in words.
 	Leftover Kind = "leftover"
+	// StepProgress is what a running step reports before it ends, such as
+	// each measurement of an analysis: Data holds it (for analysis:
+	// metric, n, time, value, baseline, verdict, phase).
+	StepProgress Kind = "step_progress"
 )
 
 // Phase is the part of a runbook a step belongs to.

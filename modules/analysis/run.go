@@ -228,6 +228,7 @@ func (a *analysis) run(ctx context.Context) (Phase, error) {
 				return Running, fmt.Errorf("analysis stopped at measurement %d: %w", n, err)
 			}
 			phase := st.add(ms)
+			a.progress(st.m.Name, n, ms, phase)
 			a.h.Log.Info().Str("metric", st.m.Name).Int("n", n).Str("verdict", string(ms.Verdict)).
 				Str("value", num(ms.Value)).Str("baseline", num(ms.Baseline)).Str("phase", string(phase)).Msg("analysis measurement")
 		}
@@ -247,6 +248,26 @@ func (a *analysis) run(ctx context.Context) (Phase, error) {
 			return Running, fmt.Errorf("analysis stopped after measurement %d: %w", n, err)
 		}
 	}
+}
+
+// progress reports a measurement as it is taken, for the journal, the JSON
+// events and the live view.
+func (a *analysis) progress(metric string, n int, ms Measurement, phase Phase) {
+	if a.h.Progress == nil {
+		return
+	}
+	d := map[string]any{"metric": metric, "n": n, "time": ms.At.UTC().Format(time.RFC3339Nano),
+		"verdict": string(ms.Verdict), "phase": string(phase)}
+	if !math.IsNaN(ms.Value) {
+		d["value"] = jsonFloat(ms.Value)
+	}
+	if !math.IsNaN(ms.Baseline) {
+		d["baseline"] = jsonFloat(ms.Baseline)
+	}
+	if ms.Err != nil {
+		d["error"] = ms.Err.Error()
+	}
+	a.h.Progress(d)
 }
 
 // phase is the analysis' phase so far, and whether every metric is decided.

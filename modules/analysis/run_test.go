@@ -192,9 +192,16 @@ func TestMeasurementsInResult(t *testing.T) {
 	m := &Module{Prometheus: "http://u:secretpw@127.0.0.1:9", Count: 2, Interval: arg.Duration(10 * time.Second),
 		InitialDelay: Delay(5 * time.Second), clock: clk, querier: q,
 		Metrics: []Metric{{Name: "err", Query: "q", Baseline: "b", Success: cond(t, "success", "result <= baseline")}}}
-	res, err := m.Run(context.Background(), testHost())
+	h := testHost()
+	var progress []map[string]any
+	h.Progress = func(d map[string]any) { progress = append(progress, d) }
+	res, err := m.Run(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(progress) != 2 || progress[0]["value"] != 0.01 || progress[0]["baseline"] != 0.02 || progress[1]["n"] != 2 ||
+		progress[1]["verdict"] != "successful" || progress[1]["phase"] != "Successful" || progress[0]["metric"] != "err" {
+		t.Errorf("progress events %v: want one per measurement as it is taken", progress)
 	}
 	b, _ := json.Marshal(res.Data)
 	if strings.Contains(string(b), "secretpw") {
