@@ -116,7 +116,7 @@ func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	s := &eval.Scope{
 		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
-		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.res != nil},
+		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.res != nil, Done: h.r.doneHosts()},
 	}
 	if m != nil && m.failed != nil {
 		s.Failed, s.Completed = m.failed, m.completed

@@ -24,3 +24,14 @@ func progressOf(ctx context.Context) func(map[string]any) {
 	f, _ := ctx.Value(progressKey{}).(func(map[string]any))
 	return f
 }
+
+// doneHosts names the hosts that completed every step so far (run.done).
+func (r *runner) doneHosts() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, len(r.completed))
+	for i, h := range r.completed {
+		out[i] = h.name
+	}
+	return out
+}

@@ -83,6 +83,10 @@ type Run struct {
 	// Resumed is true in `runbook resume`: preflight runs again then, and a
 	// runbook may accept there the half-done state that a fresh run refuses.
 	Resumed bool `expr:"resumed" json:"resumed,omitempty"`
+	// Done names the hosts that completed every step so far, in the order
+	// they did: in between_batches, the fleet already changed, which a
+	// circuit breaker compares with the hosts not yet changed.
+	Done []string `expr:"done" json:"done,omitempty"`
 }
 
 // Inventory is what inventory look-ups (group("etcd")) need at run time.
