@@ -295,3 +295,17 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestCheck takes one measurement of each metric and decides nothing.
+func TestCheck(t *testing.T) {
+	q := &fakeQuerier{answers: map[string][]float64{"q": {0.5}}}
+	m := &Module{Prometheus: "http://127.0.0.1:9", Count: 6, Interval: arg.Duration(10 * time.Second), clock: newFakeClock(), querier: q,
+		Metrics: []Metric{{Name: "err", Query: "q", Failure: cond(t, "failure", "result > 0.05")}}}
+	res, err := m.Check(context.Background(), testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.calls["q"] != 1 || res.Data["msg"] != "would take 6 measurements 10s apart; err now value 0.5: failed" {
+		t.Errorf("calls %d, msg %q", q.calls["q"], res.Data["msg"])
+	}
+}
