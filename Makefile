@@ -15,8 +15,8 @@ HEAVY_PKGS := ./e2e ./e2e/nginx ./internal/labtest ./internal/etcdlab ./internal
 	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 
-.PHONY: all build deps test lint fuzz demo demo-restart demo-redis redis-lab redis-lab-down lab-up lab-down lab-status bench bench-upgrade clean \
-	nginx-lab nginx-lab-down nginx-lab-status nginx-demo
+.PHONY: all build deps test lint fuzz demo demo-canary demo-restart demo-redis redis-lab redis-lab-down lab-up lab-down lab-status \
+	prometheus-up prometheus-down bench bench-upgrade clean nginx-lab nginx-lab-down nginx-lab-status nginx-demo
 
 all: build
 
@@ -48,6 +48,10 @@ fuzz:
 demo: build
 	@scripts/demo-etcd.sh
 
+## demo-canary: a canary rollout judged by a local Prometheus, good (exit 0), bad (exit 1, rolled back) and slow (exit 3, inconclusive).
+demo-canary: build
+	@scripts/demo-canary.sh
+
 ## demo-restart: the rolling restart of three small local services (runbooks/rolling-restart.yml).
 demo-restart: build
 	@scripts/demo.sh
@@ -74,6 +78,14 @@ lab-down:
 ## lab-status: each lab member's process, versions, role and health.
 lab-status:
 	@scripts/lab.sh status
+
+## prometheus-up: one Prometheus on 127.0.0.1:19090 scraping the lab and the demo services every 1s (stops by itself after 1h).
+prometheus-up:
+	@scripts/prometheus-lab.sh up
+
+## prometheus-down: stop the lab's Prometheus and remove its data.
+prometheus-down:
+	@scripts/prometheus-lab.sh down
 
 ## bench: runbook over SSH beside raw x/crypto/ssh on 10, 100 and 500 in-process hosts: wall time, tool/floor ratio, peak RSS.
 bench:

@@ -85,7 +85,7 @@ func TestWriteDocReportsWriteErrors(t *testing.T) {
 }
 
 func TestBuiltinRegistersTheCoreModules(t *testing.T) {
-	want := []string{"assert", "assert-metric", "check", "command", "copy", "debug", "etcd-move-leader", "fail", "file", "lineinfile", "pause", "restart", "set_fact", "shell", "snapshot", "start", "stop", "swap", "template", "wait"}
+	want := []string{"analysis", "assert", "assert-metric", "check", "command", "copy", "debug", "etcd-move-leader", "fail", "file", "lineinfile", "pause", "restart", "set_fact", "shell", "snapshot", "start", "stop", "swap", "template", "wait"}
 	if got := modules.Default.Names(); !slices.Equal(got, want) {
 		t.Errorf("registered modules = %v, want %v", got, want)
 	}

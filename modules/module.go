@@ -149,6 +149,10 @@ type Host struct {
 	// Controller is a connection to the machine runbook runs on, for modules
 	// that read controller-side files or probe from there.
 	Controller conn.Conn
+	// Progress, when set, reports what a long step has seen so far (an
+	// analysis' measurements) as an event, to the journal and the live view.
+	// data must be JSON-safe. Nil where nothing listens.
+	Progress func(data map[string]any)
 	// Scope is what the step's expressions see (vars, host, run, registered
 	// results). A module that evaluates an expression of its own (check's
 	// expect) copies it and sets Result, so `before.json.pid` works there too.

@@ -20,6 +20,7 @@ func (st *stepRun) attempts(ctx context.Context, mod modules.Module, target conn
 	if delay == 0 {
 		delay = DefaultDelay
 	}
+	ctx = withProgress(ctx, r, st.base)
 	for a := 1; ; a++ {
 		next := st.attempt(ctx, mod, target)
 		next.name, next.noLog, next.module, next.target, next.attempts = o.name, o.noLog, o.module, o.target, a

@@ -35,7 +35,15 @@ func (r *runner) batches(ctx context.Context) {
 			return
 		}
 		if n := r.failed(); n > r.p.MaxFail {
-			r.abort(ctx, fmt.Sprintf("%d failed %s max_fail %d", n, plural(n, "host exceeds", "hosts exceed"), r.p.MaxFail), r.p.Batches[i+1:])
+			r.mu.Lock()
+			held := r.heldHosts
+			r.out.HeldAbort = n-held <= r.p.MaxFail
+			r.mu.Unlock()
+			reason := fmt.Sprintf("%d failed %s max_fail %d", n, plural(n, "host exceeds", "hosts exceed"), r.p.MaxFail)
+			if held > 0 {
+				reason += fmt.Sprintf(" (%d held: not proven good, no one to ask)", held)
+			}
+			r.abort(ctx, reason, r.p.Batches[i+1:])
 			return
 		}
 		if k := r.halted(ctx); k != notHalted {

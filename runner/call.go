@@ -21,6 +21,7 @@ func (st *stepRun) callModule(ctx context.Context, mod modules.Module, target co
 	}
 	defer release()
 	mh := h.moduleHost(c, target, st.inh, s)
+	mh.Progress = progressOf(ctx)
 	// The module's own expressions (check's expect) see what the step's guards
 	// see: vars, registered results, facts.
 	mh.Scope = st.scope

@@ -357,11 +357,15 @@ func (m *markMod) Check(ctx context.Context, h *modules.Host) (modules.Result, e
 type failMod struct {
 	Msg       string `yaml:"msg"`
 	Transport bool   `yaml:"transport"`
+	Hold      bool   `yaml:"hold"` // a modules.HoldError: stopped, not failed
 }
 
 func (m *failMod) Run(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	if m.Transport {
 		return modules.Result{}, &conn.TransportError{Host: h.Name, Err: errors.New("connection reset")}
+	}
+	if m.Hold {
+		return modules.Result{}, &modules.HoldError{Err: errors.New(m.Msg)}
 	}
 	return modules.Result{Data: map[string]any{"rc": 3}}, errors.New(m.Msg)
 }

@@ -116,7 +116,7 @@ func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	s := &eval.Scope{
 		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
-		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.resumed != nil},
+		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.resumed != nil, Done: h.r.doneHosts()},
 		Now: h.r.opts.Now,
 	}
 	if m != nil && m.failed != nil {
@@ -358,6 +358,10 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	r.mu.Lock()
 	if countsFailed {
 		r.failedHosts++
+		if f.held {
+			r.heldHosts++
+			out.Held = true
+		}
 	}
 	if h.rollback.failed {
 		r.out.RollbackFailed = true

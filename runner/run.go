@@ -53,6 +53,7 @@ type runner struct {
 	mu          sync.Mutex
 	out         *Outcome
 	failedHosts int
+	heldHosts   int // of failedHosts, those stopped by a modules.HoldError
 	// completed are the hosts that ended ok, in the order they ended, for
 	// on_abort: rollback_completed.
 	completed  []*hostRun

@@ -118,7 +118,10 @@ type Outcome struct {
 	// OutsideWindow: the run did not start, being outside its change
 	// window; nothing was touched.
 	OutsideWindow bool
-	Duration      time.Duration
+	// HeldAbort: the run aborted only because of hosts that were held
+	// (HostOutcome.Held), which is not a failure.
+	HeldAbort bool
+	Duration  time.Duration
 }
 
 // HostOutcome is what happened to one host.
@@ -135,6 +138,10 @@ type HostOutcome struct {
 	// State says plainly what state the host was left in: what failed, what
 	// was rolled back and what was not.
 	State string
+	// Held: a step stopped the host without a verdict of failure (an
+	// inconclusive analysis with no one to ask); it was rolled back, and
+	// unless something else failed the run exits 3, not 1.
+	Held bool
 }
 
 // count adds a step's end to the host's counts.
@@ -165,7 +172,8 @@ func (e *StepError) Unwrap() error { return e.Err }
 // ExitCode is the process exit code for the outcome: 4 when a rollback failed;
 // else 1 when a host failed, the run aborted, or post failed; else 3 when
 // preflight refused (nothing was touched, which a script must be able to
-// tell from a host that failed and was rolled back) or the run was
+// tell from a host that failed and was rolled back), a host was held (an
+// inconclusive analysis: rolled back, but not proven bad), or the run was
 // interrupted; else 0.
 func (o *Outcome) ExitCode() int {
 	switch {
@@ -175,17 +183,31 @@ func (o *Outcome) ExitCode() int {
 		return exitcode.Failed
 	case o.PreflightFailed:
 		return exitcode.Stopped
+	case o.held():
+		return exitcode.Stopped
 	case o.Interrupted, o.OutsideWindow:
 		return exitcode.Stopped
 	}
 	return exitcode.OK
 }
 
+func (o *Outcome) held() bool {
+	for _, h := range o.Hosts {
+		if h.Held {
+			return true
+		}
+	}
+	return false
+}
+
 func (o *Outcome) failed() bool {
-	if o.Aborted || o.PostFailed {
+	if (o.Aborted && !o.HeldAbort) || o.PostFailed {
 		return true
 	}
 	for _, h := range o.Hosts {
+		if h.Held && h.Status == StatusRolledBack {
+			continue
+		}
 		switch h.Status {
 		case StatusFailed, StatusRolledBack, StatusRollbackFailed, StatusUnreachable:
 			return true

@@ -102,6 +102,9 @@ type failure struct {
 	// rejected: people stopped the run here (an approval rejected or timed
 	// out, a change window closed); a failStopped that is no interrupt.
 	rejected bool
+	// held: the module stopped the host without a verdict of failure
+	// (modules.HoldError): rolled back all the same, but the run exits 3.
+	held bool
 }
 
 func (f *failure) errText() string {
@@ -287,6 +290,8 @@ func (h *hostRun) record(s *spec.Step, idx int, inh inherited, o stepOutcome, m 
 		h.r.noteHalt(haltStop)
 	}
 	f.err = h.shownError(o.err, inh.noLog)
+	var he *modules.HoldError
+	f.held = f.kind == failStep && errors.As(o.err, &he)
 	if inh.noLog {
 		f.result = redact.Censored()
 	}

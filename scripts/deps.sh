@@ -26,6 +26,9 @@ command -v chromium >/dev/null || missing+=(chromium)
 nginx_missing=
 [ -x /usr/sbin/nginx ] || { missing+=(nginx); nginx_missing=1; }
 command -v curl >/dev/null || missing+=(curl)
+# The analysis tests and the lab query a real Prometheus server, started on
+# loopback by the tests and scripts/prometheus-lab.sh, never as the package's service.
+command -v prometheus >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
 	as_root=()
 	if [ "$(id -u)" -ne 0 ]; then

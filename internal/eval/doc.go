@@ -42,7 +42,8 @@ NAMES IN SCOPE
 
   VAR           the merged vars: runbook vars < group vars < host vars < -e vars
   host          the current host: host.name, host.addr, host.groups, host.vars
-  run           the run: run.id, run.batch, run.started (a time), run.resumed
+  run           the run: run.id, run.batch, run.started (a time), run.resumed,
+                run.done (the hosts that completed every step so far)
   REGISTERED    the result of an earlier step that has register: REGISTERED
   result        the step's own result, in until, failed_when and changed_when
   failed        in rollback steps: the failed step's name, error and result

@@ -86,6 +86,10 @@ type Run struct {
 	// Resumed is true in `runbook resume`: preflight runs again then, and a
 	// runbook may accept there the half-done state that a fresh run refuses.
 	Resumed bool `expr:"resumed" json:"resumed,omitempty"`
+	// Done names the hosts that completed every step so far, in the order
+	// they did: in between_batches, the fleet already changed, which a
+	// circuit breaker compares with the hosts not yet changed.
+	Done []string `expr:"done" json:"done,omitempty"`
 }
 
 // Inventory is what inventory look-ups (group("etcd")) need at run time.
@@ -108,6 +112,9 @@ type Scope struct {
 	Extra      map[string]any
 	// Loop is the item a step with loop: runs for; nil outside a loop.
 	Loop *Loop
+	// PromQL, when set, answers promql() (assert-metric sets it to its own
+	// server and credentials); nil asks the server at the var prometheus_url.
+	PromQL func(query string) (float64, error)
 	// Rendered, when set, is called with the value of every {{ }} part that a
 	// template renders in this scope, and not with the template's own text
 	// around it: the runner marks what a no_log step's templates render as

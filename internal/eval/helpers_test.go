@@ -84,6 +84,8 @@ func testScope() *Scope {
 		Completed:  []string{"snapshot", "stop"},
 		Inventory:  testInventory,
 		Extra:      map[string]any{"etcd": map[string]any{"leader": "etcd-1"}},
+		// The examples' server: promql_test.go asks a real one.
+		PromQL: func(string) (float64, error) { return 3, nil },
 	}
 }
 

@@ -77,6 +77,11 @@ const (
 	// to which receiver, for which event, and why). Deliveries end after
 	// the run does, so it may come after RunEnd.
 	NotifyFailed Kind = "notify_failed"
+
+	// StepProgress is what a running step reports before it ends, such as
+	// each measurement of an analysis: Data holds it (for analysis:
+	// metric, n, time, value, baseline, verdict, phase).
+	StepProgress Kind = "step_progress"
 )
 
 // AfterEnd says whether an event of kind k may be recorded after a RunEnd

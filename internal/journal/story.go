@@ -53,6 +53,7 @@ func (s *State) WriteStory(w io.Writer) error {
 			fmt.Fprintln(ew, strings.TrimRight(line, " \n"))
 		}
 	}
+	s.writeMeasurements(ew)
 	if t := s.Torn; t != nil {
 		fmt.Fprintf(ew, "\nnote: line %d was cut short by a crash while it was written; its %d bytes were left out\n", t.Line, t.Bytes)
 	}

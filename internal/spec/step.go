@@ -409,6 +409,11 @@ func exprEnv(env *eval.Env, key string, args modules.Module) *eval.Env {
 	e.Result = true
 	if namer, ok := args.(modules.ExprNamer); ok {
 		if names := namer.ExprNames(key); len(names) > 0 {
+			if _, own := names["result"]; own {
+				// The module gives result a type of its own (analysis: the
+				// number a query measured), not the step's result map.
+				e.Result = false
+			}
 			e.Extra = make(map[string]any, len(env.Extra)+len(names))
 			for k, v := range env.Extra {
 				e.Extra[k] = v

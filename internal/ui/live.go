@@ -100,6 +100,8 @@ type liveStep struct {
 	started time.Time
 	attempt int
 	lastErr string // of the attempt that failed last
+	// progress is what the step reported last (an analysis' measurement).
+	progress string
 }
 
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
@@ -333,6 +335,9 @@ func (l *Live) liveLines(width, height int, final bool) []string {
 	lines := head
 	for _, s := range steps {
 		line := fmt.Sprintf("%s %-*s  %s  %s", spin, pad, s.who, s.label, l.pal.dim(duration(now.Sub(s.started))))
+		if s.progress != "" {
+			line += "  " + s.progress
+		}
 		if s.attempt > 1 {
 			line += "  " + l.pal.yellow("attempt "+strconv.Itoa(s.attempt))
 			if s.lastErr != "" {
@@ -404,6 +409,14 @@ func (l *Live) apply(e event.Event) {
 		} else {
 			s.who = ctrlWho(e)
 			l.ctrl = s
+		}
+	case event.StepProgress:
+		s := l.ctrl
+		if hostOwned(e) {
+			s = l.host(e.Host, e.Time).step
+		}
+		if s != nil {
+			s.progress = progressText(e.Data)
 		}
 	case event.Leftover:
 		l.say("%s %s  %s: %s", l.pal.red("!"), clean(e.Host), liveLabel(e, l.totals), clean(e.Error))

@@ -75,6 +75,8 @@ func plainLine(e event.Event, t *runTotals) string {
 		return withError(string(e.Kind), e)
 	case event.StepProcess:
 		return ""
+	case event.StepProgress:
+		return join(stepSubject(e, *t), progressText(e.Data))
 	case event.Leftover:
 		return withError(join(stepSubject(e, *t), "leftover "+e.Action), e)
 

@@ -95,6 +95,15 @@ cert_file and key_file where the endpoint wants a client certificate (etcd's
 client URL with --client-cert-auth). Files are read on the controller,
 relative to the runbook's folder.
 
+With prometheus instead of url or urls, nothing is scraped: expect asks
+that server with promql("..."), which gives the one number a PromQL query
+evaluates to now (a scalar, or a vector of one sample: wrap it in sum()),
+and for, within and interval work as over a scrape. The PromQL is parsed
+when the runbook loads. A query that matches no series reads 0 when the
+server has series of every metric it names, and fails when a name has
+none (a misspelt name never passes). bearer_token, or username and
+password, authenticate to the server; they are secrets.
+
 In --check the endpoints are scraped once: a gate that does not hold now
 fails, except one with within, which reports what it would wait for, and
 one over changes, which only shows that the endpoints answer.`,
@@ -123,7 +132,13 @@ one over changes, which only shows that the endpoints answer.`,
     cert_file: pki/runbook.pem
     key_file: pki/runbook-key.pem
     expect: 'has_metric("etcd_server_version", {"server_version": "3.7.3"})'
-    within: 60s`,
+    within: 60s
+- name: no member saw a failed proposal for a minute, by Prometheus
+  assert-metric:
+    prometheus: http://127.0.0.1:19090
+    expect: 'promql("sum(increase(etcd_server_proposals_failed_total[1m]))") == 0'
+    for: 60s
+    interval: 10s`,
 		},
 	})
 }
@@ -142,6 +157,11 @@ type Module struct {
 	CAFile   string            `yaml:"ca_file" doc:"PEM file on the controller, relative to the runbook's folder, with the CA that signs the endpoint's certificate"`
 	CertFile string            `yaml:"cert_file" doc:"PEM client certificate for endpoints that ask for one (with key_file)"`
 	KeyFile  string            `yaml:"key_file" doc:"PEM private key of cert_file"`
+	// The Prometheus source: expect calls promql() against this server.
+	Prometheus  string `yaml:"prometheus" doc:"URL of a Prometheus server to query instead of scraping: expect calls promql(\"...\")"`
+	BearerToken string `yaml:"bearer_token" doc:"with prometheus: token sent as Authorization: Bearer (a secret)"`
+	Username    string `yaml:"username" doc:"with prometheus: user name for basic auth"`
+	Password    string `yaml:"password" doc:"with prometheus: password for basic auth (a secret)"`
 
 	// clock is the time the gate waits by; nil is the real one. Tests set a
 	// fake one so that for and within run without waiting.
@@ -162,9 +182,15 @@ func (m *Module) endpoints() []string {
 // Validate checks that one of url and urls is given, and that the other
 // arguments fit them.
 func (m *Module) Validate() error {
+	if m.Prometheus != "" {
+		return m.validatePrometheus()
+	}
+	if m.BearerToken != "" || m.Username != "" || m.Password != "" {
+		return &modules.FieldError{Field: "bearer_token", Msg: "bearer_token, username and password are for prometheus; a scrape sends headers"}
+	}
 	switch {
 	case m.URL == "" && m.URLs == nil:
-		return errors.New("no endpoint given; give url, or urls for several")
+		return errors.New("no endpoint given; give url, or urls for several, or prometheus to query a server")
 	case m.URL != "" && m.URLs != nil:
 		return &modules.FieldError{Field: "urls", Msg: "url is also given; give one endpoint as url or several as urls"}
 	case m.URLs != nil && len(m.URLs) == 0:
@@ -277,3 +303,36 @@ var (
 	_ modules.Checker   = (*Module)(nil)
 	_ modules.ExprNamer = (*Module)(nil)
 )
+
+// validatePrometheus checks the arguments of the Prometheus source.
+func (m *Module) validatePrometheus() error {
+	switch {
+	case m.URL != "" || m.URLs != nil:
+		return &modules.FieldError{Field: "prometheus", Msg: "url or urls is also given; give prometheus to query a server, or url/urls to scrape endpoints"}
+	case m.Expect.Src == "":
+		return &modules.FieldError{Field: "expect", Msg: "is required: the expression that must hold, such as promql(\"sum(up{job=\\\"etcd\\\"})\") == 3"}
+	case m.Settle != 0:
+		return &modules.FieldError{Field: "settle", Msg: "restarts a window of delta over scrapes; with prometheus, write the window in PromQL (increase(x[1m]))"}
+	case len(m.Headers) > 0:
+		return &modules.FieldError{Field: "headers", Msg: "are for a scrape; prometheus takes bearer_token, or username and password"}
+	case m.BearerToken != "" && m.Username != "":
+		return &modules.FieldError{Field: "bearer_token", Msg: "username is also given; give a bearer token or basic auth, not both"}
+	case (m.Username == "") != (m.Password == ""):
+		return &modules.FieldError{Field: "username", Msg: "basic auth needs both username and password"}
+	case (m.CertFile == "") != (m.KeyFile == ""):
+		return &modules.FieldError{Field: "cert_file", Msg: "a client certificate needs both cert_file and key_file"}
+	case m.For == 0 && m.Within == 0 && m.Interval != 0:
+		return &modules.FieldError{Field: "interval", Msg: "is the time between samples of for and within, and neither is given"}
+	}
+	if err := argcheck.URL(m.Prometheus); err != nil {
+		return &modules.FieldError{Field: "prometheus", Msg: err.Error()}
+	}
+	if m.Expect.Program != nil {
+		for _, n := range m.Expect.Program.Names() {
+			if _, scrape := m.ExprNames("expect")[n]; scrape {
+				return &modules.FieldError{Field: "expect", Msg: fmt.Sprintf("calls %s(), which reads a scrape (url, urls); with prometheus, ask the server with promql(\"...\")", n)}
+			}
+		}
+	}
+	return nil
+}

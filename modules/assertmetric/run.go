@@ -12,11 +12,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/runbookhq/runbook/internal/eval"
+	"github.com/runbookhq/runbook/internal/promql"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/internal/probe"
 )
@@ -97,6 +99,43 @@ type gate struct {
 	// where names each URL in messages: "on m2 (URL)" when one inventory
 	// host has the URL's address, else "at URL".
 	where map[string]string
+	// prom is the Prometheus source's client; nil for a scrape.
+	prom *promql.Client
+}
+
+// pathOrEmpty is controllerPath of a file that may not be given.
+func pathOrEmpty(h *modules.Host, file string) string {
+	if file == "" {
+		return ""
+	}
+	return controllerPath(h, file)
+}
+
+// promRound is a sample of the Prometheus source: expect evaluated once,
+// its promql() calls asking the server now.
+func (g *gate) promRound(ctx context.Context) (*round, error) {
+	r := &round{at: g.clock.Now(), outs: []outcome{{url: g.urls[0]}}, where: g.where}
+	o := &r.outs[0]
+	scope := g.scope
+	scope.Result = map[string]any{"url": g.urls[0]}
+	scope.PromQL = func(q string) (float64, error) {
+		v, err := g.prom.Number(ctx, q, time.Time{})
+		if err == nil {
+			o.reads = append(o.reads, read{key: "promql(" + strconv.Quote(q) + ")", value: v})
+		}
+		return v, err
+	}
+	o.holds, o.err = g.prog.Bool(&scope)
+	if err := ctx.Err(); err != nil {
+		return r, fmt.Errorf("expect `%s`: %w after %s (%s)", shorten(g.m.Expect.Src), err, probe.Dur(r.at.Sub(g.start)), plural(g.samples, "sample"))
+	}
+	g.samples++
+	var ee *eval.Error
+	if errors.As(o.err, &ee) {
+		o.err = ee.Err
+	}
+	g.h.Log.Debug().Int("sample", g.samples).Bool("holds", r.ok()).Str("seen", r.details()).Msg("assert-metric sample")
+	return r, nil
 }
 
 func newGate(m *Module, h *modules.Host) (*gate, error) {
@@ -113,7 +152,15 @@ func newGate(m *Module, h *modules.Host) (*gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gate{
+	var prom *promql.Client
+	if m.Prometheus != "" {
+		prom, err = promql.New(promql.Config{URL: m.Prometheus, CAFile: pathOrEmpty(h, m.CAFile), CertFile: pathOrEmpty(h, m.CertFile),
+			KeyFile: pathOrEmpty(h, m.KeyFile), BearerToken: m.BearerToken, Username: m.Username, Password: m.Password, Timeout: m.Timeout.Std()})
+		if err != nil {
+			return nil, err
+		}
+	}
+	g := &gate{prom: prom,
 		m: m, h: h, prog: prog, urls: m.endpoints(),
 		scraper:  &scraper{client: client, headers: m.Headers, timeout: m.Timeout.Std(), maxPage: MaxPage, clientCert: m.CertFile != ""},
 		clock:    m.clock,
@@ -127,6 +174,9 @@ func newGate(m *Module, h *modules.Host) (*gate, error) {
 	if g.clock == nil {
 		g.clock = realClock{}
 	}
+	if prom != nil {
+		g.urls = []string{prom.URL()}
+	}
 	for _, u := range g.urls {
 		g.trackers[u] = newTracker()
 	}
@@ -137,7 +187,12 @@ func newGate(m *Module, h *modules.Host) (*gate, error) {
 }
 
 // close lets go of the connections kept open between samples.
-func (g *gate) close() { g.scraper.client.CloseIdleConnections() }
+func (g *gate) close() {
+	g.scraper.client.CloseIdleConnections()
+	if g.prom != nil {
+		g.prom.Close()
+	}
+}
 
 // client returns the HTTP client of the step: the endpoint's certificate is
 // always verified, against ca_file when given.
@@ -452,6 +507,9 @@ func (r *round) details() string {
 // error ends the gate at once: the step was stopped, or a call in expect can
 // never succeed.
 func (g *gate) round(ctx context.Context) (*round, error) {
+	if g.prom != nil {
+		return g.promRound(ctx)
+	}
 	r := &round{at: g.clock.Now(), outs: make([]outcome, len(g.urls)), where: g.where}
 	pages := make([]*page, len(g.urls))
 	var wg sync.WaitGroup
@@ -524,9 +582,12 @@ func (g *gate) fail(verdict string, r *round) error {
 // expect read at each URL in the last one.
 func (g *gate) data(r *round, held bool) map[string]any {
 	out := map[string]any{"samples": g.samples, "held": held, "took": dur(g.clock.Now().Sub(g.start))}
-	if g.m.URL != "" {
+	switch {
+	case g.prom != nil:
+		out["prometheus"] = g.prom.URL()
+	case g.m.URL != "":
 		out["url"] = g.m.URL
-	} else {
+	default:
 		out["urls"] = append([]string(nil), g.urls...)
 	}
 	if r == nil {

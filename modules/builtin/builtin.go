@@ -3,6 +3,7 @@
 package builtin
 
 import (
+	_ "github.com/runbookhq/runbook/modules/analysis"
 	_ "github.com/runbookhq/runbook/modules/assert"
 	_ "github.com/runbookhq/runbook/modules/assertmetric"
 	_ "github.com/runbookhq/runbook/modules/check"
