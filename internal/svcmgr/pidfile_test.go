@@ -466,7 +466,9 @@ func TestPidfileStartWithReady(t *testing.T) {
 	})
 	t.Run("probe error", func(t *testing.T) {
 		s := helperService(t, "serve")
-		s.Ready = func(ctx context.Context) (bool, string, error) { return false, "", errors.New("connection to the host lost") }
+		s.Ready = func(ctx context.Context) (bool, string, error) {
+			return false, "", errors.New("connection to the host lost")
+		}
 		res, err := pidfile{}.Start(testCtx(t), local.New(), s)
 		killAtEnd(t, res.PID)
 		if err == nil || !strings.Contains(err.Error(), "connection to the host lost") {
