@@ -24,7 +24,7 @@ type CheckConfig struct {
 	ExpectMembers  MemberSet     `yaml:"expect_members" default:"<one member per endpoint>" doc:"the members there must be: a list of names, or their count"`
 	AllowSmall     bool          `yaml:"allow_small" doc:"accept fewer than 3 voting members, or an even number of them"`
 	Versions       *VersionRules `yaml:"versions" doc:"rules on the members' server versions"`
-	CaughtUp       *int          `yaml:"caught_up" doc:"the highest raft index minus the lowest applied index, over all members, is at most this, in two samples 1s apart"`
+	CaughtUp       *int          `yaml:"caught_up" doc:"every member's applied index is at most this many entries behind the leader's commit index, read after the members' (one reading)"`
 	Consistency    bool          `yaml:"consistency" doc:"every member's HashKV at one common revision is equal (among members with the same compact revision)"`
 	ClusterVersion string        `yaml:"cluster_version" doc:"the cluster version (GET /version etcdcluster) has this major.minor, such as \"3.6\""`
 	StorageVersion string        `yaml:"storage_version" doc:"every member's storage version (3.6+) has this major.minor"`
