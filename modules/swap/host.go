@@ -29,6 +29,10 @@ type hostFile struct {
 	user    string // "UNKNOWN" when the uid has no name
 	group   string
 	sha256  string // only when asked for, and the path is a regular file
+	// id is what tells this file from any other and from itself after a
+	// change (device, inode, size, modification and change times); "" when
+	// stat cannot say.
+	id string
 }
 
 // run runs argv on the host with the step's privileges.
@@ -70,7 +74,7 @@ func inspectAs(ctx context.Context, h *modules.Host, p string, sum, follow bool)
 	case err != nil:
 		return hostFile{}, fmt.Errorf("testing %s: %w", p, err)
 	}
-	stat := []string{"stat", "-c", "%f %u %g %U %G", "--", p}
+	stat := []string{"stat", "-c", statFormat, "--", p}
 	if follow {
 		stat = slices.Insert(stat, 1, "-L")
 	}
@@ -83,19 +87,28 @@ func inspectAs(ctx context.Context, h *modules.Host, p string, sum, follow bool)
 		return hostFile{}, fmt.Errorf("reading the mode and owner of %s: %w", p, err)
 	}
 	if sum && f.regular {
-		if f.sha256, err = hostSum(ctx, h, p); err != nil {
+		if f.sha256, err = sumOf(ctx, h, p, f.id); err != nil {
 			return hostFile{}, err
 		}
 	}
 	return f, nil
 }
 
-// parseStat reads `stat -c '%f %u %g %U %G'`: the raw mode in hex (type and
-// permission bits, the same in every locale), uid, gid, user and group.
+// statFormat asks stat for the raw mode in hex (type and permission bits, the
+// same in every locale), uid, gid, user and group, then the file's identity:
+// device, inode, size, and the modification and change times to the
+// nanosecond where the host's stat shows them.
+const statFormat = "%f %u %g %U %G %d %i %s %y %z"
+
+// parseStat reads a stat of statFormat.
 func parseStat(s string) (hostFile, error) {
 	fields := strings.Fields(s)
-	if len(fields) != 5 {
+	if len(fields) < 5 {
 		return hostFile{}, fmt.Errorf("unexpected answer from stat: %q", strings.TrimSpace(s))
+	}
+	id := ""
+	if len(fields) > 8 {
+		id = strings.Join(fields[5:], " ")
 	}
 	raw, err1 := strconv.ParseUint(fields[0], 16, 32)
 	uid, err2 := strconv.Atoi(fields[1])
@@ -112,6 +125,7 @@ func parseStat(s string) (hostFile, error) {
 		gid:     gid,
 		user:    fields[3],
 		group:   fields[4],
+		id:      id,
 	}, nil
 }
 
@@ -145,11 +159,17 @@ func localSum(p string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("src: %s is not a regular file", p)
 	}
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
+	id := localID(fi)
+	if sum, ok := localDigest(p, id); ok {
+		return sum, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("src: reading %s: %w", p, err)
 	}
-	return hex.EncodeToString(sum.Sum(nil)), nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	rememberLocal(p, id, sum)
+	return sum, nil
 }
 
 // srcPath is src on the controller: relative to the runbook's folder.

@@ -134,6 +134,11 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, sta
 			if err := keep(ctx, h, m.Dest, m.Backup); err != nil {
 				return fail(err)
 			}
+			// Checked (and so remembered) now, while the service still
+			// runs, rather than by the swap inside its outage.
+			if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
+				return fail(cmpErr(err, fmt.Errorf("the copy of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest)))
+			}
 			kept = copied
 		}
 	}
@@ -143,6 +148,14 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, sta
 		removeTemp(h, f, true)
 	}
 	return stage, staged, kept, nil
+}
+
+// cmpErr returns err, or otherwise fallback.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
 }
 
 // findStaged looks for a file a prepare staged for dest that holds src as
@@ -180,7 +193,7 @@ func isStaged(ctx context.Context, h *modules.Host, p plan, stage string) (bool,
 	if err != nil || !f.exists || !f.regular || permBits(f.perm) != permBits(p.mode) || !sameOwner(p.owner, f) {
 		return false, err
 	}
-	sum, err := hostSum(ctx, h, stage)
+	sum, err := sumOf(ctx, h, stage, f.id)
 	return sum == p.sum, err
 }
 
@@ -193,7 +206,7 @@ func isKept(ctx context.Context, h *modules.Host, p plan, backup string) (bool, 
 	if err != nil || !f.exists || !f.regular || permBits(f.perm) != permBits(p.cur.perm) || f.uid != p.cur.uid || f.gid != p.cur.gid {
 		return false, err
 	}
-	sum, err := hostSum(ctx, h, backup)
+	sum, err := sumOf(ctx, h, backup, f.id)
 	return sum == p.cur.sha256, err
 }
 
@@ -417,10 +430,18 @@ func (m *Module) stage(ctx context.Context, h *modules.Host, p plan) (stage stri
 			return stage, fmt.Errorf("setting mode %s on %s: %w", modeString(p.mode), stage, err)
 		}
 	}
+	// The digest is checked on the file as it is now, and remembered with
+	// its identity read before: a swap after this prepare lstats the file
+	// and hashes it again only if that identity changed.
+	final, err := ownFile(ctx, h, stage)
+	if err != nil {
+		return stage, err
+	}
 	sum, err := hostSum(ctx, h, stage)
 	if err != nil {
 		return stage, err
 	}
+	remember(h, stage, final.id, sum)
 	if sum != p.sum {
 		return stage, fmt.Errorf("the file copied to the host has sha256 %s, not %s as src; %s was not touched", sum, p.sum, m.Dest)
 	}
