@@ -12,7 +12,7 @@ TEST_TIMEOUT ?= 15m
 # on a 2-core machine they must not race each other (or the rest) for the
 # CPU, so they run after the rest, one package at a time.
 HEAVY_PKGS := ./e2e ./internal/labtest ./internal/etcdlab ./internal/etcdload ./internal/etcdctl \
-	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
+	./modules/check ./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 
 .PHONY: all build deps test lint fuzz demo demo-restart lab-up lab-down lab-status bench bench-upgrade clean

@@ -61,6 +61,16 @@ func lstat(ctx context.Context, h *modules.Host, p string) (hostFile, error) {
 }
 
 func inspectAs(ctx context.Context, h *modules.Host, p string, sum, follow bool) (hostFile, error) {
+	if f, ok := readAlready(ctx, p); ok {
+		// A regular file read ahead: its lstat is its stat.
+		if sum {
+			var err error
+			if f.sha256, err = sumOf(ctx, h, p, f.id); err != nil {
+				return hostFile{}, err
+			}
+		}
+		return f, nil
+	}
 	exists := []string{"test", "-e", p}
 	if !follow {
 		// test -e follows a link, and a dangling one is still there.
@@ -224,6 +234,10 @@ func makeTemp(ctx context.Context, h *modules.Host, prefix string, become bool) 
 // (find -type f does not follow links, so a link is never one) named as
 // stagePrefix(dest) and random letters.
 func staged(ctx context.Context, h *modules.Host, dest string) ([]string, error) {
+	if stage := stagedAlready(ctx); stage != "" {
+		// The prepare of this run staged it and removed the others.
+		return []string{stage}, nil
+	}
 	prefix := stagePrefix(dest)
 	out, err := run(ctx, h, "find", path.Dir(dest), "-maxdepth", "1", "-type", "f", "-name", globQuote(path.Base(prefix))+"*")
 	if err != nil {
@@ -290,6 +304,13 @@ func upload(ctx context.Context, h *modules.Host, src, dest string, mode fs.File
 // the swap is about to chown, chmod or rename into place must be the file
 // it made, never a link to another.
 func ownFile(ctx context.Context, h *modules.Host, p string) (hostFile, error) {
+	// Most often it is there: one stat says so. Otherwise the full lstat
+	// says what is wrong.
+	if out, err := run(ctx, h, "stat", "-c", statFormat, "--", p); err == nil {
+		if f, err := parseStat(string(out.Stdout)); err == nil && f.regular {
+			return f, nil
+		}
+	}
 	f, err := lstat(ctx, h, p)
 	switch {
 	case err != nil:

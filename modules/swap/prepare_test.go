@@ -628,6 +628,12 @@ func TestSwapAfterPrepareByIdentity(t *testing.T) {
 					if n := countCommands(cmds, "sha256sum "); n != tt.hashes {
 						t.Errorf("the swap hashed %d files, want %d: %q", n, tt.hashes, cmds)
 					}
+					// Untouched, it is one stat of the three files, the
+					// staged file's own just before the rename, the rename
+					// and the sync.
+					if tt.hashes == 0 && (len(cmds) != 4 || !strings.HasPrefix(cmds[2], "mv -f -- "+stage+" ")) {
+						t.Errorf("the swap after an untouched prepare ran %q, want stat, stat, mv, sync", cmds)
+					}
 					wantData(t, "swap", res.Data, map[string]any{"staged": tt.staged, "backup_kept": "reused",
 						"sha256_before": digest(oldBin), "sha256_after": digest(newBin)})
 					if got := mustRead(t, w.dest); !equalFile(got, file{newBin, 0o750, before.uid, before.gid}) {

@@ -63,6 +63,7 @@ type plan struct {
 }
 
 func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
+	ctx = readAhead(ctx, h, m.Dest, m.Backup)
 	p, err := m.plan(ctx, h)
 	if err != nil {
 		return modules.Result{}, err
@@ -248,6 +249,7 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 	// Its random name is recorded, so that the undo removes this file and
 	// no other; a later swap finds it by its prefix and its content.
 	data["staged_path"] = stage
+	rememberStage(h, m.Dest, stage)
 	data["staged"], data["backup_kept"] = staged, kept
 	data["msg"] = prepareMsg(m, p, stage, staged == reused, kept != copied, false)
 	return modules.Result{Changed: staged != reused || kept == copied, Data: data}, nil
