@@ -111,7 +111,12 @@ type Stats struct {
 	Slowest                 Write         // the slowest acknowledged write; Seq 0 if none
 	Errors                  []ErrorCount  // most frequent first
 	FirstFailures           []Write       // the first MaxFailuresListed failed writes, in order of Seq
+	SlowWrites              []Write       // the first MaxFailuresListed acknowledged writes slower than SlowWrite
 }
+
+// SlowWrite is the latency from which an acknowledged write is listed one by
+// one, to be explained like a failed one.
+const SlowWrite = 100 * time.Millisecond
 
 // MaxFailuresListed bounds the failed writes Stats lists one by one, with
 // their times, so that a report can tie each to what the cluster went
@@ -140,6 +145,9 @@ func (r *Recorder) Stats() Stats {
 		}
 		if w.Acked() {
 			acked = append(acked, w)
+			if w.Latency > SlowWrite && len(st.SlowWrites) < MaxFailuresListed {
+				st.SlowWrites = append(st.SlowWrites, w)
+			}
 			continue
 		}
 		st.Failed++
