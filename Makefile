@@ -67,7 +67,7 @@ lab-status:
 bench:
 	@scripts/bench.sh
 
-## bench-upgrade: the etcd upgrade under write load, by runbook and by a naive script, each on a fresh lab of its own (127.0.0.91-93): write stalls, failed, lost and slowest writes.
+## bench-upgrade: the etcd upgrade under write load, by runbook (every gate on) and by a plain script, beside the idle cluster, each on a fresh lab (127.0.0.91-93): wall time, member outages, failed, lost and slow writes, explained from the members' logs.
 bench-upgrade:
 	@scripts/bench-upgrade.sh
 

@@ -180,7 +180,7 @@ func printLines(w io.Writer, lines []logLine, from, to time.Time) {
 		n++
 	}
 	if n == 0 {
-		fmt.Fprintln(w, "    (no member logged anything notable then)")
+		fmt.Fprintln(w, "    (no member logged anything notable then: no stop, election or warning; the machine's own load, as the idle way shows)")
 	}
 }
 

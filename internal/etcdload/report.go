@@ -44,6 +44,7 @@ type Counts struct {
 	Failed        int64 `json:"failed"`
 	Lost          int64 `json:"lost"`
 	FailedApplied int64 `json:"failed_but_applied"`
+	Slow          int64 `json:"slow"` // acknowledged after more than SlowWrite
 }
 
 // GapReport is the longest time without an acknowledged write.
@@ -106,7 +107,7 @@ func NewReport(cfg Config, endpoints []string, reason StopReason, st Stats, v Ve
 		StopReason: reason,
 		Writes: Counts{
 			Attempted: st.Attempted, Acknowledged: st.Acknowledged, Failed: st.Failed,
-			Lost: v.Lost, FailedApplied: v.FailedApplied,
+			Lost: v.Lost, FailedApplied: v.FailedApplied, Slow: st.Slow,
 		},
 		MaxGap: GapReport{
 			MS: ms(st.MaxGap.Duration), From: st.MaxGap.From, To: st.MaxGap.To,
