@@ -12,7 +12,7 @@ TEST_TIMEOUT ?= 15m
 # on a 2-core machine they must not race each other (or the rest) for the
 # CPU, so they run after the rest, one package at a time.
 HEAVY_PKGS := ./e2e ./e2e/nginx ./internal/labtest ./internal/etcdlab ./internal/etcdload ./internal/etcdctl \
-	./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
+	./modules/check ./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 
 .PHONY: all build deps test lint fuzz demo demo-canary demo-restart demo-redis redis-lab redis-lab-down lab-up lab-down lab-status \
@@ -91,7 +91,7 @@ prometheus-down:
 bench:
 	@scripts/bench.sh
 
-## bench-upgrade: the etcd upgrade under write load, by runbook and by a naive script, each on a fresh lab of its own (127.0.0.91-93): write stalls, failed, lost and slowest writes.
+## bench-upgrade: the etcd upgrade under write load, by runbook (every gate on) and by a plain script, beside the idle cluster, each on a fresh lab (127.0.0.91-93): wall time, member outages, failed, lost and slow writes, explained from the members' logs.
 bench-upgrade:
 	@scripts/bench-upgrade.sh
 

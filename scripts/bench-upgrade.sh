@@ -1,33 +1,40 @@
 #!/usr/bin/env bash
-# make bench-upgrade: what the etcd upgrade costs the writes of a cluster, by
-# runbook and by a naive script. Each way runs on a fresh lab of three etcd
-# 3.6.16 members, upgraded to 3.7.3 under a steady load from etcd-load:
+# make bench-upgrade: what the etcd upgrade costs, by runbook and by a plain
+# shell script, side by side in one run. Each way runs on a fresh lab of three
+# etcd 3.6.16 members, upgraded to 3.7.3 under a steady load from etcd-load:
 #
-#   runbook  runbooks/upgrade-etcd.yml: followers first, each stopped with
-#            SIGTERM while all members are healthy, the leader last after a
-#            leadership transfer, gates between members
-#   naive    this script: members in inventory order, each killed (SIGKILL),
-#            its binary swapped, started again, then wait for health; no
-#            leader transfer
-#
+#   runbook  runbooks/upgrade-etcd.yml with every gate on, its declared waits
+#            short (-e soak=1s -e preflight_window=1s): preflight, then
+#            followers first, each stopped with SIGTERM while all members are
+#            healthy, the leader last after a leadership transfer, gates
+#            between members
+#   plain    scripts/upgrade-etcd-plain.sh: the same steps without the gates
+#            (all healthy, stage, leader transfer for the last, TERM and wait
+#            until gone, rename, start, wait for version and health)
 #   idle     no upgrade: the same load alone for BENCH_IDLE_SECONDS, the
 #            machine's own noise, to read the other two against
+#   naive    (only when asked for) members in inventory order, each killed
+#            (SIGKILL), swapped and started; no leader transfer
 #
-# and prints, for each, the longest time without an acknowledged write, the
-# failed, retried and lost writes, and the slowest write. A benchmark, not a
-# test: it fails only when a way cannot be run or loses a write.
+# and prints, for each: the wall time of the whole upgrade, each member's
+# outage (from its stop until it answers again, sees the leader and has
+# applied the leader's commit index but for 1000 entries, as etcd-load's
+# -watch reads every member each 20 ms, each on its own), and the failed, lost and slowest
+# writes; then, for every failed write and every write slower than 100 ms,
+# what the members logged around it. A benchmark, not a test: it fails only
+# when a way cannot be run or loses a write.
 #
 # Linux only, like the lab. The lab lives in BENCH_DIR (default
 # .runbook/bench) on BENCH_ADDRS (default 127.0.0.91-93, never the dev
 # lab's), and goes down at the end. Settings: BENCH_RATE (writes per second,
-# default 200), BENCH_WAYS (default "idle runbook naive"), BENCH_IDLE_SECONDS
+# default 200), BENCH_WAYS (default "idle runbook plain"), BENCH_IDLE_SECONDS
 # (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 rate=${BENCH_RATE:-200}
-ways=${BENCH_WAYS:-idle runbook naive}
+ways=${BENCH_WAYS:-idle runbook plain}
 idle_seconds=${BENCH_IDLE_SECONDS:-30}
 work=${BENCH_DIR:-$root/.runbook/bench}
 case $work in /*) ;; *) work=$root/$work ;; esac
@@ -41,7 +48,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 [[ $rate =~ ^[0-9]+$ ]] && [ "$rate" -gt 0 ] || die "BENCH_RATE=$rate is not a number of writes per second"
 [[ $idle_seconds =~ ^[0-9]+$ ]] && [ "$idle_seconds" -gt 0 ] || die "BENCH_IDLE_SECONDS=$idle_seconds is not a number of seconds"
 for w in $ways; do
-  case $w in idle | runbook | naive) ;; *) die "BENCH_WAYS: unknown way '$w'; the ways are idle, runbook and naive" ;; esac
+  case $w in idle | runbook | plain | naive) ;; *) die "BENCH_WAYS: unknown way '$w'; the ways are idle, runbook, plain and naive" ;; esac
 done
 IFS=, read -r -a addr <<<"$addrs"
 [ ${#addr[@]} -eq 3 ] || die "BENCH_ADDRS=$addrs: give three loopback addresses, like 127.0.0.91,127.0.0.92,127.0.0.93"
@@ -110,14 +117,26 @@ field() {
   sed -n "s/^ *\"$1\": \([0-9.e+-]*\),\{0,1\}\$/\1/p" "$2" | head -n 1
 }
 
-declare -A stall failed slowest lost took verified
+# outages prints "NAME MS" for each member outage the explanation lists.
+outages() {
+  local a i
+  while IFS= read -r line; do
+    a=$(sed -n 's|^outage of http://\([0-9.]*\):2379: .*(\([0-9]*\) ms).*|\1 \2|p' <<<"$line")
+    [ -n "$a" ] || continue
+    for i in 0 1 2; do
+      [ "${a%% *}" = "${addr[$i]}" ] && echo "m$((i + 1)) ${a#* }"
+    done
+  done <"$1"
+}
+
+declare -A stall failed slowest lost took verified outage slow
 for w in $ways; do
   say "$w: a fresh lab"
   fresh_lab
   inventory
   report=$work/load-$w.json log=$work/load-$w.log
   rm -f "$report"
-  "$work/bin/etcd-load" -endpoints "$endpoints" -rate "$rate" -duration 15m -out "$report" >"$log" 2>&1 &
+  "$work/bin/etcd-load" -endpoints "$endpoints" -rate "$rate" -duration 15m -watch 20ms -out "$report" >"$log" 2>&1 &
   load_pid=$!
   # Some writes before the upgrade starts, as in production.
   sleep 2
@@ -132,10 +151,11 @@ for w in $ways; do
     runbook)
       rc=0
       "$work/bin/runbook" exec runbooks/upgrade-etcd.yml -i "$work/inventory.yml" --yes \
-        --state-dir "$work/state" -e lab_dir="$LAB_DIR" >"$work/runbook.log" 2>&1 || rc=$?
+        --state-dir "$work/state" -e lab_dir="$LAB_DIR" -e soak=1s -e preflight_window=1s >"$work/runbook.log" 2>&1 || rc=$?
       grep -E '" (changed|failed)|end: ' "$work/runbook.log" || true
       [ $rc -eq 0 ] || die "runbook: exit $rc; its output is in $work/runbook.log"
       ;;
+    plain) scripts/upgrade-etcd-plain.sh "$LAB_DIR" "$to" || die "plain: the script failed" ;;
     naive) naive ;;
   esac
   end=$(date +%s.%N)
@@ -157,6 +177,11 @@ for w in $ways; do
   # The members' own logs, kept past the lab: what etcd saw during each way.
   rm -rf "$work/logs-$w" && mkdir -p "$work/logs-$w"
   for m in m1 m2 m3; do cp "$LAB_DIR/members/$m/etcd.log" "$work/logs-$w/$m.log" 2>/dev/null || true; done
+  "$work/bin/etcd-load" -report-from "$report" \
+    -explain-logs "m1=$work/logs-$w/m1.log,m2=$work/logs-$w/m2.log,m3=$work/logs-$w/m3.log" >"$work/explain-$w.txt" || true
+  outage[$w]=$(outages "$work/explain-$w.txt" | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')
+  [ -n "${outage[$w]}" ] || outage[$w]="none"
+  slow[$w]=$(field slow "$report")
 done
 
 say "results ($rate writes/s, one attempt per write; details in $work/load-*.json, member logs in $work/logs-*)"
@@ -180,9 +205,17 @@ printf '%-26s' "retried writes"
 for w in $ways; do printf '%-14s' "0"; done
 printf '  (etcd-load never retries: every write is one attempt)\n'
 row "slowest write (ms)" '%-14.0f' slowest
+row "writes over 100 ms" '%-14s' slow
 row "lost writes" '%-14s' lost
 row "read back complete" '%-14s' verified
 row "took (s)" '%-14s' took
+echo
+echo "each member's outage (ms; from its stop until it answers, sees the leader and has caught up):"
+for w in $ways; do printf '  %-10s %s\n' "$w" "${outage[$w]}"; done
+for w in $ways; do
+  say "$w: failed and slow writes, and outages, with what the members logged then"
+  cat "$work/explain-$w.txt"
+done
 
 rc=0
 for w in $ways; do
@@ -191,6 +224,23 @@ for w in $ways; do
     rc=1
   fi
 done
+# The runbook's targets: at most 1.2 times the plain script's time plus the
+# waits the runbook declares (three soaks of 1s and a preflight window of
+# 1s), and at most 12s; each member's outage at most 2s.
+case " $ways " in
+  *" plain "*) [ -n "${took[runbook]:-}" ] &&
+    awk -v r="${took[runbook]}" -v p="${took[plain]}" 'BEGIN {
+      t = 1.2 * p + 4; if (t > 12) t = 12
+      printf "runbook: %.1fs for the upgrade, target %.1fs (1.2 x plain %.1fs + 4s of declared waits, at most 12s): %s\n", r, t, p, (r <= t ? "on target" : "off target") }'
+    ;;
+esac
+case " $ways " in
+  *" runbook "*)
+    awk -v o="${outage[runbook]}" 'BEGIN { n = split(o, parts, ", "); worst = 0
+      for (i = 1; i <= n; i++) { split(parts[i], f, " "); if (f[2] + 0 > worst) worst = f[2] + 0 }
+      printf "runbook: longest member outage %d ms, target 2000 ms: %s\n", worst, (worst <= 2000 ? "on target" : "off target") }'
+    ;;
+esac
 case " $ways " in
   *" runbook "*)
     if [ "${failed[runbook]}" = 0 ] && awk -v s="${slowest[runbook]}" 'BEGIN { exit !(s < 100) }'; then

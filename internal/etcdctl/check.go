@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/Masterminds/semver/v3"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Rules are what Check asks of a cluster: its topology, agreement and
@@ -20,7 +20,7 @@ type Rules struct {
 	ExpectMembers  MemberSet     // the zero value expects one member per endpoint
 	AllowSmall     bool          // accept fewer than 3 voting members, or an even number of them
 	Versions       *VersionRules // rules on the members' server versions
-	CaughtUp       *int          // the largest raft lag over all members, in two samples CaughtUpInterval apart
+	CaughtUp       *int          // the largest lag of a member's applied index behind the leader's commit index
 	Consistency    bool          // every member's HashKV at one common revision is equal
 	ClusterVersion string        // the cluster version's major.minor
 	StorageVersion string        // every member's storage version's major.minor
@@ -56,9 +56,6 @@ func (s MemberSet) Size() int { return s.count }
 
 // Given reports whether any expectation was set.
 func (s MemberSet) Given() bool { return s.set }
-
-// CaughtUpInterval is the time between the two samples of caught_up.
-const CaughtUpInterval = time.Second
 
 // ParseVersion reads a full etcd version: 3.6.16 (or v3.6.16).
 func ParseVersion(s string) (*semver.Version, error) {
@@ -388,63 +385,60 @@ func versionRules(cl *Cluster, r *VersionRules, p *problems) {
 	}
 }
 
-// Lag is the highest raft index minus the lowest applied index over the
-// answering members: how far the slowest member is behind the newest entry.
-func Lag(cl *Cluster) (int64, bool) {
-	var maxIndex, minApplied uint64
-	n := 0
+// caughtUp decides in one reading whether every member has applied what the
+// leader has committed, within limit entries. The members' applied indexes
+// are those of the gathering; the leader's commit index is read again after
+// them, so it is at least what the leader had committed when any member
+// reported: the lag seen is never smaller than the lag there was. A member
+// restarted with a backlog reports its old applied index until it has
+// replayed the entries the leader sends it, so it cannot pass early.
+func caughtUp(ctx context.Context, cl *Cluster, limit int, r *Report, p *problems) {
+	leader := cl.Leader()
+	if leader == nil || leader.Endpoint == nil {
+		p.add("caught_up: no leader that every member names and that answers; catch-up is measured against the leader's commit index")
+		return
+	}
+	st, err := leader.Endpoint.Client.Status(ctx)
+	if err != nil {
+		p.add("caught_up: the leader %s did not answer its second status: %v", leader.Label(), err)
+		return
+	}
+	lag, msgs := measureLag(cl, leader, st, limit)
+	r.Lag = []int64{lag}
+	for _, m := range msgs {
+		p.add("caught_up: %s", m)
+	}
+}
+
+// measureLag compares every answering member's applied index (and term) with
+// now, a status of the leader read after the members' own: it returns the
+// largest lag and a sentence for each member not caught up within limit.
+func measureLag(cl *Cluster, leader *Member, now *clientv3.StatusResponse, limit int) (int64, []string) {
+	if now.Header == nil || now.Header.MemberId != leader.ID || now.Leader != leader.ID {
+		return 0, []string{fmt.Sprintf("leadership moved away from %s while the members were read; read again", leader.Label())}
+	}
+	var worst int64
+	var msgs []string
 	for _, m := range cl.Members {
 		st := m.Status()
+		if m == leader {
+			st = now // the leader's own applied index, in the same reading as its commit index
+		}
 		if st == nil {
-			continue
+			continue // topology reports it
 		}
-		if n == 0 || st.RaftIndex > maxIndex {
-			maxIndex = st.RaftIndex
-		}
-		if n == 0 || st.RaftAppliedIndex < minApplied {
-			minApplied = st.RaftAppliedIndex
-		}
-		n++
-	}
-	if n == 0 {
-		return 0, false
-	}
-	return int64(maxIndex) - int64(minApplied), true
-}
-
-// caughtUp samples the lag twice, CaughtUpInterval apart; both must be at
-// most limit.
-func caughtUp(ctx context.Context, cl *Cluster, limit int, r *Report, p *problems) {
-	first, ok := Lag(cl)
-	if !ok {
-		p.add("caught_up: no member answered")
-		return
-	}
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(CaughtUpInterval):
-	}
-	cl.Refresh(ctx)
-	second, ok := Lag(cl)
-	if !ok {
-		p.add("caught_up: no member answered the second sample")
-		return
-	}
-	r.Lag = []int64{first, second}
-	if first > int64(limit) || second > int64(limit) {
-		p.add("caught_up: members lag %d then %d raft entries behind the newest (%s), more than %d", first, second, lagDetail(cl), limit)
-	}
-}
-
-func lagDetail(cl *Cluster) string {
-	var parts []string
-	for _, m := range cl.Members {
-		if st := m.Status(); st != nil {
-			parts = append(parts, fmt.Sprintf("%s index %d applied %d", m.Name, st.RaftIndex, st.RaftAppliedIndex))
+		lag := int64(now.RaftIndex) - int64(st.RaftAppliedIndex)
+		worst = max(worst, lag)
+		switch {
+		case st.RaftTerm < now.RaftTerm:
+			msgs = append(msgs, fmt.Sprintf("member %s is at raft term %d, the leader %s at %d: it has not heard from this leader yet",
+				m.Label(), st.RaftTerm, leader.Name, now.RaftTerm))
+		case lag > int64(limit):
+			msgs = append(msgs, fmt.Sprintf("member %s has applied index %d, %d entries behind the leader %s's commit index %d, more than %d",
+				m.Label(), st.RaftAppliedIndex, lag, leader.Name, now.RaftIndex, limit))
 		}
 	}
-	return strings.Join(parts, ", ")
+	return worst, msgs
 }
 
 func clusterVersion(cl *Cluster, want string, p *problems) {

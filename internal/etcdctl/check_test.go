@@ -20,6 +20,7 @@ type fm struct {
 	storage  string
 	index    uint64
 	applied  uint64
+	term     uint64
 	errs     []string
 	health   error
 	list     []string // its serializable member list, when it differs
@@ -69,7 +70,7 @@ func fakeCluster(members ...fm) *Cluster {
 		e.Status = &clientv3.StatusResponse{
 			Header:  &pb.ResponseHeader{ClusterId: cid, MemberId: m.ID, Revision: 10},
 			Version: f.version, Leader: leader, StorageVersion: f.storage,
-			RaftIndex: f.index, RaftAppliedIndex: f.applied, Errors: f.errs,
+			RaftIndex: f.index, RaftAppliedIndex: f.applied, RaftTerm: f.term, Errors: f.errs,
 		}
 		m.Endpoint = e
 		list := f.list
@@ -192,17 +193,82 @@ func TestRules(t *testing.T) {
 	}
 }
 
-func TestLag(t *testing.T) {
-	cl := fakeCluster(
-		fm{name: "m1", index: 120, applied: 118},
-		fm{name: "m2", index: 119, applied: 100},
-		fm{name: "m3", down: true},
-	)
-	if lag, ok := Lag(cl); !ok || lag != 20 {
-		t.Errorf("Lag = %d, %v; want 20 (120 - 100), true", lag, ok)
+// leaderNow is a status of the leader read after the members' own.
+func leaderNow(cl *Cluster, name string, index, term uint64) *clientv3.StatusResponse {
+	id := cl.MemberByName(name).ID
+	return &clientv3.StatusResponse{Header: &pb.ResponseHeader{ClusterId: fakeClusterID, MemberId: id},
+		Leader: id, RaftIndex: index, RaftAppliedIndex: index, RaftTerm: term}
+}
+
+// A member is caught up only when its applied index, as it reported it, is
+// within the limit of the leader's commit index read after it: a status
+// source that lags, or members read at different moments, never make a
+// lagging member pass.
+func TestMeasureLag(t *testing.T) {
+	tests := []struct {
+		name    string
+		members []fm
+		now     func(cl *Cluster) *clientv3.StatusResponse
+		lag     int64
+		want    []string // one message each; none: caught up
+	}{
+		{"all caught up", []fm{
+			{name: "m1", leader: "m1", index: 5000, applied: 5000, term: 2},
+			{name: "m2", leader: "m1", index: 4999, applied: 4990, term: 2},
+			{name: "m3", leader: "m1", index: 5000, applied: 4995, term: 2},
+		}, func(cl *Cluster) *clientv3.StatusResponse { return leaderNow(cl, "m1", 5010, 2) }, 20, nil},
+		{"restarted with a backlog", []fm{
+			{name: "m1", leader: "m1", index: 5000, applied: 5000, term: 2},
+			{name: "m2", leader: "m1", index: 5000, applied: 5000, term: 2},
+			// It believes itself up to date: its own commit is its applied index.
+			{name: "m3", leader: "m1", index: 1200, applied: 1200, term: 2},
+		}, func(cl *Cluster) *clientv3.StatusResponse { return leaderNow(cl, "m1", 5000, 2) }, 3800,
+			[]string{"member m3 (http://m3:2379) has applied index 1200, 3800 entries behind the leader m1's commit index 5000, more than 1000"}},
+		// Every gathered status says caught up, but the leader committed a
+		// burst before it was read again: measured against the newer index.
+		{"the leader moved on since the members were read", []fm{
+			{name: "m1", leader: "m1", index: 5000, applied: 5000, term: 2},
+			{name: "m2", leader: "m1", index: 5000, applied: 5000, term: 2},
+			{name: "m3", leader: "m1", index: 5000, applied: 3000, term: 2},
+		}, func(cl *Cluster) *clientv3.StatusResponse { return leaderNow(cl, "m1", 9000, 2) }, 6000,
+			[]string{"member m2 (http://m2:2379) has applied index 5000, 4000 entries behind", "member m3 (http://m3:2379) has applied index 3000, 6000 entries behind"}},
+		{"a member of an older term", []fm{
+			{name: "m1", leader: "m1", index: 5000, applied: 5000, term: 3},
+			{name: "m2", leader: "m1", index: 5000, applied: 5000, term: 3},
+			{name: "m3", leader: "m1", index: 5000, applied: 5000, term: 2},
+		}, func(cl *Cluster) *clientv3.StatusResponse { return leaderNow(cl, "m1", 5000, 3) }, 0,
+			[]string{"member m3 (http://m3:2379) is at raft term 2, the leader m1 at 3: it has not heard from this leader yet"}},
+		{"leadership moved", []fm{
+			{name: "m1", leader: "m1", index: 5000, applied: 5000, term: 3},
+			{name: "m2", leader: "m1", index: 5000, applied: 5000, term: 3},
+			{name: "m3", leader: "m1", index: 5000, applied: 5000, term: 3},
+		}, func(cl *Cluster) *clientv3.StatusResponse {
+			st := leaderNow(cl, "m1", 5000, 4)
+			st.Leader = cl.MemberByName("m2").ID
+			return st
+		}, 0, []string{"leadership moved away from m1 (http://m1:2379) while the members were read"}},
+		{"a member down is left to topology", []fm{
+			{name: "m1", leader: "m1", index: 5000, applied: 5000, term: 2},
+			{name: "m2", leader: "m1", index: 5000, applied: 4900, term: 2},
+			{name: "m3", down: true},
+		}, func(cl *Cluster) *clientv3.StatusResponse { return leaderNow(cl, "m1", 5000, 2) }, 100, nil},
 	}
-	if _, ok := Lag(fakeCluster(fm{name: "m1", down: true})); ok {
-		t.Error("Lag of a cluster where nobody answers is known")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cl := fakeCluster(tt.members...)
+			lag, msgs := measureLag(cl, cl.MemberByName("m1"), tt.now(cl), 1000)
+			if lag != tt.lag {
+				t.Errorf("lag = %d, want %d", lag, tt.lag)
+			}
+			if len(msgs) != len(tt.want) {
+				t.Fatalf("messages = %q, want %d like %q", msgs, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(msgs[i], w) {
+					t.Errorf("message %q does not contain %q", msgs[i], w)
+				}
+			}
+		})
 	}
 }
 

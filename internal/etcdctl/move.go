@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/backoff"
 )
 
 // MaxTransfereeLag is how many raft entries a member may be behind the
@@ -138,13 +140,15 @@ func MoveLeader(ctx context.Context, cl *Cluster, to *Member, wait time.Duration
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	// A transfer takes an election's round trip: read again soon, then
+	// less often.
+	var b backoff.Backoff
 	for {
 		cl.Refresh(wctx)
 		if agreed(cl, to) {
 			return time.Since(start), nil
 		}
+		tick := time.NewTimer(b.Next())
 		select {
 		case <-wctx.Done():
 			if ctx.Err() != nil {
@@ -154,6 +158,7 @@ func MoveLeader(ctx context.Context, cl *Cluster, to *Member, wait time.Duration
 				to.Name, wait, leaderViews(cl))
 		case <-tick.C:
 		}
+		tick.Stop()
 	}
 }
 

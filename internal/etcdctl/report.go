@@ -18,7 +18,7 @@ type Report struct {
 	Members         []MemberReport    `json:"members"`
 	Endpoints       []EndpointReport  `json:"endpoints"`
 	Alarms          []string          `json:"alarms"`
-	Lag             []int64           `json:"lag,omitempty"` // caught_up's two samples
+	Lag             []int64           `json:"lag,omitempty"` // caught_up: the largest lag behind the leader's commit index
 	Hash            *HashReport       `json:"hash,omitempty"`
 	Problems        []string          `json:"problems"`
 }

@@ -62,6 +62,8 @@ func Main(args []string, stdout, stderr io.Writer, interrupts <-chan struct{}) i
 		out           = fs.String("out", "", "write the report as JSON to this file")
 		verifyTimeout = fs.Duration("verify-timeout", 2*time.Minute, "give up reading the writes back after this long")
 		reportFrom    = fs.String("report-from", "", "print the summary of a report written by -out, and do nothing else")
+		watch         = fs.Duration("watch", 0, "also read every member's status this often (like 20ms), and report when each was out: not answering, without a leader, or behind the leader")
+		explain       = fs.String("explain-logs", "", "with -report-from: name=path of each member's etcd log (comma-separated); print what the members logged around each failed or slow write and outage")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -77,14 +79,21 @@ func Main(args []string, stdout, stderr io.Writer, interrupts <-chan struct{}) i
 	if *reportFrom != "" {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if len(set) > 1 {
-			fmt.Fprintln(stderr, "etcd-load: -report-from prints a saved report and takes no other flag")
+		if len(set) > 1 && !(len(set) == 2 && set["explain-logs"]) {
+			fmt.Fprintln(stderr, "etcd-load: -report-from prints a saved report and takes no other flag but -explain-logs")
 			return ExitUsage
 		}
 		r, err := ReadReport(*reportFrom)
 		if err != nil {
 			fmt.Fprintln(stderr, "etcd-load:", err)
 			return ExitFailed
+		}
+		if *explain != "" {
+			if err := Explain(r, splitList(*explain), stdout); err != nil {
+				fmt.Fprintln(stderr, "etcd-load: -explain-logs:", err)
+				return ExitUsage
+			}
+			return ExitOK
 		}
 		return finish(r, stdout, stderr)
 	}
@@ -146,7 +155,20 @@ func Main(args []string, stdout, stderr io.Writer, interrupts <-chan struct{}) i
 
 	rec := NewRecorder(time.Now)
 	fmt.Fprintf(stderr, "etcd-load: writing %s* at %.4g/s to %s for at most %s (run %s)\n", cfg.Prefix, cfg.Rate, strings.Join(eps, ","), cfg.Duration, cfg.RunID)
+	var members []MemberOutages
+	watched := make(chan struct{})
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	if *watch > 0 {
+		go func() {
+			defer close(watched)
+			members = WatchMembers(watchCtx, eps, *watch, watchMaxLag)
+		}()
+	} else {
+		close(watched)
+	}
 	reason, err := Run(runCtx, cfg, store, rec)
+	stopWatch()
+	<-watched
 	if err != nil {
 		fmt.Fprintln(stderr, "etcd-load:", err)
 		return ExitFailed
@@ -155,6 +177,7 @@ func Main(args []string, stdout, stderr io.Writer, interrupts <-chan struct{}) i
 	defer cancel()
 	v := Verify(vctx, cfg, store, rec.Writes(), 1000)
 	r := NewReport(cfg, eps, reason, rec.Stats(), v)
+	r.Members = members
 	if *out != "" {
 		if err := r.WriteFile(*out); err != nil {
 			fmt.Fprintln(stderr, "etcd-load:", err)
@@ -164,6 +187,10 @@ func Main(args []string, stdout, stderr io.Writer, interrupts <-chan struct{}) i
 	}
 	return finish(r, stdout, stderr)
 }
+
+// watchMaxLag is how far behind the leader's commit index a member may be
+// and count as in: the upgrade runbook's caught_up_entries.
+const watchMaxLag = 1000
 
 func finish(r *Report, stdout, stderr io.Writer) int {
 	if err := r.WriteText(stdout); err != nil {

@@ -192,7 +192,9 @@ func TestEtcdMain(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Counts{Attempted: 300, Acknowledged: 300}
-	if r.Writes != want || r.StopReason != StopMaxWrites || !r.Verify.Complete || r.Verify.Checked != 300 {
+	got := r.Writes
+	got.Slow = 0 // how many were slow is the machine's, not the run's
+	if got != want || r.StopReason != StopMaxWrites || !r.Verify.Complete || r.Verify.Checked != 300 {
 		t.Errorf("report: writes %+v, stop %s, verify %+v; want %+v, max-writes, 300 checked", r.Writes, r.StopReason, r.Verify, want)
 	}
 	if r.Latency.P50MS <= 0 || r.Latency.P99MS < r.Latency.P50MS || r.Latency.MaxMS < r.Latency.P99MS || r.Slowest == nil || r.Slowest.LatencyMS != r.Latency.MaxMS {

@@ -434,7 +434,9 @@ func TestRunAndVerify(t *testing.T) {
 	// 25,50,75,100 lost; 10,20,30,40,60,70,80,90 failed but applied;
 	// 7,14,21,28,35,42,49,56,63,77,84,91,98 failed.
 	want := Counts{Attempted: 100, Acknowledged: 79, Failed: 21, Lost: 4, FailedApplied: 8}
-	if r.Writes != want {
+	got := r.Writes
+	got.Slow = 0 // the machine's, not the run's
+	if got != want {
 		t.Errorf("counts = %+v, want %+v", r.Writes, want)
 	}
 	if r.OK() {

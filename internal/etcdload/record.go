@@ -106,12 +106,23 @@ type Stats struct {
 	Attempted               int64
 	Acknowledged            int64
 	Failed                  int64 // including writes that never ended (none, once Run returns)
+	Slow                    int64 // acknowledged, but slower than SlowWrite
 	MaxGap                  Gap
 	P50, P99, Max           time.Duration // of acknowledged writes
 	Slowest                 Write         // the slowest acknowledged write; Seq 0 if none
 	Errors                  []ErrorCount  // most frequent first
 	FirstFailures           []Write       // the first MaxFailuresListed failed writes, in order of Seq
+	SlowWrites              []Write       // the first MaxSlowListed acknowledged writes slower than SlowWrite
 }
+
+// MaxSlowListed bounds the slow writes Stats lists one by one: enough to
+// cover every stretch of slow writes of an upgrade at a few hundred writes
+// a second, which an explanation groups into a few.
+const MaxSlowListed = 500
+
+// SlowWrite is the latency from which an acknowledged write is listed one by
+// one, to be explained like a failed one.
+const SlowWrite = 100 * time.Millisecond
 
 // MaxFailuresListed bounds the failed writes Stats lists one by one, with
 // their times, so that a report can tie each to what the cluster went
@@ -140,6 +151,12 @@ func (r *Recorder) Stats() Stats {
 		}
 		if w.Acked() {
 			acked = append(acked, w)
+			if w.Latency > SlowWrite {
+				st.Slow++
+				if len(st.SlowWrites) < MaxSlowListed {
+					st.SlowWrites = append(st.SlowWrites, w)
+				}
+			}
 			continue
 		}
 		st.Failed++

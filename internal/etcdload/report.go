@@ -13,23 +13,25 @@ import (
 // Report is what a run found, as written to -out. Durations are in
 // milliseconds so that other tools need not parse Go durations.
 type Report struct {
-	Version    int          `json:"version"`
-	RunID      string       `json:"run_id"`
-	Endpoints  []string     `json:"endpoints"`
-	Prefix     string       `json:"prefix"`
-	Rate       float64      `json:"rate"`
-	TimeoutMS  float64      `json:"timeout_ms"`
-	Started    time.Time    `json:"started"`
-	Stopped    time.Time    `json:"stopped"` // no write started after it
-	Ended      time.Time    `json:"ended"`   // the last write ended
-	StopReason StopReason   `json:"stop_reason"`
-	Writes     Counts       `json:"writes"`
-	MaxGap     GapReport    `json:"max_gap"`
-	Latency    Latency      `json:"latency"`
-	Slowest    *Slowest     `json:"slowest,omitempty"`
-	Errors     []ErrorCount `json:"errors,omitempty"`
-	Failures   []Failure    `json:"failures,omitempty"` // the first failed writes, one by one
-	Verify     VerifyReport `json:"verify"`
+	Version    int             `json:"version"`
+	RunID      string          `json:"run_id"`
+	Endpoints  []string        `json:"endpoints"`
+	Prefix     string          `json:"prefix"`
+	Rate       float64         `json:"rate"`
+	TimeoutMS  float64         `json:"timeout_ms"`
+	Started    time.Time       `json:"started"`
+	Stopped    time.Time       `json:"stopped"` // no write started after it
+	Ended      time.Time       `json:"ended"`   // the last write ended
+	StopReason StopReason      `json:"stop_reason"`
+	Writes     Counts          `json:"writes"`
+	MaxGap     GapReport       `json:"max_gap"`
+	Latency    Latency         `json:"latency"`
+	Slowest    *Slowest        `json:"slowest,omitempty"`
+	Errors     []ErrorCount    `json:"errors,omitempty"`
+	Failures   []Failure       `json:"failures,omitempty"`    // the first failed writes, one by one
+	SlowWrites []Failure       `json:"slow_writes,omitempty"` // the first acknowledged writes slower than SlowWrite
+	Members    []MemberOutages `json:"members,omitempty"`     // with -watch: when each member was out
+	Verify     VerifyReport    `json:"verify"`
 }
 
 // ReportVersion is the version of the report's layout.
@@ -42,6 +44,7 @@ type Counts struct {
 	Failed        int64 `json:"failed"`
 	Lost          int64 `json:"lost"`
 	FailedApplied int64 `json:"failed_but_applied"`
+	Slow          int64 `json:"slow"` // acknowledged after more than SlowWrite
 }
 
 // GapReport is the longest time without an acknowledged write.
@@ -104,7 +107,7 @@ func NewReport(cfg Config, endpoints []string, reason StopReason, st Stats, v Ve
 		StopReason: reason,
 		Writes: Counts{
 			Attempted: st.Attempted, Acknowledged: st.Acknowledged, Failed: st.Failed,
-			Lost: v.Lost, FailedApplied: v.FailedApplied,
+			Lost: v.Lost, FailedApplied: v.FailedApplied, Slow: st.Slow,
 		},
 		MaxGap: GapReport{
 			MS: ms(st.MaxGap.Duration), From: st.MaxGap.From, To: st.MaxGap.To,
@@ -123,6 +126,9 @@ func NewReport(cfg Config, endpoints []string, reason StopReason, st Stats, v Ve
 			f.LatencyMS, f.Error = ms(st.Ended.Sub(w.Start)), "did not end"
 		}
 		r.Failures = append(r.Failures, f)
+	}
+	for _, w := range st.SlowWrites {
+		r.SlowWrites = append(r.SlowWrites, Failure{Seq: w.Seq, Started: w.Start, LatencyMS: ms(w.Latency)})
 	}
 	if st.Slowest.Seq != 0 {
 		r.Slowest = &Slowest{Seq: st.Slowest.Seq, Key: cfg.Key(st.Slowest.Seq), Started: st.Slowest.Start, LatencyMS: ms(st.Slowest.Latency)}

@@ -22,7 +22,7 @@ func (command) Validate(s Service) error {
 		argvCheck("StopCmd", s.StopCmd, true),
 		argvCheck("StatusCmd", s.StatusCmd, true),
 	)
-	cs = append(cs, unused("command", s, "Pidfile", "Signal", "KillAfter", "LogFile")...)
+	cs = append(cs, unused("command", s, "Pidfile", "Signal", "KillAfter", "LogFile", "Ready")...)
 	return validate(cs...)
 }
 

@@ -12,9 +12,11 @@ import (
 	"github.com/runbookhq/runbook/internal/conn"
 )
 
-// StartSettle is how long a process started by the pidfile manager must stay
-// alive before Start reports success: a bad binary or a bad flag usually makes
-// a daemon exit within it, and that must be a failed start, with its log.
+// StartSettle is how long a process started by the pidfile manager without a
+// readiness probe (Service.Ready) must stay alive before Start reports
+// success: a bad binary or a bad flag usually makes a daemon exit within it,
+// and that must be a failed start, with its log. With a probe, the process
+// serving is the proof, and Start waits no longer than that.
 var StartSettle = time.Second
 
 // signals are the stop signals accepted, by name, so the same value works with
@@ -194,15 +196,30 @@ func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, err
 	res := Result{Changed: true, PID: pid}
 
 	// The process runs from the moment it is forked, so there is nothing to
-	// wait for but its staying alive: watch it for StartSettle, within the wait.
-	exited, _, err := await(ctx, time.Now().Add(min(StartSettle, time.Until(deadline))), Stopped,
-		func(ctx context.Context) (State, string, error) {
-			st, got, seen, err := m.status(ctx, c, s)
-			if err == nil && st == Running && got != pid {
-				return Unknown, "", fmt.Errorf("%s: pidfile %s now holds pid %d, not %d: is something else starting it?", s.Name, s.Pidfile, got, pid)
-			}
-			return st, seen, err
-		})
+	// wait for but its staying alive: watch it for StartSettle, within the
+	// wait, or, with a readiness probe, until it serves (a process that
+	// answers has not died of a bad flag). A probe that never passes is the
+	// caller's to report: it knows what it asked.
+	settle := time.Now().Add(min(StartSettle, time.Until(deadline)))
+	if s.Ready != nil {
+		settle = deadline
+	}
+	exited := false
+	_, _, err = awaitFunc(ctx, settle, func(ctx context.Context) (bool, string, error) {
+		st, got, seen, err := m.status(ctx, c, s)
+		switch {
+		case err != nil:
+			return false, seen, err
+		case st == Running && got != pid:
+			return false, "", fmt.Errorf("%s: pidfile %s now holds pid %d, not %d: is something else starting it?", s.Name, s.Pidfile, got, pid)
+		case st == Stopped:
+			exited = true
+			return true, seen, nil
+		case st != Running || s.Ready == nil:
+			return false, seen, nil
+		}
+		return s.Ready(ctx)
+	})
 	if err != nil {
 		return res, fmt.Errorf("%s: checking pid %d after start: %w", s.Name, pid, err)
 	}

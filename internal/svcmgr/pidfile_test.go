@@ -431,3 +431,60 @@ func TestLastWords(t *testing.T) {
 		}
 	}
 }
+
+// With a readiness probe, a start is done once the process serves, and a
+// process that exits while the probe has not passed is still a failed start.
+func TestPidfileStartWithReady(t *testing.T) {
+	t.Run("ready", func(t *testing.T) {
+		s := helperService(t, "serve")
+		tries := 0
+		s.Ready = func(ctx context.Context) (bool, string, error) {
+			tries++
+			b, _ := os.ReadFile(s.LogFile)
+			if strings.Contains(string(b), "ready in") {
+				return true, "it said ready", nil
+			}
+			return false, "not ready yet", nil
+		}
+		res, err := pidfile{}.Start(testCtx(t), local.New(), s)
+		killAtEnd(t, res.PID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tries == 0 || gone(res.PID) {
+			t.Errorf("Start = %+v after %d probes; want a running process, probed", res, tries)
+		}
+	})
+	t.Run("exits before ready", func(t *testing.T) {
+		s := helperService(t, "fail")
+		s.Ready = func(ctx context.Context) (bool, string, error) { return false, "not ready yet", nil }
+		res, err := pidfile{}.Start(testCtx(t), local.New(), s)
+		killAtEnd(t, res.PID)
+		if err == nil || !strings.Contains(err.Error(), "exited right after start") {
+			t.Fatalf("Start = %+v, %v; want it to report the exit", res, err)
+		}
+	})
+	t.Run("probe error", func(t *testing.T) {
+		s := helperService(t, "serve")
+		s.Ready = func(ctx context.Context) (bool, string, error) {
+			return false, "", errors.New("connection to the host lost")
+		}
+		res, err := pidfile{}.Start(testCtx(t), local.New(), s)
+		killAtEnd(t, res.PID)
+		if err == nil || !strings.Contains(err.Error(), "connection to the host lost") {
+			t.Fatalf("Start = %+v, %v; want the probe's error", res, err)
+		}
+	})
+	t.Run("refused by other managers", func(t *testing.T) {
+		ready := func(ctx context.Context) (bool, string, error) { return true, "", nil }
+		for _, m := range []Manager{systemd{}, command{}} {
+			s := Service{Name: "etcd", StartCmd: []string{"true"}, StopCmd: []string{"true"}, Ready: ready}
+			if _, isSystemd := m.(systemd); isSystemd {
+				s.StartCmd, s.StopCmd = nil, nil
+			}
+			if err := m.Validate(s); err == nil || !strings.Contains(err.Error(), "Ready: is not used") {
+				t.Errorf("%T: Validate = %v, want Ready refused", m, err)
+			}
+		}
+	})
+}

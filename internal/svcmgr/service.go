@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/backoff"
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/diag"
 )
@@ -55,6 +56,11 @@ type Service struct {
 	LogFile string            // pidfile: stdout and stderr of the process, appended; default discarded
 	Dir     string            // pidfile, command: working folder of the commands
 	Env     map[string]string // pidfile, command: added to the commands' environment
+
+	// Ready, when set, says whether the started process serves (pidfile
+	// only): a start is done once it does, rather than after StartSettle.
+	// ok false with a nil error means "not yet"; an error ends the start.
+	Ready func(ctx context.Context) (ok bool, seen string, err error)
 
 	// Become and BecomeUser are set on every command the manager runs.
 	Become     bool
@@ -184,6 +190,7 @@ func unused(manager string, s Service, fields ...string) []check {
 		"LogFile":   s.LogFile != "",
 		"Dir":       s.Dir != "",
 		"Env":       len(s.Env) > 0,
+		"Ready":     s.Ready != nil,
 	}
 	var cs []check
 	for _, f := range fields {
@@ -202,13 +209,6 @@ func argvCheck(field string, argv []string, required bool) check {
 	return check{}
 }
 
-// poll intervals: quick at first, because most state changes are fast, then
-// slower so a long wait over SSH does not flood the host.
-const (
-	pollFirst = 25 * time.Millisecond
-	pollMax   = 500 * time.Millisecond
-)
-
 // probe checks a state once; seen describes what it saw, for messages
 // ("pid 1234 still running").
 type probe func(ctx context.Context) (st State, seen string, err error)
@@ -221,10 +221,22 @@ const probeSlack = 5 * time.Second
 // await polls p until it reports want or deadline passes. done tells whether
 // want was reached; seen is what p saw last.
 func await(ctx context.Context, deadline time.Time, want State, p probe) (done bool, seen string, err error) {
-	interval := pollFirst
+	return awaitFunc(ctx, deadline, func(ctx context.Context) (bool, string, error) {
+		st, seen, err := p(ctx)
+		return st == want, seen, err
+	})
+}
+
+// awaitFunc polls p until it reports done or deadline passes; seen is what p
+// saw last.
+func awaitFunc(ctx context.Context, deadline time.Time, p func(ctx context.Context) (done bool, seen string, err error)) (done bool, seen string, err error) {
+	// Quick at first, because most state changes are fast and every wait
+	// past one adds to a member's outage; slower later, so a long wait over
+	// SSH does not flood the host.
+	var b backoff.Backoff
 	for {
 		pctx, cancel := context.WithDeadline(ctx, deadline.Add(probeSlack))
-		st, s, err := p(pctx)
+		ok, s, err := p(pctx)
 		timedOut := pctx.Err() != nil
 		cancel()
 		if err := ctx.Err(); err != nil {
@@ -237,21 +249,20 @@ func await(ctx context.Context, deadline time.Time, want State, p probe) (done b
 			return false, seen, err
 		}
 		seen = s
-		if st == want {
+		if ok {
 			return true, seen, nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return false, seen, nil
 		}
-		t := time.NewTimer(min(interval, left))
+		t := time.NewTimer(min(b.Next(), left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return false, seen, ctx.Err()
 		case <-t.C:
 		}
-		interval = min(2*interval, pollMax)
 	}
 }
 

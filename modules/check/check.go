@@ -42,8 +42,8 @@ linearizable read and the alarms, and passes when: the members are
 expect_members (by default, one per endpoint), all started and answering,
 none a learner, the voters at least 3 and odd (unless allow_small); every
 member names the same leader and reports no error; no alarm is raised.
-Optional rules: versions (same_minor, min, target, exact), caught_up (raft
-lag over two samples), consistency (HashKV at a common revision),
+Optional rules: versions (same_minor, min, target, exact), caught_up (each
+member's applied index against the leader's commit index), consistency (HashKV at a common revision),
 cluster_version and storage_version. The endpoints default to the host var
 etcd_endpoints, else the etcd_url var of every host of group etcd (var
 etcd_group), the TLS files to vars etcd_ca_file, etcd_cert_file and

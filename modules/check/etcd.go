@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/runbookhq/runbook/internal/backoff"
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/modules"
@@ -24,10 +26,11 @@ type CheckConfig struct {
 	ExpectMembers  MemberSet     `yaml:"expect_members" default:"<one member per endpoint>" doc:"the members there must be: a list of names, or their count"`
 	AllowSmall     bool          `yaml:"allow_small" doc:"accept fewer than 3 voting members, or an even number of them"`
 	Versions       *VersionRules `yaml:"versions" doc:"rules on the members' server versions"`
-	CaughtUp       *int          `yaml:"caught_up" doc:"the highest raft index minus the lowest applied index, over all members, is at most this, in two samples 1s apart"`
+	CaughtUp       *int          `yaml:"caught_up" doc:"every member's applied index is at most this many entries behind the leader's commit index, read after the members' (one reading)"`
 	Consistency    bool          `yaml:"consistency" doc:"every member's HashKV at one common revision is equal (among members with the same compact revision)"`
 	ClusterVersion string        `yaml:"cluster_version" doc:"the cluster version (GET /version etcdcluster) has this major.minor, such as \"3.6\""`
 	StorageVersion string        `yaml:"storage_version" doc:"every member's storage version (3.6+) has this major.minor"`
+	Wait           arg.Duration  `yaml:"wait" doc:"read the cluster again until every rule passes, up to this long: 10ms apart at first, growing to 100ms (500ms after 5s); without it, one reading decides"`
 }
 
 // VersionRules are rules on the members' server versions. The floor a source
@@ -117,6 +120,9 @@ func (c *CheckConfig) Validate(prefix string) error {
 	if m := c.ExpectMembers.want; m.Given() && m.Listed() == nil && m.Size() < 1 {
 		return &modules.FieldError{Field: prefix + "expect_members", Msg: "must be at least 1"}
 	}
+	if c.Wait < 0 {
+		return &modules.FieldError{Field: prefix + "wait", Msg: "must not be negative"}
+	}
 	if c.CaughtUp != nil && *c.CaughtUp < 0 {
 		return &modules.FieldError{Field: prefix + "caught_up", Msg: fmt.Sprintf("%d is negative; give the largest lag in raft entries that passes, such as 1000", *c.CaughtUp)}
 	}
@@ -153,12 +159,34 @@ func (c *CheckConfig) Probe(ctx context.Context, h *modules.Host) (map[string]an
 	if err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)
 	}
-	r, err := etcdctl.Check(ctx, cfg, d.rules())
+	r, err := check(ctx, cfg, d.rules(), d.Wait.Std())
 	var data map[string]any
 	if r != nil {
 		data = r.Data()
 	}
 	return data, err
+}
+
+// check reads the cluster and applies the rules; with wait, again and again
+// until they pass or wait is over, and what was seen last decides. A failure
+// to read the cluster at all (no endpoint can be dialled) ends it at once.
+func check(ctx context.Context, cfg etcdctl.Config, rules *etcdctl.Rules, wait time.Duration) (*etcdctl.Report, error) {
+	deadline := time.Now().Add(wait)
+	var b backoff.Backoff
+	for {
+		r, err := etcdctl.Check(ctx, cfg, rules)
+		left := time.Until(deadline)
+		if err == nil || r == nil || wait <= 0 || left <= 0 || ctx.Err() != nil {
+			return r, err
+		}
+		t := time.NewTimer(min(b.Next(), left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r, err
+		case <-t.C:
+		}
+	}
 }
 
 // rules are the arguments as the etcd client's check takes them.

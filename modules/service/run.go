@@ -17,7 +17,8 @@ import (
 	"github.com/runbookhq/runbook/modules/internal/probe"
 )
 
-// readyInterval is the time between two tries of the readiness probe.
+// readyInterval is the longest time between two tries of the readiness
+// probe; the first tries come much sooner.
 const readyInterval = 500 * time.Millisecond
 
 // readyTry bounds one try of the readiness probe.
@@ -89,6 +90,11 @@ func (m *Module) resolve(h *modules.Host, act action) (*unit, error) {
 		u.svc.Signal = d.Signal
 		u.svc.KillAfter = d.KillAfter.Std()
 		u.svc.LogFile = d.LogFile
+		if d.Ready != nil && act != stop {
+			// The process serving ends the manager's watch over its
+			// start, rather than a fixed settle time.
+			_, u.svc.Ready = u.readyProbe(h, u.wait)
+		}
 	case "command":
 		u.svc.StartCmd = orPlaceholder(d.StartCmd)
 		u.svc.StopCmd = orPlaceholder(d.StopCmd)
@@ -272,25 +278,23 @@ func (u *unit) awaitReady(ctx context.Context, h *modules.Host, begin time.Time)
 		return nil
 	}
 	left := u.wait - time.Since(begin)
-	try := min(max(left, time.Second), readyTry)
-	var (
-		what string
-		f    probe.Func
-	)
-	switch {
-	case u.ready.TCP != "":
-		p := probe.NewPort(h, u.ready.TCP)
-		what = u.ready.TCP + " to accept connections"
-		f = func(ctx context.Context) (bool, string, error) { return p.Try(ctx, try) }
-	default:
-		p := probe.NewURL(h, u.ready.HTTP)
-		what = "GET " + u.ready.HTTP + " to answer 2xx"
-		f = func(ctx context.Context) (bool, string, error) { return p.Try(ctx, try) }
-	}
+	what, f := u.readyProbe(h, left)
 	if _, err := probe.Poll(ctx, what, left, readyInterval, f); err != nil {
 		return fmt.Errorf("%s runs, but is not ready: %w", u.svc.Name, err)
 	}
 	return nil
+}
+
+// readyProbe returns one try of the readiness probe, each bounded by a
+// share of left, and what it waits for.
+func (u *unit) readyProbe(h *modules.Host, left time.Duration) (string, probe.Func) {
+	try := min(max(left, time.Second), readyTry)
+	if u.ready.TCP != "" {
+		p := probe.NewPort(h, u.ready.TCP)
+		return u.ready.TCP + " to accept connections", func(ctx context.Context) (bool, string, error) { return p.Try(ctx, try) }
+	}
+	p := probe.NewURL(h, u.ready.HTTP)
+	return "GET " + u.ready.HTTP + " to answer 2xx", func(ctx context.Context) (bool, string, error) { return p.Try(ctx, try) }
 }
 
 func (u *unit) restart(ctx context.Context, h *modules.Host) (modules.Result, error) {

@@ -24,7 +24,8 @@ func init() {
         them (state: closed), as the host sees it
   path  until the path exists on the host (state: present) or does not
         (state: absent)
-port and path are tried every interval and the step fails when timeout
+port and path are tried quickly at first (10ms apart, growing), then every
+interval, and the step fails when timeout
 passes first, saying what the last try saw. For anything richer (an HTTP
 answer, a command's output) use check with retries and until.
 
@@ -53,7 +54,7 @@ type Module struct {
 	Path     string       `yaml:"path" doc:"absolute path on the host to wait for"`
 	State    string       `yaml:"state" default:"<open for port, present for path>" doc:"port: open or closed; path: present or absent"`
 	Timeout  arg.Duration `yaml:"timeout" default:"60s" doc:"port, path: fail when the state is not reached in this time"`
-	Interval arg.Duration `yaml:"interval" default:"1s" doc:"port, path: time between two tries"`
+	Interval arg.Duration `yaml:"interval" default:"1s" doc:"port, path: the longest time between two tries (the first come sooner)"`
 }
 
 // Defaults returns the arguments as Run sees them, state chosen by the form.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/backoff"
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/modules"
 )
@@ -193,11 +194,15 @@ func (e *TimeoutError) Error() string {
 	return msg
 }
 
-// Poll tries f every interval until it holds or timeout passes; the last try
-// comes at the deadline, so a condition met just in time is seen. It returns
-// what the last try saw, and a *TimeoutError when the time ran out.
+// Poll tries f, quickly at first and then every interval, until it holds or
+// timeout passes; the last try comes at the deadline, so a condition met just
+// in time is seen. It returns what the last try saw, and a *TimeoutError when
+// the time ran out.
 func Poll(ctx context.Context, what string, timeout, interval time.Duration, f Func) (seen string, err error) {
 	deadline := time.Now().Add(timeout)
+	// Tries come quickly at first, then at most interval apart: most states
+	// waited for arrive within moments, and a wait's remainder is time lost.
+	b := backoff.Capped(interval)
 	for {
 		ok, s, err := f(ctx)
 		if err != nil {
@@ -211,7 +216,7 @@ func Poll(ctx context.Context, what string, timeout, interval time.Duration, f F
 		if left <= 0 {
 			return seen, &TimeoutError{What: what, Timeout: timeout, Seen: seen}
 		}
-		t := time.NewTimer(min(interval, left))
+		t := time.NewTimer(min(b.Next(), left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
