@@ -256,13 +256,8 @@ func (l *loader) importVars(n *yaml.Node, s *Step, failed bool) []*given {
 	}
 	var out []*given
 	for _, p := range l.d.Entries(n, &l.ds) {
-		name, ok := l.d.KeyText(p.Key, &l.ds)
+		name, ok := l.paramName(p.Key)
 		if !ok {
-			continue
-		}
-		if !identRe.MatchString(name) || contains(builtinNames, name) {
-			l.ds.Add(l.pos(p.Key), fmt.Sprintf("%q cannot be a param name", name),
-				"use letters, digits and _, not starting with a digit, and not a name expressions already use")
 			continue
 		}
 		g := &given{name: name, key: l.pos(p.Key), valuePos: l.pos(p.Value), value: arg.Resolve(p.Value)}
@@ -299,13 +294,8 @@ func (l *loader) paramDecls(n *yaml.Node) []*paramDecl {
 	}
 	out := []*paramDecl{}
 	for _, p := range l.d.Entries(n, &l.ds) {
-		name, ok := l.d.KeyText(p.Key, &l.ds)
+		name, ok := l.paramName(p.Key)
 		if !ok {
-			continue
-		}
-		if !identRe.MatchString(name) || contains(builtinNames, name) {
-			l.ds.Add(l.pos(p.Key), fmt.Sprintf("%q cannot be a param name", name),
-				"use letters, digits and _, not starting with a digit, and not a name expressions already use")
 			continue
 		}
 		d := &paramDecl{name: name, pos: l.pos(p.Key), typ: "any"}
@@ -416,6 +406,21 @@ func (l *loader) bindParams(s *Step, imp *Import, gv []*given, decls []*paramDec
 			imp.Params[d.name] = eval.Param{Value: v}
 		}
 	}
+}
+
+// paramName reads the key of a param, declared or given: a name
+// expressions can use.
+func (l *loader) paramName(k *yaml.Node) (string, bool) {
+	name, ok := l.d.KeyText(k, &l.ds)
+	if !ok {
+		return "", false
+	}
+	if !identRe.MatchString(name) || contains(builtinNames, name) {
+		l.ds.Add(l.pos(k), fmt.Sprintf("%q cannot be a param name", name),
+			"use letters, digits and _, not starting with a digit, and not a name expressions already use")
+		return "", false
+	}
+	return name, true
 }
 
 func (l *loader) posIn(c fileCtx, n *yaml.Node) diag.Pos { return c.d.Pos(n) }
