@@ -523,7 +523,7 @@ func checkRefusedSwapBack(t *testing.T, o *outcome) {
 	}
 	// The recap's line for the member, and show, give the downgrade path
 	// whole, to its last words.
-	recap := leader + `: ROLLBACK FAILED: rollback step "` + stepRefuse + `" failed: the cluster version moved to `
+	recap := leader + `: ROLLBACK FAILED: rollback step "` + stepRefuse + `" failed: ` + leader + ` is past the point of no return`
 	path := wantMsg + ", wait until every member reports that storage version"
 	if out := o.runs[0].stdout.String(); !strings.Contains(out, recap) || !lineHas(out, recap, path, "or restore ") {
 		t.Errorf("the recap does not say %q ... %q in one line", recap, path)
@@ -533,7 +533,19 @@ func checkRefusedSwapBack(t *testing.T, o *outcome) {
 	}
 
 	l.waitHealthy()
+	// Every member runs the target, so the leader raises the cluster version
+	// on its own schedule (seconds): the refusal may come before it does.
 	after := l.members()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); after = l.members() {
+		moved := true
+		for _, name := range memberNames {
+			moved = moved && minorOf(after[name].Versions.Cluster) == minorOf(toVersion)
+		}
+		if moved {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	target, err := sha256File(filepath.Join(l.dir, "dist", "etcd-"+toVersion))
 	if err != nil {
 		t.Fatal(err)
