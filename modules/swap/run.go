@@ -73,6 +73,9 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 	if err := hostfile.Rename(ctx, h, stage, m.Dest); err != nil {
 		return modules.Result{}, err
 	}
+	// The staged file is dest now: a later swap of dest (a rollback's) has
+	// nothing staged to read ahead.
+	hostfile.RememberStage(h, m.Dest, "")
 	return modules.Result{Changed: true, Data: data}, nil
 }
 

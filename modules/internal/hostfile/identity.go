@@ -96,10 +96,19 @@ var prepared = struct {
 }{m: map[string]string{}}
 
 // RememberStage records that a prepare of this process staged stage for
-// dest.
+// dest; "" forgets it. Only a stage whose digest is remembered with its
+// identity is recorded: where stat gives no identity (an old stat, a
+// host that does not say), the read-ahead would save nothing.
 func RememberStage(h *modules.Host, dest, stage string) {
+	digests.Lock()
+	_, known := digests.m[digestKey(h, stage)]
+	digests.Unlock()
 	prepared.Lock()
 	defer prepared.Unlock()
+	if stage == "" || !known {
+		delete(prepared.m, digestKey(h, dest))
+		return
+	}
 	prepared.m[digestKey(h, dest)] = stage
 }
 

@@ -146,6 +146,9 @@ func TestReadAheadNotALink(t *testing.T) {
 	if err := os.Symlink(target, dest); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := InspectFile(ctx, h, stage); err != nil { // its digest remembered
+		t.Fatal(err)
+	}
 	RememberStage(h, dest, stage)
 	if got := ReadAhead(ctx, h, dest, backup); got != ctx {
 		t.Error("read ahead although dest is a symbolic link")
