@@ -62,7 +62,7 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 		return modules.Result{Changed: p.Changed, Data: data}, nil
 	}
 
-	stage, staged, kept, err := m.ready(ctx, h, p)
+	stage, staged, kept, err := m.ready(ctx, h, p, false)
 	if err != nil {
 		return modules.Result{}, err
 	}
@@ -84,8 +84,10 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 // checked and kept, and the rest done; it says which for each (staged:
 // uploaded or reused; backup_kept: copied, reused, or "" when dest does not
 // exist), and returns the staged file. On an error, a file it staged is
-// removed again.
-func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, staged, kept string, err error) {
+// removed again. With prepare, a backup it copies is checked (and its
+// digest so remembered) while the service still runs, rather than by the
+// swap inside its outage.
+func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, prepare bool) (stage, staged, kept string, err error) {
 	stage, stale, err := findStaged(ctx, h, p, m.Dest)
 	if err != nil {
 		return "", "", "", err
@@ -111,11 +113,10 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, sta
 			if err := hostfile.Keep(ctx, h, m.Dest, m.Backup); err != nil {
 				return fail(err)
 			}
-			// Checked (and so its digest remembered) now, while the
-			// service still runs, rather than by the swap inside its
-			// outage.
-			if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
-				return fail(cmpErr(err, fmt.Errorf("the copy of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest)))
+			if prepare {
+				if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
+					return fail(cmpErr(err, fmt.Errorf("the copy of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest)))
+				}
 			}
 			kept = copied
 		}
@@ -219,7 +220,7 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 	if dry {
 		return m.checkPrepare(ctx, h, p, data)
 	}
-	stage, staged, kept, err := m.ready(ctx, h, p)
+	stage, staged, kept, err := m.ready(ctx, h, p, true)
 	if err != nil {
 		return modules.Result{}, err
 	}
