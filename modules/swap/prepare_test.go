@@ -559,3 +559,91 @@ func TestBecomePrepared(t *testing.T) {
 		}
 	}
 }
+
+// countCommands counts the commands that start with prefix.
+func countCommands(cmds []string, prefix string) int {
+	n := 0
+	for _, c := range cmds {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// The swap after a prepare runs inside the service's outage: it finds the
+// staged file, the backup and dest as the prepare left them (same identity)
+// and hashes none of them again; a file whose identity changed is hashed
+// again, and a staged file that no longer holds src is replaced, never
+// renamed into place.
+func TestSwapAfterPrepareByIdentity(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			tests := []struct {
+				name   string
+				tamper func(t *testing.T, w *world, stage string)
+				hashes int    // sha256sum runs by the swap
+				staged string // what the swap says of the staged file
+			}{
+				{"untouched", func(*testing.T, *world, string) {}, 0, "reused"},
+				{"same content, touched", func(t *testing.T, w *world, stage string) {
+					fi, err := os.Stat(stage)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Chtimes(stage, fi.ModTime(), fi.ModTime()); err != nil {
+						t.Fatal(err)
+					}
+				}, 1, "reused"},
+				// Same size, its modification time set back: only the
+				// change time tells, and it does.
+				{"other content, same size and mtime", func(t *testing.T, w *world, stage string) {
+					fi, err := os.Stat(stage)
+					if err != nil {
+						t.Fatal(err)
+					}
+					bad := bytes.Repeat([]byte("x"), len(newBin))
+					if err := os.WriteFile(stage, bad, fi.Mode()); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Chtimes(stage, fi.ModTime(), fi.ModTime()); err != nil {
+						t.Fatal(err)
+					}
+				}, 2, "uploaded"},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					w := newWorld(t)
+					sp := &spy{Conn: tr.dial(t)}
+					w.h.Conn = sp
+					w.write(t, w.dest, oldBin, 0o750)
+					before := mustRead(t, w.dest)
+					mustRun(t, w, w.prepare())
+					stage := w.stage(t)
+					tt.tamper(t, w, stage)
+					sp.reset()
+
+					res := mustRun(t, w, w.module())
+					_, cmds := sp.reset()
+					if n := countCommands(cmds, "sha256sum "); n != tt.hashes {
+						t.Errorf("the swap hashed %d files, want %d: %q", n, tt.hashes, cmds)
+					}
+					// Untouched, it is one stat of the three files, the
+					// staged file's own just before the rename, the rename
+					// and the sync.
+					if tt.hashes == 0 && (len(cmds) != 4 || !strings.HasPrefix(cmds[2], "mv -f -- "+stage+" ")) {
+						t.Errorf("the swap after an untouched prepare ran %q, want stat, stat, mv, sync", cmds)
+					}
+					wantData(t, "swap", res.Data, map[string]any{"staged": tt.staged, "backup_kept": "reused",
+						"sha256_before": digest(oldBin), "sha256_after": digest(newBin)})
+					if got := mustRead(t, w.dest); !equalFile(got, file{newBin, 0o750, before.uid, before.gid}) {
+						t.Errorf("dest = %+v, want src", got)
+					}
+					if l := leftovers(t, w.bin); len(l) > 0 {
+						t.Errorf("left behind %v", l)
+					}
+				})
+			}
+		})
+	}
+}

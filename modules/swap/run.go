@@ -26,6 +26,7 @@ func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, er
 }
 
 func (m *Module) do(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
+	ctx = hostfile.TrustIdentity(ctx)
 	switch {
 	case m.Restore != "":
 		return m.restore(ctx, h, dry)
@@ -50,6 +51,7 @@ type plan struct {
 }
 
 func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
+	ctx = hostfile.ReadAhead(ctx, h, m.Dest, m.Backup)
 	p, err := m.plan(ctx, h)
 	if err != nil {
 		return modules.Result{}, err
@@ -60,7 +62,7 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 		return modules.Result{Changed: p.Changed, Data: data}, nil
 	}
 
-	stage, staged, kept, err := m.ready(ctx, h, p)
+	stage, staged, kept, err := m.ready(ctx, h, p, false)
 	if err != nil {
 		return modules.Result{}, err
 	}
@@ -71,6 +73,9 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 	if err := hostfile.Rename(ctx, h, stage, m.Dest); err != nil {
 		return modules.Result{}, err
 	}
+	// The staged file is dest now: a later swap of dest (a rollback's) has
+	// nothing staged to read ahead.
+	hostfile.RememberStage(h, m.Dest, "")
 	return modules.Result{Changed: true, Data: data}, nil
 }
 
@@ -79,8 +84,10 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 // checked and kept, and the rest done; it says which for each (staged:
 // uploaded or reused; backup_kept: copied, reused, or "" when dest does not
 // exist), and returns the staged file. On an error, a file it staged is
-// removed again.
-func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, staged, kept string, err error) {
+// removed again. With prepare, a backup it copies is checked (and its
+// digest so remembered) while the service still runs, rather than by the
+// swap inside its outage.
+func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, prepare bool) (stage, staged, kept string, err error) {
 	stage, stale, err := findStaged(ctx, h, p, m.Dest)
 	if err != nil {
 		return "", "", "", err
@@ -106,6 +113,11 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, sta
 			if err := hostfile.Keep(ctx, h, m.Dest, m.Backup); err != nil {
 				return fail(err)
 			}
+			if prepare {
+				if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
+					return fail(cmpErr(err, fmt.Errorf("the copy of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest)))
+				}
+			}
 			kept = copied
 		}
 	}
@@ -115,6 +127,14 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan) (stage, sta
 		hostfile.RemoveTemp(h, f, true)
 	}
 	return stage, staged, kept, nil
+}
+
+// cmpErr returns err, or otherwise fallback.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
 }
 
 // findStaged looks for a file a prepare staged for dest that holds src as
@@ -152,7 +172,7 @@ func isStaged(ctx context.Context, h *modules.Host, p plan, stage string) (bool,
 	if err != nil || !f.Exists || !f.Regular || hostfile.PermBits(f.Perm) != hostfile.PermBits(p.Mode) || !hostfile.SameOwner(p.Owner, f) {
 		return false, err
 	}
-	sum, err := hostfile.HostSum(ctx, h, stage)
+	sum, err := hostfile.Digest(ctx, h, stage, f)
 	return sum == p.sum, err
 }
 
@@ -165,7 +185,7 @@ func isKept(ctx context.Context, h *modules.Host, p plan, backup string) (bool, 
 	if err != nil || !f.Exists || !f.Regular || hostfile.PermBits(f.Perm) != hostfile.PermBits(p.Cur.Perm) || f.UID != p.Cur.UID || f.GID != p.Cur.GID {
 		return false, err
 	}
-	sum, err := hostfile.HostSum(ctx, h, backup)
+	sum, err := hostfile.Digest(ctx, h, backup, f)
 	return sum == p.Cur.SHA256, err
 }
 
@@ -200,13 +220,14 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 	if dry {
 		return m.checkPrepare(ctx, h, p, data)
 	}
-	stage, staged, kept, err := m.ready(ctx, h, p)
+	stage, staged, kept, err := m.ready(ctx, h, p, true)
 	if err != nil {
 		return modules.Result{}, err
 	}
 	// Its random name is recorded, so that the undo removes this file and
 	// no other; a later swap finds it by its prefix and its content.
 	data["staged_path"] = stage
+	hostfile.RememberStage(h, m.Dest, stage)
 	data["staged"], data["backup_kept"] = staged, kept
 	data["msg"] = prepareMsg(m, p, stage, staged == reused, kept != copied, false)
 	return modules.Result{Changed: staged != reused || kept == copied, Data: data}, nil
@@ -347,6 +368,7 @@ func (m *Module) Undo(ctx context.Context, h *modules.Host, done modules.Result)
 	if !done.Changed {
 		return nil
 	}
+	ctx = hostfile.TrustIdentity(ctx)
 	data, err := m.unredact(done.Data)
 	if err != nil {
 		return err

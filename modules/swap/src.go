@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/runbookhq/runbook/modules"
 )
@@ -26,11 +27,49 @@ func localSum(p string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("src: %s is not a regular file", p)
 	}
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
+	id := localID(fi)
+	if sum, ok := localDigest(p, id); ok {
+		return sum, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("src: reading %s: %w", p, err)
 	}
-	return hex.EncodeToString(sum.Sum(nil)), nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	rememberLocal(p, id, sum)
+	return sum, nil
+}
+
+// srcDigests are the digests of controller files this process computed,
+// with each file's identity (see localID), reused only while the file keeps
+// it: the same rule as the host's (see hostfile.TrustIdentity), so that the
+// prepare and the swap of one src read it once.
+var srcDigests = struct {
+	sync.Mutex
+	m map[string]knownDigest
+}{m: map[string]knownDigest{}}
+
+type knownDigest struct{ id, sum string }
+
+// localDigest returns the digest remembered for the controller file p with
+// identity id.
+func localDigest(p, id string) (string, bool) {
+	if id == "" {
+		return "", false
+	}
+	srcDigests.Lock()
+	defer srcDigests.Unlock()
+	d, ok := srcDigests.m[p]
+	return d.sum, ok && d.id == id
+}
+
+func rememberLocal(p, id, sum string) {
+	if id == "" {
+		return
+	}
+	srcDigests.Lock()
+	defer srcDigests.Unlock()
+	srcDigests.m[p] = knownDigest{id: id, sum: sum}
 }
 
 // srcPath is src on the controller: relative to the runbook's folder.

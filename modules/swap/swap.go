@@ -37,7 +37,10 @@ rename rather than for an upload and two large flushes to disk. A swap,
 prepared or not, reuses a staged file only when it has src's sha256, mode
 and owner, and a backup only when it holds dest's content, mode and owner;
 anything else there is replaced. The result's staged ("uploaded" or
-"reused") and backup_kept ("copied" or "reused") say which.
+"reused") and backup_kept ("copied" or "reused") say which. Within one run,
+a file hashed once is not hashed again while stat shows it unchanged (same
+device, inode, size, modification and change times), so the swap after a
+prepare reads no content at all; a file changed in any way is hashed again.
 
 With restore, puts back the file that the last swap of that path kept at
 backup (give backup too if that swap named one), keeping the backup. It is

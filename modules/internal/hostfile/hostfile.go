@@ -32,6 +32,10 @@ type File struct {
 	User    string // "UNKNOWN" when the uid has no name
 	Group   string
 	SHA256  string // only when asked for, and the path is a regular file
+	// ID is what tells this file from any other and from itself after a
+	// change (device, inode, size, modification and change times); "" when
+	// stat cannot say.
+	ID string
 }
 
 // Run runs argv on the host with the step's privileges.
@@ -60,6 +64,16 @@ func Lstat(ctx context.Context, h *modules.Host, p string) (File, error) {
 }
 
 func inspectAs(ctx context.Context, h *modules.Host, p string, sum, follow bool) (File, error) {
+	if f, ok := readAlready(ctx, p); ok {
+		// A regular file read ahead: its lstat is its stat.
+		if sum {
+			var err error
+			if f.SHA256, err = Digest(ctx, h, p, f); err != nil {
+				return File{}, err
+			}
+		}
+		return f, nil
+	}
 	exists := []string{"test", "-e", p}
 	if !follow {
 		// test -e follows a link, and a dangling one is still there.
@@ -73,7 +87,7 @@ func inspectAs(ctx context.Context, h *modules.Host, p string, sum, follow bool)
 	case err != nil:
 		return File{}, fmt.Errorf("testing %s: %w", p, err)
 	}
-	stat := []string{"stat", "-c", "%f %u %g %U %G", "--", p}
+	stat := []string{"stat", "-c", statFormat, "--", p}
 	if follow {
 		stat = slices.Insert(stat, 1, "-L")
 	}
@@ -86,19 +100,30 @@ func inspectAs(ctx context.Context, h *modules.Host, p string, sum, follow bool)
 		return File{}, fmt.Errorf("reading the mode and owner of %s: %w", p, err)
 	}
 	if sum && f.Regular {
-		if f.SHA256, err = HostSum(ctx, h, p); err != nil {
+		if f.SHA256, err = Digest(ctx, h, p, f); err != nil {
 			return File{}, err
 		}
 	}
 	return f, nil
 }
 
-// parseStat reads `stat -c '%f %u %g %U %G'`: the raw mode in hex (type and
-// permission bits, the same in every locale), uid, gid, user and group.
+// statFormat asks stat for the raw mode in hex (type and permission bits, the
+// same in every locale), uid, gid, user and group, then the file's identity:
+// device, inode, size, and the modification and change times to the
+// nanosecond where the host's stat shows them.
+const statFormat = "%f %u %g %U %G %d %i %s %y %z"
+
+// parseStat reads a stat of statFormat. A stat that prints less than the
+// identity (the times are several words) gives a File without ID, whose
+// digest is never reused.
 func parseStat(s string) (File, error) {
 	fields := strings.Fields(s)
-	if len(fields) != 5 {
+	if len(fields) < 5 {
 		return File{}, fmt.Errorf("unexpected answer from stat: %q", strings.TrimSpace(s))
+	}
+	id := ""
+	if len(fields) > 8 {
+		id = strings.Join(fields[5:], " ")
 	}
 	raw, err1 := strconv.ParseUint(fields[0], 16, 32)
 	uid, err2 := strconv.Atoi(fields[1])
@@ -115,6 +140,7 @@ func parseStat(s string) (File, error) {
 		GID:     gid,
 		User:    fields[3],
 		Group:   fields[4],
+		ID:      id,
 	}, nil
 }
 
@@ -177,6 +203,10 @@ func MakeTemp(ctx context.Context, h *modules.Host, prefix string, become bool) 
 // (find -type f does not follow links, so a link is never one) named as
 // StagePrefix(dest) and random letters.
 func Staged(ctx context.Context, h *modules.Host, dest string) ([]string, error) {
+	if stage := stagedAlready(ctx, dest); stage != "" {
+		// The prepare of this run staged it and removed the others.
+		return []string{stage}, nil
+	}
 	prefix := StagePrefix(dest)
 	out, err := Run(ctx, h, "find", path.Dir(dest), "-maxdepth", "1", "-type", "f", "-name", globQuote(path.Base(prefix))+"*")
 	if err != nil {
@@ -238,6 +268,13 @@ func Upload(ctx context.Context, h *modules.Host, r io.Reader, what, dest string
 // the module is about to chown, chmod or rename into place must be the file
 // it made, never a link to another.
 func OwnFile(ctx context.Context, h *modules.Host, p string) (File, error) {
+	// Most often it is there: one stat (which does not follow a link) says
+	// so. Otherwise the full lstat says what is wrong.
+	if out, err := Run(ctx, h, "stat", "-c", statFormat, "--", p); err == nil {
+		if f, err := parseStat(string(out.Stdout)); err == nil && f.Regular {
+			return f, nil
+		}
+	}
 	f, err := Lstat(ctx, h, p)
 	switch {
 	case err != nil:

@@ -148,6 +148,7 @@ func Stage(ctx context.Context, h *modules.Host, w Want, p Plan, open func() (io
 	}
 	// chown clears setuid and setgid, and a transport may apply the mode
 	// under a umask: set it whenever it may not be what was asked.
+	id := got.ID
 	if chowned || PermBits(got.Perm) != PermBits(p.Mode) {
 		if _, err := OwnFile(ctx, h, stage); err != nil {
 			return stage, err
@@ -155,11 +156,23 @@ func Stage(ctx context.Context, h *modules.Host, w Want, p Plan, open func() (io
 		if _, err := Run(ctx, h, "chmod", "--", ModeString(p.Mode), stage); err != nil {
 			return stage, fmt.Errorf("setting mode %s on %s: %w", ModeString(p.Mode), stage, err)
 		}
+		id = ""
+		if trusting(ctx) {
+			// The digest is remembered with the identity the file has
+			// now, read before it is hashed: a swap after this prepare
+			// hashes it again only if that identity changed.
+			final, err := OwnFile(ctx, h, stage)
+			if err != nil {
+				return stage, err
+			}
+			id = final.ID
+		}
 	}
 	sum, err := HostSum(ctx, h, stage)
 	if err != nil {
 		return stage, err
 	}
+	remember(ctx, h, stage, id, sum)
 	if sum != w.SHA256 {
 		return stage, fmt.Errorf("the file copied to the host has sha256 %s, not %s as %s; %s was not touched", sum, w.SHA256, w.Of, w.Dest)
 	}
