@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/runbookhq/runbook/internal/safedir"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -48,68 +50,18 @@ func (s *FileStore) String() string { return "file store " + s.dir }
 // Close implements Store.
 func (s *FileStore) Close() error { return nil }
 
-// modes are the folder's and files' modes: private, unless the parent folder
-// is shared with a group, whose members must then read and add decisions.
-func (s *FileStore) modes() (dir, file uint32) {
-	fi, err := os.Stat(s.dir)
-	if err != nil {
-		fi, err = os.Stat(filepath.Dir(s.dir))
-	}
-	if err == nil && fi.Mode().Perm()&0o070 == 0o070 {
-		return 0o770, 0o660
-	}
-	return 0o700, 0o600
-}
+// modes are the folder's and files' modes (safedir.Modes).
+func (s *FileStore) modes() (dir, file uint32) { return safedir.Modes(s.dir) }
 
 // openDir opens folder name inside parent (or s.dir itself when parent is
-// -1) without following a symbolic link, creating it when create is set; it
-// refuses a folder anyone may write to.
+// -1) with safedir.Open, creating it when create is set.
 func (s *FileStore) openDir(parent int, name string, create bool) (int, error) {
 	dm, _ := s.modes()
 	path := s.dir
 	if parent >= 0 {
 		path = filepath.Join(s.dir, name)
 	}
-	if create {
-		var err error
-		if parent < 0 {
-			if err = os.MkdirAll(filepath.Dir(s.dir), 0o700); err != nil {
-				return -1, fmt.Errorf("approvals folder %s: %w", s.dir, err)
-			}
-			err = unix.Mkdir(s.dir, dm)
-		} else {
-			err = unix.Mkdirat(parent, name, dm)
-		}
-		if err == nil {
-			_ = os.Chmod(path, os.FileMode(dm)) // the umask may have taken the group's bits
-		} else if !errors.Is(err, unix.EEXIST) {
-			return -1, fmt.Errorf("approvals folder %s: %w", path, err)
-		}
-	}
-	var fd int
-	var err error
-	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	if parent < 0 {
-		fd, err = unix.Open(s.dir, flags, 0)
-	} else {
-		fd, err = unix.Openat(parent, name, flags, 0)
-	}
-	switch {
-	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR):
-		return -1, fmt.Errorf("approvals folder %s is a symbolic link or a file; refusing to use it (remove it if no one of your team made it)", path)
-	case err != nil:
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("approvals folder %s: %w", path, err)
-	}
-	if st.Mode&0o002 != 0 {
-		unix.Close(fd)
-		return -1, fmt.Errorf("approvals folder %s is writable by everyone (mode %o); refusing to use it: chmod o-w it", path, st.Mode&0o7777)
-	}
-	return fd, nil
+	return safedir.Open("approvals folder", path, parent, name, create, dm)
 }
 
 // runDir opens the folder of run runID.

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/safedir"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -61,53 +63,13 @@ func (s *FileStore) String() string { return "file store " + s.dir }
 // Close implements Store.
 func (s *FileStore) Close() error { return nil }
 
-// modes are the lock folder's and files' modes: private, unless the state
-// folder is shared with a group (mode 2770 or so), whose members must then be
-// able to take and read each other's locks.
-func (s *FileStore) modes() (dir, file uint32) {
-	fi, err := os.Stat(s.dir)
-	if err != nil {
-		fi, err = os.Stat(filepath.Dir(s.dir))
-	}
-	if err == nil && fi.Mode().Perm()&0o070 == 0o070 {
-		return 0o770, 0o660
-	}
-	return 0o700, 0o600
-}
+// modes are the lock folder's and files' modes (safedir.Modes).
+func (s *FileStore) modes() (dir, file uint32) { return safedir.Modes(s.dir) }
 
-// openDir opens the lock folder without following a symbolic link, creating
-// it when create is set. It refuses a folder anyone may write to: whoever can
-// plant a file there could plant a link to one of ours.
+// openDir opens the lock folder (safedir.Open), creating it when create is set.
 func (s *FileStore) openDir(create bool) (int, error) {
-	if create {
-		if err := os.MkdirAll(filepath.Dir(s.dir), 0o700); err != nil {
-			return -1, fmt.Errorf("lock folder %s: %w", s.dir, err)
-		}
-		dm, _ := s.modes()
-		if err := unix.Mkdir(s.dir, dm); err == nil {
-			// The umask may have taken the group's bits.
-			_ = os.Chmod(s.dir, os.FileMode(dm))
-		} else if !errors.Is(err, unix.EEXIST) {
-			return -1, fmt.Errorf("lock folder %s: %w", s.dir, err)
-		}
-	}
-	fd, err := unix.Open(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	switch {
-	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR):
-		return -1, fmt.Errorf("lock folder %s is not a folder but a symbolic link or a file; refusing to use it (remove it if no one of your team made it)", s.dir)
-	case err != nil:
-		return -1, fmt.Errorf("lock folder %s: %w", s.dir, &os.PathError{Op: "open", Path: s.dir, Err: err})
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("lock folder %s: %w", s.dir, err)
-	}
-	if st.Mode&0o002 != 0 {
-		unix.Close(fd)
-		return -1, fmt.Errorf("lock folder %s is writable by everyone (mode %o); refusing to use it: chmod o-w it", s.dir, st.Mode&0o7777)
-	}
-	return fd, nil
+	dm, _ := s.modes()
+	return safedir.Open("lock folder", s.dir, -1, "", create, dm)
 }
 
 // fileName is the lock file of key: the key with every byte but letters,
