@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runbookhq/runbook/modules/internal/modtest"
+
 	"github.com/rs/zerolog"
 
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/conn/local"
-	rssh "github.com/runbookhq/runbook/internal/conn/ssh"
-	"github.com/runbookhq/runbook/internal/sshtest"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -25,27 +25,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func dialSSHD(t *testing.T) conn.Conn {
-	t.Helper()
-	s := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
-	d, err := rssh.NewDialer(rssh.Options{
-		Home: t.TempDir(), ConfigFile: os.DevNull, DisableAgent: true,
-		KnownHostsFiles: []string{s.WriteKnownHosts(t, t.TempDir())},
-		IdentityFiles:   []string{s.ClientKeyFile},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.Dial(testCtx(t), conn.Target{
-		Name: "h1", Addr: s.Addrs[0], Port: s.Port, Connection: "ssh",
-		Vars: map[string]any{"ansible_host": s.Addrs[0], "ansible_port": s.Port},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func dialSSHD(t *testing.T) conn.Conn { return modtest.DialSSHD(t, "h1") }
 
 func roundTrip(t *testing.T, res modules.Result) modules.Result {
 	t.Helper()

@@ -11,13 +11,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runbookhq/runbook/modules/internal/modtest"
+
 	"github.com/rs/zerolog"
 
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/conn/conntest"
 	"github.com/runbookhq/runbook/internal/conn/local"
-	rssh "github.com/runbookhq/runbook/internal/conn/ssh"
-	"github.com/runbookhq/runbook/internal/sshtest"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -66,27 +66,7 @@ var transports = []transport{
 	{"ssh", dialSSHD},
 }
 
-func dialSSHD(t *testing.T) conn.Conn {
-	t.Helper()
-	s := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
-	d, err := rssh.NewDialer(rssh.Options{
-		Home: t.TempDir(), ConfigFile: os.DevNull, DisableAgent: true,
-		KnownHostsFiles: []string{s.WriteKnownHosts(t, t.TempDir())},
-		IdentityFiles:   []string{s.ClientKeyFile},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.Dial(testCtx(t), conn.Target{
-		Name: "etcd-1", Addr: s.Addrs[0], Port: s.Port, Connection: "ssh",
-		Vars: map[string]any{"ansible_host": s.Addrs[0], "ansible_port": s.Port},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func dialSSHD(t *testing.T) conn.Conn { return modtest.DialSSHD(t, "etcd-1") }
 
 // stage is the file staged for dest, "" when there is none. There must not
 // be more than one.

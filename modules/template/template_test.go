@@ -13,10 +13,8 @@ import (
 
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/conn/local"
-	rssh "github.com/runbookhq/runbook/internal/conn/ssh"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/redact"
-	"github.com/runbookhq/runbook/internal/sshtest"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/hostfile"
@@ -42,27 +40,7 @@ var transports = []struct {
 	{"ssh", dialSSHD},
 }
 
-func dialSSHD(t *testing.T) conn.Conn {
-	t.Helper()
-	s := sshtest.StartSSHD(t, sshtest.SSHDOptions{})
-	d, err := rssh.NewDialer(rssh.Options{
-		Home: t.TempDir(), ConfigFile: os.DevNull, DisableAgent: true,
-		KnownHostsFiles: []string{s.WriteKnownHosts(t, t.TempDir())},
-		IdentityFiles:   []string{s.ClientKeyFile},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.Dial(testCtx(t), conn.Target{
-		Name: "web-1", Addr: s.Addrs[0], Port: s.Port, Connection: "ssh",
-		Vars: map[string]any{"ansible_host": s.Addrs[0], "ansible_port": s.Port},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func dialSSHD(t *testing.T) conn.Conn { return modtest.DialSSHD(t, "web-1") }
 
 // world is a runbook folder holding the template and a host folder.
 type world struct {
