@@ -11,6 +11,13 @@
 # DEMO_LOAD_SECONDS (the load's length without the runbook, default 5),
 # DEMO_BIN (where runbook and etcd-load are built, default bin), and the
 # lab's own (see scripts/lab.sh).
+#
+# With the runbook, a Prometheus of the demo's own (scripts/prometheus-lab.sh,
+# data in .runbook/prometheus-etcd-demo, on DEMO_PROM_ADDR, default
+# 127.0.0.1:19090) scrapes the members every second, and the upgrade analyses
+# each member against the others through it (-e prometheus_url); it is
+# stopped when the demo ends. DEMO_PROMETHEUS=0 leaves it out, and so does a
+# machine without Debian's prometheus package (scripts/deps.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +52,23 @@ scripts/lab.sh down
 scripts/lab.sh up
 endpoints=$(sed 's/\([^,]*\)/http:\/\/\1:2379/g' "$LAB_DIR/addrs")
 
+# The demo's Prometheus, scraping the members' metrics (:2381); it goes when
+# the demo does, and by itself after the lab's lifetime at most.
+prom_url=
+stop_prometheus() { :; }
+if [ -n "$have_runbook" ] && [ "${DEMO_PROMETHEUS:-1}" != 0 ]; then
+  say "a Prometheus scraping the members every second, for the upgrade's analysis"
+  prom_env=(PROM_DIR="$PWD/.runbook/prometheus-etcd-demo" PROM_ADDR="${DEMO_PROM_ADDR:-127.0.0.1:19090}"
+    PROM_TARGETS="$(sed 's/\([^,]*\)/\1:2381/g; s/,/ /g' "$LAB_DIR/addrs")" PROM_MAX_LIFETIME="$LAB_MAX_LIFETIME")
+  if prom_url=$(env "${prom_env[@]}" scripts/prometheus-lab.sh up | tail -n 1); then
+    stop_prometheus() { env "${prom_env[@]}" scripts/prometheus-lab.sh down >/dev/null 2>&1 || true; }
+    trap stop_prometheus EXIT
+  else
+    prom_url=
+    echo "(no Prometheus: the upgrade runs without its analysis against the other members)"
+  fi
+fi
+
 report=$LAB_DIR/load-report.json
 load_log=$LAB_DIR/load.log
 # With the runbook, the load runs until the upgrade is over (10 minutes at
@@ -54,7 +78,7 @@ duration=10m
 say "a write load: $rate writes/s to $endpoints, each write one attempt"
 "$bindir/etcd-load" -endpoints "$endpoints" -rate "$rate" -duration "$duration" -out "$report" >"$load_log" 2>&1 &
 load_pid=$!
-trap 'kill -TERM "$load_pid" 2>/dev/null || true' EXIT
+trap 'kill -TERM "$load_pid" 2>/dev/null || true; stop_prometheus' EXIT
 
 # approve_own_run approves the upgrade's point of no return from a second
 # process, as a colleague would from their shell: --yes does not pass it,
@@ -78,15 +102,26 @@ if [ -n "$have_runbook" ]; then
   echo "(the point of no return waits for an approval that --yes does not give; a second process approves it: runbook approve RUN_ID)"
   approve_own_run &
   approver_pid=$!
-  trap 'kill -TERM "$load_pid" "$approver_pid" 2>/dev/null || true' EXIT
-  "$bindir/runbook" exec "$runbook_file" -i lab --yes -e lab_dir="$LAB_DIR" || rc=$?
+  trap 'kill -TERM "$load_pid" "$approver_pid" 2>/dev/null || true; stop_prometheus' EXIT
+  analysis=()
+  [ -z "$prom_url" ] || analysis=(-e prometheus_url="$prom_url")
+  "$bindir/runbook" exec "$runbook_file" -i lab --yes -e lab_dir="$LAB_DIR" "${analysis[@]}" || rc=$?
   kill -TERM "$load_pid" 2>/dev/null || true
   kill -TERM "$approver_pid" 2>/dev/null || true
   wait "$approver_pid" 2>/dev/null || true
 fi
 load_rc=0
 wait "$load_pid" || load_rc=$?
-trap - EXIT
+trap stop_prometheus EXIT
+
+if [ -n "$prom_url" ]; then
+  run_id=$("$bindir/runbook" runs 2>/dev/null | awk 'NR > 1 {print $1; exit}')
+  if [ -n "$run_id" ]; then
+    say "each upgraded member against the others, through Prometheus (runbook show $run_id)"
+    "$bindir/runbook" show "$run_id" | sed -n '/^measurements:/,/^$/p'
+  fi
+  stop_prometheus
+fi
 
 say "the load's report (also in $report)"
 cat "$load_log"
