@@ -63,6 +63,7 @@ if [ -n "$have_runbook" ] && [ "${DEMO_PROMETHEUS:-1}" != 0 ]; then
   if prom_url=$(env "${prom_env[@]}" scripts/prometheus-lab.sh up | tail -n 1); then
     stop_prometheus() { env "${prom_env[@]}" scripts/prometheus-lab.sh down >/dev/null 2>&1 || true; }
     trap stop_prometheus EXIT
+    echo "Prometheus at $prom_url (its data in .runbook/prometheus-etcd-demo, gone when the demo ends)"
   else
     prom_url=
     echo "(no Prometheus: the upgrade runs without its analysis against the other members)"
