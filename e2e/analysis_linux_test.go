@@ -13,7 +13,7 @@ import (
 // The analysis step of runbooks/upgrade-etcd.yml and its metrics.
 const stepAnalysis = "the member does as well as its peers"
 
-var analysisMetrics = []string{"grpc-error-rate", "proposals-failed", "leader-changes", "wal-fsync-p99-seconds"}
+var analysisMetrics = []string{"members-scraped", "grpc-error-rate", "proposals-failed", "leader-changes", "wal-fsync-p99-seconds"}
 
 // TestUpgradeEtcdAnalysis runs the upgrade with its analysis of each member
 // against the others through a real Prometheus scraping the lab's members,
