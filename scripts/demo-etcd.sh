@@ -117,9 +117,12 @@ trap stop_prometheus EXIT
 
 if [ -n "$prom_url" ]; then
   run_id=$("$bindir/runbook" runs 2>/dev/null | awk 'NR > 1 {print $1; exit}')
-  if [ -n "$run_id" ]; then
+  # Only a run that reached an analysis has measurements to show.
+  measured=
+  [ -z "$run_id" ] || measured=$("$bindir/runbook" show "$run_id" | sed -n '/^measurements:/,/^$/p') || true
+  if [ -n "$measured" ]; then
     say "each upgraded member against the others, through Prometheus (runbook show $run_id)"
-    "$bindir/runbook" show "$run_id" | sed -n '/^measurements:/,/^$/p'
+    printf '%s\n' "$measured"
   fi
   stop_prometheus
 fi
