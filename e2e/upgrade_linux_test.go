@@ -64,11 +64,17 @@ type outcome struct {
 func TestUpgradeEtcd(t *testing.T) {
 	for _, sc := range []scenario{
 		{
-			name:     "full_upgrade",
-			addrs:    []string{"127.0.0.71", "127.0.0.72", "127.0.0.73"},
+			name:  "full_upgrade",
+			addrs: []string{"127.0.0.71", "127.0.0.72", "127.0.0.73"},
+			// With the analysis of each member against its peers through a
+			// real Prometheus, as make demo runs it.
+			prepare:  withPrometheus,
 			load:     true,
 			wantExit: 0,
-			check:    checkFullUpgrade,
+			check: func(t *testing.T, o *outcome) {
+				checkFullUpgrade(t, o)
+				checkAnalysisPassed(t, o)
+			},
 		},
 		{
 			name:  "target_exits_at_start",
