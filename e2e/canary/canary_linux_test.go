@@ -14,7 +14,7 @@ import (
 // fleet at index i.
 func lab(t *testing.T, i int) (context.Context, *promlab.Server) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx, promlab.New(t, targets(i))
 }
@@ -63,8 +63,9 @@ func TestCanaryRollout(t *testing.T) {
 		}
 	})
 
-	// bad: the canary fails 5% of its requests, fails its analysis at the
-	// first measurement and is rolled back; nothing else is touched.
+	// bad: the canary fails 5% of its requests, fails its analysis without
+	// waiting for the remaining measurements and is rolled back; nothing
+	// else is touched.
 	t.Run("bad", func(t *testing.T) {
 		t.Parallel()
 		ctx, prom := lab(t, 1)
@@ -81,7 +82,8 @@ func TestCanaryRollout(t *testing.T) {
 		f.wantRolledBack(j, "web1")
 		end := j.stepEnd("steps", "web1", analysisStep)
 		ms, phase := measurements(t, end, metric)
-		if phase != "Failed" || len(ms) == 0 || ms[len(ms)-1].Verdict != "failed" || end.Status != "failed" {
+		t.Logf("canary analysis: %s, %s", phase, describe(ms))
+		if phase != "Failed" || len(ms) == 0 || len(ms) == 4 || ms[len(ms)-1].Verdict != "failed" || end.Status != "failed" {
 			t.Errorf("canary analysis %s (step %s), measurements %s: want Failed on a failed measurement", phase, end.Status, verdicts(ms))
 		}
 		for _, h := range hosts[1:] {
@@ -107,6 +109,7 @@ func TestCanaryRollout(t *testing.T) {
 		f.wantRestarted("web1", before, after)
 		f.wantRolledBack(j, "web1")
 		ms, phase := measurements(t, j.stepEnd("steps", "web1", analysisStep), metric)
+		t.Logf("canary analysis: %s, %s", phase, describe(ms))
 		if phase != "Inconclusive" || strings.Count(verdicts(ms), "inconclusive") != 2 {
 			t.Errorf("canary analysis %s, measurements %s: want Inconclusive after 2 inconclusive measurements", phase, verdicts(ms))
 		}
@@ -149,9 +152,15 @@ func TestCanaryRollout(t *testing.T) {
 		if b := j.breaker(); b != "ok,failed" {
 			t.Fatalf("circuit breaker %s: want passed after batch 1 and failed after batch 2", b)
 		}
+		// Two of the three changed instances fail 5%: the changed fleet's
+		// rate is about 3.3%, just over failure (3%), so a measurement may
+		// read it inconclusive, which fails a breaker too
+		// (on_inconclusive: fail). It never passes one.
 		ends := j.breakerEnds()
-		if ms, phase := measurements(t, &ends[1], fleetMetric); phase != "Failed" || ms[len(ms)-1].Verdict != "failed" {
-			t.Errorf("breaker after batch 2: %s, measurements %s; want Failed", phase, verdicts(ms))
+		ms, phase := measurements(t, &ends[1], fleetMetric)
+		t.Logf("breaker after batch 2: %s, %s", phase, describe(ms))
+		if last := ms[len(ms)-1]; phase != "Failed" && phase != "Inconclusive" || last.Verdict != "failed" && last.Verdict != "inconclusive" || strings.Contains(verdicts(ms), "successful") {
+			t.Errorf("breaker after batch 2: %s, measurements %s; want Failed (or Inconclusive) without a successful measurement", phase, verdicts(ms))
 		}
 		if len(j.find("abort", "")) != 1 {
 			t.Errorf("no abort in the journal")
@@ -217,6 +226,7 @@ func TestPrometheusStoppedMidAnalysis(t *testing.T) {
 	f.wantRolledBack(j, "web1")
 	end := j.stepEnd("steps", "web1", analysisStep)
 	ms, phase := measurements(t, end, metric)
+	t.Logf("canary analysis: %s, %s", phase, describe(ms))
 	if phase != "Error" || verdicts(ms) != "successful,error,error,error,error" {
 		t.Errorf("analysis %s, measurements %s: want Error after 1 successful and 4 errors", phase, verdicts(ms))
 	}

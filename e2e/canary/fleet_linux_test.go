@@ -107,8 +107,6 @@ func (f *fleet) run(ctx context.Context, args ...string) (int, string) {
 	f.t.Helper()
 	all := append([]string{"exec", filepath.Join(repoRoot, "runbooks", "canary-deploy.yml"),
 		"-i", f.inv, "--yes", "--state-dir", f.state}, args...)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, bins.runbook, all...)
 	cmd.Dir = f.t.TempDir()
 	cmd.Stdin = nil // no terminal: an inconclusive analysis cannot ask
@@ -388,6 +386,19 @@ func verdicts(ms []measurement) string {
 		vs = append(vs, m.Verdict)
 	}
 	return strings.Join(vs, ",")
+}
+
+// describe says what each measurement read, for the test's log.
+func describe(ms []measurement) string {
+	var out []string
+	for _, m := range ms {
+		s := fmt.Sprintf("#%d %v (baseline %v) %s", m.N, m.Value, m.Baseline, m.Verdict)
+		if m.Error != "" {
+			s += ": " + m.Error
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
 }
 
 // poll calls cond every 200ms until it holds, and fails the test when ctx
