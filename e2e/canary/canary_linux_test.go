@@ -230,9 +230,10 @@ func TestPrometheusStoppedMidAnalysis(t *testing.T) {
 	if phase != "Error" || verdicts(ms) != "successful,error,error,error,error" {
 		t.Errorf("analysis %s, measurements %s: want Error after 1 successful and 4 errors", phase, verdicts(ms))
 	}
+	// Each error says that Prometheus did not answer.
 	for _, m := range ms[1:] {
-		if m.Error == "" {
-			t.Errorf("measurement %d has no error", m.N)
+		if !strings.Contains(m.Error, "connection refused") {
+			t.Errorf("measurement %d: error %q, want Prometheus' connection refused", m.N, m.Error)
 		}
 	}
 	if !strings.Contains(end.Error, "could not be measured: 4 errors in a row, more than consecutive_error_limit 3") {
