@@ -2,6 +2,9 @@ package canary
 
 import (
 	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -238,6 +241,17 @@ func TestPrometheusStoppedMidAnalysis(t *testing.T) {
 	}
 	if !strings.Contains(end.Error, "could not be measured: 4 errors in a row, more than consecutive_error_limit 3") {
 		t.Errorf("step error %q", end.Error)
+	}
+	// runbook show prints them as a table, errors included (cut short:
+	// the query comes before the cause).
+	show := exec.CommandContext(ctx, bins.runbook, "show", "--state-dir", f.state, strings.TrimSuffix(filepath.Base(path), ".jsonl"))
+	out, err := show.CombinedOutput()
+	if err != nil {
+		t.Fatalf("runbook show: %v\n%s", err, out)
+	}
+	rows := regexp.MustCompile(`(?m)^\S+ +web1 +`+regexp.QuoteMeta(analysisStep)+` +error-rate +[2-5] +- +- +error +prometheus `).FindAll(out, -1)
+	if !strings.Contains(string(out), "\nmeasurements:\n") || len(rows) != 4 {
+		t.Errorf("runbook show: %d rows of errors, want 4:\n%s", len(rows), out)
 	}
 	for _, h := range hosts[1:] {
 		f.wantUntouched(h, before, after, j)
