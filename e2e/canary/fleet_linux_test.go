@@ -240,10 +240,14 @@ func (f *fleet) wantUntouched(host string, before, after map[string]instance, j 
 		f.t.Errorf("%s was touched: before pid %d (file %d) %s up %.1fs, after pid %d (file %d) %s up %.1fs",
 			host, b.PID, b.PIDFile, b.Version, b.Uptime, a.PID, a.PIDFile, a.Version, a.Uptime)
 	}
+	var seen []string
 	for _, e := range j {
 		if e.Host == host {
-			f.t.Errorf("%s was to be untouched, and the journal has %s %s %q", host, e.Kind, e.Phase, e.Step)
+			seen = append(seen, fmt.Sprintf("%s %q", e.Kind, e.Step))
 		}
+	}
+	if len(seen) > 0 {
+		f.t.Errorf("%s was to be untouched, and the journal has %d events of it: %s", host, len(seen), strings.Join(seen[:min(len(seen), 5)], ", "))
 	}
 }
 
