@@ -8,10 +8,10 @@ FUZZTIME  ?= 60s
 # The whole suite must stay well under CI's limit; this is a backstop, not a budget.
 TEST_TIMEOUT ?= 15m
 
-# Packages that run real etcd clusters (and the nginx runbook's e2e), whose gates and waits measure time:
+# Packages that run real etcd clusters (and the nginx and canary runbooks' e2e), whose gates and waits measure time:
 # on a 2-core machine they must not race each other (or the rest) for the
 # CPU, so they run after the rest, one package at a time.
-HEAVY_PKGS := ./e2e ./e2e/nginx ./internal/labtest ./internal/etcdlab ./internal/etcdload ./internal/etcdctl \
+HEAVY_PKGS := ./e2e ./e2e/nginx ./e2e/canary ./internal/labtest ./internal/etcdlab ./internal/etcdload ./internal/etcdctl \
 	./modules/check ./modules/etcdfacts ./modules/etcdmove ./modules/snapshot
 MODULE = $(shell $(GO) list -m)
 

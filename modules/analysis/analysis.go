@@ -61,7 +61,9 @@ A metric is Failed when its failed measurements exceed failure_limit, and
 the step fails at once, without waiting for the remaining measurements. It
 is in Error when its errors in a row exceed consecutive_error_limit, which
 fails the step too, and Inconclusive when its inconclusive measurements
-exceed inconclusive_limit. Otherwise it is Successful after its count.
+exceed inconclusive_limit. Otherwise it is Successful after count
+measurements that could be taken: as in Argo Rollouts, a measurement that
+errs does not count, and the next one is taken an interval later.
 
 When a metric is Inconclusive, on_inconclusive decides: fail fails the step;
 continue passes it, saying so; pause asks the operator on a terminal whether

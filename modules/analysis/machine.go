@@ -116,11 +116,17 @@ func (s *state) add(ms Measurement) Phase {
 	case s.errorsInARow > s.m.errorLimit():
 		s.phase = PhaseError
 		s.reason = fmt.Sprintf("%s could not be measured: %s in a row, more than consecutive_error_limit %d; last: %v", s.m.Name, plural(s.errorsInARow, "error"), s.m.errorLimit(), ms.Err)
-	case s.countExpected > 0 && len(s.measurements) >= s.countExpected:
+	case s.countExpected > 0 && s.taken() >= s.countExpected:
 		s.succeed()
 	}
 	return s.phase
 }
+
+// taken is how many measurements count towards count: as in Argo
+// Rollouts, those that could be taken. An error is retried at the next
+// interval, so that a metric measured once before its source went away
+// is not Successful for the errors that filled its count.
+func (s *state) taken() int { return s.successful + s.failed + s.inconclusive }
 
 // succeed ends a metric whose measurements are all taken within its limits.
 func (s *state) succeed() {
@@ -129,6 +135,9 @@ func (s *state) succeed() {
 	}
 	s.phase = PhaseSuccessful
 	s.reason = fmt.Sprintf("%s successful: %d of %s", s.m.Name, s.successful, plural(len(s.measurements), "measurement"))
+	if s.errors > 0 {
+		s.reason += fmt.Sprintf(" (%s that could not be taken)", plural(s.errors, "error"))
+	}
 }
 
 // last is the latest measurement, for messages.

@@ -28,7 +28,8 @@ func TestJudge(t *testing.T) {
 
 // TestStateMachine feeds verdicts to one metric and checks where it ends
 // and after how many measurements: Failed, Error and Inconclusive end it
-// at once (fail fast); only the count ends it Successful.
+// at once (fail fast); only the count of measurements taken without an
+// error ends it Successful.
 func TestStateMachine(t *testing.T) {
 	S, F, I, E := Successful, Failed, Inconclusive, Errored
 	tests := []struct {
@@ -46,11 +47,13 @@ func TestStateMachine(t *testing.T) {
 		{"failures over limit 1", 1, 0, 4, 6, []Verdict{F, S, F, S, S, S}, PhaseFailed, 3},
 		{"inconclusive within limit", 0, 1, 4, 3, []Verdict{I, S, S}, PhaseSuccessful, 3},
 		{"inconclusive over limit", 0, 1, 4, 5, []Verdict{I, S, I, S, S}, PhaseInconclusive, 3},
-		{"errors in a row up to the limit pass", 0, 0, 2, 4, []Verdict{E, E, S, S}, PhaseSuccessful, 4},
+		{"errors in a row up to the limit pass", 0, 0, 2, 2, []Verdict{E, E, S, S}, PhaseSuccessful, 4},
+		{"errors do not count towards count", 0, 0, 3, 4, []Verdict{S, E, E, E, E}, PhaseError, 5},
+		{"the count is of measurements taken", 0, 0, 3, 3, []Verdict{S, E, S, E, E, S}, PhaseSuccessful, 6},
 		{"errors in a row over the limit", 0, 0, 2, 6, []Verdict{S, E, E, E, S, S}, PhaseError, 4},
-		{"a measurement resets the error streak", 0, 0, 2, 7, []Verdict{E, E, S, E, E, S, S}, PhaseSuccessful, 7},
+		{"a measurement resets the error streak", 0, 0, 2, 3, []Verdict{E, E, S, E, E, S, S}, PhaseSuccessful, 7},
 		{"error limit 0: the first error", 0, 0, 0, 3, []Verdict{S, E, S}, PhaseError, 2},
-		{"errors are not failures", 0, 0, 4, 3, []Verdict{E, S, E}, PhaseSuccessful, 3},
+		{"errors are not failures", 0, 0, 4, 2, []Verdict{E, S, E, S}, PhaseSuccessful, 4},
 		{"failure over inconclusive at once", 0, 0, 4, 3, []Verdict{F}, PhaseFailed, 1},
 		{"count 0 keeps running", 0, 0, 4, 0, []Verdict{S, S, S, S, S}, Running, 5},
 	}

@@ -129,7 +129,10 @@ func TestRun(t *testing.T) {
 			result: []float64{0.001, nan}, wantPhase: PhaseError, taken: 4,
 			wantErr: "error-rate could not be measured: 3 errors in a row, more than consecutive_error_limit 2; last: connection refused"},
 		{name: "errors below the limit pass", count: 4, success: "result < 0.01", limits: [3]int{0, 0, 2},
-			result: []float64{nan, nan, 0.001}, wantPhase: PhaseSuccessful, taken: 4},
+			result: []float64{nan, nan, 0.001}, wantPhase: PhaseSuccessful, taken: 6},
+		{name: "Prometheus gone after one measurement: errors fill no count", count: 4, success: "result < 0.01", limits: [3]int{0, 0, 3},
+			result: []float64{0.001, nan}, wantPhase: PhaseError, taken: 5,
+			wantErr: "error-rate could not be measured: 4 errors in a row, more than consecutive_error_limit 3"},
 		{name: "a baseline error is an error", count: 2, success: "result <= baseline", limits: [3]int{0, 0, 0},
 			result: []float64{0.001}, baseline: []float64{nan}, wantPhase: PhaseError, taken: 1, wantErr: "baseline: connection refused"},
 	}
