@@ -116,11 +116,17 @@ func (s *state) add(ms Measurement) Phase {
 	case s.errorsInARow > s.m.errorLimit():
 		s.phase = PhaseError
 		s.reason = fmt.Sprintf("%s could not be measured: %s in a row, more than consecutive_error_limit %d; last: %v", s.m.Name, plural(s.errorsInARow, "error"), s.m.errorLimit(), ms.Err)
-	case s.countExpected > 0 && len(s.measurements) >= s.countExpected:
+	case s.countExpected > 0 && s.taken() >= s.countExpected:
 		s.succeed()
 	}
 	return s.phase
 }
+
+// taken is how many measurements were judged. As in Argo Rollouts, one
+// that could not be taken (an error) does not count towards count: a
+// Prometheus that is down for a while delays the verdict, it does not
+// make it.
+func (s *state) taken() int { return s.successful + s.failed + s.inconclusive }
 
 // succeed ends a metric whose measurements are all taken within its limits.
 func (s *state) succeed() {
@@ -128,7 +134,29 @@ func (s *state) succeed() {
 		return
 	}
 	s.phase = PhaseSuccessful
-	s.reason = fmt.Sprintf("%s successful: %d of %s", s.m.Name, s.successful, plural(len(s.measurements), "measurement"))
+	s.reason = fmt.Sprintf("%s successful: %d of %s", s.m.Name, s.successful, plural(s.taken(), "measurement"))
+	if s.errors > 0 {
+		s.reason += fmt.Sprintf(" (and %s)", plural(s.errors, "error"))
+	}
+}
+
+// timeUp ends a metric measured for a time (count 0) when the time is up:
+// Successful within its limits, as Argo ends an analysis that runs until it
+// is stopped; but a metric that was never measured, only errors, is in
+// Error, since nothing was seen to pass.
+func (s *state) timeUp() {
+	if s.phase != Running {
+		return
+	}
+	if s.taken() == 0 {
+		s.phase = PhaseError
+		s.reason = fmt.Sprintf("%s could not be measured: %s and no measurement before the time was up", s.m.Name, plural(s.errors, "error"))
+		if l := s.last(); l != nil && l.Err != nil {
+			s.reason += fmt.Sprintf("; last: %v", l.Err)
+		}
+		return
+	}
+	s.succeed()
 }
 
 // last is the latest measurement, for messages.

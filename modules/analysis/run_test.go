@@ -129,7 +129,7 @@ func TestRun(t *testing.T) {
 			result: []float64{0.001, nan}, wantPhase: PhaseError, taken: 4,
 			wantErr: "error-rate could not be measured: 3 errors in a row, more than consecutive_error_limit 2; last: connection refused"},
 		{name: "errors below the limit pass", count: 4, success: "result < 0.01", limits: [3]int{0, 0, 2},
-			result: []float64{nan, nan, 0.001}, wantPhase: PhaseSuccessful, taken: 4},
+			result: []float64{nan, nan, 0.001}, wantPhase: PhaseSuccessful, taken: 6},
 		{name: "a baseline error is an error", count: 2, success: "result <= baseline", limits: [3]int{0, 0, 0},
 			result: []float64{0.001}, baseline: []float64{nan}, wantPhase: PhaseError, taken: 1, wantErr: "baseline: connection refused"},
 	}
@@ -230,6 +230,42 @@ func TestForWithoutCount(t *testing.T) {
 	}
 	if q.calls["q"] != 7 {
 		t.Errorf("%d measurements in 1m at 10s, want 7 (at 0s, 10s ... 60s)", q.calls["q"])
+	}
+}
+
+// TestUntilTheStepTimeout: count 0 without for measures every interval
+// until the step's timeout, less one query's time limit so that the
+// verdict comes before the step is cut; then it is Successful.
+func TestUntilTheStepTimeout(t *testing.T) {
+	q := &fakeQuerier{answers: map[string][]float64{"q": {0}}}
+	m := &Module{Prometheus: "http://127.0.0.1:9", Interval: arg.Duration(10 * time.Second), Timeout: arg.Duration(10 * time.Second),
+		clock: newFakeClock(), querier: q, Metrics: []Metric{{Name: "x", Query: "q", Failure: cond(t, "failure", "result > 0")}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 65*time.Second)
+	defer cancel()
+	res, err := m.Run(ctx, testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.calls["q"] != 6 || res.Data["phase"] != "Successful" {
+		t.Errorf("%d measurements, phase %v: want 6 (at 0s ... 50s) before a 65s timeout less 10s", q.calls["q"], res.Data["phase"])
+	}
+	// Without count, for or a step timeout: one measurement.
+	q = &fakeQuerier{answers: map[string][]float64{"q": {0}}}
+	m.querier, m.clock = q, newFakeClock()
+	if _, err := m.Run(context.Background(), testHost()); err != nil || q.calls["q"] != 1 {
+		t.Errorf("%d measurements (%v), want 1", q.calls["q"], err)
+	}
+}
+
+// TestForOnlyErrors: a metric that could not be measured once in its time
+// is in Error, not Successful.
+func TestForOnlyErrors(t *testing.T) {
+	q := &fakeQuerier{answers: map[string][]float64{"q": {nan}}}
+	m := &Module{Prometheus: "http://127.0.0.1:9", For: arg.Duration(30 * time.Second), Interval: arg.Duration(10 * time.Second),
+		clock: newFakeClock(), querier: q, Metrics: []Metric{{Name: "x", Query: "q", Failure: cond(t, "failure", "result > 0"), ConsecutiveErrorLimit: intp(10)}}}
+	_, err := m.Run(context.Background(), testHost())
+	if err == nil || !strings.Contains(err.Error(), "analysis error: x could not be measured: 4 errors and no measurement before the time was up") {
+		t.Errorf("error = %v, want Error", err)
 	}
 }
 
