@@ -78,7 +78,11 @@ func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, er
 		parts = append(parts, fmt.Sprintf("%s now %s", st.m.Name, describe(ms)))
 	}
 	data := a.data(Running)
-	data["msg"] = fmt.Sprintf("would take %s; %s", a.schedule(), strings.Join(parts, "; "))
+	data["msg"] = fmt.Sprintf("would take %s; %s", a.schedule(ctx), strings.Join(parts, "; "))
+	if ap := d.Approve; ap != nil {
+		req := ap.request("")
+		data["msg"] = fmt.Sprintf("%s; if inconclusive, would wait for %s", data["msg"], plural(req.Required, "approval"))
+	}
 	return modules.Result{Data: data}, nil
 }
 
@@ -563,11 +567,15 @@ func (a *analysis) data(phase Phase) map[string]any {
 }
 
 // schedule says what the analysis takes: "6 measurements 10s apart".
-func (a *analysis) schedule() string {
+func (a *analysis) schedule(ctx context.Context) string {
 	n := a.m.count()
 	what := plural(n, "measurement")
-	if n == 0 {
+	_, stepTimeout := ctx.Deadline()
+	switch {
+	case n == 0:
 		what = "measurements for " + probe.Dur(a.m.For.Std())
+	case a.m.Count == 0 && stepTimeout:
+		n, what = 0, "measurements until the step's timeout"
 	}
 	if n != 1 {
 		what += " " + probe.Dur(a.m.Interval.Std()) + " apart"

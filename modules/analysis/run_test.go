@@ -345,3 +345,20 @@ func TestCheck(t *testing.T) {
 		t.Errorf("calls %d, msg %q", q.calls["q"], res.Data["msg"])
 	}
 }
+
+// TestCheckSchedule says what the analysis would take when no count is
+// given, and that it would wait for approvals.
+func TestCheckSchedule(t *testing.T) {
+	q := &fakeQuerier{answers: map[string][]float64{"q": {0}}}
+	m := &Module{Prometheus: "http://127.0.0.1:9", Interval: arg.Duration(10 * time.Second), clock: newFakeClock(), querier: q,
+		Approve: &Approve{Required: 2}, Metrics: []Metric{{Name: "err", Query: "q", Failure: cond(t, "failure", "result > 0.05")}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	res, err := m.Check(ctx, testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "would take measurements until the step's timeout 10s apart; err now value 0: successful; if inconclusive, would wait for 2 approvals"; res.Data["msg"] != want {
+		t.Errorf("msg %q, want %q", res.Data["msg"], want)
+	}
+}
