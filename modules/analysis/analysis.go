@@ -35,7 +35,9 @@ timeout, so the verdict comes first), or once when the step has none. A
 measurement that could not be taken (an error) does not count towards
 count, as in Argo Rollouts: errors delay the verdict until
 consecutive_error_limit says the metric is in Error. A metric measured for
-a time that was never measured, only errors, is in Error too. The source is a Prometheus server (prometheus: its URL; each
+a time that was never measured, only errors, is in Error too. The
+measurement after an error is taken at the next interval, as any other
+(Argo waits 10s): a step's timeout then bounds how long errors can last. The source is a Prometheus server (prometheus: its URL; each
 metric's query and baseline are PromQL), or metrics endpoints scraped from
 the controller (url or urls, as assert-metric reads them).
 
@@ -81,9 +83,10 @@ other people instead of asking the terminal: 'runbook approve RUN_ID --step
 NAME' goes on as if the analysis passed; 'runbook reject' (or no decision
 within timeout) fails the step as a rejection: the run stops, the host is
 rolled back, exit 3. Every decision is journaled with who, where, when and
-why. Approvals are only waited for when the step says approve: a run always
-has a store to wait on, and an analysis that silently waited an hour for
-someone who was never told would be worse than stopping.
+why. The step's timeout, if it has one, bounds the wait too (a step cut by
+its timeout fails). Approvals are only waited for when the step says
+approve: a run always has a store to wait on, and an analysis that silently
+waited an hour for someone who was never told would be worse than stopping.
 
 Over a scrape (url or urls), metrics have no query: success and failure call
 assert-metric's functions (metric, sum, count, delta, quantile,
