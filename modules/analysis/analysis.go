@@ -116,6 +116,17 @@ vault or -e, they never reach logs or the journal's messages.`,
         failure_limit: 0
         inconclusive_limit: 1
         consecutive_error_limit: 4
+- name: latency of the canary, decided by people when inconclusive
+  analysis:
+    prometheus: http://127.0.0.1:9090
+    count: 6
+    on_inconclusive: pause
+    approve: { required: 1, self: false, timeout: 30m }
+    metrics:
+      - name: p99-latency
+        query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{instance="{{ host.addr }}:8080"}[1m])))'
+        success: 'result < 0.25'
+        failure: 'result > 1'
 - name: no errors served, over a scrape
   analysis:
     url: 'http://{{ host.addr }}:8080/metrics'
