@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +60,7 @@ func TestScripts(t *testing.T) {
 			"waitevent":  waitEvent,
 			"countlines": countLines,
 			"signalrun":  signalRun,
+			"servefile":  serveFile,
 		},
 	})
 }
@@ -194,4 +197,32 @@ func signalRun(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("signalrun: no pid in %s", files[0])
 	}
 	ts.Check(syscall.Kill(pid, sig))
+}
+
+// servefile FILE serves FILE over HTTP on 127.0.0.1, read anew at each
+// request so that the script can change it, and sets $SERVED to its URL.
+// The server stops when the script ends, and after two minutes at most.
+func serveFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: servefile FILE")
+	}
+	path := ts.MkAbs(args[0])
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write(b)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	stop := time.AfterFunc(2*time.Minute, func() { _ = srv.Close() })
+	ts.Defer(func() {
+		stop.Stop()
+		_ = srv.Close()
+	})
+	ts.Setenv("SERVED", "http://"+l.Addr().String()+"/"+filepath.Base(path))
 }

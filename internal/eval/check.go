@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 
 	"github.com/runbookhq/runbook/internal/diag"
+	"github.com/runbookhq/runbook/internal/promql"
 )
 
 // callChecker is run by expr over the syntax tree before type checking. It
@@ -78,7 +81,16 @@ func (c *callChecker) call(n *ast.CallNode) {
 			continue
 		}
 		if err := f.literal(i, s.Value); err != nil {
-			c.diags.Add(c.pos(a), err.Error(), "")
+			pos := c.pos(a)
+			// A PromQL error points at its character in the file, as an
+			// analysis' query does, not at the string's opening quote.
+			var se *promql.SyntaxError
+			if from := a.Location().From; errors.As(err, &se) {
+				if off, ok := literalRuneOffset(c.src, from, se.Offset); ok {
+					pos = c.origin.atOffset(c.src, from+off)
+				}
+			}
+			c.diags.Add(pos, err.Error(), "")
 		}
 	}
 }
@@ -192,4 +204,65 @@ func (ce *compileEnv) explain(msg string) (summary, detail string) {
 		}
 	}
 	return msg, ""
+}
+
+// literalRuneOffset maps byte offset valueOff of a string literal's value
+// to the offset, in runes from the literal's opening quote at rune from of
+// src, of the character that wrote it: escapes take more than one. ok is
+// false when src does not hold a quoted literal there.
+func literalRuneOffset(src string, from, valueOff int) (int, bool) {
+	runes := []rune(src)
+	if from < 0 || from >= len(runes) {
+		return 0, false
+	}
+	quote := runes[from]
+	if quote != '"' && quote != '\'' && quote != '`' {
+		return 0, false
+	}
+	decoded := 0
+	for i := from + 1; i < len(runes); {
+		r := runes[i]
+		if decoded >= valueOff || r == quote {
+			return i - from, true
+		}
+		if r != '\\' || quote == '`' {
+			decoded += utf8.RuneLen(r)
+			i++
+			continue
+		}
+		if i+1 >= len(runes) {
+			return 0, false
+		}
+		switch esc := runes[i+1]; {
+		case esc == 'u':
+			decoded += utf8.RuneLen(hexRune(runes, i+2, 4))
+			i += 6
+		case esc == 'U':
+			decoded += utf8.RuneLen(hexRune(runes, i+2, 8))
+			i += 10
+		case esc == 'x':
+			decoded++
+			i += 4
+		case esc >= '0' && esc <= '7':
+			decoded++
+			i += 4
+		default:
+			decoded++
+			i += 2
+		}
+	}
+	return 0, false
+}
+
+// hexRune reads n hex digits of runes at i as a rune; utf8.RuneError when
+// they are not there.
+func hexRune(runes []rune, i, n int) rune {
+	if i+n > len(runes) {
+		return utf8.RuneError
+	}
+	v, err := strconv.ParseUint(string(runes[i:i+n]), 16, 32)
+	if err != nil || !utf8.ValidRune(rune(v)) {
+		return utf8.RuneError
+	}
+	return rune(v)
 }

@@ -22,8 +22,20 @@ func TestPromQLSyntaxAtLoad(t *testing.T) {
 		t.Fatal("a PromQL syntax error compiled")
 	}
 	got := ds[0].Error()
-	if !strings.HasPrefix(got, "rb.yml:7:22: PromQL syntax error at column 16 of the query: unclosed left parenthesis") {
+	// At the character where the query goes wrong: its end, here.
+	if !strings.HasPrefix(got, "rb.yml:7:38: PromQL syntax error at column 16 of the query: unclosed left parenthesis") {
 		t.Errorf("diagnostic %q", got)
+	}
+	// Escapes in the literal take more characters than they write.
+	for _, tt := range []struct{ src, want string }{
+		{`promql("sum(up{job=\"etcd\"}) >") > 0`, "rb.yml:7:46: PromQL syntax error at column 22 of the query"},
+		{`promql('rate(x[1m]) +\u00e9 1') > 0`, "rb.yml:7:36: PromQL syntax error at column 14 of the query: unexpected character"},
+		{"promql(`sum(x) by (`) > 0", "rb.yml:7:34: PromQL syntax error at column 12 of the query"},
+	} {
+		_, ds := Compile(tt.src, diag.Pos{File: "rb.yml", Line: 7, Col: 15}, testEnv(true), Bool)
+		if !ds.HasErrors() || !strings.HasPrefix(ds[0].Error(), tt.want) {
+			t.Errorf("%s: diagnostic %v, want %q", tt.src, ds, tt.want)
+		}
 	}
 	if _, ds := Compile(`promql("sum(rate(x[1m]))") > 0`, at, testEnv(true), Bool); ds.HasErrors() {
 		t.Errorf("a good query did not compile: %v", ds.Err())

@@ -62,13 +62,22 @@ func Check(query string) error {
 	}
 	var errs parser.ParseErrors
 	if errors.As(err, &errs) && len(errs) > 0 {
-		return &SyntaxError{Query: query, Offset: int(errs[0].PositionRange.Start), Msg: errs[0].Err.Error()}
+		return syntaxError(query, int(errs[0].PositionRange.Start), errs[0].Err.Error())
 	}
 	var one *parser.ParseErr
 	if errors.As(err, &one) {
-		return &SyntaxError{Query: query, Offset: int(one.PositionRange.Start), Msg: one.Err.Error()}
+		return syntaxError(query, int(one.PositionRange.Start), one.Err.Error())
 	}
 	return &SyntaxError{Query: query, Msg: err.Error()}
+}
+
+func syntaxError(query string, off int, msg string) *SyntaxError {
+	// The lexer reports a ) too many after it, where every other error is
+	// at its character: point at the parenthesis itself.
+	if strings.HasPrefix(msg, "unexpected right parenthesis") && off > 0 && off <= len(query) && query[off-1] == ')' {
+		off--
+	}
+	return &SyntaxError{Query: query, Offset: off, Msg: msg}
 }
 
 // CheckTemplated checks a query that may hold {{ }} templates, before they

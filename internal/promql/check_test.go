@@ -15,6 +15,8 @@ func TestCheck(t *testing.T) {
 		{query: `sum(rate(http_requests_total{code=~"5.."}[1m]))`, ok: true, templateOK: true},
 		{query: `sum(rate(http_requests_total[1m])`, line: 1, col: 34, templateOK: true},
 		{query: "sum(\n  rate(x[1m]) +)", line: 2, col: 16, templateOK: true},
+		{query: `sum(rate(x[1m])))`, line: 1, col: 17, templateOK: true}, // at the ) too many
+		{query: `x]`, line: 1, col: 2, templateOK: true},
 		{query: `rate(x{instance="{{ host.addr }}:8080"}[1m])`, ok: true, templateOK: true},
 		{query: `rate(x{instance="{{ host.addr }}:8080"}[1m]) >`, line: 1, col: 47, templateOK: true},
 		{query: `rate(x[{{ window }}])`, ok: true},

@@ -16,6 +16,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"clock":  clock,
 	"dur":    dur,
 	"values": values,
+	"number": number,
 	"inc":    func(i int) int { return i + 1 },
 }).Parse(htmlSource))
 

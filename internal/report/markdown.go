@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -117,6 +118,28 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		for _, m := range r.Metrics {
 			for _, url := range sortedKeys(m.Values) {
 				p("| %s | %s | %s | %s | %s | %s |\n", clock(m.Time), md(m.Host), md(m.Step), md(m.Status), md(url), mdCode(values(m.Values[url])))
+			}
+		}
+	}
+	if len(r.Analyses) > 0 {
+		p("\n## Analyses\n")
+		for _, a := range r.Analyses {
+			where := a.Step
+			if a.Host != "" {
+				where = a.Host + ", " + where
+			}
+			p("\n**%s**: %s (step %s)\n\n", md(where), md(a.Verdict), md(a.Status))
+			p("| time | metric | # | value | baseline | verdict | detail |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+			for _, m := range a.Metrics {
+				for _, ms := range m.Measurements {
+					p("| %s | %s | %d | %s | %s | %s | %s |\n", clock(ms.Time), md(m.Name), ms.N, md(number(ms.Value)),
+						md(number(ms.Baseline)), md(ms.Verdict), mdCode(ms.Detail))
+				}
+			}
+			for _, m := range a.Metrics {
+				if m.Message != "" {
+					p("\n- %s: %s\n", md(m.Name), md(m.Message))
+				}
 			}
 		}
 	}
@@ -264,6 +287,17 @@ func values(m map[string]any) string {
 		words = append(words, fmt.Sprintf("%s=%v", k, m[k]))
 	}
 	return strings.Join(words, ", ")
+}
+
+// number shows a measured value; "-" for none.
+func number(v any) string {
+	switch n := v.(type) {
+	case nil:
+		return "-"
+	case float64:
+		return strconv.FormatFloat(n, 'g', 6, 64)
+	}
+	return fmt.Sprint(v)
 }
 
 // errWriter keeps the first write error, so the printing code stays readable.

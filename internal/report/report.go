@@ -55,6 +55,7 @@ type Report struct {
 	Approvals   []Approval     `json:"approvals"`
 	Failures    []Failure      `json:"failures"`
 	Metrics     []Metric       `json:"metrics"`
+	Analyses    []Analysis     `json:"analyses"`
 	Notices     []Notice       `json:"notices"`
 	Recap       string         `json:"recap"`          // the recap exec printed at the end
 	Flow        string         `json:"flow,omitempty"` // the plan as a Mermaid flowchart
@@ -167,6 +168,7 @@ func Build(st *journal.State, flow string) *Report {
 		Approvals:  []Approval{},
 		Failures:   []Failure{},
 		Metrics:    []Metric{},
+		Analyses:   []Analysis{},
 		Notices:    []Notice{},
 	}
 	if r.Runbook == "" {
@@ -234,6 +236,7 @@ func Build(st *journal.State, flow string) *Report {
 
 	r.collectEvents(st.Events, st.Info.User)
 	r.collectMetrics()
+	r.collectAnalyses()
 
 	var recap bytes.Buffer
 	_ = ui.RecapOf(st.Events).Print(&recap) // a bytes.Buffer does not fail
@@ -422,7 +425,8 @@ func knownKind(k event.Kind) bool {
 	case event.RunStart, event.RunResume, event.RunEnd, event.BatchStart, event.BatchEnd,
 		event.HostStart, event.HostEnd, event.StepStart, event.StepRetry, event.StepEnd,
 		event.RollbackStart, event.RollbackStepStart, event.RollbackStepEnd, event.RollbackEnd,
-		event.GateStart, event.GateEnd, event.Abort, event.Interrupt, event.StepProcess, event.Leftover:
+		event.GateStart, event.GateEnd, event.Abort, event.Interrupt, event.StepProcess, event.Leftover,
+		event.StepProgress: // an analysis step's measurements, which Analyses shows
 		return true
 	}
 	return false

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -28,8 +29,17 @@ func init() {
 			Summary: "judge a change by measurements of metrics, as a canary analysis",
 			Description: `Takes count measurements of each metric, interval apart, after
 initial_delay, and judges each one with the metric's success and failure
-conditions. The source is a Prometheus server (prometheus: its URL; each
-metric's query and baseline are PromQL), or metrics endpoints scraped from
+conditions. With count 0 (or no count) and for, it measures every interval
+for that long; with neither, until the step's timeout (less one query's
+timeout, so the verdict comes first), or once when the step has none. A
+measurement that could not be taken (an error) does not count towards
+count, as in Argo Rollouts: errors delay the verdict until
+consecutive_error_limit says the metric is in Error. A metric measured for
+a time that was never measured, only errors, is in Error too. The
+measurement after an error is taken at the next interval, as any other
+(Argo waits 10s): a step's timeout then bounds how long errors can last.
+
+The source is a Prometheus server (prometheus: its URL; each metric's query and baseline are PromQL), or metrics endpoints scraped from
 the controller (url or urls, as assert-metric reads them).
 
 Each metric in metrics has:
@@ -71,6 +81,16 @@ to go on. --yes does not answer it: without a terminal the host stops, is
 rolled back, and the run exits 3 (stopped) rather than 1 when nothing else
 failed.
 
+With approve (required, self, timeout, as pause's approve), pause waits for
+other people instead of asking the terminal: 'runbook approve RUN_ID --step
+NAME' goes on as if the analysis passed; 'runbook reject' (or no decision
+within timeout) fails the step as a rejection: the run stops, the host is
+rolled back, exit 3. Every decision is journaled with who, where, when and
+why. The step's timeout, if it has one, bounds the wait too (a step cut by
+its timeout fails). Approvals are only waited for when the step says
+approve: a run always has a store to wait on, and an analysis that silently
+waited an hour for someone who was never told would be worse than stopping.
+
 Over a scrape (url or urls), metrics have no query: success and failure call
 assert-metric's functions (metric, sum, count, delta, quantile,
 quantile_delta, has_metric, series) over each endpoint, and the first scrape
@@ -99,6 +119,17 @@ vault or -e, they never reach logs or the journal's messages.`,
         failure_limit: 0
         inconclusive_limit: 1
         consecutive_error_limit: 4
+- name: latency of the canary, decided by people when inconclusive
+  analysis:
+    prometheus: http://127.0.0.1:9090
+    count: 6
+    on_inconclusive: pause
+    approve: { required: 1, self: false, timeout: 30m }
+    metrics:
+      - name: p99-latency
+        query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{instance="{{ host.addr }}:8080"}[1m])))'
+        success: 'result < 0.25'
+        failure: 'result > 1'
 - name: no errors served, over a scrape
   analysis:
     url: 'http://{{ host.addr }}:8080/metrics'
@@ -117,7 +148,7 @@ type Module struct {
 	URL            string            `yaml:"url" doc:"metrics endpoint to scrape from the controller instead of querying Prometheus"`
 	URLs           []string          `yaml:"urls" doc:"several endpoints to scrape: each measurement is the worst of theirs"`
 	Interval       arg.Duration      `yaml:"interval" default:"10s" doc:"time between two measurements"`
-	Count          int               `yaml:"count" doc:"measurements of each metric; 0 with for: as many as fit in for (default 1 without for)"`
+	Count          int               `yaml:"count" doc:"judged measurements of each metric (errors do not count); 0: as many as fit in for, else in the step's timeout, else 1"`
 	For            arg.Duration      `yaml:"for" doc:"with count 0: measure every interval for this long"`
 	InitialDelay   Delay             `yaml:"initial_delay" doc:"wait this long before the first measurement"`
 	OnInconclusive string            `yaml:"on_inconclusive" default:"pause" doc:"when a metric is inconclusive: pause (ask the operator; without a terminal stop, exit 3), fail, or continue"`
@@ -130,12 +161,29 @@ type Module struct {
 	Username       string            `yaml:"username" doc:"user name for basic auth to Prometheus"`
 	Password       string            `yaml:"password" doc:"password for basic auth to Prometheus (a secret)"`
 	Headers        map[string]string `yaml:"headers" doc:"request headers of a scrape (url, urls)"`
+	// Approve is a section: nil when the step has no approve: key.
+	Approve *Approve `yaml:"approve" doc:"with on_inconclusive: pause, wait for approvals by other people (runbook approve) instead of asking the terminal; --yes does not pass it"`
 
 	// clock is what the analysis waits by; nil is the real one.
 	clock clock
 	// querier replaces the Prometheus client in tests.
 	querier querier
 }
+
+// Approve is the approve: section: who may let an inconclusive analysis go
+// on, as pause's approve: says it.
+type Approve struct {
+	Required int          `yaml:"required" default:"1" doc:"how many distinct users must approve"`
+	Self     bool         `yaml:"self" doc:"the user who started the run may approve too"`
+	Timeout  arg.Duration `yaml:"timeout" default:"1h" doc:"waiting longer is a rejection"`
+}
+
+// maxApprovers bounds required: more people than that is a typo.
+const maxApprovers = 10
+
+// DefaultApprovalTimeout is approve.timeout when it is not given: the run
+// waits with its hosts locked, so it does not wait forever.
+const DefaultApprovalTimeout = time.Hour
 
 // Metric is one metric of an analysis.
 type Metric struct {
@@ -216,7 +264,7 @@ func queryPos(d *arg.Decoder, n *yaml.Node, off int) diag.Pos {
 func (m *Module) Defaults() *Module { return modules.WithDefaults(m) }
 
 // count is how many measurements each metric takes; 0 means as many as fit
-// in For.
+// in For (or the step's timeout, which Run sees).
 func (m *Module) count() int {
 	if m.Count == 0 && m.For == 0 {
 		return 1
@@ -297,6 +345,16 @@ func (m *Module) Validate() error {
 	case "", "pause", "fail", "continue":
 	default:
 		return &modules.FieldError{Field: "on_inconclusive", Msg: fmt.Sprintf("is %q; give pause, fail or continue", m.OnInconclusive)}
+	}
+	if a := m.Approve; a != nil {
+		switch {
+		case m.OnInconclusive != "" && m.OnInconclusive != "pause":
+			return &modules.FieldError{Field: "approve", Msg: fmt.Sprintf("is waited for when on_inconclusive is pause, and it is %s; remove approve or set on_inconclusive: pause", m.OnInconclusive)}
+		case a.Required < 0 || a.Required > maxApprovers:
+			return &modules.FieldError{Field: "approve.required", Msg: fmt.Sprintf("must be from 1 to %d people, got %d", maxApprovers, a.Required)}
+		case a.Timeout < 0:
+			return &modules.FieldError{Field: "approve.timeout", Msg: "must be a positive duration like \"30m\""}
+		}
 	}
 	if len(m.Metrics) == 0 {
 		return &modules.FieldError{Field: "metrics", Msg: "is empty; give at least one metric with a name and a success or failure condition"}

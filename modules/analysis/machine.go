@@ -122,10 +122,10 @@ func (s *state) add(ms Measurement) Phase {
 	return s.phase
 }
 
-// taken is how many measurements count towards count: as in Argo
-// Rollouts, those that could be taken. An error is retried at the next
-// interval, so that a metric measured once before its source went away
-// is not Successful for the errors that filled its count.
+// taken is how many measurements were judged. As in Argo Rollouts, one
+// that could not be taken (an error) does not count towards count: a
+// Prometheus that is down for a while delays the verdict, it does not
+// make it.
 func (s *state) taken() int { return s.successful + s.failed + s.inconclusive }
 
 // succeed ends a metric whose measurements are all taken within its limits.
@@ -134,10 +134,29 @@ func (s *state) succeed() {
 		return
 	}
 	s.phase = PhaseSuccessful
-	s.reason = fmt.Sprintf("%s successful: %d of %s", s.m.Name, s.successful, plural(len(s.measurements), "measurement"))
+	s.reason = fmt.Sprintf("%s successful: %d of %s", s.m.Name, s.successful, plural(s.taken(), "measurement"))
 	if s.errors > 0 {
-		s.reason += fmt.Sprintf(" (%s that could not be taken)", plural(s.errors, "error"))
+		s.reason += fmt.Sprintf(" (and %s)", plural(s.errors, "error"))
 	}
+}
+
+// timeUp ends a metric measured for a time (count 0) when the time is up:
+// Successful within its limits, as Argo ends an analysis that runs until it
+// is stopped; but a metric that was never measured, only errors, is in
+// Error, since nothing was seen to pass.
+func (s *state) timeUp() {
+	if s.phase != Running {
+		return
+	}
+	if s.taken() == 0 {
+		s.phase = PhaseError
+		s.reason = fmt.Sprintf("%s could not be measured: %s and no measurement before the time was up", s.m.Name, plural(s.errors, "error"))
+		if l := s.last(); l != nil && l.Err != nil {
+			s.reason += fmt.Sprintf("; last: %v", l.Err)
+		}
+		return
+	}
+	s.succeed()
 }
 
 // last is the latest measurement, for messages.

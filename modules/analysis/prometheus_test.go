@@ -28,6 +28,16 @@ type service struct {
 
 func startService(t *testing.T, errPercent int) *service {
 	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveOn(t, l, errPercent)
+}
+
+// serveOn is startService on a listener of the caller's.
+func serveOn(t *testing.T, l net.Listener, errPercent int) *service {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "http_requests_total", Help: "requests served"}, []string{"code"})
 	reg.MustRegister(reqs)
@@ -47,10 +57,6 @@ func startService(t *testing.T, errPercent int) *service {
 		}
 		reqs.WithLabelValues("200").Inc()
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

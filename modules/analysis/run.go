@@ -78,7 +78,11 @@ func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, er
 		parts = append(parts, fmt.Sprintf("%s now %s", st.m.Name, describe(ms)))
 	}
 	data := a.data(Running)
-	data["msg"] = fmt.Sprintf("would take %s; %s", a.schedule(), strings.Join(parts, "; "))
+	data["msg"] = fmt.Sprintf("would take %s; %s", a.schedule(ctx), strings.Join(parts, "; "))
+	if ap := d.Approve; ap != nil {
+		req := ap.request("")
+		data["msg"] = fmt.Sprintf("%s; if inconclusive, would wait for %s", data["msg"], plural(req.Required, "approval"))
+	}
 	return modules.Result{Data: data}, nil
 }
 
@@ -216,7 +220,12 @@ func (a *analysis) run(ctx context.Context) (Phase, error) {
 	if err := a.sleep(ctx, d.InitialDelay.Std()); err != nil {
 		return Running, err
 	}
-	deadline := a.clock.Now().Add(d.For.Std())
+	deadline, timed := a.until(ctx)
+	if timed {
+		for _, st := range a.states {
+			st.countExpected = 0
+		}
+	}
 	for n := 1; ; n++ {
 		at := a.clock.Now()
 		for i, st := range a.states {
@@ -237,9 +246,9 @@ func (a *analysis) run(ctx context.Context) (Phase, error) {
 			return phase, nil
 		}
 		next := at.Add(d.Interval.Std())
-		if a.m.count() == 0 && next.After(deadline) {
+		if timed && next.After(deadline) {
 			for _, st := range a.states {
-				st.succeed()
+				st.timeUp()
 			}
 			p, _ := a.phase()
 			return p, nil
@@ -248,6 +257,26 @@ func (a *analysis) run(ctx context.Context) (Phase, error) {
 			return Running, fmt.Errorf("analysis stopped after measurement %d: %w", n, err)
 		}
 	}
+}
+
+// until is when an analysis without a count stops measuring, and whether
+// it has such an end: for after the first measurement's time, or else the
+// step's timeout (the context's deadline) less one query's time limit, so
+// that the last measurement and the verdict come before the step is cut.
+func (a *analysis) until(ctx context.Context) (time.Time, bool) {
+	if a.m.Count > 0 {
+		return time.Time{}, false
+	}
+	now := a.clock.Now()
+	end, timed := now.Add(a.m.For.Std()), a.m.For > 0
+	if dl, ok := ctx.Deadline(); ok {
+		// The deadline is on the real clock; the analysis waits by its own.
+		bound := now.Add(time.Until(dl) - a.m.Timeout.Std())
+		if !timed || bound.Before(end) {
+			end, timed = bound, true
+		}
+	}
+	return end, timed
 }
 
 // progress reports a measurement as it is taken, for the journal, the JSON
@@ -431,6 +460,9 @@ func (a *analysis) decide(ctx context.Context, phase Phase, data map[string]any)
 	}
 	// pause: --yes never answers for the operator here, since no measurement
 	// said the change is good.
+	if a.m.Approve != nil {
+		return a.awaitApproval(ctx, reasons, data)
+	}
 	if a.h.Confirm == nil {
 		return modules.Result{Data: data}, &modules.HoldError{Err: fmt.Errorf("analysis inconclusive, and no terminal to ask whether to go on (on_inconclusive: pause; --yes does not answer it): %s", reasons)}
 	}
@@ -444,6 +476,42 @@ func (a *analysis) decide(ctx context.Context, phase Phase, data map[string]any)
 	}
 	data["msg"] = reasons + "; the operator went on"
 	return modules.Result{Data: data}, nil
+}
+
+// awaitApproval waits for other people to let an inconclusive analysis go
+// on (runbook approve) or stop it (runbook reject, or the timeout): the
+// terminal and --yes play no part. A rejection wraps modules.ErrRejected,
+// which stops the run and rolls the host back, exit 3.
+func (a *analysis) awaitApproval(ctx context.Context, reasons string, data map[string]any) (modules.Result, error) {
+	if a.h.Approve == nil {
+		return modules.Result{Data: data}, &modules.HoldError{Err: fmt.Errorf("analysis inconclusive, and this run has no approval store to wait on (on_inconclusive: pause with approve): %s", reasons)}
+	}
+	req := a.m.Approve.request(fmt.Sprintf("Analysis inconclusive: %s. Approve to go on as if it passed; reject to roll back.", reasons))
+	data["required"] = req.Required
+	data["approved"] = false
+	out, err := a.h.Approve(ctx, req)
+	for k, v := range out.Data {
+		data[k] = v
+	}
+	if err != nil {
+		return modules.Result{Data: data}, fmt.Errorf("analysis inconclusive (on_inconclusive: pause): %w", err)
+	}
+	data["approved"] = true
+	data["approvers"] = out.Approvers
+	data["msg"] = reasons + "; approved by " + strings.Join(out.Approvers, ", ")
+	return modules.Result{Data: data}, nil
+}
+
+// request is the approval an inconclusive analysis asks for.
+func (ap *Approve) request(prompt string) modules.ApprovalRequest {
+	req := modules.ApprovalRequest{Prompt: prompt, Required: ap.Required, Self: ap.Self, Timeout: ap.Timeout.Std()}
+	if req.Required == 0 {
+		req.Required = 1
+	}
+	if req.Timeout == 0 {
+		req.Timeout = DefaultApprovalTimeout
+	}
+	return req
 }
 
 // reasons says why the metrics that decided the phase did: the worst ones,
@@ -499,11 +567,15 @@ func (a *analysis) data(phase Phase) map[string]any {
 }
 
 // schedule says what the analysis takes: "6 measurements 10s apart".
-func (a *analysis) schedule() string {
+func (a *analysis) schedule(ctx context.Context) string {
 	n := a.m.count()
 	what := plural(n, "measurement")
-	if n == 0 {
+	_, stepTimeout := ctx.Deadline()
+	switch {
+	case n == 0:
 		what = "measurements for " + probe.Dur(a.m.For.Std())
+	case a.m.Count == 0 && stepTimeout:
+		n, what = 0, "measurements until the step's timeout"
 	}
 	if n != 1 {
 		what += " " + probe.Dur(a.m.Interval.Std()) + " apart"

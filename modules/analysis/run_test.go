@@ -236,6 +236,42 @@ func TestForWithoutCount(t *testing.T) {
 	}
 }
 
+// TestUntilTheStepTimeout: count 0 without for measures every interval
+// until the step's timeout, less one query's time limit so that the
+// verdict comes before the step is cut; then it is Successful.
+func TestUntilTheStepTimeout(t *testing.T) {
+	q := &fakeQuerier{answers: map[string][]float64{"q": {0}}}
+	m := &Module{Prometheus: "http://127.0.0.1:9", Interval: arg.Duration(10 * time.Second), Timeout: arg.Duration(10 * time.Second),
+		clock: newFakeClock(), querier: q, Metrics: []Metric{{Name: "x", Query: "q", Failure: cond(t, "failure", "result > 0")}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 65*time.Second)
+	defer cancel()
+	res, err := m.Run(ctx, testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.calls["q"] != 6 || res.Data["phase"] != "Successful" {
+		t.Errorf("%d measurements, phase %v: want 6 (at 0s ... 50s) before a 65s timeout less 10s", q.calls["q"], res.Data["phase"])
+	}
+	// Without count, for or a step timeout: one measurement.
+	q = &fakeQuerier{answers: map[string][]float64{"q": {0}}}
+	m.querier, m.clock = q, newFakeClock()
+	if _, err := m.Run(context.Background(), testHost()); err != nil || q.calls["q"] != 1 {
+		t.Errorf("%d measurements (%v), want 1", q.calls["q"], err)
+	}
+}
+
+// TestForOnlyErrors: a metric that could not be measured once in its time
+// is in Error, not Successful.
+func TestForOnlyErrors(t *testing.T) {
+	q := &fakeQuerier{answers: map[string][]float64{"q": {nan}}}
+	m := &Module{Prometheus: "http://127.0.0.1:9", For: arg.Duration(30 * time.Second), Interval: arg.Duration(10 * time.Second),
+		clock: newFakeClock(), querier: q, Metrics: []Metric{{Name: "x", Query: "q", Failure: cond(t, "failure", "result > 0"), ConsecutiveErrorLimit: intp(10)}}}
+	_, err := m.Run(context.Background(), testHost())
+	if err == nil || !strings.Contains(err.Error(), "analysis error: x could not be measured: 4 errors and no measurement before the time was up") {
+		t.Errorf("error = %v, want Error", err)
+	}
+}
+
 // TestFailFastAcrossMetrics stops every metric when one fails.
 func TestFailFastAcrossMetrics(t *testing.T) {
 	q := &fakeQuerier{answers: map[string][]float64{"a": {0}, "b": {0, 1}}}
@@ -310,5 +346,22 @@ func TestCheck(t *testing.T) {
 	}
 	if q.calls["q"] != 1 || res.Data["msg"] != "would take 6 measurements 10s apart; err now value 0.5: failed" {
 		t.Errorf("calls %d, msg %q", q.calls["q"], res.Data["msg"])
+	}
+}
+
+// TestCheckSchedule says what the analysis would take when no count is
+// given, and that it would wait for approvals.
+func TestCheckSchedule(t *testing.T) {
+	q := &fakeQuerier{answers: map[string][]float64{"q": {0}}}
+	m := &Module{Prometheus: "http://127.0.0.1:9", Interval: arg.Duration(10 * time.Second), clock: newFakeClock(), querier: q,
+		Approve: &Approve{Required: 2}, Metrics: []Metric{{Name: "err", Query: "q", Failure: cond(t, "failure", "result > 0.05")}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	res, err := m.Check(ctx, testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "would take measurements until the step's timeout 10s apart; err now value 0: successful; if inconclusive, would wait for 2 approvals"; res.Data["msg"] != want {
+		t.Errorf("msg %q, want %q", res.Data["msg"], want)
 	}
 }
