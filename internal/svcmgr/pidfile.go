@@ -133,12 +133,14 @@ func (m pidfile) Status(ctx context.Context, c conn.Conn, s Service) (State, err
 // leader (a background job of a non-interactive sh is not), so $! is the
 // daemon's pid. nohup is the fallback where there is no setsid (BSDs, macOS).
 // The folders of the pidfile and the log are made as needed, like systemd's
-// RuntimeDirectory, so a first start on a fresh host works. The log is opened
+// RuntimeDirectory, so a first start on a fresh host works (both paths are
+// absolute, so a folder is what precedes the last slash: no dirname to fork
+// while the service is down). The log is opened
 // first so that an unwritable one fails here, with the shell's message, and not
 // silently in the background job.
 const startScript = `f=%[1]s
 log=%[2]s
-mkdir -p -- "$(dirname -- "$f")" "$(dirname -- "$log")" || exit 1
+mkdir -p -- "${f%%/*}/" "${log%%/*}/" || exit 1
 %[3]s
 : >>"$log" || exit 1
 size=$(wc -c <"$log") || size=0
@@ -154,7 +156,7 @@ fi
 echo "$pid" $size
 `
 
-func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, error) {
+func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (started Result, err error) {
 	if err := m.Validate(s); err != nil {
 		return Result{}, err
 	}
@@ -162,6 +164,7 @@ func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
+	defer func() { started.Before = st }()
 	if st == Running {
 		return Result{PID: pid}, nil
 	}
@@ -320,7 +323,7 @@ const removeScript = `f=%s
 if [ "$(cat -- "$f" 2>/dev/null)" = %d ]; then rm -f -- "$f"; fi
 `
 
-func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (Result, error) {
+func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (stopped Result, err error) {
 	if err := m.Validate(s); err != nil {
 		return Result{}, err
 	}
@@ -328,6 +331,7 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	defer func() { stopped.Before = st }()
 	if st != Running {
 		return Result{}, nil
 	}

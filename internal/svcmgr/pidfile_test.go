@@ -96,8 +96,8 @@ func TestPidfileLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Changed || res.PID <= 0 {
-		t.Fatalf("Start = %+v, want changed with a pid", res)
+	if !res.Changed || res.PID <= 0 || res.Before != Stopped {
+		t.Fatalf("Start = %+v, want changed with a pid, stopped before", res)
 	}
 	if got := strings.TrimSpace(readFile(t, s.Pidfile)); got != strconv.Itoa(res.PID) {
 		t.Errorf("pidfile holds %q, want %d", got, res.PID)
@@ -118,16 +118,16 @@ func TestPidfileLifecycle(t *testing.T) {
 	}
 
 	again, err := m.Start(ctx, c, s)
-	if err != nil || again.Changed || again.PID != res.PID {
-		t.Errorf("second Start = %+v, %v; want unchanged with pid %d", again, err, res.PID)
+	if err != nil || again.Changed || again.PID != res.PID || again.Before != Running {
+		t.Errorf("second Start = %+v, %v; want unchanged with pid %d, running before", again, err, res.PID)
 	}
 
 	stop, err := m.Stop(ctx, c, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !stop.Changed || stop.Killed || stop.PID != res.PID {
-		t.Errorf("Stop = %+v, want changed, not killed, pid %d", stop, res.PID)
+	if !stop.Changed || stop.Killed || stop.PID != res.PID || stop.Before != Running {
+		t.Errorf("Stop = %+v, want changed, not killed, pid %d, running before", stop, res.PID)
 	}
 	if !gone(res.PID) {
 		t.Errorf("pid %d still runs after Stop", res.PID)
@@ -139,8 +139,8 @@ func TestPidfileLifecycle(t *testing.T) {
 		t.Errorf("the process did not get SIGTERM; log = %q", log)
 	}
 
-	if again, err := m.Stop(ctx, c, s); err != nil || again.Changed {
-		t.Errorf("second Stop = %+v, %v; want unchanged", again, err)
+	if again, err := m.Stop(ctx, c, s); err != nil || again.Changed || again.Before != Stopped {
+		t.Errorf("second Stop = %+v, %v; want unchanged, stopped before", again, err)
 	}
 	if st, err := m.Status(ctx, c, s); err != nil || st != Stopped {
 		t.Errorf("after stop: Status = %v, %v", st, err)
