@@ -72,7 +72,9 @@ func (s Service) killAfter() time.Duration {
 // process we may not signal (EPERM), so a failure is checked again in /proc,
 // or with ps where there is no /proc. A zombie answers kill -0 but runs
 // nothing: it is stopped, waiting for a parent that may never reap it.
-const statusScript = `f=%s
+// %[2]s runs where the process is found stopped, before the line is
+// printed (see stoppedHook).
+const statusScript = `f=%[1]s
 [ -e "$f" ] || { echo none; exit 0; }
 pid=$(cat -- "$f") || exit 1
 case $pid in ''|0*|*[!0-9]*) printf 'invalid %%s\n' "$pid"; exit 0;; esac
@@ -81,18 +83,32 @@ if kill -0 "$pid" 2>/dev/null; then alive=1
 elif [ -d /proc/self ]; then [ -d "/proc/$pid" ] && alive=1
 elif ps -p "$pid" >/dev/null 2>&1; then alive=1
 fi
-[ -n "$alive" ] || { echo "stale $pid"; exit 0; }
+[ -n "$alive" ] || { %[2]secho "stale $pid"; exit 0; }
 if [ -r "/proc/$pid/stat" ]; then
   st=$(cat "/proc/$pid/stat" 2>/dev/null) || st=
   st=${st##*') '}
-  case $st in Z*|X*) echo "zombie $pid"; exit 0;; esac
+  case $st in Z*|X*) %[2]secho "zombie $pid"; exit 0;; esac
 fi
 echo "running $pid"
 `
 
+// stoppedHook is what the status check of a stop runs once it finds the
+// process stopped: it removes the pidfile if it still holds the pid stopped,
+// so a process started meanwhile by someone else keeps its pidfile (as
+// removeScript). It is part of the last check rather than a command of its
+// own after it, which would be one more round trip while the service is
+// down.
+const stoppedHook = `if [ "$pid" = %d ]; then rm -f -- "$f" || { echo "stopped, but removing pidfile $f failed" >&2; exit 1; }; fi; `
+
 // status returns the state, the pid in the pidfile (0 if none) and what was seen.
-func (pidfile) status(ctx context.Context, c conn.Conn, s Service) (State, int, string, error) {
-	out, err := c.Run(ctx, s.shell(fmt.Sprintf(statusScript, conn.Quote(s.Pidfile))))
+func (m pidfile) status(ctx context.Context, c conn.Conn, s Service) (State, int, string, error) {
+	return m.statusThen(ctx, c, s, "")
+}
+
+// statusThen is status, running hook (shell, ending in "; ") where the
+// process is found stopped.
+func (pidfile) statusThen(ctx context.Context, c conn.Conn, s Service, hook string) (State, int, string, error) {
+	out, err := c.Run(ctx, s.shell(fmt.Sprintf(statusScript, conn.Quote(s.Pidfile), hook)))
 	if err != nil {
 		return Unknown, 0, "", scriptError(s.Name+": reading pidfile "+s.Pidfile, err)
 	}
@@ -317,8 +333,9 @@ func (pidfile) kill(ctx context.Context, c conn.Conn, s Service, sig string, pid
 	return nil
 }
 
-// removeScript removes the pidfile only if it still holds the pid we stopped,
-// so a process started meanwhile by someone else keeps its pidfile.
+// removeScript removes the pidfile only if it still holds the pid given (of
+// a process that exited right after its start), so a process started
+// meanwhile by someone else keeps its pidfile.
 const removeScript = `f=%s
 if [ "$(cat -- "$f" 2>/dev/null)" = %d ]; then rm -f -- "$f"; fi
 `
@@ -339,8 +356,9 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (stopped Resu
 	sig := signalName(s.Signal)
 	begin := time.Now()
 	deadline := begin.Add(s.wait())
+	hook := fmt.Sprintf(stoppedHook, pid)
 	probe := func(ctx context.Context) (State, string, error) {
-		st, got, seen, err := m.status(ctx, c, s)
+		st, got, seen, err := m.statusThen(ctx, c, s, hook)
 		if err == nil && st == Running && got != pid {
 			return Unknown, "", fmt.Errorf("%s: pidfile %s now holds pid %d, not %d: is something else starting it?", s.Name, s.Pidfile, got, pid)
 		}
@@ -375,9 +393,7 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (stopped Resu
 		}
 		return res, fmt.Errorf("%s did not stop within %s; %s (%s)", s.Name, dur(s.wait()), seen, how)
 	}
-	if _, err := c.Run(ctx, s.shell(fmt.Sprintf(removeScript, conn.Quote(s.Pidfile), pid))); err != nil {
-		return res, scriptError(fmt.Sprintf("%s: stopped, but removing pidfile %s failed", s.Name, s.Pidfile), err)
-	}
+	// The check that found it stopped removed its pidfile (stoppedHook).
 	return res, nil
 }
 

@@ -3,6 +3,7 @@ package svcmgr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -487,4 +488,34 @@ func TestPidfileStartWithReady(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The last check of a stop removes the pidfile of the process it stopped,
+// and only that one: a pidfile someone else wrote meanwhile stays.
+func TestPidfileStoppedHookRemovesOnlyItsPid(t *testing.T) {
+	ctx, c, m := testCtx(t), local.New(), pidfile{}
+	s := helperService(t, "serve")
+	// A pid that runs no process: the highest a pid can be, plus one.
+	dead := 1 << 22
+	for _, tc := range []struct {
+		name    string
+		holds   int
+		stopped int
+		kept    bool
+	}{
+		{"the pid stopped", dead, dead, false},
+		{"another pid", dead, dead - 1, true},
+	} {
+		if err := os.WriteFile(s.Pidfile, []byte(strconv.Itoa(tc.holds)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, pid, _, err := m.statusThen(ctx, c, s, fmt.Sprintf(stoppedHook, tc.stopped))
+		if err != nil || st != Stopped || pid != tc.holds {
+			t.Fatalf("%s: status = %v, %d, %v; want stopped, %d", tc.name, st, pid, err, tc.holds)
+		}
+		_, err = os.Stat(s.Pidfile)
+		if kept := err == nil; kept != tc.kept {
+			t.Errorf("%s: pidfile kept = %v, want %v", tc.name, kept, tc.kept)
+		}
+	}
 }
