@@ -12,10 +12,13 @@ import (
 )
 
 // factsRead returns the registered facts that the step's guards and templates
-// read (when, also a block's, until, failed_when, changed_when, delegate_to,
-// arguments, loop), sorted. judged are those read after an attempt: until,
-// failed_when and changed_when.
-func (h *hostRun) factsRead(s *spec.Step, inh inherited) (all, judged []string) {
+// read before it runs (when, also a block's, delegate_to, arguments, loop),
+// sorted, and judged, those read after an attempt: until, failed_when and
+// changed_when. judged are gathered after each attempt, so a fact only they
+// read is not gathered before the first: that reading would be thrown away
+// (and, for a check that a restarted member caught up, it would lengthen
+// the outage by a reading of the whole cluster).
+func (h *hostRun) factsRead(s *spec.Step, inh inherited) (before, judged []string) {
 	add := func(list *[]string, names []string) {
 		for _, n := range names {
 			if _, ok := h.r.reg.LookupFacts(n); ok && !slices.Contains(*list, n) {
@@ -28,22 +31,21 @@ func (h *hostRun) factsRead(s *spec.Step, inh inherited) (all, judged []string) 
 			add(&judged, p.Names())
 		}
 	}
-	add(&all, judged)
 	for _, w := range inh.when {
-		add(&all, w.Names())
+		add(&before, w.Names())
 	}
 	if d := inh.delegate; d != nil && d.DelegateTemplate != nil {
-		add(&all, d.DelegateTemplate.Names())
+		add(&before, d.DelegateTemplate.Names())
 	}
 	for _, t := range s.Templates {
-		add(&all, t.Names())
+		add(&before, t.Names())
 	}
 	if s.Loop != nil {
-		add(&all, s.Loop.Names())
+		add(&before, s.Loop.Names())
 	}
-	slices.Sort(all)
+	slices.Sort(before)
 	slices.Sort(judged)
-	return all, judged
+	return before, judged
 }
 
 // gather reads the named facts afresh for this host, over its own connection,

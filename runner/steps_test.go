@@ -352,6 +352,23 @@ func TestStepFields(t *testing.T) {
 			},
 		},
 		{
+			name: "facts only until reads are first read after the attempt",
+			// The leader file the facts read does not exist before the
+			// step writes it: a reading before the attempt would fail it.
+			steps: `
+  - name: crown h1
+    shell: { cmd: 'echo h1 > {{ dir }}/leader' }
+    retries: 2
+    delay: 1ms
+    until: cluster.leader == "h1"
+    run_once: true`,
+			check: func(t *testing.T, e *env, r result) {
+				if ev := endOf(t, r, "h1", "crown h1"); ev.Status != event.Changed || ev.Attempt > 1 {
+					t.Errorf("crown h1 ended %s on attempt %d, want changed on the first: %s", ev.Status, ev.Attempt, ev.Error)
+				}
+			},
+		},
+		{
 			name: "a step name renders per host",
 			steps: `
   - name: 'paint {{ color }}'

@@ -120,7 +120,8 @@ func lockPath(dir, runID string) string {
 
 // Journal is the journal of one run, open for appending. It is an event.Sink:
 // Emit writes the event as one line and fsyncs before it returns, so an event
-// the engine was told is recorded survives a crash. A Journal is safe for
+// the engine was told is recorded survives a crash (a process of this machine
+// is recorded durably by the next event's fsync: see syncNeeded). A Journal is safe for
 // concurrent use, though the event.Bus already serialises its calls.
 type Journal struct {
 	mu    sync.Mutex
@@ -237,7 +238,8 @@ func (j *Journal) Path() string { return j.path }
 // RunID is the run the journal records.
 func (j *Journal) RunID() string { return j.runID }
 
-// Emit appends e as one line and fsyncs the file. It refuses an event that would
+// Emit appends e as one line and fsyncs the file (but for the record of a
+// process of this machine, see syncNeeded). It refuses an event that would
 // make the journal unreadable (a Seq that does not follow, another run's id, an
 // event after run_end other than run_resume) without writing it. After a write or
 // sync failure every later Emit fails too.
@@ -283,9 +285,11 @@ func (j *Journal) Emit(e event.Event) error {
 		j.err = err
 		return fmt.Errorf("journal %s: write event %d: %w", j.path, e.Seq, err)
 	}
-	if err := j.sync(j.f); err != nil {
-		j.err = err
-		return fmt.Errorf("journal %s: sync event %d: %w", j.path, e.Seq, err)
+	if syncNeeded(e) {
+		if err := j.sync(j.f); err != nil {
+			j.err = err
+			return fmt.Errorf("journal %s: sync event %d: %w", j.path, e.Seq, err)
+		}
 	}
 	j.size += int64(n)
 	j.check.accept(e)

@@ -55,7 +55,7 @@ func (m command) Stop(ctx context.Context, c conn.Conn, s Service) (Result, erro
 	return m.change(ctx, c, s, "stop", s.StopCmd, Stopped)
 }
 
-func (m command) change(ctx context.Context, c conn.Conn, s Service, verb string, argv []string, want State) (Result, error) {
+func (m command) change(ctx context.Context, c conn.Conn, s Service, verb string, argv []string, want State) (res Result, err error) {
 	if err := m.Validate(s); err != nil {
 		return Result{}, err
 	}
@@ -63,6 +63,7 @@ func (m command) change(ctx context.Context, c conn.Conn, s Service, verb string
 	if err != nil {
 		return Result{}, err
 	}
+	defer func() { res.Before = st }()
 	if st == want {
 		return Result{}, nil
 	}

@@ -72,7 +72,9 @@ func (s Service) killAfter() time.Duration {
 // process we may not signal (EPERM), so a failure is checked again in /proc,
 // or with ps where there is no /proc. A zombie answers kill -0 but runs
 // nothing: it is stopped, waiting for a parent that may never reap it.
-const statusScript = `f=%s
+// %[2]s runs where the process is found stopped, before the line is
+// printed (see stoppedHook).
+const statusScript = `f=%[1]s
 [ -e "$f" ] || { echo none; exit 0; }
 pid=$(cat -- "$f") || exit 1
 case $pid in ''|0*|*[!0-9]*) printf 'invalid %%s\n' "$pid"; exit 0;; esac
@@ -81,18 +83,32 @@ if kill -0 "$pid" 2>/dev/null; then alive=1
 elif [ -d /proc/self ]; then [ -d "/proc/$pid" ] && alive=1
 elif ps -p "$pid" >/dev/null 2>&1; then alive=1
 fi
-[ -n "$alive" ] || { echo "stale $pid"; exit 0; }
+[ -n "$alive" ] || { %[2]secho "stale $pid"; exit 0; }
 if [ -r "/proc/$pid/stat" ]; then
   st=$(cat "/proc/$pid/stat" 2>/dev/null) || st=
   st=${st##*') '}
-  case $st in Z*|X*) echo "zombie $pid"; exit 0;; esac
+  case $st in Z*|X*) %[2]secho "zombie $pid"; exit 0;; esac
 fi
 echo "running $pid"
 `
 
+// stoppedHook is what the status check of a stop runs once it finds the
+// process stopped: it removes the pidfile if it still holds the pid stopped,
+// so a process started meanwhile by someone else keeps its pidfile (as
+// removeScript). It is part of the last check rather than a command of its
+// own after it, which would be one more round trip while the service is
+// down.
+const stoppedHook = `if [ "$pid" = %d ]; then rm -f -- "$f" || { echo "stopped, but removing pidfile $f failed" >&2; exit 1; }; fi; `
+
 // status returns the state, the pid in the pidfile (0 if none) and what was seen.
-func (pidfile) status(ctx context.Context, c conn.Conn, s Service) (State, int, string, error) {
-	out, err := c.Run(ctx, s.shell(fmt.Sprintf(statusScript, conn.Quote(s.Pidfile))))
+func (m pidfile) status(ctx context.Context, c conn.Conn, s Service) (State, int, string, error) {
+	return m.statusThen(ctx, c, s, "")
+}
+
+// statusThen is status, running hook (shell, ending in "; ") where the
+// process is found stopped.
+func (pidfile) statusThen(ctx context.Context, c conn.Conn, s Service, hook string) (State, int, string, error) {
+	out, err := c.Run(ctx, s.shell(fmt.Sprintf(statusScript, conn.Quote(s.Pidfile), hook)))
 	if err != nil {
 		return Unknown, 0, "", scriptError(s.Name+": reading pidfile "+s.Pidfile, err)
 	}
@@ -133,12 +149,14 @@ func (m pidfile) Status(ctx context.Context, c conn.Conn, s Service) (State, err
 // leader (a background job of a non-interactive sh is not), so $! is the
 // daemon's pid. nohup is the fallback where there is no setsid (BSDs, macOS).
 // The folders of the pidfile and the log are made as needed, like systemd's
-// RuntimeDirectory, so a first start on a fresh host works. The log is opened
+// RuntimeDirectory, so a first start on a fresh host works (both paths are
+// absolute, so a folder is what precedes the last slash: no dirname to fork
+// while the service is down). The log is opened
 // first so that an unwritable one fails here, with the shell's message, and not
 // silently in the background job.
 const startScript = `f=%[1]s
 log=%[2]s
-mkdir -p -- "$(dirname -- "$f")" "$(dirname -- "$log")" || exit 1
+mkdir -p -- "${f%%/*}/" "${log%%/*}/" || exit 1
 %[3]s
 : >>"$log" || exit 1
 size=$(wc -c <"$log") || size=0
@@ -154,7 +172,7 @@ fi
 echo "$pid" $size
 `
 
-func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, error) {
+func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (started Result, err error) {
 	if err := m.Validate(s); err != nil {
 		return Result{}, err
 	}
@@ -162,6 +180,7 @@ func (m pidfile) Start(ctx context.Context, c conn.Conn, s Service) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
+	defer func() { started.Before = st }()
 	if st == Running {
 		return Result{PID: pid}, nil
 	}
@@ -314,13 +333,14 @@ func (pidfile) kill(ctx context.Context, c conn.Conn, s Service, sig string, pid
 	return nil
 }
 
-// removeScript removes the pidfile only if it still holds the pid we stopped,
-// so a process started meanwhile by someone else keeps its pidfile.
+// removeScript removes the pidfile only if it still holds the pid given (of
+// a process that exited right after its start), so a process started
+// meanwhile by someone else keeps its pidfile.
 const removeScript = `f=%s
 if [ "$(cat -- "$f" 2>/dev/null)" = %d ]; then rm -f -- "$f"; fi
 `
 
-func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (Result, error) {
+func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (stopped Result, err error) {
 	if err := m.Validate(s); err != nil {
 		return Result{}, err
 	}
@@ -328,6 +348,7 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	defer func() { stopped.Before = st }()
 	if st != Running {
 		return Result{}, nil
 	}
@@ -335,8 +356,9 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (Result, erro
 	sig := signalName(s.Signal)
 	begin := time.Now()
 	deadline := begin.Add(s.wait())
+	hook := fmt.Sprintf(stoppedHook, pid)
 	probe := func(ctx context.Context) (State, string, error) {
-		st, got, seen, err := m.status(ctx, c, s)
+		st, got, seen, err := m.statusThen(ctx, c, s, hook)
 		if err == nil && st == Running && got != pid {
 			return Unknown, "", fmt.Errorf("%s: pidfile %s now holds pid %d, not %d: is something else starting it?", s.Name, s.Pidfile, got, pid)
 		}
@@ -371,9 +393,7 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (Result, erro
 		}
 		return res, fmt.Errorf("%s did not stop within %s; %s (%s)", s.Name, dur(s.wait()), seen, how)
 	}
-	if _, err := c.Run(ctx, s.shell(fmt.Sprintf(removeScript, conn.Quote(s.Pidfile), pid))); err != nil {
-		return res, scriptError(fmt.Sprintf("%s: stopped, but removing pidfile %s failed", s.Name, s.Pidfile), err)
-	}
+	// The check that found it stopped removed its pidfile (stoppedHook).
 	return res, nil
 }
 

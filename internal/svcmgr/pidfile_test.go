@@ -3,6 +3,7 @@ package svcmgr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,8 +97,8 @@ func TestPidfileLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Changed || res.PID <= 0 {
-		t.Fatalf("Start = %+v, want changed with a pid", res)
+	if !res.Changed || res.PID <= 0 || res.Before != Stopped {
+		t.Fatalf("Start = %+v, want changed with a pid, stopped before", res)
 	}
 	if got := strings.TrimSpace(readFile(t, s.Pidfile)); got != strconv.Itoa(res.PID) {
 		t.Errorf("pidfile holds %q, want %d", got, res.PID)
@@ -118,16 +119,16 @@ func TestPidfileLifecycle(t *testing.T) {
 	}
 
 	again, err := m.Start(ctx, c, s)
-	if err != nil || again.Changed || again.PID != res.PID {
-		t.Errorf("second Start = %+v, %v; want unchanged with pid %d", again, err, res.PID)
+	if err != nil || again.Changed || again.PID != res.PID || again.Before != Running {
+		t.Errorf("second Start = %+v, %v; want unchanged with pid %d, running before", again, err, res.PID)
 	}
 
 	stop, err := m.Stop(ctx, c, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !stop.Changed || stop.Killed || stop.PID != res.PID {
-		t.Errorf("Stop = %+v, want changed, not killed, pid %d", stop, res.PID)
+	if !stop.Changed || stop.Killed || stop.PID != res.PID || stop.Before != Running {
+		t.Errorf("Stop = %+v, want changed, not killed, pid %d, running before", stop, res.PID)
 	}
 	if !gone(res.PID) {
 		t.Errorf("pid %d still runs after Stop", res.PID)
@@ -139,8 +140,8 @@ func TestPidfileLifecycle(t *testing.T) {
 		t.Errorf("the process did not get SIGTERM; log = %q", log)
 	}
 
-	if again, err := m.Stop(ctx, c, s); err != nil || again.Changed {
-		t.Errorf("second Stop = %+v, %v; want unchanged", again, err)
+	if again, err := m.Stop(ctx, c, s); err != nil || again.Changed || again.Before != Stopped {
+		t.Errorf("second Stop = %+v, %v; want unchanged, stopped before", again, err)
 	}
 	if st, err := m.Status(ctx, c, s); err != nil || st != Stopped {
 		t.Errorf("after stop: Status = %v, %v", st, err)
@@ -487,4 +488,34 @@ func TestPidfileStartWithReady(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The last check of a stop removes the pidfile of the process it stopped,
+// and only that one: a pidfile someone else wrote meanwhile stays.
+func TestPidfileStoppedHookRemovesOnlyItsPid(t *testing.T) {
+	ctx, c, m := testCtx(t), local.New(), pidfile{}
+	s := helperService(t, "serve")
+	// A pid that runs no process: the highest a pid can be, plus one.
+	dead := 1 << 22
+	for _, tc := range []struct {
+		name    string
+		holds   int
+		stopped int
+		kept    bool
+	}{
+		{"the pid stopped", dead, dead, false},
+		{"another pid", dead, dead - 1, true},
+	} {
+		if err := os.WriteFile(s.Pidfile, []byte(strconv.Itoa(tc.holds)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, pid, _, err := m.statusThen(ctx, c, s, fmt.Sprintf(stoppedHook, tc.stopped))
+		if err != nil || st != Stopped || pid != tc.holds {
+			t.Fatalf("%s: status = %v, %d, %v; want stopped, %d", tc.name, st, pid, err, tc.holds)
+		}
+		_, err = os.Stat(s.Pidfile)
+		if kept := err == nil; kept != tc.kept {
+			t.Errorf("%s: pidfile kept = %v, want %v", tc.name, kept, tc.kept)
+		}
+	}
 }

@@ -71,6 +71,10 @@ type Service struct {
 type Result struct {
 	// Changed is false when the service already was in the state asked for.
 	Changed bool
+	// Before is the state found before anything was done; Unknown when
+	// the check failed. Callers report it rather than check again, which
+	// would add a round trip before a stop signal or a start.
+	Before State
 	// PID is the process started, stopped or found running (pidfile only).
 	PID int
 	// Killed says Stop had to send SIGKILL because the process outlived

@@ -70,7 +70,7 @@ func (m systemd) Stop(ctx context.Context, c conn.Conn, s Service) (Result, erro
 // change runs `systemctl VERB` unless the unit already is in want, then waits
 // for want. systemctl itself waits for the job, so the poll usually succeeds at
 // once; it is there for units whose job returns early.
-func (m systemd) change(ctx context.Context, c conn.Conn, s Service, verb string, want State) (Result, error) {
+func (m systemd) change(ctx context.Context, c conn.Conn, s Service, verb string, want State) (res Result, err error) {
 	if err := m.Validate(s); err != nil {
 		return Result{}, err
 	}
@@ -78,6 +78,7 @@ func (m systemd) change(ctx context.Context, c conn.Conn, s Service, verb string
 	if err != nil {
 		return Result{}, err
 	}
+	defer func() { res.Before = st }()
 	if st == want {
 		return Result{}, nil
 	}

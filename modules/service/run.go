@@ -237,13 +237,12 @@ func (u *unit) status(ctx context.Context, h *modules.Host) (svcmgr.State, error
 	return st, nil
 }
 
+// stop and start report the state the manager found before it acted: a
+// check of their own would be one more round trip before the stop signal,
+// and inside the outage before the start.
 func (u *unit) stop(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	before, err := u.status(ctx, h)
-	if err != nil {
-		return modules.Result{}, err
-	}
 	res, err := u.mgr.Stop(ctx, h.Conn, u.svc)
-	out := modules.Result{Changed: res.Changed, Data: u.data(before, res)}
+	out := modules.Result{Changed: res.Changed, Data: u.data(res.Before, res)}
 	if err != nil {
 		return out, fmt.Errorf("%s: %w", u.context, err)
 	}
@@ -254,13 +253,9 @@ func (u *unit) stop(ctx context.Context, h *modules.Host) (modules.Result, error
 }
 
 func (u *unit) start(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	before, err := u.status(ctx, h)
-	if err != nil {
-		return modules.Result{}, err
-	}
 	begin := time.Now()
 	res, err := u.mgr.Start(ctx, h.Conn, u.svc)
-	out := modules.Result{Changed: res.Changed, Data: u.data(before, res)}
+	out := modules.Result{Changed: res.Changed, Data: u.data(res.Before, res)}
 	if err != nil {
 		return out, fmt.Errorf("%s: %w", u.context, err)
 	}
@@ -298,17 +293,13 @@ func (u *unit) readyProbe(h *modules.Host, left time.Duration) (string, probe.Fu
 }
 
 func (u *unit) restart(ctx context.Context, h *modules.Host) (modules.Result, error) {
-	before, err := u.status(ctx, h)
-	if err != nil {
-		return modules.Result{}, err
-	}
 	stopped, err := u.mgr.Stop(ctx, h.Conn, u.svc)
 	if err != nil {
-		return modules.Result{Changed: stopped.Changed, Data: u.data(before, stopped)}, fmt.Errorf("%s: stopping: %w", u.context, err)
+		return modules.Result{Changed: stopped.Changed, Data: u.data(stopped.Before, stopped)}, fmt.Errorf("%s: stopping: %w", u.context, err)
 	}
 	begin := time.Now()
 	started, err := u.mgr.Start(ctx, h.Conn, u.svc)
-	data := u.data(before, started)
+	data := u.data(stopped.Before, started)
 	data["killed"] = stopped.Killed
 	// A restart always reports a change: it is asked for because something
 	// the process reads at start changed, even when it was not running.
