@@ -59,6 +59,9 @@ type farm struct {
 	Key        string   `json:"key"`
 	Dir        string   `json:"dir"`
 	User       string   `json:"user"`
+	// sshds are the listening sshd processes of an openssh farm, whose
+	// CPU (their connections' included) the parent reads.
+	sshds []int
 }
 
 // The kinds of server a configuration runs against.
@@ -127,6 +130,7 @@ func benchHosts(b *testing.B, f farm) {
 	}
 	wall := map[string]int64{}
 	peakKB := map[string]int64{}
+	cpu := map[string]time.Duration{}
 	var ratios, connRatios []float64
 	src := ""
 	b.ResetTimer()
@@ -134,7 +138,9 @@ func benchHosts(b *testing.B, f farm) {
 		this := map[string]int64{}
 		for j := range modes {
 			mode := modes[(i+j)%len(modes)]
-			r := runChild(b, cfgs[mode])
+			before := serverCPU(b, f)
+			r, clientCPU := runChild(b, cfgs[mode])
+			cpu[mode] += clientCPU + serverCPU(b, f) - before
 			this[mode] = r.WallNS
 			wall[mode] += r.WallNS
 			peakKB[mode] = max(peakKB[mode], r.PeakKB)
@@ -148,12 +154,15 @@ func benchHosts(b *testing.B, f farm) {
 	for _, mode := range modes {
 		b.ReportMetric(float64(wall[mode])/float64(b.N)/1e9, mode+"-s/run")
 		b.ReportMetric(float64(peakKB[mode])/1024, mode+"-MB-"+src)
+		b.ReportMetric(cpu[mode].Seconds()/float64(b.N), mode+"-cpu-s/run")
 	}
 	b.ReportMetric(ratios[len(ratios)/2], "tool/floor")
 	b.ReportMetric(connRatios[len(connRatios)/2], "conn/floor")
 }
 
-func runChild(b *testing.B, cfg string) result {
+// runChild runs one measured child and returns its result and the CPU
+// time it used.
+func runChild(b *testing.B, cfg string) (result, time.Duration) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
 	defer cancel()
@@ -173,11 +182,12 @@ func runChild(b *testing.B, cfg string) result {
 			if r.Err != "" {
 				b.Fatalf("child: %s", r.Err)
 			}
-			return r
+			st := cmd.ProcessState
+			return r, st.UserTime() + st.SystemTime()
 		}
 	}
 	b.Fatalf("child printed no result:\n%s", out)
-	return result{}
+	return result{}, 0
 }
 
 // startFarm starts n in-process servers on 127.0.1.1, 127.0.1.2, ... and
@@ -260,6 +270,7 @@ func startSSHDFarm(b testing.TB, n int) farm {
 		}
 		lines = append(lines, s.KnownHostsLines()...)
 		f.Key, f.User = s.ClientKeyFile, s.User
+		f.sshds = append(f.sshds, s.Pid())
 	}
 	f.KnownHosts = filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(f.KnownHosts, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -372,6 +383,12 @@ func runTool(t *testing.T, f farm) error {
 	return err
 }
 
+// floorCommand is what the floor asks the host to run: the program true,
+// as the tool's `command: [true]` does. A bare "true" would not be the same
+// command: OpenSSH hands it to the login shell, for which true is a builtin
+// and no program runs at all.
+const floorCommand = "exec true"
+
 // runFloor is what any tool must do at least: per host one connection with
 // the same key and host key check, one session per command, Forks hosts at
 // a time.
@@ -422,7 +439,7 @@ func floorHost(cfg *ssh.ClientConfig, addr string) error {
 		if err != nil {
 			return err
 		}
-		err = s.Run("true")
+		err = s.Run(floorCommand)
 		s.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", addr, err)

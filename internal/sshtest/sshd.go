@@ -271,6 +271,10 @@ func freePort(addrs []string) (int, error) {
 // Addr returns "address:port" of the i-th address.
 func (s *SSHD) Addr(i int) string { return net.JoinHostPort(s.Addrs[i], strconv.Itoa(s.Port)) }
 
+// Pid is the listening sshd's process id; the processes it forks for each
+// connection are its children.
+func (s *SSHD) Pid() int { return s.cmd.Process.Pid }
+
 // Log returns what sshd has logged so far.
 func (s *SSHD) Log() string { return s.log.String() }
 
