@@ -146,6 +146,8 @@ func benchHosts(b *testing.B, f farm) {
 			peakKB[mode] = max(peakKB[mode], r.PeakKB)
 			src = r.PeakSrc
 		}
+		b.Logf("run %d: tool %.3fs, conn %.3fs, floor %.3fs: tool/floor %.2f", i+1,
+			float64(this["tool"])/1e9, float64(this["conn"])/1e9, float64(this["floor"])/1e9, float64(this["tool"])/float64(this["floor"]))
 		ratios = append(ratios, float64(this["tool"])/float64(this["floor"]))
 		connRatios = append(connRatios, float64(this["conn"])/float64(this["floor"]))
 	}
