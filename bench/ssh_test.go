@@ -252,8 +252,10 @@ const sshdListenMax = 16
 // settings of sshtest.StartSSHD, whose MaxStartups lets far more than Forks
 // logins be under way at once. Each stops when the benchmark ends, or after
 // its bounded lifetime. known_hosts lists every address with that key.
-func startSSHDFarm(b testing.TB, n int) farm {
+func startSSHDFarm(b *testing.B, n int) farm {
 	b.Helper()
+	// Long enough for every child of the benchmark to time out in turn.
+	life := time.Duration(b.N*len(modes)+1) * childTimeout
 	if n > 250 {
 		b.Fatalf("startSSHDFarm: %d hosts: at most 250 addresses in 127.0.2.0/24", n)
 	}
@@ -266,7 +268,7 @@ func startSSHDFarm(b testing.TB, n int) farm {
 		for i := first; i < min(n, first+sshdListenMax); i++ {
 			addrs = append(addrs, fmt.Sprintf("127.0.2.%d", 1+i))
 		}
-		s := sshtest.StartSSHD(b, sshtest.SSHDOptions{Addrs: addrs, HostKeys: []*sshtest.Key{hostKey}})
+		s := sshtest.StartSSHD(b, sshtest.SSHDOptions{Addrs: addrs, HostKeys: []*sshtest.Key{hostKey}, Lifetime: life})
 		for i := range s.Addrs {
 			f.Addrs = append(f.Addrs, s.Addr(i))
 		}
