@@ -87,7 +87,7 @@ prometheus-up:
 prometheus-down:
 	@scripts/prometheus-lab.sh down
 
-## bench: runbook over SSH beside raw x/crypto/ssh on 10, 100 and 500 in-process hosts: wall time, tool/floor ratio, peak RSS.
+## bench: runbook over SSH beside raw x/crypto/ssh on 10, 100 and 1000 in-process hosts and 10 and 100 hosts served by OpenSSH: wall time, tool/floor ratio, peak RSS.
 bench:
 	@scripts/bench.sh
 

@@ -50,14 +50,35 @@ const profileEnv = "RUNBOOK_BENCH_CPUPROFILE"
 // childTimeout bounds one measured run.
 const childTimeout = 10 * time.Minute
 
-// farm is the hosts of one configuration: in-process SSH servers, one per
-// host, each on its own loopback address.
+// farm is the hosts of one configuration, each on its own loopback
+// address: in-process SSH servers (inproc) or OpenSSH's sshd (openssh).
 type farm struct {
-	Mode       string   `json:"mode"` // tool or floor
+	Mode       string   `json:"mode"` // tool, conn or floor
 	Addrs      []string `json:"addrs"`
 	KnownHosts string   `json:"known_hosts"`
 	Key        string   `json:"key"`
 	Dir        string   `json:"dir"`
+	User       string   `json:"user"`
+	// sshds are the listening sshd processes of an openssh farm, whose
+	// CPU (their connections' included) the parent reads.
+	sshds []int
+}
+
+// The kinds of server a configuration runs against.
+const (
+	inproc  = "inproc"
+	openssh = "openssh"
+)
+
+// configs are BenchmarkSSH's configurations. OpenSSH's sshd forks a process
+// per connection and a shell per command, which on a small machine takes far
+// more CPU than the client: 1000 of them would measure the machine.
+var configs = []struct {
+	kind  string
+	hosts []int
+}{
+	{inproc, []int{10, 100, 1000}},
+	{openssh, []int{10, 100}},
 }
 
 // result is what a child reports of its run.
@@ -73,21 +94,31 @@ type result struct {
 var modes = []string{"tool", "conn", "floor"}
 
 // BenchmarkSSH runs the tool, the transport alone (conn) and the floor over
-// 10, 100 and 500 hosts. Each run is a fresh child process, so that its peak
-// RSS is its own; the servers stay in this process. An iteration runs the
+// 10, 100 and 1000 in-process hosts and over 10 and 100 hosts served by
+// OpenSSH. Each run is a fresh child process, so that its peak RSS is its
+// own; the servers stay in this process (or are sshd processes it started). An iteration runs the
 // three one after the other, in a rotating order, so that a change in the
 // machine's load hits all three alike. The metrics are each mode's mean
 // seconds per run (measured in the child: plan, dial, commands, close,
 // without process start-up), the median over iterations of tool/floor, and
 // each mode's peak RSS.
 func BenchmarkSSH(b *testing.B) {
-	for _, n := range []int{10, 100, 500} {
-		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) { benchHosts(b, n) })
+	for _, c := range configs {
+		b.Run(c.kind, func(b *testing.B) {
+			for _, n := range c.hosts {
+				b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+					if c.kind == openssh {
+						benchHosts(b, startSSHDFarm(b, n))
+					} else {
+						benchHosts(b, startFarm(b, n))
+					}
+				})
+			}
+		})
 	}
 }
 
-func benchHosts(b *testing.B, n int) {
-	f := startFarm(b, n)
+func benchHosts(b *testing.B, f farm) {
 	cfgs := map[string]string{}
 	for _, mode := range modes {
 		f.Mode = mode
@@ -99,30 +130,41 @@ func benchHosts(b *testing.B, n int) {
 	}
 	wall := map[string]int64{}
 	peakKB := map[string]int64{}
-	var ratios []float64
+	cpu := map[string]time.Duration{}
+	var ratios, connRatios []float64
 	src := ""
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		this := map[string]int64{}
 		for j := range modes {
 			mode := modes[(i+j)%len(modes)]
-			r := runChild(b, cfgs[mode])
+			before := serverCPU(b, f)
+			r, clientCPU := runChild(b, cfgs[mode])
+			cpu[mode] += clientCPU + serverCPU(b, f) - before
 			this[mode] = r.WallNS
 			wall[mode] += r.WallNS
 			peakKB[mode] = max(peakKB[mode], r.PeakKB)
 			src = r.PeakSrc
 		}
+		b.Logf("run %d: tool %.3fs, conn %.3fs, floor %.3fs: tool/floor %.2f", i+1,
+			float64(this["tool"])/1e9, float64(this["conn"])/1e9, float64(this["floor"])/1e9, float64(this["tool"])/float64(this["floor"]))
 		ratios = append(ratios, float64(this["tool"])/float64(this["floor"]))
+		connRatios = append(connRatios, float64(this["conn"])/float64(this["floor"]))
 	}
 	sort.Float64s(ratios)
+	sort.Float64s(connRatios)
 	for _, mode := range modes {
 		b.ReportMetric(float64(wall[mode])/float64(b.N)/1e9, mode+"-s/run")
 		b.ReportMetric(float64(peakKB[mode])/1024, mode+"-MB-"+src)
+		b.ReportMetric(cpu[mode].Seconds()/float64(b.N), mode+"-cpu-s/run")
 	}
 	b.ReportMetric(ratios[len(ratios)/2], "tool/floor")
+	b.ReportMetric(connRatios[len(connRatios)/2], "conn/floor")
 }
 
-func runChild(b *testing.B, cfg string) result {
+// runChild runs one measured child and returns its result and the CPU
+// time it used.
+func runChild(b *testing.B, cfg string) (result, time.Duration) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
 	defer cancel()
@@ -142,22 +184,21 @@ func runChild(b *testing.B, cfg string) result {
 			if r.Err != "" {
 				b.Fatalf("child: %s", r.Err)
 			}
-			return r
+			st := cmd.ProcessState
+			return r, st.UserTime() + st.SystemTime()
 		}
 	}
 	b.Fatalf("child printed no result:\n%s", out)
-	return result{}
+	return result{}, 0
 }
 
-// startFarm starts n servers on 127.0.1.1, 127.0.1.2, ... and writes the
-// known_hosts and client key a child needs.
-func startFarm(b *testing.B, n int) farm { return startFarm2(b, n) }
-
-func startFarm2(b testing.TB, n int) farm {
+// startFarm starts n in-process servers on 127.0.1.1, 127.0.1.2, ... and
+// writes the known_hosts and client key a child needs.
+func startFarm(b testing.TB, n int) farm {
 	b.Helper()
 	dir := b.TempDir()
 	key := sshtest.ClientKey(b)
-	f := farm{Dir: dir, Key: key.Write(b, dir, "id_client")}
+	f := farm{Dir: dir, Key: key.Write(b, dir, "id_client"), User: "bench"}
 	var lines []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -193,6 +234,47 @@ func startFarm2(b testing.TB, n int) farm {
 	for _, s := range servers {
 		f.Addrs = append(f.Addrs, s.Addr)
 		lines = append(lines, knownhosts.Line([]string{s.Addr}, s.HostKey.Public()))
+	}
+	f.KnownHosts = filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(f.KnownHosts, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// sshdListenMax is how many addresses one sshd listens on: OpenSSH takes at
+// most 16 ListenAddress sockets (MAX_LISTEN_SOCKS).
+const sshdListenMax = 16
+
+// startSSHDFarm starts OpenSSH's sshd listening on n loopback addresses,
+// 127.0.2.1, 127.0.2.2, ..., as many sshd processes as that takes, all with
+// one ed25519 host key (what the floor and the tool then both use) and the
+// settings of sshtest.StartSSHD, whose MaxStartups lets far more than Forks
+// logins be under way at once. Each stops when the benchmark ends, or after
+// its bounded lifetime. known_hosts lists every address with that key.
+func startSSHDFarm(b *testing.B, n int) farm {
+	b.Helper()
+	// Long enough for every child of the benchmark to time out in turn.
+	life := time.Duration(b.N*len(modes)+1) * childTimeout
+	if n > 250 {
+		b.Fatalf("startSSHDFarm: %d hosts: at most 250 addresses in 127.0.2.0/24", n)
+	}
+	dir := b.TempDir()
+	hostKey := sshtest.NewEd25519(b)
+	f := farm{Dir: dir}
+	var lines []string
+	for first := 0; first < n; first += sshdListenMax {
+		var addrs []string
+		for i := first; i < min(n, first+sshdListenMax); i++ {
+			addrs = append(addrs, fmt.Sprintf("127.0.2.%d", 1+i))
+		}
+		s := sshtest.StartSSHD(b, sshtest.SSHDOptions{Addrs: addrs, HostKeys: []*sshtest.Key{hostKey}, Lifetime: life})
+		for i := range s.Addrs {
+			f.Addrs = append(f.Addrs, s.Addr(i))
+		}
+		lines = append(lines, s.KnownHostsLines()...)
+		f.Key, f.User = s.ClientKeyFile, s.User
+		f.sshds = append(f.sshds, s.Pid())
 	}
 	f.KnownHosts = filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(f.KnownHosts, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -249,7 +331,7 @@ func TestBenchChild(t *testing.T) {
 // journal and the terminal).
 func runTool(t *testing.T, f farm) error {
 	var inv strings.Builder
-	inv.WriteString("all:\n  vars: { ansible_connection: ssh }\n  hosts:\n")
+	fmt.Fprintf(&inv, "all:\n  vars: { ansible_connection: ssh, ansible_user: %s }\n  hosts:\n", f.User)
 	for i, a := range f.Addrs {
 		host, port, _ := net.SplitHostPort(a)
 		fmt.Fprintf(&inv, "    h%d: { ansible_host: %s, ansible_port: %s }\n", i, host, port)
@@ -305,6 +387,12 @@ func runTool(t *testing.T, f farm) error {
 	return err
 }
 
+// floorCommand is what the floor asks the host to run: the program true,
+// as the tool's `command: [true]` does. A bare "true" would not be the same
+// command: OpenSSH hands it to the login shell, for which true is a builtin
+// and no program runs at all.
+const floorCommand = "exec true"
+
 // runFloor is what any tool must do at least: per host one connection with
 // the same key and host key check, one session per command, Forks hosts at
 // a time.
@@ -321,7 +409,7 @@ func runFloor(f farm) error {
 	if err != nil {
 		return err
 	}
-	cfg := &ssh.ClientConfig{User: "bench", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hostKeys, Timeout: time.Minute}
+	cfg := &ssh.ClientConfig{User: f.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hostKeys, Timeout: time.Minute}
 	sem := make(chan struct{}, Forks)
 	errs := make(chan error, len(f.Addrs))
 	var wg sync.WaitGroup
@@ -355,7 +443,7 @@ func floorHost(cfg *ssh.ClientConfig, addr string) error {
 		if err != nil {
 			return err
 		}
-		err = s.Run("true")
+		err = s.Run(floorCommand)
 		s.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", addr, err)
@@ -403,7 +491,7 @@ func runConn(t *testing.T, f farm) error {
 			defer func() { <-sem }()
 			host, port, _ := net.SplitHostPort(a)
 			p, _ := strconv.Atoi(port)
-			c, err := d.Dial(context.Background(), conn.Target{Name: a, Addr: host, Port: p, Connection: "ssh", Vars: map[string]any{"ansible_host": host, "ansible_port": p}})
+			c, err := d.Dial(context.Background(), conn.Target{Name: a, Addr: host, Port: p, User: f.User, Connection: "ssh", Vars: map[string]any{"ansible_host": host, "ansible_port": p, "ansible_user": f.User}})
 			if err != nil {
 				errs <- err
 				return

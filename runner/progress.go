@@ -26,12 +26,19 @@ func progressOf(ctx context.Context) func(map[string]any) {
 }
 
 // doneHosts names the hosts that completed every step so far (run.done).
+// Every step's scope asks, so a fresh copy each time cost a run over N hosts
+// N names per step; completed only grows, so its names are kept and each
+// caller gets a view capped at their number then: appending past it later
+// never writes into what a caller holds.
 func (r *runner) doneHosts() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, len(r.completed))
-	for i, h := range r.completed {
-		out[i] = h.name
+	if r.doneNames == nil {
+		r.doneNames = []string{} // empty, not nil, as before
 	}
-	return out
+	for _, h := range r.completed[len(r.doneNames):] {
+		r.doneNames = append(r.doneNames, h.name)
+	}
+	n := len(r.doneNames)
+	return r.doneNames[:n:n]
 }

@@ -56,7 +56,9 @@ type runner struct {
 	heldHosts   int // of failedHosts, those stopped by a modules.HoldError
 	// completed are the hosts that ended ok, in the order they ended, for
 	// on_abort: rollback_completed.
-	completed  []*hostRun
+	completed []*hostRun
+	// doneNames are the names of completed, filled in by doneHosts.
+	doneNames  []string
 	journalErr error
 	// shared holds what preflight and gates registered: every host starts with it.
 	shared map[string]any

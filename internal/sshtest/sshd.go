@@ -59,6 +59,9 @@ type SSHDOptions struct {
 	HostKeys []*Key   // default the shared ed25519 and RSA keys
 	// Extra lines for sshd_config.
 	Config []string
+	// Lifetime bounds the sshd when the test has no deadline (a
+	// benchmark); default 10 minutes.
+	Lifetime time.Duration
 }
 
 // StartSSHD starts /usr/sbin/sshd -D -e with a generated config as the
@@ -111,7 +114,7 @@ func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
 			t.Fatalf("sshtest: no free port on %v: %v", s.Addrs, err)
 		}
 		s.Port = port
-		if lastErr = s.start(t, hostKeyLines, o.Config); lastErr == nil {
+		if lastErr = s.start(t, hostKeyLines, o.Config, o.Lifetime); lastErr == nil {
 			return s
 		}
 		if !strings.Contains(lastErr.Error(), "Address already in use") {
@@ -122,7 +125,7 @@ func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
 	return nil
 }
 
-func (s *SSHD) start(t testing.TB, hostKeyLines, extra []string) error {
+func (s *SSHD) start(t testing.TB, hostKeyLines, extra []string, life time.Duration) error {
 	t.Helper()
 	lines := []string{
 		"Port " + strconv.Itoa(s.Port),
@@ -182,7 +185,9 @@ func (s *SSHD) start(t testing.TB, hostKeyLines, extra []string) error {
 	}
 	// The watchdog: sshd never outlives the test's deadline, even if the
 	// test hangs and Cleanup never runs.
-	life := maxLifetime
+	if life <= 0 {
+		life = maxLifetime
+	}
 	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
 		if d, ok := dt.Deadline(); ok {
 			life = time.Until(d)
@@ -270,6 +275,10 @@ func freePort(addrs []string) (int, error) {
 
 // Addr returns "address:port" of the i-th address.
 func (s *SSHD) Addr(i int) string { return net.JoinHostPort(s.Addrs[i], strconv.Itoa(s.Port)) }
+
+// Pid is the listening sshd's process id; the processes it forks for each
+// connection are its children.
+func (s *SSHD) Pid() int { return s.cmd.Process.Pid }
 
 // Log returns what sshd has logged so far.
 func (s *SSHD) Log() string { return s.log.String() }
