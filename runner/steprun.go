@@ -40,6 +40,7 @@ func (h *hostRun) runStep(ctx context.Context, s *spec.Step, inh inherited, idx 
 	name := h.stepName(s, inh.noLog)
 	st := &stepRun{h: h, s: s, idx: idx, inh: inh, m: m, name: name, started: time.Now(),
 		base: event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: inh.noLog}}
+	st.base.Ahead = h.ahead
 	if pr := h.progress; pr != nil && !m.rollback && pr.Rerun != nil && pr.Rerun.Index == idx {
 		st.rerun = true
 	}
@@ -113,6 +114,7 @@ func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(connTa
 		return st.failed(o, err), nil
 	}
 	o.target = &target
+	defer st.h.r.ahead.enter(st.h, target)()
 	mod, err := st.arguments()
 	if err != nil {
 		return st.failed(o, err), nil
@@ -144,6 +146,7 @@ func (st *stepRun) finish(o stepOutcome, extra map[string]any, g event.Engine) s
 	e.Result = o.data
 	e.Data = mergeData(st.m.data, extra)
 	e.Engine = g
+	e.Ahead = st.base.Ahead
 	e.Ignored = o.ignored
 	st.h.r.emit(e)
 	st.h.logStep(o, st.inh)
