@@ -47,9 +47,9 @@ type aheadRun struct {
 	trigger int
 
 	mu    sync.Mutex
-	watch *aheadWatch          // the batch whose hosts are watched
+	watch *aheadWatch           // the batch whose hosts are watched
 	hosts map[string]*aheadHost // hosts whose ahead steps ran in this run
-	begun map[string]bool      // hosts whose batch took them
+	begun map[string]bool       // hosts whose batch took them
 	ran   map[int]chan struct{} // closed once the ahead steps of batch N ended
 	wg    sync.WaitGroup
 
