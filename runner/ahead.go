@@ -81,13 +81,19 @@ func newAhead(r *runner) *aheadRun {
 	a := &aheadRun{r: r, steps: r.runbook.Steps[:n], rest: r.runbook.Steps[n:], trigger: math.MaxInt,
 		hosts: map[string]*aheadHost{}, begun: map[string]bool{}, ran: map[int]chan struct{}{}}
 	a.gate.init()
-	if len(a.rest) > 0 {
-		last := r.runbook.Steps[len(r.runbook.Steps)-1]
+	// The last step the runbook wrote: handlers, which come after it, run
+	// only when notified, and are no step to overlap.
+	for i := len(a.rest) - 1; i >= 0; i-- {
+		last := a.rest[i]
+		if last.Handler != nil {
+			continue
+		}
 		if last.IsBlock() {
 			a.trigger = r.index.blockRange[last][0]
 		} else {
 			a.trigger = r.index.steps[last].index
 		}
+		break
 	}
 	return a
 }
