@@ -328,3 +328,84 @@ func checkAheadOnce(t *testing.T, before *journal.State, r result, aborted bool)
 		}
 	}
 }
+
+// TestAheadDrain: a Ctrl-C while the host before soaks lets the soak end,
+// undoes what the next host ran ahead (its batch does not start), and a
+// resume runs that host in its turn from its first step.
+func TestAheadDrain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, aheadRunbook, "")
+	drain := make(chan struct{})
+	done := make(chan result, 1)
+	go func() { done <- e.run(runOpts{opts: func(o *runner.Options) { o.Drain = drain }}) }()
+	g := gateFor(e.gates + "-h1")
+	g.await(t)
+	e.waitLine("h2 stage")
+	close(drain)
+	g.open()
+	r := <-done
+	checkExit(t, r, 3)
+	if got := statuses(r.out); got["h1"] != runner.StatusOK || got["h2"] != runner.StatusSkipped || got["h3"] != runner.StatusSkipped {
+		t.Errorf("statuses %v%s", got, describe(r.out))
+	}
+	if got := hostLines(e.lines("log"), "h2"); !slices.Equal(got, []string{"stage", "undo stage"}) {
+		t.Errorf("h2 wrote %q", got)
+	}
+	if s := r.st.Hosts["h2"].Status; s != journal.HostPending {
+		t.Errorf("the journal has h2 %s, want pending", s)
+	}
+
+	for _, h := range []string{"h2", "h3"} {
+		gateFor(e.gates + "-" + h).open()
+	}
+	j, st, err := journal.OpenAppend(e.state, e.runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.run(runOpts{j: j, resume: st})
+	checkExit(t, r, 0)
+	want := []string{"stage", "undo stage", "stage", "work after h2 stage", "gate"}
+	if got := hostLines(e.lines("log"), "h2"); !slices.Equal(got, want) {
+		t.Errorf("h2 wrote %q, want %q", got, want)
+	}
+	if got := hostLines(e.lines("log"), "h3"); !slices.Equal(got, []string{"stage", "work after h3 stage", "gate"}) {
+		t.Errorf("h3 wrote %q", got)
+	}
+}
+
+// TestAheadApartFromDelegated: a step another host delegates to a host
+// and its ahead steps never run at once; here h1's soak runs on h2, so
+// h2 stages before it or after it.
+func TestAheadApartFromDelegated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: ahead
+hosts: h1:h2
+serial: 1
+steps:
+  - { name: stage, mark: { path: '{{ dir }}/log', text: stage }, ahead: true }
+  - name: soak on the next host
+    gate: { key: '{{ key }}-{{ host.name }}', path: '{{ dir }}/log' }
+    delegate_to: '{{ host.name == "h1" ? "h2" : "controller" }}'
+`, "")
+	done := make(chan result, 1)
+	go func() { done <- e.run(runOpts{}) }()
+	g := gateFor(e.gates + "-h1")
+	g.await(t)
+	g.open()
+	gateFor(e.gates + "-h2").open()
+	r := <-done
+	checkExit(t, r, 0)
+	var order []string
+	for _, ev := range r.events {
+		if (ev.Kind == event.StepStart || ev.Kind == event.StepEnd) && ev.Step != "" && (ev.Host == "h2" && ev.Ahead || ev.Host == "h1" && ev.Step != "stage") {
+			order = append(order, fmt.Sprintf("%s %s %s", ev.Kind, ev.Host, ev.Step))
+		}
+	}
+	// One after the other, in either order (whichever took h2 first).
+	soak := []string{"step_start h1 soak on the next host", "step_end h1 soak on the next host"}
+	stage := []string{"step_start h2 stage", "step_end h2 stage"}
+	if !slices.Equal(order, append(slices.Clone(soak), stage...)) && !slices.Equal(order, append(slices.Clone(stage), soak...)) {
+		t.Errorf("h1's step on h2 and h2's ahead step overlap: %q", order)
+	}
+}
