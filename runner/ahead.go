@@ -357,7 +357,6 @@ func (a *aheadRun) leave(ctx context.Context, h *hostRun, why string) {
 			done = append(done, d.name)
 		}
 	}
-	h.notes = nil
 	pending := h.progress != nil && h.progress.Rollback() != nil && h.progress.Rollback().Reason == journal.ReasonAhead
 	switch {
 	case len(done) == 0 && !pending:

@@ -49,8 +49,15 @@ func (e *env) waitLine(line string) {
 func TestAheadOverlapsLastStep(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, aheadRunbook, "")
+	staged := make(chan string, 3)
+	sink := event.SinkFunc(func(ev event.Event) error {
+		if ev.Kind == event.StepEnd && ev.Step == "stage" && ev.Ahead {
+			staged <- ev.Host
+		}
+		return nil
+	})
 	done := make(chan result, 1)
-	go func() { done <- e.run(runOpts{}) }()
+	go func() { done <- e.run(runOpts{sinks: []event.Sink{sink}}) }()
 	for i, h := range []string{"h1", "h2", "h3"} {
 		g := gateFor(e.gates + "-" + h)
 		if got := g.await(t); got != h {
@@ -59,7 +66,14 @@ func TestAheadOverlapsLastStep(t *testing.T) {
 		if i < 2 {
 			next := []string{"h2", "h3"}[i]
 			// Staged while h soaks: h's gate is still closed.
-			e.waitLine(next + " stage")
+			select {
+			case got := <-staged:
+				if got != next {
+					t.Fatalf("%s staged ahead, want %s", got, next)
+				}
+			case <-time.After(testTimeout):
+				t.Fatalf("%s did not stage while %s soaked", next, h)
+			}
 			if slices.Contains(e.lines("log"), next+" work after "+next+" stage") {
 				t.Fatalf("%s worked before %s ended: %q", next, h, e.lines("log"))
 			}

@@ -31,6 +31,9 @@ type stepRun struct {
 	judged  []string
 	rerun   bool // in flight when the run being resumed stopped: it runs again
 	started time.Time
+	// held end what the step holds off on the hosts it delegates to
+	// (ahead.go), once its end is recorded.
+	held []func()
 }
 
 // runStep runs one step: tags, run_once, facts, then once or per item of its
@@ -114,7 +117,7 @@ func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(connTa
 		return st.failed(o, err), nil
 	}
 	o.target = &target
-	defer st.h.r.ahead.enter(st.h, target)()
+	st.held = append(st.held, st.h.r.ahead.enter(st.h, target))
 	mod, err := st.arguments()
 	if err != nil {
 		return st.failed(o, err), nil
@@ -149,6 +152,9 @@ func (st *stepRun) finish(o stepOutcome, extra map[string]any, g event.Engine) s
 	e.Ahead = st.base.Ahead
 	e.Ignored = o.ignored
 	st.h.r.emit(e)
+	for _, release := range st.held {
+		release()
+	}
 	st.h.logStep(o, st.inh)
 	return o
 }
