@@ -423,3 +423,41 @@ steps:
 		t.Errorf("h1's step on h2 and h2's ahead step overlap: %q", order)
 	}
 }
+
+// TestAheadKeptWhenRunGoesOn: the host before fails at its soak after the
+// next host staged, but max_fail tolerates it: the next host goes on with
+// what it ran ahead, which does not run again.
+func TestAheadKeptWhenRunGoesOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: ahead
+hosts: h1:h2
+serial: 1
+max_fail: 1
+steps:
+  - name: stage
+    mark: { path: '{{ dir }}/log', text: stage }
+    register: staged
+    ahead: true
+  - name: soak
+    block:
+      - gate: { key: '{{ key }}-{{ host.name }}' }
+      - { name: unstable, fail: { msg: not stable }, when: 'host.name == "h1"' }
+      - { name: work, mark: { path: '{{ dir }}/log', text: 'work after {{ staged.line }}' } }
+`, "")
+	gateFor(e.gates + "-h2").open()
+	done := make(chan result, 1)
+	go func() { done <- e.run(runOpts{}) }()
+	g := gateFor(e.gates + "-h1")
+	g.await(t)
+	e.waitLine("h2 stage")
+	g.open()
+	r := <-done
+	checkExit(t, r, 1)
+	if got, want := hostLines(e.lines("log"), "h2"), []string{"stage", "work after h2 stage"}; !slices.Equal(got, want) {
+		t.Errorf("h2 wrote %q, want %q", got, want)
+	}
+	if got := statuses(r.out); got["h1"] != runner.StatusRolledBack || got["h2"] != runner.StatusOK {
+		t.Errorf("statuses %v%s", got, describe(r.out))
+	}
+}
