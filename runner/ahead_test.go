@@ -461,3 +461,28 @@ steps:
 		t.Errorf("statuses %v%s", got, describe(r.out))
 	}
 }
+
+// TestAheadAfterDelegatedLoop: a looped step that delegates to the hosts
+// (here preflight, on every member) hands them back when it ends, so their
+// ahead steps are not held off for ever.
+func TestAheadAfterDelegatedLoop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: ahead
+hosts: h1:h2
+serial: 1
+preflight:
+  - name: on every host
+    mark: { path: '{{ dir }}/log', text: 'preflight {{ item.name }}' }
+    loop: '{{ group("web") }}'
+    delegate_to: '{{ item.name }}'
+steps:
+  - { name: stage, mark: { path: '{{ dir }}/log', text: stage }, ahead: true }
+  - { name: soak, mark: { path: '{{ dir }}/log', text: soak } }
+`, "")
+	r := e.run(runOpts{})
+	checkExit(t, r, 0)
+	if got := hostLines(e.lines("log"), "h2"); !slices.Contains(got, "stage") || !slices.Contains(got, "soak") {
+		t.Errorf("h2 wrote %q", got)
+	}
+}
