@@ -221,7 +221,12 @@ func (a *aheadRun) runBatch(ctx context.Context, w *aheadWatch, bn int) {
 // hostRun for its batch.
 func (a *aheadRun) runHost(ctx context.Context, ph *plan.Host, bn int) {
 	h := a.r.newHostRun(ph, bn, nil)
-	release := a.gate.hold(ph.Name)
+	release, err := a.gate.hold(ctx, ph.Name)
+	if err != nil {
+		// Stopped while a step delegated to the host still ran: nothing
+		// ran ahead, and the host runs its steps in its turn, if any.
+		return
+	}
 	defer release()
 	h.ahead = true
 	var f *failure
@@ -422,16 +427,21 @@ func (r *runner) outcomeState(name string) string {
 // enter is called before a step acts on target: a step delegated to a host
 // waits while that host runs its ahead steps, and holds them off while it
 // runs. It returns the function that ends the hold.
-func (a *aheadRun) enter(h *hostRun, target connTarget) func() {
+func (a *aheadRun) enter(ctx context.Context, h *hostRun, target connTarget) func() {
 	if a == nil || h.ahead || target.key == spec.Controller || (h.isHost && target.key == h.own.key) {
 		return func() {}
 	}
-	return a.gate.use(target.key)
+	release, err := a.gate.use(ctx, target.key)
+	if err != nil {
+		// Stopped: the step fails on ctx as it would have anyway.
+		return func() {}
+	}
+	return release
 }
 
 // hostGate keeps the ahead steps of a host apart from the steps other
-// hosts delegate to it. Waits end by themselves: both sides are steps,
-// which end (a stopped run cancels them).
+// hosts delegate to it. Both sides are steps, which end; a stopped run
+// (ctx) ends a wait too.
 type hostGate struct {
 	mu    sync.Mutex
 	cond  *sync.Cond
@@ -444,10 +454,28 @@ func (g *hostGate) init() {
 	g.held, g.users = map[string]bool{}, map[string]int{}
 }
 
-func (g *hostGate) hold(host string) func() {
-	g.mu.Lock()
-	for g.held[host] || g.users[host] > 0 {
+// wait waits, with g.mu held, until busy is false or ctx is done.
+func (g *hostGate) wait(ctx context.Context, busy func() bool) error {
+	stop := context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		g.cond.Broadcast()
+		g.mu.Unlock()
+	})
+	defer stop()
+	for busy() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		g.cond.Wait()
+	}
+	return nil
+}
+
+func (g *hostGate) hold(ctx context.Context, host string) (func(), error) {
+	g.mu.Lock()
+	if err := g.wait(ctx, func() bool { return g.held[host] || g.users[host] > 0 }); err != nil {
+		g.mu.Unlock()
+		return nil, err
 	}
 	g.held[host] = true
 	g.mu.Unlock()
@@ -456,13 +484,14 @@ func (g *hostGate) hold(host string) func() {
 		delete(g.held, host)
 		g.cond.Broadcast()
 		g.mu.Unlock()
-	}
+	}, nil
 }
 
-func (g *hostGate) use(host string) func() {
+func (g *hostGate) use(ctx context.Context, host string) (func(), error) {
 	g.mu.Lock()
-	for g.held[host] {
-		g.cond.Wait()
+	if err := g.wait(ctx, func() bool { return g.held[host] }); err != nil {
+		g.mu.Unlock()
+		return nil, err
 	}
 	g.users[host]++
 	g.mu.Unlock()
@@ -474,7 +503,7 @@ func (g *hostGate) use(host string) func() {
 		}
 		g.cond.Broadcast()
 		g.mu.Unlock()
-	}
+	}, nil
 }
 
 // aheadNote says in a host's start event that its ahead steps ran before.

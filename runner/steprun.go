@@ -118,7 +118,7 @@ func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(connTa
 		return st.failed(o, err), nil
 	}
 	o.target = &target
-	*st.held = append(*st.held, st.h.r.ahead.enter(st.h, target))
+	*st.held = append(*st.held, st.h.r.ahead.enter(ctx, st.h, target))
 	mod, err := st.arguments()
 	if err != nil {
 		return st.failed(o, err), nil
