@@ -16,7 +16,7 @@ import (
 // stepFields are the common fields of a step (runbook-format.md), which an
 // example may use beside its module key.
 var stepFields = []string{"name", "when", "retries", "delay", "until", "timeout", "register",
-	"failed_when", "changed_when", "ignore_errors", "run_once", "delegate_to", "become", "no_log", "tags"}
+	"failed_when", "changed_when", "ignore_errors", "run_once", "delegate_to", "become", "no_log", "tags", "ahead"}
 
 // TestExamplesDecode loads every module's Doc.Example as the loader would: each
 // step's arguments decode strictly into a fresh value of its module, and those

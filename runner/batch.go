@@ -11,6 +11,8 @@ import (
 // batches runs the plan's batches in order, each followed by its gates, until
 // the last one, an abort or a halt.
 func (r *runner) batches(ctx context.Context) {
+	r.ahead.settle(ctx)
+	defer r.ahead.finish(ctx)
 	for i, names := range r.p.Batches {
 		bn := i + 1
 		if k := r.halted(ctx); k != notHalted {
@@ -89,6 +91,9 @@ func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 	if r.resumed != nil {
 		data = map[string]any{"resumed": true}
 	}
+	r.ahead.join(bn)
+	r.ahead.arm(ctx, bn, names)
+	defer r.ahead.disarm(bn)
 	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Data: data, Engine: event.Engine{Hosts: names}})
 	once := newBatchOnce(ctx, r.stop, names, func() haltKind { return r.halted(ctx) })
 	defer once.close()

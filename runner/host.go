@@ -42,6 +42,8 @@ type hostRun struct {
 	// progress is where the host stood when the run it resumes stopped;
 	// nil on a fresh run.
 	progress *journal.Progress
+	// ahead: the host runs its ahead steps, before its batch (ahead.go).
+	ahead bool
 }
 
 // doneStep is a completed step, with what its automatic undo needs.
@@ -233,10 +235,13 @@ func (h *hostRun) completedNames(from, to int) []string {
 
 // runHost runs one host of batch bn: its steps, then its rollback if one failed.
 func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batchOnce) {
-	h := r.newHostRun(ph, bn, once)
+	h, steps, ahead, aheadFailed := r.hostFor(ph, bn, once)
 	defer once.end(ph.Name)
 	start := time.Now()
 	data := map[string]any{}
+	if ahead {
+		data = aheadNote(data, h, r.ahead.steps)
+	}
 	pr := h.progress
 	if pr != nil {
 		data["resumed"] = true
@@ -250,15 +255,17 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Data: data})
 
 	var f *failure
-	if pr != nil {
+	if pr != nil && !ahead {
 		// Before anything runs again: the stopped run's command may still run.
 		f = h.leftovers(ctx)
 	}
 	if f != nil {
 		h.note("nothing was run again or rolled back")
+	} else if f = aheadFailed; f != nil {
+		h.afterFailure(ctx, f)
 	} else {
 		m := h.mainMode()
-		f = h.runList(ctx, r.runbook.Steps, inherited{}, m)
+		f = h.runList(ctx, steps, inherited{}, m)
 		if f == nil && m.failedBefore != nil {
 			// A rollback under way with no step of the list to fail at (an
 			// abort's) goes on all the same.
@@ -269,6 +276,7 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 		}
 	}
 	h.end(f, time.Since(start))
+	r.ahead.ended(h, f)
 }
 
 // afterFailure decides what the host's failure leads to: its rollback, or

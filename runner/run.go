@@ -40,6 +40,7 @@ type runner struct {
 
 	index index
 	pool  *connPool
+	ahead *aheadRun // nil when no step runs ahead
 
 	// stop is closed when no new step may start: a drain, or a failed journal.
 	stop      chan struct{}
@@ -103,6 +104,7 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 		}
 	}
 	r.index = buildIndex(r.runbook)
+	r.ahead = newAhead(r)
 	r.pool = newConnPool(opts.Dialer)
 	r.out = &Outcome{Hosts: map[string]*HostOutcome{}}
 	for bi, names := range p.Batches {
@@ -135,6 +137,7 @@ func (r *runner) run(ctx context.Context) (*Outcome, error) {
 		r.out.Aborted, r.out.AbortReason = true, r.resumed.AbortReason
 		r.notStarted(r.p.Batches, "not started: the run aborted ("+r.resumed.AbortReason+")")
 		r.abortRollback(ctx)
+		r.ahead.finish(ctx)
 	case !r.windowOpen(ctx, nil):
 		// Outside the change window: not even preflight runs.
 	case r.preflight(ctx):

@@ -176,6 +176,7 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 			return f
 		}
 		idx := h.r.index.steps[s].index
+		h.r.ahead.reach(h, idx, m)
 		if rec, ok := m.done[idx]; ok {
 			h.replay(s, idx, inh, rec, m)
 			continue

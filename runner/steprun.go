@@ -31,6 +31,10 @@ type stepRun struct {
 	judged  []string
 	rerun   bool // in flight when the run being resumed stopped: it runs again
 	started time.Time
+	// held end what the step holds off on the hosts it delegates to
+	// (ahead.go), once its end is recorded; shared with the copies its
+	// loop items run as.
+	held *[]func()
 }
 
 // runStep runs one step: tags, run_once, facts, then once or per item of its
@@ -38,8 +42,9 @@ type stepRun struct {
 // step's end event.
 func (h *hostRun) runStep(ctx context.Context, s *spec.Step, inh inherited, idx int, m *seqMode) stepOutcome {
 	name := h.stepName(s, inh.noLog)
-	st := &stepRun{h: h, s: s, idx: idx, inh: inh, m: m, name: name, started: time.Now(),
+	st := &stepRun{h: h, s: s, idx: idx, inh: inh, m: m, name: name, started: time.Now(), held: new([]func()),
 		base: event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: inh.noLog}}
+	st.base.Ahead = h.ahead
 	if pr := h.progress; pr != nil && !m.rollback && pr.Rerun != nil && pr.Rerun.Index == idx {
 		st.rerun = true
 	}
@@ -113,6 +118,7 @@ func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(connTa
 		return st.failed(o, err), nil
 	}
 	o.target = &target
+	*st.held = append(*st.held, st.h.r.ahead.enter(ctx, st.h, target))
 	mod, err := st.arguments()
 	if err != nil {
 		return st.failed(o, err), nil
@@ -144,8 +150,13 @@ func (st *stepRun) finish(o stepOutcome, extra map[string]any, g event.Engine) s
 	e.Result = o.data
 	e.Data = mergeData(st.m.data, extra)
 	e.Engine = g
+	e.Ahead = st.base.Ahead
 	e.Ignored = o.ignored
 	st.h.r.emit(e)
+	for _, release := range *st.held {
+		release()
+	}
+	*st.held = nil
 	st.h.logStep(o, st.inh)
 	return o
 }

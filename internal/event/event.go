@@ -187,6 +187,10 @@ type Engine struct {
 	LoopIndex *int `json:"loop_index,omitempty"`
 	// DelegateTo: where a StepStart runs the step, when not on its host.
 	DelegateTo string `json:"delegate_to,omitempty"`
+	// Ahead: a step (or the undo of steps) of a host whose batch had not
+	// started, run while the batch before was at its last step (a step
+	// marked ahead: true); on RollbackStart, Reason is "ahead" then.
+	Ahead bool `json:"ahead,omitempty"`
 	// Counts: a HostEnd's step counts.
 	*Counts
 }
@@ -219,7 +223,7 @@ func (g *Engine) fields() []struct {
 		{"items", &g.Items}, {"action", &g.Action}, {"hosts", &g.Hosts},
 		{"pgid", &g.PGID}, {"start", &g.Start}, {"boot", &g.Boot}, {"become", &g.Become},
 		{"become_user", &g.BecomeUser}, {"on", &g.On}, {"id", &g.ID}, {"module", &g.Module},
-		{"loop_index", &g.LoopIndex}, {"delegate_to", &g.DelegateTo},
+		{"loop_index", &g.LoopIndex}, {"delegate_to", &g.DelegateTo}, {"ahead", &g.Ahead},
 	}
 }
 

@@ -86,6 +86,17 @@ func (p *Progress) Rollback() *RollbackProgress {
 	return nil
 }
 
+// ReasonAhead is the Reason of the rollback that undoes the steps a host
+// ran ahead of its batch, when that batch did not start after all.
+const ReasonAhead = "ahead"
+
+// aheadUndone reports whether RollbackEnd e closes the undo of what host h
+// ran ahead of its batch, undone completely.
+func aheadUndone(h *HostState, e event.Event) bool {
+	rb := h.Progress.rollback
+	return rb != nil && rb.Reason == ReasonAhead && e.Status == event.RolledBack
+}
+
 // Finished reports whether the host ended, one way or another, so that a
 // resume does not touch it again. A host that ended ok while its rollback
 // was in flight was being rolled back because the run aborted: it is
@@ -217,6 +228,11 @@ func (s *State) progress(e event.Event) {
 			// Undone after an interrupt: the host starts over.
 			p.Completed = map[int]StepRecord{}
 			p.StartedOver = true
+		}
+		if p.rollback != nil && p.rollback.Reason == ReasonAhead && e.Status == event.RolledBack {
+			// Its ahead steps undone, the host never started: none counts.
+			p.Completed = map[int]StepRecord{}
+			p.Rerun = nil
 		}
 		p.rollback = nil
 	case event.HostEnd:

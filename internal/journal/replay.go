@@ -76,6 +76,7 @@ type StepRecord struct {
 	Result   map[string]any // what Undo needs after a resume
 	Ignored  bool           // failed under ignore_errors
 	RanOn    string         // run_once: the host that ran it, when not this one
+	Ahead    bool           // run before its host's batch started (ahead: true)
 	Attempts int
 	Started  time.Time // zero if the journal has no start for it
 	Ended    time.Time
@@ -386,9 +387,14 @@ func (s *State) apply(e event.Event) error {
 	case event.RollbackEnd:
 		h := s.host(e.Host)
 		h.RollingBack = false
-		if e.Status == event.RolledBack || e.Status == event.OK {
+		switch {
+		case aheadUndone(h, e):
+			// What a host did ahead of its batch was undone: it is as if
+			// it had never started, and a resume runs it in its turn.
+			h.Status = HostPending
+		case e.Status == event.RolledBack || e.Status == event.OK:
 			h.Status = HostRolledBack
-		} else {
+		default:
 			h.Status = HostRollbackFailed
 		}
 
@@ -468,7 +474,7 @@ func (s *State) steps(e event.Event) *Steps {
 func (s *Steps) start(e event.Event) {
 	s.InFlight = &StepRecord{
 		Phase: phaseOf(e), Index: e.StepIndex, Name: e.Step, Host: e.Host, Undo: e.Undo,
-		NoLog: e.NoLog, Attempts: max(e.Attempt, 1), Started: e.Time,
+		NoLog: e.NoLog, Attempts: max(e.Attempt, 1), Started: e.Time, Ahead: e.Ahead,
 	}
 }
 
@@ -492,6 +498,7 @@ func (s *Steps) end(e event.Event) {
 	r.Name = e.Step
 	r.Status, r.Changed, r.Error, r.Result, r.Ended = e.Status, e.Changed, e.Error, e.Result, e.Time
 	r.Ignored, r.RanOn = e.Ignored, e.RanOn
+	r.Ahead = r.Ahead || e.Ahead
 	if e.Attempt > 0 {
 		r.Attempts = e.Attempt
 	}

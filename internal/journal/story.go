@@ -197,6 +197,8 @@ func stepLabel(e event.Event) string {
 		return "post: " + name
 	case e.Phase == event.BetweenBatches:
 		return "gate: " + name
+	case e.Ahead:
+		return "ahead: " + name
 	}
 	return name
 }

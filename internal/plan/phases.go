@@ -56,6 +56,7 @@ func steps(ss []*spec.Step, rt *runTimeNames) []Step {
 			Register:     s.Register,
 			IgnoreErrors: s.IgnoreErrors,
 			RunOnce:      s.RunOnce,
+			Ahead:        s.Ahead,
 			DelegateTo:   s.DelegateTo,
 			Become:       s.Become,
 			NoLog:        s.NoLog,

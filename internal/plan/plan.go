@@ -122,10 +122,13 @@ type Step struct {
 	ChangedWhen  string   `json:"changed_when,omitempty"`
 	IgnoreErrors bool     `json:"ignore_errors,omitempty"`
 	RunOnce      bool     `json:"run_once,omitempty"`
-	DelegateTo   string   `json:"delegate_to,omitempty"`
-	Become       bool     `json:"become,omitempty"`
-	NoLog        bool     `json:"no_log,omitempty"`
-	Tags         []string `json:"tags,omitempty"`
+	// Ahead: the hosts of each batch but the first run the step while the
+	// batch before them is at its last step (ahead: true).
+	Ahead      bool     `json:"ahead,omitempty"`
+	DelegateTo string   `json:"delegate_to,omitempty"`
+	Become     bool     `json:"become,omitempty"`
+	NoLog      bool     `json:"no_log,omitempty"`
+	Tags       []string `json:"tags,omitempty"`
 	// Undo says what the automatic rollback does for this step; "irreversible"
 	// for a module without undo.
 	Undo string `json:"undo,omitempty"`

@@ -133,6 +133,9 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 		if s.RunOnce {
 			opts = append(opts, "run_once")
 		}
+		if s.Ahead {
+			opts = append(opts, "ahead: on the next batch while this one is at its last step")
+		}
 		if s.DelegateTo != "" {
 			opts = append(opts, "delegate_to "+s.DelegateTo)
 		}

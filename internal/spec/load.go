@@ -231,6 +231,7 @@ func (l *loader) runbook(root *yaml.Node) *Runbook {
 
 	rb.Preflight = l.stepList(k.Preflight, "preflight", PhasePreflight, "preflight", false, false)
 	rb.Steps = l.stepList(k.Steps, "steps", PhaseSteps, "steps", false, true)
+	l.checkAhead(rb.Steps)
 	if k.Rollback != nil {
 		rb.Rollback = l.rollback(k.Rollback, "rollback", "rollback", PhaseRollback)
 	}

@@ -18,7 +18,7 @@ import (
 var stepFields = []string{
 	"name", "when", "retries", "delay", "until", "timeout", "register", "failed_when",
 	"changed_when", "ignore_errors", "run_once", "delegate_to", "become", "become_user",
-	"no_log", "tags", "loop", "notify", "window",
+	"no_log", "tags", "loop", "notify", "window", "ahead",
 }
 
 // notOnBlock are the fields about one module's result, which mean nothing on a block.
@@ -111,6 +111,7 @@ func (l *loader) step(n *yaml.Node, phase Phase, id string, failed bool) *Step {
 		delete(fields, "loop")
 	}
 	l.commonFields(s, fields, failed)
+	l.readAhead(s, fields, phase, id, block != nil || imp != nil)
 	if block != nil || imp != nil {
 		for _, f := range notOnBlock {
 			if p, ok := fields[f]; ok {

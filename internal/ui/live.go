@@ -90,6 +90,9 @@ type liveHost struct {
 	rollingBack bool
 	last        string // the label of the last step that ended
 	lastEnd     time.Time
+	// begun: its host_start came. Before it, a host shows only its steps
+	// run ahead of its batch, each on a line of its own that ends it.
+	begun bool
 }
 
 // liveStep is a step in flight: a host's, or the controller's (preflight,
@@ -384,7 +387,7 @@ func (l *Live) apply(e event.Event) {
 		l.say("%s gates after %s%s", l.symbol(e.Status), l.totals.batch(e.Batch), l.outcome(e, time.Time{}))
 
 	case event.HostStart:
-		l.host(e.Host, e.Time)
+		l.host(e.Host, e.Time).begun = true
 	case event.HostEnd:
 		h := l.host(e.Host, e.Time)
 		l.say("%s %s%s", l.symbol(e.Status), clean(e.Host), l.outcome(e, h.started))
@@ -398,8 +401,14 @@ func (l *Live) apply(e event.Event) {
 	case event.RollbackEnd:
 		h := l.host(e.Host, e.Time)
 		h.rollingBack, h.step = false, nil
-		if e.Status != event.RolledBack && e.Status != event.OK {
+		switch {
+		case e.Status != event.RolledBack && e.Status != event.OK:
 			l.say("%s %s%s", l.pal.red("✗"), clean(e.Host), l.outcome(e, time.Time{}))
+		case !h.begun:
+			l.say("%s %s  ahead steps undone: its batch did not start", l.symbol(e.Status), clean(e.Host))
+		}
+		if !h.begun {
+			l.retire(e.Host)
 		}
 
 	case event.StepStart, event.RollbackStepStart:
@@ -443,7 +452,11 @@ func (l *Live) apply(e event.Event) {
 		if hostOwned(e) {
 			h := l.host(e.Host, e.Time)
 			h.step, h.last, h.lastEnd = nil, liveLabel(e, l.totals), e.Time
-			if succeeded(e.Status) && shownLines(e) == nil {
+			if e.Ahead && !h.begun {
+				// Its batch has not started: the line says how it went,
+				// and the host leaves the live area until it does.
+				l.retire(e.Host)
+			} else if succeeded(e.Status) && shownLines(e) == nil {
 				return // the host's own line says how it ended
 			}
 			who = clean(e.Host)
@@ -566,7 +579,11 @@ func liveLabel(e event.Event, t runTotals) string {
 		}
 		return clean(e.Step)
 	}
-	return join(phaseLabel(e), t.stepNo(e), clean(e.Step))
+	label := join(phaseLabel(e), t.stepNo(e), clean(e.Step))
+	if e.Ahead {
+		label = "ahead: " + label
+	}
+	return label
 }
 
 // truncate cuts s to n visible cells, counting a rune as one cell and escape

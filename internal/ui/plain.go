@@ -132,6 +132,9 @@ func stepSubject(e event.Event, t runTotals) string {
 	if e.Phase == event.BetweenBatches && e.Batch > 0 {
 		who = join(t.batch(e.Batch), who)
 	}
+	if e.Ahead {
+		who = join(who, "ahead")
+	}
 	return join(who, phaseLabel(e), stepName(e, t))
 }
 

@@ -41,6 +41,10 @@ anything else there is replaced. The result's staged ("uploaded" or
 a file hashed once is not hashed again while stat shows it unchanged (same
 device, inode, size, modification and change times), so the swap after a
 prepare reads no content at all; a file changed in any way is hashed again.
+A prepare touches nothing dest's users see, which makes it the step to mark
+ahead: true at the top of steps:, so that each host stages while the batch
+before it is at its last step; if that host's batch never starts, the
+undo removes what it staged.
 
 With restore, puts back the file that the last swap of that path kept at
 backup (give backup too if that swap named one), keeping the backup. It is
@@ -64,6 +68,7 @@ staged file and the backup too), and nothing is written.`,
     mode: "0755"
     sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     prepare: true
+  ahead: true   # on the next host while the one before finishes
 - stop: { service: etcd }
 - name: install it (now a rename)
   swap:
