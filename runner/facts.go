@@ -60,12 +60,12 @@ func (st *stepRun) gather(ctx context.Context, names []string, scope *eval.Scope
 	for _, n := range names {
 		f, _ := h.r.reg.LookupFacts(n)
 		v, err := func() (any, error) {
-			c, release, err := h.r.pool.acquire(ctx, h.own)
+			c, release, err := h.r.pool.acquire(ctx, h.host)
 			if err != nil {
 				return nil, err
 			}
 			defer release()
-			mh := h.moduleHost(c, h.own, st.inh, st.s)
+			mh := h.moduleHost(c, h.host, st.inh, st.s)
 			// Facts read the inventory too (the etcd facts find the members
 			// through group etcd), as a module does through its scope.
 			mh.Scope = scope

@@ -25,12 +25,12 @@ type hostRun struct {
 	isHost bool
 	batch  int
 	phase  event.Phase // of its main steps
-	addr   string
-	vars   map[string]any
-	eval   eval.Host
-	own    connTarget
-	once   *batchOnce // nil outside a batch
-	out    *HostOutcome
+	// host is the host as the plan resolved it, which its own steps run
+	// over; vars starts as its vars and takes what set_fact sets.
+	host *plan.Host
+	vars map[string]any
+	once *batchOnce // nil outside a batch
+	out  *HostOutcome
 
 	registered map[string]any
 	done       []*doneStep  // steps that ended ok or changed, in order
@@ -53,7 +53,7 @@ type doneStep struct {
 	noLog   bool
 	result  modules.Result
 	module  modules.Module // nil after a resume: rendered again for the undo
-	target  *connTarget    // nil after a resume: resolved again
+	target  *plan.Host     // nil after a resume: resolved again
 	ranOn   string         // run_once: the host that ran it, when not this one
 	// items are the completed items of a looped step, each undone on its own.
 	// partial: the step failed after them, so it is not completed, but they
@@ -75,15 +75,8 @@ type rollbackState struct {
 func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun {
 	h := &hostRun{
 		r: r, name: ph.Name, isHost: true, batch: batch, phase: event.Steps,
-		addr: ph.Addr, vars: ph.Vars, once: once, out: r.out.Hosts[ph.Name],
+		host: ph, vars: ph.Vars, once: once, out: r.out.Hosts[ph.Name],
 		registered: map[string]any{}, covered: map[int]bool{},
-	}
-	h.eval = ph.Eval()
-	if ph.Inventory != nil {
-		h.own = inventoryTarget(ph.Inventory, ph.Vars, ph.Connection)
-	} else {
-		h.own = connTarget{key: ph.Name}
-		h.own.target.Name, h.own.target.Addr, h.own.target.Connection, h.own.target.Vars = ph.Name, ph.Addr, ph.Connection, ph.Vars
 	}
 	r.mu.Lock()
 	maps.Copy(h.registered, r.shared)
@@ -100,12 +93,11 @@ func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun 
 // -e when there is no host), as newRun sets ctrlVars.
 func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 	h := &hostRun{
-		r: r, name: spec.Controller, batch: batch, phase: phase, addr: "localhost",
-		vars: r.ctrlVars, own: controllerTarget(),
+		r: r, name: spec.Controller, batch: batch, phase: phase,
+		host: plan.ControllerHost(r.ctrlVars), vars: r.ctrlVars,
 		registered: map[string]any{}, covered: map[int]bool{},
 		out: &HostOutcome{Name: spec.Controller},
 	}
-	h.eval = eval.Host{Name: spec.Controller, Addr: "localhost", Vars: r.ctrlVars}
 	r.mu.Lock()
 	maps.Copy(h.registered, r.shared)
 	r.mu.Unlock()
@@ -115,7 +107,7 @@ func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 // scope is what the host's expressions see.
 func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	s := &eval.Scope{
-		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
+		Vars: h.vars, Host: h.host.Eval(), Registered: h.registered, Inventory: h.r.inv,
 		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.resumed != nil, Done: h.r.doneHosts()},
 		Now: h.r.opts.Now,
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/spec"
 )
 
@@ -24,14 +25,14 @@ const (
 // group as soon as it started (a step_process event). A failure to record it
 // is the journal's failure, which stops the run as usual; the command runs
 // already and is waited for.
-func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[string]any, target connTarget) context.Context {
+func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[string]any, target *plan.Host) context.Context {
 	return conn.WithProcWatch(ctx, func(p conn.Proc) {
 		e := base
 		e.Kind = event.StepProcess
 		// Numbers and a host name only: nothing a no_log step hides.
 		e.NoLog = false
 		e.Status, e.Error, e.Result, e.Duration = "", "", nil, 0
-		on := target.key
+		on := target.Name
 		if p.On != "" {
 			on = p.On
 		}
@@ -181,17 +182,15 @@ func (h *hostRun) stepTimeout(lp journal.Process) time.Duration {
 }
 
 // procTarget is the connection a journaled command ran over.
-func (h *hostRun) procTarget(key string) (connTarget, error) {
+func (h *hostRun) procTarget(key string) (*plan.Host, error) {
 	switch key {
-	case h.own.key:
-		return h.own, nil
+	case h.host.Name:
+		return h.host, nil
 	case spec.Controller:
 		return controllerTarget(), nil
 	}
-	if h.r.p.Inventory != nil {
-		if ih, ok := h.r.p.Inventory.Host(key); ok {
-			return inventoryTarget(ih, ih.Vars, ""), nil
-		}
+	if d, err := h.r.p.Delegate(key); err == nil {
+		return d, nil
 	}
-	return connTarget{}, fmt.Errorf("the stopped run left a command on %s, which is no longer in the inventory; check it by hand", key)
+	return nil, fmt.Errorf("the stopped run left a command on %s, which is no longer in the inventory; check it by hand", key)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
@@ -21,7 +22,7 @@ type doneItem struct {
 	changed bool
 	result  modules.Result
 	module  modules.Module // nil after a resume: rendered again for the undo
-	target  *connTarget    // nil after a resume: resolved again
+	target  *plan.Host     // nil after a resume: resolved again
 }
 
 // runLoop runs a step with loop: once per item, in order, each as a step of
@@ -41,7 +42,7 @@ func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map
 	}
 	started := false
 	var startErr error
-	begin := func(connTarget) error {
+	begin := func(*plan.Host) error {
 		if started {
 			return startErr
 		}
@@ -112,8 +113,8 @@ func (lr *loopRun) add(i int, item any, io stepOutcome) (stop bool) {
 	}
 	res = cloneMap(res)
 	res["item"], res["loop_index"] = item, i
-	if io.target != nil && io.target.key != lr.h.own.key {
-		res["delegate_to"] = io.target.key
+	if io.target != nil && io.target.Name != lr.h.host.Name {
+		res["delegate_to"] = io.target.Name
 	}
 	lr.results = append(lr.results, res)
 	j := cloneMap(res)

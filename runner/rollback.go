@@ -11,6 +11,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
@@ -280,16 +281,16 @@ func (h *hostRun) undoModule(s *spec.Step, scope *eval.Scope, ran modules.Module
 
 // undoTarget is where a completed run went: the target it ran on, or after a
 // resume (nil) its delegate_to resolved again in scope.
-func (h *hostRun) undoTarget(inh inherited, scope *eval.Scope, ran *connTarget) (connTarget, error) {
+func (h *hostRun) undoTarget(inh inherited, scope *eval.Scope, ran *plan.Host) (*plan.Host, error) {
 	if ran != nil {
-		return *ran, nil
+		return ran, nil
 	}
 	return h.delegate(inh, scope)
 }
 
 // runUndo runs u's Undo of done over target's connection, within the step's
 // timeout. A panic in the module is the undo's failure.
-func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, inh inherited, u modules.Undoer, target connTarget, done modules.Result) error {
+func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, inh inherited, u modules.Undoer, target *plan.Host, done modules.Result) error {
 	uctx, cancel := ctx, context.CancelFunc(func() {})
 	if s.Timeout > 0 {
 		uctx, cancel = context.WithTimeout(ctx, s.Timeout.Std())

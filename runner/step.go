@@ -10,6 +10,7 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
@@ -143,7 +144,7 @@ type stepOutcome struct {
 	data     map[string]any // the module's Data (or skip reason), as journaled
 	modRes   modules.Result
 	module   modules.Module
-	target   *connTarget
+	target   *plan.Host
 	ignored  bool // failed under ignore_errors
 	fatal    bool // not a module failure (bad arguments, a guard that errs): ignore_errors does not apply
 	untilOK  bool

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
@@ -89,10 +90,10 @@ func (st *stepRun) run(ctx context.Context) (o stepOutcome) {
 		o, extra = st.runLoop(ctx, o)
 		return st.finish(o, extra, event.Engine{})
 	}
-	begin := func(target connTarget) error {
+	begin := func(target *plan.Host) error {
 		delegateTo := ""
-		if target.key != h.own.key {
-			delegateTo = target.key
+		if target.Name != h.host.Name {
+			delegateTo = target.Name
 		}
 		return st.emitStart(delegateTo, nil)
 	}
@@ -104,7 +105,7 @@ func (st *stepRun) run(ctx context.Context) (o stepOutcome) {
 // loop): its guards, where it runs, its arguments, --check, then its
 // attempts. begin is called before the first attempt, with where it runs.
 // extra goes into the step's end event.
-func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(connTarget) error) (_ stepOutcome, extra map[string]any) {
+func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(*plan.Host) error) (_ stepOutcome, extra map[string]any) {
 	if o, done := st.guards(o); done {
 		return o, nil
 	}
@@ -112,7 +113,7 @@ func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(connTa
 	if err != nil {
 		return st.failed(o, err), nil
 	}
-	o.target = &target
+	o.target = target
 	mod, err := st.arguments()
 	if err != nil {
 		return st.failed(o, err), nil

@@ -34,17 +34,6 @@ type Options struct {
 	Run eval.Run
 }
 
-// Host is a host as the plan sees it: its merged variables (runbook < inventory
-// < -e) and how to reach it.
-type Host struct {
-	Name       string          `json:"name"`
-	Addr       string          `json:"addr"`
-	Connection string          `json:"connection"`
-	Groups     []string        `json:"groups"`
-	Vars       map[string]any  `json:"-"`
-	Inventory  *inventory.Host `json:"-"`
-}
-
 // Plan is the single description of what a run will do. `plan` prints it,
 // `exec` runs it, and the journal records its digests so that `resume` can
 // refuse to continue a run whose inputs changed.
@@ -190,17 +179,11 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 			}
 			h = over
 		}
-		vars := MergeVars(h.MagicVars(), rb.Vars, h.Vars, opts.ExtraVars)
-		vars, vds := vr.render(vars, EvalHost(h, vars), varPos(rb, h, opts.ExtraVars))
+		ph := hostOf(h, MergeVars(h.MagicVars(), rb.Vars, h.Vars, opts.ExtraVars))
+		var vds diag.Diags
+		ph.Vars, vds = vr.render(ph.Vars, ph.Eval(), varPos(rb, h, opts.ExtraVars))
 		ds.Append(vds)
-		p.Hosts = append(p.Hosts, &Host{
-			Name:       h.Name,
-			Addr:       h.Addr(),
-			Connection: h.Connection(),
-			Groups:     h.Groups,
-			Vars:       vars,
-			Inventory:  h,
-		})
+		p.Hosts = append(p.Hosts, ph)
 	}
 
 	if ds.HasErrors() {
