@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 // batches runs the plan's batches in order, each followed by its gates, until
@@ -51,7 +52,7 @@ func (r *runner) batches(ctx context.Context) {
 			r.notStarted(r.p.Batches[i+1:], "not started: the run was interrupted")
 			return
 		}
-		if len(r.runbook.BetweenBatches) > 0 && !gatesDone {
+		if len(r.p.Phase(plan.PhaseBetweenBatches).Compiled) > 0 && !gatesDone {
 			if f := r.gates(ctx, bn); f != nil {
 				if f.kind == failInterrupted || f.kind == failStopped {
 					r.notStarted(r.p.Batches[i+1:], "not started: the run was interrupted")
@@ -164,7 +165,7 @@ func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 func (r *runner) gates(ctx context.Context, bn int) *failure {
 	r.emit(event.Event{Kind: event.GateStart, Batch: bn})
 	c := r.newControllerRun(event.BetweenBatches, bn)
-	f := c.runList(ctx, r.runbook.BetweenBatches, inherited{}, c.mainMode())
+	f := c.runList(ctx, r.p.Phase(plan.PhaseBetweenBatches).Compiled, inherited{}, c.mainMode())
 	r.takeShared(c)
 	ev := event.Event{Kind: event.GateEnd, Batch: bn, Status: event.OK}
 	if f != nil {

@@ -250,7 +250,7 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 		h.note("nothing was run again or rolled back")
 	} else {
 		m := h.mainMode()
-		f = h.runList(ctx, r.runbook.Steps, inherited{}, m)
+		f = h.runList(ctx, r.p.Phase(plan.PhaseSteps).Compiled, inherited{}, m)
 		if f == nil && m.failedBefore != nil {
 			// A rollback under way with no step of the list to fail at (an
 			// abort's) goes on all the same.

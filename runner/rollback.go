@@ -104,26 +104,26 @@ func (h *hostRun) endRollback(ctx context.Context) {
 // hostRollback runs the host's rollback after f: the runbook's rollback steps,
 // or the automatic undo, or nothing for rollback: none.
 func (h *hostRun) hostRollback(ctx context.Context, f *failure, reason string) {
-	declared := h.r.runbook.Rollback
+	declared := h.r.p.Phase(plan.PhaseRollback)
 	switch {
-	case declared.None:
+	case declared.Mode == plan.RollbackNone:
 		h.note("rollback: none, so the host was left as it is")
-	case len(declared.Steps) > 0:
+	case len(declared.Compiled) > 0:
 		h.beginRollback(f)
 		m := &seqMode{phase: event.Rollback, start: event.RollbackStepStart, end: event.RollbackStepEnd, rollback: true,
 			failed: f.scopeValue(), completed: h.completedNames(0, math.MaxInt)}
 		m.done = h.rollbackDone(event.Rollback)
-		ff := h.runList(ctx, declared.Steps, inherited{}, m)
+		ff := h.runList(ctx, declared.Compiled, inherited{}, m)
 		switch {
 		case ff == nil:
 			h.note("rolled back by the runbook's rollback steps")
 		case ff.kind == failInterrupted:
 			h.rollback.interrupted = true
-			h.note("the rollback was stopped at %q; not run: %s", ff.name, listOrNone(remaining(declared.Steps, ff.step, h)))
+			h.note("the rollback was stopped at %q; not run: %s", ff.name, listOrNone(remaining(declared.Compiled, ff.step, h)))
 		default:
 			h.rollback.failed = true
 			h.rollback.err = fmt.Sprintf("rollback step %q failed: %s", ff.name, ff.errText())
-			h.note("%s; not run: %s", h.rollback.err, listOrNone(remaining(declared.Steps, ff.step, h)))
+			h.note("%s; not run: %s", h.rollback.err, listOrNone(remaining(declared.Compiled, ff.step, h)))
 		}
 	default:
 		h.beginRollback(f)

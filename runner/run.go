@@ -23,11 +23,10 @@ import (
 
 // runner is one run of a plan.
 type runner struct {
-	p       *plan.Plan
-	runbook *spec.Runbook
-	reg     *modules.Registry
-	opts    Options
-	bus     *event.Bus
+	p    *plan.Plan
+	reg  *modules.Registry
+	opts Options
+	bus  *event.Bus
 	// secrets holds the rendered arguments of no_log steps. It is the Bus's own
 	// set when it has one; otherwise the runner redacts events itself.
 	secrets    *redact.Set
@@ -68,16 +67,10 @@ type runner struct {
 
 func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) {
 	r := &runner{
-		p: p, runbook: p.Spec, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
+		p: p, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
 		stop:     make(chan struct{}),
 		shared:   map[string]any{},
-		ctrlVars: plan.MergeVars(p.Spec.Vars, p.ExtraVars),
-	}
-	if len(p.Hosts) > 0 {
-		// The once phases (preflight, gates, post) see the variables of the
-		// run's first host, as Ansible's run_once does, so group vars such as
-		// where the new binaries are reach them, rendered.
-		r.ctrlVars = p.Hosts[0].Vars
+		ctrlVars: p.ControllerVars(),
 	}
 	if p.Inventory != nil {
 		r.inv = p.EvalInventory()
@@ -100,7 +93,7 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 			r.runbookDir = filepath.Dir(abs)
 		}
 	}
-	r.index = buildIndex(r.runbook)
+	r.index = buildIndex(p)
 	r.pool = newConnPool(opts.Dialer)
 	r.out = &Outcome{Hosts: map[string]*HostOutcome{}}
 	for bi, names := range p.Batches {
@@ -304,7 +297,7 @@ func (r *runner) runInfo() map[string]any {
 	info.Hosts = r.p.HostNames
 	info.Batches = r.p.Batches
 	info.Check = r.opts.Check
-	info.Steps = countLeaves(r.p.Spec.Steps)
+	info.Steps = countLeaves(r.p.Phase(plan.PhaseSteps).Compiled)
 	if info.PID == 0 {
 		info.PID = os.Getpid()
 	}
@@ -363,11 +356,12 @@ func (r *runner) emitRunEnd() {
 // preflight runs once on the controller before any host is touched. It is run
 // again on a resume: it only reads, and the world may have changed since.
 func (r *runner) preflight(ctx context.Context) bool {
-	if len(r.runbook.Preflight) == 0 {
+	preflight := r.p.Phase(plan.PhasePreflight).Compiled
+	if len(preflight) == 0 {
 		return true
 	}
 	c := r.newControllerRun(event.Preflight, 0)
-	f := c.runList(ctx, r.runbook.Preflight, inherited{}, c.mainMode())
+	f := c.runList(ctx, preflight, inherited{}, c.mainMode())
 	r.takeShared(c)
 	if f == nil {
 		return true
@@ -404,7 +398,8 @@ func (r *runner) takeShared(c *hostRun) {
 
 // post runs once on the controller after the last batch of a run that did not abort.
 func (r *runner) post(ctx context.Context) {
-	if len(r.runbook.Post) == 0 {
+	post := r.p.Phase(plan.PhasePost).Compiled
+	if len(post) == 0 {
 		return
 	}
 	c := r.newControllerRun(event.Post, 0)
@@ -412,7 +407,7 @@ func (r *runner) post(ctx context.Context) {
 	if r.resumed != nil {
 		m.done = r.resumed.Post.Completed()
 	}
-	f := c.runList(ctx, r.runbook.Post, inherited{}, m)
+	f := c.runList(ctx, post, inherited{}, m)
 	if c.rollback.failed {
 		r.out.RollbackFailed = true
 	}
@@ -472,7 +467,7 @@ func countLeaves(ss []*spec.Step) int {
 	return n
 }
 
-func buildIndex(rb *spec.Runbook) index {
+func buildIndex(p *plan.Plan) index {
 	ix := index{steps: map[*spec.Step]stepPos{}, blockRange: map[*spec.Step][2]int{}}
 	number := func(steps []*spec.Step, main bool) {
 		n := 0
@@ -501,10 +496,8 @@ func buildIndex(rb *spec.Runbook) index {
 		}
 		walk(steps, nil, false)
 	}
-	number(rb.Preflight, false)
-	number(rb.Steps, true)
-	number(rb.Rollback.Steps, false)
-	number(rb.BetweenBatches, false)
-	number(rb.Post, false)
+	for _, ph := range p.Phases {
+		number(ph.Compiled, ph.Name == plan.PhaseSteps)
+	}
 	return ix
 }

@@ -45,7 +45,7 @@ func (r *runner) ignored(w *eval.Window, t time.Time) bool {
 // touched) or starts no new batch: the hosts of the batch before it have
 // all ended, so none is left mid-way.
 func (r *runner) windowOpen(ctx context.Context, batch *int) bool {
-	w := r.runbook.Window
+	w := r.p.Window
 	if w == nil {
 		return true
 	}

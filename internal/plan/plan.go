@@ -64,8 +64,10 @@ type Plan struct {
 	// OrderFacts are the facts the order key reads.
 	OrderFacts []string `json:"order_facts,omitempty"`
 
-	Hosts     []*Host              `json:"-"`
-	Spec      *spec.Runbook        `json:"-"` // the runbook as loaded, that the plan was built from
+	Hosts []*Host       `json:"-"`
+	Spec  *spec.Runbook `json:"-"` // the runbook as loaded, that the plan was built from
+	// Window is the runbook's change window; nil when it has none.
+	Window    *eval.Window         `json:"-"`
 	Inventory *inventory.Inventory `json:"-"`
 	ExtraVars map[string]any       `json:"-"`
 
@@ -80,6 +82,59 @@ type Phase struct {
 	// Mode is set on the rollback phase: explicit, automatic or none.
 	Mode  string `json:"mode,omitempty"`
 	Steps []Step `json:"steps"`
+	// Compiled are the phase's steps as the runner runs them: compiled
+	// expressions and templates, the module with its literal arguments.
+	// Steps shows them.
+	Compiled []*CompiledStep `json:"-"`
+}
+
+// CompiledStep is a step ready to run, as the loader compiled it.
+type CompiledStep = spec.Step
+
+// Controller is the name of the machine runbook runs on: the host of the
+// once phases and the delegate_to value that means it.
+const Controller = spec.Controller
+
+// Phase names (Phase.Name), in the order phases run.
+const (
+	PhasePreflight      = string(spec.PhasePreflight)
+	PhaseSteps          = string(spec.PhaseSteps)
+	PhaseRollback       = string(spec.PhaseRollback)
+	PhaseBetweenBatches = string(spec.PhaseBetweenBatches)
+	PhasePost           = string(spec.PhasePost)
+)
+
+// Rollback modes (Phase.Mode of the rollback phase).
+const (
+	RollbackExplicit  = "explicit"
+	RollbackAutomatic = "automatic"
+	RollbackNone      = "none"
+)
+
+// Phase returns the phase of that name (PhaseSteps...), or a phase with
+// no steps when the runbook has none.
+func (p *Plan) Phase(name string) Phase {
+	for _, ph := range p.Phases {
+		if ph.Name == name {
+			return ph
+		}
+	}
+	return Phase{Name: name}
+}
+
+// ControllerVars are the vars of the once phases (preflight, gates, post):
+// the run's first host's, as Ansible's run_once does, so group vars such as
+// where the new binaries are reach them, rendered; the runbook's and -e when
+// there is no host.
+func (p *Plan) ControllerVars() map[string]any {
+	if len(p.Hosts) > 0 {
+		return p.Hosts[0].Vars
+	}
+	var vars map[string]any
+	if p.Spec != nil {
+		vars = p.Spec.Vars
+	}
+	return MergeVars(vars, p.ExtraVars)
 }
 
 // Step is a step as the plan shows it.
@@ -142,6 +197,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		Limit:       opts.Limit,
 		OnAbort:     string(rb.OnAbort),
 		Spec:        rb,
+		Window:      rb.Window,
 		registry:    reg,
 		Inventory:   inv,
 		ExtraVars:   opts.ExtraVars,
