@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -14,7 +14,7 @@ import (
 // the host and step, and the wait ends when the run drains (Ctrl-C, a lost
 // lock), which does not cancel the step's context: a step in flight would
 // otherwise hold the drain until someone approved it.
-func (h *hostRun) approveFunc(s *spec.Step, eff inherited) modules.Approve {
+func (h *hostRun) approveFunc(s *plan.CompiledStep, eff inherited) modules.Approve {
 	r := h.r
 	if r.opts.Approve == nil {
 		return nil

@@ -7,7 +7,6 @@ import (
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -46,7 +45,7 @@ func (h *hostRun) delegate(inh inherited, scope *eval.Scope) (*plan.Host, error)
 	switch {
 	case name == "":
 		return nil, fmt.Errorf("%s: delegate_to is empty; name an inventory host, or controller", s.DelegatePos)
-	case name == spec.Controller:
+	case name == plan.Controller:
 		return controllerTarget(), nil
 	case name == h.host.Name:
 		return h.host, nil
@@ -64,7 +63,7 @@ func (h *hostRun) delegate(inh inherited, scope *eval.Scope) (*plan.Host, error)
 // argsError is a failure to render or validate a step's arguments. Its text
 // keeps the diagnostics' positions but does not wrap them: a step failure must
 // not look like invalid input (exit 2) to the CLI.
-func argsError(s *spec.Step, err error) error {
+func argsError(s *plan.CompiledStep, err error) error {
 	if ds, ok := diag.As(err); ok {
 		return fmt.Errorf("%s: arguments of %s: %s", s.Pos, s.Module, (&diag.DiagsError{Diags: ds}).Error())
 	}

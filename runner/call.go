@@ -6,7 +6,6 @@ import (
 
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -38,7 +37,7 @@ func (st *stepRun) callModule(ctx context.Context, mod modules.Module, target *p
 // moduleHost is what the module of step s sees: this host (with the vars
 // set_fact set so far) over c, the connection to target, as which it
 // becomes (the step's settings, else target's inventory ones), and the run.
-func (h *hostRun) moduleHost(c conn.Conn, target *plan.Host, inh inherited, s *spec.Step) *modules.Host {
+func (h *hostRun) moduleHost(c conn.Conn, target *plan.Host, inh inherited, s *plan.CompiledStep) *modules.Host {
 	r := h.r
 	mh := h.host.Module(c)
 	mh.Vars = h.vars

@@ -8,14 +8,14 @@ import (
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 // factsRead returns the registered facts that the step's guards and templates
 // read (when, also a block's, until, failed_when, changed_when, delegate_to,
 // arguments, loop), sorted. judged are those read after an attempt: until,
 // failed_when and changed_when.
-func (h *hostRun) factsRead(s *spec.Step, inh inherited) (all, judged []string) {
+func (h *hostRun) factsRead(s *plan.CompiledStep, inh inherited) (all, judged []string) {
 	add := func(list *[]string, names []string) {
 		for _, n := range names {
 			if _, ok := h.r.reg.LookupFacts(n); ok && !slices.Contains(*list, n) {

@@ -13,7 +13,6 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -46,7 +45,7 @@ type hostRun struct {
 
 // doneStep is a completed step, with what its automatic undo needs.
 type doneStep struct {
-	step    *spec.Step
+	step    *plan.CompiledStep
 	index   int
 	name    string
 	changed bool
@@ -93,10 +92,10 @@ func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun 
 // -e when there is no host), as newRun sets ctrlVars.
 func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 	h := &hostRun{
-		r: r, name: spec.Controller, batch: batch, phase: phase,
+		r: r, name: plan.Controller, batch: batch, phase: phase,
 		host: plan.ControllerHost(r.ctrlVars), vars: r.ctrlVars,
 		registered: map[string]any{}, covered: map[int]bool{},
-		out: &HostOutcome{Name: spec.Controller},
+		out: &HostOutcome{Name: plan.Controller},
 	}
 	r.mu.Lock()
 	maps.Copy(h.registered, r.shared)

@@ -11,7 +11,6 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 )
 
 // Bounds of the handling of a leftover command (see leftover).
@@ -186,7 +185,7 @@ func (h *hostRun) procTarget(key string) (*plan.Host, error) {
 	switch key {
 	case h.host.Name:
 		return h.host, nil
-	case spec.Controller:
+	case plan.Controller:
 		return controllerTarget(), nil
 	}
 	if d, err := h.r.p.Delegate(key); err == nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -301,7 +300,7 @@ func readsLoop(names []string) bool {
 
 // keepItems keeps, for the undo, the items a looped step completed before one
 // of its items failed: the step did not complete, but they changed things.
-func (h *hostRun) keepItems(s *spec.Step, idx int, inh inherited, o stepOutcome) {
+func (h *hostRun) keepItems(s *plan.CompiledStep, idx int, inh inherited, o stepOutcome) {
 	switch {
 	case s.Loop == nil || o.ranOn != "":
 		return

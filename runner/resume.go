@@ -9,7 +9,6 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 )
 
 // A resume is the runner started from the journal's State: each host goes on
@@ -240,7 +239,7 @@ func (h *hostRun) replayCompleted() {
 // replay takes back a step that completed before the resume: its journaled
 // outcome is recorded as a run's would be (registered, counted, kept for the
 // undo), and it does not run again.
-func (h *hostRun) replay(s *spec.Step, idx int, inh inherited, rec journal.StepRecord, m *seqMode) {
+func (h *hostRun) replay(s *plan.CompiledStep, idx int, inh inherited, rec journal.StepRecord, m *seqMode) {
 	if inh.noLog {
 		h.relearn(s)
 	}

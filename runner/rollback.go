@@ -13,13 +13,12 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
 // blockRollback runs block s's own rollback after failure f inside it. Its
 // steps then count as dealt with: the host's automatic undo leaves them out.
-func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, inh inherited, f *failure, parent *seqMode) {
+func (h *hostRun) blockRollback(ctx context.Context, s *plan.CompiledStep, inh inherited, f *failure, parent *seqMode) {
 	rg := h.r.index.blockRange[s]
 	cover := func() {
 		for i := rg[0]; i < rg[1]; i++ {
@@ -268,7 +267,7 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 
 // undoModule is the module of a completed run of s: the one that ran, or
 // after a resume (nil) its arguments rendered again in scope.
-func (h *hostRun) undoModule(s *spec.Step, scope *eval.Scope, ran modules.Module) (modules.Module, error) {
+func (h *hostRun) undoModule(s *plan.CompiledStep, scope *eval.Scope, ran modules.Module) (modules.Module, error) {
 	if ran != nil {
 		return ran, nil
 	}
@@ -290,7 +289,7 @@ func (h *hostRun) undoTarget(inh inherited, scope *eval.Scope, ran *plan.Host) (
 
 // runUndo runs u's Undo of done over target's connection, within the step's
 // timeout. A panic in the module is the undo's failure.
-func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, inh inherited, u modules.Undoer, target *plan.Host, done modules.Result) error {
+func (h *hostRun) runUndo(ctx context.Context, s *plan.CompiledStep, inh inherited, u modules.Undoer, target *plan.Host, done modules.Result) error {
 	uctx, cancel := ctx, context.CancelFunc(func() {})
 	if s.Timeout > 0 {
 		uctx, cancel = context.WithTimeout(ctx, s.Timeout.Std())
@@ -316,7 +315,7 @@ func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, inh inherited, u mo
 }
 
 // inheritedOf is the inherited fields of a steps-phase step, from its enclosing blocks.
-func (h *hostRun) inheritedOf(s *spec.Step) inherited {
+func (h *hostRun) inheritedOf(s *plan.CompiledStep) inherited {
 	in := inherited{}
 	for _, b := range h.r.index.steps[s].blocks {
 		in = in.with(b)
@@ -327,7 +326,7 @@ func (h *hostRun) inheritedOf(s *spec.Step) inherited {
 // abortRollback rolls back, newest first, the hosts that had finished when the
 // run aborted, if the runbook says on_abort: rollback_completed.
 func (r *runner) abortRollback(ctx context.Context) {
-	if r.p.OnAbort != string(spec.OnAbortRollbackCompleted) || r.opts.Check {
+	if r.p.OnAbort != plan.OnAbortRollbackCompleted || r.opts.Check {
 		return
 	}
 	if err := r.journalFailed(); err != nil {
@@ -394,7 +393,7 @@ func (h *hostRun) resumeRollback(f *failure, inh inherited) *failure {
 }
 
 // remaining names the steps of list after the one that failed, for the state.
-func remaining(list []*spec.Step, failed *spec.Step, h *hostRun) []string {
+func remaining(list []*plan.CompiledStep, failed *plan.CompiledStep, h *hostRun) []string {
 	var out []string
 	seen := false
 	for _, s := range list {
@@ -409,7 +408,7 @@ func remaining(list []*spec.Step, failed *spec.Step, h *hostRun) []string {
 }
 
 // contains reports whether s is inside block, at any depth.
-func contains(block, s *spec.Step) bool {
+func contains(block, s *plan.CompiledStep) bool {
 	for _, c := range block.Block {
 		if c == s || contains(c, s) {
 			return true

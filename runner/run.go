@@ -17,7 +17,6 @@ import (
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -437,22 +436,22 @@ func (r *runner) planHost(name string) *plan.Host {
 // index numbers the steps of each phase: leaves in document order, a block's
 // rollback steps after its own, so that a step's StepIndex is stable.
 type index struct {
-	steps map[*spec.Step]stepPos
+	steps map[*plan.CompiledStep]stepPos
 	// blockRange is the range of leaf indexes inside a block (its rollback included).
-	blockRange map[*spec.Step][2]int
+	blockRange map[*plan.CompiledStep][2]int
 	// byIndex lists the steps phase's leaves by index, with their enclosing blocks.
-	byIndex []*spec.Step
+	byIndex []*plan.CompiledStep
 }
 
 type stepPos struct {
 	index int
 	// blocks encloses the step, outermost first (nil for a block's rollback steps).
-	blocks []*spec.Step
+	blocks []*plan.CompiledStep
 }
 
 // countLeaves is how many StepIndex values a phase has, as buildIndex numbers
 // them, so views can say "step 2/6".
-func countLeaves(ss []*spec.Step) int {
+func countLeaves(ss []*plan.CompiledStep) int {
 	n := 0
 	for _, s := range ss {
 		if !s.IsBlock() {
@@ -468,11 +467,11 @@ func countLeaves(ss []*spec.Step) int {
 }
 
 func buildIndex(p *plan.Plan) index {
-	ix := index{steps: map[*spec.Step]stepPos{}, blockRange: map[*spec.Step][2]int{}}
-	number := func(steps []*spec.Step, main bool) {
+	ix := index{steps: map[*plan.CompiledStep]stepPos{}, blockRange: map[*plan.CompiledStep][2]int{}}
+	number := func(steps []*plan.CompiledStep, main bool) {
 		n := 0
-		var walk func(ss []*spec.Step, enc []*spec.Step, inRollback bool)
-		walk = func(ss []*spec.Step, enc []*spec.Step, inRollback bool) {
+		var walk func(ss []*plan.CompiledStep, enc []*plan.CompiledStep, inRollback bool)
+		walk = func(ss []*plan.CompiledStep, enc []*plan.CompiledStep, inRollback bool) {
 			for _, s := range ss {
 				if s.IsBlock() {
 					start := n

@@ -8,7 +8,6 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -18,7 +17,7 @@ import (
 // item in scope. The step's outcome is what its functions hand each other.
 type stepRun struct {
 	h    *hostRun
-	s    *spec.Step
+	s    *plan.CompiledStep
 	idx  int
 	inh  inherited
 	m    *seqMode
@@ -37,7 +36,7 @@ type stepRun struct {
 // runStep runs one step: tags, run_once, facts, then once or per item of its
 // loop: when, delegate_to, arguments and its attempts. Every path emits the
 // step's end event.
-func (h *hostRun) runStep(ctx context.Context, s *spec.Step, inh inherited, idx int, m *seqMode) stepOutcome {
+func (h *hostRun) runStep(ctx context.Context, s *plan.CompiledStep, inh inherited, idx int, m *seqMode) stepOutcome {
 	name := h.stepName(s, inh.noLog)
 	st := &stepRun{h: h, s: s, idx: idx, inh: inh, m: m, name: name, started: time.Now(),
 		base: event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: inh.noLog}}

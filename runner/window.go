@@ -7,7 +7,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 func (r *runner) now() time.Time {
@@ -77,7 +77,7 @@ func (r *runner) windowOpen(ctx context.Context, batch *int) bool {
 // Outside it the step does not start: the run stops as on an interrupt (the
 // host rolls back what it did), exit 3. Rollback steps have none: an undo
 // must not wait for the calendar.
-func (h *hostRun) stepWindow(ctx context.Context, s *spec.Step, m *seqMode) *failure {
+func (h *hostRun) stepWindow(ctx context.Context, s *plan.CompiledStep, m *seqMode) *failure {
 	r := h.r
 	if s.Window == nil || m.rollback {
 		return nil

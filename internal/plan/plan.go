@@ -104,6 +104,10 @@ const (
 	PhasePost           = string(spec.PhasePost)
 )
 
+// OnAbortRollbackCompleted is the Plan.OnAbort that rolls back the hosts
+// that completed when a run aborts.
+const OnAbortRollbackCompleted = string(spec.OnAbortRollbackCompleted)
+
 // Rollback modes (Phase.Mode of the rollback phase).
 const (
 	RollbackExplicit  = "explicit"
