@@ -54,7 +54,7 @@ func (st *stepRun) attempts(ctx context.Context, mod modules.Module, target *pla
 		retry := st.base
 		retry.Kind = event.StepRetry
 		retry.Attempt = a
-		retry.Data = st.m.data
+		retry.Data, retry.BlockRollback = nil, st.m.blockRollback
 		if o.err != nil {
 			retry.Error = st.shown(o.err)
 		} else if s.Until != nil {

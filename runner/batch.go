@@ -86,11 +86,7 @@ func (r *runner) notStarted(batches [][]string, why string) {
 // runBatch runs the hosts of batch bn, up to Forks at a time, in batch order.
 // Once failures exceed max_fail, or the run halts, no new host starts.
 func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
-	var data map[string]any
-	if r.resumed != nil {
-		data = map[string]any{"resumed": true}
-	}
-	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Data: data, Engine: event.Engine{Hosts: names}})
+	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Engine: event.Engine{Hosts: names, Resumed: event.Resumed{Yes: r.resumed != nil}}})
 	once := newBatchOnce(ctx, r.stop, names, func() haltKind { return r.halted(ctx) })
 	defer once.close()
 	forks := make(chan struct{}, r.opts.Forks)
@@ -191,7 +187,7 @@ func (r *runner) abort(ctx context.Context, reason string, rest [][]string) {
 	r.mu.Unlock()
 	r.log.Error().Str("reason", reason).Msg("run aborted: no new batch starts")
 	r.emit(event.Event{Kind: event.Abort, Status: event.Aborted, Error: reason,
-		Data: map[string]any{"on_abort": r.p.OnAbort}})
+		Engine: event.Engine{OnAbort: r.p.OnAbort}})
 	r.notStarted(rest, "not started: the run aborted ("+reason+")")
 	r.abortRollback(ctx)
 }

@@ -227,18 +227,18 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 	h := r.newHostRun(ph, bn, once)
 	defer once.end(ph.Name)
 	start := time.Now()
-	data := map[string]any{}
+	var g event.Engine
 	pr := h.progress
 	if pr != nil {
-		data["resumed"] = true
+		g.Resumed.Yes = true
 		if pr.Rerun != nil {
-			data["in_flight"] = pr.Rerun.Name
+			g.InFlight = pr.Rerun.Name
 		}
 		if pr.StartedOver {
-			data["restart"] = "rolled back after an interrupt: runs from its first step again"
+			g.Restart = "rolled back after an interrupt: runs from its first step again"
 		}
 	}
-	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Data: data})
+	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Engine: g})
 
 	var f *failure
 	if pr != nil {
@@ -366,8 +366,7 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	r.mu.Unlock()
 
 	ev := event.Event{Kind: event.HostEnd, Batch: h.batch, Host: h.name, Status: hostEventStatus(out.Status), Duration: d,
-		Data:   map[string]any{"state": out.State},
-		Engine: event.Engine{Counts: &event.Counts{OK: out.Ok, Changed: out.Changed, Skipped: out.Skipped, Failed: out.Failed}}}
+		Engine: event.Engine{State: new(out.State), Counts: &event.Counts{OK: out.Ok, Changed: out.Changed, Skipped: out.Skipped, Failed: out.Failed}}}
 	if out.Err != nil {
 		ev.Error = out.Err.Error()
 	}

@@ -24,7 +24,7 @@ const (
 // group as soon as it started (a step_process event). A failure to record it
 // is the journal's failure, which stops the run as usual; the command runs
 // already and is waited for.
-func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[string]any, target *plan.Host) context.Context {
+func (h *hostRun) watchProcs(ctx context.Context, base event.Event, blockRollback string, target *plan.Host) context.Context {
 	return conn.WithProcWatch(ctx, func(p conn.Proc) {
 		e := base
 		e.Kind = event.StepProcess
@@ -35,11 +35,12 @@ func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[str
 		if p.On != "" {
 			on = p.On
 		}
-		e.Engine = event.Engine{LoopIndex: base.LoopIndex, PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become}
+		e.Engine = event.Engine{LoopIndex: base.LoopIndex, PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become,
+			BlockRollback: blockRollback}
 		if p.Become {
 			e.BecomeUser = p.BecomeUser
 		}
-		e.Data = mergeData(data, nil)
+		e.Data = nil
 		_ = h.r.emit(e)
 	})
 }

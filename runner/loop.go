@@ -28,16 +28,16 @@ type doneItem struct {
 // its own would run (when, delegate_to, arguments, retries, --check). It stops
 // at the first item that fails: after a failure nothing more is touched. The
 // step's start is emitted once, before the first item that runs.
-func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map[string]any) {
+func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, event.Engine) {
 	items, err := st.s.Loop.Items(st.scope)
 	if err != nil {
-		return st.failed(o, err), nil
+		return st.failed(o, err), event.Engine{}
 	}
 	if len(items) == 0 {
 		o = skipped(o, "loop over no items")
 		o.data["results"] = []any{}
 		o.result = resultMap(o.data, false, false, "")
-		return o, nil
+		return o, event.Engine{}
 	}
 	started := false
 	var startErr error
@@ -50,7 +50,7 @@ func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map
 		return startErr
 	}
 	lr := &loopRun{h: st.h}
-	var extra map[string]any
+	var extra event.Engine
 	for i, item := range items {
 		if i > 0 {
 			if k := st.h.betweenItems(ctx, st.m); k != notHalted {
@@ -65,9 +65,7 @@ func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map
 		// The item's retries and processes say which item they are.
 		one.base.LoopIndex = event.IntPtr(i)
 		io, x := one.execute(ctx, stepOutcome{name: o.name, noLog: o.noLog}, begin)
-		if x != nil {
-			extra = x
-		}
+		extra.Check = extra.Check || x.Check
 		if lr.add(i, item, io) {
 			break
 		}

@@ -198,7 +198,7 @@ func (r *runner) restoreFinished() {
 				// The run stopped between the end of the host's rollback and
 				// its host_end: close the host's story.
 				r.emit(event.Event{Kind: event.HostEnd, Batch: out.Batch, Host: name, Status: hostEventStatus(out.Status),
-					Error: hs.Error, Data: map[string]any{"state": out.State}})
+					Error: hs.Error, Engine: event.Engine{State: new(out.State)}})
 			}
 			for _, rec := range hs.Progress.Completed {
 				if rec.Status != event.Failed { // a finished host's counts leave out the failures it ignored

@@ -38,7 +38,7 @@ func (h *hostRun) blockRollback(ctx context.Context, s *plan.CompiledStep, inh i
 	}
 	h.beginRollback(f)
 	m := &seqMode{phase: parent.phase, rollback: true, failed: f.scopeValue(),
-		completed: h.completedNames(rg[0], rg[1]), data: map[string]any{"block_rollback": s.ID}, done: h.rollbackDone(event.Steps)}
+		completed: h.completedNames(rg[0], rg[1]), blockRollback: s.ID, done: h.rollbackDone(event.Steps)}
 	switch {
 	case parent.rollback:
 		m.start, m.end = parent.start, parent.end
@@ -71,16 +71,15 @@ func (h *hostRun) beginRollback(f *failure) {
 	if !h.isHost {
 		return
 	}
-	data := map[string]any{"error": f.errText()}
-	g := event.Engine{Reason: f.reason()}
+	g := event.Engine{Reason: f.reason(), RollbackError: new(f.errText())}
 	if f.kind != failAbort {
 		g.FailedStep, g.FailedIndex = f.name, event.IntPtr(f.index)
 	}
 	if h.progress != nil && h.progress.Rollback() != nil {
-		data["resumed"] = "the rollback was in flight when the run stopped; it goes on"
+		g.Resumed.Why = "the rollback was in flight when the run stopped; it goes on"
 	}
 	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.name, Step: f.name,
-		StepIndex: max(f.index, 0), Error: f.errText(), Data: data, Engine: g})
+		StepIndex: max(f.index, 0), Error: f.errText(), Engine: g})
 }
 
 // endRollback records how the rollback ended. A rollback stopped by the
@@ -255,7 +254,7 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	if err := begin(nil); err != nil {
 		return end(event.Failed, err)
 	}
-	err = h.runUndo(h.watchProcs(ctx, base, nil, target), d.step, inh, u, target, d.result)
+	err = h.runUndo(h.watchProcs(ctx, base, "", target), d.step, inh, u, target, d.result)
 	switch {
 	case err == nil:
 		return end(event.OK, nil)

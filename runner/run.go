@@ -195,8 +195,8 @@ func (r *runner) onDrain() {
 		r.halt()
 		r.log.Warn().Msg("interrupt: no new step starts; steps in flight finish, then hosts left mid-way are rolled back")
 		r.emit(event.Event{Kind: event.Interrupt, Status: event.Interrupted,
-			Error: "interrupted: no new step starts; steps in flight finish, then hosts left mid-way are rolled back",
-			Data:  map[string]any{"mode": "drain"}})
+			Error:  "interrupted: no new step starts; steps in flight finish, then hosts left mid-way are rolled back",
+			Engine: event.Engine{Mode: "drain"}})
 	})
 }
 
@@ -205,8 +205,8 @@ func (r *runner) onCancel() {
 		r.halt()
 		r.log.Warn().Msg("stopped: commands in flight are killed and hosts are left as they are")
 		r.emit(event.Event{Kind: event.Interrupt, Status: event.Interrupted,
-			Error: "stopped: commands in flight are killed and hosts are left as they are",
-			Data:  map[string]any{"mode": "stop"}})
+			Error:  "stopped: commands in flight are killed and hosts are left as they are",
+			Engine: event.Engine{Mode: "stop"}})
 	})
 }
 

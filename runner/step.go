@@ -58,9 +58,11 @@ type seqMode struct {
 	phase      event.Phase
 	start, end event.Kind
 	rollback   bool
-	data       map[string]any // added to every step event (a block's rollback names its block)
-	failed     map[string]any
-	completed  []string
+	// blockRollback is the id of the block whose own rollback this is, on
+	// every step event of it.
+	blockRollback string
+	failed        map[string]any
+	completed     []string
 	// done are the steps that completed before a resume, by index: their
 	// journaled outcome stands, and they do not run again.
 	done map[int]journal.StepRecord
@@ -373,20 +375,6 @@ func cloneMap(m map[string]any) map[string]any {
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func mergeData(a, b map[string]any) map[string]any {
-	if len(a) == 0 && len(b) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
 		out[k] = v
 	}
 	return out

@@ -139,8 +139,11 @@ func (b *Bus) redact(e Event) Event { return e.Redacted(b.secrets) }
 func (e Event) Redacted(s *redact.Set) Event {
 	e.Step = s.Redact(e.Step)
 	e.Error = s.Redact(e.Error)
-	// The typed engine fields are kept, but for the name of a failed step.
+	// The typed engine fields are kept, but for the name of a failed step
+	// and those in words (a host's state, why a step runs again), which may
+	// quote a step's name or error.
 	e.FailedStep = s.Redact(e.FailedStep)
+	e.Engine = e.Engine.redactWords(s)
 	switch e.Kind {
 	case RunStart, RunResume:
 		e.Data = redactFields(s, e.Data, func(k string) bool { return k != "args" }, true)
@@ -172,6 +175,7 @@ func (e Event) Redacted(s *redact.Set) Event {
 		}
 		e.Data = kept
 		e.FailedStep = ""
+		e.Engine = e.Engine.withoutWords()
 		return e
 	}
 	e.Result = redactResult(s, e.Result)
