@@ -21,7 +21,7 @@ func (h *hostRun) approveFunc(s *plan.CompiledStep, eff inherited) modules.Appro
 	}
 	name := h.stepName(s, eff.noLog)
 	return func(ctx context.Context, req modules.ApprovalRequest) (modules.ApprovalOutcome, error) {
-		req.Host, req.Step, req.StepID = h.name, name, s.ID
+		req.Host, req.Step, req.StepID = h.host.Name, name, s.ID
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go func() {
@@ -49,7 +49,7 @@ func (h *hostRun) stoppedByPeople(o stepOutcome, err error, eff inherited) stepO
 	o.result = resultMap(o.data, false, true, msg)
 	if errors.Is(err, modules.ErrRejected) {
 		o.status = event.Failed
-		h.r.stopRun(fmt.Sprintf("%s: %s", h.name, msg))
+		h.r.stopRun(fmt.Sprintf("%s: %s", h.host.Name, msg))
 		return o
 	}
 	o.status = event.Interrupted

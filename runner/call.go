@@ -42,7 +42,7 @@ func (h *hostRun) moduleHost(c conn.Conn, target *plan.Host, inh inherited, s *p
 	mh := h.host.Module(c)
 	mh.Vars = h.vars
 	if !inh.noLog {
-		mh.Log = r.log.With().Str("host", h.name).Str("step", s.Name).Logger()
+		mh.Log = r.log.With().Str("host", h.host.Name).Str("step", s.Name).Logger()
 	}
 	mh.Become, mh.BecomeUser = inh.become || target.Become, inh.becomeUser
 	if mh.BecomeUser == "" {

@@ -19,25 +19,24 @@ import (
 // hostRun is the sequence of steps of one host, or of the controller in
 // preflight, between_batches and post. It is used by one goroutine at a time.
 type hostRun struct {
-	r      *runner
-	name   string // inventory name, or "controller"
+	r *runner
+	// host is the host as the plan resolved it (the controller for the
+	// once phases), which its own steps run over; vars starts as its vars
+	// and takes what set_fact sets.
+	host   *plan.Host
 	isHost bool
+	vars   map[string]any
 	batch  int
 	phase  event.Phase // of its main steps
-	// host is the host as the plan resolved it, which its own steps run
-	// over; vars starts as its vars and takes what set_fact sets.
-	host *plan.Host
-	vars map[string]any
-	once *batchOnce // nil outside a batch
-	out  *HostOutcome
+	once   *batchOnce  // nil outside a batch
+	out    *HostOutcome
 
 	registered map[string]any
 	done       []*doneStep  // steps that ended ok or changed, in order
 	covered    map[int]bool // steps a block's own rollback dealt with
 	ran        bool         // a step acted (started), so a drain rolls the host back
-	notes      []string     // what happened, for HostOutcome.State
+	notes      hostNotes
 	rollback   rollbackState
-	failNoted  bool
 	// progress is where the host stood when the run it resumes stopped;
 	// nil on a fresh run.
 	progress *journal.Progress
@@ -62,6 +61,14 @@ type doneStep struct {
 	lost    bool
 }
 
+// hostNotes are what happened to the host, in words, for HostOutcome.State.
+type hostNotes struct {
+	list []string
+	// failSaid: why the host's steps stopped is noted, once, before what
+	// its blocks' rollbacks then did.
+	failSaid bool
+}
+
 type rollbackState struct {
 	started     bool
 	ended       bool
@@ -73,7 +80,7 @@ type rollbackState struct {
 
 func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun {
 	h := &hostRun{
-		r: r, name: ph.Name, isHost: true, batch: batch, phase: event.Steps,
+		r: r, isHost: true, batch: batch, phase: event.Steps,
 		host: ph, vars: ph.Vars, once: once, out: r.out.Hosts[ph.Name],
 		registered: map[string]any{}, covered: map[int]bool{},
 	}
@@ -88,11 +95,10 @@ func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun 
 }
 
 // newControllerRun is the controller as preflight, gates and post see it: host
-// is {name: "controller"}, vars are the run's first host's (the runbook's and
-// -e when there is no host), as newRun sets ctrlVars.
+// is {name: "controller"} with the plan's ControllerVars.
 func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 	h := &hostRun{
-		r: r, name: plan.Controller, batch: batch, phase: phase,
+		r: r, batch: batch, phase: phase,
 		host: plan.ControllerHost(r.ctrlVars), vars: r.ctrlVars,
 		registered: map[string]any{}, covered: map[int]bool{},
 		out: &HostOutcome{Name: plan.Controller},
@@ -208,7 +214,7 @@ func (r *runner) runStarted() time.Time {
 }
 
 func (h *hostRun) note(format string, args ...any) {
-	h.notes = append(h.notes, fmt.Sprintf(format, args...))
+	h.notes.list = append(h.notes.list, fmt.Sprintf(format, args...))
 }
 
 // completedNames are the names of the steps that completed, for `completed`.
@@ -238,7 +244,7 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 			g.Restart = "rolled back after an interrupt: runs from its first step again"
 		}
 	}
-	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Engine: g})
+	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.host.Name, Engine: g})
 
 	var f *failure
 	if pr != nil {
@@ -295,10 +301,10 @@ func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
 // noteFailure says, once, why the host's steps stopped, before what its
 // blocks' rollbacks then did.
 func (h *hostRun) noteFailure(f *failure) {
-	if h.failNoted {
+	if h.notes.failSaid {
 		return
 	}
-	h.failNoted = true
+	h.notes.failSaid = true
 	switch f.kind {
 	case failStep:
 		h.note("failed at %q: %s", f.name, f.errText())
@@ -324,7 +330,7 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	switch {
 	case f == nil:
 		out.Status = StatusOK
-		if len(h.notes) == 0 {
+		if len(h.notes.list) == 0 {
 			h.note("every step done")
 		}
 	case f.kind == failUnreachable:
@@ -342,9 +348,9 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 		out.Status, countsFailed = StatusFailed, true
 	}
 	if f != nil {
-		out.Err = &StepError{Host: h.name, Step: f.name, Err: errors.New(f.errText())}
+		out.Err = &StepError{Host: h.host.Name, Step: f.name, Err: errors.New(f.errText())}
 	}
-	out.State = strings.Join(h.notes, "; ")
+	out.State = strings.Join(h.notes.list, "; ")
 
 	r.mu.Lock()
 	if countsFailed {
@@ -365,7 +371,7 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	}
 	r.mu.Unlock()
 
-	ev := event.Event{Kind: event.HostEnd, Batch: h.batch, Host: h.name, Status: hostEventStatus(out.Status), Duration: d,
+	ev := event.Event{Kind: event.HostEnd, Batch: h.batch, Host: h.host.Name, Status: hostEventStatus(out.Status), Duration: d,
 		Engine: event.Engine{State: new(out.State), Counts: &event.Counts{OK: out.Ok, Changed: out.Changed, Skipped: out.Skipped, Failed: out.Failed}}}
 	if out.Err != nil {
 		ev.Error = out.Err.Error()
@@ -375,7 +381,7 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	if out.Status != StatusOK {
 		lg = r.log.Warn()
 	}
-	lg.Str("host", h.name).Str("status", string(out.Status)).Str("state", r.secrets.Redact(out.State)).Msg("host ended")
+	lg.Str("host", h.host.Name).Str("status", string(out.Status)).Str("state", r.secrets.Redact(out.State)).Msg("host ended")
 }
 
 func hostEventStatus(s Status) event.Status {

@@ -120,8 +120,8 @@ func (h *hostRun) leftover(ctx context.Context, lp journal.Process) error {
 		}
 	}
 	say := func(action, msg string) {
-		r.log.Warn().Str("host", h.name).Int("pgid", lp.PGID).Str("action", action).Msg(msg)
-		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.Phase, Batch: h.batch, Host: h.name, Step: lp.Step,
+		r.log.Warn().Str("host", h.host.Name).Int("pgid", lp.PGID).Str("action", action).Msg(msg)
+		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.Phase, Batch: h.batch, Host: h.host.Name, Step: lp.Step,
 			StepIndex: lp.Index, Undo: lp.Undo, Error: msg,
 			Engine: event.Engine{Action: action, PGID: lp.PGID, On: lp.On}})
 	}

@@ -31,7 +31,7 @@ func (r *runner) doneHosts() []string {
 	defer r.mu.Unlock()
 	out := make([]string, len(r.completed))
 	for i, h := range r.completed {
-		out[i] = h.name
+		out[i] = h.host.Name
 	}
 	return out
 }

@@ -244,7 +244,7 @@ func (h *hostRun) replay(s *plan.CompiledStep, idx int, inh inherited, rec journ
 		h.relearn(s)
 	}
 	if inh.runOnce && h.once != nil && !m.rollback {
-		h.once.pass(h.name, idx)
+		h.once.pass(h.host.Name, idx)
 	}
 	data := rec.Result
 	if s.Loop != nil {

@@ -78,7 +78,7 @@ func (h *hostRun) beginRollback(f *failure) {
 	if h.progress != nil && h.progress.Rollback() != nil {
 		g.Resumed.Why = "the rollback was in flight when the run stopped; it goes on"
 	}
-	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.name, Step: f.name,
+	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.host.Name, Step: f.name,
 		StepIndex: max(f.index, 0), Error: f.errText(), Engine: g})
 }
 
@@ -96,7 +96,7 @@ func (h *hostRun) endRollback(ctx context.Context) {
 	if h.rollback.failed {
 		status = event.RollbackFailed
 	}
-	h.r.emit(event.Event{Kind: event.RollbackEnd, Batch: h.batch, Host: h.name, Status: status, Error: h.rollback.err})
+	h.r.emit(event.Event{Kind: event.RollbackEnd, Batch: h.batch, Host: h.host.Name, Status: status, Error: h.rollback.err})
 }
 
 // hostRollback runs the host's rollback after f: the runbook's rollback steps,
@@ -172,7 +172,7 @@ func (h *hostRun) undo(ctx context.Context) {
 			irreversible = append(irreversible, d.name)
 		case event.Interrupted:
 			h.rollback.interrupted = true
-			h.notes = append(h.notes, undoReport(undone, irreversible,
+			h.notes.list = append(h.notes.list, undoReport(undone, irreversible,
 				fmt.Sprintf("the rollback was stopped at %q; not undone: %s", d.name, quoteList(names(list[i:])))))
 			return
 		default:
@@ -182,11 +182,11 @@ func (h *hostRun) undo(ctx context.Context) {
 			if rest := names(list[i+1:]); len(rest) > 0 {
 				msg += "; left as they are: " + quoteList(rest)
 			}
-			h.notes = append(h.notes, undoReport(undone, irreversible, msg))
+			h.notes.list = append(h.notes.list, undoReport(undone, irreversible, msg))
 			return
 		}
 	}
-	h.notes = append(h.notes, "rolled back: "+undoReport(undone, irreversible, ""))
+	h.notes.list = append(h.notes.list, "rolled back: "+undoReport(undone, irreversible, ""))
 }
 
 // undoReport says what an automatic rollback undid, what it could not, and
@@ -212,7 +212,7 @@ func undoReport(undone, irreversible []string, ending string) string {
 func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error) {
 	r := h.r
 	started := time.Now()
-	base := event.Event{Phase: event.Rollback, Batch: h.batch, Host: h.name, Step: d.name, StepIndex: d.index, Undo: true, NoLog: d.noLog}
+	base := event.Event{Phase: event.Rollback, Batch: h.batch, Host: h.host.Name, Step: d.name, StepIndex: d.index, Undo: true, NoLog: d.noLog}
 	end := func(status event.Status, err error) (event.Status, error) {
 		e := base
 		e.Kind, e.Status, e.Duration = event.RollbackStepEnd, status, time.Since(started)
@@ -352,7 +352,7 @@ func (r *runner) abortRollback(ctx context.Context) {
 func (h *hostRun) rollbackCompleted(ctx context.Context) {
 	r := h.r
 	f := &failure{kind: failAbort, index: -1, err: errors.New("the run aborted: " + r.out.AbortReason)}
-	h.notes = []string{"finished ok, then rolled back because the run aborted (on_abort: rollback_completed)"}
+	h.notes.list = []string{"finished ok, then rolled back because the run aborted (on_abort: rollback_completed)"}
 	h.rollback = rollbackState{}
 	h.hostRollback(ctx, f, "abort")
 	r.mu.Lock()
@@ -367,7 +367,7 @@ func (h *hostRun) rollbackCompleted(ctx context.Context) {
 	case h.rollback.started:
 		h.out.Status = StatusRolledBack
 	}
-	h.out.State = strings.Join(h.notes, "; ")
+	h.out.State = strings.Join(h.notes.list, "; ")
 }
 
 // resumeRollback is where a resumed host meets, at its step, the failure whose

@@ -34,7 +34,7 @@ type runner struct {
 	inv        eval.Inventory
 	started    time.Time
 	runbookDir string
-	ctrlVars   map[string]any // vars of the controller phases: the first host's
+	ctrlVars   map[string]any // vars of the controller phases: plan.ControllerVars
 
 	index index
 	pool  *connPool

@@ -39,7 +39,7 @@ type stepRun struct {
 func (h *hostRun) runStep(ctx context.Context, s *plan.CompiledStep, inh inherited, idx int, m *seqMode) stepOutcome {
 	name := h.stepName(s, inh.noLog)
 	st := &stepRun{h: h, s: s, idx: idx, inh: inh, m: m, name: name, started: time.Now(),
-		base: event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: inh.noLog}}
+		base: event.Event{Phase: m.phase, Batch: h.batch, Host: h.host.Name, Step: name, StepIndex: idx, NoLog: inh.noLog}}
 	if pr := h.progress; pr != nil && !m.rollback && pr.Rerun != nil && pr.Rerun.Index == idx {
 		st.rerun = true
 	}
@@ -57,7 +57,7 @@ func (st *stepRun) run(ctx context.Context) (o stepOutcome) {
 	}
 
 	if inh.runOnce && h.once != nil && !st.m.rollback {
-		shared, mine, k := h.once.await(h.name, st.idx)
+		shared, mine, k := h.once.await(h.host.Name, st.idx)
 		if k != notHalted {
 			return stepOutcome{name: st.name, halted: k}
 		}
@@ -73,7 +73,7 @@ func (st *stepRun) run(ctx context.Context) (o stepOutcome) {
 			o.ignored = o.status == event.Failed && !o.fatal && inh.ignoreErrors
 			return st.finish(o, event.Engine{RanOn: shared.host})
 		}
-		defer func() { h.once.publish(st.idx, h.name, o) }()
+		defer func() { h.once.publish(st.idx, h.host.Name, o) }()
 	}
 
 	st.scope = h.secretScope(h.scope(st.m), inh.noLog)
@@ -215,7 +215,7 @@ func (h *hostRun) logStep(o stepOutcome, inh inherited) {
 	if o.status == event.Failed || o.status == event.Unreachable {
 		lg = h.r.log.Warn()
 	}
-	lg = lg.Str("host", h.name).Str("step", h.r.secrets.Redact(o.name)).Str("status", string(o.status))
+	lg = lg.Str("host", h.host.Name).Str("step", h.r.secrets.Redact(o.name)).Str("status", string(o.status))
 	if o.err != nil {
 		lg = lg.Str("error", h.shownError(o.err, inh.noLog).Error())
 	}

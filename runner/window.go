@@ -91,8 +91,8 @@ func (h *hostRun) stepWindow(ctx context.Context, s *plan.CompiledStep, m *seqMo
 		idx = r.index.blockRange[s][0]
 	}
 	name := h.stepName(s, h.inheritedOf(s).noLog)
-	why := fmt.Sprintf("%s: step %q does not start: %s", h.name, name, outside(s.Window, t))
-	r.emit(event.Event{Kind: event.Window, Status: event.Refused, Phase: m.phase, Batch: h.batch, Host: h.name, Step: name,
+	why := fmt.Sprintf("%s: step %q does not start: %s", h.host.Name, name, outside(s.Window, t))
+	r.emit(event.Event{Kind: event.Window, Status: event.Refused, Phase: m.phase, Batch: h.batch, Host: h.host.Name, Step: name,
 		StepIndex: idx, Error: why, Data: map[string]any{"window": s.Window.String(), "next": s.Window.Next(t).UTC().Format(time.RFC3339)}})
 	r.stopRun(why)
 	f := h.haltFailure(haltDrain, s, idx)

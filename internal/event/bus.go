@@ -84,13 +84,6 @@ func (b *Bus) Attach(s Sink) {
 	b.optional = append(b.optional, &optionalSink{sink: s})
 }
 
-// Seq returns the number of the last event emitted.
-func (b *Bus) Seq() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.seq
-}
-
 // Secrets returns the set the Bus redacts with (nil if none).
 func (b *Bus) Secrets() *redact.Set { return b.secrets }
 

@@ -69,8 +69,8 @@ func TestBusConcurrentOrder(t *testing.T) {
 		}
 		perHost[e.Host]++
 	}
-	if got := bus.Seq(); got != 10+workers*each {
-		t.Errorf("Seq() = %d", got)
+	if got := bus.seq; got != 10+workers*each {
+		t.Errorf("last seq = %d", got)
 	}
 }
 
