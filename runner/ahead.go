@@ -11,7 +11,6 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 )
 
 // Steps marked ahead: true (the first steps of steps:, see spec) prepare a
@@ -40,8 +39,8 @@ import (
 // aheadRun coordinates the ahead steps of a run; nil when the runbook has none.
 type aheadRun struct {
 	r     *runner
-	steps []*spec.Step // the ahead steps
-	rest  []*spec.Step // the steps after them
+	steps []*plan.CompiledStep // the ahead steps
+	rest  []*plan.CompiledStep // the steps after them
 	// trigger is the first step index that counts as the last step of
 	// steps: (the first leaf of its last top-level step).
 	trigger int
@@ -74,11 +73,15 @@ type aheadHost struct {
 }
 
 func newAhead(r *runner) *aheadRun {
-	n := r.runbook.AheadSteps()
+	all := r.p.Phase(plan.PhaseSteps).Compiled
+	n := 0
+	for n < len(all) && all[n].Ahead {
+		n++
+	}
 	if n == 0 {
 		return nil
 	}
-	a := &aheadRun{r: r, steps: r.runbook.Steps[:n], rest: r.runbook.Steps[n:], trigger: math.MaxInt,
+	a := &aheadRun{r: r, steps: all[:n], rest: all[n:], trigger: math.MaxInt,
 		hosts: map[string]*aheadHost{}, begun: map[string]bool{}, ran: map[int]chan struct{}{}}
 	a.gate.init()
 	// The last step the runbook wrote: handlers, which come after it, run
@@ -132,7 +135,7 @@ func (a *aheadRun) reach(h *hostRun, idx int, m *seqMode) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if w := a.watch; w != nil && w.batch == h.batch {
-		delete(w.waiting, h.name)
+		delete(w.waiting, h.host.Name)
 		a.fireLocked()
 	}
 }
@@ -153,7 +156,7 @@ func (a *aheadRun) ended(h *hostRun, f *failure) {
 		w.off, w.stopNew = true, true
 		return
 	}
-	delete(w.waiting, h.name)
+	delete(w.waiting, h.host.Name)
 	a.fireLocked()
 }
 
@@ -269,10 +272,10 @@ func (a *aheadRun) join(bn int) {
 // hostFor is the hostRun host ph of batch bn goes on with, the steps left
 // for it, and the failure of its ahead steps (then it fails there): the one
 // its ahead steps ran on, or a new one.
-func (r *runner) hostFor(ph *plan.Host, bn int, once *batchOnce) (h *hostRun, steps []*spec.Step, ahead bool, f *failure) {
+func (r *runner) hostFor(ph *plan.Host, bn int, once *batchOnce) (h *hostRun, steps []*plan.CompiledStep, ahead bool, f *failure) {
 	a := r.ahead
 	if a == nil {
-		return r.newHostRun(ph, bn, once), r.runbook.Steps, false, nil
+		return r.newHostRun(ph, bn, once), r.p.Phase(plan.PhaseSteps).Compiled, false, nil
 	}
 	a.mu.Lock()
 	a.begun[ph.Name] = true
@@ -280,7 +283,7 @@ func (r *runner) hostFor(ph *plan.Host, bn int, once *batchOnce) (h *hostRun, st
 	delete(a.hosts, ph.Name)
 	a.mu.Unlock()
 	if ah == nil {
-		return r.newHostRun(ph, bn, once), r.runbook.Steps, false, nil
+		return r.newHostRun(ph, bn, once), r.p.Phase(plan.PhaseSteps).Compiled, false, nil
 	}
 	h = ah.h
 	h.once = once
@@ -383,8 +386,8 @@ func (a *aheadRun) leave(ctx context.Context, h *hostRun, why string) {
 		h.out.Status = StatusRollbackFailed
 		r.out.RollbackFailed = true
 	}
-	if len(h.notes) > 0 {
-		h.out.State = strings.TrimPrefix(h.out.State+"; "+strings.Join(h.notes, "; "), "; ")
+	if len(h.notes.list) > 0 {
+		h.out.State = strings.TrimPrefix(h.out.State+"; "+strings.Join(h.notes.list, "; "), "; ")
 	}
 	if h.progress != nil && h.rollback.started && !h.rollback.failed && !h.rollback.interrupted {
 		// Undone, the host is as if it never started, for what this run
@@ -397,7 +400,7 @@ func (a *aheadRun) leave(ctx context.Context, h *hostRun, why string) {
 // their modules' undo, journaled as a rollback with reason "ahead".
 func (h *hostRun) undoAhead(ctx context.Context, why string) {
 	h.rollback.started, h.rollback.reason = true, journal.ReasonAhead
-	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.name, Error: why,
+	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.host.Name, Error: why,
 		Data:   map[string]any{"why": "its batch did not start, so what it ran ahead is undone"},
 		Engine: event.Engine{Reason: journal.ReasonAhead, Ahead: true}})
 	h.note("ran ahead, then undone as its batch did not start")
@@ -427,11 +430,11 @@ func (r *runner) outcomeState(name string) string {
 // enter is called before a step acts on target: a step delegated to a host
 // waits while that host runs its ahead steps, and holds them off while it
 // runs. It returns the function that ends the hold.
-func (a *aheadRun) enter(ctx context.Context, h *hostRun, target connTarget) func() {
-	if a == nil || h.ahead || target.key == spec.Controller || (h.isHost && target.key == h.own.key) {
+func (a *aheadRun) enter(ctx context.Context, h *hostRun, target *plan.Host) func() {
+	if a == nil || h.ahead || target.Name == plan.Controller || (h.isHost && target.Name == h.host.Name) {
 		return func() {}
 	}
-	release, err := a.gate.use(ctx, target.key)
+	release, err := a.gate.use(ctx, target.Name)
 	if err != nil {
 		// Stopped: the step fails on ctx as it would have anyway.
 		return func() {}
@@ -507,7 +510,7 @@ func (g *hostGate) use(ctx context.Context, host string) (func(), error) {
 }
 
 // aheadNote says in a host's start event that its ahead steps ran before.
-func aheadNote(data map[string]any, h *hostRun, steps []*spec.Step) map[string]any {
+func aheadNote(data map[string]any, h *hostRun, steps []*plan.CompiledStep) map[string]any {
 	var names []string
 	for _, s := range steps {
 		names = append(names, h.stepName(s, h.inheritedOf(s).noLog))

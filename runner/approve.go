@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -14,14 +14,14 @@ import (
 // the host and step, and the wait ends when the run drains (Ctrl-C, a lost
 // lock), which does not cancel the step's context: a step in flight would
 // otherwise hold the drain until someone approved it.
-func (h *hostRun) approveFunc(s *spec.Step, eff inherited) modules.Approve {
+func (h *hostRun) approveFunc(s *plan.CompiledStep, eff inherited) modules.Approve {
 	r := h.r
 	if r.opts.Approve == nil {
 		return nil
 	}
 	name := h.stepName(s, eff.noLog)
 	return func(ctx context.Context, req modules.ApprovalRequest) (modules.ApprovalOutcome, error) {
-		req.Host, req.Step, req.StepID = h.name, name, s.ID
+		req.Host, req.Step, req.StepID = h.host.Name, name, s.ID
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go func() {
@@ -49,7 +49,7 @@ func (h *hostRun) stoppedByPeople(o stepOutcome, err error, eff inherited) stepO
 	o.result = resultMap(o.data, false, true, msg)
 	if errors.Is(err, modules.ErrRejected) {
 		o.status = event.Failed
-		h.r.stopRun(fmt.Sprintf("%s: %s", h.name, msg))
+		h.r.stopRun(fmt.Sprintf("%s: %s", h.host.Name, msg))
 		return o
 	}
 	o.status = event.Interrupted

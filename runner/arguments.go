@@ -6,7 +6,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/internal/eval"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -22,10 +22,10 @@ func (st *stepRun) arguments() (modules.Module, error) {
 
 // delegate resolves where the step runs: the host itself, the controller, or
 // another inventory host (with the original host's vars).
-func (h *hostRun) delegate(inh inherited, scope *eval.Scope) (connTarget, error) {
+func (h *hostRun) delegate(inh inherited, scope *eval.Scope) (*plan.Host, error) {
 	s := inh.delegate
 	if s == nil {
-		return h.own, nil
+		return h.host, nil
 	}
 	name := s.DelegateTo
 	if s.DelegateTemplate != nil {
@@ -35,35 +35,35 @@ func (h *hostRun) delegate(inh inherited, scope *eval.Scope) (connTarget, error)
 		plain.Rendered = nil
 		v, err := s.DelegateTemplate.Render(&plain)
 		if err != nil {
-			return connTarget{}, fmt.Errorf("%s: delegate_to: %w", s.DelegatePos, err)
+			return nil, fmt.Errorf("%s: delegate_to: %w", s.DelegatePos, err)
 		}
 		if name, err = eval.Format(v); err != nil {
-			return connTarget{}, fmt.Errorf("%s: delegate_to: %w", s.DelegatePos, err)
+			return nil, fmt.Errorf("%s: delegate_to: %w", s.DelegatePos, err)
 		}
 	}
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		return connTarget{}, fmt.Errorf("%s: delegate_to is empty; name an inventory host, or controller", s.DelegatePos)
-	case name == spec.Controller:
+		return nil, fmt.Errorf("%s: delegate_to is empty; name an inventory host, or controller", s.DelegatePos)
+	case name == plan.Controller:
 		return controllerTarget(), nil
-	case name == h.own.key:
-		return h.own, nil
+	case name == h.host.Name:
+		return h.host, nil
 	}
 	if h.r.p.Inventory == nil {
-		return connTarget{}, fmt.Errorf("%s: delegate_to %q: there is no inventory to find it in", s.DelegatePos, name)
+		return nil, fmt.Errorf("%s: delegate_to %q: there is no inventory to find it in", s.DelegatePos, name)
 	}
-	ih, ok := h.r.p.Inventory.Host(name)
-	if !ok {
-		return connTarget{}, fmt.Errorf("%s: delegate_to %q: no such host in the inventory", s.DelegatePos, name)
+	d, err := h.r.p.Delegate(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: delegate_to %q: no such host in the inventory", s.DelegatePos, name)
 	}
-	return inventoryTarget(ih, ih.Vars, ""), nil
+	return d, nil
 }
 
 // argsError is a failure to render or validate a step's arguments. Its text
 // keeps the diagnostics' positions but does not wrap them: a step failure must
 // not look like invalid input (exit 2) to the CLI.
-func argsError(s *spec.Step, err error) error {
+func argsError(s *plan.CompiledStep, err error) error {
 	if ds, ok := diag.As(err); ok {
 		return fmt.Errorf("%s: arguments of %s: %s", s.Pos, s.Module, (&diag.DiagsError{Diags: ds}).Error())
 	}

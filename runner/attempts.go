@@ -9,11 +9,12 @@ import (
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
 )
 
 // attempts runs the module until it succeeds, until holds, or the retries run out.
-func (st *stepRun) attempts(ctx context.Context, mod modules.Module, target connTarget, o stepOutcome) stepOutcome {
+func (st *stepRun) attempts(ctx context.Context, mod modules.Module, target *plan.Host, o stepOutcome) stepOutcome {
 	h, r, s := st.h, st.h.r, st.s
 	tries := 1 + s.Retries
 	delay := s.Delay.Std()
@@ -53,7 +54,7 @@ func (st *stepRun) attempts(ctx context.Context, mod modules.Module, target conn
 		retry := st.base
 		retry.Kind = event.StepRetry
 		retry.Attempt = a
-		retry.Data = st.m.data
+		retry.Data, retry.BlockRollback = nil, st.m.blockRollback
 		if o.err != nil {
 			retry.Error = st.shown(o.err)
 		} else if s.Until != nil {
@@ -92,7 +93,7 @@ func (h *hostRun) stopRetrying(o stepOutcome, k haltKind, a, tries int) stepOutc
 }
 
 // attempt runs the module once and judges the result.
-func (st *stepRun) attempt(ctx context.Context, mod modules.Module, target connTarget) stepOutcome {
+func (st *stepRun) attempt(ctx context.Context, mod modules.Module, target *plan.Host) stepOutcome {
 	s := st.s
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if s.Timeout > 0 {

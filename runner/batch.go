@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 // batches runs the plan's batches in order, each followed by its gates, until
@@ -53,7 +54,7 @@ func (r *runner) batches(ctx context.Context) {
 			r.notStarted(r.p.Batches[i+1:], "not started: the run was interrupted")
 			return
 		}
-		if len(r.runbook.BetweenBatches) > 0 && !gatesDone {
+		if len(r.p.Phase(plan.PhaseBetweenBatches).Compiled) > 0 && !gatesDone {
 			if f := r.gates(ctx, bn); f != nil {
 				if f.kind == failInterrupted || f.kind == failStopped {
 					r.notStarted(r.p.Batches[i+1:], "not started: the run was interrupted")
@@ -87,14 +88,10 @@ func (r *runner) notStarted(batches [][]string, why string) {
 // runBatch runs the hosts of batch bn, up to Forks at a time, in batch order.
 // Once failures exceed max_fail, or the run halts, no new host starts.
 func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
-	var data map[string]any
-	if r.resumed != nil {
-		data = map[string]any{"resumed": true}
-	}
 	r.ahead.join(bn)
 	r.ahead.arm(ctx, bn, names)
 	defer r.ahead.disarm(bn)
-	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Data: data, Engine: event.Engine{Hosts: names}})
+	r.emit(event.Event{Kind: event.BatchStart, Batch: bn, Engine: event.Engine{Hosts: names, Resumed: event.Resumed{Yes: r.resumed != nil}}})
 	once := newBatchOnce(ctx, r.stop, names, func() haltKind { return r.halted(ctx) })
 	defer once.close()
 	forks := make(chan struct{}, r.opts.Forks)
@@ -169,7 +166,7 @@ func (r *runner) runBatch(ctx context.Context, bn int, names []string) {
 func (r *runner) gates(ctx context.Context, bn int) *failure {
 	r.emit(event.Event{Kind: event.GateStart, Batch: bn})
 	c := r.newControllerRun(event.BetweenBatches, bn)
-	f := c.runList(ctx, r.runbook.BetweenBatches, inherited{}, c.mainMode())
+	f := c.runList(ctx, r.p.Phase(plan.PhaseBetweenBatches).Compiled, inherited{}, c.mainMode())
 	r.takeShared(c)
 	ev := event.Event{Kind: event.GateEnd, Batch: bn, Status: event.OK}
 	if f != nil {
@@ -195,7 +192,7 @@ func (r *runner) abort(ctx context.Context, reason string, rest [][]string) {
 	r.mu.Unlock()
 	r.log.Error().Str("reason", reason).Msg("run aborted: no new batch starts")
 	r.emit(event.Event{Kind: event.Abort, Status: event.Aborted, Error: reason,
-		Data: map[string]any{"on_abort": r.p.OnAbort}})
+		Engine: event.Engine{OnAbort: r.p.OnAbort}})
 	r.notStarted(rest, "not started: the run aborted ("+reason+")")
 	r.abortRollback(ctx)
 }

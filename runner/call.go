@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/rs/zerolog"
-
 	"github.com/runbookhq/runbook/internal/conn"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
 )
 
 // callModule runs the module (or its Check) over the target's connection. A
 // panic in a module is a failure of the step, not of the run.
-func (st *stepRun) callModule(ctx context.Context, mod modules.Module, target connTarget) (res modules.Result, err error) {
+func (st *stepRun) callModule(ctx context.Context, mod modules.Module, target *plan.Host) (res modules.Result, err error) {
 	h, s := st.h, st.s
 	c, release, err := h.r.pool.acquire(ctx, target)
 	if err != nil {
@@ -36,25 +34,26 @@ func (st *stepRun) callModule(ctx context.Context, mod modules.Module, target co
 	return mod.Run(ctx, mh)
 }
 
-func (h *hostRun) moduleHost(c conn.Conn, target connTarget, inh inherited, s *spec.Step) *modules.Host {
+// moduleHost is what the module of step s sees: this host (with the vars
+// set_fact set so far) over c, the connection to target, as which it
+// becomes (the step's settings, else target's inventory ones), and the run.
+func (h *hostRun) moduleHost(c conn.Conn, target *plan.Host, inh inherited, s *plan.CompiledStep) *modules.Host {
 	r := h.r
-	log := zerolog.Nop()
+	mh := h.host.Module(c)
+	mh.Vars = h.vars
 	if !inh.noLog {
-		log = r.log.With().Str("host", h.name).Str("step", s.Name).Logger()
+		mh.Log = r.log.With().Str("host", h.host.Name).Str("step", s.Name).Logger()
 	}
-	become, user := inh.become || target.become, inh.becomeUser
-	if user == "" {
-		user = target.becomeUser
+	mh.Become, mh.BecomeUser = inh.become || target.Become, inh.becomeUser
+	if mh.BecomeUser == "" {
+		mh.BecomeUser = target.BecomeUser
 	}
-	return &modules.Host{
-		Name: h.name, Addr: h.addr, Vars: h.vars, Conn: c, Log: log,
-		Become: become, BecomeUser: user,
-		StateDir: r.opts.StateDir, RunbookDir: r.runbookDir, Yes: r.opts.Yes,
-		Diff:       r.opts.Diff || r.opts.Check,
-		Confirm:    r.confirmFunc(),
-		Approve:    h.approveFunc(s, inh),
-		Controller: &lazyConn{pool: r.pool, t: controllerTarget()},
-	}
+	mh.StateDir, mh.RunbookDir, mh.Yes = r.opts.StateDir, r.runbookDir, r.opts.Yes
+	mh.Diff = r.opts.Diff || r.opts.Check
+	mh.Confirm = r.confirmFunc()
+	mh.Approve = h.approveFunc(s, inh)
+	mh.Controller = &lazyConn{pool: r.pool, t: controllerTarget()}
+	return mh
 }
 
 func (r *runner) confirmFunc() func(context.Context, string) (bool, error) {

@@ -6,42 +6,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"sort"
 	"sync"
 
 	"github.com/rs/zerolog"
 
 	"github.com/runbookhq/runbook/internal/conn"
-	"github.com/runbookhq/runbook/internal/spec"
-	"github.com/runbookhq/runbook/inventory"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
-// connTarget is a host a step runs over: its own, the one it delegates to, or
-// the controller.
-type connTarget struct {
-	key    string // pool key: the inventory name, or "controller"
-	target conn.Target
-	// become and becomeUser are the inventory's ansible_become settings of
-	// that host, used when the step does not ask for become itself.
-	become     bool
-	becomeUser string
-}
-
-func controllerTarget() connTarget {
-	return connTarget{key: spec.Controller, target: conn.Target{Name: spec.Controller, Addr: "localhost", Connection: "local"}}
-}
-
-func inventoryTarget(h *inventory.Host, vars map[string]any, connection string) connTarget {
-	if connection == "" {
-		connection = h.Connection()
-	}
-	return connTarget{
-		key: h.Name,
-		target: conn.Target{Name: h.Name, Addr: h.Addr(), Port: h.Port(), User: h.User(),
-			Connection: connection, KeyFile: h.KeyFile(), Vars: vars},
-		become: h.Become(), becomeUser: h.BecomeUser(),
-	}
-}
+// controllerTarget is the connection to the machine runbook runs on.
+func controllerTarget() *plan.Host { return plan.ControllerHost(nil) }
 
 // connPool holds one connection per host, opened on first use and reused by
 // every step, including steps other hosts delegate to it.
@@ -63,13 +39,15 @@ type pooled struct {
 
 func newConnPool(d conn.Dialer) *connPool { return &connPool{dialer: d, conns: map[string]*pooled{}} }
 
-func (p *connPool) entry(t connTarget) *pooled {
+// entry is the pool's place for the host's connection, by its name: a step
+// delegated to a host and the host's own steps share one connection.
+func (p *connPool) entry(t *plan.Host) *pooled {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.conns[t.key]
+	e := p.conns[t.Name]
 	if e == nil {
-		e = &pooled{turn: make(chan struct{}, 1), local: t.target.Connection == "local"}
-		p.conns[t.key] = e
+		e = &pooled{turn: make(chan struct{}, 1), local: t.Connection == "local"}
+		p.conns[t.Name] = e
 	}
 	return e
 }
@@ -77,26 +55,26 @@ func (p *connPool) entry(t connTarget) *pooled {
 // get returns the host's connection, dialing it if needed. A failed dial is
 // not remembered: the next step tries again. Its error is a
 // *conn.TransportError, so the step is recorded as unreachable.
-func (p *connPool) get(ctx context.Context, t connTarget) (conn.Conn, *pooled, error) {
+func (p *connPool) get(ctx context.Context, t *plan.Host) (conn.Conn, *pooled, error) {
 	e := p.entry(t)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.c != nil {
 		return e.c, e, nil
 	}
-	c, err := p.dialer.Dial(ctx, t.target)
+	c, err := p.dialer.Dial(ctx, t.Target())
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("connect to %s: %w", t.target, ctx.Err())
+			return nil, nil, fmt.Errorf("connect to %s: %w", t.Target(), ctx.Err())
 		}
 		var te *conn.TransportError
 		if !errors.As(err, &te) {
-			err = &conn.TransportError{Host: t.target.Name, Err: err}
+			err = &conn.TransportError{Host: t.Name, Err: err}
 		}
 		return nil, nil, err
 	}
 	if c == nil {
-		return nil, nil, &conn.TransportError{Host: t.target.Name, Err: errors.New("the dialer returned no connection")}
+		return nil, nil, &conn.TransportError{Host: t.Name, Err: errors.New("the dialer returned no connection")}
 	}
 	e.c = c
 	return c, e, nil
@@ -104,7 +82,7 @@ func (p *connPool) get(ctx context.Context, t connTarget) (conn.Conn, *pooled, e
 
 // acquire returns the host's connection for one step and the function that
 // hands it back.
-func (p *connPool) acquire(ctx context.Context, t connTarget) (conn.Conn, func(), error) {
+func (p *connPool) acquire(ctx context.Context, t *plan.Host) (conn.Conn, func(), error) {
 	c, e, err := p.get(ctx, t)
 	if err != nil {
 		return nil, nil, err
@@ -116,7 +94,7 @@ func (p *connPool) acquire(ctx context.Context, t connTarget) (conn.Conn, func()
 	case e.turn <- struct{}{}:
 		return c, func() { <-e.turn }, nil
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("waiting for the connection to %s: %w", t.target, ctx.Err())
+		return nil, nil, fmt.Errorf("waiting for the connection to %s: %w", t.Target(), ctx.Err())
 	}
 }
 
@@ -127,10 +105,11 @@ func (p *connPool) closeAll(log zerolog.Logger) {
 	for k := range p.conns {
 		keys = append(keys, k)
 	}
+	entries := maps.Clone(p.conns)
 	p.mu.Unlock()
 	sort.Strings(keys)
 	for _, k := range keys {
-		e := p.entry(connTarget{key: k})
+		e := entries[k]
 		e.mu.Lock()
 		if e.c != nil {
 			if err := e.c.Close(); err != nil {
@@ -146,7 +125,7 @@ func (p *connPool) closeAll(log zerolog.Logger) {
 // only when a module uses it, so runs that never need it never open it.
 type lazyConn struct {
 	pool *connPool
-	t    connTarget
+	t    *plan.Host
 }
 
 var _ conn.Conn = (*lazyConn)(nil)
@@ -158,7 +137,7 @@ func (l *lazyConn) Run(ctx context.Context, c conn.Cmd) (conn.Output, error) {
 	}
 	if w := conn.ProcWatch(ctx); w != nil {
 		// The step's watcher journals it as run on the step's host; it ran here.
-		ctx = conn.WithProcWatch(ctx, func(p conn.Proc) { p.On = l.t.key; w(p) })
+		ctx = conn.WithProcWatch(ctx, func(p conn.Proc) { p.On = l.t.Name; w(p) })
 	}
 	return cn.Run(ctx, c)
 }
@@ -179,7 +158,7 @@ func (l *lazyConn) Get(ctx context.Context, src string, dst io.Writer) error {
 	return cn.Get(ctx, src, dst)
 }
 
-func (l *lazyConn) String() string { return l.t.target.String() }
+func (l *lazyConn) String() string { return l.t.Target().String() }
 
 // Close does nothing: the pool closes the connection at the end of the run.
 func (l *lazyConn) Close() error { return nil }

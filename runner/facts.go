@@ -8,7 +8,7 @@ import (
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 // factsRead returns the registered facts that the step's guards and templates
@@ -18,7 +18,7 @@ import (
 // read is not gathered before the first: that reading would be thrown away
 // (and, for a check that a restarted member caught up, it would lengthen
 // the outage by a reading of the whole cluster).
-func (h *hostRun) factsRead(s *spec.Step, inh inherited) (before, judged []string) {
+func (h *hostRun) factsRead(s *plan.CompiledStep, inh inherited) (before, judged []string) {
 	add := func(list *[]string, names []string) {
 		for _, n := range names {
 			if _, ok := h.r.reg.LookupFacts(n); ok && !slices.Contains(*list, n) {
@@ -62,12 +62,12 @@ func (st *stepRun) gather(ctx context.Context, names []string, scope *eval.Scope
 	for _, n := range names {
 		f, _ := h.r.reg.LookupFacts(n)
 		v, err := func() (any, error) {
-			c, release, err := h.r.pool.acquire(ctx, h.own)
+			c, release, err := h.r.pool.acquire(ctx, h.host)
 			if err != nil {
 				return nil, err
 			}
 			defer release()
-			mh := h.moduleHost(c, h.own, st.inh, st.s)
+			mh := h.moduleHost(c, h.host, st.inh, st.s)
 			// Facts read the inventory too (the etcd facts find the members
 			// through group etcd), as a module does through its scope.
 			mh.Scope = scope

@@ -13,32 +13,30 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
 // hostRun is the sequence of steps of one host, or of the controller in
 // preflight, between_batches and post. It is used by one goroutine at a time.
 type hostRun struct {
-	r      *runner
-	name   string // inventory name, or "controller"
+	r *runner
+	// host is the host as the plan resolved it (the controller for the
+	// once phases), which its own steps run over; vars starts as its vars
+	// and takes what set_fact sets.
+	host   *plan.Host
 	isHost bool
+	vars   map[string]any
 	batch  int
 	phase  event.Phase // of its main steps
-	addr   string
-	vars   map[string]any
-	eval   eval.Host
-	own    connTarget
-	once   *batchOnce // nil outside a batch
+	once   *batchOnce  // nil outside a batch
 	out    *HostOutcome
 
 	registered map[string]any
 	done       []*doneStep  // steps that ended ok or changed, in order
 	covered    map[int]bool // steps a block's own rollback dealt with
 	ran        bool         // a step acted (started), so a drain rolls the host back
-	notes      []string     // what happened, for HostOutcome.State
+	notes      hostNotes
 	rollback   rollbackState
-	failNoted  bool
 	// progress is where the host stood when the run it resumes stopped;
 	// nil on a fresh run.
 	progress *journal.Progress
@@ -48,14 +46,14 @@ type hostRun struct {
 
 // doneStep is a completed step, with what its automatic undo needs.
 type doneStep struct {
-	step    *spec.Step
+	step    *plan.CompiledStep
 	index   int
 	name    string
 	changed bool
 	noLog   bool
 	result  modules.Result
 	module  modules.Module // nil after a resume: rendered again for the undo
-	target  *connTarget    // nil after a resume: resolved again
+	target  *plan.Host     // nil after a resume: resolved again
 	ranOn   string         // run_once: the host that ran it, when not this one
 	// items are the completed items of a looped step, each undone on its own.
 	// partial: the step failed after them, so it is not completed, but they
@@ -63,6 +61,14 @@ type doneStep struct {
 	items   []*doneItem
 	partial bool
 	lost    bool
+}
+
+// hostNotes are what happened to the host, in words, for HostOutcome.State.
+type hostNotes struct {
+	list []string
+	// failSaid: why the host's steps stopped is noted, once, before what
+	// its blocks' rollbacks then did.
+	failSaid bool
 }
 
 type rollbackState struct {
@@ -76,16 +82,9 @@ type rollbackState struct {
 
 func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun {
 	h := &hostRun{
-		r: r, name: ph.Name, isHost: true, batch: batch, phase: event.Steps,
-		addr: ph.Addr, vars: ph.Vars, once: once, out: r.out.Hosts[ph.Name],
+		r: r, isHost: true, batch: batch, phase: event.Steps,
+		host: ph, vars: ph.Vars, once: once, out: r.out.Hosts[ph.Name],
 		registered: map[string]any{}, covered: map[int]bool{},
-	}
-	h.eval = ph.Eval()
-	if ph.Inventory != nil {
-		h.own = inventoryTarget(ph.Inventory, ph.Vars, ph.Connection)
-	} else {
-		h.own = connTarget{key: ph.Name}
-		h.own.target.Name, h.own.target.Addr, h.own.target.Connection, h.own.target.Vars = ph.Name, ph.Addr, ph.Connection, ph.Vars
 	}
 	r.mu.Lock()
 	maps.Copy(h.registered, r.shared)
@@ -98,16 +97,14 @@ func (r *runner) newHostRun(ph *plan.Host, batch int, once *batchOnce) *hostRun 
 }
 
 // newControllerRun is the controller as preflight, gates and post see it: host
-// is {name: "controller"}, vars are the run's first host's (the runbook's and
-// -e when there is no host), as newRun sets ctrlVars.
+// is {name: "controller"} with the plan's ControllerVars.
 func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 	h := &hostRun{
-		r: r, name: spec.Controller, batch: batch, phase: phase, addr: "localhost",
-		vars: r.ctrlVars, own: controllerTarget(),
+		r: r, batch: batch, phase: phase,
+		host: plan.ControllerHost(r.ctrlVars), vars: r.ctrlVars,
 		registered: map[string]any{}, covered: map[int]bool{},
-		out: &HostOutcome{Name: spec.Controller},
+		out: &HostOutcome{Name: plan.Controller},
 	}
-	h.eval = eval.Host{Name: spec.Controller, Addr: "localhost", Vars: r.ctrlVars}
 	r.mu.Lock()
 	maps.Copy(h.registered, r.shared)
 	r.mu.Unlock()
@@ -117,7 +114,7 @@ func (r *runner) newControllerRun(phase event.Phase, batch int) *hostRun {
 // scope is what the host's expressions see.
 func (h *hostRun) scope(m *seqMode) *eval.Scope {
 	s := &eval.Scope{
-		Vars: h.vars, Host: h.eval, Registered: h.registered, Inventory: h.r.inv,
+		Vars: h.vars, Host: h.host.Eval(), Registered: h.registered, Inventory: h.r.inv,
 		Run: eval.Run{ID: h.r.runID(), Batch: h.batch, Started: h.r.runStarted(), Resumed: h.r.resumed != nil, Done: h.r.doneHosts()},
 		Now: h.r.opts.Now,
 	}
@@ -219,7 +216,7 @@ func (r *runner) runStarted() time.Time {
 }
 
 func (h *hostRun) note(format string, args ...any) {
-	h.notes = append(h.notes, fmt.Sprintf(format, args...))
+	h.notes.list = append(h.notes.list, fmt.Sprintf(format, args...))
 }
 
 // completedNames are the names of the steps that completed, for `completed`.
@@ -238,21 +235,22 @@ func (r *runner) runHost(ctx context.Context, bn int, ph *plan.Host, once *batch
 	h, steps, ahead, aheadFailed := r.hostFor(ph, bn, once)
 	defer once.end(ph.Name)
 	start := time.Now()
-	data := map[string]any{}
+	var g event.Engine
+	var data map[string]any
 	if ahead {
-		data = aheadNote(data, h, r.ahead.steps)
+		data = aheadNote(nil, h, r.ahead.steps)
 	}
 	pr := h.progress
 	if pr != nil {
-		data["resumed"] = true
+		g.Resumed.Yes = true
 		if pr.Rerun != nil {
-			data["in_flight"] = pr.Rerun.Name
+			g.InFlight = pr.Rerun.Name
 		}
 		if pr.StartedOver {
-			data["restart"] = "rolled back after an interrupt: runs from its first step again"
+			g.Restart = "rolled back after an interrupt: runs from its first step again"
 		}
 	}
-	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.name, Data: data})
+	r.emit(event.Event{Kind: event.HostStart, Batch: bn, Host: h.host.Name, Data: data, Engine: g})
 
 	var f *failure
 	if pr != nil && !ahead {
@@ -312,10 +310,10 @@ func (h *hostRun) afterFailure(ctx context.Context, f *failure) {
 // noteFailure says, once, why the host's steps stopped, before what its
 // blocks' rollbacks then did.
 func (h *hostRun) noteFailure(f *failure) {
-	if h.failNoted {
+	if h.notes.failSaid {
 		return
 	}
-	h.failNoted = true
+	h.notes.failSaid = true
 	switch f.kind {
 	case failStep:
 		h.note("failed at %q: %s", f.name, f.errText())
@@ -341,7 +339,7 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	switch {
 	case f == nil:
 		out.Status = StatusOK
-		if len(h.notes) == 0 {
+		if len(h.notes.list) == 0 {
 			h.note("every step done")
 		}
 	case f.kind == failUnreachable:
@@ -359,9 +357,9 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 		out.Status, countsFailed = StatusFailed, true
 	}
 	if f != nil {
-		out.Err = &StepError{Host: h.name, Step: f.name, Err: errors.New(f.errText())}
+		out.Err = &StepError{Host: h.host.Name, Step: f.name, Err: errors.New(f.errText())}
 	}
-	out.State = strings.Join(h.notes, "; ")
+	out.State = strings.Join(h.notes.list, "; ")
 
 	r.mu.Lock()
 	if countsFailed {
@@ -382,9 +380,8 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	}
 	r.mu.Unlock()
 
-	ev := event.Event{Kind: event.HostEnd, Batch: h.batch, Host: h.name, Status: hostEventStatus(out.Status), Duration: d,
-		Data:   map[string]any{"state": out.State},
-		Engine: event.Engine{Counts: &event.Counts{OK: out.Ok, Changed: out.Changed, Skipped: out.Skipped, Failed: out.Failed}}}
+	ev := event.Event{Kind: event.HostEnd, Batch: h.batch, Host: h.host.Name, Status: hostEventStatus(out.Status), Duration: d,
+		Engine: event.Engine{State: new(out.State), Counts: &event.Counts{OK: out.Ok, Changed: out.Changed, Skipped: out.Skipped, Failed: out.Failed}}}
 	if out.Err != nil {
 		ev.Error = out.Err.Error()
 	}
@@ -393,7 +390,7 @@ func (h *hostRun) end(f *failure, d time.Duration) {
 	if out.Status != StatusOK {
 		lg = r.log.Warn()
 	}
-	lg.Str("host", h.name).Str("status", string(out.Status)).Str("state", r.secrets.Redact(out.State)).Msg("host ended")
+	lg.Str("host", h.host.Name).Str("status", string(out.Status)).Str("state", r.secrets.Redact(out.State)).Msg("host ended")
 }
 
 func hostEventStatus(s Status) event.Status {

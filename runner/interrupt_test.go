@@ -57,7 +57,7 @@ func TestDrain(t *testing.T) {
 		}
 	}
 	ints := find(r.events, func(e event.Event) bool { return e.Kind == event.Interrupt })
-	if len(ints) != 1 || ints[0].Data["mode"] != "drain" {
+	if len(ints) != 1 || ints[0].Mode != "drain" {
 		t.Errorf("interrupt events %+v", ints)
 	}
 	if bs := find(r.events, func(e event.Event) bool { return e.Kind == event.BatchStart }); len(bs) != 1 {
@@ -108,7 +108,7 @@ func TestCancel(t *testing.T) {
 			}
 		}
 		ints := find(r.events, func(e event.Event) bool { return e.Kind == event.Interrupt })
-		if len(ints) != 1 || ints[0].Data["mode"] != "stop" {
+		if len(ints) != 1 || ints[0].Mode != "stop" {
 			t.Errorf("interrupt events %+v", ints)
 		}
 		if !r.st.Finished || r.st.Status != event.Interrupted {
@@ -129,7 +129,7 @@ func TestCancel(t *testing.T) {
 				t.Errorf("%s wrote %q, want %q", h, got, want)
 			}
 		}
-		reruns := find(r.events[len(st.Events):], func(e event.Event) bool { return e.Kind == event.StepStart && e.Data["rerun"] != nil })
+		reruns := find(r.events[len(st.Events):], func(e event.Event) bool { return e.Kind == event.StepStart && e.Rerun != "" })
 		if len(reruns) != 2 || reruns[0].Step != "wait" {
 			t.Errorf("reruns %+v", reruns)
 		}

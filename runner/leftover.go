@@ -10,7 +10,7 @@ import (
 	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 // Bounds of the handling of a leftover command (see leftover).
@@ -24,22 +24,23 @@ const (
 // group as soon as it started (a step_process event). A failure to record it
 // is the journal's failure, which stops the run as usual; the command runs
 // already and is waited for.
-func (h *hostRun) watchProcs(ctx context.Context, base event.Event, data map[string]any, target connTarget) context.Context {
+func (h *hostRun) watchProcs(ctx context.Context, base event.Event, blockRollback string, target *plan.Host) context.Context {
 	return conn.WithProcWatch(ctx, func(p conn.Proc) {
 		e := base
 		e.Kind = event.StepProcess
 		// Numbers and a host name only: nothing a no_log step hides.
 		e.NoLog = false
 		e.Status, e.Error, e.Result, e.Duration = "", "", nil, 0
-		on := target.key
+		on := target.Name
 		if p.On != "" {
 			on = p.On
 		}
-		e.Engine = event.Engine{LoopIndex: base.LoopIndex, PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become}
+		e.Engine = event.Engine{LoopIndex: base.LoopIndex, PGID: p.PGID, On: on, Start: p.Start, Boot: p.Boot, Become: p.Become,
+			BlockRollback: blockRollback}
 		if p.Become {
 			e.BecomeUser = p.BecomeUser
 		}
-		e.Data = mergeData(data, nil)
+		e.Data = nil
 		_ = h.r.emit(e)
 	})
 }
@@ -119,8 +120,8 @@ func (h *hostRun) leftover(ctx context.Context, lp journal.Process) error {
 		}
 	}
 	say := func(action, msg string) {
-		r.log.Warn().Str("host", h.name).Int("pgid", lp.PGID).Str("action", action).Msg(msg)
-		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.Phase, Batch: h.batch, Host: h.name, Step: lp.Step,
+		r.log.Warn().Str("host", h.host.Name).Int("pgid", lp.PGID).Str("action", action).Msg(msg)
+		_ = r.emit(event.Event{Kind: event.Leftover, Phase: lp.Phase, Batch: h.batch, Host: h.host.Name, Step: lp.Step,
 			StepIndex: lp.Index, Undo: lp.Undo, Error: msg,
 			Engine: event.Engine{Action: action, PGID: lp.PGID, On: lp.On}})
 	}
@@ -181,17 +182,15 @@ func (h *hostRun) stepTimeout(lp journal.Process) time.Duration {
 }
 
 // procTarget is the connection a journaled command ran over.
-func (h *hostRun) procTarget(key string) (connTarget, error) {
+func (h *hostRun) procTarget(key string) (*plan.Host, error) {
 	switch key {
-	case h.own.key:
-		return h.own, nil
-	case spec.Controller:
+	case h.host.Name:
+		return h.host, nil
+	case plan.Controller:
 		return controllerTarget(), nil
 	}
-	if h.r.p.Inventory != nil {
-		if ih, ok := h.r.p.Inventory.Host(key); ok {
-			return inventoryTarget(ih, ih.Vars, ""), nil
-		}
+	if d, err := h.r.p.Delegate(key); err == nil {
+		return d, nil
 	}
-	return connTarget{}, fmt.Errorf("the stopped run left a command on %s, which is no longer in the inventory; check it by hand", key)
+	return nil, fmt.Errorf("the stopped run left a command on %s, which is no longer in the inventory; check it by hand", key)
 }

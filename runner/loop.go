@@ -9,7 +9,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -21,27 +21,27 @@ type doneItem struct {
 	changed bool
 	result  modules.Result
 	module  modules.Module // nil after a resume: rendered again for the undo
-	target  *connTarget    // nil after a resume: resolved again
+	target  *plan.Host     // nil after a resume: resolved again
 }
 
 // runLoop runs a step with loop: once per item, in order, each as a step of
 // its own would run (when, delegate_to, arguments, retries, --check). It stops
 // at the first item that fails: after a failure nothing more is touched. The
 // step's start is emitted once, before the first item that runs.
-func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map[string]any) {
+func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, event.Engine) {
 	items, err := st.s.Loop.Items(st.scope)
 	if err != nil {
-		return st.failed(o, err), nil
+		return st.failed(o, err), event.Engine{}
 	}
 	if len(items) == 0 {
 		o = skipped(o, "loop over no items")
 		o.data["results"] = []any{}
 		o.result = resultMap(o.data, false, false, "")
-		return o, nil
+		return o, event.Engine{}
 	}
 	started := false
 	var startErr error
-	begin := func(connTarget) error {
+	begin := func(*plan.Host) error {
 		if started {
 			return startErr
 		}
@@ -50,7 +50,7 @@ func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map
 		return startErr
 	}
 	lr := &loopRun{h: st.h}
-	var extra map[string]any
+	var extra event.Engine
 	for i, item := range items {
 		if i > 0 {
 			if k := st.h.betweenItems(ctx, st.m); k != notHalted {
@@ -65,9 +65,7 @@ func (st *stepRun) runLoop(ctx context.Context, o stepOutcome) (stepOutcome, map
 		// The item's retries and processes say which item they are.
 		one.base.LoopIndex = event.IntPtr(i)
 		io, x := one.execute(ctx, stepOutcome{name: o.name, noLog: o.noLog}, begin)
-		if x != nil {
-			extra = x
-		}
+		extra.Check = extra.Check || x.Check
 		if lr.add(i, item, io) {
 			break
 		}
@@ -112,8 +110,8 @@ func (lr *loopRun) add(i int, item any, io stepOutcome) (stop bool) {
 	}
 	res = cloneMap(res)
 	res["item"], res["loop_index"] = item, i
-	if io.target != nil && io.target.key != lr.h.own.key {
-		res["delegate_to"] = io.target.key
+	if io.target != nil && io.target.Name != lr.h.host.Name {
+		res["delegate_to"] = io.target.Name
 	}
 	lr.results = append(lr.results, res)
 	j := cloneMap(res)
@@ -300,7 +298,7 @@ func readsLoop(names []string) bool {
 
 // keepItems keeps, for the undo, the items a looped step completed before one
 // of its items failed: the step did not complete, but they changed things.
-func (h *hostRun) keepItems(s *spec.Step, idx int, inh inherited, o stepOutcome) {
+func (h *hostRun) keepItems(s *plan.CompiledStep, idx int, inh inherited, o stepOutcome) {
 	switch {
 	case s.Loop == nil || o.ranOn != "":
 		return

@@ -248,7 +248,7 @@ steps:
 				}
 				ev := endOf(t, r, "h1", "cannot tell")
 				results, _ := ev.Result["results"].([]any)
-				if ev.Status != event.Skipped || ev.Data["check"] != true || len(results) != 2 ||
+				if ev.Status != event.Skipped || !ev.Check || len(results) != 2 ||
 					!strings.Contains(results[1].(map[string]any)["msg"].(string), "would run") {
 					t.Errorf("step_end %+v", ev)
 				}
@@ -395,7 +395,7 @@ steps:
 		t.Errorf("h1 wrote %q, want both items again", got)
 	}
 	starts := find(r.events[len(st.Events):], func(ev event.Event) bool { return ev.Kind == event.StepStart && ev.Step == "members" })
-	if len(starts) != 1 || starts[0].Data["rerun"] == nil || starts[0].Items == nil || *starts[0].Items != 2 {
+	if len(starts) != 1 || starts[0].Rerun == "" || starts[0].Items == nil || *starts[0].Items != 2 {
 		t.Errorf("resumed step_start %+v, want one that says it runs again", starts)
 	}
 }

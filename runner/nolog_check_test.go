@@ -217,7 +217,7 @@ steps:
 	if got := hostLines(e.lines("log"), "h1"); !slices.Equal(got, []string{"a", "b"}) {
 		t.Errorf("h1 ran again: %q", got)
 	}
-	reruns := find(r.events[len(st.Events):], func(e event.Event) bool { return e.Kind == event.StepStart && e.Data["rerun"] != nil })
+	reruns := find(r.events[len(st.Events):], func(e event.Event) bool { return e.Kind == event.StepStart && e.Rerun != "" })
 	if len(reruns) != 1 || reruns[0].Host != "h2" || reruns[0].Step != "b" {
 		t.Errorf("reruns %+v", reruns)
 	}

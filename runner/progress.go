@@ -37,7 +37,7 @@ func (r *runner) doneHosts() []string {
 		r.doneNames = []string{} // empty, not nil, as before
 	}
 	for _, h := range r.completed[len(r.doneNames):] {
-		r.doneNames = append(r.doneNames, h.name)
+		r.doneNames = append(r.doneNames, h.host.Name)
 	}
 	n := len(r.doneNames)
 	return r.doneNames[:n:n]

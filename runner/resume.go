@@ -9,7 +9,6 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
-	"github.com/runbookhq/runbook/internal/spec"
 )
 
 // A resume is the runner started from the journal's State: each host goes on
@@ -199,7 +198,7 @@ func (r *runner) restoreFinished() {
 				// The run stopped between the end of the host's rollback and
 				// its host_end: close the host's story.
 				r.emit(event.Event{Kind: event.HostEnd, Batch: out.Batch, Host: name, Status: hostEventStatus(out.Status),
-					Error: hs.Error, Data: map[string]any{"state": out.State}})
+					Error: hs.Error, Engine: event.Engine{State: new(out.State)}})
 			}
 			for _, rec := range hs.Progress.Completed {
 				if rec.Status != event.Failed { // a finished host's counts leave out the failures it ignored
@@ -240,12 +239,12 @@ func (h *hostRun) replayCompleted() {
 // replay takes back a step that completed before the resume: its journaled
 // outcome is recorded as a run's would be (registered, counted, kept for the
 // undo), and it does not run again.
-func (h *hostRun) replay(s *spec.Step, idx int, inh inherited, rec journal.StepRecord, m *seqMode) {
+func (h *hostRun) replay(s *plan.CompiledStep, idx int, inh inherited, rec journal.StepRecord, m *seqMode) {
 	if inh.noLog {
 		h.relearn(s)
 	}
 	if inh.runOnce && h.once != nil && !m.rollback {
-		h.once.pass(h.name, idx)
+		h.once.pass(h.host.Name, idx)
 	}
 	data := rec.Result
 	if s.Loop != nil {

@@ -11,14 +11,14 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
 // blockRollback runs block s's own rollback after failure f inside it. Its
 // steps then count as dealt with: the host's automatic undo leaves them out.
-func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, inh inherited, f *failure, parent *seqMode) {
+func (h *hostRun) blockRollback(ctx context.Context, s *plan.CompiledStep, inh inherited, f *failure, parent *seqMode) {
 	rg := h.r.index.blockRange[s]
 	cover := func() {
 		for i := rg[0]; i < rg[1]; i++ {
@@ -38,7 +38,7 @@ func (h *hostRun) blockRollback(ctx context.Context, s *spec.Step, inh inherited
 	}
 	h.beginRollback(f)
 	m := &seqMode{phase: parent.phase, rollback: true, failed: f.scopeValue(),
-		completed: h.completedNames(rg[0], rg[1]), data: map[string]any{"block_rollback": s.ID}, done: h.rollbackDone(event.Steps)}
+		completed: h.completedNames(rg[0], rg[1]), blockRollback: s.ID, done: h.rollbackDone(event.Steps)}
 	switch {
 	case parent.rollback:
 		m.start, m.end = parent.start, parent.end
@@ -71,16 +71,15 @@ func (h *hostRun) beginRollback(f *failure) {
 	if !h.isHost {
 		return
 	}
-	data := map[string]any{"error": f.errText()}
-	g := event.Engine{Reason: f.reason()}
+	g := event.Engine{Reason: f.reason(), RollbackError: new(f.errText())}
 	if f.kind != failAbort {
 		g.FailedStep, g.FailedIndex = f.name, event.IntPtr(f.index)
 	}
 	if h.progress != nil && h.progress.Rollback() != nil {
-		data["resumed"] = "the rollback was in flight when the run stopped; it goes on"
+		g.Resumed.Why = "the rollback was in flight when the run stopped; it goes on"
 	}
-	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.name, Step: f.name,
-		StepIndex: max(f.index, 0), Error: f.errText(), Data: data, Engine: g})
+	h.r.emit(event.Event{Kind: event.RollbackStart, Batch: h.batch, Host: h.host.Name, Step: f.name,
+		StepIndex: max(f.index, 0), Error: f.errText(), Engine: g})
 }
 
 // endRollback records how the rollback ended. A rollback stopped by the
@@ -97,32 +96,32 @@ func (h *hostRun) endRollback(ctx context.Context) {
 	if h.rollback.failed {
 		status = event.RollbackFailed
 	}
-	h.r.emit(event.Event{Kind: event.RollbackEnd, Batch: h.batch, Host: h.name, Status: status, Error: h.rollback.err})
+	h.r.emit(event.Event{Kind: event.RollbackEnd, Batch: h.batch, Host: h.host.Name, Status: status, Error: h.rollback.err})
 }
 
 // hostRollback runs the host's rollback after f: the runbook's rollback steps,
 // or the automatic undo, or nothing for rollback: none.
 func (h *hostRun) hostRollback(ctx context.Context, f *failure, reason string) {
-	declared := h.r.runbook.Rollback
+	declared := h.r.p.Phase(plan.PhaseRollback)
 	switch {
-	case declared.None:
+	case declared.Mode == plan.RollbackNone:
 		h.note("rollback: none, so the host was left as it is")
-	case len(declared.Steps) > 0:
+	case len(declared.Compiled) > 0:
 		h.beginRollback(f)
 		m := &seqMode{phase: event.Rollback, start: event.RollbackStepStart, end: event.RollbackStepEnd, rollback: true,
 			failed: f.scopeValue(), completed: h.completedNames(0, math.MaxInt)}
 		m.done = h.rollbackDone(event.Rollback)
-		ff := h.runList(ctx, declared.Steps, inherited{}, m)
+		ff := h.runList(ctx, declared.Compiled, inherited{}, m)
 		switch {
 		case ff == nil:
 			h.note("rolled back by the runbook's rollback steps")
 		case ff.kind == failInterrupted:
 			h.rollback.interrupted = true
-			h.note("the rollback was stopped at %q; not run: %s", ff.name, listOrNone(remaining(declared.Steps, ff.step, h)))
+			h.note("the rollback was stopped at %q; not run: %s", ff.name, listOrNone(remaining(declared.Compiled, ff.step, h)))
 		default:
 			h.rollback.failed = true
 			h.rollback.err = fmt.Sprintf("rollback step %q failed: %s", ff.name, ff.errText())
-			h.note("%s; not run: %s", h.rollback.err, listOrNone(remaining(declared.Steps, ff.step, h)))
+			h.note("%s; not run: %s", h.rollback.err, listOrNone(remaining(declared.Compiled, ff.step, h)))
 		}
 	default:
 		h.beginRollback(f)
@@ -173,7 +172,7 @@ func (h *hostRun) undo(ctx context.Context) {
 			irreversible = append(irreversible, d.name)
 		case event.Interrupted:
 			h.rollback.interrupted = true
-			h.notes = append(h.notes, undoReport(undone, irreversible,
+			h.notes.list = append(h.notes.list, undoReport(undone, irreversible,
 				fmt.Sprintf("the rollback was stopped at %q; not undone: %s", d.name, quoteList(names(list[i:])))))
 			return
 		default:
@@ -183,11 +182,11 @@ func (h *hostRun) undo(ctx context.Context) {
 			if rest := names(list[i+1:]); len(rest) > 0 {
 				msg += "; left as they are: " + quoteList(rest)
 			}
-			h.notes = append(h.notes, undoReport(undone, irreversible, msg))
+			h.notes.list = append(h.notes.list, undoReport(undone, irreversible, msg))
 			return
 		}
 	}
-	h.notes = append(h.notes, "rolled back: "+undoReport(undone, irreversible, ""))
+	h.notes.list = append(h.notes.list, "rolled back: "+undoReport(undone, irreversible, ""))
 }
 
 // undoReport says what an automatic rollback undid, what it could not, and
@@ -213,7 +212,7 @@ func undoReport(undone, irreversible []string, ending string) string {
 func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error) {
 	r := h.r
 	started := time.Now()
-	base := event.Event{Phase: event.Rollback, Batch: h.batch, Host: h.name, Step: d.name, StepIndex: d.index, Undo: true, NoLog: d.noLog}
+	base := event.Event{Phase: event.Rollback, Batch: h.batch, Host: h.host.Name, Step: d.name, StepIndex: d.index, Undo: true, NoLog: d.noLog}
 	end := func(status event.Status, err error) (event.Status, error) {
 		e := base
 		e.Kind, e.Status, e.Duration = event.RollbackStepEnd, status, time.Since(started)
@@ -255,7 +254,7 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 	if err := begin(nil); err != nil {
 		return end(event.Failed, err)
 	}
-	err = h.runUndo(h.watchProcs(ctx, base, nil, target), d.step, inh, u, target, d.result)
+	err = h.runUndo(h.watchProcs(ctx, base, "", target), d.step, inh, u, target, d.result)
 	switch {
 	case err == nil:
 		return end(event.OK, nil)
@@ -267,7 +266,7 @@ func (h *hostRun) undoOne(ctx context.Context, d *doneStep) (event.Status, error
 
 // undoModule is the module of a completed run of s: the one that ran, or
 // after a resume (nil) its arguments rendered again in scope.
-func (h *hostRun) undoModule(s *spec.Step, scope *eval.Scope, ran modules.Module) (modules.Module, error) {
+func (h *hostRun) undoModule(s *plan.CompiledStep, scope *eval.Scope, ran modules.Module) (modules.Module, error) {
 	if ran != nil {
 		return ran, nil
 	}
@@ -280,16 +279,16 @@ func (h *hostRun) undoModule(s *spec.Step, scope *eval.Scope, ran modules.Module
 
 // undoTarget is where a completed run went: the target it ran on, or after a
 // resume (nil) its delegate_to resolved again in scope.
-func (h *hostRun) undoTarget(inh inherited, scope *eval.Scope, ran *connTarget) (connTarget, error) {
+func (h *hostRun) undoTarget(inh inherited, scope *eval.Scope, ran *plan.Host) (*plan.Host, error) {
 	if ran != nil {
-		return *ran, nil
+		return ran, nil
 	}
 	return h.delegate(inh, scope)
 }
 
 // runUndo runs u's Undo of done over target's connection, within the step's
 // timeout. A panic in the module is the undo's failure.
-func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, inh inherited, u modules.Undoer, target connTarget, done modules.Result) error {
+func (h *hostRun) runUndo(ctx context.Context, s *plan.CompiledStep, inh inherited, u modules.Undoer, target *plan.Host, done modules.Result) error {
 	uctx, cancel := ctx, context.CancelFunc(func() {})
 	if s.Timeout > 0 {
 		uctx, cancel = context.WithTimeout(ctx, s.Timeout.Std())
@@ -315,7 +314,7 @@ func (h *hostRun) runUndo(ctx context.Context, s *spec.Step, inh inherited, u mo
 }
 
 // inheritedOf is the inherited fields of a steps-phase step, from its enclosing blocks.
-func (h *hostRun) inheritedOf(s *spec.Step) inherited {
+func (h *hostRun) inheritedOf(s *plan.CompiledStep) inherited {
 	in := inherited{}
 	for _, b := range h.r.index.steps[s].blocks {
 		in = in.with(b)
@@ -326,7 +325,7 @@ func (h *hostRun) inheritedOf(s *spec.Step) inherited {
 // abortRollback rolls back, newest first, the hosts that had finished when the
 // run aborted, if the runbook says on_abort: rollback_completed.
 func (r *runner) abortRollback(ctx context.Context) {
-	if r.p.OnAbort != string(spec.OnAbortRollbackCompleted) || r.opts.Check {
+	if r.p.OnAbort != plan.OnAbortRollbackCompleted || r.opts.Check {
 		return
 	}
 	if err := r.journalFailed(); err != nil {
@@ -353,7 +352,7 @@ func (r *runner) abortRollback(ctx context.Context) {
 func (h *hostRun) rollbackCompleted(ctx context.Context) {
 	r := h.r
 	f := &failure{kind: failAbort, index: -1, err: errors.New("the run aborted: " + r.out.AbortReason)}
-	h.notes = []string{"finished ok, then rolled back because the run aborted (on_abort: rollback_completed)"}
+	h.notes.list = []string{"finished ok, then rolled back because the run aborted (on_abort: rollback_completed)"}
 	h.rollback = rollbackState{}
 	h.hostRollback(ctx, f, "abort")
 	r.mu.Lock()
@@ -368,7 +367,7 @@ func (h *hostRun) rollbackCompleted(ctx context.Context) {
 	case h.rollback.started:
 		h.out.Status = StatusRolledBack
 	}
-	h.out.State = strings.Join(h.notes, "; ")
+	h.out.State = strings.Join(h.notes.list, "; ")
 }
 
 // resumeRollback is where a resumed host meets, at its step, the failure whose
@@ -393,7 +392,7 @@ func (h *hostRun) resumeRollback(f *failure, inh inherited) *failure {
 }
 
 // remaining names the steps of list after the one that failed, for the state.
-func remaining(list []*spec.Step, failed *spec.Step, h *hostRun) []string {
+func remaining(list []*plan.CompiledStep, failed *plan.CompiledStep, h *hostRun) []string {
 	var out []string
 	seen := false
 	for _, s := range list {
@@ -408,7 +407,7 @@ func remaining(list []*spec.Step, failed *spec.Step, h *hostRun) []string {
 }
 
 // contains reports whether s is inside block, at any depth.
-func contains(block, s *spec.Step) bool {
+func contains(block, s *plan.CompiledStep) bool {
 	for _, c := range block.Block {
 		if c == s || contains(c, s) {
 			return true

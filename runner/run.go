@@ -17,17 +17,15 @@ import (
 	"github.com/runbookhq/runbook/internal/journal"
 	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
 // runner is one run of a plan.
 type runner struct {
-	p       *plan.Plan
-	runbook *spec.Runbook
-	reg     *modules.Registry
-	opts    Options
-	bus     *event.Bus
+	p    *plan.Plan
+	reg  *modules.Registry
+	opts Options
+	bus  *event.Bus
 	// secrets holds the rendered arguments of no_log steps. It is the Bus's own
 	// set when it has one; otherwise the runner redacts events itself.
 	secrets    *redact.Set
@@ -36,7 +34,7 @@ type runner struct {
 	inv        eval.Inventory
 	started    time.Time
 	runbookDir string
-	ctrlVars   map[string]any // vars of the controller phases: the first host's
+	ctrlVars   map[string]any // vars of the controller phases: plan.ControllerVars
 
 	index index
 	pool  *connPool
@@ -71,16 +69,10 @@ type runner struct {
 
 func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) {
 	r := &runner{
-		p: p, runbook: p.Spec, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
+		p: p, reg: reg, opts: opts, bus: opts.Events, log: opts.Log,
 		stop:     make(chan struct{}),
 		shared:   map[string]any{},
-		ctrlVars: plan.MergeVars(p.Spec.Vars, p.ExtraVars),
-	}
-	if len(p.Hosts) > 0 {
-		// The once phases (preflight, gates, post) see the variables of the
-		// run's first host, as Ansible's run_once does, so group vars such as
-		// where the new binaries are reach them, rendered.
-		r.ctrlVars = p.Hosts[0].Vars
+		ctrlVars: p.ControllerVars(),
 	}
 	if p.Inventory != nil {
 		r.inv = p.EvalInventory()
@@ -103,7 +95,7 @@ func newRun(p *plan.Plan, reg *modules.Registry, opts Options) (*runner, error) 
 			r.runbookDir = filepath.Dir(abs)
 		}
 	}
-	r.index = buildIndex(r.runbook)
+	r.index = buildIndex(p)
 	r.ahead = newAhead(r)
 	r.pool = newConnPool(opts.Dialer)
 	r.out = &Outcome{Hosts: map[string]*HostOutcome{}}
@@ -208,8 +200,8 @@ func (r *runner) onDrain() {
 		r.halt()
 		r.log.Warn().Msg("interrupt: no new step starts; steps in flight finish, then hosts left mid-way are rolled back")
 		r.emit(event.Event{Kind: event.Interrupt, Status: event.Interrupted,
-			Error: "interrupted: no new step starts; steps in flight finish, then hosts left mid-way are rolled back",
-			Data:  map[string]any{"mode": "drain"}})
+			Error:  "interrupted: no new step starts; steps in flight finish, then hosts left mid-way are rolled back",
+			Engine: event.Engine{Mode: "drain"}})
 	})
 }
 
@@ -218,8 +210,8 @@ func (r *runner) onCancel() {
 		r.halt()
 		r.log.Warn().Msg("stopped: commands in flight are killed and hosts are left as they are")
 		r.emit(event.Event{Kind: event.Interrupt, Status: event.Interrupted,
-			Error: "stopped: commands in flight are killed and hosts are left as they are",
-			Data:  map[string]any{"mode": "stop"}})
+			Error:  "stopped: commands in flight are killed and hosts are left as they are",
+			Engine: event.Engine{Mode: "stop"}})
 	})
 }
 
@@ -309,7 +301,7 @@ func (r *runner) runInfo() map[string]any {
 	info.Hosts = r.p.HostNames
 	info.Batches = r.p.Batches
 	info.Check = r.opts.Check
-	info.Steps = countLeaves(r.p.Spec.Steps)
+	info.Steps = countLeaves(r.p.Phase(plan.PhaseSteps).Compiled)
 	if info.PID == 0 {
 		info.PID = os.Getpid()
 	}
@@ -368,11 +360,12 @@ func (r *runner) emitRunEnd() {
 // preflight runs once on the controller before any host is touched. It is run
 // again on a resume: it only reads, and the world may have changed since.
 func (r *runner) preflight(ctx context.Context) bool {
-	if len(r.runbook.Preflight) == 0 {
+	preflight := r.p.Phase(plan.PhasePreflight).Compiled
+	if len(preflight) == 0 {
 		return true
 	}
 	c := r.newControllerRun(event.Preflight, 0)
-	f := c.runList(ctx, r.runbook.Preflight, inherited{}, c.mainMode())
+	f := c.runList(ctx, preflight, inherited{}, c.mainMode())
 	r.takeShared(c)
 	if f == nil {
 		return true
@@ -409,7 +402,8 @@ func (r *runner) takeShared(c *hostRun) {
 
 // post runs once on the controller after the last batch of a run that did not abort.
 func (r *runner) post(ctx context.Context) {
-	if len(r.runbook.Post) == 0 {
+	post := r.p.Phase(plan.PhasePost).Compiled
+	if len(post) == 0 {
 		return
 	}
 	c := r.newControllerRun(event.Post, 0)
@@ -417,7 +411,7 @@ func (r *runner) post(ctx context.Context) {
 	if r.resumed != nil {
 		m.done = r.resumed.Post.Completed()
 	}
-	f := c.runList(ctx, r.runbook.Post, inherited{}, m)
+	f := c.runList(ctx, post, inherited{}, m)
 	if c.rollback.failed {
 		r.out.RollbackFailed = true
 	}
@@ -447,22 +441,22 @@ func (r *runner) planHost(name string) *plan.Host {
 // index numbers the steps of each phase: leaves in document order, a block's
 // rollback steps after its own, so that a step's StepIndex is stable.
 type index struct {
-	steps map[*spec.Step]stepPos
+	steps map[*plan.CompiledStep]stepPos
 	// blockRange is the range of leaf indexes inside a block (its rollback included).
-	blockRange map[*spec.Step][2]int
+	blockRange map[*plan.CompiledStep][2]int
 	// byIndex lists the steps phase's leaves by index, with their enclosing blocks.
-	byIndex []*spec.Step
+	byIndex []*plan.CompiledStep
 }
 
 type stepPos struct {
 	index int
 	// blocks encloses the step, outermost first (nil for a block's rollback steps).
-	blocks []*spec.Step
+	blocks []*plan.CompiledStep
 }
 
 // countLeaves is how many StepIndex values a phase has, as buildIndex numbers
 // them, so views can say "step 2/6".
-func countLeaves(ss []*spec.Step) int {
+func countLeaves(ss []*plan.CompiledStep) int {
 	n := 0
 	for _, s := range ss {
 		if !s.IsBlock() {
@@ -477,12 +471,12 @@ func countLeaves(ss []*spec.Step) int {
 	return n
 }
 
-func buildIndex(rb *spec.Runbook) index {
-	ix := index{steps: map[*spec.Step]stepPos{}, blockRange: map[*spec.Step][2]int{}}
-	number := func(steps []*spec.Step, main bool) {
+func buildIndex(p *plan.Plan) index {
+	ix := index{steps: map[*plan.CompiledStep]stepPos{}, blockRange: map[*plan.CompiledStep][2]int{}}
+	number := func(steps []*plan.CompiledStep, main bool) {
 		n := 0
-		var walk func(ss []*spec.Step, enc []*spec.Step, inRollback bool)
-		walk = func(ss []*spec.Step, enc []*spec.Step, inRollback bool) {
+		var walk func(ss []*plan.CompiledStep, enc []*plan.CompiledStep, inRollback bool)
+		walk = func(ss []*plan.CompiledStep, enc []*plan.CompiledStep, inRollback bool) {
 			for _, s := range ss {
 				if s.IsBlock() {
 					start := n
@@ -506,10 +500,8 @@ func buildIndex(rb *spec.Runbook) index {
 		}
 		walk(steps, nil, false)
 	}
-	number(rb.Preflight, false)
-	number(rb.Steps, true)
-	number(rb.Rollback.Steps, false)
-	number(rb.BetweenBatches, false)
-	number(rb.Post, false)
+	for _, ph := range p.Phases {
+		number(ph.Compiled, ph.Name == plan.PhaseSteps)
+	}
 	return ix
 }

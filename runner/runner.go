@@ -270,7 +270,7 @@ func (o *Outcome) runStatus() event.Status {
 // aborted: its resume only finishes the abort's rollbacks.
 func Run(ctx context.Context, p *plan.Plan, reg *modules.Registry, opts Options) (*Outcome, error) {
 	switch {
-	case p == nil || p.Spec == nil:
+	case p == nil || len(p.Phases) == 0:
 		return nil, errors.New("runner: the plan has no runbook")
 	case opts.Dialer == nil:
 		return nil, errors.New("runner: no Dialer to reach the hosts")

@@ -10,8 +10,8 @@ import (
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/journal"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/internal/redact"
-	"github.com/runbookhq/runbook/internal/spec"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -26,10 +26,10 @@ type inherited struct {
 	noLog        bool
 	ignoreErrors bool
 	runOnce      bool
-	delegate     *spec.Step // the step whose delegate_to applies
+	delegate     *plan.CompiledStep // the step whose delegate_to applies
 }
 
-func (in inherited) with(s *spec.Step) inherited {
+func (in inherited) with(s *plan.CompiledStep) inherited {
 	out := in
 	out.when = append(slices.Clip(in.when), s.When...)
 	out.tags = append(slices.Clip(in.tags), s.Tags...)
@@ -58,9 +58,11 @@ type seqMode struct {
 	phase      event.Phase
 	start, end event.Kind
 	rollback   bool
-	data       map[string]any // added to every step event (a block's rollback names its block)
-	failed     map[string]any
-	completed  []string
+	// blockRollback is the id of the block whose own rollback this is, on
+	// every step event of it.
+	blockRollback string
+	failed        map[string]any
+	completed     []string
 	// done are the steps that completed before a resume, by index: their
 	// journaled outcome stands, and they do not run again.
 	done map[int]journal.StepRecord
@@ -94,7 +96,7 @@ const (
 // failure is why a list of steps stopped.
 type failure struct {
 	kind   failKind
-	step   *spec.Step
+	step   *plan.CompiledStep
 	name   string
 	index  int
 	err    error          // as shown: redacted, censored for no_log
@@ -143,7 +145,7 @@ type stepOutcome struct {
 	data     map[string]any // the module's Data (or skip reason), as journaled
 	modRes   modules.Result
 	module   modules.Module
-	target   *connTarget
+	target   *plan.Host
 	ignored  bool // failed under ignore_errors
 	fatal    bool // not a module failure (bad arguments, a guard that errs): ignore_errors does not apply
 	untilOK  bool
@@ -158,7 +160,7 @@ type stepOutcome struct {
 }
 
 // runList runs steps in order and returns why it stopped early, or nil.
-func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited, m *seqMode) *failure {
+func (h *hostRun) runList(ctx context.Context, steps []*plan.CompiledStep, in inherited, m *seqMode) *failure {
 	for _, s := range steps {
 		inh := in.with(s)
 		if s.IsBlock() {
@@ -211,7 +213,7 @@ func (h *hostRun) runList(ctx context.Context, steps []*spec.Step, in inherited,
 	return nil
 }
 
-func (h *hostRun) haltFailure(k haltKind, s *spec.Step, idx int) *failure {
+func (h *hostRun) haltFailure(k haltKind, s *plan.CompiledStep, idx int) *failure {
 	h.r.noteHalt(k)
 	if k == haltStop {
 		return &failure{kind: failInterrupted, step: s, name: h.stepName(s, h.inheritedOf(s).noLog), index: idx, err: errors.New("stopped by the operator")}
@@ -225,7 +227,7 @@ func (h *hostRun) haltFailure(k haltKind, s *spec.Step, idx int) *failure {
 
 // blockTouched reports whether any step of block s ran, so its rollback has
 // something to undo.
-func (h *hostRun) blockTouched(s *spec.Step, f *failure) bool {
+func (h *hostRun) blockTouched(s *plan.CompiledStep, f *failure) bool {
 	rg := h.r.index.blockRange[s]
 	if f.kind == failStep && f.index >= rg[0] && f.index < rg[1] {
 		return true
@@ -240,7 +242,7 @@ func (h *hostRun) blockTouched(s *spec.Step, f *failure) bool {
 
 // record counts o, registers it, keeps completed steps for the undo, and turns
 // a failure that is not ignored into the list's failure.
-func (h *hostRun) record(s *spec.Step, idx int, inh inherited, o stepOutcome, m *seqMode) *failure {
+func (h *hostRun) record(s *plan.CompiledStep, idx int, inh inherited, o stepOutcome, m *seqMode) *failure {
 	main := !m.rollback && h.isHost
 	if o.halted != notHalted {
 		if !m.rollback {
@@ -303,7 +305,7 @@ func (h *hostRun) record(s *spec.Step, idx int, inh inherited, o stepOutcome, m 
 // before the run was resumed: what its templates rendered died with the
 // process that ran it, and a later step may still print it. Nothing is run; a
 // template that cannot render now (it read facts) is passed over.
-func (h *hostRun) relearn(s *spec.Step) {
+func (h *hostRun) relearn(s *plan.CompiledStep) {
 	scope := h.secretScope(h.scope(nil), true)
 	h.stepName(s, true)
 	if s.Loop == nil {
@@ -336,7 +338,7 @@ func (h *hostRun) shownError(err error, noLog bool) error {
 // stepName is the step's name as events show it. What the name of a no_log
 // step renders is secret like what its arguments render, so events show
 // those parts redacted.
-func (h *hostRun) stepName(s *spec.Step, noLog bool) string {
+func (h *hostRun) stepName(s *plan.CompiledStep, noLog bool) string {
 	// A looped step has one name for all its items: one that reads item
 	// stays as written, as Ansible shows it.
 	if s.NameTemplate != nil && !(s.Loop != nil && readsLoop(s.NameTemplate.Names())) {
@@ -374,20 +376,6 @@ func cloneMap(m map[string]any) map[string]any {
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func mergeData(a, b map[string]any) map[string]any {
-	if len(a) == 0 && len(b) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
 		out[k] = v
 	}
 	return out

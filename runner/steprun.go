@@ -7,7 +7,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -17,7 +17,7 @@ import (
 // item in scope. The step's outcome is what its functions hand each other.
 type stepRun struct {
 	h    *hostRun
-	s    *spec.Step
+	s    *plan.CompiledStep
 	idx  int
 	inh  inherited
 	m    *seqMode
@@ -40,10 +40,10 @@ type stepRun struct {
 // runStep runs one step: tags, run_once, facts, then once or per item of its
 // loop: when, delegate_to, arguments and its attempts. Every path emits the
 // step's end event.
-func (h *hostRun) runStep(ctx context.Context, s *spec.Step, inh inherited, idx int, m *seqMode) stepOutcome {
+func (h *hostRun) runStep(ctx context.Context, s *plan.CompiledStep, inh inherited, idx int, m *seqMode) stepOutcome {
 	name := h.stepName(s, inh.noLog)
 	st := &stepRun{h: h, s: s, idx: idx, inh: inh, m: m, name: name, started: time.Now(), held: new([]func()),
-		base: event.Event{Phase: m.phase, Batch: h.batch, Host: h.name, Step: name, StepIndex: idx, NoLog: inh.noLog}}
+		base: event.Event{Phase: m.phase, Batch: h.batch, Host: h.host.Name, Step: name, StepIndex: idx, NoLog: inh.noLog}}
 	st.base.Ahead = h.ahead
 	if pr := h.progress; pr != nil && !m.rollback && pr.Rerun != nil && pr.Rerun.Index == idx {
 		st.rerun = true
@@ -58,11 +58,11 @@ func (st *stepRun) run(ctx context.Context) (o stepOutcome) {
 		o.status = event.Skipped
 		o.data = map[string]any{"skipped": true, "msg": "not selected by --tags or --skip-tags"}
 		// Ansible does not register a step that tags leave out.
-		return st.finish(o, nil, event.Engine{Reason: "tags"})
+		return st.finish(o, event.Engine{Reason: "tags"})
 	}
 
 	if inh.runOnce && h.once != nil && !st.m.rollback {
-		shared, mine, k := h.once.await(h.name, st.idx)
+		shared, mine, k := h.once.await(h.host.Name, st.idx)
 		if k != notHalted {
 			return stepOutcome{name: st.name, halted: k}
 		}
@@ -76,9 +76,9 @@ func (st *stepRun) run(ctx context.Context) (o stepOutcome) {
 				o.err = fmt.Errorf("run_once step ran on %s, which was unreachable: %w", shared.host, o.err)
 			}
 			o.ignored = o.status == event.Failed && !o.fatal && inh.ignoreErrors
-			return st.finish(o, nil, event.Engine{RanOn: shared.host})
+			return st.finish(o, event.Engine{RanOn: shared.host})
 		}
-		defer func() { h.once.publish(st.idx, h.name, o) }()
+		defer func() { h.once.publish(st.idx, h.host.Name, o) }()
 	}
 
 	st.scope = h.secretScope(h.scope(st.m), inh.noLog)
@@ -87,57 +87,57 @@ func (st *stepRun) run(ctx context.Context) (o stepOutcome) {
 	if err := st.gather(ctx, facts, st.scope); err != nil {
 		o = st.failed(o, err)
 		o.status = gatherStatus(ctx, err)
-		return st.finish(o, nil, event.Engine{})
+		return st.finish(o, event.Engine{})
 	}
-	var extra map[string]any
+	var extra event.Engine
 	if st.s.Loop != nil {
 		o, extra = st.runLoop(ctx, o)
-		return st.finish(o, extra, event.Engine{})
+		return st.finish(o, extra)
 	}
-	begin := func(target connTarget) error {
+	begin := func(target *plan.Host) error {
 		delegateTo := ""
-		if target.key != h.own.key {
-			delegateTo = target.key
+		if target.Name != h.host.Name {
+			delegateTo = target.Name
 		}
 		return st.emitStart(delegateTo, nil)
 	}
 	o, extra = st.execute(ctx, o, begin)
-	return st.finish(o, extra, event.Engine{})
+	return st.finish(o, extra)
 }
 
 // execute runs the step once in its scope (the step, or one item of its
 // loop): its guards, where it runs, its arguments, --check, then its
 // attempts. begin is called before the first attempt, with where it runs.
 // extra goes into the step's end event.
-func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(connTarget) error) (_ stepOutcome, extra map[string]any) {
+func (st *stepRun) execute(ctx context.Context, o stepOutcome, begin func(*plan.Host) error) (_ stepOutcome, extra event.Engine) {
 	if o, done := st.guards(o); done {
-		return o, nil
+		return o, extra
 	}
 	target, err := st.h.delegate(st.inh, st.scope)
 	if err != nil {
-		return st.failed(o, err), nil
+		return st.failed(o, err), extra
 	}
-	o.target = &target
+	o.target = target
 	*st.held = append(*st.held, st.h.r.ahead.enter(ctx, st.h, target))
 	mod, err := st.arguments()
 	if err != nil {
-		return st.failed(o, err), nil
+		return st.failed(o, err), extra
 	}
 	o.module = mod
 	if st.h.r.opts.Check {
 		if _, ok := mod.(modules.Checker); !ok {
-			return skipped(o, "would run; effect unknown ("+st.s.Module+" cannot tell without running)"), map[string]any{"check": true}
+			return skipped(o, "would run; effect unknown ("+st.s.Module+" cannot tell without running)"), event.Engine{Check: true}
 		}
 	}
 	if err := begin(target); err != nil {
-		return st.notRecorded(o, err), nil
+		return st.notRecorded(o, err), extra
 	}
-	ctx = st.h.watchProcs(ctx, st.base, st.m.data, target)
-	return st.attempts(ctx, mod, target, o), nil
+	ctx = st.h.watchProcs(ctx, st.base, st.m.blockRollback, target)
+	return st.attempts(ctx, mod, target, o), extra
 }
 
 // finish emits the step's end and logs it.
-func (st *stepRun) finish(o stepOutcome, extra map[string]any, g event.Engine) stepOutcome {
+func (st *stepRun) finish(o stepOutcome, g event.Engine) stepOutcome {
 	e := st.base
 	e.Kind = st.m.end
 	e.Status, e.Changed, e.Duration = o.status, o.changed, time.Since(st.started)
@@ -148,10 +148,10 @@ func (st *stepRun) finish(o stepOutcome, extra map[string]any, g event.Engine) s
 		e.Error = st.shown(o.err)
 	}
 	e.Result = o.data
-	e.Data = mergeData(st.m.data, extra)
+	e.Data = nil
 	e.Engine = g
 	e.Ahead = st.base.Ahead
-	e.Ignored = o.ignored
+	e.Ignored, e.BlockRollback = o.ignored, st.m.blockRollback
 	st.h.r.emit(e)
 	for _, release := range *st.held {
 		release()
@@ -171,11 +171,11 @@ func (st *stepRun) emitStart(delegateTo string, items *int) error {
 	if st.s.Retries > 0 {
 		start.Attempt = 1
 	}
-	var d map[string]any
+	start.Data = nil
 	if st.rerun {
-		d = map[string]any{"rerun": "it was in flight when the run stopped, so whether it acted is unknown: it runs again"}
+		start.Rerun = "it was in flight when the run stopped, so whether it acted is unknown: it runs again"
 	}
-	start.Data = mergeData(st.m.data, d)
+	start.BlockRollback = st.m.blockRollback
 	start.ID, start.Module, start.DelegateTo = st.s.ID, st.s.Module, delegateTo
 	start.Items = items
 	if err := st.h.r.emit(start); err != nil {
@@ -226,7 +226,7 @@ func (h *hostRun) logStep(o stepOutcome, inh inherited) {
 	if o.status == event.Failed || o.status == event.Unreachable {
 		lg = h.r.log.Warn()
 	}
-	lg = lg.Str("host", h.name).Str("step", h.r.secrets.Redact(o.name)).Str("status", string(o.status))
+	lg = lg.Str("host", h.host.Name).Str("step", h.r.secrets.Redact(o.name)).Str("status", string(o.status))
 	if o.err != nil {
 		lg = lg.Str("error", h.shownError(o.err, inh.noLog).Error())
 	}

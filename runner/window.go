@@ -7,7 +7,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eval"
 	"github.com/runbookhq/runbook/internal/event"
-	"github.com/runbookhq/runbook/internal/spec"
+	"github.com/runbookhq/runbook/internal/plan"
 )
 
 func (r *runner) now() time.Time {
@@ -45,7 +45,7 @@ func (r *runner) ignored(w *eval.Window, t time.Time) bool {
 // touched) or starts no new batch: the hosts of the batch before it have
 // all ended, so none is left mid-way.
 func (r *runner) windowOpen(ctx context.Context, batch *int) bool {
-	w := r.runbook.Window
+	w := r.p.Window
 	if w == nil {
 		return true
 	}
@@ -77,7 +77,7 @@ func (r *runner) windowOpen(ctx context.Context, batch *int) bool {
 // Outside it the step does not start: the run stops as on an interrupt (the
 // host rolls back what it did), exit 3. Rollback steps have none: an undo
 // must not wait for the calendar.
-func (h *hostRun) stepWindow(ctx context.Context, s *spec.Step, m *seqMode) *failure {
+func (h *hostRun) stepWindow(ctx context.Context, s *plan.CompiledStep, m *seqMode) *failure {
 	r := h.r
 	if s.Window == nil || m.rollback {
 		return nil
@@ -91,8 +91,8 @@ func (h *hostRun) stepWindow(ctx context.Context, s *spec.Step, m *seqMode) *fai
 		idx = r.index.blockRange[s][0]
 	}
 	name := h.stepName(s, h.inheritedOf(s).noLog)
-	why := fmt.Sprintf("%s: step %q does not start: %s", h.name, name, outside(s.Window, t))
-	r.emit(event.Event{Kind: event.Window, Status: event.Refused, Phase: m.phase, Batch: h.batch, Host: h.name, Step: name,
+	why := fmt.Sprintf("%s: step %q does not start: %s", h.host.Name, name, outside(s.Window, t))
+	r.emit(event.Event{Kind: event.Window, Status: event.Refused, Phase: m.phase, Batch: h.batch, Host: h.host.Name, Step: name,
 		StepIndex: idx, Error: why, Data: map[string]any{"window": s.Window.String(), "next": s.Window.Next(t).UTC().Format(time.RFC3339)}})
 	r.stopRun(why)
 	f := h.haltFailure(haltDrain, s, idx)

@@ -48,10 +48,7 @@ func notifyTargets(p *plan.Plan, run eval.Run, secrets *redact.Set) ([]notify.Ta
 		if n.URLTemplate != nil {
 			scope := &eval.Scope{Vars: plan.MergeVars(p.Spec.Vars, p.ExtraVars), Run: run, Inventory: p.EvalInventory()}
 			if first != nil {
-				scope.Vars, scope.Host = first.Vars, eval.Host{Name: first.Name, Addr: first.Addr, Groups: first.Groups, Vars: first.Vars}
-				if first.Inventory != nil {
-					scope.Host = plan.EvalHost(first.Inventory, first.Vars)
-				}
+				scope.Vars, scope.Host = first.Vars, first.Eval()
 			}
 			v, err := n.URLTemplate.Render(scope)
 			if err != nil {

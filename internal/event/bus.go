@@ -84,13 +84,6 @@ func (b *Bus) Attach(s Sink) {
 	b.optional = append(b.optional, &optionalSink{sink: s})
 }
 
-// Seq returns the number of the last event emitted.
-func (b *Bus) Seq() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.seq
-}
-
 // Secrets returns the set the Bus redacts with (nil if none).
 func (b *Bus) Secrets() *redact.Set { return b.secrets }
 
@@ -139,8 +132,11 @@ func (b *Bus) redact(e Event) Event { return e.Redacted(b.secrets) }
 func (e Event) Redacted(s *redact.Set) Event {
 	e.Step = s.Redact(e.Step)
 	e.Error = s.Redact(e.Error)
-	// The typed engine fields are kept, but for the name of a failed step.
+	// The typed engine fields are kept, but for the name of a failed step
+	// and those in words (a host's state, why a step runs again), which may
+	// quote a step's name or error.
 	e.FailedStep = s.Redact(e.FailedStep)
+	e.Engine = e.Engine.redactWords(s)
 	switch e.Kind {
 	case RunStart, RunResume:
 		e.Data = redactFields(s, e.Data, func(k string) bool { return k != "args" }, true)
@@ -172,6 +168,7 @@ func (e Event) Redacted(s *redact.Set) Event {
 		}
 		e.Data = kept
 		e.FailedStep = ""
+		e.Engine = e.Engine.withoutWords()
 		return e
 	}
 	e.Result = redactResult(s, e.Result)

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/redact"
 )
 
 // Kind names what happened. Names follow Terraform's JSON events: a thing that
@@ -193,6 +195,61 @@ type Engine struct {
 	Ahead bool `json:"ahead,omitempty"`
 	// Counts: a HostEnd's step counts.
 	*Counts
+
+	// Rerun: why a StepStart or RollbackStepStart runs a step again after
+	// a resume (it was in flight when the run stopped).
+	Rerun string `json:"rerun,omitempty"`
+	// Resumed: a HostStart or BatchStart of a resumed run (true), or a
+	// RollbackStart that goes on with a rollback in flight (why, in words).
+	Resumed Resumed `json:"resumed,omitzero"`
+	// InFlight and Restart: on a resumed host's HostStart, the step that was
+	// in flight when the run stopped, and why the host starts over.
+	InFlight string `json:"in_flight,omitempty"`
+	Restart  string `json:"restart,omitempty"`
+	// BlockRollback: the id of the block whose own rollback a step belongs
+	// to, on the events of that rollback's steps.
+	BlockRollback string `json:"block_rollback,omitempty"`
+	// Check: a StepEnd skipped under --check because its module cannot tell
+	// what it would do.
+	Check bool `json:"check,omitempty"`
+	// State: what became of the host, in words, on its HostEnd.
+	State *string `json:"state,omitempty"`
+	// Mode: how an Interrupt stops the run (drain or stop).
+	Mode string `json:"mode,omitempty"`
+	// OnAbort: the runbook's on_abort, on an Abort.
+	OnAbort string `json:"on_abort,omitempty"`
+	// RollbackError: the failure a RollbackStart rolls back after.
+	RollbackError *string `json:"error,omitempty"`
+}
+
+// Resumed is true, or a reason in words: what "resumed" holds in an event's
+// data.
+type Resumed struct {
+	Yes bool
+	Why string // set: written as the text instead of true
+}
+
+// MarshalJSON writes the reason, else true.
+func (r Resumed) MarshalJSON() ([]byte, error) {
+	if r.Why != "" {
+		return json.Marshal(r.Why)
+	}
+	return json.Marshal(r.Yes)
+}
+
+// UnmarshalJSON reads a bool or a text.
+func (r *Resumed) UnmarshalJSON(b []byte) error {
+	var why string
+	if json.Unmarshal(b, &why) == nil {
+		*r = Resumed{Yes: true, Why: why}
+		return nil
+	}
+	var yes bool
+	if err := json.Unmarshal(b, &yes); err != nil {
+		return fmt.Errorf("resumed: want true or a text, got %s", b)
+	}
+	*r = Resumed{Yes: yes}
+	return nil
 }
 
 // Counts are a host's step counts on its HostEnd, as Ansible's recap: OK
@@ -210,22 +267,34 @@ func IntPtr(n int) *int { return &n }
 
 // fields are the keys of Data that Engine's fields are written as; each
 // entry gives the field to decode the key's value into.
-func (g *Engine) fields() []struct {
-	key string
-	ptr any
-} {
-	return []struct {
-		key string
-		ptr any
-	}{
-		{"ignored", &g.Ignored}, {"ran_on", &g.RanOn}, {"reason", &g.Reason},
-		{"failed_step", &g.FailedStep}, {"failed_index", &g.FailedIndex},
-		{"items", &g.Items}, {"action", &g.Action}, {"hosts", &g.Hosts},
-		{"pgid", &g.PGID}, {"start", &g.Start}, {"boot", &g.Boot}, {"become", &g.Become},
-		{"become_user", &g.BecomeUser}, {"on", &g.On}, {"id", &g.ID}, {"module", &g.Module},
-		{"loop_index", &g.LoopIndex}, {"delegate_to", &g.DelegateTo}, {"ahead", &g.Ahead},
+// A key with kinds is read only on events of those kinds: words such as
+// "error" or "state" are a module's own in a StepProgress.
+func (g *Engine) fields() []engineField {
+	return []engineField{
+		{"ignored", &g.Ignored, nil}, {"ran_on", &g.RanOn, nil}, {"reason", &g.Reason, nil},
+		{"failed_step", &g.FailedStep, nil}, {"failed_index", &g.FailedIndex, nil},
+		{"items", &g.Items, nil}, {"action", &g.Action, nil}, {"hosts", &g.Hosts, nil},
+		{"pgid", &g.PGID, nil}, {"start", &g.Start, nil}, {"boot", &g.Boot, nil}, {"become", &g.Become, nil},
+		{"become_user", &g.BecomeUser, nil}, {"on", &g.On, nil}, {"id", &g.ID, nil}, {"module", &g.Module, nil},
+		{"loop_index", &g.LoopIndex, nil}, {"delegate_to", &g.DelegateTo, nil}, {"ahead", &g.Ahead, nil},
+		{"rerun", &g.Rerun, []Kind{StepStart, RollbackStepStart}},
+		{"resumed", &g.Resumed, []Kind{HostStart, BatchStart, RollbackStart}},
+		{"in_flight", &g.InFlight, []Kind{HostStart}}, {"restart", &g.Restart, []Kind{HostStart}},
+		{"block_rollback", &g.BlockRollback, stepKinds},
+		{"check", &g.Check, []Kind{StepEnd}}, {"state", &g.State, []Kind{HostEnd}},
+		{"mode", &g.Mode, []Kind{Interrupt}}, {"on_abort", &g.OnAbort, []Kind{Abort}},
+		{"error", &g.RollbackError, []Kind{RollbackStart}},
 	}
 }
+
+type engineField struct {
+	key   string
+	ptr   any
+	kinds []Kind // nil: every kind with Engine fields
+}
+
+// stepKinds are the events of one step.
+var stepKinds = []Kind{StepStart, StepRetry, StepEnd, StepProcess, RollbackStepStart, RollbackStepEnd}
 
 // countKeys are the keys of Counts in a HostEnd's Data.
 var countKeys = []string{"ok", "changed", "skipped", "failed"}
@@ -260,6 +329,34 @@ func (g Engine) clone() Engine {
 		c := *g.Counts
 		g.Counts = &c
 	}
+	if g.State != nil {
+		g.State = new(*g.State)
+	}
+	if g.RollbackError != nil {
+		g.RollbackError = new(*g.RollbackError)
+	}
+	return g
+}
+
+// redactWords redacts the fields of g that are words rather than names the
+// engine reads back: as the rest of an event's data, they may quote a
+// secret.
+func (g Engine) redactWords(s *redact.Set) Engine {
+	g.Rerun, g.InFlight, g.Restart = s.Redact(g.Rerun), s.Redact(g.InFlight), s.Redact(g.Restart)
+	g.Resumed.Why = s.Redact(g.Resumed.Why)
+	if g.State != nil {
+		g.State = new(s.Redact(*g.State))
+	}
+	if g.RollbackError != nil {
+		g.RollbackError = new(s.Redact(*g.RollbackError))
+	}
+	return g
+}
+
+// withoutWords is g for a no_log step: only what the engine reads back.
+func (g Engine) withoutWords() Engine {
+	g.Rerun, g.InFlight, g.Restart, g.Resumed, g.Check = "", "", "", Resumed{}, false
+	g.State, g.RollbackError = nil, nil
 	return g
 }
 
@@ -300,7 +397,7 @@ func (e *Event) takeEngine() {
 	var data map[string]any
 	for _, f := range e.Engine.fields() {
 		v, ok := e.Data[f.key]
-		if !ok {
+		if !ok || (f.kinds != nil && !slices.Contains(f.kinds, e.Kind)) {
 			continue
 		}
 		b, err := json.Marshal(v)

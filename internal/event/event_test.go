@@ -69,8 +69,8 @@ func TestBusConcurrentOrder(t *testing.T) {
 		}
 		perHost[e.Host]++
 	}
-	if got := bus.Seq(); got != 10+workers*each {
-		t.Errorf("Seq() = %d", got)
+	if got := bus.seq; got != 10+workers*each {
+		t.Errorf("last seq = %d", got)
 	}
 }
 
@@ -334,14 +334,14 @@ func TestEngineFieldsJournal(t *testing.T) {
 		eng  Engine
 		data map[string]any // what is left in Data
 	}{
-		{"loop start", StepStart, Engine{Items: IntPtr(3), ID: "steps[1]", Module: "command"}, map[string]any{
-			"rerun": "it was in flight when the run stopped, so whether it acted is unknown: it runs again"}},
+		{"loop start", StepStart, Engine{Items: IntPtr(3), ID: "steps[1]", Module: "command",
+			Rerun: "it was in flight when the run stopped, so whether it acted is unknown: it runs again"}, nil},
 		{"ignored failure", StepEnd, Engine{Ignored: true}, nil},
 		{"run_once elsewhere", StepEnd, Engine{RanOn: "etcd-1"}, nil},
 		{"skipped by tags", StepEnd, Engine{Reason: "tags"}, nil},
-		{"rollback of the first step", RollbackStart, Engine{Reason: "failed", FailedStep: "swap", FailedIndex: IntPtr(0)},
-			map[string]any{"error": "exit status 1"}},
-		{"rollback after abort", RollbackStart, Engine{Reason: "abort"}, map[string]any{"error": "run aborted"}},
+		{"rollback of the first step", RollbackStart, Engine{Reason: "failed", FailedStep: "swap", FailedIndex: IntPtr(0),
+			RollbackError: new("exit status 1")}, nil},
+		{"rollback after abort", RollbackStart, Engine{Reason: "abort", RollbackError: new("run aborted")}, nil},
 		{"undo of no items", RollbackStepStart, Engine{Items: IntPtr(0), ID: "steps[1]", Module: "command"}, nil},
 		{"leftover", Leftover, Engine{Action: "killed", PGID: 4242, On: "etcd-1"}, nil},
 		// A value of the wrong type is not the engine's: it stays in Data,
@@ -350,15 +350,15 @@ func TestEngineFieldsJournal(t *testing.T) {
 		// RunEnd's reason is RunEndInfo's, redacted as text: it stays in Data.
 		{"run end", RunEnd, Engine{}, map[string]any{"exit_code": float64(1), "hosts": map[string]any{"failed": float64(1)},
 			"reason": "etcd-1 failed"}},
-		{"batch", BatchStart, Engine{Hosts: []string{"etcd-2", "etcd-3"}}, map[string]any{"resumed": true}},
+		{"batch", BatchStart, Engine{Hosts: []string{"etcd-2", "etcd-3"}, Resumed: Resumed{Yes: true}}, nil},
 		{"process", StepProcess, Engine{PGID: 4242, Start: 123456789, Boot: "5d1c", Become: true,
 			BecomeUser: "etcd", On: "etcd-1", ID: "steps[1]", Module: "command"}, nil},
 		{"delegated start", StepStart, Engine{ID: "steps[0]", Module: "command", DelegateTo: "controller"}, nil},
 		{"retry of the first item", StepRetry, Engine{LoopIndex: IntPtr(0)}, nil},
-		{"host end", HostEnd, Engine{Counts: &Counts{OK: 3, Changed: 2, Skipped: 0, Failed: 1}},
-			map[string]any{"state": "failed at \"swap\""}},
+		{"host end", HostEnd, Engine{Counts: &Counts{OK: 3, Changed: 2, Skipped: 0, Failed: 1},
+			State: new("failed at \"swap\"")}, nil},
 		// Counts come whole or stay in Data.
-		{"host end edited by hand", HostEnd, Engine{}, map[string]any{"ok": float64(3), "state": "x"}},
+		{"host end edited by hand", HostEnd, Engine{State: new("x")}, map[string]any{"ok": float64(3)}},
 	}
 	if len(lines) != len(tests) {
 		t.Fatalf("%d lines for %d cases", len(lines), len(tests))
@@ -422,5 +422,80 @@ func TestBusSinksGetOwnEngineFields(t *testing.T) {
 	}
 	if got := *rec.Events()[0].Items; got != 3 || n != 3 {
 		t.Errorf("one sink's change reached another or the caller: %d, %d", got, n)
+	}
+}
+
+// TestEngineWords: the engine's fields in words keep their keys and shapes
+// in "data" ("resumed" is true or a text, an empty state is still written),
+// and a key is the engine's only on the kinds that write it: a module's
+// "error" in a step_progress stays its own.
+func TestEngineWords(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		eng  Engine
+		data map[string]any
+	}{
+		{"resumed host", `{"kind":"host_start","data":{"in_flight":"swap","restart":"rolled back","resumed":true}}`,
+			Engine{Resumed: Resumed{Yes: true}, InFlight: "swap", Restart: "rolled back"}, nil},
+		{"resumed rollback", `{"kind":"rollback_start","error":"x","data":{"error":"x","resumed":"it goes on"}}`,
+			Engine{Resumed: Resumed{Yes: true, Why: "it goes on"}, RollbackError: new("x")}, nil},
+		{"empty state", `{"kind":"host_end","data":{"state":""}}`, Engine{State: new("")}, nil},
+		{"check", `{"kind":"step_end","status":"skipped","data":{"block_rollback":"steps[2]","check":true}}`,
+			Engine{Check: true, BlockRollback: "steps[2]"}, nil},
+		{"drain", `{"kind":"interrupt","status":"interrupted","data":{"mode":"drain"}}`, Engine{Mode: "drain"}, nil},
+		{"abort", `{"kind":"abort","status":"aborted","data":{"on_abort":"stop"}}`, Engine{OnAbort: "stop"}, nil},
+		{"progress", `{"kind":"step_progress","data":{"error":"timeout","mode":"m","state":"s"}}`, Engine{},
+			map[string]any{"error": "timeout", "mode": "m", "state": "s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e Event
+			if err := json.Unmarshal([]byte(tt.in), &e); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(e.Engine, tt.eng) || !reflect.DeepEqual(e.Data, tt.data) {
+				t.Errorf("decoded %+v data %v\nwant    %+v data %v", e.Engine, e.Data, tt.eng, tt.data)
+			}
+			out, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want map[string]any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(tt.in), &want); err != nil {
+				t.Fatal(err)
+			}
+			delete(got, "seq")
+			delete(got, "time")
+			delete(got, "run_id")
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("written back differently:\n got %s\nwant %s", out, tt.in)
+			}
+		})
+	}
+}
+
+// TestEngineWordsRedacted: the fields in words are redacted as the rest of
+// data was, and dropped from a no_log event.
+func TestEngineWordsRedacted(t *testing.T) {
+	s := &redact.Set{}
+	s.Add("hunter2")
+	in := Event{Kind: HostEnd, Host: "h1", Engine: Engine{State: new("failed: hunter2"), InFlight: "x hunter2",
+		Restart: "hunter2", Rerun: "hunter2", Resumed: Resumed{Yes: true, Why: "hunter2"}, RollbackError: new("hunter2"),
+		Mode: "drain", BlockRollback: "steps[1]"}}
+	got := in.Redacted(s).Engine
+	want := Engine{State: new("failed: <redacted>"), InFlight: "x <redacted>", Restart: "<redacted>", Rerun: "<redacted>",
+		Resumed: Resumed{Yes: true, Why: "<redacted>"}, RollbackError: new("<redacted>"), Mode: "drain", BlockRollback: "steps[1]"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	in.Kind, in.NoLog, in.Engine.Check = StepEnd, true, true
+	got = in.Redacted(s).Engine
+	want = Engine{Mode: "drain", BlockRollback: "steps[1]"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("no_log: got %+v\nwant %+v", got, want)
 	}
 }

@@ -123,7 +123,7 @@ func (c *checker) controllers() []*target {
 	if len(hosts) == 0 {
 		vars := MergeVars(c.p.Spec.Vars, c.p.ExtraVars)
 		return []*target{{label: spec.Controller, ctrl: true, vars: vars, raw: vars, c: c, origin: c.origin(nil),
-			host: eval.Host{Name: spec.Controller, Addr: "localhost", Vars: vars}}}
+			host: ControllerHost(vars).Eval()}}
 	}
 	if !c.p.OrderAtStart {
 		hosts = hosts[:1]
@@ -152,7 +152,7 @@ func (c *checker) controllers() []*target {
 		seen[key] = true
 		out = append(out, &target{
 			label: h.Name, ctrl: true, vars: h.Vars, raw: c.rawVars(h), c: c, origin: c.origin(h),
-			host: eval.Host{Name: spec.Controller, Addr: "localhost", Vars: h.Vars},
+			host: ControllerHost(h.Vars).Eval(),
 		})
 	}
 	return out

@@ -5,21 +5,6 @@ import (
 	"github.com/runbookhq/runbook/inventory"
 )
 
-// EvalHost is how an inventory host looks to expressions, with its merged vars.
-func EvalHost(h *inventory.Host, vars map[string]any) eval.Host {
-	return eval.Host{Name: h.Name, Addr: h.Addr(), Groups: h.Groups, Vars: vars}
-}
-
-// Eval is how the plan's host looks to expressions: its name, address and
-// groups, with its merged vars. The runner, the checks before a run and the
-// order key all see it so.
-func (h *Host) Eval() eval.Host {
-	if h.Inventory != nil {
-		return EvalHost(h.Inventory, h.Vars)
-	}
-	return eval.Host{Name: h.Name, Addr: h.Addr, Groups: h.Groups, Vars: h.Vars}
-}
-
 // EvalInventory adapts an inventory to what group() and hostvars() need at run
 // time, with each host's raw inventory vars.
 func EvalInventory(inv *inventory.Inventory) eval.Inventory { return evalInv{inv: inv} }
@@ -51,7 +36,7 @@ func (e evalInv) Group(name string) []eval.Host {
 		if !ok {
 			v = h.Vars
 		}
-		out[i] = EvalHost(h, v)
+		out[i] = hostOf(h, v).Eval()
 	}
 	return out
 }

@@ -15,15 +15,15 @@ func phases(rb *spec.Runbook, reg *modules.Registry) []Phase {
 	rt := newRunTimeNames(rb, reg)
 	var out []Phase
 	if len(rb.Preflight) > 0 {
-		out = append(out, Phase{Name: string(spec.PhasePreflight), Runs: "once", Steps: steps(rb.Preflight, rt)})
+		out = append(out, Phase{Name: string(spec.PhasePreflight), Runs: "once", Steps: steps(rb.Preflight, rt), Compiled: rb.Preflight})
 	}
-	out = append(out, Phase{Name: string(spec.PhaseSteps), Runs: "per host", Steps: steps(rb.Steps, rt)})
+	out = append(out, Phase{Name: string(spec.PhaseSteps), Runs: "per host", Steps: steps(rb.Steps, rt), Compiled: rb.Steps})
 	out = append(out, rollbackPhase(rb.Rollback, rb.Steps, rt))
 	if len(rb.BetweenBatches) > 0 {
-		out = append(out, Phase{Name: string(spec.PhaseBetweenBatches), Runs: "after each batch", Steps: steps(rb.BetweenBatches, rt)})
+		out = append(out, Phase{Name: string(spec.PhaseBetweenBatches), Runs: "after each batch", Steps: steps(rb.BetweenBatches, rt), Compiled: rb.BetweenBatches})
 	}
 	if len(rb.Post) > 0 {
-		out = append(out, Phase{Name: string(spec.PhasePost), Runs: "once", Steps: steps(rb.Post, rt)})
+		out = append(out, Phase{Name: string(spec.PhasePost), Runs: "once", Steps: steps(rb.Post, rt), Compiled: rb.Post})
 	}
 	return out
 }
@@ -32,12 +32,13 @@ func rollbackPhase(r spec.Rollback, covered []*spec.Step, rt *runTimeNames) Phas
 	ph := Phase{Name: string(spec.PhaseRollback), Runs: "per failed host"}
 	switch {
 	case r.None:
-		ph.Mode = "none"
+		ph.Mode = RollbackNone
 	case len(r.Steps) > 0:
-		ph.Mode = "explicit"
+		ph.Mode = RollbackExplicit
 		ph.Steps = steps(r.Steps, rt)
+		ph.Compiled = r.Steps
 	default:
-		ph.Mode = "automatic"
+		ph.Mode = RollbackAutomatic
 	}
 	return ph
 }

@@ -34,17 +34,6 @@ type Options struct {
 	Run eval.Run
 }
 
-// Host is a host as the plan sees it: its merged variables (runbook < inventory
-// < -e) and how to reach it.
-type Host struct {
-	Name       string          `json:"name"`
-	Addr       string          `json:"addr"`
-	Connection string          `json:"connection"`
-	Groups     []string        `json:"groups"`
-	Vars       map[string]any  `json:"-"`
-	Inventory  *inventory.Host `json:"-"`
-}
-
 // Plan is the single description of what a run will do. `plan` prints it,
 // `exec` runs it, and the journal records its digests so that `resume` can
 // refuse to continue a run whose inputs changed.
@@ -75,8 +64,10 @@ type Plan struct {
 	// OrderFacts are the facts the order key reads.
 	OrderFacts []string `json:"order_facts,omitempty"`
 
-	Hosts     []*Host              `json:"-"`
-	Spec      *spec.Runbook        `json:"-"` // the runbook as loaded, that the plan was built from
+	Hosts []*Host       `json:"-"`
+	Spec  *spec.Runbook `json:"-"` // the runbook as loaded, that the plan was built from
+	// Window is the runbook's change window; nil when it has none.
+	Window    *eval.Window         `json:"-"`
 	Inventory *inventory.Inventory `json:"-"`
 	ExtraVars map[string]any       `json:"-"`
 
@@ -91,6 +82,63 @@ type Phase struct {
 	// Mode is set on the rollback phase: explicit, automatic or none.
 	Mode  string `json:"mode,omitempty"`
 	Steps []Step `json:"steps"`
+	// Compiled are the phase's steps as the runner runs them: compiled
+	// expressions and templates, the module with its literal arguments.
+	// Steps shows them.
+	Compiled []*CompiledStep `json:"-"`
+}
+
+// CompiledStep is a step ready to run, as the loader compiled it.
+type CompiledStep = spec.Step
+
+// Controller is the name of the machine runbook runs on: the host of the
+// once phases and the delegate_to value that means it.
+const Controller = spec.Controller
+
+// Phase names (Phase.Name), in the order phases run.
+const (
+	PhasePreflight      = string(spec.PhasePreflight)
+	PhaseSteps          = string(spec.PhaseSteps)
+	PhaseRollback       = string(spec.PhaseRollback)
+	PhaseBetweenBatches = string(spec.PhaseBetweenBatches)
+	PhasePost           = string(spec.PhasePost)
+)
+
+// OnAbortRollbackCompleted is the Plan.OnAbort that rolls back the hosts
+// that completed when a run aborts.
+const OnAbortRollbackCompleted = string(spec.OnAbortRollbackCompleted)
+
+// Rollback modes (Phase.Mode of the rollback phase).
+const (
+	RollbackExplicit  = "explicit"
+	RollbackAutomatic = "automatic"
+	RollbackNone      = "none"
+)
+
+// Phase returns the phase of that name (PhaseSteps...), or a phase with
+// no steps when the runbook has none.
+func (p *Plan) Phase(name string) Phase {
+	for _, ph := range p.Phases {
+		if ph.Name == name {
+			return ph
+		}
+	}
+	return Phase{Name: name}
+}
+
+// ControllerVars are the vars of the once phases (preflight, gates, post):
+// the run's first host's, as Ansible's run_once does, so group vars such as
+// where the new binaries are reach them, rendered; the runbook's and -e when
+// there is no host.
+func (p *Plan) ControllerVars() map[string]any {
+	if len(p.Hosts) > 0 {
+		return p.Hosts[0].Vars
+	}
+	var vars map[string]any
+	if p.Spec != nil {
+		vars = p.Spec.Vars
+	}
+	return MergeVars(vars, p.ExtraVars)
 }
 
 // Step is a step as the plan shows it.
@@ -156,6 +204,7 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 		Limit:       opts.Limit,
 		OnAbort:     string(rb.OnAbort),
 		Spec:        rb,
+		Window:      rb.Window,
 		registry:    reg,
 		Inventory:   inv,
 		ExtraVars:   opts.ExtraVars,
@@ -193,17 +242,11 @@ func Build(rb *spec.Runbook, inv *inventory.Inventory, opts Options) (*Plan, dia
 			}
 			h = over
 		}
-		vars := MergeVars(h.MagicVars(), rb.Vars, h.Vars, opts.ExtraVars)
-		vars, vds := vr.render(vars, EvalHost(h, vars), varPos(rb, h, opts.ExtraVars))
+		ph := hostOf(h, MergeVars(h.MagicVars(), rb.Vars, h.Vars, opts.ExtraVars))
+		var vds diag.Diags
+		ph.Vars, vds = vr.render(ph.Vars, ph.Eval(), varPos(rb, h, opts.ExtraVars))
 		ds.Append(vds)
-		p.Hosts = append(p.Hosts, &Host{
-			Name:       h.Name,
-			Addr:       h.Addr(),
-			Connection: h.Connection(),
-			Groups:     h.Groups,
-			Vars:       vars,
-			Inventory:  h,
-		})
+		p.Hosts = append(p.Hosts, ph)
 	}
 
 	if ds.HasErrors() {

@@ -447,8 +447,4 @@ func (m *Module) unredact(data map[string]any) (map[string]any, error) {
 	return hostfile.Unredact("swap", data, map[string]string{"dest": dest, "backup": backup, "staged_path": stage})
 }
 
-// matchesRedacted reports whether actual is rec with each <redacted> in rec
-// standing for some text.
-func matchesRedacted(rec, actual string) bool { return hostfile.MatchesRedacted(rec, actual) }
-
 var _ modules.Checker = (*Module)(nil)
