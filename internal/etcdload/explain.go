@@ -450,11 +450,17 @@ func Explain(r *Report, logs []string, j *Journal, w io.Writer) error {
 	for _, wr := range writes {
 		end := wr.Started.Add(dur(wr.LatencyMS))
 		c := classify(wr.Started, end, ml, ev, j)
+		// A write joins the latest run of writes with its cause unless a
+		// second passed without one: writes with other causes in between
+		// (a busy machine makes some of every cluster event) do not split it.
 		var s *segment
-		if n := len(segs); n > 0 && segs[n-1].key() == c.key() && wr.Started.Sub(segs[n-1].to) < time.Second {
-			s = segs[n-1]
-			s.worst = max(s.worst, c.worst)
-		} else {
+		for i := len(segs) - 1; i >= 0 && s == nil; i-- {
+			if segs[i].key() == c.key() && wr.Started.Sub(segs[i].to) < time.Second {
+				s = segs[i]
+				s.worst = max(s.worst, c.worst)
+			}
+		}
+		if s == nil {
 			s = &segment{cause: c, from: wr.Started, errs: map[string]int{}, served: map[string]bool{}, steps: map[string]time.Duration{}}
 			segs = append(segs, s)
 		}
