@@ -284,7 +284,16 @@ type cause struct {
 	context string        // where the runbook was then
 }
 
-func (c cause) key() string { return c.class + "|" + c.subject + "|" + c.detail + "|" + c.context }
+// key tells causes apart: a cluster event is one cause whatever step the
+// runbook moved on to while it lasted; for the rest, the step is what
+// tells one run of slow writes from the next.
+func (c cause) key() string {
+	switch c.class {
+	case CauseTransfer, CauseElection, CauseStopping, CauseStarting:
+		return c.class + "|" + c.subject + "|" + c.detail
+	}
+	return c.class + "|" + c.subject + "|" + c.detail + "|" + c.context
+}
 
 // Windows around a write in which a member's line counts for it: an event
 // a little before it began (what made it wait began before it did), and a
@@ -379,6 +388,9 @@ func runbookContext(j *Journal, t time.Time) string {
 	}
 	if s := j.At(t); s != nil {
 		return fmt.Sprintf("runbook at %q on %s", s.Step, s.Host)
+	}
+	if s := j.Before(t); s != nil {
+		return fmt.Sprintf("runbook just after %q on %s", s.Step, s.Host)
 	}
 	return "runbook between steps"
 }

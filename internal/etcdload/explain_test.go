@@ -187,7 +187,7 @@ not json
 	for _, want := range []string{
 		"12:00:00.500–12:00:00.620  0 failed, 1 slow (slowest 120 ms)  [machine-load] no stop, election or warning in any member's log: the machine's own load; before the runbook started\n",
 		"12:00:02.000–12:00:02.015  2 failed, 0 slow (slowest 5 ms)  [member-stopping] m1 stopping (SIGTERM at 12:00:01.900, closed 600 ms later), still serving clients; runbook at \"stop etcd\" on m1; errors: 2× error reading from server: EOF\n",
-		"12:00:04.850–12:00:05.000  0 failed, 1 slow (slowest 150 ms)  [machine-load] no stop, election or warning in any member's log: the machine's own load; served by m1, etcd's slowest step \"process raft request\"; runbook between steps\n",
+		"12:00:04.850–12:00:05.000  0 failed, 1 slow (slowest 150 ms)  [machine-load] no stop, election or warning in any member's log: the machine's own load; served by m1, etcd's slowest step \"process raft request\"; runbook just after \"stop etcd\" on m1\n",
 		"cause member-stopping: 2 failed, 0 slow, slowest 5 ms\n",
 		"outage of http://127.0.0.11:2379: 12:00:01.900 – 12:00:03.000 (1100 ms), first seen: no answer\n",
 	} {

@@ -107,3 +107,18 @@ func (j *Journal) At(t time.Time) *JournalStep {
 	}
 	return at
 }
+
+// Before is the step that ended last before t, nil when none did.
+func (j *Journal) Before(t time.Time) *JournalStep {
+	if j == nil {
+		return nil
+	}
+	var last *JournalStep
+	for i := range j.Steps {
+		s := &j.Steps[i]
+		if !s.To.IsZero() && s.To.Before(t) && (last == nil || s.To.After(last.To)) {
+			last = s
+		}
+	}
+	return last
+}
