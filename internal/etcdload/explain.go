@@ -314,9 +314,16 @@ func classify(start, end time.Time, logs *memberLogs, ev events, j *Journal) cau
 	for _, g := range []struct {
 		class string
 		spans []span
-	}{{CauseTransfer, ev.transfers}, {CauseElection, ev.elections}, {CauseStopping, ev.stops}, {CauseStarting, ev.starts}} {
+		from  time.Time
+	}{
+		{CauseTransfer, ev.transfers, from}, {CauseElection, ev.elections, from},
+		// A stop counts for the writes in flight while it went on, not
+		// for those that began after the member had closed.
+		{CauseStopping, ev.stops, start},
+		{CauseStarting, ev.starts, from},
+	} {
 		for _, s := range g.spans {
-			if s.overlaps(from, end) {
+			if s.overlaps(g.from, end) {
 				c.class, c.subject, c.detail = g.class, s.subject, s.detail
 				return c
 			}
@@ -403,7 +410,7 @@ func (c cause) text() string {
 	case CauseElection:
 		return fmt.Sprintf("during a leader election (%s)", c.detail)
 	case CauseStopping:
-		return fmt.Sprintf("%s stopping (%s), still serving clients", c.subject, c.detail)
+		return fmt.Sprintf("%s stopping (%s)", c.subject, c.detail)
 	case CauseStarting:
 		return fmt.Sprintf("%s starting (%s)", c.subject, c.detail)
 	case CauseFsync:

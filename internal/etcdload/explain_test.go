@@ -98,7 +98,7 @@ func TestClassify(t *testing.T) {
 			ids2 + line(1100, "info", "bbbbbbbbbbbbbbbb became leader at term 4", ""),
 			500, 1200, CauseElection, "m2 became leader after 1000 ms"},
 		{"stop", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) + line(800, "info", "closed etcd server", ""),
-			"", 100, 300, CauseStopping, "m1 stopping (SIGTERM at 12:00:00.000, closed 800 ms later), still serving clients"},
+			"", 100, 300, CauseStopping, "m1 stopping (SIGTERM at 12:00:00.000, closed 800 ms later)"},
 		{"stop long ago", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) + line(800, "info", "closed etcd server", ""),
 			"", 1500, 1700, CauseLoad, "the machine's own load"},
 		{"start", "", ids2 + line(0, "info", "starting an etcd server", "") + line(300, "info", "ready to serve client requests", ""),
@@ -186,7 +186,7 @@ not json
 	}
 	for _, want := range []string{
 		"12:00:00.500–12:00:00.620  0 failed, 1 slow (slowest 120 ms)  [machine-load] no stop, election or warning in any member's log: the machine's own load; before the runbook started\n",
-		"12:00:02.000–12:00:02.015  2 failed, 0 slow (slowest 5 ms)  [member-stopping] m1 stopping (SIGTERM at 12:00:01.900, closed 600 ms later), still serving clients; runbook at \"stop etcd\" on m1; errors: 2× error reading from server: EOF\n",
+		"12:00:02.000–12:00:02.015  2 failed, 0 slow (slowest 5 ms)  [member-stopping] m1 stopping (SIGTERM at 12:00:01.900, closed 600 ms later); runbook at \"stop etcd\" on m1; errors: 2× error reading from server: EOF\n",
 		"12:00:04.850–12:00:05.000  0 failed, 1 slow (slowest 150 ms)  [machine-load] no stop, election or warning in any member's log: the machine's own load; served by m1, etcd's slowest step \"process raft request\"; runbook just after \"stop etcd\" on m1\n",
 		"cause member-stopping: 2 failed, 0 slow, slowest 5 ms\n",
 		"outage of http://127.0.0.11:2379: 12:00:01.900 – 12:00:03.000 (1100 ms), first seen: no answer\n",
