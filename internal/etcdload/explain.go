@@ -67,7 +67,7 @@ func notable(l logLine) bool {
 	}
 	lower := strings.ToLower(l.msg)
 	for _, w := range []string{"signal", "leader", "elect", "became", "transfer", "closing etcd", "closed etcd", "starting an etcd server",
-		"ready to serve", "serving client", "newraft", "took too long", "slow fdatasync"} {
+		"ready to serve", "serving client", "newraft", "took too long", "slow fdatasync", "msgtimeoutnow"} {
 		if strings.Contains(lower, w) {
 			return true
 		}
@@ -210,6 +210,16 @@ func findEvents(logs *memberLogs) events {
 				end, to = at, who
 				detail = fmt.Sprintf("%s led %s later", who, ms3(at.Sub(l.ts)))
 			}
+			// Whether the leader had to catch the transferee up first: it
+			// drops proposals meanwhile, so a transfer to a member behind
+			// lasts longer.
+			if tn := after(logs.lines[i:], l.member, "MsgTimeoutNow", time.Second); tn != nil {
+				if strings.Contains(tn.msg, "immediately") {
+					detail += ", to an up-to-date member"
+				} else {
+					detail += fmt.Sprintf(", after catching %s up for %s", to, ms3(tn.ts.Sub(l.ts)))
+				}
+			}
 			if sig, ok := stopStart[l.member]; ok && l.ts.Sub(sig) < stopLinger {
 				detail += ", on " + l.member + "'s shutdown"
 			}
@@ -234,8 +244,11 @@ func findEvents(logs *memberLogs) events {
 				detail: fmt.Sprintf("%s became leader after %s", l.member, ms3(l.ts.Sub(from)))})
 		case l.msg == "received signal; shutting down":
 			stopStart[l.member] = l.ts
-			ev.stops = append(ev.stops, span{from: l.ts, to: l.ts.Add(stopLinger), subject: l.member,
-				detail: "SIGTERM at " + clock(l.ts)})
+			detail := "SIGTERM at " + clock(l.ts)
+			if after(logs.lines[i:], l.member, "skipped leadership transfer; local server is not leader", stopLinger) != nil {
+				detail += ", not the leader"
+			}
+			ev.stops = append(ev.stops, span{from: l.ts, to: l.ts.Add(stopLinger), subject: l.member, detail: detail})
 		case l.msg == "closed etcd server":
 			for j := len(ev.stops) - 1; j >= 0; j-- {
 				s := &ev.stops[j]
@@ -264,6 +277,24 @@ func findEvents(logs *memberLogs) events {
 		}
 	}
 	return ev
+}
+
+// after is the first of lines (in time order) logged by member within d of
+// the first line whose message contains part, or nil.
+func after(lines []logLine, member, part string, d time.Duration) *logLine {
+	if len(lines) == 0 {
+		return nil
+	}
+	for i := range lines {
+		l := &lines[i]
+		if l.ts.Sub(lines[0].ts) > d {
+			return nil
+		}
+		if l.member == member && strings.Contains(l.msg, part) {
+			return l
+		}
+	}
+	return nil
 }
 
 func inAny(spans []span, t time.Time) bool {

@@ -87,9 +87,14 @@ func TestClassify(t *testing.T) {
 		class      string
 		text       string
 	}{
-		{"transfer", ids + line(10, "info", "aaaaaaaaaaaaaaaa [term 2] starts to transfer leadership to bbbbbbbbbbbbbbbb", ""),
+		{"transfer", ids + line(10, "info", "aaaaaaaaaaaaaaaa [term 2] starts to transfer leadership to bbbbbbbbbbbbbbbb", "") +
+			line(10, "info", "aaaaaaaaaaaaaaaa sends MsgTimeoutNow to bbbbbbbbbbbbbbbb immediately as bbbbbbbbbbbbbbbb already has up-to-date log", ""),
 			ids2 + line(18, "info", "bbbbbbbbbbbbbbbb became leader at term 3", ""),
-			0, 2000, CauseTransfer, "during leader transfer m1→m2 (m2 led 8 ms later)"},
+			0, 2000, CauseTransfer, "during leader transfer m1→m2 (m2 led 8 ms later, to an up-to-date member)"},
+		{"transfer to a member behind", ids + line(10, "info", "aaaaaaaaaaaaaaaa [term 2] starts to transfer leadership to bbbbbbbbbbbbbbbb", "") +
+			line(13, "info", "aaaaaaaaaaaaaaaa sent MsgTimeoutNow to bbbbbbbbbbbbbbbb after received MsgAppResp", ""),
+			ids2 + line(18, "info", "bbbbbbbbbbbbbbbb became leader at term 3", ""),
+			0, 2000, CauseTransfer, "(m2 led 8 ms later, after catching m2 up for 3 ms)"},
 		{"transfer on shutdown", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) +
 			line(5, "info", "leadership transfer starting", `"transferee-member-id":"bbbbbbbbbbbbbbbb"`),
 			ids2 + line(20, "info", "bbbbbbbbbbbbbbbb became leader at term 3", ""),
@@ -99,6 +104,9 @@ func TestClassify(t *testing.T) {
 			500, 1200, CauseElection, "m2 became leader after 1000 ms"},
 		{"stop", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) + line(800, "info", "closed etcd server", ""),
 			"", 100, 300, CauseStopping, "m1 stopping (SIGTERM at 12:00:00.000, closed 800 ms later)"},
+		{"stop of a follower", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) +
+			line(20, "info", "skipped leadership transfer; local server is not leader", "") + line(800, "info", "closed etcd server", ""),
+			"", 100, 300, CauseStopping, "m1 stopping (SIGTERM at 12:00:00.000, not the leader, closed 800 ms later)"},
 		{"stop long ago", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) + line(800, "info", "closed etcd server", ""),
 			"", 1500, 1700, CauseLoad, "the machine's own load"},
 		{"start", "", ids2 + line(0, "info", "starting an etcd server", "") + line(300, "info", "ready to serve client requests", ""),
