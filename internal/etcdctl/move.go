@@ -134,7 +134,6 @@ func MoveLeader(ctx context.Context, cl *Cluster, to *Member, wait time.Duration
 			return 0, fmt.Errorf("member %s does not answer: %v; leadership is only moved when every member is up", m.Label(), statusErr(m))
 		}
 	}
-	awaitLog(ctx, leader, to)
 	start := time.Now()
 	if err := leader.Endpoint.Client.MoveLeader(ctx, to.ID); err != nil {
 		return time.Since(start), fmt.Errorf("leader %s: %w", leader.Label(), err)
@@ -160,38 +159,6 @@ func MoveLeader(ctx context.Context, cl *Cluster, to *Member, wait time.Duration
 		case <-tick.C:
 		}
 		tick.Stop()
-	}
-}
-
-// TransfereeWait bounds how long MoveLeader waits for the transferee to
-// know of every entry the leader has committed before it asks for the move
-// anyway.
-var TransfereeWait = 500 * time.Millisecond
-
-// awaitLog waits, at most TransfereeWait, for a reading in which to knows
-// of every entry the leader had committed just before. raft hands
-// leadership over at once only to a member whose log matches the leader's;
-// to one behind, the leader first sends the missing entries and drops every
-// proposal until the move is over, so clients see more writes fail. (The
-// bench saw such a catch-up take 32 ms on a busy machine, against 4-9 ms for
-// a move to a member up to date.) Under load the leader's log grows between
-// the readings and the move, so this narrows the gap; raft closes it.
-func awaitLog(ctx context.Context, leader, to *Member) {
-	deadline := time.Now().Add(TransfereeWait)
-	for time.Now().Before(deadline) {
-		l, err := leader.Endpoint.Client.Status(ctx)
-		if err != nil {
-			return
-		}
-		t, err := to.Endpoint.Client.Status(ctx)
-		if err != nil || t.RaftIndex >= l.RaftIndex {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(2 * time.Millisecond):
-		}
 	}
 }
 
