@@ -219,7 +219,7 @@ for w in $ways; do
   journal=()
   if [ "$w" = runbook ]; then
     # Run ids sort by their start: the newest journal is this way's run.
-    j=$(ls "$work/state/runs/"*.jsonl 2>/dev/null | tail -n 1)
+    j=$(ls "$work/state/runs/"*.jsonl 2>/dev/null | tail -n 1) || true
     if [ -n "$j" ]; then
       cp "$j" "$work/journal-runbook.jsonl"
       journal=(-journal "$work/journal-runbook.jsonl")

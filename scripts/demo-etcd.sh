@@ -105,7 +105,7 @@ if [ -f "$report" ]; then
   journal=()
   if [ -n "$have_runbook" ]; then
     # Run ids sort by their start: the newest journal is this demo's run.
-    j=$(ls .runbook/runs/*.jsonl 2>/dev/null | tail -n 1)
+    j=$(ls .runbook/runs/*.jsonl 2>/dev/null | tail -n 1) || true
     [ -n "$j" ] && journal=(-journal "$j")
   fi
   "$bindir/etcd-load" -report-from "$report" -explain-logs "$logs" "${journal[@]}" | tee "$LAB_DIR/load-explain.txt" || true
