@@ -16,7 +16,7 @@ HEAVY_PKGS := ./e2e ./e2e/nginx ./e2e/canary ./internal/labtest ./internal/etcdl
 MODULE = $(shell $(GO) list -m)
 
 .PHONY: all build deps test lint fuzz demo demo-canary demo-restart demo-redis redis-lab redis-lab-down lab-up lab-down lab-status \
-	prometheus-up prometheus-down bench bench-upgrade clean nginx-lab nginx-lab-down nginx-lab-status nginx-demo
+	prometheus-up prometheus-down bench bench-upgrade bench-upgrade-series clean nginx-lab nginx-lab-down nginx-lab-status nginx-demo
 
 all: build
 
@@ -93,7 +93,11 @@ bench:
 
 ## bench-upgrade: the etcd upgrade under write load, by runbook (every gate on) and by a plain script, beside the idle cluster, each on a fresh lab (127.0.0.91-93): wall time, member outages, failed, lost and slow writes, explained from the members' logs.
 bench-upgrade:
-	@scripts/bench-upgrade.sh
+	@if [ -n "$(BENCH_RUNS)" ]; then BENCH_RUNS=$(BENCH_RUNS) scripts/bench-upgrade-series.sh; else scripts/bench-upgrade.sh; fi
+
+## bench-upgrade-series: the runbook's upgrade under 200 writes/s BENCH_RUNS times (default 10), each on a fresh lab, all runs in one table with the cause of every failed or slow write.
+bench-upgrade-series:
+	@BENCH_RUNS=$(or $(BENCH_RUNS),10) scripts/bench-upgrade-series.sh
 
 ## nginx-lab: three nginx instances on 127.0.0.41-43:8080 serving version 1 (idempotent); they stop by themselves after 2h.
 nginx-lab:

@@ -22,15 +22,32 @@
 # outage (from its stop until it answers again, sees the leader and has
 # applied the leader's commit index but for 1000 entries, as etcd-load's
 # -watch reads every member each 20 ms, each on its own), and the failed, lost and slowest
-# writes; then, for every failed write and every write slower than 100 ms,
-# what the members logged around it. A benchmark, not a test: it fails only
+# writes; then, for every run of failed writes or writes slower than 100 ms
+# with one cause, that cause in one line, found in the members' logs (a
+# leader transfer, a member stopping or starting, a slow fsync or apply, or
+# nothing logged: the machine's own load) and the step the runbook was at
+# (etcd-load -explain-logs -journal). A benchmark, not a test: it fails only
 # when a way cannot be run or loses a write.
+#
+# The runbook's point of no return waits for an approval that --yes does not
+# give: a second process approves it at once, as make demo does (the lab
+# inventory lets the operator approve their own run).
+#
+# BENCH_RUNS=N (make bench-upgrade BENCH_RUNS=10) runs the runbook way N
+# times instead, each on a fresh lab, and prints every run in one table:
+# scripts/bench-upgrade-series.sh.
 #
 # Linux only, like the lab. The lab lives in BENCH_DIR (default
 # .runbook/bench) on BENCH_ADDRS (default 127.0.0.91-93, never the dev
 # lab's), and goes down at the end. Settings: BENCH_RATE (writes per second,
 # default 200), BENCH_WAYS (default "idle runbook plain"), BENCH_IDLE_SECONDS
-# (default 30).
+# (default 30), BENCH_BIN_DIR (where runbook and etcd-load are built,
+# default BENCH_DIR/bin).
+#
+# Besides its output, each way leaves in BENCH_DIR: load-WAY.json (the
+# load's report), logs-WAY/ (the members' logs), explain-WAY.txt (the
+# causes), summary-WAY.txt (the figures, one NAME=VALUE a line), and for the
+# runbook runbook.log and journal-runbook.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -63,9 +80,11 @@ export LAB_DIR=$work/lab LAB_ADDRS=$addrs LAB_VERSION=$from LAB_VERSIONS="$from 
 export LAB_MAX_LIFETIME=30m
 unset KEEP_DATA
 
-mkdir -p "$work/bin"
-go build -o "$work/bin/runbook" ./cmd/runbook
-go build -o "$work/bin/etcd-load" ./cmd/etcd-load
+bin=${BENCH_BIN_DIR:-$work/bin}
+case $bin in /*) ;; *) bin=$root/$bin ;; esac
+mkdir -p "$bin" "$work"
+go build -o "$bin/runbook" ./cmd/runbook
+go build -o "$bin/etcd-load" ./cmd/etcd-load
 endpoints=http://${addr[0]}:2379,http://${addr[1]}:2379,http://${addr[2]}:2379
 
 load_pid= approver_pid=
@@ -131,7 +150,7 @@ approve_own_run() {
   done
   [ -n "$id" ] || return 0
   # exec: a TERM to this background job ends the approval's wait too.
-  exec "$work/bin/runbook" approve "$id" --state-dir "$work/state" --wait 15m \
+  exec "$bin/runbook" approve "$id" --state-dir "$work/state" --wait 15m \
     --reason "make bench-upgrade: the lab approves its own run (approve_self in the lab inventory)" >/dev/null
 }
 
@@ -172,7 +191,7 @@ for w in $ways; do
   inventory
   report=$work/load-$w.json log=$work/load-$w.log
   rm -f "$report"
-  "$work/bin/etcd-load" -endpoints "$endpoints" -rate "$rate" -duration 15m -watch 20ms -out "$report" >"$log" 2>&1 &
+  "$bin/etcd-load" -endpoints "$endpoints" -rate "$rate" -duration 15m -watch 20ms -out "$report" >"$log" 2>&1 &
   load_pid=$!
   # Some writes before the upgrade starts, as in production.
   sleep 2
@@ -187,9 +206,9 @@ for w in $ways; do
     runbook)
       rc=0
       rm -rf "$work/state"
-      approve_own_run &
+      approve_own_run >"$work/approve.log" 2>&1 &
       approver_pid=$!
-      "$work/bin/runbook" exec runbooks/upgrade-etcd.yml -i "$work/inventory.yml" --yes \
+      "$bin/runbook" exec runbooks/upgrade-etcd.yml -i "$work/inventory.yml" --yes \
         --state-dir "$work/state" -e lab_dir="$LAB_DIR" -e soak=1s -e preflight_window=1s >"$work/runbook.log" 2>&1 || rc=$?
       kill -TERM "$approver_pid" 2>/dev/null || true
       wait "$approver_pid" 2>/dev/null || true
@@ -222,11 +241,36 @@ for w in $ways; do
   # The members' own logs, kept past the lab: what etcd saw during each way.
   rm -rf "$work/logs-$w" && mkdir -p "$work/logs-$w"
   for m in m1 m2 m3; do cp "$LAB_DIR/members/$m/etcd.log" "$work/logs-$w/$m.log" 2>/dev/null || true; done
-  "$work/bin/etcd-load" -report-from "$report" \
+  journal=()
+  if [ "$w" = runbook ]; then
+    # Run ids sort by their start: the newest journal is this way's run.
+    j=$(ls "$work/state/runs/"*.jsonl 2>/dev/null | tail -n 1) || true
+    if [ -n "$j" ]; then
+      cp "$j" "$work/journal-runbook.jsonl"
+      journal=(-journal "$work/journal-runbook.jsonl")
+    fi
+  fi
+  "$bin/etcd-load" -report-from "$report" "${journal[@]}" \
     -explain-logs "m1=$work/logs-$w/m1.log,m2=$work/logs-$w/m2.log,m3=$work/logs-$w/m3.log" >"$work/explain-$w.txt" || true
   outage[$w]=$(outages "$work/explain-$w.txt" | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')
   [ -n "${outage[$w]}" ] || outage[$w]="none"
   slow[$w]=$(field slow "$report")
+  # The figures of this way, for scripts/bench-upgrade-series.sh: each
+  # member's longest outage (the watch also counts a member that did not
+  # answer a status read within 500 ms, which a busy machine causes).
+  {
+    echo "took=${took[$w]}"
+    echo "failed=${failed[$w]}"
+    echo "lost=${lost[$w]}"
+    echo "slowest=${slowest[$w]}"
+    echo "slow=${slow[$w]}"
+    echo "verified=${verified[$w]}"
+    for m in m1 m2 m3; do
+      echo "outage_$m=$(outages "$work/explain-$w.txt" | awk -v m="$m" '$1 == m && $2 > max { max = $2 } END { print max + 0 }')"
+    done
+    echo "causes=$(sed -n 's/^cause \([a-z-]*\): \([0-9]*\) failed, \([0-9]*\) slow.*/\1:\2\/\3/p' "$work/explain-$w.txt" | paste -s -d ' ' -)"
+    echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+  } >"$work/summary-$w.txt"
 done
 
 say "results ($rate writes/s, one attempt per write; details in $work/load-*.json, member logs in $work/logs-*)"
@@ -265,7 +309,7 @@ echo
 echo "each member's outage (ms; from its stop until it answers, sees the leader and has caught up):"
 for w in $ways; do printf '  %-10s %s\n' "$w" "${outage[$w]}"; done
 for w in $ways; do
-  say "$w: failed and slow writes, and outages, with what the members logged then"
+  say "$w: failed and slow writes by cause (one line for each run of them), and outages"
   cat "$work/explain-$w.txt"
 done
 

@@ -2,7 +2,8 @@
 # The etcd demo, to become `make demo` once runbooks/upgrade-etcd.yml exists: a
 # fresh lab of three etcd 3.6.16 members, a steady write load through all of
 # them, the upgrade runbook to 3.7.3 under that load, then the load's report
-# (writes failed, lost, longest gap) and the lab's status. Without the runbook
+# (writes failed, lost, longest gap), the cause of each failed or slow write
+# (from the members' logs and the run's journal) and the lab's status. Without the runbook
 # it stops after the lab and a short load, and says so (exit 3).
 #
 # It replaces the lab in LAB_DIR and leaves the new one running: make lab-down
@@ -129,6 +130,25 @@ fi
 
 say "the load's report (also in $report)"
 cat "$load_log"
+
+# Every failed write and every write over 100 ms, by cause: one line for
+# each run of them, from the members' logs and the run's journal (where
+# the runbook was then).
+if [ -f "$report" ]; then
+  say "the cause of each failed or slow write (etcd-load -explain-logs)"
+  logs=
+  for d in "$LAB_DIR"/members/*/; do
+    m=$(basename "$d")
+    [ -f "$d/etcd.log" ] && logs=${logs:+$logs,}$m=$d/etcd.log
+  done
+  journal=()
+  if [ -n "$have_runbook" ]; then
+    # Run ids sort by their start: the newest journal is this demo's run.
+    j=$(ls .runbook/runs/*.jsonl 2>/dev/null | tail -n 1) || true
+    [ -n "$j" ] && journal=(-journal "$j")
+  fi
+  "$bindir/etcd-load" -report-from "$report" -explain-logs "$logs" "${journal[@]}" | tee "$LAB_DIR/load-explain.txt" || true
+fi
 
 say "the lab now (make lab-status)"
 healthy=1

@@ -25,7 +25,7 @@ const (
 const DefaultDuration = 10 * time.Minute
 
 const usage = `usage: etcd-load -endpoints URL,... [-rate N] [-duration D] [-max-writes N] [-out FILE]
-       etcd-load -report-from FILE
+       etcd-load -report-from FILE [-explain-logs m1=LOG,... [-journal RUN.jsonl]]
 
 Writes keys PREFIX<seq> to etcd at a steady rate with one client over all the
 endpoints, each write one attempt with its own timeout, until SIGINT or SIGTERM,
@@ -63,7 +63,8 @@ func Main(args []string, stdout, stderr io.Writer, interrupts <-chan struct{}) i
 		verifyTimeout = fs.Duration("verify-timeout", 2*time.Minute, "give up reading the writes back after this long")
 		reportFrom    = fs.String("report-from", "", "print the summary of a report written by -out, and do nothing else")
 		watch         = fs.Duration("watch", 0, "also read every member's status this often (like 20ms), and report when each was out: not answering, without a leader, or behind the leader")
-		explain       = fs.String("explain-logs", "", "with -report-from: name=path of each member's etcd log (comma-separated); print what the members logged around each failed or slow write and outage")
+		explain       = fs.String("explain-logs", "", "with -report-from: name=path of each member's etcd log (comma-separated); print the cause of each failed or slow write, one line for each run of them, and each outage")
+		journalPath   = fs.String("journal", "", "with -explain-logs: the journal of the runbook run (runs/RUN_ID.jsonl in its state folder), to say which step ran at each failed or slow write")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -79,8 +80,15 @@ func Main(args []string, stdout, stderr io.Writer, interrupts <-chan struct{}) i
 	if *reportFrom != "" {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if len(set) > 1 && !(len(set) == 2 && set["explain-logs"]) {
-			fmt.Fprintln(stderr, "etcd-load: -report-from prints a saved report and takes no other flag but -explain-logs")
+		delete(set, "report-from")
+		delete(set, "explain-logs")
+		if set["journal"] && *explain == "" {
+			fmt.Fprintln(stderr, "etcd-load: -journal goes with -explain-logs, which it adds the runbook's steps to")
+			return ExitUsage
+		}
+		delete(set, "journal")
+		if len(set) > 0 {
+			fmt.Fprintln(stderr, "etcd-load: -report-from prints a saved report and takes no other flag but -explain-logs and -journal")
 			return ExitUsage
 		}
 		r, err := ReadReport(*reportFrom)
@@ -89,7 +97,14 @@ func Main(args []string, stdout, stderr io.Writer, interrupts <-chan struct{}) i
 			return ExitFailed
 		}
 		if *explain != "" {
-			if err := Explain(r, splitList(*explain), stdout); err != nil {
+			var j *Journal
+			if *journalPath != "" {
+				if j, err = ReadJournal(*journalPath); err != nil {
+					fmt.Fprintln(stderr, "etcd-load: -journal:", err)
+					return ExitUsage
+				}
+			}
+			if err := Explain(r, splitList(*explain), j, stdout); err != nil {
 				fmt.Fprintln(stderr, "etcd-load: -explain-logs:", err)
 				return ExitUsage
 			}

@@ -118,7 +118,7 @@ type Stats struct {
 // MaxSlowListed bounds the slow writes Stats lists one by one: enough to
 // cover every stretch of slow writes of an upgrade at a few hundred writes
 // a second, which an explanation groups into a few.
-const MaxSlowListed = 500
+const MaxSlowListed = 5000
 
 // SlowWrite is the latency from which an acknowledged write is listed one by
 // one, to be explained like a failed one.
