@@ -14,12 +14,12 @@ import (
 // the host and step, and the wait ends when the run drains (Ctrl-C, a lost
 // lock), which does not cancel the step's context: a step in flight would
 // otherwise hold the drain until someone approved it.
-func (h *hostRun) approveFunc(s *plan.CompiledStep, eff inherited) modules.Approve {
+func (h *hostRun) approveFunc(s *plan.CompiledStep, inh inherited) modules.Approve {
 	r := h.r
 	if r.opts.Approve == nil {
 		return nil
 	}
-	name := h.stepName(s, eff.noLog)
+	name := h.stepName(s, inh.noLog)
 	return func(ctx context.Context, req modules.ApprovalRequest) (modules.ApprovalOutcome, error) {
 		req.Host, req.Step, req.StepID = h.host.Name, name, s.ID
 		wctx, cancel := context.WithCancel(ctx)
@@ -43,9 +43,9 @@ func (h *hostRun) approveFunc(s *plan.CompiledStep, eff inherited) modules.Appro
 // approval that timed out) stops the whole run, as an interrupt does, and
 // the host rolls back what it did; a wait that ended because the run drains
 // is that drain. Neither is a failure of the host (exit 3, not 1).
-func (h *hostRun) stoppedByPeople(o stepOutcome, err error, eff inherited) stepOutcome {
+func (h *hostRun) stoppedByPeople(o stepOutcome, err error, inh inherited) stepOutcome {
 	o.err, o.fatal, o.halted = err, true, haltDrain
-	msg := h.shownError(err, eff.noLog).Error()
+	msg := h.shownError(err, inh.noLog).Error()
 	o.result = resultMap(o.data, false, true, msg)
 	if errors.Is(err, modules.ErrRejected) {
 		o.status = event.Failed
