@@ -3,7 +3,10 @@ package modules
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/runbookhq/runbook/modules/arg"
 )
 
 // ApprovalRequest is what a step asks of the people who may let the run go
@@ -44,3 +47,43 @@ var ErrStopWaiting = errors.New("stopped waiting: the run is stopping")
 
 // Approve is how a module waits for approvals; see Host.Approve.
 type Approve func(ctx context.Context, req ApprovalRequest) (ApprovalOutcome, error)
+
+// ApproveArgs is a step's approve: section (pause, and analysis with
+// on_inconclusive: pause): who may let the run go on, and for how long the
+// run waits for them.
+type ApproveArgs struct {
+	Required int          `yaml:"required" default:"1" doc:"how many distinct users must approve"`
+	Self     bool         `yaml:"self" doc:"the user who started the run may approve too"`
+	Timeout  arg.Duration `yaml:"timeout" default:"1h" doc:"waiting longer is a rejection"`
+}
+
+// MaxApprovers bounds required: more people than that is a typo.
+const MaxApprovers = 10
+
+// DefaultApprovalTimeout is approve.timeout when it is not given: a run
+// waits with its hosts locked, so it does not wait forever.
+const DefaultApprovalTimeout = time.Hour
+
+// Validate checks the section's own fields; how it goes with the module's
+// other arguments is the module's to check.
+func (a *ApproveArgs) Validate() error {
+	switch {
+	case a.Required < 0 || a.Required > MaxApprovers:
+		return &FieldError{Field: "approve.required", Msg: fmt.Sprintf("must be from 1 to %d people, got %d", MaxApprovers, a.Required)}
+	case a.Timeout < 0:
+		return &FieldError{Field: "approve.timeout", Msg: "must be a positive duration like \"30m\""}
+	}
+	return nil
+}
+
+// Request is the approval the step asks for with prompt, the defaults filled.
+func (a *ApproveArgs) Request(prompt string) ApprovalRequest {
+	req := ApprovalRequest{Prompt: prompt, Required: a.Required, Self: a.Self, Timeout: a.Timeout.Std()}
+	if req.Required == 0 {
+		req.Required = 1
+	}
+	if req.Timeout == 0 {
+		req.Timeout = DefaultApprovalTimeout
+	}
+	return req
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -172,18 +171,10 @@ type Module struct {
 
 // Approve is the approve: section: who may let an inconclusive analysis go
 // on, as pause's approve: says it.
-type Approve struct {
-	Required int          `yaml:"required" default:"1" doc:"how many distinct users must approve"`
-	Self     bool         `yaml:"self" doc:"the user who started the run may approve too"`
-	Timeout  arg.Duration `yaml:"timeout" default:"1h" doc:"waiting longer is a rejection"`
-}
+type Approve = modules.ApproveArgs
 
-// maxApprovers bounds required: more people than that is a typo.
-const maxApprovers = 10
-
-// DefaultApprovalTimeout is approve.timeout when it is not given: the run
-// waits with its hosts locked, so it does not wait forever.
-const DefaultApprovalTimeout = time.Hour
+// DefaultApprovalTimeout is approve.timeout when it is not given.
+const DefaultApprovalTimeout = modules.DefaultApprovalTimeout
 
 // Metric is one metric of an analysis.
 type Metric struct {
@@ -350,10 +341,9 @@ func (m *Module) Validate() error {
 		switch {
 		case m.OnInconclusive != "" && m.OnInconclusive != "pause":
 			return &modules.FieldError{Field: "approve", Msg: fmt.Sprintf("is waited for when on_inconclusive is pause, and it is %s; remove approve or set on_inconclusive: pause", m.OnInconclusive)}
-		case a.Required < 0 || a.Required > maxApprovers:
-			return &modules.FieldError{Field: "approve.required", Msg: fmt.Sprintf("must be from 1 to %d people, got %d", maxApprovers, a.Required)}
-		case a.Timeout < 0:
-			return &modules.FieldError{Field: "approve.timeout", Msg: "must be a positive duration like \"30m\""}
+		}
+		if err := a.Validate(); err != nil {
+			return err
 		}
 	}
 	if len(m.Metrics) == 0 {

@@ -121,7 +121,7 @@ func TestValidateApprove(t *testing.T) {
 		})
 	}
 	// The defaults: one approval within an hour.
-	req := (&Approve{}).request("p")
+	req := (&Approve{}).Request("p")
 	if req.Required != 1 || req.Timeout != time.Hour || req.Self {
 		t.Errorf("default request = %+v", req)
 	}

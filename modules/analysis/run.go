@@ -80,7 +80,7 @@ func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, er
 	data := a.data(Running)
 	data["msg"] = fmt.Sprintf("would take %s; %s", a.schedule(ctx), strings.Join(parts, "; "))
 	if ap := d.Approve; ap != nil {
-		req := ap.request("")
+		req := ap.Request("")
 		data["msg"] = fmt.Sprintf("%s; if inconclusive, would wait for %s", data["msg"], plural(req.Required, "approval"))
 	}
 	return modules.Result{Data: data}, nil
@@ -486,7 +486,7 @@ func (a *analysis) awaitApproval(ctx context.Context, reasons string, data map[s
 	if a.h.Approve == nil {
 		return modules.Result{Data: data}, &modules.HoldError{Err: fmt.Errorf("analysis inconclusive, and this run has no approval store to wait on (on_inconclusive: pause with approve): %s", reasons)}
 	}
-	req := a.m.Approve.request(fmt.Sprintf("Analysis inconclusive: %s. Approve to go on as if it passed; reject to roll back.", reasons))
+	req := a.m.Approve.Request(fmt.Sprintf("Analysis inconclusive: %s. Approve to go on as if it passed; reject to roll back.", reasons))
 	data["required"] = req.Required
 	data["approved"] = false
 	out, err := a.h.Approve(ctx, req)
@@ -500,18 +500,6 @@ func (a *analysis) awaitApproval(ctx context.Context, reasons string, data map[s
 	data["approvers"] = out.Approvers
 	data["msg"] = reasons + "; approved by " + strings.Join(out.Approvers, ", ")
 	return modules.Result{Data: data}, nil
-}
-
-// request is the approval an inconclusive analysis asks for.
-func (ap *Approve) request(prompt string) modules.ApprovalRequest {
-	req := modules.ApprovalRequest{Prompt: prompt, Required: ap.Required, Self: ap.Self, Timeout: ap.Timeout.Std()}
-	if req.Required == 0 {
-		req.Required = 1
-	}
-	if req.Timeout == 0 {
-		req.Timeout = DefaultApprovalTimeout
-	}
-	return req
 }
 
 // reasons says why the metrics that decided the phase did: the worst ones,

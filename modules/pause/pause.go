@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
@@ -62,18 +61,10 @@ type Module struct {
 }
 
 // Approve is pause's approve: section.
-type Approve struct {
-	Required int          `yaml:"required" default:"1" doc:"how many distinct users must approve"`
-	Self     bool         `yaml:"self" doc:"the user who started the run may approve too"`
-	Timeout  arg.Duration `yaml:"timeout" default:"1h" doc:"waiting longer is a rejection"`
-}
+type Approve = modules.ApproveArgs
 
-// maxApprovers bounds required: more people than that is a typo.
-const maxApprovers = 10
-
-// DefaultApprovalTimeout is approve.timeout when it is not given: a run
-// waits with its hosts locked, so it does not wait forever.
-const DefaultApprovalTimeout = time.Hour
+// DefaultApprovalTimeout is approve.timeout when it is not given.
+const DefaultApprovalTimeout = modules.DefaultApprovalTimeout
 
 // Defaults returns the arguments as Run sees them.
 func (m *Module) Defaults() *Module { return modules.WithDefaults(m) }
@@ -87,30 +78,15 @@ func (m *Module) Validate() error {
 		switch {
 		case m.For > 0:
 			return &modules.FieldError{Field: "approve", Msg: "cannot go with for: a pause either waits a set time or waits for approvals; remove one"}
-		case a.Required < 0 || a.Required > maxApprovers:
-			return &modules.FieldError{Field: "approve.required", Msg: fmt.Sprintf("must be from 1 to %d people, got %d", maxApprovers, a.Required)}
-		case a.Timeout < 0:
-			return &modules.FieldError{Field: "approve.timeout", Msg: "must be a positive duration like \"30m\""}
 		}
+		return a.Validate()
 	}
 	return nil
 }
 
-// request is the approval the step asks for.
-func (a *Approve) request(prompt string) modules.ApprovalRequest {
-	req := modules.ApprovalRequest{Prompt: prompt, Required: a.Required, Self: a.Self, Timeout: a.Timeout.Std()}
-	if req.Required == 0 {
-		req.Required = 1
-	}
-	if req.Timeout == 0 {
-		req.Timeout = DefaultApprovalTimeout
-	}
-	return req
-}
-
 // awaitApproval waits for the approvals; --yes and the terminal play no part.
 func (m *Module) awaitApproval(ctx context.Context, h *modules.Host, prompt string) (modules.Result, error) {
-	req := m.Approve.request(prompt)
+	req := m.Approve.Request(prompt)
 	data := map[string]any{"prompt": prompt, "approved": false, "required": req.Required}
 	if h.Approve == nil {
 		return modules.Result{Data: data}, errors.New("pause needs approvals, and this run has no approval store to wait on; run it with runbook exec")
@@ -166,7 +142,7 @@ func (m *Module) Check(ctx context.Context, h *modules.Host) (modules.Result, er
 	d := m.Defaults()
 	msg := fmt.Sprintf("would ask %q", d.Prompt)
 	if m.Approve != nil {
-		req := m.Approve.request(d.Prompt)
+		req := m.Approve.Request(d.Prompt)
 		msg = fmt.Sprintf("would wait for %d %s of %q", req.Required, plural(req.Required, "approval", "approvals"), d.Prompt)
 	}
 	if d.For > 0 {
