@@ -12,6 +12,73 @@ import (
 	"github.com/runbookhq/runbook/internal/event"
 )
 
+// AnalysisMetric is one metric of an analysis step's result
+// (metrics[]), decoded: its verdict and every measurement taken.
+type AnalysisMetric struct {
+	Name         string        `json:"name"`
+	Verdict      string        `json:"verdict"`
+	Message      string        `json:"message,omitempty"`
+	Measurements []Measurement `json:"measurements"`
+}
+
+// Measurement is one measurement of a metric. Value and Baseline are
+// numbers, or the strings "+Inf", "-Inf" and "NaN" JSON has no number for;
+// absent when there is none (an error, a scrape without a single value).
+type Measurement struct {
+	N        int       `json:"n"`
+	Time     time.Time `json:"time"`
+	Value    any       `json:"value,omitempty"`
+	Baseline any       `json:"baseline,omitempty"`
+	Verdict  string    `json:"verdict"`
+	// Detail is what a scrape read, or the error.
+	Detail string `json:"detail,omitempty"`
+}
+
+// AnalysisMetrics decodes the metrics of an analysis step's result, as the
+// journal gives the result back (JSON numbers are float64); ok is false
+// for a result without metrics.
+func AnalysisMetrics(result map[string]any) (metrics []AnalysisMetric, ok bool) {
+	raw, ok := result["metrics"].([]any)
+	if !ok {
+		return nil, false
+	}
+	for _, x := range raw {
+		mm, ok := x.(map[string]any)
+		if !ok {
+			continue
+		}
+		m := AnalysisMetric{Measurements: []Measurement{}}
+		m.Name, _ = mm["name"].(string)
+		m.Verdict, _ = mm["phase"].(string)
+		m.Message, _ = mm["message"].(string)
+		ms, _ := mm["measurements"].([]any)
+		for _, y := range ms {
+			e, ok := y.(map[string]any)
+			if !ok {
+				continue
+			}
+			var o Measurement
+			if n, ok := e["n"].(float64); ok {
+				o.N = int(n)
+			}
+			if ts, _ := e["time"].(string); ts != "" {
+				if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+					o.Time = t.UTC()
+				}
+			}
+			o.Value, o.Baseline = e["value"], e["baseline"]
+			o.Verdict, _ = e["verdict"].(string)
+			o.Detail, _ = e["error"].(string)
+			if o.Detail == "" {
+				o.Detail, _ = e["detail"].(string)
+			}
+			m.Measurements = append(m.Measurements, o)
+		}
+		metrics = append(metrics, m)
+	}
+	return metrics, true
+}
+
 // writeMeasurements writes, after the story's table, every measurement of
 // the run's analysis steps, read from their results (metrics[].measurements):
 // what each metric read, against what baseline, and how it was judged.
@@ -24,32 +91,19 @@ func (s *State) writeMeasurements(w io.Writer) {
 		if e.Kind != event.StepEnd && e.Kind != event.GateEnd {
 			continue
 		}
-		metrics, _ := e.Result["metrics"].([]any)
+		metrics, _ := AnalysisMetrics(e.Result)
 		for _, m := range metrics {
-			mm, _ := m.(map[string]any)
-			name, _ := mm["name"].(string)
-			ms, _ := mm["measurements"].([]any)
-			for _, x := range ms {
-				r, ok := x.(map[string]any)
-				if !ok {
-					continue
-				}
+			for _, r := range m.Measurements {
 				if rows == 0 {
 					fmt.Fprintln(tw, "TIME\tHOST\tSTEP\tMETRIC\tN\tVALUE\tBASELINE\tVERDICT\tDETAIL")
 				}
 				rows++
 				when := "-"
-				if ts, _ := r["time"].(string); ts != "" {
-					if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-						when = t.UTC().Format("15:04:05")
-					}
+				if !r.Time.IsZero() {
+					when = r.Time.Format("15:04:05")
 				}
-				detail, _ := r["error"].(string)
-				if detail == "" {
-					detail, _ = r["detail"].(string)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when, orDash(e.Host), orDash(e.Step), name,
-					measured(r["n"]), measured(r["value"]), measured(r["baseline"]), orDash(fmt.Sprint(r["verdict"])), shortDetail(detail))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", when, orDash(e.Host), orDash(e.Step), m.Name,
+					r.N, Measured(r.Value), Measured(r.Baseline), orDash(r.Verdict), shortDetail(r.Detail))
 			}
 		}
 	}
@@ -64,8 +118,8 @@ func (s *State) writeMeasurements(w io.Writer) {
 	}
 }
 
-// measured prints a number of a measurement as JSON gave it back; "-" for none.
-func measured(v any) string {
+// Measured shows a number of a measurement as JSON gave it back; "-" for none.
+func Measured(v any) string {
 	switch n := v.(type) {
 	case nil:
 		return "-"

@@ -3,6 +3,8 @@ package report
 import (
 	"sort"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/journal"
 )
 
 // Analysis is what an analysis step measured: the analysis' verdict and
@@ -19,32 +21,18 @@ type Analysis struct {
 	Metrics []AnalysisMetric `json:"metrics"`
 }
 
-// AnalysisMetric is one metric of an analysis.
-type AnalysisMetric struct {
-	Name         string        `json:"name"`
-	Verdict      string        `json:"verdict"`
-	Message      string        `json:"message,omitempty"`
-	Measurements []Measurement `json:"measurements"`
-}
-
-// Measurement is one measurement of a metric. Value and Baseline are
-// numbers, or the strings "+Inf", "-Inf" and "NaN" JSON has no number for;
-// absent when there is none (an error, a scrape without a single value).
-type Measurement struct {
-	N        int       `json:"n"`
-	Time     time.Time `json:"time"`
-	Value    any       `json:"value,omitempty"`
-	Baseline any       `json:"baseline,omitempty"`
-	Verdict  string    `json:"verdict"`
-	// Detail is what a scrape read, or the error.
-	Detail string `json:"detail,omitempty"`
-}
+// AnalysisMetric and Measurement are the journal's: one decoding of an
+// analysis' result for the story and the reports.
+type (
+	AnalysisMetric = journal.AnalysisMetric
+	Measurement    = journal.Measurement
+)
 
 // collectAnalyses gathers the measurements of every analysis step that
 // ended, from its result (metrics[].measurements).
 func (r *Report) collectAnalyses() {
 	add := func(s Step) {
-		metrics, ok := s.result["metrics"].([]any)
+		metrics, ok := journal.AnalysisMetrics(s.result)
 		if !ok || s.Module != "" && s.Module != "analysis" {
 			return
 		}
@@ -53,40 +41,7 @@ func (r *Report) collectAnalyses() {
 		if s.Ended != nil {
 			a.Time = *s.Ended
 		}
-		for _, x := range metrics {
-			mm, ok := x.(map[string]any)
-			if !ok {
-				continue
-			}
-			m := AnalysisMetric{Measurements: []Measurement{}}
-			m.Name, _ = mm["name"].(string)
-			m.Verdict, _ = mm["phase"].(string)
-			m.Message, _ = mm["message"].(string)
-			ms, _ := mm["measurements"].([]any)
-			for _, y := range ms {
-				e, ok := y.(map[string]any)
-				if !ok {
-					continue
-				}
-				var o Measurement
-				if n, ok := e["n"].(float64); ok {
-					o.N = int(n)
-				}
-				if ts, _ := e["time"].(string); ts != "" {
-					if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-						o.Time = t.UTC()
-					}
-				}
-				o.Value, o.Baseline = e["value"], e["baseline"]
-				o.Verdict, _ = e["verdict"].(string)
-				o.Detail, _ = e["error"].(string)
-				if o.Detail == "" {
-					o.Detail, _ = e["detail"].(string)
-				}
-				m.Measurements = append(m.Measurements, o)
-			}
-			a.Metrics = append(a.Metrics, m)
-		}
+		a.Metrics = append(a.Metrics, metrics...)
 		r.Analyses = append(r.Analyses, a)
 	}
 	for _, s := range r.Controller {

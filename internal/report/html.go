@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"io"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/journal"
 )
 
 //go:embed report.html.tmpl
@@ -16,7 +18,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"clock":  clock,
 	"dur":    dur,
 	"values": values,
-	"number": number,
+	"number": journal.Measured,
 	"inc":    func(i int) int { return i + 1 },
 }).Parse(htmlSource))
 

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/journal"
 )
 
 // WriteMarkdown writes the report for a pull request or a change ticket: the
@@ -132,8 +133,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			p("| time | metric | # | value | baseline | verdict | detail |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 			for _, m := range a.Metrics {
 				for _, ms := range m.Measurements {
-					p("| %s | %s | %d | %s | %s | %s | %s |\n", clock(ms.Time), md(m.Name), ms.N, md(number(ms.Value)),
-						md(number(ms.Baseline)), md(ms.Verdict), mdCode(ms.Detail))
+					p("| %s | %s | %d | %s | %s | %s | %s |\n", clock(ms.Time), md(m.Name), ms.N, md(journal.Measured(ms.Value)),
+						md(journal.Measured(ms.Baseline)), md(ms.Verdict), mdCode(ms.Detail))
 				}
 			}
 			for _, m := range a.Metrics {
@@ -287,17 +288,6 @@ func values(m map[string]any) string {
 		words = append(words, fmt.Sprintf("%s=%v", k, m[k]))
 	}
 	return strings.Join(words, ", ")
-}
-
-// number shows a measured value; "-" for none.
-func number(v any) string {
-	switch n := v.(type) {
-	case nil:
-		return "-"
-	case float64:
-		return strconv.FormatFloat(n, 'g', 6, 64)
-	}
-	return fmt.Sprint(v)
 }
 
 // errWriter keeps the first write error, so the printing code stays readable.
