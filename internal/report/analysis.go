@@ -44,13 +44,6 @@ func (r *Report) collectAnalyses() {
 		a.Metrics = append(a.Metrics, metrics...)
 		r.Analyses = append(r.Analyses, a)
 	}
-	for _, s := range r.Controller {
-		add(s)
-	}
-	for _, h := range r.Hosts {
-		for _, s := range h.Steps {
-			add(s)
-		}
-	}
+	r.eachStep(add)
 	sort.SliceStable(r.Analyses, func(i, j int) bool { return r.Analyses[i].Time.Before(r.Analyses[j].Time) })
 }

@@ -366,14 +366,7 @@ func (r *Report) collectMetrics() {
 		}
 		r.Metrics = append(r.Metrics, m)
 	}
-	for _, s := range r.Controller {
-		add(s)
-	}
-	for _, h := range r.Hosts {
-		for _, s := range h.Steps {
-			add(s)
-		}
-	}
+	r.eachStep(add)
 	sort.SliceStable(r.Metrics, func(i, j int) bool { return r.Metrics[i].Time.Before(r.Metrics[j].Time) })
 }
 
@@ -467,4 +460,17 @@ func (r *Report) Write(w io.Writer, format string) error {
 		return r.WriteJUnit(w)
 	}
 	return fmt.Errorf("report: unknown format %q; want one of %s", format, strings.Join(Formats, ", "))
+}
+
+// eachStep calls f with every step the report holds: the controller's, then
+// each host's, in order.
+func (r *Report) eachStep(f func(Step)) {
+	for _, s := range r.Controller {
+		f(s)
+	}
+	for _, h := range r.Hosts {
+		for _, s := range h.Steps {
+			f(s)
+		}
+	}
 }
