@@ -17,7 +17,10 @@ import (
 // host without touching what it serves. The hosts of batch N+1 run them
 // while batch N is at its last step: once every host of batch N has begun
 // the last top-level step of steps: (in a rolling upgrade, its soak), or
-// ended ok. Not earlier: until then batch N may still fail and stop the
+// ended ok. With ahead: { from: STEP }, the step named counts instead of
+// the last, for a runbook whose last steps may be skipped or are not the
+// soak: a host that begins any later step, or skips the one named, has
+// begun it as well. Not earlier: until then batch N may still fail and stop the
 // run, and its hosts may be down, when extra work elsewhere is least
 // welcome. When a host of batch N fails first, or the run halts, batch N+1
 // runs its ahead steps in its own turn, as if they were not marked.
@@ -42,7 +45,8 @@ type aheadRun struct {
 	steps []*plan.CompiledStep // the ahead steps
 	rest  []*plan.CompiledStep // the steps after them
 	// trigger is the first step index that counts as the last step of
-	// steps: (the first leaf of its last top-level step).
+	// steps: (the first leaf of its last top-level step, or of the step
+	// ahead: from: names).
 	trigger int
 
 	mu    sync.Mutex
@@ -84,6 +88,16 @@ func newAhead(r *runner) *aheadRun {
 	a := &aheadRun{r: r, steps: all[:n], rest: all[n:], trigger: math.MaxInt,
 		hosts: map[string]*aheadHost{}, begun: map[string]bool{}, ran: map[int]chan struct{}{}}
 	a.gate.init()
+	if from := a.steps[0].AheadFrom; from != "" {
+		// The step the runbook names (the loader made sure it is one of
+		// rest, and that every ahead step names the same).
+		for _, s := range a.rest {
+			if s.Name == from && s.Handler == nil {
+				a.trigger = a.firstLeaf(s)
+				return a
+			}
+		}
+	}
 	// The last step the runbook wrote: handlers, which come after it, run
 	// only when notified, and are no step to overlap.
 	for i := len(a.rest) - 1; i >= 0; i-- {
@@ -91,14 +105,19 @@ func newAhead(r *runner) *aheadRun {
 		if last.Handler != nil {
 			continue
 		}
-		if last.IsBlock() {
-			a.trigger = r.index.blockRange[last][0]
-		} else {
-			a.trigger = r.index.steps[last].index
-		}
+		a.trigger = a.firstLeaf(last)
 		break
 	}
 	return a
+}
+
+// firstLeaf is the index of s, or of a block's first step: a host that
+// begins it has begun s.
+func (a *aheadRun) firstLeaf(s *plan.CompiledStep) int {
+	if s.IsBlock() {
+		return a.r.index.blockRange[s][0]
+	}
+	return a.r.index.steps[s].index
 }
 
 // arm starts watching batch bn, whose hosts are about to run: when they

@@ -486,3 +486,74 @@ steps:
 		t.Errorf("h2 wrote %q", got)
 	}
 }
+
+// TestAheadFromNamedStep: with ahead: { from: soak }, the next host stages
+// while the host before it soaks, although steps after the soak remain
+// (here one that is skipped, as an analysis without a Prometheus is).
+func TestAheadFromNamedStep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: ahead
+hosts: web
+serial: 1
+steps:
+  - name: stage
+    mark: { path: '{{ dir }}/log', text: stage }
+    ahead: { from: soak }
+  - name: work
+    mark: { path: '{{ dir }}/log', text: work }
+  - name: soak
+    gate: { key: '{{ key }}-{{ host.name }}', path: '{{ dir }}/log' }
+  - name: analysis
+    mark: { path: '{{ dir }}/log', text: analysis }
+    when: 'false'
+  - name: after
+    mark: { path: '{{ dir }}/log', text: after }
+`, "")
+	done := make(chan result, 1)
+	go func() { done <- e.run(runOpts{}) }()
+	for i, h := range []string{"h1", "h2", "h3"} {
+		g := gateFor(e.gates + "-" + h)
+		g.await(t)
+		if i < 2 {
+			// The gate is still closed: the next host stages during the soak.
+			e.waitLine([]string{"h2", "h3"}[i] + " stage")
+			if slices.Contains(e.lines("log"), h+" after") {
+				t.Fatalf("%s went past its soak with its gate closed: %q", h, e.lines("log"))
+			}
+		}
+		g.open()
+	}
+	r := <-done
+	checkExit(t, r, 0)
+	want := []string{
+		"h1 stage", "h1 work", "h2 stage", "h1 gate", "h1 after",
+		"h2 work", "h3 stage", "h2 gate", "h2 after",
+		"h3 work", "h3 gate", "h3 after",
+	}
+	if got := e.lines("log"); !slices.Equal(got, want) {
+		t.Errorf("log %q\nwant %q", got, want)
+	}
+}
+
+// TestAheadLastStepSkipped: with ahead: true, a last step that is skipped
+// still marks the last step, so the next host stages only after the soak:
+// the reason for from:.
+func TestAheadLastStepSkipped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+runbook: ahead
+hosts: web
+serial: 1
+steps:
+  - { name: stage, mark: { path: '{{ dir }}/log', text: stage }, ahead: true }
+  - { name: soak, mark: { path: '{{ dir }}/log', text: soak } }
+  - { name: analysis, mark: { path: '{{ dir }}/log', text: analysis }, when: 'false' }
+`, "")
+	r := e.run(runOpts{})
+	checkExit(t, r, 0)
+	want := []string{"h1 stage", "h1 soak", "h2 stage", "h2 soak", "h3 stage", "h3 soak"}
+	if got := e.lines("log"); !slices.Equal(got, want) {
+		t.Errorf("log %q\nwant %q", got, want)
+	}
+}

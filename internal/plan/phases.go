@@ -58,6 +58,7 @@ func steps(ss []*spec.Step, rt *runTimeNames) []Step {
 			IgnoreErrors: s.IgnoreErrors,
 			RunOnce:      s.RunOnce,
 			Ahead:        s.Ahead,
+			AheadFrom:    s.AheadFrom,
 			DelegateTo:   s.DelegateTo,
 			Become:       s.Become,
 			NoLog:        s.NoLog,

@@ -171,8 +171,10 @@ type Step struct {
 	IgnoreErrors bool     `json:"ignore_errors,omitempty"`
 	RunOnce      bool     `json:"run_once,omitempty"`
 	// Ahead: the hosts of each batch but the first run the step while the
-	// batch before them is at its last step (ahead: true).
+	// batch before them is at its last step (ahead: true), or from the
+	// step AheadFrom names on (ahead: { from: STEP }).
 	Ahead      bool     `json:"ahead,omitempty"`
+	AheadFrom  string   `json:"ahead_from,omitempty"`
 	DelegateTo string   `json:"delegate_to,omitempty"`
 	Become     bool     `json:"become,omitempty"`
 	NoLog      bool     `json:"no_log,omitempty"`

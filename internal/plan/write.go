@@ -133,7 +133,10 @@ func writeSteps(ew *errWriter, ss []Step, indent string) {
 		if s.RunOnce {
 			opts = append(opts, "run_once")
 		}
-		if s.Ahead {
+		switch {
+		case s.AheadFrom != "":
+			opts = append(opts, fmt.Sprintf("ahead: on the next batch once this one is at %q", s.AheadFrom))
+		case s.Ahead:
 			opts = append(opts, "ahead: on the next batch while this one is at its last step")
 		}
 		if s.DelegateTo != "" {

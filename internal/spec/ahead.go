@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/runbookhq/runbook/internal/diag"
 	"github.com/runbookhq/runbook/modules/arg"
 )
 
@@ -14,6 +17,12 @@ import (
 // The rules here keep that safe to reason about: they come first, so what
 // runs early is what the file shows first; they run on their own host only;
 // and they wait for no one.
+
+// aheadArgs is the mapping form of ahead:, which names the step of the
+// batch before from which the next batch may start: `ahead: { from: soak }`.
+type aheadArgs struct {
+	From string `yaml:"from"`
+}
 
 // pauseModule waits for people; an ahead step runs while another batch is
 // at work, when no one expects a question about this host.
@@ -29,7 +38,24 @@ func (l *loader) readAhead(s *Step, fields map[string]arg.Pair, phase Phase, id 
 		return
 	}
 	s.AheadPos = l.pos(p.Key)
-	l.decodeKey(arg.Resolve(p.Value), &s.Ahead, "ahead")
+	if n := arg.Resolve(p.Value); n != nil && n.Kind == yaml.MappingNode {
+		var a aheadArgs
+		l.decodeKey(n, &a, "ahead")
+		s.Ahead, s.AheadFrom, s.AheadFromPos = true, strings.TrimSpace(a.From), l.pos(n)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "from" {
+				s.AheadFromPos = l.pos(n.Content[i+1])
+			}
+		}
+		if s.AheadFrom == "" {
+			l.ds.Add(s.AheadFromPos, "\"ahead\" needs from: the name of the step from which the next batch may start",
+				"write ahead: { from: STEP NAME } with a step of steps: below it, or ahead: true for the last step")
+			s.Ahead = false
+			return
+		}
+	} else {
+		l.decodeKey(n, &s.Ahead, "ahead")
+	}
 	if !s.Ahead {
 		return
 	}
@@ -71,9 +97,12 @@ func aheadWhere(phase Phase, id string, handler, imported bool) string {
 }
 
 // checkAhead refuses an ahead step after a step that is not: ahead steps
-// run before the host's other steps, so they must be written first.
+// run before the host's other steps, so they must be written first. And
+// they start at one point: every ahead step names the same from: step, a
+// top-level step of steps: after them, or none (the last step).
 func (l *loader) checkAhead(steps []*Step) {
 	var first *Step // the first step that is not ahead
+	var lead *Step  // the first ahead step, whose from: the others must share
 	for _, s := range steps {
 		switch {
 		case !s.Ahead:
@@ -84,8 +113,39 @@ func (l *loader) checkAhead(steps []*Step) {
 			l.ds.Add(s.AheadPos, fmt.Sprintf("step %q runs ahead, so it must come before every step that does not; %q (line %d) is before it",
 				s.Name, first.Name, first.Pos.Line),
 				"move it above "+fmt.Sprintf("%q", first.Name)+", or drop ahead: true")
+		case lead == nil:
+			lead = s
+		case s.AheadFrom != lead.AheadFrom:
+			l.ds.Add(s.AheadPos, fmt.Sprintf("ahead steps start together: %q starts %s, %q (line %d) %s",
+				s.Name, aheadStart(s.AheadFrom), lead.Name, lead.Pos.Line, aheadStart(lead.AheadFrom)),
+				"give every ahead step the same from:")
 		}
 	}
+	if lead == nil || lead.AheadFrom == "" {
+		return
+	}
+	var names []string
+	for _, s := range steps {
+		if s.Ahead {
+			continue
+		}
+		if s.Name == lead.AheadFrom {
+			return
+		}
+		names = append(names, s.Name)
+	}
+	detail := diag.Suggest(lead.AheadFrom, names)
+	if detail == "" {
+		detail = "name a top-level step of steps: below the ahead steps, as its name: is written"
+	}
+	l.ds.Add(lead.AheadFromPos, fmt.Sprintf("ahead: from: %q names no step of steps: after the ahead steps", lead.AheadFrom), detail)
+}
+
+func aheadStart(from string) string {
+	if from == "" {
+		return "at the last step (ahead: true)"
+	}
+	return fmt.Sprintf("from %q", from)
 }
 
 // AheadSteps is how many steps at the top of steps run ahead (checkAhead

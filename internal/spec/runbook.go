@@ -188,9 +188,12 @@ type Step struct {
 	// Window is the step's `window:`: outside it the step does not start.
 	Window *eval.Window
 	// Ahead: the step may run on the hosts of the next batch while the
-	// current one is at its last step (see ahead.go).
-	Ahead    bool
-	AheadPos diag.Pos
+	// current one is at its last step, or from the step AheadFrom names
+	// (see ahead.go).
+	Ahead        bool
+	AheadPos     diag.Pos
+	AheadFrom    string
+	AheadFromPos diag.Pos
 	// Loop runs the step once per item (nil: once); `item` and `loop_index`
 	// are in scope in its other fields.
 	Loop *Loop
