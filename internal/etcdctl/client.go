@@ -29,8 +29,14 @@ type Client struct {
 	Endpoint string
 	cfg      Config
 	cli      *clientv3.Client
-	http     *http.Client
-	tls      *tls.Config // nil for http://
+	// maint asks the member over cli's connection. etcd's own Status and
+	// HashKV dial a new connection to the endpoint they are given for each
+	// call (its client may balance over several), a TCP and HTTP/2 setup
+	// per request on every reading of the cluster; cli reaches this one
+	// member only, so its connection is the one they mean.
+	maint clientv3.Maintenance
+	http  *http.Client
+	tls   *tls.Config // nil for http://
 
 	mu      sync.Mutex
 	reached bool // connected once: from then on, etcd's client reconnects itself
@@ -85,7 +91,8 @@ func (cfg Config) Dial(endpoint string) (*Client, error) {
 		TLSHandshakeTimeout: dial,
 		DisableKeepAlives:   true,
 	}
-	return &Client{Endpoint: endpoint, cfg: cfg, cli: cli, http: &http.Client{Transport: tr}, tls: tlsCfg}, nil
+	maint := clientv3.NewMaintenanceFromMaintenanceClient(clientv3.RetryMaintenanceClient(cli, cli.ActiveConnection()), cli)
+	return &Client{Endpoint: endpoint, cfg: cfg, cli: cli, maint: maint, http: &http.Client{Transport: tr}, tls: tlsCfg}, nil
 }
 
 // Close releases the client's connection.
@@ -176,7 +183,7 @@ func (c *Client) Status(ctx context.Context) (*clientv3.StatusResponse, error) {
 		return nil, err
 	}
 	defer cancel()
-	st, err := c.cli.Status(rctx, c.Endpoint)
+	st, err := c.maint.Status(rctx, c.Endpoint)
 	if err != nil {
 		return nil, c.wrap("status", rctx, err)
 	}
@@ -200,23 +207,6 @@ func (c *Client) MemberList(ctx context.Context, serializable bool) (*clientv3.M
 		return nil, c.wrap("member list", rctx, err)
 	}
 	return ml, nil
-}
-
-// Health is what `etcdctl endpoint health` checks: a linearizable read goes
-// through consensus (permission denied still proves it did), and no alarm is
-// raised. It returns the alarms it saw.
-func (c *Client) Health(ctx context.Context) ([]string, error) {
-	if err := c.Read(ctx); err != nil {
-		return nil, err
-	}
-	alarms, err := c.Alarms(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(alarms) > 0 {
-		return alarms, fmt.Errorf("active alarms: %s", strings.Join(alarms, ", "))
-	}
-	return nil, nil
 }
 
 // Read is a linearizable read of the key "health", which needs the member
@@ -260,7 +250,7 @@ func (c *Client) HashKV(ctx context.Context, rev int64) (*clientv3.HashKVRespons
 		return nil, err
 	}
 	defer cancel()
-	resp, err := c.cli.HashKV(rctx, c.Endpoint, rev)
+	resp, err := c.maint.HashKV(rctx, c.Endpoint, rev)
 	if err != nil {
 		return nil, c.wrap(what, rctx, err)
 	}
