@@ -40,6 +40,8 @@ type Client struct {
 
 	mu      sync.Mutex
 	reached bool // connected once: from then on, etcd's client reconnects itself
+
+	pooled *pooled // its place in the pool; nil for a client of its own
 }
 
 // Dial returns a client pinned to endpoint. It does not connect yet (etcd's
@@ -85,11 +87,14 @@ func (cfg Config) Dial(endpoint string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", endpoint, err)
 	}
+	// GET /version keeps its connection for the next reading. A member that
+	// restarts closes it, which the transport notices, and a GET that meets
+	// a connection closed under it is sent again on a new one.
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: dial}).DialContext,
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: dial,
-		DisableKeepAlives:   true,
+		IdleConnTimeout:     poolIdle,
 	}
 	maint := clientv3.NewMaintenanceFromMaintenanceClient(clientv3.RetryMaintenanceClient(cli, cli.ActiveConnection()), cli)
 	return &Client{Endpoint: endpoint, cfg: cfg, cli: cli, maint: maint, http: &http.Client{Transport: tr}, tls: tlsCfg}, nil

@@ -115,7 +115,7 @@ func Gather(ctx context.Context, cfg Config, opts GatherOptions) (*Cluster, erro
 	}
 	c := &Cluster{}
 	for _, u := range cfg.Endpoints {
-		cli, err := cfg.Dial(u)
+		cli, err := pool.borrow(cfg, u)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -309,10 +309,11 @@ func (c *Cluster) Refresh(ctx context.Context) {
 	wg.Wait()
 }
 
-// Close closes every endpoint's client.
+// Close gives every endpoint's client back: it stays open a while for the
+// next reading, while its connection is up.
 func (c *Cluster) Close() {
 	for _, e := range c.Endpoints {
-		e.Client.Close()
+		pool.giveBack(e.Client)
 	}
 }
 

@@ -1,0 +1,67 @@
+package etcdctl
+
+import (
+	"testing"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The alarm list is the cluster's and asked once per reading: a raised alarm
+// makes every member that serves reads unhealthy, as etcdctl endpoint health
+// reports it on each endpoint.
+func TestAlarmOnEveryEndpoint(t *testing.T) {
+	c := shared(t)
+	cli, err := c.Client("")
+	must(t, err)
+	defer cli.Close()
+	id := c.Member("m1").ID
+	// NOSPACE refuses writes only: reads, and so the rest of the health
+	// check, go on.
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(testCtx(t),
+		&pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	// Disarmed however the test ends: the lab is shared.
+	t.Cleanup(func() {
+		cli, err := c.Client("")
+		must(t, err)
+		defer cli.Close()
+		if _, err := cli.AlarmDisarm(testCtx(t), &clientv3.AlarmMember{MemberID: id, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	cl, err := Gather(testCtx(t), labConfig(c), GatherOptions{Health: true})
+	must(t, err)
+	want := "active alarms: NOSPACE on " + ID(id)
+	for _, e := range cl.Endpoints {
+		if e.HealthErr == nil || e.HealthErr.Error() != want || len(e.Alarms) != 1 {
+			t.Errorf("%s: health %v, alarms %v; want %q", e.URL, e.HealthErr, e.Alarms, want)
+		}
+	}
+	if Healthy(cl) {
+		t.Error("healthy with an alarm raised")
+	}
+	if r := NewReport(cl); len(r.Alarms) != 1 || r.Alarms[0] != "NOSPACE on "+ID(id) {
+		t.Errorf("report alarms = %v", r.Alarms)
+	}
+	cl.Close()
+
+	if _, err := cli.AlarmDisarm(testCtx(t), &clientv3.AlarmMember{MemberID: id, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	cl, err = Gather(testCtx(t), labConfig(c), GatherOptions{Health: true})
+	must(t, err)
+	defer cl.Close()
+	for _, e := range cl.Endpoints {
+		if e.HealthErr != nil || e.Alarms != nil {
+			t.Errorf("%s after the disarm: health %v, alarms %v", e.URL, e.HealthErr, e.Alarms)
+		}
+	}
+	if !Healthy(cl) {
+		t.Errorf("not healthy after the disarm: %+v", NewReport(cl))
+	}
+	if _, err := Check(testCtx(t), labConfig(c), &Rules{}); err != nil {
+		t.Errorf("Check after the disarm: %v", err)
+	}
+}
