@@ -40,6 +40,10 @@ type Client struct {
 
 	mu      sync.Mutex
 	reached bool // connected once: from then on, etcd's client reconnects itself
+	// recheck has the next request connect to the port first, as the first
+	// one does: a client lent again by the pool to a new reading finds a
+	// member that went away at once, not at its request's deadline.
+	recheck bool
 
 	pooled *pooled // its place in the pool; nil for a client of its own
 }
@@ -113,10 +117,11 @@ func (c *Client) Close() error {
 // "certificate signed by unknown authority", at once.
 func (c *Client) request(ctx context.Context, what string) (context.Context, context.CancelFunc, error) {
 	c.mu.Lock()
-	reached := c.reached
+	reached, recheck := c.reached, c.recheck
+	c.recheck = false
 	c.mu.Unlock()
-	if !reached {
-		if err := c.reach(ctx); err != nil {
+	if !reached || recheck {
+		if err := c.reach(ctx, reached); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", what, err)
 		}
 		c.mu.Lock()
@@ -127,7 +132,10 @@ func (c *Client) request(ctx context.Context, what string) (context.Context, con
 	return rctx, cancel, nil
 }
 
-func (c *Client) reach(ctx context.Context) error {
+// reach connects to the endpoint's port, and for https shakes hands as
+// gRPC would; only connects when tcpOnly (a client lent again, whose
+// connection has passed the handshake).
+func (c *Client) reach(ctx context.Context, tcpOnly bool) error {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil {
 		return err
@@ -143,7 +151,7 @@ func (c *Client) reach(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	if c.tls == nil {
+	if c.tls == nil || tcpOnly {
 		return nil
 	}
 	cfg := c.tls.Clone()

@@ -15,9 +15,11 @@ import (
 // A pooled client is lent again only while its connection is up (gRPC
 // reports it ready). A member that stopped or restarted since closed that
 // connection with its process: its client is dropped and a new one made,
-// which connects (and probes, for a fast "connection refused") afresh, so a
-// restarted member is read as the process it now is. Nothing read is kept:
-// only connections are.
+// which connects afresh, so a restarted member is read as the process it
+// now is. A client lent again still connects to the member's port before
+// its first request of the reading, as a new one does: a member that went
+// away is refused at once, not at the deadline of a request sent on a
+// connection that is gone. Nothing read is kept: only connections are.
 var pool = clientPool{idle: poolIdle, clients: map[poolKey]*pooled{}}
 
 // poolIdle is how long a client nobody uses stays open.
@@ -63,6 +65,9 @@ func (p *clientPool) borrow(cfg Config, endpoint string) (*Client, error) {
 				e.timer = nil
 			}
 			p.mu.Unlock()
+			e.c.mu.Lock()
+			e.c.recheck = true
+			e.c.mu.Unlock()
 			return e.c, nil
 		}
 		stale = p.drop(e)
