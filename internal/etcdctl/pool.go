@@ -45,6 +45,7 @@ type pooled struct {
 	c     *Client
 	users int
 	timer *time.Timer // closes the client once idle; nil while in use
+	idles int         // counts the times it became idle: a timer of an earlier time is stale
 	gone  bool        // dropped from the pool: closed when its last user is done
 }
 
@@ -102,7 +103,9 @@ func (p *clientPool) giveBack(c *Client) {
 	e.users--
 	done := e.users == 0 && e.gone
 	if e.users == 0 && !e.gone {
-		e.timer = time.AfterFunc(p.idle, func() { p.expire(e) })
+		e.idles++
+		n := e.idles
+		e.timer = time.AfterFunc(p.idle, func() { p.expire(e, n) })
 	}
 	p.mu.Unlock()
 	if done {
@@ -110,11 +113,12 @@ func (p *clientPool) giveBack(c *Client) {
 	}
 }
 
-// expire closes a client that stayed idle.
-func (p *clientPool) expire(e *pooled) {
+// expire closes a client that stayed idle since it became idle the n-th
+// time.
+func (p *clientPool) expire(e *pooled, n int) {
 	p.mu.Lock()
 	var c *Client
-	if e.users == 0 && !e.gone && e.timer != nil {
+	if e.users == 0 && !e.gone && e.idles == n {
 		c = p.drop(e)
 	}
 	p.mu.Unlock()

@@ -3,6 +3,7 @@ package etcdctl
 import (
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,5 +168,38 @@ func TestPoolKey(t *testing.T) {
 	cfg.tlsID = ""
 	if _, ok := cfg.poolKey(ep); ok {
 		t.Error("TLS of unknown origin is pooled")
+	}
+}
+
+// Readings at once (hosts of a batch, a step's guard and its module) share
+// the pool's clients: each reading is whole, and one client per endpoint
+// stays.
+func TestPoolConcurrentReadings(t *testing.T) {
+	c := shared(t)
+	cfg := labConfig(c)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for range 4 {
+				cl, err := Gather(testCtx(t), cfg, GatherOptions{Health: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !Healthy(cl) || cl.Leader() == nil {
+					t.Errorf("a reading among others: %+v", NewReport(cl))
+				}
+				cl.Close()
+			}
+		})
+	}
+	wg.Wait()
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	for _, u := range cfg.Endpoints {
+		k, _ := cfg.poolKey(u)
+		if e := pool.clients[k]; e == nil || e.users != 0 {
+			t.Errorf("%s: pooled %+v, want one client nobody uses", u, e)
+		}
 	}
 }
