@@ -6,6 +6,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/runbookhq/runbook/internal/etcdlab"
 )
 
 // The alarm list is the cluster's and asked once per reading: a raised alarm
@@ -73,5 +75,40 @@ func TestAlarmOnEveryEndpoint(t *testing.T) {
 	}
 	if _, err := Check(testCtx(t), labConfig(c), &Rules{}); err != nil {
 		t.Errorf("Check after the disarm: %v", err)
+	}
+}
+
+// An endpoint of another cluster is given its own cluster's alarms, not
+// those of the cluster the other endpoints answer for.
+func TestAlarmOfAnotherCluster(t *testing.T) {
+	c := shared(t)
+	other := etcdlab.New(t, etcdlab.Options{Version: labVersion, Members: 1})
+	cli, err := other.Client("")
+	must(t, err)
+	defer cli.Close()
+	id := other.Member("m1").ID
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(testCtx(t),
+		&pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := labConfig(c)
+	stray := other.Member("m1").ClientURL
+	cfg.Endpoints = append(cfg.Endpoints, stray)
+	cl, err := Gather(testCtx(t), cfg, GatherOptions{Health: true})
+	must(t, err)
+	defer cl.Close()
+	for _, e := range cl.Endpoints {
+		if e.URL == stray {
+			if want := "active alarms: NOSPACE on " + ID(id); e.HealthErr == nil || e.HealthErr.Error() != want {
+				t.Errorf("the other cluster's endpoint: health %v, want %q", e.HealthErr, want)
+			}
+			continue
+		}
+		if e.HealthErr != nil || e.Alarms != nil {
+			t.Errorf("%s: health %v, alarms %v; the alarm is another cluster's", e.URL, e.HealthErr, e.Alarms)
+		}
+	}
+	if cl.ClusterID != c.ClusterID || Healthy(cl) {
+		t.Errorf("cluster %s, healthy %v; want the lab's, and unhealthy with a stray endpoint", ID(cl.ClusterID), Healthy(cl))
 	}
 }

@@ -127,22 +127,28 @@ func Gather(ctx context.Context, cfg Config, opts GatherOptions) (*Cluster, erro
 		wg.Go(func() { e.status(ctx) })
 	}
 	wg.Wait()
-	var alarms []string
-	var alarmsErr error
-	var alarmsFrom *Endpoint
 	for _, e := range c.Endpoints {
 		if e.Answered() {
 			e.gather(ctx, opts, &wg)
 		}
 	}
 	wg.Go(func() { c.linearizableMembers(ctx) })
-	if opts.Health {
-		wg.Go(func() { alarms, alarmsFrom, alarmsErr = c.alarms(ctx) })
-	}
-	wg.Wait()
+	// One alarm list per cluster that answered: endpoints of another
+	// cluster (which the checks report) are not given this one's alarms.
+	alarms := map[uint64]*alarmList{}
 	if opts.Health {
 		for _, e := range c.Endpoints {
-			e.health(alarms, alarmsErr, alarmsFrom)
+			if id := e.clusterID(); e.Answered() && alarms[id] == nil {
+				a := &alarmList{}
+				alarms[id] = a
+				wg.Go(func() { a.alarms, a.from, a.err = c.alarms(ctx, id) })
+			}
+		}
+	}
+	wg.Wait()
+	for _, e := range c.Endpoints {
+		if a := alarms[e.clusterID()]; a != nil {
+			e.health(a)
 		}
 	}
 	c.members()
@@ -182,20 +188,36 @@ func (e *Endpoint) gather(ctx context.Context, opts GatherOptions, wg *sync.Wait
 	}
 }
 
-// alarms lists the cluster's active alarms. The list is the cluster's, not a
-// member's: etcd answers it through consensus (a raft proposal, written to
-// every member's log), so it is asked once per reading, of the leader when
-// an endpoint says it is the leader, else through the next endpoint that
-// sees one. It returns the endpoint that answered (or last failed).
-func (c *Cluster) alarms(ctx context.Context) ([]string, *Endpoint, error) {
+// clusterID is the cluster the endpoint answered for; 0 when it did not.
+func (e *Endpoint) clusterID() uint64 {
+	if !e.Answered() || e.Status.Header == nil {
+		return 0
+	}
+	return e.Status.Header.ClusterId
+}
+
+// alarmList is a cluster's alarm list, and the endpoint that gave it (or
+// last failed to).
+type alarmList struct {
+	alarms []string
+	from   *Endpoint
+	err    error
+}
+
+// alarms lists the active alarms of the cluster id. The list is the
+// cluster's, not a member's: etcd answers it through consensus (a raft
+// proposal, written to every member's log), so it is asked once per
+// reading, of the leader when an endpoint says it is the leader, else
+// through the next endpoint that sees one.
+func (c *Cluster) alarms(ctx context.Context, id uint64) ([]string, *Endpoint, error) {
 	var order []*Endpoint
 	for _, e := range c.Endpoints {
-		if e.Answered() && e.Status.Leader != 0 && e.Status.Header.MemberId == e.Status.Leader {
+		if e.Answered() && e.clusterID() == id && e.Status.Leader != 0 && e.Status.Header.MemberId == e.Status.Leader {
 			order = append(order, e)
 		}
 	}
 	for _, e := range c.Endpoints {
-		if e.Answered() && e.Status.Leader != 0 && !slices.Contains(order, e) {
+		if e.Answered() && e.clusterID() == id && e.Status.Leader != 0 && !slices.Contains(order, e) {
 			order = append(order, e)
 		}
 	}
@@ -218,18 +240,18 @@ func (c *Cluster) alarms(ctx context.Context) ([]string, *Endpoint, error) {
 // health completes the endpoint-health result that etcdctl endpoint health
 // gives: the linearizable read went through, and no alarm is raised. The
 // alarms are the cluster's, so every healthy endpoint reports them.
-func (e *Endpoint) health(alarms []string, alarmsErr error, from *Endpoint) {
+func (e *Endpoint) health(a *alarmList) {
 	if !e.Answered() || e.HealthErr != nil {
 		return
 	}
 	switch {
-	case alarmsErr != nil && from != nil && from != e:
-		e.HealthErr = fmt.Errorf("%w (asked through %s)", alarmsErr, from.URL)
-	case alarmsErr != nil:
-		e.HealthErr = alarmsErr
-	case len(alarms) > 0:
-		e.Alarms = alarms
-		e.HealthErr = fmt.Errorf("active alarms: %s", strings.Join(alarms, ", "))
+	case a.err != nil && a.from != nil && a.from != e:
+		e.HealthErr = fmt.Errorf("%w (asked through %s)", a.err, a.from.URL)
+	case a.err != nil:
+		e.HealthErr = a.err
+	case len(a.alarms) > 0:
+		e.Alarms = a.alarms
+		e.HealthErr = fmt.Errorf("active alarms: %s", strings.Join(a.alarms, ", "))
 	}
 }
 
