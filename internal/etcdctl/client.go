@@ -29,11 +29,23 @@ type Client struct {
 	Endpoint string
 	cfg      Config
 	cli      *clientv3.Client
-	http     *http.Client
-	tls      *tls.Config // nil for http://
+	// maint asks the member over cli's connection. etcd's own Status and
+	// HashKV dial a new connection to the endpoint they are given for each
+	// call (its client may balance over several), a TCP and HTTP/2 setup
+	// per request on every reading of the cluster; cli reaches this one
+	// member only, so its connection is the one they mean.
+	maint clientv3.Maintenance
+	http  *http.Client
+	tls   *tls.Config // nil for http://
 
 	mu      sync.Mutex
 	reached bool // connected once: from then on, etcd's client reconnects itself
+	// recheck has the next request connect to the port first, as the first
+	// one does: a client lent again by the pool to a new reading finds a
+	// member that went away at once, not at its request's deadline.
+	recheck bool
+
+	pooled *pooled // its place in the pool; nil for a client of its own
 }
 
 // Dial returns a client pinned to endpoint. It does not connect yet (etcd's
@@ -79,13 +91,17 @@ func (cfg Config) Dial(endpoint string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", endpoint, err)
 	}
+	// GET /version keeps its connection for the next reading. A member that
+	// restarts closes it, which the transport notices, and a GET that meets
+	// a connection closed under it is sent again on a new one.
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: dial}).DialContext,
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: dial,
-		DisableKeepAlives:   true,
+		IdleConnTimeout:     poolIdle,
 	}
-	return &Client{Endpoint: endpoint, cfg: cfg, cli: cli, http: &http.Client{Transport: tr}, tls: tlsCfg}, nil
+	maint := clientv3.NewMaintenanceFromMaintenanceClient(clientv3.RetryMaintenanceClient(cli, cli.ActiveConnection()), cli)
+	return &Client{Endpoint: endpoint, cfg: cfg, cli: cli, maint: maint, http: &http.Client{Transport: tr}, tls: tlsCfg}, nil
 }
 
 // Close releases the client's connection.
@@ -101,10 +117,11 @@ func (c *Client) Close() error {
 // "certificate signed by unknown authority", at once.
 func (c *Client) request(ctx context.Context, what string) (context.Context, context.CancelFunc, error) {
 	c.mu.Lock()
-	reached := c.reached
+	reached, recheck := c.reached, c.recheck
+	c.recheck = false
 	c.mu.Unlock()
-	if !reached {
-		if err := c.reach(ctx); err != nil {
+	if !reached || recheck {
+		if err := c.reach(ctx, reached); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", what, err)
 		}
 		c.mu.Lock()
@@ -115,7 +132,10 @@ func (c *Client) request(ctx context.Context, what string) (context.Context, con
 	return rctx, cancel, nil
 }
 
-func (c *Client) reach(ctx context.Context) error {
+// reach connects to the endpoint's port, and for https shakes hands as
+// gRPC would; only connects when tcpOnly (a client lent again, whose
+// connection has passed the handshake).
+func (c *Client) reach(ctx context.Context, tcpOnly bool) error {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil {
 		return err
@@ -131,7 +151,7 @@ func (c *Client) reach(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	if c.tls == nil {
+	if c.tls == nil || tcpOnly {
 		return nil
 	}
 	cfg := c.tls.Clone()
@@ -176,7 +196,7 @@ func (c *Client) Status(ctx context.Context) (*clientv3.StatusResponse, error) {
 		return nil, err
 	}
 	defer cancel()
-	st, err := c.cli.Status(rctx, c.Endpoint)
+	st, err := c.maint.Status(rctx, c.Endpoint)
 	if err != nil {
 		return nil, c.wrap("status", rctx, err)
 	}
@@ -200,23 +220,6 @@ func (c *Client) MemberList(ctx context.Context, serializable bool) (*clientv3.M
 		return nil, c.wrap("member list", rctx, err)
 	}
 	return ml, nil
-}
-
-// Health is what `etcdctl endpoint health` checks: a linearizable read goes
-// through consensus (permission denied still proves it did), and no alarm is
-// raised. It returns the alarms it saw.
-func (c *Client) Health(ctx context.Context) ([]string, error) {
-	if err := c.Read(ctx); err != nil {
-		return nil, err
-	}
-	alarms, err := c.Alarms(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(alarms) > 0 {
-		return alarms, fmt.Errorf("active alarms: %s", strings.Join(alarms, ", "))
-	}
-	return nil, nil
 }
 
 // Read is a linearizable read of the key "health", which needs the member
@@ -260,7 +263,7 @@ func (c *Client) HashKV(ctx context.Context, rev int64) (*clientv3.HashKVRespons
 		return nil, err
 	}
 	defer cancel()
-	resp, err := c.cli.HashKV(rctx, c.Endpoint, rev)
+	resp, err := c.maint.HashKV(rctx, c.Endpoint, rev)
 	if err != nil {
 		return nil, c.wrap(what, rctx, err)
 	}

@@ -3,6 +3,7 @@ package etcdctl
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -91,24 +92,30 @@ type Cluster struct {
 	ListLinearizable bool
 	// ClusterID is the cluster ID that most endpoints answered with.
 	ClusterID uint64
+
+	list []*etcdserverpb.Member // the linearizable member list, while gathering
 }
 
 // GatherOptions says what to read beyond status, member lists and versions.
 type GatherOptions struct {
-	Health bool // a linearizable read and the alarm list, per endpoint
+	Health bool // a linearizable read per endpoint, and the cluster's alarm list
 }
 
 // Gather reads the cluster through every endpoint at once, each through its
 // own client. Unanswered requests are recorded on their endpoint, not
 // returned: the error is for a configuration that cannot work at all (no
 // endpoints, a client that cannot be made). Close the cluster when done.
+//
+// It takes two rounds: every endpoint's status, then everything else at
+// once. A reading is on the path of every step that reads the etcd facts,
+// skipped or not, so it costs two round trips, not one per request.
 func Gather(ctx context.Context, cfg Config, opts GatherOptions) (*Cluster, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, fmt.Errorf("no endpoints")
 	}
 	c := &Cluster{}
 	for _, u := range cfg.Endpoints {
-		cli, err := cfg.Dial(u)
+		cli, err := pool.borrow(cfg, u)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -117,50 +124,155 @@ func Gather(ctx context.Context, cfg Config, opts GatherOptions) (*Cluster, erro
 	}
 	var wg sync.WaitGroup
 	for _, e := range c.Endpoints {
-		wg.Go(func() { e.gather(ctx, opts) })
+		wg.Go(func() { e.status(ctx) })
 	}
 	wg.Wait()
-	c.members(ctx)
+	for _, e := range c.Endpoints {
+		if e.Answered() {
+			e.gather(ctx, opts, &wg)
+		}
+	}
+	wg.Go(func() { c.linearizableMembers(ctx) })
+	// One alarm list per cluster that answered: endpoints of another
+	// cluster (which the checks report) are not given this one's alarms.
+	alarms := map[uint64]*alarmList{}
+	if opts.Health {
+		for _, e := range c.Endpoints {
+			if id := e.clusterID(); e.Answered() && alarms[id] == nil {
+				a := &alarmList{}
+				alarms[id] = a
+				wg.Go(func() { a.alarms, a.from, a.err = c.alarms(ctx, id) })
+			}
+		}
+	}
+	wg.Wait()
+	for _, e := range c.Endpoints {
+		if a := alarms[e.clusterID()]; a != nil {
+			e.health(a)
+		}
+	}
+	c.members()
 	c.link()
 	return c, nil
 }
 
-func (e *Endpoint) gather(ctx context.Context, opts GatherOptions) {
+// status is the first request to an endpoint: a member that does not answer
+// it is down or unreachable, and every other request would wait for its own
+// deadline only to fail the same way.
+func (e *Endpoint) status(ctx context.Context) {
 	e.Status, e.StatusErr = e.Client.Status(ctx)
 	if e.StatusErr != nil {
-		// The member is down or unreachable: every other request would wait
-		// for its own deadline only to fail the same way.
 		e.ListErr, e.VersionsErr, e.HealthErr = e.StatusErr, e.StatusErr, e.StatusErr
-		return
-	}
-	if ml, err := e.Client.MemberList(ctx, true); err != nil {
-		e.ListErr = err
-	} else {
-		e.List = ml.Members
-	}
-	if v, err := e.Client.Versions(ctx); err != nil {
-		e.VersionsErr = err
-	} else {
-		e.Versions = &v
-	}
-	if opts.Health {
-		e.Alarms, e.HealthErr = e.Client.Health(ctx)
 	}
 }
 
-// members takes the member list through the first endpoint that gives a
-// linearizable one; failing that, the first serializable one.
-func (c *Cluster) members(ctx context.Context) {
-	var list []*etcdserverpb.Member
+// gather starts the endpoint's other requests on wg: its serializable member
+// list, its /version and, for health, a linearizable read.
+func (e *Endpoint) gather(ctx context.Context, opts GatherOptions, wg *sync.WaitGroup) {
+	wg.Go(func() {
+		if ml, err := e.Client.MemberList(ctx, true); err != nil {
+			e.ListErr = err
+		} else {
+			e.List = ml.Members
+		}
+	})
+	wg.Go(func() {
+		if v, err := e.Client.Versions(ctx); err != nil {
+			e.VersionsErr = err
+		} else {
+			e.Versions = &v
+		}
+	})
+	if opts.Health {
+		wg.Go(func() { e.HealthErr = e.Client.Read(ctx) })
+	}
+}
+
+// clusterID is the cluster the endpoint answered for; 0 when it did not.
+func (e *Endpoint) clusterID() uint64 {
+	if !e.Answered() || e.Status.Header == nil {
+		return 0
+	}
+	return e.Status.Header.ClusterId
+}
+
+// alarmList is a cluster's alarm list, and the endpoint that gave it (or
+// last failed to).
+type alarmList struct {
+	alarms []string
+	from   *Endpoint
+	err    error
+}
+
+// alarms lists the active alarms of the cluster id. The list is the
+// cluster's, not a member's: etcd answers it through consensus (a raft
+// proposal, written to every member's log), so it is asked once per
+// reading, of the leader when an endpoint says it is the leader, else
+// through the next endpoint that sees one.
+func (c *Cluster) alarms(ctx context.Context, id uint64) ([]string, *Endpoint, error) {
+	var order []*Endpoint
+	for _, e := range c.Endpoints {
+		if e.Answered() && e.clusterID() == id && e.Status.Leader != 0 && e.Status.Header.MemberId == e.Status.Leader {
+			order = append(order, e)
+		}
+	}
+	for _, e := range c.Endpoints {
+		if e.Answered() && e.clusterID() == id && e.Status.Leader != 0 && !slices.Contains(order, e) {
+			order = append(order, e)
+		}
+	}
+	if len(order) == 0 {
+		return nil, nil, errors.New("alarm list: no member that answers sees a leader")
+	}
+	var err error
+	for _, e := range order {
+		var alarms []string
+		if alarms, err = e.Client.Alarms(ctx); err == nil {
+			return alarms, e, nil
+		}
+		if ctx.Err() != nil {
+			return nil, e, err
+		}
+	}
+	return nil, order[len(order)-1], err
+}
+
+// health completes the endpoint-health result that etcdctl endpoint health
+// gives: the linearizable read went through, and no alarm is raised. The
+// alarms are the cluster's, so every healthy endpoint reports them.
+func (e *Endpoint) health(a *alarmList) {
+	if !e.Answered() || e.HealthErr != nil {
+		return
+	}
+	switch {
+	case a.err != nil && a.from != nil && a.from != e:
+		e.HealthErr = fmt.Errorf("%w (asked through %s)", a.err, a.from.URL)
+	case a.err != nil:
+		e.HealthErr = a.err
+	case len(a.alarms) > 0:
+		e.Alarms = a.alarms
+		e.HealthErr = fmt.Errorf("active alarms: %s", strings.Join(a.alarms, ", "))
+	}
+}
+
+// linearizableMembers takes the member list through the first endpoint that
+// gives a linearizable one.
+func (c *Cluster) linearizableMembers(ctx context.Context) {
 	for _, e := range c.Endpoints {
 		if !e.Answered() || e.Status.Leader == 0 {
 			continue
 		}
 		if ml, err := e.Client.MemberList(ctx, false); err == nil {
-			list, c.ListFrom, c.ListLinearizable = ml.Members, e.URL, true
-			break
+			c.list, c.ListFrom, c.ListLinearizable = ml.Members, e.URL, true
+			return
 		}
 	}
+}
+
+// members builds the member list from the linearizable one; failing that,
+// from the first serializable one.
+func (c *Cluster) members() {
+	list := c.list
 	if c.ListFrom == "" {
 		for _, e := range c.Endpoints {
 			if e.List != nil {
@@ -219,10 +331,11 @@ func (c *Cluster) Refresh(ctx context.Context) {
 	wg.Wait()
 }
 
-// Close closes every endpoint's client.
+// Close gives every endpoint's client back: it stays open a while for the
+// next reading, while its connection is up.
 func (c *Cluster) Close() {
 	for _, e := range c.Endpoints {
-		e.Client.Close()
+		pool.giveBack(e.Client)
 	}
 }
 

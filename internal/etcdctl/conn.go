@@ -6,8 +6,10 @@
 package etcdctl
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -90,6 +92,11 @@ type Config struct {
 	// for one without.
 	Username string
 	Password Secret
+
+	// tlsID is a digest of the files TLS was made from, which tells two
+	// resolutions of the same settings apart from different ones; "" when
+	// TLS was not read from files by Resolve.
+	tlsID string
 }
 
 // Secret is a password. It prints as <hidden> however it is formatted
@@ -164,11 +171,11 @@ func Resolve(c Settings, env Env) (Config, error) {
 	if cert == "" && key == "" {
 		cert, key = stringVar(env.Vars, VarCertFile), stringVar(env.Vars, VarKeyFile)
 	}
-	t, err := tlsConfig(env.Dir, ca, cert, key)
+	t, id, err := tlsConfig(env.Dir, ca, cert, key)
 	if err != nil {
 		return Config{}, err
 	}
-	cfg.TLS = t
+	cfg.TLS, cfg.tlsID = t, id
 	if cfg.Username, cfg.Password, err = credentials(env.Vars); err != nil {
 		return Config{}, err
 	}
@@ -244,34 +251,46 @@ func stringList(v any) ([]string, error) {
 // tlsConfig builds the client TLS configuration from PEM files; it is nil
 // when no file is given (https endpoints then get a default configuration,
 // which verifies against the system's CAs). Verification is never skipped.
-func tlsConfig(dir, ca, cert, key string) (*tls.Config, error) {
+// It also returns a digest of what it read.
+func tlsConfig(dir, ca, cert, key string) (*tls.Config, string, error) {
 	if ca == "" && cert == "" && key == "" {
-		return nil, nil
+		return nil, "", nil
 	}
 	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	id := sha256.New()
 	if ca != "" {
 		path := abs(dir, ca)
 		pem, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
+			return nil, "", fmt.Errorf("ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate (want the CA's certificate, -----BEGIN CERTIFICATE-----)", path)
+			return nil, "", fmt.Errorf("ca_file: %s holds no PEM certificate (want the CA's certificate, -----BEGIN CERTIFICATE-----)", path)
 		}
 		t.RootCAs = pool
+		fmt.Fprintf(id, "ca %d:%s", len(pem), pem)
 	}
 	switch {
 	case cert != "" && key != "":
-		pair, err := tls.LoadX509KeyPair(abs(dir, cert), abs(dir, key))
+		certPEM, err := os.ReadFile(abs(dir, cert))
 		if err != nil {
-			return nil, fmt.Errorf("cert_file and key_file: %w", err)
+			return nil, "", fmt.Errorf("cert_file and key_file: %w", err)
+		}
+		keyPEM, err := os.ReadFile(abs(dir, key))
+		if err != nil {
+			return nil, "", fmt.Errorf("cert_file and key_file: %w", err)
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, "", fmt.Errorf("cert_file and key_file: %w", err)
 		}
 		t.Certificates = []tls.Certificate{pair}
+		fmt.Fprintf(id, "cert %d:%skey %d:%s", len(certPEM), certPEM, len(keyPEM), keyPEM)
 	case cert != "" || key != "":
-		return nil, errors.New("cert_file and key_file go together; give both or neither")
+		return nil, "", errors.New("cert_file and key_file go together; give both or neither")
 	}
-	return t, nil
+	return t, hex.EncodeToString(id.Sum(nil)), nil
 }
 
 // abs reads a controller-side path relative to dir.

@@ -37,8 +37,8 @@ tcp connects from the controller to addr and passes when the port answers, or,
 with closed: true, when nothing answers there (refused or no answer in time).
 
 etcd asks every member of an etcd cluster, from the controller and through
-a client per endpoint, for its status, member list, /version, a
-linearizable read and the alarms, and passes when: the members are
+a client per endpoint, for its status, member list, /version and a
+linearizable read, the cluster for its alarms, and passes when: the members are
 expect_members (by default, one per endpoint), all started and answering,
 none a learner, the voters at least 3 and odd (unless allow_small); every
 member names the same leader and reports no error; no alarm is raised.

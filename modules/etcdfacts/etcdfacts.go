@@ -31,8 +31,9 @@ etcd_ca_file (else the system's CAs), and vars etcd_cert_file and
 etcd_key_file give a client certificate; relative files are read from the
 runbook's folder. A cluster with auth enabled needs vars etcd_user and
 etcd_password (never shown). Each member is asked through its own endpoint (status,
-member list, /version, a linearizable read and the alarms), 2s to connect
-and 5s per request. Gathering fails only when no endpoint answers.
+member list, /version and a linearizable read), the cluster once for its
+alarms, 2s to connect and 5s per request. Gathering fails only when no
+endpoint answers.
 
   etcd.leader           name of the member every answering member names as leader ("" if none or no agreement)
   etcd.leader_id        its member ID in hex

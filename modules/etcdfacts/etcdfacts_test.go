@@ -159,3 +159,39 @@ func TestEndpointsFromVars(t *testing.T) {
 		t.Errorf("Gather without endpoints = %v", err)
 	}
 }
+
+// A member restarted on another binary between two readings is read as the
+// process it now is: the reading after the restart gives its new version,
+// although the reading before left connections open to the old process.
+func TestRestartedMemberReadAfresh(t *testing.T) {
+	c := lab.Get(t)
+	leader, err := c.Leader(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "m3"
+	if leader == name {
+		name = "m2"
+	}
+	h := host(c, name)
+	read := func(want string) {
+		t.Helper()
+		f, err := Gather(testCtx(t), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.Member.Answered || f.Member.Name != name || f.Member.Version != want || f.ServerVersions[name] != want {
+			t.Errorf("member %s = %+v, versions %v; want it answering on %s", name, f.Member, f.ServerVersions, want)
+		}
+	}
+	read("3.6.16")
+	if err := c.Upgrade(testCtx(t), name, "3.7.3"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Upgrade(testCtx(t), name, "3.6.16"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	read("3.7.3")
+}
