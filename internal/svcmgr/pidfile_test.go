@@ -590,7 +590,9 @@ func TestPidfileKillWhenUnlocked(t *testing.T) {
 				s.KillWhenUnlocked, s.KillAfter = filepath.Join(filepath.Dir(lock), "nodb"), 300*time.Millisecond
 			}, timer, "there is no file ", true},
 		{"not locked as the stop began: the kill-after timer", "linger",
-			func(t *testing.T, s *Service, lock string) { s.KillWhenUnlocked, s.KillAfter = lock, 300*time.Millisecond },
+			func(t *testing.T, s *Service, lock string) {
+				s.KillWhenUnlocked, s.KillAfter = lock, 300*time.Millisecond
+			},
 			timer, " was not locked when the stop began", false},
 		{"no flock on the host: the kill-after timer", "lock-linger",
 			func(t *testing.T, s *Service, lock string) {
