@@ -83,6 +83,11 @@ func (m *Module) resolve(h *modules.Host, act action) (*unit, error) {
 	d := merged.Defaults()
 	u := &unit{name: d.Manager, ready: d.Ready, wait: d.Wait.Std(), context: what}
 	u.svc = svcmgr.Service{Name: d.Service, Wait: d.Wait.Std(), Become: h.Become, BecomeUser: h.BecomeUser}
+	if d.KillWhenUnlocked != nil && act != start {
+		// Given to every manager, so that one that cannot honour it says
+		// why rather than ignore it.
+		u.svc.KillWhenUnlocked = *d.KillWhenUnlocked
+	}
 	switch d.Manager {
 	case "pidfile":
 		u.svc.Pidfile = d.Pidfile
@@ -120,6 +125,7 @@ func orPlaceholder(argv arg.Argv) []string {
 var keys = map[string]string{
 	"Name": "service", "Pidfile": "pidfile", "StartCmd": "start_cmd", "StopCmd": "stop_cmd",
 	"StatusCmd": "status_cmd", "Signal": "signal", "KillAfter": "kill_after", "Wait": "wait", "LogFile": "log_file",
+	"KillWhenUnlocked": "kill_when_unlocked",
 }
 
 // managerError names the arguments in a manager's Validate error as a
@@ -225,7 +231,40 @@ func (u *unit) data(before svcmgr.State, res svcmgr.Result) map[string]any {
 		"state_before": before.String(),
 		"pid":          res.PID,
 		"killed":       res.Killed,
+		"kill_reason":  res.KillReason,
 	}
+}
+
+// stopMsg says what a stop did beyond stopping, for the result's msg and
+// the log: the SIGKILL and why, or why kill_when_unlocked did not apply.
+// It is "" for a plain stop.
+func (u *unit) stopMsg(res svcmgr.Result) string {
+	var parts []string
+	if res.Killed {
+		parts = append(parts, res.KillReason)
+	}
+	if res.Note != "" {
+		parts = append(parts, "kill_when_unlocked did not apply: "+res.Note)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("stopped %s (pid %d): %s", u.svc.Name, res.PID, strings.Join(parts, "; "))
+}
+
+// logStop logs what stopMsg says: a kill the runbook asked for with
+// kill_when_unlocked is how the stop was meant to go; one at the kill-after
+// limit, or an option that did not apply, is worth a look.
+func (u *unit) logStop(h *modules.Host, res svcmgr.Result) {
+	msg := u.stopMsg(res)
+	if msg == "" {
+		return
+	}
+	ev := h.Log.Warn()
+	if res.Unlocked && res.Note == "" {
+		ev = h.Log.Info()
+	}
+	ev.Str("service", u.svc.Name).Int("pid", res.PID).Msg(msg)
 }
 
 // status reads the state before the change, for the result.
@@ -243,12 +282,13 @@ func (u *unit) status(ctx context.Context, h *modules.Host) (svcmgr.State, error
 func (u *unit) stop(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	res, err := u.mgr.Stop(ctx, h.Conn, u.svc)
 	out := modules.Result{Changed: res.Changed, Data: u.data(res.Before, res)}
+	if msg := u.stopMsg(res); msg != "" {
+		out.Data["msg"] = msg
+	}
 	if err != nil {
 		return out, fmt.Errorf("%s: %w", u.context, err)
 	}
-	if res.Killed {
-		h.Log.Warn().Str("service", u.svc.Name).Int("pid", res.PID).Msg("the service outlived its stop signal and was killed")
-	}
+	u.logStop(h, res)
 	return out, nil
 }
 
@@ -299,8 +339,13 @@ func (u *unit) restart(ctx context.Context, h *modules.Host) (modules.Result, er
 	}
 	begin := time.Now()
 	started, err := u.mgr.Start(ctx, h.Conn, u.svc)
+	u.logStop(h, stopped)
 	data := u.data(stopped.Before, started)
 	data["killed"] = stopped.Killed
+	data["kill_reason"] = stopped.KillReason
+	if msg := u.stopMsg(stopped); msg != "" {
+		data["msg"] = msg
+	}
 	// A restart always reports a change: it is asked for because something
 	// the process reads at start changed, even when it was not running.
 	out := modules.Result{Changed: true, Data: data}
