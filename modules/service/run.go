@@ -40,6 +40,7 @@ type unit struct {
 	ready   *Ready
 	wait    time.Duration
 	context string // where the definition came from, for messages
+	note    string // why kill_when_unlocked does not apply here, if it does not
 }
 
 // resolve merges the host's services entry under the step's arguments,
@@ -77,15 +78,24 @@ func (m *Module) resolve(h *modules.Host, act action) (*unit, error) {
 	if len(sources) > 0 {
 		what += " (with " + strings.Join(sources, " and ") + ")"
 	}
+	// A manager from the host that cannot honour kill_when_unlocked (a step
+	// naming one was refused when the runbook was loaded) stops as without
+	// it and says why: one runbook then serves hosts run either way, and a
+	// stop, inside a rolling change, does not fail over a shortcut.
+	note := ""
+	if merged.KillWhenUnlocked != nil && act != start && m.Manager == "" {
+		if why := svcmgr.NoKillWhenUnlocked(merged.Manager); why != "" {
+			note = "it " + why + "; stopped as without it"
+			merged.KillWhenUnlocked = nil
+		}
+	}
 	if err := merged.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	d := merged.Defaults()
-	u := &unit{name: d.Manager, ready: d.Ready, wait: d.Wait.Std(), context: what}
+	u := &unit{name: d.Manager, ready: d.Ready, wait: d.Wait.Std(), context: what, note: note}
 	u.svc = svcmgr.Service{Name: d.Service, Wait: d.Wait.Std(), Become: h.Become, BecomeUser: h.BecomeUser}
 	if d.KillWhenUnlocked != nil && act != start {
-		// Given to every manager, so that one that cannot honour it says
-		// why rather than ignore it.
 		u.svc.KillWhenUnlocked = *d.KillWhenUnlocked
 	}
 	switch d.Manager {
@@ -249,7 +259,20 @@ func (u *unit) stopMsg(res svcmgr.Result) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("stopped %s (pid %d): %s", u.svc.Name, res.PID, strings.Join(parts, "; "))
+	who := u.svc.Name
+	if res.PID > 0 {
+		who += fmt.Sprintf(" (pid %d)", res.PID)
+	}
+	return "stopped " + who + ": " + strings.Join(parts, "; ")
+}
+
+// withNote adds to what a stop did why kill_when_unlocked did not apply,
+// when the manager is why.
+func (u *unit) withNote(res svcmgr.Result) svcmgr.Result {
+	if u.note != "" && res.Changed {
+		res.Note = u.note
+	}
+	return res
 }
 
 // logStop logs what stopMsg says: a kill the runbook asked for with
@@ -281,6 +304,7 @@ func (u *unit) status(ctx context.Context, h *modules.Host) (svcmgr.State, error
 // and inside the outage before the start.
 func (u *unit) stop(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	res, err := u.mgr.Stop(ctx, h.Conn, u.svc)
+	res = u.withNote(res)
 	out := modules.Result{Changed: res.Changed, Data: u.data(res.Before, res)}
 	if msg := u.stopMsg(res); msg != "" {
 		out.Data["msg"] = msg
@@ -334,6 +358,7 @@ func (u *unit) readyProbe(h *modules.Host, left time.Duration) (string, probe.Fu
 
 func (u *unit) restart(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	stopped, err := u.mgr.Stop(ctx, h.Conn, u.svc)
+	stopped = u.withNote(stopped)
 	if err != nil {
 		return modules.Result{Changed: stopped.Changed, Data: u.data(stopped.Before, stopped)}, fmt.Errorf("%s: stopping: %w", u.context, err)
 	}

@@ -473,17 +473,25 @@ func TestStopKillWhenUnlocked(t *testing.T) {
 	}
 }
 
-// A manager from the host that cannot honour kill_when_unlocked refuses it
-// on the host, under the step's name for it, before running anything.
-func TestKillWhenUnlockedRefusedByHostManager(t *testing.T) {
+// A manager from the host that cannot honour kill_when_unlocked (a step
+// naming it is refused at load) stops as without it, and says why.
+func TestKillWhenUnlockedWithHostManager(t *testing.T) {
 	f := conntest.New(t)
-	h := &modules.Host{Name: "etcd-1", Conn: f, Log: zerolog.Nop(), Vars: map[string]any{"service_manager": "systemd"}}
+	f.On(conntest.Exact("systemctl", "is-active", "etcd")).Stdout("active\n").Times(1)
+	f.On(conntest.Exact("systemctl", "stop", "etcd"))
+	f.On(conntest.Exact("systemctl", "is-active", "etcd")).Stdout("inactive\n").Exit(3)
+	var log bytes.Buffer
+	h := &modules.Host{Name: "etcd-1", Conn: f, Log: zerolog.New(&log), Vars: map[string]any{"service_manager": "systemd"}}
 	db := "/var/lib/etcd/member/snap/db"
-	_, err := mod(stop, Module{Service: "etcd", KillWhenUnlocked: &db}).Run(testCtx(t), h)
-	if err == nil || !strings.Contains(err.Error(), "stop etcd (with host var service_manager): kill_when_unlocked: is not supported by the systemd manager") {
-		t.Errorf("Run = %v", err)
+	res, err := mod(stop, Module{Service: "etcd", KillWhenUnlocked: &db}).Run(testCtx(t), h)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(f.Calls()) != 0 {
-		t.Errorf("ran %q", f.Commands())
+	want := "stopped etcd: kill_when_unlocked did not apply: it is not supported by the systemd manager: systemctl stop waits"
+	if msg, _ := res.Data["msg"].(string); !res.Changed || res.Data["killed"] != false || !strings.HasPrefix(msg, want) {
+		t.Errorf("stop = %+v, want msg %q...", res, want)
+	}
+	if !strings.Contains(log.String(), `"level":"warn"`) || !strings.Contains(log.String(), "not supported by the systemd manager") {
+		t.Errorf("log = %s", log.String())
 	}
 }

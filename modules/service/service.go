@@ -73,7 +73,10 @@ began: a file that is missing or was not locked then, a host without flock, or
 a check that fails otherwise never lead to a kill, and the stop waits as without
 it (kill_after included), saying why in its result. Locks taken with fcntl(2)
 (POSIX record locks) are not seen: name only a file the service flocks. The
-path must be absolute; the systemd and command managers refuse it.`
+path must be absolute. The systemd and command managers cannot honour it (they
+do not send the signals): a step that names one of them with it is refused,
+and where the manager comes from the host, the stop goes on as without it and
+says so, so that one runbook serves hosts run either way.`
 
 func init() {
 	modules.Register(modules.Info{
