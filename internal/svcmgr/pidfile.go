@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/backoff"
 	"github.com/runbookhq/runbook/internal/conn"
 )
 
@@ -76,13 +77,21 @@ func (s Service) killAfter() time.Duration {
 // kill -0 also fails for a live process we may not signal (EPERM), so a
 // failure is checked again in /proc, or with ps where there is no /proc. A
 // zombie answers kill -0 but runs nothing: it is stopped, waiting for a
-// parent that may never reap it.
+// parent that may never reap it. Files are read by the shell itself: a
+// stop checks every few milliseconds, and each command forked would add
+// to the service's outage on a busy host. The pidfile's first line is its
+// pid; anything on a line after it makes it invalid. exec ends the script
+// (with the shell's message) when the pidfile cannot be opened.
 // %[2]s runs where the process is found stopped, before the line is
 // printed (see stoppedHook); %[3]s where it is found running.
 const statusScript = `f=%[1]s
 lock=
 [ -e "$f" ] || { echo none; exit 0; }
-pid=$(cat -- "$f") || exit 1
+exec 8<"$f"
+pid= more=
+IFS= read -r pid <&8; IFS= read -r more <&8
+exec 8<&-
+[ -z "$more" ] || pid="$pid $more"
 case $pid in ''|0*|*[!0-9]*) printf 'invalid %%s\n' "$pid"; exit 0;; esac
 alive=
 if kill -0 "$pid" 2>/dev/null; then alive=1
@@ -91,7 +100,7 @@ elif ps -p "$pid" >/dev/null 2>&1; then alive=1
 fi
 [ -n "$alive" ] || { %[2]secho "stale $pid"; exit 0; }
 if [ -r "/proc/$pid/stat" ]; then
-  st=$(cat "/proc/$pid/stat" 2>/dev/null) || st=
+  st=; IFS= read -r st 2>/dev/null <"/proc/$pid/stat"
   st=${st##*') '}
   case $st in Z*|X*) %[2]secho "zombie $pid"; exit 0;; esac
 fi
@@ -450,7 +459,21 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (stopped Resu
 	if sig == "KILL" {
 		timer = deadline
 	}
-	done, seen, err := await(ctx, timer, Stopped, probe)
+	// The wait for the exit ends early on a kill once unlocked, so that the
+	// wait after that SIGKILL polls quickly again, as after any signal:
+	// the backoff grown meanwhile would add its interval to the outage.
+	// While the lock is watched, the checks come closer together for a
+	// while: the unlock comes within milliseconds of the signal, and each
+	// interval's remainder is time the service is down for nothing.
+	b := &backoff.Backoff{}
+	if armed {
+		b = watchBackoff()
+	}
+	done, seen, err := awaitWith(ctx, timer, b, func(ctx context.Context) (bool, string, error) {
+		st, seen, err := probe(ctx)
+		return st == Stopped || res.Unlocked, seen, err
+	})
+	done = done && !res.Unlocked
 	if err != nil {
 		return res, fmt.Errorf("%s: waiting for pid %d to exit: %w", s.Name, pid, err)
 	}
@@ -463,7 +486,14 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (stopped Resu
 		armed = false
 	}
 	if !done && res.Killed {
-		done, seen, err = await(ctx, deadline, Stopped, probe)
+		b := &backoff.Backoff{}
+		if res.Unlocked {
+			b = watchBackoff()
+		}
+		done, seen, err = awaitWith(ctx, deadline, b, func(ctx context.Context) (bool, string, error) {
+			st, seen, err := probe(ctx)
+			return st == Stopped, seen, err
+		})
 		if err != nil {
 			return res, fmt.Errorf("%s: waiting for pid %d to exit after SIGKILL: %w", s.Name, pid, err)
 		}
@@ -480,6 +510,13 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (stopped Resu
 	}
 	// The check that found it stopped removed its pidfile (stoppedHook).
 	return res, nil
+}
+
+// watchBackoff paces the checks of a stop that watches KillWhenUnlocked:
+// closer than usual for two seconds, the time a shutdown that closed its
+// data lingers at most in the case it is for.
+func watchBackoff() *backoff.Backoff {
+	return &backoff.Backoff{First: 5 * time.Millisecond, Max: 20 * time.Millisecond, SlowAfter: 2 * time.Second}
 }
 
 // unarmed says why KillWhenUnlocked did not apply to a stop, from what

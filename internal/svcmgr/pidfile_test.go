@@ -280,6 +280,8 @@ func TestPidfileStatus(t *testing.T) {
 		{"zero would signal our group", "0\n", Unknown, "not a pid"},
 		{"negative", "-1\n", Unknown, "not a pid"},
 		{"shell in pidfile", "$(touch x)\n", Unknown, "not a pid"},
+		{"a second line", self + "\n" + self + "\n", Unknown, "not a pid"},
+		{"trailing newlines", self + "\n\n", Running, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -270,7 +270,11 @@ func awaitFunc(ctx context.Context, deadline time.Time, p func(ctx context.Conte
 	// Quick at first, because most state changes are fast and every wait
 	// past one adds to a member's outage; slower later, so a long wait over
 	// SSH does not flood the host.
-	var b backoff.Backoff
+	return awaitWith(ctx, deadline, &backoff.Backoff{}, p)
+}
+
+// awaitWith is awaitFunc with the intervals of b.
+func awaitWith(ctx context.Context, deadline time.Time, b *backoff.Backoff, p func(ctx context.Context) (done bool, seen string, err error)) (done bool, seen string, err error) {
 	for {
 		pctx, cancel := context.WithDeadline(ctx, deadline.Add(probeSlack))
 		ok, s, err := p(pctx)
