@@ -471,6 +471,24 @@ func TestStopKillWhenUnlocked(t *testing.T) {
 	if !strings.Contains(log.String(), `"level":"info"`) || !strings.Contains(log.String(), reason) {
 		t.Errorf("log = %s", log.String())
 	}
+
+	// A restart's stop cuts the lingering short too, and says so.
+	if _, err := mod(start, Module{Service: "etcd", Definition: def, Wait: sec(50)}).Run(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	pid = d.pid()
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(def.LogFile)
+		return strings.Count(string(b), "ready: lock-linger") == 2
+	})
+	r := Restart(Module{Service: "etcd", Definition: def, Wait: sec(50), KillWhenUnlocked: &lock})
+	res, err = r.Run(testCtx(t), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason, _ := res.Data["kill_reason"].(string); res.Data["killed"] != true || !strings.HasSuffix(reason, lock+" unlocked") || running(pid) || d.pid() == pid {
+		t.Errorf("restart = %+v; old pid %d running %v, new pid %d", res, pid, running(pid), d.pid())
+	}
 }
 
 // A manager from the host that cannot honour kill_when_unlocked (a step
