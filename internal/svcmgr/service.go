@@ -228,7 +228,7 @@ func NoKillWhenUnlocked(manager string) string {
 		// OnFailure= units.
 		return "is not supported by the systemd manager: systemctl stop waits until systemd has stopped the unit, " +
 			"and a SIGKILL from outside during that stop leaves the unit failed (Result=signal) and starts its OnFailure= units; " +
-			"shorten the unit's TimeoutStopSec= instead, or run the service with manager pidfile"
+			"leave it out for this manager (a shorter TimeoutStopSec= would kill whether the data is closed or not), or run the service with manager pidfile"
 	case "command":
 		return "is not supported by the command manager: it knows the service only by stop_cmd and status_cmd, " +
 			"not by a process it could send SIGKILL; make stop_cmd end the shutdown, or run the service with manager pidfile"
