@@ -526,7 +526,7 @@ func unarmed(path, lock string) string {
 		"unlocked": path + " was not locked when the stop began",
 		"missing":  "there is no file " + path,
 		"noflock":  "the host has no flock command to check " + path,
-		"error":    "the lock on " + path + " could not be checked (not readable?)",
+		"error":    "the lock on " + path + " could not be checked (not readable, or a flock(1) without -E, as busybox's)",
 	}[lock]
 	if why == "" {
 		why = "the lock on " + path + " could not be checked"

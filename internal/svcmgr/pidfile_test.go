@@ -550,7 +550,18 @@ func lockService(t *testing.T, mode string) (s Service, lock string, pid int) {
 
 // noFlockPath is a PATH with the commands the status check runs, but no flock.
 func noFlockPath(t *testing.T) string {
+	return pathWithFlock(t, "")
+}
+
+// pathWithFlock is a PATH with the commands the status check runs, and a
+// flock that is this script, if not empty.
+func pathWithFlock(t *testing.T, script string) string {
 	dir := t.TempDir()
+	if script != "" {
+		if err := os.WriteFile(filepath.Join(dir, "flock"), []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, name := range []string{"cat", "rm", "ps"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
@@ -601,6 +612,13 @@ func TestPidfileKillWhenUnlocked(t *testing.T) {
 				s.KillWhenUnlocked, s.KillAfter = lock, 300*time.Millisecond
 				s.Env["PATH"] = noFlockPath(t)
 			}, timer, "the host has no flock command", false},
+		// busybox's flock has no -E: it refuses the option, or answers a
+		// conflict with 1, which must not pass for "unlocked".
+		{"a flock that answers 1: the kill-after timer", "lock-linger",
+			func(t *testing.T, s *Service, lock string) {
+				s.KillWhenUnlocked, s.KillAfter = lock, 300*time.Millisecond
+				s.Env["PATH"] = pathWithFlock(t, "exit 1")
+			}, timer, "could not be checked", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
