@@ -22,6 +22,7 @@ func (command) Validate(s Service) error {
 		argvCheck("StopCmd", s.StopCmd, true),
 		argvCheck("StatusCmd", s.StatusCmd, true),
 	)
+	cs = append(cs, check{"KillWhenUnlocked", s.KillWhenUnlocked != "", NoKillWhenUnlocked("command")})
 	cs = append(cs, unused("command", s, "Pidfile", "Signal", "KillAfter", "LogFile", "Ready")...)
 	return validate(cs...)
 }

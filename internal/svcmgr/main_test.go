@@ -3,6 +3,7 @@ package svcmgr
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"syscall"
 	"testing"
@@ -38,6 +39,8 @@ func TestMain(m *testing.M) {
 		fmt.Println("ready, ignoring TERM")
 		time.Sleep(helperLife)
 		os.Exit(3)
+	case "lock-linger", "lock-exit", "linger":
+		lockAndLinger(mode)
 	case "fail":
 		fmt.Fprintln(os.Stderr, "fatal: bad config in /etc/etcd.conf.yml")
 		os.Exit(2)
@@ -45,4 +48,60 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 		os.Exit(2)
 	}
+}
+
+// lockEnv names the file the lock helpers lock, as a database does.
+const lockEnv = "RUNBOOK_SERVICE_LOCK"
+
+// lingerLife bounds how long a helper lingers after TERM: far beyond any
+// wait of the tests, so only a SIGKILL ends it sooner.
+const lingerLife = 30 * time.Second
+
+// lockAndLinger plays a daemon that keeps its data in the file lockEnv
+// names, under a flock(2) lock, the way etcd's bbolt does. On TERM:
+//
+//	lock-linger  releases the lock (closes its data), then lingers
+//	lock-exit    exits holding the lock; a child it starts holds it a
+//	             little longer, so no check can see the file unlocked
+//	             while this process still runs
+//	linger       never locks anything; lingers
+func lockAndLinger(mode string) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	var f *os.File
+	if mode != "linger" {
+		var err error
+		if f, err = os.Open(os.Getenv(lockEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			fmt.Fprintln(os.Stderr, "lock:", err)
+			os.Exit(2)
+		}
+	}
+	fmt.Println("ready, mode", mode)
+	select {
+	case <-sigs:
+	case <-time.After(helperLife):
+		os.Exit(3)
+	}
+	switch mode {
+	case "lock-exit":
+		holder := exec.Command("sleep", "3")
+		holder.ExtraFiles = []*os.File{f}
+		if err := holder.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Println("got TERM, exiting with the lock held")
+		// A shutdown that takes a while, holding the lock throughout.
+		time.Sleep(300 * time.Millisecond)
+		os.Exit(0)
+	case "lock-linger":
+		f.Close()
+		fmt.Println("got TERM, unlocked")
+	}
+	time.Sleep(lingerLife)
+	os.Exit(3)
 }

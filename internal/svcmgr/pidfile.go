@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/backoff"
 	"github.com/runbookhq/runbook/internal/conn"
 )
 
@@ -53,6 +54,9 @@ func (pidfile) Validate(s Service) error {
 		check{"KillAfter", s.KillAfter != 0 && signalName(s.Signal) == "KILL", "is not used when Signal is KILL; remove it"},
 		check{"KillAfter", s.KillAfter > 0 && s.KillAfter >= s.wait(),
 			fmt.Sprintf("(%s) must be shorter than Wait (%s), to leave time for SIGKILL", dur(s.KillAfter), dur(s.wait()))},
+		check{"KillWhenUnlocked", s.KillWhenUnlocked != "" && !strings.HasPrefix(s.KillWhenUnlocked, "/"),
+			fmt.Sprintf("(%q) must be an absolute path: the file the service keeps locked while its data is open", s.KillWhenUnlocked)},
+		check{"KillWhenUnlocked", s.KillWhenUnlocked != "" && signalName(s.Signal) == "KILL", "is not used when Signal is KILL; remove it"},
 	)
 	cs = append(cs, unused("pidfile", s, "StopCmd", "StatusCmd")...)
 	return validate(cs...)
@@ -68,15 +72,26 @@ func (s Service) killAfter() time.Duration {
 }
 
 // statusScript prints one line: "none" (no pidfile), "invalid CONTENT",
-// "stale PID", "zombie PID" or "running PID". kill -0 also fails for a live
-// process we may not signal (EPERM), so a failure is checked again in /proc,
-// or with ps where there is no /proc. A zombie answers kill -0 but runs
-// nothing: it is stopped, waiting for a parent that may never reap it.
+// "stale PID", "zombie PID", "running PID" or, when %[3]s checked a lock,
+// "running PID LOCK" (see lockCheck), or "killed PID" (see killUnlocked).
+// kill -0 also fails for a live process we may not signal (EPERM), so a
+// failure is checked again in /proc, or with ps where there is no /proc. A
+// zombie answers kill -0 but runs nothing: it is stopped, waiting for a
+// parent that may never reap it. Files are read by the shell itself: a
+// stop checks every few milliseconds, and each command forked would add
+// to the service's outage on a busy host. The pidfile's first line is its
+// pid; anything on a line after it makes it invalid. exec ends the script
+// (with the shell's message) when the pidfile cannot be opened.
 // %[2]s runs where the process is found stopped, before the line is
-// printed (see stoppedHook).
+// printed (see stoppedHook); %[3]s where it is found running.
 const statusScript = `f=%[1]s
+lock=
 [ -e "$f" ] || { echo none; exit 0; }
-pid=$(cat -- "$f") || exit 1
+exec 8<"$f"
+pid= more=
+IFS= read -r pid <&8; IFS= read -r more <&8
+exec 8<&-
+[ -z "$more" ] || pid="$pid $more"
 case $pid in ''|0*|*[!0-9]*) printf 'invalid %%s\n' "$pid"; exit 0;; esac
 alive=
 if kill -0 "$pid" 2>/dev/null; then alive=1
@@ -85,11 +100,11 @@ elif ps -p "$pid" >/dev/null 2>&1; then alive=1
 fi
 [ -n "$alive" ] || { %[2]secho "stale $pid"; exit 0; }
 if [ -r "/proc/$pid/stat" ]; then
-  st=$(cat "/proc/$pid/stat" 2>/dev/null) || st=
+  st=; IFS= read -r st 2>/dev/null <"/proc/$pid/stat"
   st=${st##*') '}
   case $st in Z*|X*) %[2]secho "zombie $pid"; exit 0;; esac
 fi
-echo "running $pid"
+%[3]secho "running $pid $lock"
 `
 
 // stoppedHook is what the status check of a stop runs once it finds the
@@ -100,6 +115,38 @@ echo "running $pid"
 // down.
 const stoppedHook = `if [ "$pid" = %d ]; then rm -f -- "$f" || { echo "stopped, but removing pidfile $f failed" >&2; exit 1; }; fi; `
 
+// lockCheck, a hook of statusScript where the process runs, sets lock to
+// what a try of an exclusive flock(2) lock on the file found: locked (some
+// process holds a lock on it), unlocked, missing (no such file), noflock (no
+// flock(1) on the host) or error (the try failed otherwise). The file is
+// opened for reading, after a test that it is there: flock(1) given a path
+// would create it. The lock, if taken, is the flock process's own and ends
+// with it. Where the try fails, nothing is known: only unlocked may lead to
+// a kill.
+const lockCheck = `k=%s
+if [ ! -f "$k" ]; then lock=missing
+elif ! command -v flock >/dev/null 2>&1; then lock=noflock
+else
+  flock -n -x -E 75 9 2>/dev/null 9<"$k"
+  case $? in 0) lock=unlocked;; 75) lock=locked;; *) lock=error;; esac
+fi
+`
+
+// killUnlocked, after lockCheck, sends SIGKILL to the pid a stop waits for
+// once the file is unlocked, in the same check: the kill costs no round
+// trip of its own while the service is down.
+const killUnlocked = `if [ "$lock" = unlocked ] && [ "$pid" = %d ] && kill -s KILL "$pid" 2>/dev/null; then echo "killed $pid"; exit 0; fi
+`
+
+// pidStatus is what one status check saw.
+type pidStatus struct {
+	st     State
+	pid    int    // the pid in the pidfile, 0 if none
+	seen   string // for messages
+	lock   string // what lockCheck found, if it ran and the process runs
+	killed bool   // killUnlocked sent SIGKILL
+}
+
 // status returns the state, the pid in the pidfile (0 if none) and what was seen.
 func (m pidfile) status(ctx context.Context, c conn.Conn, s Service) (State, int, string, error) {
 	return m.statusThen(ctx, c, s, "")
@@ -107,32 +154,50 @@ func (m pidfile) status(ctx context.Context, c conn.Conn, s Service) (State, int
 
 // statusThen is status, running hook (shell, ending in "; ") where the
 // process is found stopped.
-func (pidfile) statusThen(ctx context.Context, c conn.Conn, s Service, hook string) (State, int, string, error) {
-	out, err := c.Run(ctx, s.shell(fmt.Sprintf(statusScript, conn.Quote(s.Pidfile), hook)))
+func (m pidfile) statusThen(ctx context.Context, c conn.Conn, s Service, hook string) (State, int, string, error) {
+	ps, err := m.check(ctx, c, s, hook, "")
+	return ps.st, ps.pid, ps.seen, err
+}
+
+// check runs statusScript with its hooks: stopped where the process is
+// found stopped, running where it runs.
+func (pidfile) check(ctx context.Context, c conn.Conn, s Service, stopped, running string) (pidStatus, error) {
+	out, err := c.Run(ctx, s.shell(fmt.Sprintf(statusScript, conn.Quote(s.Pidfile), stopped, running)))
 	if err != nil {
-		return Unknown, 0, "", scriptError(s.Name+": reading pidfile "+s.Pidfile, err)
+		return pidStatus{}, scriptError(s.Name+": reading pidfile "+s.Pidfile, err)
 	}
 	line := strings.TrimSpace(string(out.Stdout))
 	word, arg, _ := strings.Cut(line, " ")
 	if word == "none" {
-		return Stopped, 0, "no pidfile " + s.Pidfile, nil
+		return pidStatus{st: Stopped, seen: "no pidfile " + s.Pidfile}, nil
 	}
 	if word == "invalid" {
-		return Unknown, 0, "", fmt.Errorf("%s: pidfile %s holds %q, not a pid", s.Name, s.Pidfile, trimOut([]byte(arg)))
+		return pidStatus{}, fmt.Errorf("%s: pidfile %s holds %q, not a pid", s.Name, s.Pidfile, trimOut([]byte(arg)))
 	}
-	pid, perr := strconv.Atoi(arg)
-	if perr != nil || pid <= 0 {
-		return Unknown, 0, "", fmt.Errorf("%s: unexpected answer from the pidfile check: %q", s.Name, trimOut(out.Stdout))
+	fields := strings.Fields(arg)
+	pid, perr := 0, error(nil)
+	if len(fields) > 0 {
+		pid, perr = strconv.Atoi(fields[0])
+	}
+	if len(fields) == 0 || len(fields) > 2 || perr != nil || pid <= 0 || len(fields) == 2 && word != "running" {
+		return pidStatus{}, fmt.Errorf("%s: unexpected answer from the pidfile check: %q", s.Name, trimOut(out.Stdout))
 	}
 	switch word {
 	case "running":
-		return Running, pid, fmt.Sprintf("pid %d still running", pid), nil
+		ps := pidStatus{st: Running, pid: pid, seen: fmt.Sprintf("pid %d still running", pid)}
+		if len(fields) == 2 {
+			ps.lock = fields[1]
+		}
+		return ps, nil
+	case "killed":
+		// Sent just now: it is gone once a check finds it stopped.
+		return pidStatus{st: Running, pid: pid, seen: fmt.Sprintf("pid %d got SIGKILL", pid), killed: true}, nil
 	case "stale":
-		return Stopped, pid, fmt.Sprintf("pid %d not running", pid), nil
+		return pidStatus{st: Stopped, pid: pid, seen: fmt.Sprintf("pid %d not running", pid)}, nil
 	case "zombie":
-		return Stopped, pid, fmt.Sprintf("pid %d exited (zombie)", pid), nil
+		return pidStatus{st: Stopped, pid: pid, seen: fmt.Sprintf("pid %d exited (zombie)", pid)}, nil
 	}
-	return Unknown, 0, "", fmt.Errorf("%s: unexpected answer from the pidfile check: %q", s.Name, trimOut(out.Stdout))
+	return pidStatus{}, fmt.Errorf("%s: unexpected answer from the pidfile check: %q", s.Name, trimOut(out.Stdout))
 }
 
 func (m pidfile) Status(ctx context.Context, c conn.Conn, s Service) (State, error) {
@@ -344,57 +409,129 @@ func (m pidfile) Stop(ctx context.Context, c conn.Conn, s Service) (stopped Resu
 	if err := m.Validate(s); err != nil {
 		return Result{}, err
 	}
-	st, pid, _, err := m.status(ctx, c, s)
+	// With KillWhenUnlocked, the first check also sees whether the service
+	// holds its lock: only a lock it held as the stop began, and released
+	// since, says that it closed its data.
+	watch := ""
+	if s.KillWhenUnlocked != "" {
+		watch = fmt.Sprintf(lockCheck, conn.Quote(s.KillWhenUnlocked))
+	}
+	first, err := m.check(ctx, c, s, "", watch)
 	if err != nil {
 		return Result{}, err
 	}
+	st, pid := first.st, first.pid
 	defer func() { stopped.Before = st }()
 	if st != Running {
 		return Result{}, nil
 	}
 	res := Result{Changed: true, PID: pid}
 	sig := signalName(s.Signal)
+	armed := watch != "" && first.lock == "locked"
+	if watch != "" && !armed {
+		res.Note = unarmed(s.KillWhenUnlocked, first.lock)
+	}
 	begin := time.Now()
 	deadline := begin.Add(s.wait())
 	hook := fmt.Sprintf(stoppedHook, pid)
+	killHook := watch + fmt.Sprintf(killUnlocked, pid)
 	probe := func(ctx context.Context) (State, string, error) {
-		st, got, seen, err := m.statusThen(ctx, c, s, hook)
-		if err == nil && st == Running && got != pid {
-			return Unknown, "", fmt.Errorf("%s: pidfile %s now holds pid %d, not %d: is something else starting it?", s.Name, s.Pidfile, got, pid)
+		running := ""
+		if armed {
+			running = killHook
 		}
-		return st, seen, err
+		ps, err := m.check(ctx, c, s, hook, running)
+		if err == nil && ps.st == Running && ps.pid != pid {
+			return Unknown, "", fmt.Errorf("%s: pidfile %s now holds pid %d, not %d: is something else starting it?", s.Name, s.Pidfile, ps.pid, pid)
+		}
+		if ps.killed {
+			armed = false
+			res.Killed, res.Unlocked = true, true
+			res.KillReason = fmt.Sprintf("SIGKILL %s after %s: %s unlocked", dur(time.Since(begin).Round(time.Millisecond)), sig, s.KillWhenUnlocked)
+		}
+		return ps.st, ps.seen, err
 	}
 
 	if err := m.kill(ctx, c, s, sig, pid); err != nil {
 		return res, err
 	}
-	first := begin.Add(s.killAfter())
+	timer := begin.Add(s.killAfter())
 	if sig == "KILL" {
-		first = deadline
+		timer = deadline
 	}
-	done, seen, err := await(ctx, first, Stopped, probe)
+	// The wait for the exit ends early on a kill once unlocked, so that the
+	// wait after that SIGKILL polls quickly again, as after any signal:
+	// the backoff grown meanwhile would add its interval to the outage.
+	// While the lock is watched, the checks come closer together for a
+	// while: the unlock comes within milliseconds of the signal, and each
+	// interval's remainder is time the service is down for nothing.
+	b := &backoff.Backoff{}
+	if armed {
+		b = watchBackoff()
+	}
+	done, seen, err := awaitWith(ctx, timer, b, func(ctx context.Context) (bool, string, error) {
+		st, seen, err := probe(ctx)
+		return st == Stopped || res.Unlocked, seen, err
+	})
+	done = done && !res.Unlocked
 	if err != nil {
 		return res, fmt.Errorf("%s: waiting for pid %d to exit: %w", s.Name, pid, err)
 	}
-	if !done && sig != "KILL" {
+	if !done && sig != "KILL" && !res.Killed {
 		if err := m.kill(ctx, c, s, "KILL", pid); err != nil {
 			return res, err
 		}
 		res.Killed = true
-		done, seen, err = await(ctx, deadline, Stopped, probe)
+		res.KillReason = fmt.Sprintf("SIGKILL %s after %s, the kill-after limit: %s", dur(s.killAfter()), sig, seen)
+		armed = false
+	}
+	if !done && res.Killed {
+		b := &backoff.Backoff{}
+		if res.Unlocked {
+			b = watchBackoff()
+		}
+		done, seen, err = awaitWith(ctx, deadline, b, func(ctx context.Context) (bool, string, error) {
+			st, seen, err := probe(ctx)
+			return st == Stopped, seen, err
+		})
 		if err != nil {
 			return res, fmt.Errorf("%s: waiting for pid %d to exit after SIGKILL: %w", s.Name, pid, err)
 		}
 	}
 	if !done {
 		how := "sent SIG" + sig
-		if res.Killed {
+		switch {
+		case res.Unlocked:
+			how += ", then " + res.KillReason
+		case res.Killed:
 			how += ", then SIGKILL after " + dur(s.killAfter())
 		}
 		return res, fmt.Errorf("%s did not stop within %s; %s (%s)", s.Name, dur(s.wait()), seen, how)
 	}
 	// The check that found it stopped removed its pidfile (stoppedHook).
 	return res, nil
+}
+
+// watchBackoff paces the checks of a stop that watches KillWhenUnlocked:
+// closer than usual for two seconds, the time a shutdown that closed its
+// data lingers at most in the case it is for.
+func watchBackoff() *backoff.Backoff {
+	return &backoff.Backoff{First: 5 * time.Millisecond, Max: 20 * time.Millisecond, SlowAfter: 2 * time.Second}
+}
+
+// unarmed says why KillWhenUnlocked did not apply to a stop, from what
+// lockCheck found as it began.
+func unarmed(path, lock string) string {
+	why := map[string]string{
+		"unlocked": path + " was not locked when the stop began",
+		"missing":  "there is no file " + path,
+		"noflock":  "the host has no flock command to check " + path,
+		"error":    "the lock on " + path + " could not be checked (not readable, or a flock(1) without -E, as busybox's)",
+	}[lock]
+	if why == "" {
+		why = "the lock on " + path + " could not be checked"
+	}
+	return why + ": waited for the process to exit, with no early SIGKILL"
 }
 
 // scriptError describes a failed script by what it was for rather than by its

@@ -280,6 +280,8 @@ func TestPidfileStatus(t *testing.T) {
 		{"zero would signal our group", "0\n", Unknown, "not a pid"},
 		{"negative", "-1\n", Unknown, "not a pid"},
 		{"shell in pidfile", "$(touch x)\n", Unknown, "not a pid"},
+		{"a second line", self + "\n" + self + "\n", Unknown, "not a pid"},
+		{"trailing newlines", self + "\n\n", Running, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -517,5 +519,151 @@ func TestPidfileStoppedHookRemovesOnlyItsPid(t *testing.T) {
 		if kept := err == nil; kept != tc.kept {
 			t.Errorf("%s: pidfile kept = %v, want %v", tc.name, kept, tc.kept)
 		}
+	}
+}
+
+// lockService is a helper daemon in mode that locks the file lock (made
+// here), started and seen ready: it holds its lock once Start returns.
+func lockService(t *testing.T, mode string) (s Service, lock string, pid int) {
+	t.Helper()
+	s = helperService(t, mode)
+	lock = filepath.Join(s.Dir, "member", "snap", "db")
+	if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lock, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Env[lockEnv] = lock
+	s.Ready = func(ctx context.Context) (bool, string, error) {
+		b, _ := os.ReadFile(s.LogFile)
+		return strings.Contains(string(b), "ready, mode"), "not ready yet", nil
+	}
+	res, err := pidfile{}.Start(testCtx(t), local.New(), s)
+	killAtEnd(t, res.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Ready = nil
+	return s, lock, res.PID
+}
+
+// noFlockPath is a PATH with the commands the status check runs, but no flock.
+func noFlockPath(t *testing.T) string {
+	return pathWithFlock(t, "")
+}
+
+// pathWithFlock is a PATH with the commands the status check runs, and a
+// flock that is this script, if not empty.
+func pathWithFlock(t *testing.T, script string) string {
+	dir := t.TempDir()
+	if script != "" {
+		if err := os.WriteFile(filepath.Join(dir, "flock"), []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"cat", "rm", "ps"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestPidfileKillWhenUnlocked stops real processes that lock a file as a
+// database does. Only a process that released the lock it held as the stop
+// began, and still runs, gets the early SIGKILL; otherwise the stop goes on
+// as without the option, the kill-after timer included.
+func TestPidfileKillWhenUnlocked(t *testing.T) {
+	const (
+		early  = "early"  // SIGKILL once unlocked
+		timer  = "timer"  // SIGKILL at KillAfter
+		exited = "exited" // no SIGKILL
+	)
+	tests := []struct {
+		name   string
+		mode   string
+		edit   func(t *testing.T, s *Service, lock string) // before Stop
+		want   string
+		note   string // in Result.Note
+		absent bool   // KillWhenUnlocked names no file, and must not get one
+	}{
+		{"unlocked and lingering: killed", "lock-linger",
+			func(t *testing.T, s *Service, lock string) { s.KillWhenUnlocked = lock }, early, "", false},
+		{"without the option: the kill-after timer", "lock-linger",
+			func(t *testing.T, s *Service, lock string) { s.KillAfter = 300 * time.Millisecond }, timer, "", false},
+		{"keeps the lock and exits: not killed", "lock-exit",
+			func(t *testing.T, s *Service, lock string) { s.KillWhenUnlocked = lock }, exited, "", false},
+		{"no such file: the kill-after timer", "lock-linger",
+			func(t *testing.T, s *Service, lock string) {
+				s.KillWhenUnlocked, s.KillAfter = filepath.Join(filepath.Dir(lock), "nodb"), 300*time.Millisecond
+			}, timer, "there is no file ", true},
+		{"not locked as the stop began: the kill-after timer", "linger",
+			func(t *testing.T, s *Service, lock string) {
+				s.KillWhenUnlocked, s.KillAfter = lock, 300*time.Millisecond
+			},
+			timer, " was not locked when the stop began", false},
+		{"no flock on the host: the kill-after timer", "lock-linger",
+			func(t *testing.T, s *Service, lock string) {
+				s.KillWhenUnlocked, s.KillAfter = lock, 300*time.Millisecond
+				s.Env["PATH"] = noFlockPath(t)
+			}, timer, "the host has no flock command", false},
+		// busybox's flock has no -E: it refuses the option, or answers a
+		// conflict with 1, which must not pass for "unlocked".
+		{"a flock that answers 1: the kill-after timer", "lock-linger",
+			func(t *testing.T, s *Service, lock string) {
+				s.KillWhenUnlocked, s.KillAfter = lock, 300*time.Millisecond
+				s.Env["PATH"] = pathWithFlock(t, "exit 1")
+			}, timer, "could not be checked", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, lock, pid := lockService(t, tt.mode)
+			s.Wait = 20 * time.Second
+			s.KillAfter = 10 * time.Second
+			tt.edit(t, &s, lock)
+			res, err := pidfile{}.Stop(testCtx(t), local.New(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v", res)
+			if !res.Changed || res.PID != pid || !gone(pid) {
+				t.Errorf("Stop = %+v; pid %d gone: %v", res, pid, gone(pid))
+			}
+			if _, err := os.Stat(s.Pidfile); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("pidfile not removed: %v", err)
+			}
+			switch tt.want {
+			case early:
+				want := "after TERM: " + lock + " unlocked"
+				if !res.Killed || !res.Unlocked || !strings.HasPrefix(res.KillReason, "SIGKILL ") || !strings.HasSuffix(res.KillReason, want) {
+					t.Errorf("Stop = %+v; want killed once unlocked, the reason ending in %q", res, want)
+				}
+				// It did release its lock first: the SIGKILL came after.
+				if log := readFile(t, s.LogFile); !strings.Contains(log, "got TERM, unlocked") {
+					t.Errorf("log = %q", log)
+				}
+			case timer:
+				if !res.Killed || res.Unlocked || !strings.Contains(res.KillReason, "the kill-after limit") {
+					t.Errorf("Stop = %+v; want killed by the kill-after timer", res)
+				}
+			case exited:
+				if res.Killed || res.KillReason != "" {
+					t.Errorf("Stop = %+v; want no SIGKILL", res)
+				}
+			}
+			if tt.note == "" && res.Note != "" || !strings.Contains(res.Note, tt.note) {
+				t.Errorf("Note = %q, want %q in it", res.Note, tt.note)
+			}
+			if tt.absent {
+				if _, err := os.Stat(s.KillWhenUnlocked); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the lock check made %s: %v", s.KillWhenUnlocked, err)
+				}
+			}
+		})
 	}
 }

@@ -51,7 +51,14 @@ type Service struct {
 
 	Signal    string        // pidfile: stop signal, "TERM" (default), "INT", "QUIT", ...
 	KillAfter time.Duration // pidfile: SIGKILL after this long; default Wait/2
-	Wait      time.Duration // how long Start and Stop wait for the state; default DefaultWait
+	// KillWhenUnlocked (pidfile only), an absolute path, ends a stop's wait
+	// early: once that file exists and no process holds a flock(2) lock on
+	// it, a process still running after the stop signal is only finishing
+	// its shutdown (it closed its data), and gets SIGKILL. It applies only
+	// when the file was locked as the stop began; a check that cannot run
+	// (no file, no flock on the host) never kills.
+	KillWhenUnlocked string
+	Wait             time.Duration // how long Start and Stop wait for the state; default DefaultWait
 
 	LogFile string            // pidfile: stdout and stderr of the process, appended; default discarded
 	Dir     string            // pidfile, command: working folder of the commands
@@ -77,10 +84,17 @@ type Result struct {
 	Before State
 	// PID is the process started, stopped or found running (pidfile only).
 	PID int
-	// Killed says Stop had to send SIGKILL because the process outlived
-	// KillAfter after the stop signal (pidfile only). The service is stopped,
-	// but not cleanly: callers should report it.
-	Killed bool
+	// Killed says Stop sent SIGKILL (pidfile only): because the process
+	// outlived KillAfter after the stop signal, or because it still ran
+	// after releasing the lock on KillWhenUnlocked (then Unlocked is set
+	// too). KillReason says which, and when; callers should report it.
+	Killed     bool
+	Unlocked   bool
+	KillReason string
+	// Note says why KillWhenUnlocked did not apply to this stop, when it
+	// was given and did not (the file was not locked as the stop began, or
+	// could not be checked): the stop waited as it would without it.
+	Note string
 }
 
 // Manager drives one kind of service. Managers keep no state between calls:
@@ -203,6 +217,25 @@ func unused(manager string, s Service, fields ...string) []check {
 	return cs
 }
 
+// NoKillWhenUnlocked says why manager cannot honour Service.KillWhenUnlocked,
+// or "" when it can.
+func NoKillWhenUnlocked(manager string) string {
+	switch manager {
+	case "systemd":
+		// A stop through systemd is systemd's: systemctl stop returns once
+		// the unit is down, and a SIGKILL sent from outside during its stop
+		// job makes the unit end "failed" (Result=signal) and start its
+		// OnFailure= units.
+		return "is not supported by the systemd manager: systemctl stop waits until systemd has stopped the unit, " +
+			"and a SIGKILL from outside during that stop leaves the unit failed (Result=signal) and starts its OnFailure= units; " +
+			"leave it out for this manager (a shorter TimeoutStopSec= would kill whether the data is closed or not), or run the service with manager pidfile"
+	case "command":
+		return "is not supported by the command manager: it knows the service only by stop_cmd and status_cmd, " +
+			"not by a process it could send SIGKILL; make stop_cmd end the shutdown, or run the service with manager pidfile"
+	}
+	return ""
+}
+
 func argvCheck(field string, argv []string, required bool) check {
 	switch {
 	case len(argv) == 0:
@@ -237,7 +270,11 @@ func awaitFunc(ctx context.Context, deadline time.Time, p func(ctx context.Conte
 	// Quick at first, because most state changes are fast and every wait
 	// past one adds to a member's outage; slower later, so a long wait over
 	// SSH does not flood the host.
-	var b backoff.Backoff
+	return awaitWith(ctx, deadline, &backoff.Backoff{}, p)
+}
+
+// awaitWith is awaitFunc with the intervals of b.
+func awaitWith(ctx context.Context, deadline time.Time, b *backoff.Backoff, p func(ctx context.Context) (done bool, seen string, err error)) (done bool, seen string, err error) {
 	for {
 		pctx, cancel := context.WithDeadline(ctx, deadline.Add(probeSlack))
 		ok, s, err := p(pctx)

@@ -45,6 +45,8 @@ func TestValidate(t *testing.T) {
 		{"systemd refuses what it does itself", "systemd", Service{Name: "etcd", Pidfile: "/run/x.pid", Signal: "INT", Env: map[string]string{"A": "1"}},
 			[]string{"Pidfile: is not used by the systemd manager; remove it", "Signal: is not used by the systemd manager; remove it",
 				"Env: is not used by the systemd manager; remove it"}},
+		{"systemd cannot kill when unlocked", "systemd", Service{Name: "etcd", KillWhenUnlocked: "/var/lib/etcd/member/snap/db"},
+			[]string{"KillWhenUnlocked: " + NoKillWhenUnlocked("systemd")}},
 		{"negative wait", "systemd", Service{Name: "etcd", Wait: -time.Second}, []string{"Wait: must not be negative"}},
 
 		{"pidfile ok", "pidfile", pid, nil},
@@ -64,12 +66,19 @@ func TestValidate(t *testing.T) {
 			[]string{"KillAfter: is not used when Signal is KILL; remove it"}},
 		{"pidfile refuses commands", "pidfile", with(pid, func(s *Service) { s.StopCmd = []string{"x"} }),
 			[]string{"StopCmd: is not used by the pidfile manager; remove it"}},
+		{"kill when unlocked", "pidfile", with(pid, func(s *Service) { s.KillWhenUnlocked = "/var/lib/etcd/member/snap/db" }), nil},
+		{"kill when unlocked relative", "pidfile", with(pid, func(s *Service) { s.KillWhenUnlocked = "member/snap/db" }),
+			[]string{`KillWhenUnlocked: ("member/snap/db") must be an absolute path: the file the service keeps locked while its data is open`}},
+		{"kill when unlocked with KILL", "pidfile", with(pid, func(s *Service) { s.Signal, s.KillWhenUnlocked = "KILL", "/var/lib/etcd/member/snap/db" }),
+			[]string{"KillWhenUnlocked: is not used when Signal is KILL; remove it"}},
 		{"empty program", "pidfile", with(pid, func(s *Service) { s.StartCmd = []string{""} }),
 			[]string{"StartCmd: has an empty program name"}},
 
 		{"command ok", "command", cmd, nil},
 		{"command missing", "command", Service{Name: "etcd", StartCmd: []string{"x"}},
 			[]string{"StopCmd: is required", "StatusCmd: is required"}},
+		{"command cannot kill when unlocked", "command", with(cmd, func(s *Service) { s.KillWhenUnlocked = "/var/lib/etcd/member/snap/db" }),
+			[]string{"KillWhenUnlocked: " + NoKillWhenUnlocked("command")}},
 		{"command refuses pidfile", "command", with(cmd, func(s *Service) { s.Pidfile, s.LogFile = "/run/x", "/var/log/x" }),
 			[]string{"Pidfile: is not used by the command manager; remove it", "LogFile: is not used by the command manager; remove it"}},
 	}
@@ -130,6 +139,19 @@ func TestAwaitHonoursCancel(t *testing.T) {
 	})
 	if done || !errors.Is(err, context.Canceled) {
 		t.Errorf("await = %v, %v; want cancelled", done, err)
+	}
+}
+
+func TestNoKillWhenUnlocked(t *testing.T) {
+	for _, tt := range []struct{ manager, has string }{
+		{"pidfile", ""},
+		{"systemd", "Result=signal"},
+		{"command", "not by a process it could send SIGKILL"},
+	} {
+		got := NoKillWhenUnlocked(tt.manager)
+		if tt.has == "" && got != "" || !strings.Contains(got, tt.has) {
+			t.Errorf("NoKillWhenUnlocked(%s) = %q, want %q in it", tt.manager, got, tt.has)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ type systemd struct{}
 func (systemd) Validate(s Service) error {
 	cs := common(s)
 	cs = append(cs, check{"Name", strings.HasPrefix(s.Name, "-"), "a unit name cannot start with '-'"})
+	cs = append(cs, check{"KillWhenUnlocked", s.KillWhenUnlocked != "", NoKillWhenUnlocked("systemd")})
 	cs = append(cs, unused("systemd", s, "Pidfile", "StartCmd", "StopCmd", "StatusCmd", "Signal", "KillAfter", "LogFile", "Dir", "Env", "Ready")...)
 	return validate(cs...)
 }

@@ -60,8 +60,39 @@ func TestMain(m *testing.M) {
 		case <-time.After(helperLife):
 			os.Exit(3)
 		}
+	case "lock-linger":
+		lockLinger()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 		os.Exit(2)
 	}
+}
+
+// lockEnv names the file the lock-linger daemon keeps locked.
+const lockEnv = "RUNBOOK_MODSERVICE_LOCK"
+
+// lockLinger plays etcd's shutdown: its data under a flock(2) lock, as
+// bbolt keeps it; on TERM it releases the lock at once, then lingers
+// (bounded), as etcd waits for its peers' connections.
+func lockLinger() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	f, err := os.Open(os.Getenv(lockEnv))
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lock:", err)
+		os.Exit(2)
+	}
+	fmt.Println("ready: lock-linger")
+	select {
+	case <-sigs:
+	case <-time.After(helperLife):
+		os.Exit(3)
+	}
+	f.Close()
+	fmt.Println("got TERM, unlocked")
+	time.Sleep(30 * time.Second)
+	os.Exit(3)
 }

@@ -40,6 +40,7 @@ type unit struct {
 	ready   *Ready
 	wait    time.Duration
 	context string // where the definition came from, for messages
+	note    string // why kill_when_unlocked does not apply here, if it does not
 }
 
 // resolve merges the host's services entry under the step's arguments,
@@ -77,12 +78,26 @@ func (m *Module) resolve(h *modules.Host, act action) (*unit, error) {
 	if len(sources) > 0 {
 		what += " (with " + strings.Join(sources, " and ") + ")"
 	}
+	// A manager from the host that cannot honour kill_when_unlocked (a step
+	// naming one was refused when the runbook was loaded) stops as without
+	// it and says why: one runbook then serves hosts run either way, and a
+	// stop, inside a rolling change, does not fail over a shortcut.
+	note := ""
+	if merged.KillWhenUnlocked != nil && act != start && m.Manager == "" {
+		if why := svcmgr.NoKillWhenUnlocked(merged.Manager); why != "" {
+			note = "it " + why + "; stopped as without it"
+			merged.KillWhenUnlocked = nil
+		}
+	}
 	if err := merged.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	d := merged.Defaults()
-	u := &unit{name: d.Manager, ready: d.Ready, wait: d.Wait.Std(), context: what}
+	u := &unit{name: d.Manager, ready: d.Ready, wait: d.Wait.Std(), context: what, note: note}
 	u.svc = svcmgr.Service{Name: d.Service, Wait: d.Wait.Std(), Become: h.Become, BecomeUser: h.BecomeUser}
+	if d.KillWhenUnlocked != nil && act != start {
+		u.svc.KillWhenUnlocked = *d.KillWhenUnlocked
+	}
 	switch d.Manager {
 	case "pidfile":
 		u.svc.Pidfile = d.Pidfile
@@ -120,6 +135,7 @@ func orPlaceholder(argv arg.Argv) []string {
 var keys = map[string]string{
 	"Name": "service", "Pidfile": "pidfile", "StartCmd": "start_cmd", "StopCmd": "stop_cmd",
 	"StatusCmd": "status_cmd", "Signal": "signal", "KillAfter": "kill_after", "Wait": "wait", "LogFile": "log_file",
+	"KillWhenUnlocked": "kill_when_unlocked",
 }
 
 // managerError names the arguments in a manager's Validate error as a
@@ -225,7 +241,53 @@ func (u *unit) data(before svcmgr.State, res svcmgr.Result) map[string]any {
 		"state_before": before.String(),
 		"pid":          res.PID,
 		"killed":       res.Killed,
+		"kill_reason":  res.KillReason,
 	}
+}
+
+// stopMsg says what a stop did beyond stopping, for the result's msg and
+// the log: the SIGKILL and why, or why kill_when_unlocked did not apply.
+// It is "" for a plain stop.
+func (u *unit) stopMsg(res svcmgr.Result) string {
+	var parts []string
+	if res.Killed {
+		parts = append(parts, res.KillReason)
+	}
+	if res.Note != "" {
+		parts = append(parts, "kill_when_unlocked did not apply: "+res.Note)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	who := u.svc.Name
+	if res.PID > 0 {
+		who += fmt.Sprintf(" (pid %d)", res.PID)
+	}
+	return "stopped " + who + ": " + strings.Join(parts, "; ")
+}
+
+// withNote adds to what a stop did why kill_when_unlocked did not apply,
+// when the manager is why.
+func (u *unit) withNote(res svcmgr.Result) svcmgr.Result {
+	if u.note != "" && res.Changed {
+		res.Note = u.note
+	}
+	return res
+}
+
+// logStop logs what stopMsg says: a kill the runbook asked for with
+// kill_when_unlocked is how the stop was meant to go; one at the kill-after
+// limit, or an option that did not apply, is worth a look.
+func (u *unit) logStop(h *modules.Host, res svcmgr.Result) {
+	msg := u.stopMsg(res)
+	if msg == "" {
+		return
+	}
+	ev := h.Log.Warn()
+	if res.Unlocked && res.Note == "" {
+		ev = h.Log.Info()
+	}
+	ev.Str("service", u.svc.Name).Int("pid", res.PID).Msg(msg)
 }
 
 // status reads the state before the change, for the result.
@@ -242,13 +304,15 @@ func (u *unit) status(ctx context.Context, h *modules.Host) (svcmgr.State, error
 // and inside the outage before the start.
 func (u *unit) stop(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	res, err := u.mgr.Stop(ctx, h.Conn, u.svc)
+	res = u.withNote(res)
 	out := modules.Result{Changed: res.Changed, Data: u.data(res.Before, res)}
+	if msg := u.stopMsg(res); msg != "" {
+		out.Data["msg"] = msg
+	}
 	if err != nil {
 		return out, fmt.Errorf("%s: %w", u.context, err)
 	}
-	if res.Killed {
-		h.Log.Warn().Str("service", u.svc.Name).Int("pid", res.PID).Msg("the service outlived its stop signal and was killed")
-	}
+	u.logStop(h, res)
 	return out, nil
 }
 
@@ -294,13 +358,19 @@ func (u *unit) readyProbe(h *modules.Host, left time.Duration) (string, probe.Fu
 
 func (u *unit) restart(ctx context.Context, h *modules.Host) (modules.Result, error) {
 	stopped, err := u.mgr.Stop(ctx, h.Conn, u.svc)
+	stopped = u.withNote(stopped)
 	if err != nil {
 		return modules.Result{Changed: stopped.Changed, Data: u.data(stopped.Before, stopped)}, fmt.Errorf("%s: stopping: %w", u.context, err)
 	}
 	begin := time.Now()
 	started, err := u.mgr.Start(ctx, h.Conn, u.svc)
+	u.logStop(h, stopped)
 	data := u.data(stopped.Before, started)
 	data["killed"] = stopped.Killed
+	data["kill_reason"] = stopped.KillReason
+	if msg := u.stopMsg(stopped); msg != "" {
+		data["msg"] = msg
+	}
 	// A restart always reports a change: it is asked for because something
 	// the process reads at start changed, even when it was not running.
 	out := modules.Result{Changed: true, Data: data}

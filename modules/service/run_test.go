@@ -423,3 +423,93 @@ func TestSystemdThroughConn(t *testing.T) {
 		t.Errorf("start over a lost connection = %v", err)
 	}
 }
+
+// TestStopKillWhenUnlocked stops a real daemon that releases its data's
+// lock on TERM and lingers: the stop cuts the lingering short and says so,
+// and --check signals nothing.
+func TestStopKillWhenUnlocked(t *testing.T) {
+	dir := t.TempDir()
+	lock := filepath.Join(dir, "db")
+	if err := os.WriteFile(lock, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(t, "lock-linger", lockEnv+"="+lock)
+	var log bytes.Buffer
+	h := host(nil)
+	h.Log = zerolog.New(&log)
+	def := d.definition()
+	if _, err := mod(start, Module{Service: "etcd", Definition: def, Wait: sec(10)}).Run(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.pid()
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(def.LogFile)
+		return strings.Contains(string(b), "ready: lock-linger")
+	})
+	// kill_after far beyond the lingering's end: only the unlock can cut it short.
+	def.KillAfter = sec(25)
+	step := mod(stop, Module{Service: "etcd", Definition: def, Wait: sec(50), KillWhenUnlocked: &lock})
+
+	res, err := step.Check(testCtx(t), h)
+	if err != nil || !res.Changed || !running(pid) || res.Data["killed"] != false {
+		t.Fatalf("Check = %+v, %v; pid %d running %v", res, err, pid, running(pid))
+	}
+
+	res, err = step.Run(testCtx(t), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = roundTrip(t, res)
+	reason, _ := res.Data["kill_reason"].(string)
+	msg, _ := res.Data["msg"].(string)
+	if res.Data["killed"] != true || !strings.HasSuffix(reason, "after TERM: "+lock+" unlocked") || running(pid) {
+		t.Errorf("stop = %+v; pid %d running %v", res, pid, running(pid))
+	}
+	if want := "stopped etcd (pid " + strconv.Itoa(pid) + "): " + reason; msg != want {
+		t.Errorf("msg = %q, want %q", msg, want)
+	}
+	if !strings.Contains(log.String(), `"level":"info"`) || !strings.Contains(log.String(), reason) {
+		t.Errorf("log = %s", log.String())
+	}
+
+	// A restart's stop cuts the lingering short too, and says so.
+	if _, err := mod(start, Module{Service: "etcd", Definition: def, Wait: sec(50)}).Run(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	pid = d.pid()
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(def.LogFile)
+		return strings.Count(string(b), "ready: lock-linger") == 2
+	})
+	r := Restart(Module{Service: "etcd", Definition: def, Wait: sec(50), KillWhenUnlocked: &lock})
+	res, err = r.Run(testCtx(t), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason, _ := res.Data["kill_reason"].(string); res.Data["killed"] != true || !strings.HasSuffix(reason, lock+" unlocked") || running(pid) || d.pid() == pid {
+		t.Errorf("restart = %+v; old pid %d running %v, new pid %d", res, pid, running(pid), d.pid())
+	}
+}
+
+// A manager from the host that cannot honour kill_when_unlocked (a step
+// naming it is refused at load) stops as without it, and says why.
+func TestKillWhenUnlockedWithHostManager(t *testing.T) {
+	f := conntest.New(t)
+	f.On(conntest.Exact("systemctl", "is-active", "etcd")).Stdout("active\n").Times(1)
+	f.On(conntest.Exact("systemctl", "stop", "etcd"))
+	f.On(conntest.Exact("systemctl", "is-active", "etcd")).Stdout("inactive\n").Exit(3)
+	var log bytes.Buffer
+	h := &modules.Host{Name: "etcd-1", Conn: f, Log: zerolog.New(&log), Vars: map[string]any{"service_manager": "systemd"}}
+	db := "/var/lib/etcd/member/snap/db"
+	res, err := mod(stop, Module{Service: "etcd", KillWhenUnlocked: &db}).Run(testCtx(t), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "stopped etcd: kill_when_unlocked did not apply: it is not supported by the systemd manager: systemctl stop waits"
+	if msg, _ := res.Data["msg"].(string); !res.Changed || res.Data["killed"] != false || !strings.HasPrefix(msg, want) {
+		t.Errorf("stop = %+v, want msg %q...", res, want)
+	}
+	if !strings.Contains(log.String(), `"level":"warn"`) || !strings.Contains(log.String(), "not supported by the systemd manager") {
+		t.Errorf("log = %s", log.String())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/svcmgr"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
 	"github.com/runbookhq/runbook/modules/internal/argcheck"
@@ -52,8 +53,30 @@ required arguments are checked when the runbook is loaded if the step names its
 manager, and on the host otherwise.
 
 The result has manager, state_before (running, stopped or unknown), pid (the
-process, with pidfile) and killed (stop had to send KILL). In --check the state
-is read and the step reports whether it would change it.`
+process, with pidfile), killed (stop had to send KILL) and kill_reason (why
+and when: "SIGKILL 30s after TERM, the kill-after limit: ..." or "SIGKILL 12ms
+after TERM: FILE unlocked"). In --check the state is read and the step reports
+whether it would change it; nothing is signalled.`
+
+// killWhenUnlocked documents the argument of the same name, for stop and restart.
+const killWhenUnlocked = `kill_when_unlocked (manager pidfile) ends the wait for a process that has
+closed its data but lingers in its shutdown: etcd closes its database within
+milliseconds of TERM, then waits up to a second for its peers' connections,
+holding the peer port a new process needs. It names a file the service keeps
+locked with flock(2) while its data is open (etcd's bbolt database,
+DATA_DIR/member/snap/db). After the stop signal, each check for the process's
+exit also tries to lock that file, without waiting, read-only, never creating
+it (flock(1) on the host). Once the file exists and is unlocked while the
+process still runs, the process gets KILL, and the stop still ends only when it
+is gone, within wait. It applies only when the file was locked as the stop
+began: a file that is missing or was not locked then, a host without flock, or
+a check that fails otherwise never lead to a kill, and the stop waits as without
+it (kill_after included), saying why in its result. Locks taken with fcntl(2)
+(POSIX record locks) are not seen: name only a file the service flocks. The
+path must be absolute. The systemd and command managers cannot honour it (they
+do not send the signals): a step that names one of them with it is refused,
+and where the manager comes from the host, the stop goes on as without it and
+says so, so that one runbook serves hosts run either way.`
 
 func init() {
 	modules.Register(modules.Info{
@@ -64,14 +87,18 @@ func init() {
 			Description: `Stops the service and waits up to wait for it to be stopped; a service that
 is already stopped is left as it is and the step reports no change.
 
-` + definitions,
+` + definitions + "\n\n" + killWhenUnlocked,
 			Example: `- stop: { service: etcd }
 - name: stop the member, SIGKILL after 45s
   stop:
     service: etcd
     manager: pidfile
     pidfile: /var/run/etcd.pid
-    kill_after: 45s`,
+    kill_after: 45s
+- name: stop etcd, cut short once its database is closed
+  stop:
+    service: etcd
+    kill_when_unlocked: '{{ etcd_data_dir }}/member/snap/db'`,
 			Undo: `start the service again, if this step stopped it; with manager pidfile or
 command, that needs start_cmd (in the step or the services entry).`,
 		},
@@ -103,7 +130,7 @@ change. The probe sees the host as the host does: 127.0.0.1 is the host itself.
 			Description: `Stops the service (if it runs), then starts it and waits as start does; wait
 applies to each half. A restart always reports a change.
 
-` + definitions,
+` + definitions + "\n\n" + killWhenUnlocked,
 			Example: `- restart:
     service: etcd
     ready: { tcp: '127.0.0.1:2379' }`,
@@ -118,6 +145,9 @@ type Module struct {
 	Service    string `yaml:"service" runbook:"required" doc:"name of the service: the systemd unit, or a key of the host var services"`
 	Definition `yaml:",inline"`
 	Wait       arg.Duration `yaml:"wait" default:"60s" doc:"how long to wait for the service to reach the state"`
+	// A pointer, so that a template that renders to nothing is refused
+	// rather than taken for an argument not given.
+	KillWhenUnlocked *string `yaml:"kill_when_unlocked" doc:"stop, restart with manager pidfile: absolute path of a file the service keeps flock-locked while its data is open (etcd: DATA_DIR/member/snap/db); once it is unlocked after the stop signal, a process still running gets KILL"`
 
 	action action
 }
@@ -173,6 +203,9 @@ func (m *Module) Validate() error {
 			return &modules.FieldError{Field: p.field, Msg: err.Error()}
 		}
 	}
+	if err := m.validateKillWhenUnlocked(); err != nil {
+		return err
+	}
 	if m.KillAfter != 0 && m.KillAfter >= m.Defaults().Wait {
 		return &modules.FieldError{Field: "kill_after", Msg: fmt.Sprintf("%s is not shorter than wait (%s), so the wait would end before the KILL; shorten it or raise wait",
 			time.Duration(m.KillAfter), time.Duration(m.Defaults().Wait))}
@@ -187,6 +220,25 @@ func (m *Module) Validate() error {
 		return &modules.FieldError{Field: "manager", Msg: err.Error()}
 	}
 	return m.validateManager()
+}
+
+func (m *Module) validateKillWhenUnlocked() error {
+	if m.KillWhenUnlocked == nil {
+		return nil
+	}
+	p := *m.KillWhenUnlocked
+	switch {
+	case m.action == start:
+		return &modules.FieldError{Field: "kill_when_unlocked", Msg: "ends the wait of a stop; a start stops nothing (use it on stop or restart)"}
+	case strings.TrimSpace(p) == "":
+		return &modules.FieldError{Field: "kill_when_unlocked", Msg: "is empty (a template that rendered to nothing?); give the absolute path of the file the service keeps locked while its data is open, like /var/lib/etcd/member/snap/db"}
+	case strings.TrimPrefix(strings.ToUpper(m.Signal), "SIG") == "KILL":
+		return &modules.FieldError{Field: "kill_when_unlocked", Msg: "is not used when signal is KILL: the first signal kills already; remove one of them"}
+	}
+	if err := argcheck.AbsPath(p); err != nil {
+		return &modules.FieldError{Field: "kill_when_unlocked", Msg: err.Error() + " (the file the service keeps locked while its data is open, like /var/lib/etcd/member/snap/db)"}
+	}
+	return nil
 }
 
 func (m *Module) validateReady() error {
@@ -232,6 +284,11 @@ func (m *Module) validateManager() error {
 		{"signal", m.Signal != "", []string{"pidfile"}, false},
 		{"kill_after", m.KillAfter != 0, []string{"pidfile"}, false},
 		{"log_file", m.LogFile != "", []string{"pidfile"}, false},
+	}
+	if m.KillWhenUnlocked != nil {
+		if why := svcmgr.NoKillWhenUnlocked(m.Manager); why != "" {
+			return &modules.FieldError{Field: "kill_when_unlocked", Msg: why}
+		}
 	}
 	for _, a := range args {
 		used := false

@@ -9,6 +9,8 @@ import (
 	"github.com/runbookhq/runbook/modules/internal/modtest"
 )
 
+func str(s string) *string { return &s }
+
 func sec(n int) arg.Duration { return arg.Duration(time.Duration(n) * time.Second) }
 
 func TestValidate(t *testing.T) {
@@ -50,6 +52,16 @@ func TestValidate(t *testing.T) {
 		{"command stop without stop_cmd", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StatusCmd: arg.Argv{"x"}}}, "stop_cmd", "required to stop"},
 		{"command restart without start_cmd", restart, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: arg.Argv{"x"}, StatusCmd: arg.Argv{"x"}}}, "start_cmd", "required to restart"},
 		{"command with kill_after", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: arg.Argv{"x"}, StatusCmd: arg.Argv{"x"}, KillAfter: sec(5)}}, "kill_after", "only by pidfile"},
+		{"kill_when_unlocked", stop, Module{Service: "etcd", KillWhenUnlocked: str("/var/lib/etcd/member/snap/db")}, "", ""},
+		{"kill_when_unlocked on restart", restart, Module{Service: "etcd", Definition: Definition{Manager: "pidfile", Pidfile: "/run/etcd.pid", StartCmd: pidStart}, KillWhenUnlocked: str("/var/lib/etcd/member/snap/db")}, "", ""},
+		{"kill_when_unlocked templated", stop, Module{Service: "etcd", KillWhenUnlocked: str("{{ etcd_data_dir }}/member/snap/db")}, "", ""},
+		{"kill_when_unlocked relative", stop, Module{Service: "etcd", KillWhenUnlocked: str("member/snap/db")}, "kill_when_unlocked", `"member/snap/db" is relative; give an absolute path`},
+		{"kill_when_unlocked not clean", stop, Module{Service: "etcd", KillWhenUnlocked: str("/var/lib/etcd/../db")}, "kill_when_unlocked", "is not a clean path"},
+		{"kill_when_unlocked rendered empty", stop, Module{Service: "etcd", KillWhenUnlocked: str("")}, "kill_when_unlocked", "is empty (a template that rendered to nothing?); give the absolute path"},
+		{"kill_when_unlocked on start", start, Module{Service: "etcd", KillWhenUnlocked: str("/var/lib/etcd/member/snap/db")}, "kill_when_unlocked", "a start stops nothing"},
+		{"kill_when_unlocked with signal KILL", stop, Module{Service: "etcd", Definition: Definition{Signal: "KILL"}, KillWhenUnlocked: str("/db")}, "kill_when_unlocked", "is not used when signal is KILL"},
+		{"kill_when_unlocked with systemd", stop, Module{Service: "etcd", Definition: Definition{Manager: "systemd"}, KillWhenUnlocked: str("/db")}, "kill_when_unlocked", "not supported by the systemd manager: systemctl stop waits"},
+		{"kill_when_unlocked with command", stop, Module{Service: "etcd", Definition: Definition{Manager: "command", StopCmd: arg.Argv{"x"}, StatusCmd: arg.Argv{"x"}}, KillWhenUnlocked: str("/db")}, "kill_when_unlocked", "not supported by the command manager"},
 		{"command with an empty status_cmd", start, Module{Service: "etcd", Definition: Definition{Manager: "command", StartCmd: arg.Argv{"x"}, StatusCmd: arg.Argv{""}}}, "status_cmd", "is empty"},
 	}
 	for _, tt := range tests {
