@@ -41,7 +41,24 @@ const (
 	uploaded = "uploaded" // staged: src was copied to the host
 	reused   = "reused"   // staged or backup_kept: what a prepare left was right
 	copied   = "copied"   // backup_kept: dest was copied to backup
+	linked   = "linked"   // backup_kept: backup was made a second link to dest's file
 )
+
+// keep keeps dest at backup, as a link to dest's file where the host can
+// make one (see hostfile.KeepLink), otherwise as a copy, and says which.
+func keep(ctx context.Context, h *modules.Host, dest, backup string) (string, error) {
+	ok, err := hostfile.KeepLink(ctx, h, dest, backup)
+	switch {
+	case err != nil:
+		return "", err
+	case ok:
+		return linked, nil
+	}
+	if err := hostfile.Keep(ctx, h, dest, backup); err != nil {
+		return "", err
+	}
+	return copied, nil
+}
 
 // plan is what the swap of one file will do, known before anything is written.
 type plan struct {
@@ -110,15 +127,20 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, prepare boo
 		}
 		kept = reused
 		if !ok {
-			if err := hostfile.Keep(ctx, h, m.Dest, m.Backup); err != nil {
+			if kept, err = keep(ctx, h, m.Dest, m.Backup); err != nil {
 				return fail(err)
 			}
 			if prepare {
 				if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
-					return fail(cmpErr(err, fmt.Errorf("the copy of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest)))
+					return fail(cmpErr(err, fmt.Errorf("the backup of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest)))
+				}
+				if kept == linked {
+					// The link made dest's change time new: the digest
+					// just computed over the backup is dest's too, and
+					// the swap inside the outage need not hash dest again.
+					hostfile.SameFile(ctx, h, m.Backup, m.Dest)
 				}
 			}
-			kept = copied
 		}
 	}
 	// Files an earlier prepare of another src left: the one staged now
@@ -229,8 +251,8 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 	data["staged_path"] = stage
 	hostfile.RememberStage(h, m.Dest, stage)
 	data["staged"], data["backup_kept"] = staged, kept
-	data["msg"] = prepareMsg(m, p, stage, staged == reused, kept != copied, false)
-	return modules.Result{Changed: staged != reused || kept == copied, Data: data}, nil
+	data["msg"] = prepareMsg(m, p, stage, staged == reused, kept == reused || kept == "", false)
+	return modules.Result{Changed: staged != reused || kept == copied || kept == linked, Data: data}, nil
 }
 
 // checkPrepare is prepare in --check: it reads what is staged and kept.

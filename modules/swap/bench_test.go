@@ -1,0 +1,65 @@
+package swap
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/runbookhq/runbook/internal/conn/local"
+	"github.com/runbookhq/runbook/modules"
+)
+
+// benchSize is about the size of an etcd binary.
+const benchSize = 25 << 20
+
+// writeSynced writes n random bytes to p and syncs them, so that the
+// writeback of a benchmark's setup does not land in the timed part.
+func writeSynced(b *testing.B, p string, n int) {
+	b.Helper()
+	data := make([]byte, n)
+	if _, err := rand.Read(data); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkPrepare stages a binary of benchSize over the local connection
+// beside an installed one of the same size, as the first member's prepare
+// of an upgrade does: a new src (hashed on the controller once), a dest
+// hashed for the first time, no backup yet.
+func BenchmarkPrepare(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		runbook, bin := b.TempDir(), b.TempDir()
+		writeSynced(b, filepath.Join(runbook, "etcd-new"), benchSize)
+		writeSynced(b, filepath.Join(bin, "etcd"), benchSize)
+		h := &modules.Host{Name: "etcd-1", Conn: local.New(), Log: zerolog.Nop(), RunbookDir: runbook}
+		m := &Module{Src: "etcd-new", Dest: filepath.Join(bin, "etcd"), Mode: 0o755, Prepare: true}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		b.StartTimer()
+		res, err := m.Run(ctx, h)
+		b.StopTimer()
+		cancel()
+		if err != nil || !res.Changed {
+			b.Fatalf("prepare = %+v, %v", res, err)
+		}
+		b.StartTimer()
+	}
+}
