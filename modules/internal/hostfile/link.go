@@ -31,7 +31,7 @@ func KeepLink(ctx context.Context, h *modules.Host, dest, backup string) (bool, 
 	if err := NoLink(ctx, h, backup, "the backup"); err != nil {
 		return false, err
 	}
-	tmp, err := tempName(TempPrefix(backup, ".runbook-tmp."))
+	tmp, err := linkName(TempPrefix(backup, ".runbook-tmp."))
 	if err != nil {
 		return false, err
 	}
@@ -84,6 +84,9 @@ func soleLink(ctx context.Context, h *modules.Host, dest, tmp string) (bool, err
 	const typeMask, regular = 0o170000, 0o100000
 	return raw&typeMask == regular && strings.Join(a, " ") == strings.Join(b, " ") && b[3] == "2", nil
 }
+
+// linkName names the link KeepLink makes; a test plants things there.
+var linkName = tempName
 
 // tempName is prefix and ten random letters: a name nobody could have
 // planted anything at in advance, for a command that creates it and fails
