@@ -69,7 +69,7 @@ type plan struct {
 
 func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
 	ctx = hostfile.ReadAhead(ctx, h, m.Dest, m.Backup)
-	p, err := m.plan(ctx, h)
+	p, err := m.plan(ctx, h, false)
 	if err != nil {
 		return modules.Result{}, err
 	}
@@ -79,7 +79,7 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 		return modules.Result{Changed: p.Changed, Data: data}, nil
 	}
 
-	stage, staged, kept, err := m.ready(ctx, h, p, false)
+	stage, staged, kept, err := m.ready(ctx, h, &p, false)
 	if err != nil {
 		return modules.Result{}, err
 	}
@@ -99,48 +99,28 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 // ready stages src beside dest and, when dest exists, makes backup hold
 // dest: all of a swap but the rename. What a prepare step did already is
 // checked and kept, and the rest done; it says which for each (staged:
-// uploaded or reused; backup_kept: copied, reused, or "" when dest does not
-// exist), and returns the staged file. On an error, a file it staged is
-// removed again. With prepare, a backup it copies is checked (and its
-// digest so remembered) while the service still runs, rather than by the
-// swap inside its outage.
-func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, prepare bool) (stage, staged, kept string, err error) {
-	stage, stale, err := findStaged(ctx, h, p, m.Dest)
+// uploaded or reused; backup_kept: linked, copied, reused, or "" when dest
+// does not exist), and returns the staged file. On an error, a file it
+// staged is removed again. With prepare, a backup it keeps is checked (and
+// its digest so remembered) while the service still runs, rather than by
+// the swap inside its outage. A plan whose dest was not hashed (see
+// plan) gets its digest here.
+func (m *Module) ready(ctx context.Context, h *modules.Host, p *plan, prepare bool) (stage, staged, kept string, err error) {
+	stage, stale, err := findStaged(ctx, h, *p, m.Dest)
 	if err != nil {
 		return "", "", "", err
 	}
 	staged = reused
 	if stage == "" {
-		if stage, err = m.stage(ctx, h, p); err != nil {
+		if stage, err = m.stage(ctx, h, *p); err != nil {
 			return "", "", "", err
 		}
 		staged = uploaded
 	}
-	fail := func(err error) (string, string, string, error) {
-		hostfile.RemoveTemp(h, stage, true)
-		return "", "", "", err
-	}
 	if p.Cur.Exists {
-		ok, err := isKept(ctx, h, p, m.Backup)
-		if err != nil {
-			return fail(err)
-		}
-		kept = reused
-		if !ok {
-			if kept, err = keep(ctx, h, m.Dest, m.Backup); err != nil {
-				return fail(err)
-			}
-			if prepare {
-				if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
-					return fail(cmpErr(err, fmt.Errorf("the backup of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest)))
-				}
-				if kept == linked {
-					// The link made dest's change time new: the digest
-					// just computed over the backup is dest's too, and
-					// the swap inside the outage need not hash dest again.
-					hostfile.SameFile(ctx, h, m.Backup, m.Dest)
-				}
-			}
+		if kept, err = m.keepBackup(ctx, h, p, prepare); err != nil {
+			hostfile.RemoveTemp(h, stage, true)
+			return "", "", "", err
 		}
 	}
 	// Files an earlier prepare of another src left: the one staged now
@@ -149,6 +129,88 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, prepare boo
 		hostfile.RemoveTemp(h, f, true)
 	}
 	return stage, staged, kept, nil
+}
+
+// keepBackup makes backup hold dest, the file p.Cur, and says how:
+// reused, linked or copied.
+//
+// A plan with dest not hashed yet is a prepare's whose src has another size:
+// the backup is then made dest's file first (or found so already), and that
+// one file is hashed once, for the backup and for dest's digest in the plan.
+// Where it cannot be linked, dest is hashed and the backup copied as below.
+func (m *Module) keepBackup(ctx context.Context, h *modules.Host, p *plan, prepare bool) (string, error) {
+	if p.Cur.SHA256 == "" {
+		sum, same, err := hostfile.SameFileDigest(ctx, h, m.Dest, m.Backup)
+		if err != nil {
+			return "", err
+		}
+		kept := reused
+		if !same {
+			ok, err := hostfile.KeepLink(ctx, h, m.Dest, m.Backup)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				kept = linked
+				if sum, same, err = hostfile.SameFileDigest(ctx, h, m.Dest, m.Backup); err != nil {
+					return "", err
+				}
+				if !same {
+					return "", fmt.Errorf("the backup %s, just made a link to %s, is no longer the same file (another process replaced one of them?); %s was not touched", m.Backup, m.Dest, m.Dest)
+				}
+			}
+		}
+		if same {
+			p.Cur.SHA256 = sum
+			p.Why = hostfile.ReplacesWhy(m.want(p.sum), sum)
+			return kept, nil
+		}
+		cur, err := hostfile.Inspect(ctx, h, m.Dest, true)
+		if err != nil {
+			return "", err
+		}
+		p.Cur.SHA256 = cur.SHA256
+		p.Why = hostfile.ReplacesWhy(m.want(p.sum), cur.SHA256)
+		return m.keepCopy(ctx, h, *p, prepare)
+	}
+	ok, err := isKept(ctx, h, *p, m.Backup)
+	if err != nil || ok {
+		return reused, err
+	}
+	kept, err := keep(ctx, h, m.Dest, m.Backup)
+	if err != nil {
+		return "", err
+	}
+	return kept, m.checkKept(ctx, h, *p, kept, prepare)
+}
+
+// keepCopy keeps dest at backup as a copy, unless backup holds dest
+// already; dest cannot be linked.
+func (m *Module) keepCopy(ctx context.Context, h *modules.Host, p plan, prepare bool) (string, error) {
+	ok, err := isKept(ctx, h, p, m.Backup)
+	if err != nil || ok {
+		return reused, err
+	}
+	if err := hostfile.Keep(ctx, h, m.Dest, m.Backup); err != nil {
+		return "", err
+	}
+	return copied, m.checkKept(ctx, h, p, copied, prepare)
+}
+
+// checkKept checks, with prepare, the backup just kept (see ready).
+func (m *Module) checkKept(ctx context.Context, h *modules.Host, p plan, kept string, prepare bool) error {
+	if prepare {
+		if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
+			return cmpErr(err, fmt.Errorf("the backup of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest))
+		}
+		if kept == linked {
+			// The link made dest's change time new: the digest just
+			// computed over the backup is dest's too, and the swap
+			// inside the outage need not hash dest again.
+			hostfile.SameFile(ctx, h, m.Backup, m.Dest)
+		}
+	}
+	return nil
 }
 
 // cmpErr returns err, or otherwise fallback.
@@ -216,7 +278,7 @@ func isKept(ctx context.Context, h *modules.Host, p plan, backup string) (bool, 
 // the service that uses dest still runs, and the swap after the service is
 // stopped is a rename.
 func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
-	p, err := m.plan(ctx, h)
+	p, err := m.plan(ctx, h, !dry)
 	if err != nil {
 		return modules.Result{}, err
 	}
@@ -242,10 +304,11 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 	if dry {
 		return m.checkPrepare(ctx, h, p, data)
 	}
-	stage, staged, kept, err := m.ready(ctx, h, p, true)
+	stage, staged, kept, err := m.ready(ctx, h, &p, true)
 	if err != nil {
 		return modules.Result{}, err
 	}
+	data["sha256_before"] = p.Cur.SHA256
 	// Its random name is recorded, so that the undo removes this file and
 	// no other; a later swap finds it by its prefix and its content.
 	data["staged_path"] = stage
@@ -302,16 +365,23 @@ func prepareMsg(m *Module, p plan, stage string, staged, kept, dry bool) string 
 }
 
 // plan reads both sides and decides. It refuses a src whose digest is not the
-// sha256 argument before anything on the host is read or written.
-func (m *Module) plan(ctx context.Context, h *modules.Host) (plan, error) {
+// sha256 argument before anything on the host is read or written. With
+// bySize, a dest of another size than src is not hashed (see
+// hostfile.DecideBySize): its digest is left for keepBackup.
+func (m *Module) plan(ctx context.Context, h *modules.Host, bySize bool) (plan, error) {
 	p := plan{src: srcPath(h, m.Src)}
 	var err error
-	if p.sum, err = localSum(p.src); err != nil {
+	var size int64
+	if p.sum, size, err = localSum(p.src); err != nil {
 		return p, err
 	}
 	if m.SHA256 != "" && !strings.EqualFold(p.sum, m.SHA256) {
 		return p, fmt.Errorf("src %s has sha256 %s, not %s as the step's sha256 says; %s was not touched",
 			p.src, p.sum, strings.ToLower(m.SHA256), m.Dest)
+	}
+	if bySize {
+		p.Plan, err = hostfile.DecideBySize(ctx, h, m.want(p.sum), size)
+		return p, err
 	}
 	p.Plan, err = hostfile.Decide(ctx, h, m.want(p.sum))
 	return p, err

@@ -53,7 +53,10 @@ and owner, and a backup only when it holds dest's content, mode and owner;
 anything else there is replaced. The result's staged ("uploaded" or
 "reused") and backup_kept ("linked", "copied" or "reused") say which. A
 backup a prepare keeps, linked or copied, is hashed on the host once made,
-while the service still runs. Within one run,
+while the service still runs. When dest is of another size than src, the
+prepare knows it is replaced without reading it: it keeps the backup first
+and, linked, hashes the one file backup and dest then are once for both
+(for the result's sha256_before too). Within one run,
 a file hashed once is not hashed again while stat shows it unchanged (same
 device, inode, size, modification and change times), so the swap after a
 prepare reads no content at all; a file changed in any way is hashed again.

@@ -31,6 +31,16 @@ func KeepLink(ctx context.Context, h *modules.Host, dest, backup string) (bool, 
 	if err := NoLink(ctx, h, backup, "the backup"); err != nil {
 		return false, err
 	}
+	// A link changes dest's change time, and with it the identity its
+	// digest is remembered with: dest is linked only when the link will
+	// be kept, so a dest that is copied instead keeps it.
+	out, err := Run(ctx, h, "stat", "-c", "%f %h", "--", dest)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", dest, err)
+	}
+	if f := strings.Fields(string(out.Stdout)); len(f) != 2 || !isRegular(f[0]) || f[1] != "1" {
+		return false, nil
+	}
 	tmp, err := linkName(TempPrefix(backup, ".runbook-tmp."))
 	if err != nil {
 		return false, err
@@ -77,12 +87,14 @@ func soleLink(ctx context.Context, h *modules.Host, dest, tmp string) (bool, err
 	if len(a) != 4 || len(b) != 4 {
 		return false, fmt.Errorf("reading the link %s to %s: unexpected answer from stat: %q", tmp, dest, out.Stdout)
 	}
-	raw, err := strconv.ParseUint(b[0], 16, 32)
-	if err != nil {
-		return false, fmt.Errorf("reading the link %s to %s: unexpected answer from stat: %q", tmp, dest, out.Stdout)
-	}
+	return isRegular(b[0]) && strings.Join(a, " ") == strings.Join(b, " ") && b[3] == "2", nil
+}
+
+// isRegular reports whether stat's raw mode in hex (%f) is a regular file's.
+func isRegular(raw string) bool {
+	n, err := strconv.ParseUint(raw, 16, 32)
 	const typeMask, regular = 0o170000, 0o100000
-	return raw&typeMask == regular && strings.Join(a, " ") == strings.Join(b, " ") && b[3] == "2", nil
+	return err == nil && n&typeMask == regular
 }
 
 // linkName names the link KeepLink makes; a test plants things there.
@@ -126,4 +138,79 @@ func SameFile(ctx context.Context, h *modules.Host, p, q string) {
 		return
 	}
 	remember(ctx, h, q, f.ID, d.sum)
+}
+
+// DecideBySize is Decide for content of size bytes, without reading dest's
+// content when it cannot be w's: when dest is a regular file whose size stat
+// gives and it is another, the plan is to replace it, and its Cur.SHA256 is
+// left "" for the caller to fill in once it hashes dest anyway (the backup
+// kept as a link to dest is dest's file: one hash then serves both).
+// Otherwise dest is hashed and decided on as by Decide.
+func DecideBySize(ctx context.Context, h *modules.Host, w Want, size int64) (Plan, error) {
+	var cur File
+	var err error
+	if w.NoFollow {
+		cur, err = Lstat(ctx, h, w.Dest)
+	} else {
+		cur, err = Inspect(ctx, h, w.Dest, false)
+	}
+	if err != nil {
+		return Plan{}, err
+	}
+	if cur.Exists && cur.Regular {
+		if n, ok := sizeOf(cur); !ok || n == size {
+			if cur.SHA256, err = Digest(ctx, h, w.Dest, cur); err != nil {
+				return Plan{}, err
+			}
+		}
+	}
+	p, err := decide(w, cur)
+	if err == nil && cur.Exists && cur.SHA256 == "" {
+		p.Changed, p.Why = true, fmt.Sprintf("replaces %s (of another size than %s) and keeps it at %s", w.Dest, w.Of, w.Backup)
+	}
+	return p, err
+}
+
+// sizeOf is the size in bytes in f's identity (device, inode, size, ...).
+func sizeOf(f File) (int64, bool) {
+	fields := strings.Fields(f.ID)
+	if len(fields) < 3 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(fields[2], 10, 64)
+	return n, err == nil
+}
+
+// SameFileDigest reports whether p and q are one regular file, by one stat
+// of both that does not follow links: the same device, inode, size,
+// modification and change times. When they are, it hashes the file once
+// and returns its digest, remembered (see TrustIdentity) for both paths.
+func SameFileDigest(ctx context.Context, h *modules.Host, p, q string) (sum string, same bool, err error) {
+	out, err := Run(ctx, h, "stat", "-c", statFormat, "--", p, q)
+	var ee *conn.ExitError
+	switch {
+	case errors.As(err, &ee):
+		// One of them is missing (or cannot be read): not one file.
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("reading %s and %s: %w", p, q, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out.Stdout), "\n"), "\n")
+	if len(lines) != 2 {
+		return "", false, fmt.Errorf("reading %s and %s: unexpected answer from stat: %q", p, q, out.Stdout)
+	}
+	a, err1 := parseStat(lines[0])
+	b, err2 := parseStat(lines[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return "", false, fmt.Errorf("reading %s and %s: %w", p, q, err)
+	}
+	if !a.Regular || !b.Regular || a.ID == "" || a.ID != b.ID {
+		return "", false, nil
+	}
+	if sum, err = HostSum(ctx, h, q); err != nil {
+		return "", false, err
+	}
+	remember(ctx, h, p, a.ID, sum)
+	remember(ctx, h, q, b.ID, sum)
+	return sum, true, nil
 }
