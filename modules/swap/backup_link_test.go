@@ -2,11 +2,17 @@ package swap
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/runbookhq/runbook/internal/conn"
 	"github.com/runbookhq/runbook/modules"
 )
 
@@ -277,5 +283,45 @@ func TestBackupLinkedResumeAndCheck(t *testing.T) {
 	wantData(t, "resumed swap", res.Data, map[string]any{"staged": "reused", "backup_kept": "reused"})
 	if bk := mustRead(t, w.dest+BackupSuffix); !equalFile(bk, before) {
 		t.Errorf("backup = %+v, want %+v", bk, before)
+	}
+}
+
+// failingPut is a real connection whose uploads fail.
+type failingPut struct{ conn.Conn }
+
+func (failingPut) Put(context.Context, io.Reader, string, fs.FileMode) error {
+	return errors.New("the upload broke off")
+}
+
+// TestPrepareUploadFails: the upload and the backup of a prepare go on at
+// once; when the upload fails, the step fails with its error, leaves no
+// staged file, and dest is as it was, as is the backup kept meanwhile.
+func TestPrepareUploadFails(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		dest []byte
+	}{
+		{"dest of src's size", oldBin},
+		{"dest of another size", []byte("#!/bin/sh\necho etcd 3.5.21, of another size\n")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.h.Conn = failingPut{w.h.Conn}
+			w.write(t, w.dest, tt.dest, 0o750)
+			before := mustRead(t, w.dest)
+			_, err := w.prepare().Defaults().Run(testCtx(t), w.h)
+			if err == nil || !strings.Contains(err.Error(), "the upload broke off") {
+				t.Fatalf("prepare = %v, want the upload's error", err)
+			}
+			if got := mustRead(t, w.dest); !equalFile(got, before) {
+				t.Errorf("dest = %+v, want %+v", got, before)
+			}
+			if bk, ok := read(t, w.dest+BackupSuffix); ok && !equalFile(bk, before) {
+				t.Errorf("backup = %+v; a backup kept must hold dest %+v", bk, before)
+			}
+			if l := leftovers(t, w.bin); len(l) > 0 {
+				t.Errorf("left behind %v", l)
+			}
+		})
 	}
 }

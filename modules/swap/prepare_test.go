@@ -516,7 +516,18 @@ func TestBecomePrepared(t *testing.T) {
 	if _, err := prep.Run(testCtx(t), w.h); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := f.File("/usr/local/bin/.etcd.runbook-new.r0001"); !bytes.Equal(st.Data, newBin) {
+	// The upload and the backup go on at once: which of them made its
+	// file first, and got the fake's first name, varies.
+	var staged []string
+	for _, p := range f.Paths() {
+		if strings.HasPrefix(p, "/usr/local/bin/.etcd.runbook-new.") {
+			staged = append(staged, p)
+		}
+	}
+	if len(staged) != 1 {
+		t.Fatalf("staged files %q, want one", staged)
+	}
+	if st, _ := f.File(staged[0]); !bytes.Equal(st.Data, newBin) {
 		t.Fatalf("staged = %q", st.Data)
 	}
 	if got, _ := f.File("/usr/local/bin/etcd"); !bytes.Equal(got.Data, oldBin) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/internal/hostfile"
@@ -105,23 +106,48 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 // its digest so remembered) while the service still runs, rather than by
 // the swap inside its outage. A plan whose dest was not hashed (see
 // plan) gets its digest here.
+//
+// With prepare, the upload and the backup go on at once: neither reads
+// what the other writes (the staged file has a name of its own, and the
+// backup is dest's), each is mostly the host reading or hashing a large
+// file, and the first member's prepare is on the upgrade's critical path.
+// The swap without prepare, inside the outage or not, does one after the
+// other, as it always did: the backup is touched only once src is staged.
 func (m *Module) ready(ctx context.Context, h *modules.Host, p *plan, prepare bool) (stage, staged, kept string, err error) {
 	stage, stale, err := findStaged(ctx, h, *p, m.Dest)
 	if err != nil {
 		return "", "", "", err
 	}
+	var keepErr error
+	keep := func() {
+		if p.Cur.Exists {
+			kept, keepErr = m.keepBackup(ctx, h, p, prepare)
+		}
+	}
 	staged = reused
 	if stage == "" {
-		if stage, err = m.stage(ctx, h, *p); err != nil {
-			return "", "", "", err
-		}
 		staged = uploaded
-	}
-	if p.Cur.Exists {
-		if kept, err = m.keepBackup(ctx, h, p, prepare); err != nil {
-			hostfile.RemoveTemp(h, stage, true)
+		at := *p // what stage reads, before keepBackup fills in dest's digest
+		var wg sync.WaitGroup
+		if prepare {
+			wg.Go(keep)
+		}
+		stage, err = m.stage(ctx, h, at)
+		wg.Wait()
+		if err != nil {
+			// The backup, if kept meanwhile, holds dest, which is as it
+			// was: it is left, as a prepare's undo leaves it.
 			return "", "", "", err
 		}
+		if !prepare {
+			keep()
+		}
+	} else {
+		keep()
+	}
+	if keepErr != nil {
+		hostfile.RemoveTemp(h, stage, true)
+		return "", "", "", keepErr
 	}
 	// Files an earlier prepare of another src left: the one staged now
 	// replaces them, as a rename over the one staging name once did.

@@ -56,7 +56,10 @@ backup a prepare keeps, linked or copied, is hashed on the host once made,
 while the service still runs. When dest is of another size than src, the
 prepare knows it is replaced without reading it: it keeps the backup first
 and, linked, hashes the one file backup and dest then are once for both
-(for the result's sha256_before too). Within one run,
+(for the result's sha256_before too). A prepare uploads src and keeps the
+backup at the same time, the two being independent; when the upload fails,
+a backup kept meanwhile stays (it holds dest, which is as it was). Within
+one run,
 a file hashed once is not hashed again while stat shows it unchanged (same
 device, inode, size, modification and change times), so the swap after a
 prepare reads no content at all; a file changed in any way is hashed again.
