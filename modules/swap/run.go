@@ -119,7 +119,7 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p *plan, prepare bo
 		return "", "", "", err
 	}
 	var keepErr error
-	keep := func() {
+	backUp := func() {
 		if p.Cur.Exists {
 			kept, keepErr = m.keepBackup(ctx, h, p, prepare)
 		}
@@ -130,7 +130,7 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p *plan, prepare bo
 		at := *p // what stage reads, before keepBackup fills in dest's digest
 		var wg sync.WaitGroup
 		if prepare {
-			wg.Go(keep)
+			wg.Go(backUp)
 		}
 		stage, err = m.stage(ctx, h, at)
 		wg.Wait()
@@ -140,10 +140,10 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p *plan, prepare bo
 			return "", "", "", err
 		}
 		if !prepare {
-			keep()
+			backUp()
 		}
 	} else {
-		keep()
+		backUp()
 	}
 	if keepErr != nil {
 		hostfile.RemoveTemp(h, stage, true)
