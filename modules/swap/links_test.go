@@ -99,6 +99,9 @@ func TestPlantedLinks(t *testing.T) {
 		{"a staging-like name, to a file", []plant{link(".etcd.runbook-new.AAAAAAAAAA", false), link(".etcd.runbook-new.BBBBBBBBBB", true)}, false},
 		{"the old backup temporary, to a file", []plant{link("etcd.runbook-prev.runbook-tmp", false)}, false},
 		{"a backup-temporary-like name, to a file", []plant{link(".etcd.runbook-prev.runbook-tmp.AAAAAAAAAA", false)}, false},
+		// Where the backup is kept as a link to dest, the link is made
+		// under a name like these, and ln never follows one it finds.
+		{"backup-temporary-like names, to a folder and a file", []plant{link(".etcd.runbook-prev.runbook-tmp.BBBBBBBBBB", true), link(".etcd.runbook-prev.runbook-tmp.CCCCCCCCCC", false)}, false},
 		{"the backup, to a file", []plant{link("etcd.runbook-prev", false)}, true},
 		{"the backup, to a folder", []plant{link("etcd.runbook-prev", true)}, true},
 	}

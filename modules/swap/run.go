@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/internal/hostfile"
@@ -41,7 +42,24 @@ const (
 	uploaded = "uploaded" // staged: src was copied to the host
 	reused   = "reused"   // staged or backup_kept: what a prepare left was right
 	copied   = "copied"   // backup_kept: dest was copied to backup
+	linked   = "linked"   // backup_kept: backup was made a second link to dest's file
 )
+
+// keep keeps dest at backup, as a link to dest's file where the host can
+// make one (see hostfile.KeepLink), otherwise as a copy, and says which.
+func keep(ctx context.Context, h *modules.Host, dest, backup string) (string, error) {
+	ok, err := hostfile.KeepLink(ctx, h, dest, backup)
+	switch {
+	case err != nil:
+		return "", err
+	case ok:
+		return linked, nil
+	}
+	if err := hostfile.Keep(ctx, h, dest, backup); err != nil {
+		return "", err
+	}
+	return copied, nil
+}
 
 // plan is what the swap of one file will do, known before anything is written.
 type plan struct {
@@ -52,7 +70,7 @@ type plan struct {
 
 func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
 	ctx = hostfile.ReadAhead(ctx, h, m.Dest, m.Backup)
-	p, err := m.plan(ctx, h)
+	p, err := m.plan(ctx, h, false)
 	if err != nil {
 		return modules.Result{}, err
 	}
@@ -62,7 +80,7 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 		return modules.Result{Changed: p.Changed, Data: data}, nil
 	}
 
-	stage, staged, kept, err := m.ready(ctx, h, p, false)
+	stage, staged, kept, err := m.ready(ctx, h, &p, false)
 	if err != nil {
 		return modules.Result{}, err
 	}
@@ -82,44 +100,54 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 // ready stages src beside dest and, when dest exists, makes backup hold
 // dest: all of a swap but the rename. What a prepare step did already is
 // checked and kept, and the rest done; it says which for each (staged:
-// uploaded or reused; backup_kept: copied, reused, or "" when dest does not
-// exist), and returns the staged file. On an error, a file it staged is
-// removed again. With prepare, a backup it copies is checked (and its
-// digest so remembered) while the service still runs, rather than by the
-// swap inside its outage.
-func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, prepare bool) (stage, staged, kept string, err error) {
-	stage, stale, err := findStaged(ctx, h, p, m.Dest)
+// uploaded or reused; backup_kept: linked, copied, reused, or "" when dest
+// does not exist), and returns the staged file. On an error, a file it
+// staged is removed again. With prepare, a backup it keeps is checked (and
+// its digest so remembered) while the service still runs, rather than by
+// the swap inside its outage. A plan whose dest was not hashed (see
+// plan) gets its digest here.
+//
+// With prepare, the upload and the backup go on at once: neither reads
+// what the other writes (the staged file has a name of its own, and the
+// backup is dest's), each is mostly the host reading or hashing a large
+// file, and the first member's prepare is on the upgrade's critical path.
+// The swap without prepare, inside the outage or not, does one after the
+// other, as it always did: the backup is touched only once src is staged.
+func (m *Module) ready(ctx context.Context, h *modules.Host, p *plan, prepare bool) (stage, staged, kept string, err error) {
+	stage, stale, err := findStaged(ctx, h, *p, m.Dest)
 	if err != nil {
 		return "", "", "", err
 	}
+	var keepErr error
+	backUp := func() {
+		if p.Cur.Exists {
+			kept, keepErr = m.keepBackup(ctx, h, p, prepare)
+		}
+	}
 	staged = reused
 	if stage == "" {
-		if stage, err = m.stage(ctx, h, p); err != nil {
+		staged = uploaded
+		at := *p // what stage reads, before keepBackup fills in dest's digest
+		var wg sync.WaitGroup
+		if prepare {
+			wg.Go(backUp)
+		}
+		stage, err = m.stage(ctx, h, at)
+		wg.Wait()
+		if err != nil {
+			// The backup, if kept meanwhile, holds dest, which is as it
+			// was: it is left, as a prepare's undo leaves it.
 			return "", "", "", err
 		}
-		staged = uploaded
+		if !prepare {
+			backUp()
+		}
+	} else {
+		backUp()
 	}
-	fail := func(err error) (string, string, string, error) {
+	if keepErr != nil {
 		hostfile.RemoveTemp(h, stage, true)
-		return "", "", "", err
-	}
-	if p.Cur.Exists {
-		ok, err := isKept(ctx, h, p, m.Backup)
-		if err != nil {
-			return fail(err)
-		}
-		kept = reused
-		if !ok {
-			if err := hostfile.Keep(ctx, h, m.Dest, m.Backup); err != nil {
-				return fail(err)
-			}
-			if prepare {
-				if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
-					return fail(cmpErr(err, fmt.Errorf("the copy of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest)))
-				}
-			}
-			kept = copied
-		}
+		return "", "", "", keepErr
 	}
 	// Files an earlier prepare of another src left: the one staged now
 	// replaces them, as a rename over the one staging name once did.
@@ -127,6 +155,88 @@ func (m *Module) ready(ctx context.Context, h *modules.Host, p plan, prepare boo
 		hostfile.RemoveTemp(h, f, true)
 	}
 	return stage, staged, kept, nil
+}
+
+// keepBackup makes backup hold dest, the file p.Cur, and says how:
+// reused, linked or copied.
+//
+// A plan with dest not hashed yet is a prepare's whose src has another size:
+// the backup is then made dest's file first (or found so already), and that
+// one file is hashed once, for the backup and for dest's digest in the plan.
+// Where it cannot be linked, dest is hashed and the backup copied as below.
+func (m *Module) keepBackup(ctx context.Context, h *modules.Host, p *plan, prepare bool) (string, error) {
+	if p.Cur.SHA256 == "" {
+		sum, same, err := hostfile.SameFileDigest(ctx, h, m.Dest, m.Backup)
+		if err != nil {
+			return "", err
+		}
+		kept := reused
+		if !same {
+			ok, err := hostfile.KeepLink(ctx, h, m.Dest, m.Backup)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				kept = linked
+				if sum, same, err = hostfile.SameFileDigest(ctx, h, m.Dest, m.Backup); err != nil {
+					return "", err
+				}
+				if !same {
+					return "", fmt.Errorf("the backup %s, just made a link to %s, is no longer the same file (another process replaced one of them?); %s was not touched", m.Backup, m.Dest, m.Dest)
+				}
+			}
+		}
+		if same {
+			p.Cur.SHA256 = sum
+			p.Why = hostfile.ReplacesWhy(m.want(p.sum), sum)
+			return kept, nil
+		}
+		cur, err := hostfile.Inspect(ctx, h, m.Dest, true)
+		if err != nil {
+			return "", err
+		}
+		p.Cur.SHA256 = cur.SHA256
+		p.Why = hostfile.ReplacesWhy(m.want(p.sum), cur.SHA256)
+		return m.keepCopy(ctx, h, *p, prepare)
+	}
+	ok, err := isKept(ctx, h, *p, m.Backup)
+	if err != nil || ok {
+		return reused, err
+	}
+	kept, err := keep(ctx, h, m.Dest, m.Backup)
+	if err != nil {
+		return "", err
+	}
+	return kept, m.checkKept(ctx, h, *p, kept, prepare)
+}
+
+// keepCopy keeps dest at backup as a copy, unless backup holds dest
+// already; dest cannot be linked.
+func (m *Module) keepCopy(ctx context.Context, h *modules.Host, p plan, prepare bool) (string, error) {
+	ok, err := isKept(ctx, h, p, m.Backup)
+	if err != nil || ok {
+		return reused, err
+	}
+	if err := hostfile.Keep(ctx, h, m.Dest, m.Backup); err != nil {
+		return "", err
+	}
+	return copied, m.checkKept(ctx, h, p, copied, prepare)
+}
+
+// checkKept checks, with prepare, the backup just kept (see ready).
+func (m *Module) checkKept(ctx context.Context, h *modules.Host, p plan, kept string, prepare bool) error {
+	if prepare {
+		if ok, err := isKept(ctx, h, p, m.Backup); err != nil || !ok {
+			return cmpErr(err, fmt.Errorf("the backup of %s at %s does not hold it (another process changed one of them?); %s was not touched", m.Dest, m.Backup, m.Dest))
+		}
+		if kept == linked {
+			// The link made dest's change time new: the digest just
+			// computed over the backup is dest's too, and the swap
+			// inside the outage need not hash dest again.
+			hostfile.SameFile(ctx, h, m.Backup, m.Dest)
+		}
+	}
+	return nil
 }
 
 // cmpErr returns err, or otherwise fallback.
@@ -194,7 +304,7 @@ func isKept(ctx context.Context, h *modules.Host, p plan, backup string) (bool, 
 // the service that uses dest still runs, and the swap after the service is
 // stopped is a rename.
 func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (modules.Result, error) {
-	p, err := m.plan(ctx, h)
+	p, err := m.plan(ctx, h, !dry)
 	if err != nil {
 		return modules.Result{}, err
 	}
@@ -220,17 +330,18 @@ func (m *Module) prepare(ctx context.Context, h *modules.Host, dry bool) (module
 	if dry {
 		return m.checkPrepare(ctx, h, p, data)
 	}
-	stage, staged, kept, err := m.ready(ctx, h, p, true)
+	stage, staged, kept, err := m.ready(ctx, h, &p, true)
 	if err != nil {
 		return modules.Result{}, err
 	}
+	data["sha256_before"] = p.Cur.SHA256
 	// Its random name is recorded, so that the undo removes this file and
 	// no other; a later swap finds it by its prefix and its content.
 	data["staged_path"] = stage
 	hostfile.RememberStage(h, m.Dest, stage)
 	data["staged"], data["backup_kept"] = staged, kept
-	data["msg"] = prepareMsg(m, p, stage, staged == reused, kept != copied, false)
-	return modules.Result{Changed: staged != reused || kept == copied, Data: data}, nil
+	data["msg"] = prepareMsg(m, p, stage, staged == reused, kept == reused || kept == "", false)
+	return modules.Result{Changed: staged != reused || kept == copied || kept == linked, Data: data}, nil
 }
 
 // checkPrepare is prepare in --check: it reads what is staged and kept.
@@ -280,16 +391,23 @@ func prepareMsg(m *Module, p plan, stage string, staged, kept, dry bool) string 
 }
 
 // plan reads both sides and decides. It refuses a src whose digest is not the
-// sha256 argument before anything on the host is read or written.
-func (m *Module) plan(ctx context.Context, h *modules.Host) (plan, error) {
+// sha256 argument before anything on the host is read or written. With
+// bySize, a dest of another size than src is not hashed (see
+// hostfile.DecideBySize): its digest is left for keepBackup.
+func (m *Module) plan(ctx context.Context, h *modules.Host, bySize bool) (plan, error) {
 	p := plan{src: srcPath(h, m.Src)}
 	var err error
-	if p.sum, err = localSum(p.src); err != nil {
+	var size int64
+	if p.sum, size, err = localSum(p.src); err != nil {
 		return p, err
 	}
 	if m.SHA256 != "" && !strings.EqualFold(p.sum, m.SHA256) {
 		return p, fmt.Errorf("src %s has sha256 %s, not %s as the step's sha256 says; %s was not touched",
 			p.src, p.sum, strings.ToLower(m.SHA256), m.Dest)
+	}
+	if bySize {
+		p.Plan, err = hostfile.DecideBySize(ctx, h, m.want(p.sum), size)
+		return p, err
 	}
 	p.Plan, err = hostfile.Decide(ctx, h, m.want(p.sum))
 	return p, err

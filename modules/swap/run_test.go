@@ -543,6 +543,11 @@ func fakeHost(t *testing.T, f *conntest.Fake) {
 		f.SetFile(c.Argv[4], fl.Data, fl.Mode)
 		return conn.Output{}, nil
 	})
+	// The fake has no inodes: it cannot link, as a filesystem without hard
+	// links cannot, and the backup is copied.
+	f.On(conntest.Prefix("ln", "-T", "--")).Do(func(_ context.Context, c conn.Cmd) (conn.Output, error) {
+		return conn.Output{ExitCode: 1}, &conn.ExitError{Cmd: c.String(), ExitCode: 1}
+	})
 	f.On(conntest.Prefix("sync"))
 	f.On(conntest.Prefix("rm", "-f", "--")).Do(func(_ context.Context, c conn.Cmd) (conn.Output, error) {
 		f.RemoveFile(c.Argv[3])

@@ -13,31 +13,33 @@ import (
 )
 
 // localSum returns the sha256 of the controller file p, which must be a
-// regular file.
-func localSum(p string) (string, error) {
+// regular file, and its size as the stat before the read gave it.
+func localSum(p string) (string, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return "", fmt.Errorf("src: %w", err)
+		return "", 0, fmt.Errorf("src: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", fmt.Errorf("src: %w", err)
+		return "", 0, fmt.Errorf("src: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("src: %s is not a regular file", p)
+		return "", 0, fmt.Errorf("src: %s is not a regular file", p)
 	}
 	id := localID(fi)
 	if sum, ok := localDigest(p, id); ok {
-		return sum, nil
+		return sum, fi.Size(), nil
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("src: reading %s: %w", p, err)
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("src: reading %s: %w", p, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	rememberLocal(p, id, sum)
-	return sum, nil
+	// The size is that of the content hashed.
+	return sum, n, nil
 }
 
 // srcDigests are the digests of controller files this process computed,

@@ -28,16 +28,38 @@ already has the content, mode and owner asked for, nothing changes and the
 backup is left as it is: after a crash between the rename and the journal, a
 re-run keeps the file replaced before the crash.
 
+Where it can, the swap keeps the backup as a second hard link to dest's file
+rather than as a copy: no data is written or flushed, and once the rename
+puts the new file at dest, backup is the replaced file itself, with its
+content, mode and owner. It links only a dest that is a regular file (not a
+symbolic link) with no other link, beside a backup on the same filesystem;
+otherwise, or when the host cannot link (no ln -T, a filesystem without hard
+links, protected_hardlinks), it copies with cp -p. The result's backup_kept
+says which. Until the rename, dest and backup are one file: a change written
+into dest in place shows in both, and the swap finds the backup holding dest
+still. After it, a process that kept the replaced file open for writing
+would write into the backup; an undo then refuses, as it does whenever the
+backup no longer holds the replaced file.
+
 With prepare: true, does all of that but the rename: src is staged beside
 dest (at .NAME.runbook-new.RANDOM, recorded in the result's staged_path,
 given its mode and owner, its sha256 checked on the host) and dest is kept
-at backup, synced, while dest itself is not touched. A later swap with the same src, dest, mode, owner and group finds
+at backup, synced, while dest itself is not touched (a link adds to its link
+count only). A later swap with the same src, dest, mode, owner and group finds
 both done and only renames, so a service stopped for the swap is down for a
 rename rather than for an upload and two large flushes to disk. A swap,
 prepared or not, reuses a staged file only when it has src's sha256, mode
 and owner, and a backup only when it holds dest's content, mode and owner;
 anything else there is replaced. The result's staged ("uploaded" or
-"reused") and backup_kept ("copied" or "reused") say which. Within one run,
+"reused") and backup_kept ("linked", "copied" or "reused") say which. A
+backup a prepare keeps, linked or copied, is hashed on the host once made,
+while the service still runs. When dest is of another size than src, the
+prepare knows it is replaced without reading it: it keeps the backup first
+and, linked, hashes the one file backup and dest then are once for both
+(for the result's sha256_before too). A prepare uploads src and keeps the
+backup at the same time, the two being independent; when the upload fails,
+a backup kept meanwhile stays (it holds dest, which is as it was). Within
+one run,
 a file hashed once is not hashed again while stat shows it unchanged (same
 device, inode, size, modification and change times), so the swap after a
 prepare reads no content at all; a file changed in any way is hashed again.
@@ -57,9 +79,11 @@ become, the file is uploaded as the connecting user and moved into place as
 the step's user. Every file the swap writes beside dest or backup is one it
 made under a random name (mktemp), checked with lstat before it is chowned,
 chmodded or renamed, so a symbolic link planted beside dest is never
-followed; a backup or restored file that is a link or a folder is refused.
-The host needs sha256sum, stat, cp, mv, mktemp and find (GNU coreutils and
-findutils, or busybox). In --check, only digests are compared (with prepare, those of the
+followed (a backup kept as a link is made by ln -T under a new random name,
+which fails rather than follow or replace anything found there); a backup
+or restored file that is a link or a folder is refused.
+The host needs sha256sum, stat, cp, mv, ln, mktemp and find (GNU coreutils
+and findutils, or busybox). In --check, only digests are compared (with prepare, those of the
 staged file and the backup too), and nothing is written.`,
 			Example: `- name: stage the new etcd binary while the member still runs
   swap:
@@ -83,7 +107,8 @@ staged file and the backup too), and nothing is written.`,
 created it (with prepare: remove the staged file); refuses when the file
 changed since the swap, or when the backup no longer holds the replaced file.
 A prepare step's undo removes the file it staged, unless a swap renamed it
-into place already, and keeps the backup (a copy of the file still at dest).
+into place already, and keeps the backup (a copy of, or a second link to,
+the file still at dest).
 A restore step has no undo.`,
 		},
 	})

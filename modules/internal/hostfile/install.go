@@ -59,6 +59,12 @@ func Decide(ctx context.Context, h *modules.Host, w Want) (Plan, error) {
 	if err != nil {
 		return p, err
 	}
+	return decide(w, p.Cur)
+}
+
+// decide says whether w changes cur, the file at w.Dest.
+func decide(w Want, cur File) (Plan, error) {
+	p := Plan{Cur: cur}
 	if p.Cur.Exists && !p.Cur.Regular && w.NoFollow {
 		return p, fmt.Errorf("dest %s is not a regular file (a symbolic link or a folder); %s does not follow links: give the path of the file itself, or remove what is there", w.Dest, w.Mod)
 	}
@@ -78,7 +84,7 @@ func Decide(ctx context.Context, h *modules.Host, w Want) (Plan, error) {
 	case !p.Cur.Exists:
 		p.Changed, p.Why = true, "creates "+w.Dest
 	case p.Cur.SHA256 != w.SHA256:
-		p.Changed, p.Why = true, fmt.Sprintf("replaces %s (sha256 %s) and keeps it at %s", w.Dest, Short(p.Cur.SHA256), w.Backup)
+		p.Changed, p.Why = true, ReplacesWhy(w, p.Cur.SHA256)
 	case PermBits(p.Cur.Perm) != PermBits(p.Mode) || !SameID(w.Owner, p.Cur.User, p.Cur.UID) || !SameID(w.Group, p.Cur.Group, p.Cur.GID):
 		// Same content, other mode or owner: the file is replaced all the
 		// same, so the backup keeps the old mode and owner for an undo.
@@ -90,6 +96,11 @@ func Decide(ctx context.Context, h *modules.Host, w Want) (Plan, error) {
 		p.Why = w.Dest + " already has the content of " + w.Of + "; " + w.Backup + " left as it is"
 	}
 	return p, nil
+}
+
+// ReplacesWhy is a plan's Why when dest, of digest before, is replaced.
+func ReplacesWhy(w Want, before string) string {
+	return fmt.Sprintf("replaces %s (sha256 %s) and keeps it at %s", w.Dest, Short(before), w.Backup)
 }
 
 // Result is the Data of a module's Result that Undo reads back: the same
