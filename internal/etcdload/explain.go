@@ -260,6 +260,17 @@ func findEvents(logs *memberLogs) events {
 			}
 		case l.msg == "starting an etcd server":
 			startStart[l.member] = l.ts
+			// A member killed once it closed its data (the stop's
+			// kill_when_unlocked) logs no "closed etcd server": its new
+			// process ends the stop.
+			for j := len(ev.stops) - 1; j >= 0; j-- {
+				s := &ev.stops[j]
+				if s.subject == l.member && l.ts.After(s.from) && l.ts.Before(s.to) {
+					s.to = l.ts
+					s.detail += ", gone by its restart " + ms3(l.ts.Sub(s.from)) + " later"
+					break
+				}
+			}
 		case l.msg == "serving client traffic insecurely; this is strongly discouraged!" || l.msg == "serving client traffic securely" ||
 			l.msg == "ready to serve client requests":
 			from, ok := startStart[l.member]

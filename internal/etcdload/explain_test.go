@@ -107,6 +107,12 @@ func TestClassify(t *testing.T) {
 		{"stop of a follower", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) +
 			line(20, "info", "skipped leadership transfer; local server is not leader", "") + line(800, "info", "closed etcd server", ""),
 			"", 100, 300, CauseStopping, "m1 stopping (SIGTERM at 12:00:00.000, not the leader, closed 800 ms later)"},
+		{"stop killed, then restarted", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) +
+			line(300, "info", "starting an etcd server", ""),
+			"", 100, 200, CauseStopping, "m1 stopping (SIGTERM at 12:00:00.000, gone by its restart 300 ms later)"},
+		{"after a killed stop and a restart", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) +
+			line(300, "info", "starting an etcd server", "") + line(400, "info", "ready to serve client requests", ""),
+			"", 1200, 1300, CauseLoad, "the machine's own load"},
 		{"stop long ago", ids + line(0, "info", "received signal; shutting down", `"signal":"terminated"`) + line(800, "info", "closed etcd server", ""),
 			"", 1500, 1700, CauseLoad, "the machine's own load"},
 		{"start", "", ids2 + line(0, "info", "starting an etcd server", "") + line(300, "info", "ready to serve client requests", ""),
