@@ -169,7 +169,7 @@ func TestPrepareThenSwap(t *testing.T) {
 			if len(puts) > 0 || hasCommand(cmds, "cp ") || hasCommand(cmds, "mktemp") {
 				t.Errorf("the swap after a prepare wrote: puts %q, commands %q", puts, cmds)
 			}
-			if !hasCommand(cmds, "mv -f -- "+stage+" "+w.dest) {
+			if !hasCommand(cmds, strings.Join(hostfile.RenameCmd(stage, w.dest), " ")) {
 				t.Errorf("the swap did not rename the staged file: %q", cmds)
 			}
 			wantData(t, "swap", res.Data, map[string]any{
