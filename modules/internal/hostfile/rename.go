@@ -88,9 +88,10 @@ func RenameAtOnce(ctx context.Context, h *modules.Host, stage, dest string) erro
 		RemoveTemp(h, stage, true)
 		return fmt.Errorf("renaming %s to %s: %w", stage, dest, stepErr(conn.QuoteArgv([]string{"mv", "-f", "--", stage, dest}), out.Stderr))
 	}
-	// sudo refused, no sh, or killed: the script may not have run at all.
+	// sudo refused, or no sh: the script may not have run at all. The
+	// error names it in short, not by its whole text.
 	RemoveTemp(h, stage, true)
-	return fmt.Errorf("renaming %s to %s: %w", stage, dest, err)
+	return fmt.Errorf("renaming %s to %s: %w", stage, dest, &conn.ExitError{Cmd: "sh -c <rename script>", ExitCode: ee.ExitCode, Stderr: ee.Stderr})
 }
 
 // stepErr is the error of one command of renameScript, named by what it

@@ -39,7 +39,7 @@ func TestRenameAtOnceOutcomes(t *testing.T) {
 		{name: "mv failed", exit: 5, stderr: "mv: cannot move 'a' to 'b': Read-only file system\n",
 			wantErr: "renaming " + stage + " to " + dest + ": mv -f -- " + stage + " " + dest + " failed: mv: cannot move 'a' to 'b': Read-only file system", removed: true},
 		{name: "sync failed", exit: 6, stderr: "sync: error syncing '/opt': Input/output error\n", warned: true},
-		{name: "sudo refused", exit: 1, stderr: "sudo: a password is required\n", wantErr: "sudo: a password is required", removed: true},
+		{name: "sudo refused", exit: 1, stderr: "sudo: a password is required\n", wantErr: "renaming " + stage + " to " + dest + ": sh -c <rename script>: exit status 1: sudo: a password is required", removed: true},
 		{name: "connection lost", err: lost, wantErr: "renaming " + stage + " to " + dest + ": fake: context deadline exceeded", removed: true},
 	}
 	for _, tt := range tests {
