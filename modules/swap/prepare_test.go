@@ -19,6 +19,7 @@ import (
 	"github.com/runbookhq/runbook/internal/conn/conntest"
 	"github.com/runbookhq/runbook/internal/conn/local"
 	"github.com/runbookhq/runbook/modules"
+	"github.com/runbookhq/runbook/modules/internal/hostfile"
 )
 
 // spy records what a swap asks of a real connection: the uploads and the
@@ -168,7 +169,7 @@ func TestPrepareThenSwap(t *testing.T) {
 			if len(puts) > 0 || hasCommand(cmds, "cp ") || hasCommand(cmds, "mktemp") {
 				t.Errorf("the swap after a prepare wrote: puts %q, commands %q", puts, cmds)
 			}
-			if !hasCommand(cmds, "mv -f -- "+stage+" "+w.dest) {
+			if !hasCommand(cmds, strings.Join(hostfile.RenameCmd(stage, w.dest), " ")) {
 				t.Errorf("the swap did not rename the staged file: %q", cmds)
 			}
 			wantData(t, "swap", res.Data, map[string]any{
@@ -619,11 +620,12 @@ func TestSwapAfterPrepareByIdentity(t *testing.T) {
 					if n := countCommands(cmds, "sha256sum "); n != tt.hashes {
 						t.Errorf("the swap hashed %d files, want %d: %q", n, tt.hashes, cmds)
 					}
-					// Untouched, it is one stat of the three files, the
-					// staged file's own just before the rename, the rename
-					// and the sync.
-					if tt.hashes == 0 && (len(cmds) != 4 || !strings.HasPrefix(cmds[2], "mv -f -- "+stage+" ")) {
-						t.Errorf("the swap after an untouched prepare ran %q, want stat, stat, mv, sync", cmds)
+					// Untouched, it is two commands: one stat of the three
+					// files, then one that checks the staged file again,
+					// renames it and syncs.
+					rename := strings.Join(hostfile.RenameCmd(stage, w.dest), " ")
+					if tt.hashes == 0 && (len(cmds) != 2 || !strings.HasPrefix(cmds[0], "stat ") || cmds[1] != rename) {
+						t.Errorf("the swap after an untouched prepare ran %q, want stat, then the rename at once", cmds)
 					}
 					wantData(t, "swap", res.Data, map[string]any{"staged": tt.staged, "backup_kept": "reused",
 						"sha256_before": digest(oldBin), "sha256_after": digest(newBin)})

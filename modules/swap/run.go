@@ -88,7 +88,13 @@ func (m *Module) swap(ctx context.Context, h *modules.Host, dry bool) (modules.R
 	if staged == reused {
 		data["msg"] = p.Why + "; the file staged at " + stage + " by a prepare is used"
 	}
-	if err := hostfile.Rename(ctx, h, stage, m.Dest); err != nil {
+	rename := hostfile.Rename
+	if staged == reused {
+		// After a prepare the swap runs inside the service's outage: the
+		// check, the rename and the sync go in one command.
+		rename = hostfile.RenameAtOnce
+	}
+	if err := rename(ctx, h, stage, m.Dest); err != nil {
 		return modules.Result{}, err
 	}
 	// The staged file is dest now: a later swap of dest (a rollback's) has

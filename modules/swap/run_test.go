@@ -25,6 +25,7 @@ import (
 	"github.com/runbookhq/runbook/internal/conn/local"
 	"github.com/runbookhq/runbook/modules"
 	"github.com/runbookhq/runbook/modules/arg"
+	"github.com/runbookhq/runbook/modules/internal/hostfile"
 )
 
 var (
@@ -549,6 +550,21 @@ func fakeHost(t *testing.T, f *conntest.Fake) {
 		return conn.Output{ExitCode: 1}, &conn.ExitError{Cmd: c.String(), ExitCode: 1}
 	})
 	f.On(conntest.Prefix("sync"))
+	// The check, rename and sync of a swap after a prepare, in one
+	// command. The fake's files are all regular files.
+	f.On(conntest.Func("hostfile.RenameCmd", func(c conn.Cmd) bool {
+		_, _, ok := hostfile.IsRenameCmd(c.Argv)
+		return ok
+	})).Do(func(_ context.Context, c conn.Cmd) (conn.Output, error) {
+		stage, dest, _ := hostfile.IsRenameCmd(c.Argv)
+		fl, ok := file(stage)
+		if !ok {
+			return conn.Output{ExitCode: 3}, &conn.ExitError{Cmd: c.String(), ExitCode: 3}
+		}
+		f.SetFile(dest, fl.Data, fl.Mode)
+		f.RemoveFile(stage)
+		return conn.Output{}, nil
+	})
 	f.On(conntest.Prefix("rm", "-f", "--")).Do(func(_ context.Context, c conn.Cmd) (conn.Output, error) {
 		f.RemoveFile(c.Argv[3])
 		return conn.Output{}, nil

@@ -89,7 +89,8 @@ func remember(ctx context.Context, h *modules.Host, p, id, sum string) {
 // staged (RememberStage), and the swap reads the three files with one stat
 // (ReadAhead) before it decides as always. What that one reading says
 // stands in for the first read of each file only; the staged file is read
-// again right before the rename (OwnFile).
+// again right before the rename, in the command that renames it
+// (RenameAtOnce).
 var prepared = struct {
 	sync.Mutex
 	m map[string]string // digestKey(host, dest) → the staged file
