@@ -280,11 +280,21 @@ func OwnFile(ctx context.Context, h *modules.Host, p string) (File, error) {
 	case err != nil:
 		return f, err
 	case !f.Exists:
-		return f, fmt.Errorf("%s, made by this step, is missing on the host", p)
+		return f, errStageMissing(p)
 	case !f.Regular:
-		return f, fmt.Errorf("%s, made by this step, is no longer a regular file; not following it", p)
+		return f, errStageNotRegular(p)
 	}
 	return f, nil
+}
+
+// errStageMissing and errStageNotRegular say what is wrong with a file a
+// step made beside its target (OwnFile, RenameAtOnce).
+func errStageMissing(p string) error {
+	return fmt.Errorf("%s, made by this step, is missing on the host", p)
+}
+
+func errStageNotRegular(p string) error {
+	return fmt.Errorf("%s, made by this step, is no longer a regular file; not following it", p)
 }
 
 // NoLink refuses a path a module replaces by a rename (the backup, a
@@ -322,8 +332,13 @@ func RemoveTemp(h *modules.Host, p string, become bool) {
 func SyncPaths(ctx context.Context, h *modules.Host, paths ...string) {
 	_, err := Run(ctx, h, append([]string{"sync", "--"}, paths...)...)
 	if err != nil {
-		h.Log.Warn().Err(err).Strs("paths", paths).Msg("sync failed; the change is made, but may not survive a crash of the host")
+		warnSync(h, err, paths)
 	}
+}
+
+// warnSync logs a failed sync: not an error, since the change is made.
+func warnSync(h *modules.Host, err error, paths []string) {
+	h.Log.Warn().Err(err).Strs("paths", paths).Msg("sync failed; the change is made, but may not survive a crash of the host")
 }
 
 // PutBack copies the kept file from over dest atomically, keeping from: cp

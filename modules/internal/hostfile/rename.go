@@ -77,12 +77,11 @@ func RenameAtOnce(ctx context.Context, h *modules.Host, stage, dest string) erro
 	}
 	switch ee.ExitCode {
 	case renameMissing:
-		return fmt.Errorf("%s, made by this step, is missing on the host", stage)
+		return errStageMissing(stage)
 	case renameNotRegular:
-		return fmt.Errorf("%s, made by this step, is no longer a regular file; not following it", stage)
+		return errStageNotRegular(stage)
 	case renameSyncFailed:
-		h.Log.Warn().Err(stepErr("sync -- "+dest+" "+dir, out.Stderr)).Strs("paths", []string{dest, dir}).
-			Msg("sync failed; the change is made, but may not survive a crash of the host")
+		warnSync(h, stepErr("sync -- "+dest+" "+dir, out.Stderr), []string{dest, dir})
 		return nil
 	case renameMvFailed:
 		RemoveTemp(h, stage, true)
@@ -98,10 +97,7 @@ func RenameAtOnce(ctx context.Context, h *modules.Host, stage, dest string) erro
 // ran, with its message: the script's own exit code says only which one
 // failed.
 func stepErr(what string, stderr []byte) error {
-	msg := strings.TrimSpace(string(stderr))
-	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-		msg = msg[i+1:]
-	}
+	msg := lastLine(strings.TrimSpace(string(stderr)))
 	if msg == "" {
 		return errors.New(what + " failed")
 	}
