@@ -387,6 +387,12 @@ func Keep(ctx context.Context, h *modules.Host, dest, backup string) error {
 		RemoveTemp(h, tmp, true)
 		return err
 	}
+	return placeBackup(ctx, h, tmp, dest, backup)
+}
+
+// placeBackup renames tmp, a file of ours that holds dest, over backup and
+// makes that durable; on an error tmp is removed.
+func placeBackup(ctx context.Context, h *modules.Host, tmp, dest, backup string) error {
 	if _, err := Run(ctx, h, "mv", "-f", "--", tmp, backup); err != nil {
 		RemoveTemp(h, tmp, true)
 		return fmt.Errorf("backing up %s to %s: %w", dest, backup, err)

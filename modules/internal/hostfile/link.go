@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 
@@ -65,10 +64,9 @@ func KeepLink(ctx context.Context, h *modules.Host, dest, backup string) (bool, 
 	if err != nil || !ok {
 		return fail(err)
 	}
-	if _, err := Run(ctx, h, "mv", "-f", "--", tmp, backup); err != nil {
-		return fail(fmt.Errorf("backing up %s to %s: %w", dest, backup, err))
+	if err := placeBackup(ctx, h, tmp, dest, backup); err != nil {
+		return false, err
 	}
-	SyncPaths(ctx, h, backup, path.Dir(backup))
 	return true, nil
 }
 
