@@ -177,3 +177,33 @@ func TestWait(t *testing.T) {
 		t.Errorf("Wait on a cancelled context = %v", err)
 	}
 }
+
+// decidesOnRead is a store on which a decision lands just before the third
+// read of the decisions, as when a colleague approves moments after the
+// run asked.
+type decidesOnRead struct {
+	Store
+	reads int
+	d     Decision
+}
+
+func (s *decidesOnRead) Decisions(ctx context.Context, runID, key string) ([]Decision, error) {
+	if s.reads++; s.reads == 3 {
+		if err := s.Store.Decide(ctx, s.d); err != nil {
+			return nil, err
+		}
+	}
+	return s.Store.Decisions(ctx, runID, key)
+}
+
+// The reads come quickly at first, whatever poll says: with a fixed poll
+// of an hour this wait would never end within the test's limit.
+func TestWaitReadsOftenAtFirst(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := &decidesOnRead{Store: NewFileStore(filepath.Join(t.TempDir(), DirName)), d: dec("bob", true, 1)}
+	v, err := Wait(ctx, s, req(1, false), time.Hour, func() time.Time { return t0 }, Watch{})
+	if err != nil || !v.Approved || s.reads != 3 {
+		t.Errorf("Wait = %+v, %v after %d reads; want approved at the third", v, err, s.reads)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/backoff"
 )
 
 // ErrTimedOut is Wait's error when the request's deadline passed first.
@@ -19,9 +21,11 @@ type Watch struct {
 	Trouble func(err error)
 }
 
-// Wait records req in s, then reads its decisions every poll until they
-// approve it, one rejects it, req.Deadline passes (ErrTimedOut) or ctx ends
-// (its error). The record of the wait is removed however it ends; decisions
+// Wait records req in s, then reads its decisions until they approve it,
+// one rejects it, req.Deadline passes (ErrTimedOut) or ctx ends (its error).
+// It reads them often at first and then every poll at most (see backoff): a
+// colleague at the ready, or a script, approves within moments, and the run
+// must not add a fixed poll to the time its hosts wait. The record of the wait is removed however it ends; decisions
 // stay, so a later wait of the same run at the same step (a resume) counts
 // them again. now is the clock (time.Now when nil).
 func Wait(ctx context.Context, s Store, req Request, poll time.Duration, now func() time.Time, w Watch) (Verdict, error) {
@@ -38,8 +42,7 @@ func Wait(ctx context.Context, s Store, req Request, poll time.Duration, now fun
 	}()
 	seen := map[string]bool{}
 	var lastTrouble string
-	t := time.NewTicker(poll)
-	defer t.Stop()
+	b := backoff.Capped(poll)
 	for {
 		ds, err := s.Decisions(ctx, req.RunID, req.Key())
 		if err != nil && ctx.Err() == nil {
@@ -74,8 +77,10 @@ func Wait(ctx context.Context, s Store, req Request, poll time.Duration, now fun
 		if !req.Deadline.IsZero() && !now().Before(req.Deadline) {
 			return Verdict{}, fmt.Errorf("%w: %d of %d approvals after %s", ErrTimedOut, len(Judge(req, ds).Approvals), req.Required, req.Deadline.Sub(req.Since).Round(time.Second))
 		}
+		t := time.NewTimer(b.Next())
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return Verdict{}, ctx.Err()
 		case <-t.C:
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/approval"
+	"github.com/runbookhq/runbook/internal/backoff"
 	"github.com/runbookhq/runbook/internal/etcdctl"
 	"github.com/runbookhq/runbook/internal/event"
 	"github.com/runbookhq/runbook/internal/exitcode"
@@ -26,7 +27,9 @@ func init() { commands = append(commands, newApproveCmd, newRejectCmd) }
 // command line set a fixed one.
 var Clock = time.Now
 
-// approvalPoll is how often a waiting run reads its decisions.
+// approvalPoll is the longest wait between two reads of the approvals: a
+// waiting run's of its decisions, an approver's for the run's question.
+// Both read often at first (see backoff).
 var approvalPoll = 500 * time.Millisecond
 
 // openApprovalStore opens the approvals' store beside the run lock's: the
@@ -314,6 +317,9 @@ func (a *app) decide(runID string, approve bool, f *decideFlags) error {
 // one to appear. None, or several that f does not tell apart, is refused.
 func findWait(ctx context.Context, store approval.Store, runID string, f *decideFlags) (approval.Request, error) {
 	deadline := time.Now().Add(f.wait)
+	// Often while a run may be about to ask (an approver started beside
+	// it waits for its question), less often after a minute.
+	b := &backoff.Backoff{SlowAfter: time.Minute, SlowMax: approvalPoll}
 	for {
 		reqs, err := store.Requests(ctx, runID)
 		if err != nil {
@@ -338,7 +344,7 @@ func findWait(ctx context.Context, store approval.Store, runID string, f *decide
 			select {
 			case <-ctx.Done():
 				return approval.Request{}, withCode(exitcode.Stopped, ctx.Err())
-			case <-time.After(approvalPoll):
+			case <-time.After(b.Next()):
 			}
 			continue
 		}
