@@ -5,7 +5,8 @@
 #
 #   scripts/lab.sh up       build etcd (cached), start the members, wait until healthy
 #   scripts/lab.sh status   each member's process, versions, role and health
-#   scripts/lab.sh down     stop the members (TERM, KILL after 10s), remove the lab
+#   scripts/lab.sh down     stop the members (KILL: their data goes too), remove the lab;
+#                           with KEEP_DATA=1, TERM one at a time (KILL after 10s)
 #
 # Linux only: members listen on 127.0.0.11-13, and only Linux routes all of
 # 127.0.0.0/8 to the loopback interface without aliases.
@@ -107,13 +108,17 @@ seconds() {
 }
 
 build_labctl() {
-  mkdir -p "$LAB_DIR/bin"
-  # Rebuilt only when its sources or the module's requirements are newer.
-  if [ -x "$labctl" ] && [ -z "$(find "$root/scripts/lab/labctl" "$root/go.mod" "$root/go.sum" -newer "$labctl" -print -quit)" ]; then
-    return
-  fi
-  (cd "$root" && go build -o "$labctl.tmp" ./scripts/lab/labctl) || die "building the lab helper failed"
-  mv -f "$labctl.tmp" "$labctl"
+  # One build per content of its sources and the module's requirements,
+  # shared by every lab of this machine (tests start many): linking it
+  # takes seconds even when Go's cache holds the packages.
+  local key dir
+  key=$(cd "$root" && cat scripts/lab/labctl/*.go go.mod go.sum | sha256sum | cut -c1-16)
+  dir=${RUNBOOK_CACHE:-$HOME/.cache/runbook}/labctl/$key
+  labctl=$dir/labctl
+  [ -x "$labctl" ] && return
+  mkdir -p "$dir"
+  (cd "$root" && go build -o "$labctl.tmp.$$" ./scripts/lab/labctl) || die "building the lab helper failed"
+  mv -f "$labctl.tmp.$$" "$labctl"
 }
 
 # install_file copies $1 to $2 through a temporary file, unless $2 has the
@@ -285,44 +290,52 @@ lab_procs() {
   done
 }
 
+# wait_gone waits for member $1's process $2 to end: SIGKILL after
+# term_wait seconds, a failure if even that does not end it.
+wait_gone() {
+  local i
+  for ((i = 0; i < (term_wait + 5) * 20; i++)); do
+    alive "$2" || return 0
+    if [ $i -eq $((term_wait * 20)) ]; then
+      say "$1 (pid $2) still runs ${term_wait}s after SIGTERM: SIGKILL"
+      kill -KILL "$2" 2>/dev/null || true
+    fi
+    sleep 0.05
+  done
+  die "$1 (pid $2) still runs after SIGKILL"
+}
+
 cmd_down() {
   if [ -d "$LAB_DIR" ] && [ ! -f "$marker" ]; then
     die "$LAB_DIR is not a lab folder (no $(basename "$marker")); not touching it"
   fi
   [ -d "$LAB_DIR" ] && stop_watchdog
 
-  local name pid
+  local name pid k
   local -a names=() pids=()
   while read -r pid name; do
     [ -n "$pid" ] || continue
-    kill -TERM "$pid" 2>/dev/null || true
     names+=("$name")
     pids+=("$pid")
   done <<<"$(lab_procs)"
 
-  # Wait for every member together, SIGKILL after term_wait seconds.
-  local waited=0 left k killed=
-  while :; do
-    left=0
+  if [ "$KEEP_DATA" = 1 ]; then
+    # The data stays: each member shuts down cleanly, one after the other.
+    # Stopped together, a leader hands leadership to a member that is
+    # stopping too, and waits seconds for a transfer that cannot finish.
     for k in "${!pids[@]}"; do
-      alive "${pids[$k]}" && left=$((left + 1))
+      kill -TERM "${pids[$k]}" 2>/dev/null || true
+      wait_gone "${names[$k]}" "${pids[$k]}"
     done
-    [ $left -eq 0 ] && break
-    if [ $waited -ge $((term_wait * 10)) ] && [ -z "$killed" ]; then
-      for k in "${!pids[@]}"; do
-        if alive "${pids[$k]}"; then
-          say "${names[$k]} (pid ${pids[$k]}) still runs ${term_wait}s after SIGTERM: SIGKILL"
-          kill -KILL "${pids[$k]}" 2>/dev/null || true
-        fi
-      done
-      killed=1
-    fi
-    if [ $waited -ge $(((term_wait + 5) * 10)) ]; then
-      die "members still run after SIGKILL: ${pids[*]}"
-    fi
-    sleep 0.1
-    waited=$((waited + 1))
-  done
+  else
+    # The data goes with the lab: nothing to shut down cleanly for.
+    for k in "${!pids[@]}"; do
+      kill -KILL "${pids[$k]}" 2>/dev/null || true
+    done
+    for k in "${!pids[@]}"; do
+      wait_gone "${names[$k]}" "${pids[$k]}"
+    done
+  fi
   for k in "${!pids[@]}"; do
     say "${names[$k]} stopped (pid ${pids[$k]})"
   done
