@@ -14,21 +14,29 @@
 # logs-runbook/ (the members' logs), journal-runbook.jsonl, runbook.log and
 # explain-runbook.txt (each failed or slow write's cause, one line for each
 # run of them). Settings: BENCH_RUNS (default 10), BENCH_RATE, BENCH_ADDRS,
-# BENCH_DIR.
+# BENCH_DIR, and BENCH_SERIES_WAY: runbook (the default) or plain, the
+# script without gates, as a control: what the same lab, load and leader
+# move give without runbook (its files are named -plain, in
+# .runbook/bench-series-plain by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-runs=${BENCH_RUNS:-10}
-work=${BENCH_DIR:-$root/.runbook/bench-series}
-case $work in /*) ;; *) work=$root/$work ;; esac
 die() { printf 'bench-series: %s\n' "$*" >&2; exit 1; }
+runs=${BENCH_RUNS:-10}
 [[ $runs =~ ^[0-9]+$ ]] && [ "$runs" -gt 0 ] && [ "$runs" -le 100 ] || die "BENCH_RUNS=$runs is not a number of runs from 1 to 100"
+way=${BENCH_SERIES_WAY:-runbook}
+case $way in
+  runbook) work=${BENCH_DIR:-$root/.runbook/bench-series} ;;
+  plain) work=${BENCH_DIR:-$root/.runbook/bench-series-plain} ;;
+  *) die "BENCH_SERIES_WAY=$way is not a way of the series: runbook or plain" ;;
+esac
+case $work in /*) ;; *) work=$root/$work ;; esac
 
 rm -rf "$work"
 mkdir -p "$work/bin"
 export BENCH_BIN_DIR=$work/bin
-export BENCH_WAYS=runbook
+export BENCH_WAYS=$way
 unset BENCH_RUNS
 
 # get prints NAME's value in a run's summary, or "-".
@@ -38,8 +46,8 @@ get() {
   echo "${v:--}"
 }
 
-printf 'bench-series: %d runs of the runbook way at %s writes/s, each on a fresh lab; files in %s\n' \
-  "$runs" "${BENCH_RATE:-200}" "$work"
+printf 'bench-series: %d runs of the %s way at %s writes/s, each on a fresh lab; files in %s\n' \
+  "$runs" "$way" "${BENCH_RATE:-200}" "$work"
 rows=()
 upgraded=0 attempts=0
 for ((i = 1; upgraded < runs && i <= 2 * runs; i++)); do
@@ -48,7 +56,7 @@ for ((i = 1; upgraded < runs && i <= 2 * runs; i++)); do
   rc=0
   BENCH_DIR=$dir scripts/bench-upgrade.sh >"$dir.log" 2>&1 || rc=$?
   mkdir -p "$dir" && mv "$dir.log" "$dir/bench.log"
-  s=$dir/summary-runbook.txt
+  s=$dir/summary-$way.txt
   status=ok
   if [ ! -f "$s" ]; then
     why=$(grep -m1 -E 'step [0-9]+ ".*" failed' "$dir/runbook.log" 2>/dev/null | sed 's/.*step [0-9]* "\([^"]*\)" failed.*/\1/')
@@ -67,10 +75,10 @@ for ((i = 1; upgraded < runs && i <= 2 * runs; i++)); do
     "$(get "$s" load | cut -d' ' -f1)" "$status")
   rows+=("$row")
   printf 'run %s\n' "$row"
-  if [ -f "$dir/explain-runbook.txt" ]; then
+  if [ -f "$dir/explain-$way.txt" ]; then
     # The causes of the failed writes, and of the slow ones other than the
     # machine's own load, one line each.
-    grep -E '^[0-9:.]+–' "$dir/explain-runbook.txt" | grep -v -E '  0 failed, [0-9]+ slow .*\[machine-load\]' | sed 's/^/      /' | head -n 12 || true
+    grep -E '^[0-9:.]+–' "$dir/explain-$way.txt" | grep -v -E '  0 failed, [0-9]+ slow .*\[machine-load\]' | sed 's/^/      /' | head -n 12 || true
   fi
 done
 
@@ -96,7 +104,7 @@ printf '%s\n' "${rows[@]}" | awk -v n="$attempts" '
   }'
 echo
 echo "causes over all runs (failed/slow writes; the report lists up to 20 failed and 5000 slow writes of each run):"
-cat "$work"/run-*/summary-runbook.txt 2>/dev/null | sed -n 's/^causes=//p' | tr ' ' '\n' | awk -F'[:/]' 'NF == 3 {
+cat "$work"/run-*/summary-"$way".txt 2>/dev/null | sed -n 's/^causes=//p' | tr ' ' '\n' | awk -F'[:/]' 'NF == 3 {
   f[$1] += $2; s[$1] += $3; if ($2 + $3 > 0) r[$1]++ }
   END { for (c in f) printf "  %-18s %4d failed %6d slow, in %d runs\n", c, f[c], s[c], r[c] }' | sort
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; other work shares it"
