@@ -52,7 +52,8 @@ LAB_VERSIONS=${LAB_VERSIONS:-3.6.16 3.7.3}
 LAB_WAIT=${LAB_WAIT:-30s}
 KEEP_DATA=${KEEP_DATA:-}
 marker=$LAB_DIR/.runbook-lab
-labctl=$LAB_DIR/bin/labctl
+# The lab helper's path, set by build_labctl.
+labctl=
 
 # How long down waits for a member after SIGTERM before SIGKILL.
 term_wait=10

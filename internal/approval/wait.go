@@ -25,9 +25,10 @@ type Watch struct {
 // one rejects it, req.Deadline passes (ErrTimedOut) or ctx ends (its error).
 // It reads them often at first and then every poll at most (see backoff): a
 // colleague at the ready, or a script, approves within moments, and the run
-// must not add a fixed poll to the time its hosts wait. The record of the wait is removed however it ends; decisions
-// stay, so a later wait of the same run at the same step (a resume) counts
-// them again. now is the clock (time.Now when nil).
+// must not add a fixed poll to the time its hosts wait. The record of the
+// wait is removed however it ends; decisions stay, so a later wait of the
+// same run at the same step (a resume) counts them again. now is the clock
+// (time.Now when nil).
 func Wait(ctx context.Context, s Store, req Request, poll time.Duration, now func() time.Time, w Watch) (Verdict, error) {
 	if now == nil {
 		now = time.Now

@@ -317,9 +317,10 @@ func (a *app) decide(runID string, approve bool, f *decideFlags) error {
 // one to appear. None, or several that f does not tell apart, is refused.
 func findWait(ctx context.Context, store approval.Store, runID string, f *decideFlags) (approval.Request, error) {
 	deadline := time.Now().Add(f.wait)
-	// Often while a run may be about to ask (an approver started beside
-	// it waits for its question), less often after a minute.
-	b := &backoff.Backoff{SlowAfter: time.Minute, SlowMax: approvalPoll}
+	// As the run reads its decisions, but often for longer: an approver
+	// started beside a run waits for its question.
+	b := backoff.Capped(approvalPoll)
+	b.SlowAfter = time.Minute
 	for {
 		reqs, err := store.Requests(ctx, runID)
 		if err != nil {
