@@ -21,10 +21,7 @@ func TestAlarmOnEveryEndpoint(t *testing.T) {
 	id := c.Member("m1").ID
 	// NOSPACE refuses writes only: reads, and so the rest of the health
 	// check, go on.
-	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(testCtx(t),
-		&pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: pb.AlarmType_NOSPACE}); err != nil {
-		t.Fatal(err)
-	}
+	raiseNoSpace(t, cli, id)
 	// Disarmed however the test ends: the lab is shared.
 	t.Cleanup(func() {
 		cli, err := c.Client("")
@@ -87,10 +84,7 @@ func TestAlarmOfAnotherCluster(t *testing.T) {
 	must(t, err)
 	defer cli.Close()
 	id := other.Member("m1").ID
-	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(testCtx(t),
-		&pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: pb.AlarmType_NOSPACE}); err != nil {
-		t.Fatal(err)
-	}
+	raiseNoSpace(t, cli, id)
 	cfg := labConfig(c)
 	stray := other.Member("m1").ClientURL
 	cfg.Endpoints = append(cfg.Endpoints, stray)
@@ -110,5 +104,15 @@ func TestAlarmOfAnotherCluster(t *testing.T) {
 	}
 	if cl.ClusterID != c.ClusterID || Healthy(cl) {
 		t.Errorf("cluster %s, healthy %v; want the lab's, and unhealthy with a stray endpoint", ID(cl.ClusterID), Healthy(cl))
+	}
+}
+
+// raiseNoSpace raises the NOSPACE alarm of member id, as etcd does when
+// its database reaches its quota.
+func raiseNoSpace(t *testing.T, cli *clientv3.Client, id uint64) {
+	t.Helper()
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(testCtx(t),
+		&pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -347,15 +347,8 @@ func TestStopKills(t *testing.T) {
 	d := newDaemon(t, "ignore-term")
 	h := host(nil)
 	def := d.definition()
-	if _, err := mod(start, Module{Service: "etcd", Definition: def, Wait: sec(10)}).Run(testCtx(t), h); err != nil {
-		t.Fatal(err)
-	}
-	pid := d.pid()
 	// The daemon ignores TERM only once its runtime is up and says so.
-	waitFor(t, func() bool {
-		b, _ := os.ReadFile(def.LogFile)
-		return strings.Contains(string(b), "ready: ignore-term")
-	})
+	pid := startReady(t, h, d, def, sec(10), "ignore-term", 1)
 	def.KillAfter = arg.Duration(200 * time.Millisecond)
 	res, err := mod(stop, Module{Service: "etcd", Definition: def, Wait: sec(5)}).Run(testCtx(t), h)
 	if err != nil {
@@ -364,6 +357,21 @@ func TestStopKills(t *testing.T) {
 	if res.Data["killed"] != true || running(pid) {
 		t.Errorf("stop = %+v; pid %d running %v", res, pid, running(pid))
 	}
+}
+
+// startReady starts d through the module and waits until its log says
+// "ready: mode" the nth time; it returns the new process's pid.
+func startReady(t *testing.T, h *modules.Host, d *daemon, def Definition, wait arg.Duration, mode string, n int) int {
+	t.Helper()
+	if _, err := mod(start, Module{Service: "etcd", Definition: def, Wait: wait}).Run(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.pid()
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(def.LogFile)
+		return strings.Count(string(b), "ready: "+mode) >= n
+	})
+	return pid
 }
 
 // waitFor polls cond until it holds, failing the test after 20s.
@@ -438,14 +446,7 @@ func TestStopKillWhenUnlocked(t *testing.T) {
 	h := host(nil)
 	h.Log = zerolog.New(&log)
 	def := d.definition()
-	if _, err := mod(start, Module{Service: "etcd", Definition: def, Wait: sec(10)}).Run(testCtx(t), h); err != nil {
-		t.Fatal(err)
-	}
-	pid := d.pid()
-	waitFor(t, func() bool {
-		b, _ := os.ReadFile(def.LogFile)
-		return strings.Contains(string(b), "ready: lock-linger")
-	})
+	pid := startReady(t, h, d, def, sec(10), "lock-linger", 1)
 	// kill_after far beyond the lingering's end: only the unlock can cut it short.
 	def.KillAfter = sec(25)
 	step := mod(stop, Module{Service: "etcd", Definition: def, Wait: sec(50), KillWhenUnlocked: &lock})
@@ -473,14 +474,7 @@ func TestStopKillWhenUnlocked(t *testing.T) {
 	}
 
 	// A restart's stop cuts the lingering short too, and says so.
-	if _, err := mod(start, Module{Service: "etcd", Definition: def, Wait: sec(50)}).Run(testCtx(t), h); err != nil {
-		t.Fatal(err)
-	}
-	pid = d.pid()
-	waitFor(t, func() bool {
-		b, _ := os.ReadFile(def.LogFile)
-		return strings.Count(string(b), "ready: lock-linger") == 2
-	})
+	pid = startReady(t, h, d, def, sec(50), "lock-linger", 2)
 	r := Restart(Module{Service: "etcd", Definition: def, Wait: sec(50), KillWhenUnlocked: &lock})
 	res, err = r.Run(testCtx(t), h)
 	if err != nil {
