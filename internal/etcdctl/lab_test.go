@@ -1,6 +1,7 @@
 package etcdctl
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -164,8 +165,11 @@ func TestConsistencyAfterCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A hash at the compacted revision itself is the one etcd stored before
-	// compacting (its compact revision is the previous one): write past it.
+	// compacting (its compact revision is the previous one): write past it,
+	// and wait for every member to apply that write, since the check hashes
+	// at the lowest revision it sees.
 	put(t, c, 1)
+	waitRevision(t, c, resp.Header.Revision+1)
 	cl, err := Gather(testCtx(t), labConfig(c), GatherOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -429,4 +433,32 @@ func TestCaughtUpAfterBacklog(t *testing.T) {
 	}
 	t.Logf("%s restarted with %d entries to replay: %d checks while it did not answer or had no leader, %d while behind, then caught up",
 		name, committed-appliedBefore, down, behind)
+}
+
+// waitRevision waits until every member of the lab has applied revision rev:
+// a follower applies a write a little after its client got the answer.
+func waitRevision(t *testing.T, c *etcdlab.Cluster, rev int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
+	defer cancel()
+	for _, m := range c.Members {
+		cli, err := c.Client(m.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b backoff.Backoff
+		for {
+			st, err := cli.Status(ctx, m.ClientURL)
+			if err == nil && st.Header.Revision >= rev {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				cli.Close()
+				t.Fatalf("member %s did not reach revision %d: %v", m.Name, rev, err)
+			case <-time.After(b.Next()):
+			}
+		}
+		cli.Close()
+	}
 }

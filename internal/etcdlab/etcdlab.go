@@ -490,9 +490,18 @@ func (c *Cluster) Upgrade(ctx context.Context, name, version string) error {
 }
 
 // Close stops every member and removes the lab's folder when the lab made it.
-// The followers go first: a leader stopped with its peers would wait seconds
-// for a leadership transfer that cannot happen.
+// A lab whose data goes with it is killed: nothing of it is read again, and
+// members stopped together hand leadership to each other and wait seconds for
+// transfers that cannot finish. A lab on a caller's folder stops gracefully,
+// followers first, so that its leader has no stopping peer to wait for.
 func (c *Cluster) Close() error {
+	if c.ownsDir {
+		var errs []error
+		for _, m := range c.Members {
+			errs = append(errs, m.kill())
+		}
+		return errors.Join(append(errs, os.RemoveAll(filepath.Dir(c.dir)))...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	leader, _ := c.Leader(ctx)
 	cancel()
@@ -514,10 +523,28 @@ func (c *Cluster) Close() error {
 	}
 	stopAll(false)
 	stopAll(true)
-	if c.ownsDir {
-		errs = append(errs, os.RemoveAll(filepath.Dir(c.dir)))
-	}
 	return errors.Join(errs...)
+}
+
+// kill ends the member's process at once and waits for it to be reaped.
+func (m *Member) kill() error {
+	m.mu.Lock()
+	cmd, done := m.cmd, m.done
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("etcdlab: killing member %s: %w", m.Name, err)
+	}
+	<-done
+	return nil
 }
 
 // Client returns a client of the lab pinned to the endpoint of member name (or
