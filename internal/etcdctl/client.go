@@ -94,12 +94,7 @@ func (cfg Config) Dial(endpoint string) (*Client, error) {
 	// GET /version keeps its connection for the next reading. A member that
 	// restarts closes it, which the transport notices, and a GET that meets
 	// a connection closed under it is sent again on a new one.
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: dial}).DialContext,
-		TLSClientConfig:     tlsCfg,
-		TLSHandshakeTimeout: dial,
-		IdleConnTimeout:     poolIdle,
-	}
+	tr := versionTransport(tlsCfg, dial)
 	maint := clientv3.NewMaintenanceFromMaintenanceClient(clientv3.RetryMaintenanceClient(cli, cli.ActiveConnection()), cli)
 	return &Client{Endpoint: endpoint, cfg: cfg, cli: cli, maint: maint, http: &http.Client{Transport: tr}, tls: tlsCfg}, nil
 }
@@ -305,6 +300,12 @@ func (c *Client) Versions(ctx context.Context) (Versions, error) {
 		return Versions{}, err
 	}
 	resp, err := c.http.Do(req)
+	if err != nil && errors.Is(err, net.ErrClosed) && rctx.Err() == nil {
+		// The idle connection it took was closed for never having carried a
+		// request (quietLimit), just then: the transport does not resend on
+		// a connection it has not used before.
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		return Versions{}, c.wrap("GET /version", rctx, err)
 	}

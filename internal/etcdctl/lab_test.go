@@ -2,7 +2,11 @@ package etcdctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -317,6 +321,61 @@ func TestTLS(t *testing.T) {
 				t.Errorf("Check = %v, want an error containing %q", err, tt.wantErr)
 			}
 		})
+	}
+	t.Run("a quiet connection does not hold the stop", func(t *testing.T) {
+		cfg, err := Resolve(Settings{Endpoints: eps, CAFile: good.CAFile, CertFile: good.ClientCert, KeyFile: good.ClientKey}, Env{})
+		must(t, err)
+		quietStop(t, c, cfg, "m1")
+	})
+}
+
+// quietStop opens a connection as a client's GET /version does, leaves it
+// unused, and stops member name: etcd's graceful stop waits for the first
+// request of every client connection, and etcdlab kills a member that has
+// not stopped within its limit, and says so.
+func quietStop(t *testing.T, c *etcdlab.Cluster, cfg Config, name string) {
+	t.Helper()
+	m := c.Member(name)
+	cl, err := cfg.Dial(m.ClientURL)
+	must(t, err)
+	defer cl.Close()
+	tr := cl.http.Transport.(*http.Transport)
+	u, err := url.Parse(m.ClientURL)
+	must(t, err)
+	dial := tr.DialContext
+	if u.Scheme == "https" {
+		dial = tr.DialTLSContext
+	}
+	conn, err := dial(testCtx(t), "tcp", u.Host)
+	must(t, err)
+	defer conn.Close()
+	t.Cleanup(func() {
+		if !m.Running() {
+			if err := c.Restart(testCtx(t), name); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if err := c.Stop(name); err != nil {
+		t.Fatalf("stopping %s with an unused connection of the version transport open: %v", name, err)
+	}
+	// With TLS etcd gives up on a silent connection after 5 s: that the
+	// client closed it itself shows on the connection.
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("reading the unused connection after the stop: %v, want it closed by the client", err)
+	}
+}
+
+func TestQuietConnectionDoesNotHoldStop(t *testing.T) {
+	c := shared(t)
+	leader, err := c.Leader(testCtx(t))
+	must(t, err)
+	for _, m := range c.Members {
+		if m.Name != leader {
+			quietStop(t, c, labConfig(c), m.Name)
+			return
+		}
 	}
 }
 
