@@ -421,9 +421,7 @@ func TestCaughtUpAfterBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	if err := c.Stop(name); err != nil {
-		t.Fatal(err)
-	}
+	// Restart the member however the test ends, before the next test needs it.
 	restarted := make(chan error, 1)
 	t.Cleanup(func() {
 		select {
@@ -434,6 +432,9 @@ func TestCaughtUpAfterBacklog(t *testing.T) {
 			}
 		}
 	})
+	if err := c.Stop(name); err != nil {
+		t.Fatal(err)
+	}
 	cli, err := c.Client(leader)
 	if err != nil {
 		t.Fatal(err)

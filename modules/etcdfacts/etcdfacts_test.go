@@ -121,14 +121,14 @@ func TestFollowerAndMemberDown(t *testing.T) {
 	if leader == down {
 		down = "m2"
 	}
-	if err := c.Stop(down); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		if err := c.Restart(testCtx(t), down); err != nil {
 			t.Fatal(err)
 		}
 	})
+	if err := c.Stop(down); err != nil {
+		t.Fatal(err)
+	}
 	f, err := Gather(testCtx(t), host(c, down))
 	if err != nil {
 		t.Fatalf("Gather with %s down: %v", down, err)
