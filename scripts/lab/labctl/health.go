@@ -185,16 +185,8 @@ func (c *checker) checkMember(ctx context.Context, cl *clientv3.Client, ms *memb
 	}
 	ms.ClusterID, ms.MemberID, ms.Leader = st.Header.ClusterId, st.Header.MemberId, st.Leader
 	ms.RaftIndex, ms.StorageVersion = st.RaftIndex, st.StorageVersion
-	// A new cluster answers before its leader has decided the cluster
-	// version (3.0.0 until then) and before its storage is migrated to it;
-	// the lab is up once both are settled, as an upgrade's preflight wants.
-	switch {
-	case ms.ClusterVersion == "" || ms.ClusterVersion == "3.0.0":
-		if ms.ServerVersion != "" {
-			problems = append(problems, "cluster version not decided yet")
-		}
-	case ms.StorageVersion != "" && ms.StorageVersion != ms.ClusterVersion:
-		problems = append(problems, fmt.Sprintf("storage version %s, not yet the cluster version %s", ms.StorageVersion, ms.ClusterVersion))
+	if p := unsettled(ms.ServerVersion, ms.ClusterVersion, ms.StorageVersion); p != "" {
+		problems = append(problems, p)
 	}
 	switch {
 	case len(st.Errors) > 0:
@@ -209,6 +201,36 @@ func (c *checker) checkMember(ctx context.Context, cl *clientv3.Client, ms *memb
 		problems = append(problems, "linearizable read: "+shortErr(err))
 	}
 	return strings.Join(problems, "; ")
+}
+
+// unsettled says what a member's versions still lack. A new cluster answers
+// before its leader has decided the cluster version (3.0.0 until then) and
+// before its storage is migrated to it: etcd 3.6+ reports no storage version
+// at first, then 3.5.0, then the cluster version. The lab is up once both
+// are settled, as an upgrade's preflight wants, and a test that compares a
+// member before and after a run sees etcd's own change in neither.
+func unsettled(server, cluster, storage string) string {
+	switch {
+	case server == "":
+		return ""
+	case cluster == "" || cluster == "3.0.0":
+		return "cluster version not decided yet"
+	case storage == "" && !before36(server):
+		return "storage version not known yet"
+	case storage != "" && storage != cluster:
+		return fmt.Sprintf("storage version %s, not yet the cluster version %s", storage, cluster)
+	}
+	return ""
+}
+
+// before36 reports whether server version v is older than 3.6, the first to
+// report a storage version.
+func before36(v string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major < 3 || major == 3 && minor < 6
 }
 
 // versions reads the server and cluster versions from GET /version.

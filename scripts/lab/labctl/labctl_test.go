@@ -378,3 +378,24 @@ func TestRecordedClusterID(t *testing.T) {
 		t.Errorf("garbage: %v", err)
 	}
 }
+
+func TestUnsettled(t *testing.T) {
+	tests := []struct {
+		server, cluster, storage string
+		want                     string
+	}{
+		{"3.6.16", "3.6.0", "3.6.0", ""},
+		{"3.7.3", "3.6.0", "3.6.0", ""},
+		{"", "", "", ""}, // no answer: said elsewhere
+		{"3.6.16", "3.0.0", "", "cluster version not decided yet"},
+		{"3.6.16", "", "", "cluster version not decided yet"},
+		{"3.6.16", "3.6.0", "", "storage version not known yet"},
+		{"3.6.16", "3.6.0", "3.5.0", "storage version 3.5.0, not yet the cluster version 3.6.0"},
+		{"3.5.21", "3.5.0", "", ""}, // 3.5 reports no storage version
+	}
+	for _, tt := range tests {
+		if got := unsettled(tt.server, tt.cluster, tt.storage); got != tt.want {
+			t.Errorf("unsettled(%q, %q, %q) = %q, want %q", tt.server, tt.cluster, tt.storage, got, tt.want)
+		}
+	}
+}
