@@ -149,12 +149,7 @@ func (c *Client) reach(ctx context.Context, tcpOnly bool) error {
 	if c.tls == nil || tcpOnly {
 		return nil
 	}
-	cfg := c.tls.Clone()
-	if cfg.ServerName == "" {
-		cfg.ServerName = u.Hostname()
-	}
-	cfg.NextProtos = []string{"h2"}
-	tc := tls.Client(conn, cfg)
+	tc := tls.Client(conn, tlsFor(c.tls, u.Hostname(), "h2"))
 	if err := tc.HandshakeContext(dctx); err != nil {
 		return fmt.Errorf("TLS with %s: %w", u.Host, err)
 	}
@@ -172,6 +167,17 @@ func (c *Client) reach(ctx context.Context, tcpOnly bool) error {
 		return fmt.Errorf("TLS with %s: %w", u.Host, err)
 	}
 	return nil
+}
+
+// tlsFor is base for one connection to host speaking proto: the host's name
+// is the one checked in its certificate unless base names another.
+func tlsFor(base *tls.Config, host, proto string) *tls.Config {
+	cfg := base.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	cfg.NextProtos = []string{proto}
+	return cfg
 }
 
 // h2Preface is the HTTP/2 client preface followed by an empty SETTINGS frame.

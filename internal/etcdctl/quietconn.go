@@ -50,14 +50,8 @@ func versionTransport(tlsCfg *tls.Config, dial time.Duration) *http.Transport {
 		if err != nil {
 			return nil, err
 		}
-		cfg := tlsCfg.Clone()
-		if cfg.ServerName == "" {
-			if host, _, err := net.SplitHostPort(addr); err == nil {
-				cfg.ServerName = host
-			}
-		}
-		cfg.NextProtos = []string{"http/1.1"}
-		tc := tls.Client(conn, cfg)
+		host, _, _ := net.SplitHostPort(addr)
+		tc := tls.Client(conn, tlsFor(tlsCfg, host, "http/1.1"))
 		hctx, cancel := context.WithTimeout(ctx, dial)
 		defer cancel()
 		if err := tc.HandshakeContext(hctx); err != nil {

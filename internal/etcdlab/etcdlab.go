@@ -427,7 +427,14 @@ func (c *Cluster) Stop(name string) error {
 	return m.stop()
 }
 
-func (m *Member) stop() error {
+func (m *Member) stop() error { return m.end(syscall.SIGTERM, "SIGTERM") }
+
+// kill ends the member's process at once and waits for it to be reaped.
+func (m *Member) kill() error { return m.end(syscall.SIGKILL, "SIGKILL") }
+
+// end sends sig to the member's process and waits for it to exit; it kills
+// the process if it has not exited in time.
+func (m *Member) end(sig syscall.Signal, name string) error {
 	m.mu.Lock()
 	cmd, done := m.cmd, m.done
 	m.mu.Unlock()
@@ -441,14 +448,14 @@ func (m *Member) stop() error {
 		m.cmd = nil
 		m.mu.Unlock()
 	}()
-	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(sig)
 	select {
 	case <-done:
 		return nil
 	case <-time.After(stopTimeout):
 		cmd.Process.Kill()
 		<-done
-		return fmt.Errorf("etcdlab: member %s did not exit within %s of SIGTERM and was killed", m.Name, stopTimeout)
+		return fmt.Errorf("etcdlab: member %s did not exit within %s of %s and was killed", m.Name, stopTimeout, name)
 	}
 }
 
@@ -524,27 +531,6 @@ func (c *Cluster) Close() error {
 	stopAll(false)
 	stopAll(true)
 	return errors.Join(errs...)
-}
-
-// kill ends the member's process at once and waits for it to be reaped.
-func (m *Member) kill() error {
-	m.mu.Lock()
-	cmd, done := m.cmd, m.done
-	m.cmd = nil
-	m.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("etcdlab: killing member %s: %w", m.Name, err)
-	}
-	<-done
-	return nil
 }
 
 // Client returns a client of the lab pinned to the endpoint of member name (or

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -226,11 +227,8 @@ func unsettled(server, cluster, storage string) string {
 // before36 reports whether server version v is older than 3.6, the first to
 // report a storage version.
 func before36(v string) bool {
-	var major, minor int
-	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
-		return false
-	}
-	return major < 3 || major == 3 && minor < 6
+	sv, err := semver.NewVersion(v)
+	return err == nil && sv.LessThan(semver.New(3, 6, 0, "", ""))
 }
 
 // versions reads the server and cluster versions from GET /version.
