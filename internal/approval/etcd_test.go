@@ -27,8 +27,10 @@ func TestEtcdStore(t *testing.T) {
 	c := lab.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// A prefix of this run's own: the lab outlives one test (-count=N).
+	prefix := "/approvals-test/" + t.Name() + "/" + time.Now().Format("150405.000000") + "/"
 	open := func() *EtcdStore {
-		s, err := OpenEtcd(EtcdConfig{Endpoints: c.Endpoints(), Prefix: "/approvals-test/" + t.Name() + "/"})
+		s, err := OpenEtcd(EtcdConfig{Endpoints: c.Endpoints(), Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
