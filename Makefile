@@ -95,7 +95,7 @@ bench:
 bench-upgrade:
 	@if [ -n "$(BENCH_RUNS)" ]; then BENCH_RUNS=$(BENCH_RUNS) scripts/bench-upgrade-series.sh; else scripts/bench-upgrade.sh; fi
 
-## bench-upgrade-series: the runbook's upgrade under 200 writes/s BENCH_RUNS times (default 10), each on a fresh lab, all runs in one table with the cause of every failed or slow write (BENCH_SERIES_WAY=plain: the plain script's, as a control).
+## bench-upgrade-series: the runbook's upgrade under 200 writes/s BENCH_RUNS times (default 10), each on a fresh lab, all runs in one table with the cause of every failed or slow write (BENCH_SERIES_WAY=plain: the plain script's, as a control; BENCH_SERIES_WAY=moves: one leadership move a run and no upgrade, what the move alone costs).
 bench-upgrade-series:
 	@BENCH_RUNS=$(or $(BENCH_RUNS),10) scripts/bench-upgrade-series.sh
 

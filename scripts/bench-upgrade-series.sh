@@ -17,7 +17,9 @@
 # BENCH_DIR, and BENCH_SERIES_WAY: runbook (the default) or plain, the
 # script without gates, as a control: what the same lab, load and leader
 # move give without runbook (its files are named -plain, in
-# .runbook/bench-series-plain by default).
+# .runbook/bench-series-plain by default), or moves: no upgrade, only
+# BENCH_MOVES leadership moves per run (default 1, the one move an upgrade
+# makes), in .runbook/bench-series-moves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,10 +28,16 @@ die() { printf 'bench-series: %s\n' "$*" >&2; exit 1; }
 runs=${BENCH_RUNS:-10}
 [[ $runs =~ ^[0-9]+$ ]] && [ "$runs" -gt 0 ] && [ "$runs" -le 100 ] || die "BENCH_RUNS=$runs is not a number of runs from 1 to 100"
 way=${BENCH_SERIES_WAY:-runbook}
+what="" ran=upgraded
 case $way in
   runbook) work=${BENCH_DIR:-$root/.runbook/bench-series} ;;
   plain) work=${BENCH_DIR:-$root/.runbook/bench-series-plain} ;;
-  *) die "BENCH_SERIES_WAY=$way is not a way of the series: runbook or plain" ;;
+  moves)
+    work=${BENCH_DIR:-$root/.runbook/bench-series-moves}
+    export BENCH_MOVES=${BENCH_MOVES:-1}
+    what=" ($BENCH_MOVES leadership moves a run, no upgrade)" ran="made their moves"
+    ;;
+  *) die "BENCH_SERIES_WAY=$way is not a way of the series: runbook, plain or moves" ;;
 esac
 case $work in /*) ;; *) work=$root/$work ;; esac
 
@@ -46,8 +54,8 @@ get() {
   echo "${v:--}"
 }
 
-printf 'bench-series: %d runs of the %s way at %s writes/s, each on a fresh lab; files in %s\n' \
-  "$runs" "$way" "${BENCH_RATE:-200}" "$work"
+printf 'bench-series: %d runs of the %s way%s at %s writes/s, each on a fresh lab; files in %s\n' \
+  "$runs" "$way" "$what" "${BENCH_RATE:-200}" "$work"
 rows=()
 upgraded=0 attempts=0
 for ((i = 1; upgraded < runs && i <= 2 * runs; i++)); do
@@ -86,7 +94,7 @@ header=$(printf '%-4s %-7s %-7s %-7s %-7s %-7s %-5s %-8s %-6s %-11s %s' run "wal
 printf '\n== all %d runs (outage: each member longest, from its stop until it answers, sees the leader and has caught up)\n' "$attempts"
 echo "$header"
 printf '%s\n' "${rows[@]}"
-printf '%s\n' "${rows[@]}" | awk -v n="$attempts" '
+printf '%s\n' "${rows[@]}" | awk -v n="$attempts" -v ran="$ran" '
   function median(a, k,   i, j, t) {
     for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     if (k == 0) return "-"
@@ -98,7 +106,7 @@ printf '%s\n' "${rows[@]}" | awk -v n="$attempts" '
     if ($7 != 0) lostruns++
   }
   END {
-    printf "runs with 0 failed and 0 lost writes: %d of the %d that upgraded (%d runs in all; runs that lost writes: %d)\n", clean, k, n, lostruns
+    printf "runs with 0 failed and 0 lost writes: %d of the %d that %s (%d runs in all; runs that lost writes: %d)\n", clean, k, ran, n, lostruns
     printf "median: wall %s s, outage m1 %s / m2 %s / m3 %s ms, failed %s, slowest %s ms, writes over 100 ms %s\n",
       median(wall, k), median(o1, k), median(o2, k), median(o3, k), median(f, k), median(sl, k), median(sw, k)
   }'

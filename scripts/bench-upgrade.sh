@@ -17,6 +17,10 @@
 #            machine's own noise, to read the other two against
 #   naive    (only when asked for) members in inventory order, each killed
 #            (SIGKILL), swapped and started; no leader transfer
+#   moves    (only when asked for) no upgrade: BENCH_MOVES leadership moves
+#            (default 10), each to the next member, through etcd's own API
+#            and 1.5 s apart: what the one move the runbook and the plain
+#            script make costs the writers, without the rest of an upgrade
 #
 # and prints, for each: the wall time of the whole upgrade, each member's
 # outage (from its stop until it answers again, sees the leader and has
@@ -41,7 +45,7 @@
 # .runbook/bench) on BENCH_ADDRS (default 127.0.0.91-93, never the dev
 # lab's), and goes down at the end. Settings: BENCH_RATE (writes per second,
 # default 200), BENCH_WAYS (default "idle runbook plain"), BENCH_IDLE_SECONDS
-# (default 30), BENCH_BIN_DIR (where runbook and etcd-load are built,
+# (default 30), BENCH_MOVES (default 10), BENCH_BIN_DIR (where runbook and etcd-load are built,
 # default BENCH_DIR/bin).
 #
 # Besides its output, each way leaves in BENCH_DIR: load-WAY.json (the
@@ -55,6 +59,7 @@ root=$PWD
 rate=${BENCH_RATE:-200}
 ways=${BENCH_WAYS:-idle runbook plain}
 idle_seconds=${BENCH_IDLE_SECONDS:-30}
+move_count=${BENCH_MOVES:-10}
 work=${BENCH_DIR:-$root/.runbook/bench}
 case $work in /*) ;; *) work=$root/$work ;; esac
 addrs=${BENCH_ADDRS:-127.0.0.91,127.0.0.92,127.0.0.93}
@@ -66,8 +71,9 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 [[ $rate =~ ^[0-9]+$ ]] && [ "$rate" -gt 0 ] || die "BENCH_RATE=$rate is not a number of writes per second"
 [[ $idle_seconds =~ ^[0-9]+$ ]] && [ "$idle_seconds" -gt 0 ] || die "BENCH_IDLE_SECONDS=$idle_seconds is not a number of seconds"
+[[ $move_count =~ ^[0-9]+$ ]] && [ "$move_count" -gt 0 ] && [ "$move_count" -le 1000 ] || die "BENCH_MOVES=$move_count is not a number of leadership moves from 1 to 1000"
 for w in $ways; do
-  case $w in idle | runbook | plain | naive) ;; *) die "BENCH_WAYS: unknown way '$w'; the ways are idle, runbook, plain and naive" ;; esac
+  case $w in idle | runbook | plain | naive | moves) ;; *) die "BENCH_WAYS: unknown way '$w'; the ways are idle, runbook, plain, naive and moves" ;; esac
 done
 IFS=, read -r -a addr <<<"$addrs"
 [ ${#addr[@]} -eq 3 ] || die "BENCH_ADDRS=$addrs: give three loopback addresses, like 127.0.0.91,127.0.0.92,127.0.0.93"
@@ -134,6 +140,36 @@ naive() {
   done
 }
 
+# member_status prints member $1's (an index) /v3/maintenance/status.
+member_status() { curl -fsS --max-time 1 -X POST -d '{}' "http://${addr[$1]}:2379/v3/maintenance/status" 2>/dev/null; }
+json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+
+# moves hands leadership on move_count times, each time from the leader to
+# the next member in address order, and waits until that member leads (at
+# most 5 s) before the next move, 1.5 s later.
+moves() {
+  local ids=() i k lid li t
+  for i in 0 1 2; do
+    ids[i]=$(member_status "$i" | json_field member_id)
+    [ -n "${ids[i]}" ] || die "moves: ${addr[$i]} does not answer"
+  done
+  for ((k = 1; k <= move_count; k++)); do
+    lid=$(member_status 0 | json_field leader) li=
+    for i in 0 1 2; do [ "${ids[i]}" = "$lid" ] && li=$i; done
+    [ -n "$li" ] || die "moves: no leader before move $k"
+    t=$(((li + 1) % 3))
+    curl -fsS --max-time 5 -X POST -d "{\"targetID\":\"${ids[t]}\"}" \
+      "http://${addr[$li]}:2379/v3/maintenance/transfer-leadership" >/dev/null || die "moves: move $k (m$((li + 1))→m$((t + 1))) failed"
+    for ((i = 0; i < 500; i++)); do
+      [ "$(member_status "$li" | json_field leader)" = "${ids[t]}" ] && break
+      sleep 0.01
+    done
+    [ "$i" -lt 500 ] || die "moves: m$((t + 1)) did not lead 5 s after move $k"
+    echo "moves: $k of $move_count: m$((li + 1))→m$((t + 1))"
+    [ "$k" -eq "$move_count" ] || sleep 1.5
+  done
+}
+
 # approve_own_run approves the runbook's point of no return as soon as the
 # run asks, as a colleague at the ready would: --yes never approves, and the
 # lab inventory lets the operator who started the run count (approve_self).
@@ -178,7 +214,7 @@ outages() {
     a=$(sed -n 's|^outage of http://\([0-9.]*\):2379: .*(\([0-9]*\) ms).*|\1 \2|p' <<<"$line")
     [ -n "$a" ] || continue
     for i in 0 1 2; do
-      [ "${a%% *}" = "${addr[$i]}" ] && echo "m$((i + 1)) ${a#* }"
+      if [ "${a%% *}" = "${addr[$i]}" ]; then echo "m$((i + 1)) ${a#* }"; fi
     done
   done <"$1"
 }
@@ -197,6 +233,8 @@ for w in $ways; do
   sleep 2
   if [ "$w" = idle ]; then
     say "idle: no upgrade, $rate writes/s for ${idle_seconds}s"
+  elif [ "$w" = moves ]; then
+    say "moves: no upgrade, $move_count leadership moves under $rate writes/s"
   else
     say "$w: the upgrade $from → $to under $rate writes/s"
   fi
@@ -221,6 +259,7 @@ for w in $ways; do
       ;;
     plain) scripts/upgrade-etcd-plain.sh "$LAB_DIR" "$to" || die "plain: the script failed" ;;
     naive) naive ;;
+    moves) moves ;;
   esac
   end=$(date +%s.%N)
   sleep 2
