@@ -55,6 +55,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=lib/etcd-gateway.sh
+. scripts/lib/etcd-gateway.sh
 
 rate=${BENCH_RATE:-200}
 ways=${BENCH_WAYS:-idle runbook plain}
@@ -62,7 +64,7 @@ idle_seconds=${BENCH_IDLE_SECONDS:-30}
 move_count=${BENCH_MOVES:-10}
 work=${BENCH_DIR:-$root/.runbook/bench}
 case $work in /*) ;; *) work=$root/$work ;; esac
-addrs=${BENCH_ADDRS:-127.0.0.91,127.0.0.92,127.0.0.93}
+addr_list=${BENCH_ADDRS:-127.0.0.91,127.0.0.92,127.0.0.93}
 from=3.6.16
 to=3.7.3
 
@@ -75,13 +77,13 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 for w in $ways; do
   case $w in idle | runbook | plain | naive | moves) ;; *) die "BENCH_WAYS: unknown way '$w'; the ways are idle, runbook, plain, naive and moves" ;; esac
 done
-IFS=, read -r -a addr <<<"$addrs"
-[ ${#addr[@]} -eq 3 ] || die "BENCH_ADDRS=$addrs: give three loopback addresses, like 127.0.0.91,127.0.0.92,127.0.0.93"
-for a in "${addr[@]}"; do
+IFS=, read -r -a addrs <<<"$addr_list"
+[ ${#addrs[@]} -eq 3 ] || die "BENCH_ADDRS=$addr_list: give three loopback addresses, like 127.0.0.91,127.0.0.92,127.0.0.93"
+for a in "${addrs[@]}"; do
   case $a in 127.0.0.11 | 127.0.0.12 | 127.0.0.13) die "BENCH_ADDRS: $a is the dev lab's (make lab-up); the bench takes a lab of its own" ;; esac
 done
 
-export LAB_DIR=$work/lab LAB_ADDRS=$addrs LAB_VERSION=$from LAB_VERSIONS="$from $to"
+export LAB_DIR=$work/lab LAB_ADDRS=$addr_list LAB_VERSION=$from LAB_VERSIONS="$from $to"
 # A safety net: the lab goes down by itself should this script be killed.
 export LAB_MAX_LIFETIME=30m
 unset KEEP_DATA
@@ -91,7 +93,7 @@ case $bin in /*) ;; *) bin=$root/$bin ;; esac
 mkdir -p "$bin" "$work"
 go build -o "$bin/runbook" ./cmd/runbook
 go build -o "$bin/etcd-load" ./cmd/etcd-load
-endpoints=http://${addr[0]}:2379,http://${addr[1]}:2379,http://${addr[2]}:2379
+endpoints=http://${addrs[0]}:2379,http://${addrs[1]}:2379,http://${addrs[2]}:2379
 
 load_pid= approver_pid=
 cleanup() {
@@ -103,9 +105,9 @@ trap cleanup EXIT
 
 # inventory writes the lab inventory with the bench's addresses and folder.
 inventory() {
-  sed -e "s|127\.0\.0\.11|${addr[0]}|g" -e "s|127\.0\.0\.12|${addr[1]}|g" -e "s|127\.0\.0\.13|${addr[2]}|g" \
+  sed -e "s|127\.0\.0\.11|${addrs[0]}|g" -e "s|127\.0\.0\.12|${addrs[1]}|g" -e "s|127\.0\.0\.13|${addrs[2]}|g" \
     -e "s|^\( *lab_dir:\).*|\1 '$LAB_DIR'|" runbooks/inventory/lab.yml >"$work/inventory.yml"
-  grep -q "${addr[2]}:2381" "$work/inventory.yml" || die "runbooks/inventory/lab.yml no longer names 127.0.0.11-13; update this script"
+  grep -q "${addrs[2]}:2381" "$work/inventory.yml" || die "runbooks/inventory/lab.yml no longer names 127.0.0.11-13; update this script"
 }
 
 fresh_lab() {
@@ -140,31 +142,20 @@ naive() {
   done
 }
 
-# member_status prints member $1's (an index) /v3/maintenance/status.
-member_status() { curl -fsS --max-time 1 -X POST -d '{}' "http://${addr[$1]}:2379/v3/maintenance/status" 2>/dev/null; }
-json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
-
 # moves hands leadership on move_count times, each time from the leader to
 # the next member in address order, and waits until that member leads (at
 # most 5 s) before the next move, 1.5 s later.
 moves() {
-  local ids=() i k lid li t
+  local ids=() i k li t
   for i in 0 1 2; do
-    ids[i]=$(member_status "$i" | json_field member_id)
-    [ -n "${ids[i]}" ] || die "moves: ${addr[$i]} does not answer"
+    ids[i]=$(member_id "$i")
+    [ -n "${ids[i]}" ] || die "moves: ${addrs[$i]} does not answer"
   done
   for ((k = 1; k <= move_count; k++)); do
-    lid=$(member_status 0 | json_field leader) li=
-    for i in 0 1 2; do [ "${ids[i]}" = "$lid" ] && li=$i; done
-    [ -n "$li" ] || die "moves: no leader before move $k"
+    li=$(leader_index) || die "moves: no leader before move $k"
     t=$(((li + 1) % 3))
-    curl -fsS --max-time 5 -X POST -d "{\"targetID\":\"${ids[t]}\"}" \
-      "http://${addr[$li]}:2379/v3/maintenance/transfer-leadership" >/dev/null || die "moves: move $k (m$((li + 1))→m$((t + 1))) failed"
-    for ((i = 0; i < 500; i++)); do
-      [ "$(member_status "$li" | json_field leader)" = "${ids[t]}" ] && break
-      sleep 0.01
-    done
-    [ "$i" -lt 500 ] || die "moves: m$((t + 1)) did not lead 5 s after move $k"
+    hand_leadership "$li" "${ids[t]}" || die "moves: move $k (m$((li + 1))→m$((t + 1))) failed"
+    poll 500 leads "$li" "${ids[t]}" || die "moves: m$((t + 1)) did not lead 5 s after move $k"
     echo "moves: $k of $move_count: m$((li + 1))→m$((t + 1))"
     [ "$k" -eq "$move_count" ] || sleep 1.5
   done
@@ -214,7 +205,7 @@ outages() {
     a=$(sed -n 's|^outage of http://\([0-9.]*\):2379: .*(\([0-9]*\) ms).*|\1 \2|p' <<<"$line")
     [ -n "$a" ] || continue
     for i in 0 1 2; do
-      if [ "${a%% *}" = "${addr[$i]}" ]; then echo "m$((i + 1)) ${a#* }"; fi
+      if [ "${a%% *}" = "${addrs[$i]}" ]; then echo "m$((i + 1)) ${a#* }"; fi
     done
   done <"$1"
 }

@@ -14,6 +14,8 @@
 # dist/etcd-VERSION, addrs). Needs curl; talks to etcd's JSON gateway.
 # It prints one line per member: when its stop began and when it was back.
 set -euo pipefail
+# shellcheck source=lib/etcd-gateway.sh
+. "$(dirname "$0")/lib/etcd-gateway.sh"
 
 lab=${1:?usage: upgrade-etcd-plain.sh LAB_DIR VERSION}
 to=${2:?usage: upgrade-etcd-plain.sh LAB_DIR VERSION}
@@ -25,39 +27,17 @@ names=()
 for i in "${!addrs[@]}"; do names+=("m$((i + 1))"); done
 
 now() { date +%s.%N; }
-url() { echo "http://${addrs[$1]}:2379"; }
-# status prints member i's /v3/maintenance/status as JSON, or fails.
-status() { curl -fsS --max-time 1 -X POST -d '{}' "$(url "$1")/v3/maintenance/status" 2>/dev/null; }
-field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
-healthy() { curl -fsS --max-time 1 "$(url "$1")/health" 2>/dev/null | grep -q '"health":"true"'; }
-version() { curl -fsS --max-time 1 "$(url "$1")/version" 2>/dev/null | sed -n 's/.*"etcdserver":"\([^"]*\)".*/\1/p'; }
+healthy() { curl -fsS --max-time 1 "$(member_url "$1")/health" 2>/dev/null | grep -q '"health":"true"'; }
+version() { curl -fsS --max-time 1 "$(member_url "$1")/version" 2>/dev/null | sed -n 's/.*"etcdserver":"\([^"]*\)".*/\1/p'; }
 
 # until_ok runs "$@" every 10 ms until it succeeds, for at most 60 s.
-until_ok() {
-  local i
-  for ((i = 0; i < 6000; i++)); do
-    "$@" && return 0
-    sleep 0.01
-  done
-  return 1
-}
+until_ok() { poll 6000 "$@"; }
 all_healthy() {
   local i
   for i in "${!addrs[@]}"; do healthy "$i" || return 1; done
 }
 on_target() { [ "$(version "$1")" = "$to" ] && healthy "$1"; }
 gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^[^ ]* ([^)]*) [ZX]' "/proc/$1/stat" 2>/dev/null; }
-
-# The leader, by member index.
-leader_index() {
-  local i id lid
-  lid=$(status 0 | field leader) || return 1
-  for i in "${!addrs[@]}"; do
-    id=$(status "$i" | sed -n 's/.*"member_id":"\([^"]*\)".*/\1/p')
-    [ "$id" = "$lid" ] && { echo "$i"; return 0; }
-  done
-  return 1
-}
 
 until_ok all_healthy || die "the cluster is not healthy"
 leader=$(leader_index) || die "no leader"
@@ -72,11 +52,9 @@ for i in "${order[@]}"; do
   cp "$lab/dist/etcd-$to" "$dir/bin/.etcd.plain-new"
   chmod 0755 "$dir/bin/.etcd.plain-new"
   if [ "$i" = "$(leader_index)" ] && [ -n "$upgraded" ]; then
-    target=$(status "$upgraded" | sed -n 's/.*"member_id":"\([^"]*\)".*/\1/p')
-    curl -fsS --max-time 5 -X POST -d "{\"targetID\":\"$target\"}" "$(url "$i")/v3/maintenance/transfer-leadership" >/dev/null ||
-      die "$m: leader transfer failed"
-    until_ok sh -c '[ "$(curl -fsS --max-time 1 -X POST -d "{}" "$1/v3/maintenance/status" | sed -n "s/.*\"leader\":\"\([^\"]*\)\".*/\1/p")" = "$2" ]' _ "$(url "$i")" "$target" ||
-      die "$m: leadership did not move"
+    target=$(member_id "$upgraded")
+    hand_leadership "$i" "$target" || die "$m: leader transfer failed"
+    until_ok leads "$i" "$target" || die "$m: leadership did not move"
   fi
   pid=$(cat "$dir/etcd.pid")
   stop_began=$(now)
