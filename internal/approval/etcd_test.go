@@ -27,8 +27,7 @@ func TestEtcdStore(t *testing.T) {
 	c := lab.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// A prefix of this run's own: the lab outlives one test (-count=N).
-	prefix := "/approvals-test/" + t.Name() + "/" + time.Now().Format("150405.000000") + "/"
+	prefix := etcdlab.KeyPrefix(t, "/approvals-test/")
 	open := func() *EtcdStore {
 		s, err := OpenEtcd(EtcdConfig{Endpoints: c.Endpoints(), Prefix: prefix})
 		if err != nil {

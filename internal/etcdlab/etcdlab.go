@@ -755,6 +755,13 @@ func (s *Shared) Get(t testing.TB) *Cluster {
 	return s.c
 }
 
+// KeyPrefix returns a key prefix under root for this run of test t alone:
+// a shared lab outlives one test, and go test -count=N runs each test on it
+// again, so a prefix named after the test would meet an earlier run's keys.
+func KeyPrefix(t testing.TB, root string) string {
+	return root + t.Name() + "/" + time.Now().Format("150405.000000") + "/"
+}
+
 // Close stops the lab if it was started.
 func (s *Shared) Close() error {
 	if s.c == nil {

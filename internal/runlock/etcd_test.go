@@ -14,7 +14,7 @@ import (
 func etcdStore(t *testing.T, ttl time.Duration) (*EtcdStore, string) {
 	t.Helper()
 	c := lab.Get(t)
-	prefix := "/t/" + t.Name() + "/" + time.Now().Format("150405.000000") + "/"
+	prefix := etcdlab.KeyPrefix(t, "/t/")
 	s, err := OpenEtcd(EtcdConfig{Endpoints: c.Endpoints(), Prefix: prefix, TTL: ttl})
 	if err != nil {
 		t.Fatal(err)

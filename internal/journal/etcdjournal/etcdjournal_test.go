@@ -38,7 +38,7 @@ func open(t *testing.T, c *etcdlab.Cluster, wait time.Duration, onWait func(erro
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Client: cli, Prefix: "/t/" + t.Name() + "/" + time.Now().Format("150405.000000"), Wait: wait, OnWait: onWait})
+	s, err := New(Config{Client: cli, Prefix: etcdlab.KeyPrefix(t, "/t/"), Wait: wait, OnWait: onWait})
 	if err != nil {
 		t.Fatal(err)
 	}
