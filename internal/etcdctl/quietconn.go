@@ -104,10 +104,3 @@ func (q *quietConn) Close() error {
 	q.mu.Unlock()
 	return q.Conn.Close()
 }
-
-// closedQuiet reports whether the connection was closed for its silence.
-func (q *quietConn) closedQuiet() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.closed
-}

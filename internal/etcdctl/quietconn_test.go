@@ -50,3 +50,10 @@ func TestCloseIfQuiet(t *testing.T) {
 		})
 	}
 }
+
+// closedQuiet reports whether the connection was closed for its silence.
+func (q *quietConn) closedQuiet() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
